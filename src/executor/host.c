@@ -1,0 +1,58 @@
+/* Small helpers the parent Bun process calls: descriptors, waiting, the pty master. */
+#include "nsbox.h"
+
+#define AF_UNIX 1
+#define SOCK_STREAM 1
+#define SOCK_CLOEXEC O_CLOEXEC
+#define MSG_DONTWAIT 0x40
+#define MSG_CMSG_CLOEXEC 0x40000000
+#define TIOCSWINSZ 0x5414
+
+struct iovec { void *base; size_t length; };
+struct msghdr {
+  void *name; u32 namelen; struct iovec *iov; size_t iovlen;
+  void *control; size_t controllen; int flags;
+};
+
+int nsbox_pipe(int *fds) { return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0; }
+
+int nsbox_socketpair(int *fds) {
+  return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0 ? -errno : 0;
+}
+
+int nsbox_close(int fd) { return close(fd) < 0 ? -errno : 0; }
+
+int nsbox_kill(int pid, int sig) { return kill(pid, sig) < 0 ? -errno : 0; }
+
+/* waitpid; returns the pid (0 with WNOHANG when still running) or -errno. */
+int nsbox_wait(int pid, int *status, int options) {
+  int r;
+  do r = waitpid(pid, status, options); while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
+/* Receive the pty master the sandbox sent over SCM_RIGHTS; -errno when none came. */
+int nsbox_recv_fd(int sock) {
+  char byte;
+  u64 control[3] = { 0, 0, 0 };
+  struct iovec iov = { &byte, 1 };
+  struct msghdr msg = { 0, 0, &iov, 1, control, sizeof control, 0 };
+  ssize_t n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (n < 0) return -errno;
+  int *head = (int *)control;
+  if (n == 0 || msg.controllen < 20 || head[2] != 1 || head[3] != 1) return -ENOENT;
+  return head[4];
+}
+
+int nsbox_set_winsize(int fd, int rows, int cols) {
+  unsigned short size[4] = { (unsigned short)rows, (unsigned short)cols, 0, 0 };
+  return ioctl(fd, TIOCSWINSZ, size) < 0 ? -errno : 0;
+}
+
+/* 1 when the descriptor is in non-blocking mode, 0 when not, -errno. */
+int nsbox_set_blocking(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return -errno;
+  if (flags & O_NONBLOCK) return fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? -errno : 1;
+  return 0;
+}

@@ -1,0 +1,146 @@
+/* nsbox executor: shared declarations. No system headers on purpose: TinyCC compiles this in
+ * a few milliseconds without libc headers installed (see shared design notes, fact 3). */
+
+typedef unsigned long size_t;
+typedef long ssize_t;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+/* libc entry points used (all thin system-call wrappers: nothing here takes a lock that a
+ * thread of the parent Bun process could have held at clone time). */
+long syscall(long number, ...);
+int *__errno_location(void);
+int open(const char *path, int flags, ...);
+int close(int fd);
+ssize_t read(int fd, void *buf, size_t count);
+ssize_t write(int fd, const void *buf, size_t count);
+int dup3(int oldfd, int newfd, int flags);
+int fcntl(int fd, int cmd, ...);
+int ioctl(int fd, unsigned long request, ...);
+int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data);
+int umount2(const char *target, int flags);
+int mkdir(const char *path, unsigned int mode);
+int symlink(const char *target, const char *path);
+int chdir(const char *path);
+int sethostname(const char *name, size_t len);
+int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+int setsid(void);
+int kill(int pid, int sig);
+int waitpid(int pid, int *status, int options);
+int execve(const char *path, char *const argv[], char *const envp[]);
+int socket(int domain, int type, int protocol);
+ssize_t sendmsg(int fd, const void *msg, int flags);
+ssize_t recvmsg(int fd, void *msg, int flags);
+int pipe2(int fds[2], int flags);
+int socketpair(int domain, int type, int protocol, int fds[2]);
+void _exit(int status);
+
+#define errno (*__errno_location())
+
+/* Architecture: only the system calls without a libc wrapper differ. */
+#if defined(__x86_64__)
+#define SYS_clone 56
+#define SYS_pivot_root 155
+#define SYS_capset 126
+#define SYS_rt_sigaction 13
+#define SYS_rt_sigprocmask 14
+#elif defined(__aarch64__)
+#define SYS_clone 220
+#define SYS_pivot_root 41
+#define SYS_capset 91
+#define SYS_rt_sigaction 134
+#define SYS_rt_sigprocmask 135
+#else
+#error "nsbox supports x86_64 and aarch64"
+#endif
+#define SYS_close_range 436
+#define SYS_mount_setattr 442
+
+#define O_RDONLY 0
+#define O_WRONLY 1
+#define O_RDWR 2
+#define O_CREAT 0100
+#define O_EXCL 0200
+#define O_NOCTTY 0400
+#define O_TRUNC 01000
+#define O_NONBLOCK 04000
+#define O_CLOEXEC 02000000
+#define F_GETFL 3
+#define F_SETFL 4
+#define EINTR 4
+#define ENOENT 2
+#define ENOTDIR 20
+#define EACCES 13
+#define EEXIST 17
+#define EINVAL 22
+#define SIGKILL 9
+#define SIGCHLD 17
+#define AT_FDCWD (-100)
+#define AT_RECURSIVE 0x8000
+
+/* Wire format shared with src/ops.ts (a test keeps the two in step). */
+#define PLAN_MAGIC 0x58425340u   /* "@SBX" little-endian */
+#define PLAN_VERSION 1
+#define PLAN_VERBOSE 1
+
+#define OP_WRITE_FILE 1      /* s1 path, s2 data, a length, b mode          */
+#define OP_MOUNT 2           /* s1 source, s2 target, s3 fstype, s4 data, a flags */
+#define OP_SETATTR 3         /* s1 path, a attr_set, b attr_clr, flags 1 = recursive */
+#define OP_MKDIR 4           /* s1 path, a mode; an existing directory is fine */
+#define OP_MKFILE 5          /* s1 path, a mode; an existing file is fine      */
+#define OP_SYMLINK 6         /* s1 target, s2 link path                         */
+#define OP_PIVOT_ROOT 7      /* s1 new root, s2 put old                         */
+#define OP_UMOUNT 8          /* s1 path, a flags                                */
+#define OP_CHDIR 9           /* s1 path                                         */
+#define OP_SETHOSTNAME 10    /* s1 name                                         */
+#define OP_LOOPBACK_UP 11
+#define OP_OPEN_PTY 12       /* s1 ptmx path, a rows, b cols                    */
+#define OP_SPAWN 13          /* a forwarded-signal mask; later ops run in the payload */
+#define OP_SETSID 14
+#define OP_USE_PTY 15        /* the payload's stdio and controlling terminal become the pty */
+#define OP_DROP_CAPS 16      /* a, b: capabilities kept (low, high 32 bits)    */
+#define OP_NO_NEW_PRIVS 17
+#define OP_DEATH_SIGNAL 18   /* a signal                                        */
+#define OP_EXEC 19           /* s1 candidate paths, s2 argv, s3 envp (lists)   */
+#define OP_BLOCKING_STDIO 20 /* clear O_NONBLOCK on 0, 1, 2                     */
+
+struct op {
+  u32 type, flags;
+  int a, b;
+  u32 s1, s2, s3, s4;
+};
+
+struct plan_header {
+  u32 magic, version, count, flags;
+};
+
+/* Records sent to the parent on the report pipe. */
+#define REPORT_STEP 1     /* index: about to run op index (verbose only) */
+#define REPORT_FAIL 2     /* index, value = errno                        */
+#define REPORT_STARTED 3  /* value = payload pid inside the sandbox      */
+#define REPORT_EXIT 4     /* value = payload wait status                 */
+#define REPORT_PTY 5      /* the pty master was sent on the pty socket   */
+
+struct report {
+  int kind, index, value, extra;
+};
+
+/* Fixed descriptors in the sandbox's processes. */
+#define REPORT_FD 3
+#define PTY_SOCK_FD 4
+#define PTY_SLAVE_FD 5
+
+/* run_ops.c */
+int run_ops(unsigned char *plan, u32 first, int verbose);
+void report(int kind, int index, int value);
+char *plan_string(unsigned char *plan, u32 offset);
+/* init.c */
+void run_init(int payload, u32 signal_mask);
+void reset_signals(void);
+/* pty.c */
+int open_pty(const char *ptmx, int rows, int cols);
+int use_pty(void);
+/* caps.c */
+int drop_caps(u64 keep);
+/* net.c */
+int loopback_up(void);

@@ -1,0 +1,54 @@
+/* The payload's own pseudo-terminal, made in the sandbox's devpts instance. Its master goes
+ * to the parent over a Unix socket; the slave becomes the payload's controlling terminal.
+ * A payload on its own terminal in its own session cannot push keystrokes into the user's
+ * shell with TIOCSTI (the CVE-2017-5226 class). */
+#include "nsbox.h"
+
+#define TIOCSPTLCK 0x40045431
+#define TIOCGPTPEER 0x5441
+#define TIOCSWINSZ 0x5414
+#define TIOCSCTTY 0x540E
+
+struct iovec { void *base; size_t length; };
+struct msghdr {
+  void *name; u32 namelen; struct iovec *iov; size_t iovlen;
+  void *control; size_t controllen; int flags;
+};
+
+static int send_fd(int sock, int fd) {
+  char byte = 0;
+  u64 control[3] = { 20, 0, 0 };  /* cmsg_len = CMSG_LEN(sizeof(int)) */
+  int *head = (int *)control;
+  head[2] = 1, head[3] = 1, head[4] = fd;  /* SOL_SOCKET, SCM_RIGHTS, the descriptor */
+  struct iovec iov = { &byte, 1 };
+  struct msghdr msg = { 0, 0, &iov, 1, control, 24, 0 };
+  return sendmsg(sock, &msg, 0) < 0 ? -1 : 0;
+}
+
+int open_pty(const char *ptmx, int rows, int cols) {
+  int unlock = 0, master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC), slave = -1, e;
+  unsigned short size[4] = { (unsigned short)rows, (unsigned short)cols, 0, 0 };
+  if (master < 0) return -1;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) goto fail;
+  if (rows > 0 && cols > 0 && ioctl(master, TIOCSWINSZ, size) < 0) goto fail;
+  if ((slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY)) < 0) goto fail;
+  if (dup3(slave, PTY_SLAVE_FD, O_CLOEXEC) < 0 || send_fd(PTY_SOCK_FD, master) < 0) goto fail;
+  close(slave);
+  close(master);
+  return 0;
+fail:
+  e = errno;
+  if (slave >= 0) close(slave);
+  close(master);
+  errno = e;
+  return -1;
+}
+
+/* In the payload, after setsid(): the pty slave becomes stdin, stdout, stderr and the
+ * controlling terminal. */
+int use_pty(void) {
+  for (int fd = 0; fd < 3; fd++)
+    if (dup3(PTY_SLAVE_FD, fd, 0) < 0) return -1;
+  close(PTY_SLAVE_FD);
+  return ioctl(0, TIOCSCTTY, 0);
+}

@@ -1,0 +1,111 @@
+/* The interpreter: run the plan's operations in order, one switch, no decisions. A failing
+ * operation is reported to the parent as (index, errno) and the process exits 125. */
+#include "nsbox.h"
+
+struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; };
+
+static size_t length_of(const char *s) { size_t n = 0; while (s[n]) n++; return n; }
+
+char *plan_string(unsigned char *plan, u32 offset) { return offset ? (char *)(plan + offset) : 0; }
+
+/* A list is an 8-aligned, zero-terminated array of string offsets; turn it into a char* array
+ * in place (this is the child's own copy of the plan). */
+static char **plan_list(unsigned char *plan, u32 offset) {
+  u64 *slot = (u64 *)(plan + offset), *p;
+  for (p = slot; *p; p++) *p = (u64)(plan + *p);
+  return (char **)slot;
+}
+
+void report(int kind, int index, int value) {
+  struct report r = { kind, index, value, 0 };
+  while (write(REPORT_FD, &r, sizeof r) < 0 && errno == EINTR) {}
+}
+
+static int write_file(const char *path, const char *data, int length, int mode, int create) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), mode);
+  if (fd < 0) return -1;
+  while (length > 0) {
+    ssize_t n = write(fd, data, length);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { int e = errno; close(fd); errno = e; return -1; }
+    data += n, length -= n;
+  }
+  return close(fd);
+}
+
+static int make_file(const char *path, int mode) {
+  int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, mode);
+  return fd < 0 ? -1 : close(fd);
+}
+
+/* execvp's rule over the candidate paths the plan resolved from PATH: a permission error is
+ * remembered while later candidates are tried; any error but "not there" stops the search. */
+static int exec_first(char **candidates, char **argv, char **envp) {
+  int saved = ENOENT;
+  for (; *candidates; candidates++) {
+    execve(*candidates, argv, envp);
+    if (errno == EACCES) saved = EACCES;
+    else if (errno != ENOENT && errno != ENOTDIR) return errno;
+  }
+  return saved;
+}
+
+static int run_op(unsigned char *plan, struct op *op) {
+  char *s1 = plan_string(plan, op->s1), *s2 = plan_string(plan, op->s2);
+  char *s3 = plan_string(plan, op->s3), *s4 = plan_string(plan, op->s4);
+  struct mount_attr attr = { (u32)op->a, (u32)op->b, 0, 0 };
+  switch (op->type) {
+  case OP_WRITE_FILE: return write_file(s1, s2, op->a, op->b, op->flags & 1);
+  case OP_MOUNT: return mount(s1, s2, s3, (u32)op->a, s4);
+  case OP_SETATTR:
+    return (int)syscall(SYS_mount_setattr, AT_FDCWD, s1, op->flags & 1 ? AT_RECURSIVE : 0,
+                        &attr, sizeof attr);
+  case OP_MKDIR: return mkdir(s1, op->a) < 0 && errno != EEXIST ? -1 : 0;
+  case OP_MKFILE: return make_file(s1, op->a);
+  case OP_SYMLINK: return symlink(s1, s2);
+  case OP_PIVOT_ROOT: return (int)syscall(SYS_pivot_root, s1, s2);
+  case OP_UMOUNT: return umount2(s1, op->a);
+  case OP_CHDIR: return chdir(s1);
+  case OP_SETHOSTNAME: return sethostname(s1, length_of(s1));
+  case OP_LOOPBACK_UP: return loopback_up();
+  case OP_OPEN_PTY: return open_pty(s1, op->a, op->b);
+  case OP_SETSID: return setsid();
+  case OP_USE_PTY: return use_pty();
+  case OP_DROP_CAPS: return drop_caps(((u64)(u32)op->b << 32) | (u32)op->a);
+  case OP_NO_NEW_PRIVS: return prctl(38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
+  case OP_DEATH_SIGNAL: return prctl(1 /* PR_SET_PDEATHSIG */, op->a, 0, 0, 0);
+  case OP_BLOCKING_STDIO:
+    for (int fd = 0; fd < 3; fd++) {
+      int flags = fcntl(fd, F_GETFL);
+      if (flags >= 0 && (flags & O_NONBLOCK)) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    }
+    return 0;
+  case OP_EXEC:
+    errno = exec_first(plan_list(plan, op->s1), plan_list(plan, op->s2), plan_list(plan, op->s3));
+    return -1;
+  }
+  errno = EINVAL;
+  return -1;
+}
+
+int run_ops(unsigned char *plan, u32 first, int verbose) {
+  struct plan_header *header = (struct plan_header *)plan;
+  struct op *ops = (struct op *)(plan + 32);
+  for (u32 i = first; i < header->count; i++) {
+    if (verbose) report(REPORT_STEP, i, 0);
+    if (ops[i].type == OP_SPAWN) {
+      long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+      if (pid < 0) { report(REPORT_FAIL, i, errno); _exit(125); }
+      if (pid > 0) run_init((int)pid, (u32)ops[i].a);
+      reset_signals();
+      continue;
+    }
+    if (run_op(plan, &ops[i]) < 0) {
+      int e = errno;
+      report(REPORT_FAIL, i, e);
+      _exit(ops[i].type == OP_EXEC ? (e == ENOENT ? 127 : 126) : 125);
+    }
+    if (ops[i].type == OP_OPEN_PTY) report(REPORT_PTY, i, 0);
+  }
+  return 0;
+}

@@ -1,0 +1,74 @@
+// Turning what the kernel refused, as (step, errno), into a sentence the user can act on.
+import { readFileSync } from "node:fs";
+import { NsboxError } from "./errors.ts";
+import { Errno, errnoText } from "./errno.ts";
+import type { Op } from "./ops.ts";
+import { isDirectory } from "./plan/filesystem.ts";
+
+function sysctl(name: string): string | undefined {
+  try {
+    return readFileSync(`/proc/sys/${name.replaceAll(".", "/")}`, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+const APPARMOR_FIX = (bun: string) =>
+  "Ubuntu's AppArmor forbids unprivileged user namespaces to unconfined programs. Either allow them for Bun " +
+  `with a profile (as root):\n  printf 'abi <abi/4.0>,\\ninclude <tunables/global>\\nprofile nsbox-bun ${bun} flags=(unconfined) {\\n  userns,\\n}\\n' > /etc/apparmor.d/nsbox-bun && apparmor_parser -r /etc/apparmor.d/nsbox-bun\n` +
+  "or turn the restriction off: sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0";
+
+/** Why the host refuses unprivileged user namespaces, with the fix; undefined when it doesn't seem to. */
+export function diagnoseUserns(errno: number): { message: string; hint: string } | undefined {
+  const max = sysctl("user.max_user_namespaces");
+  if (max === "0" || errno === Errno.ENOSPC || errno === Errno.EUSERS) {
+    return {
+      message: max === "0" ? "user namespaces are disabled on this host (user.max_user_namespaces = 0)" : `the user namespace limit is reached (user.max_user_namespaces = ${max ?? "?"})`,
+      hint: "raise it (as root): sudo sysctl -w user.max_user_namespaces=15000",
+    };
+  }
+  if (sysctl("kernel.unprivileged_userns_clone") === "0") {
+    return {
+      message: "unprivileged user namespaces are disabled on this host (kernel.unprivileged_userns_clone = 0)",
+      hint: "enable them (as root): sudo sysctl -w kernel.unprivileged_userns_clone=1",
+    };
+  }
+  if (sysctl("kernel.apparmor_restrict_unprivileged_userns") === "1") {
+    return { message: "AppArmor restricts unprivileged user namespaces on this host", hint: APPARMOR_FIX(process.execPath) };
+  }
+  return undefined;
+}
+
+/** The kernel refused to create the namespaces at all (clone failed). */
+export function explainClone(errno: number): NsboxError {
+  const known = diagnoseUserns(errno);
+  if (known) return new NsboxError("USERNS_DISABLED", `can't create a user namespace: ${known.message}`, { hint: known.hint, errno });
+  const hint = errno === Errno.EPERM
+    ? "this process may itself be confined (a container's seccomp profile, or a sandbox that forbids nested user namespaces); run nsbox doctor"
+    : undefined;
+  return new NsboxError("KERNEL_REFUSED", `can't create the sandbox's namespaces: ${errnoText(errno)}`, { hint, errno });
+}
+
+/** A setup step failed inside the sandbox: word it against the option and path that caused it. */
+export function explainStep(op: Op | undefined, errno: number, command: string): NsboxError {
+  if (!op) return new NsboxError("INTERNAL", `the sandbox failed at an unknown step: ${errnoText(errno)}`, { errno });
+  if (op.op === "EXEC") return explainExec(command, errno);
+  const where = op.why.option ? ` (${op.why.option})` : "";
+  let hint: string | undefined;
+  if (errno === Errno.EPERM && (op.op === "WRITE_FILE" || op.op === "MOUNT")) {
+    hint = diagnoseUserns(errno)?.hint;
+  }
+  return new NsboxError("KERNEL_REFUSED", `can't ${op.why.what}${where}: ${errnoText(errno)}`, {
+    option: op.why.option, path: op.why.path, hint, errno,
+  });
+}
+
+/** execve failed for the command: 127 when it is not there, 126 when it can't be run. */
+export function explainExec(command: string, errno: number): NsboxError {
+  if (errno === Errno.ENOENT) {
+    const what = command.includes("/") ? "no such file or directory" : "command not found";
+    return new NsboxError("NOT_FOUND", `${command}: ${what}`, { path: command, errno });
+  }
+  const reason = errno === Errno.EACCES && isDirectory(command) ? "is a directory" : errnoText(errno).toLowerCase();
+  return new NsboxError("NOT_EXECUTABLE", `${command}: ${reason}`, { path: command, errno });
+}

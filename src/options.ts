@@ -1,0 +1,52 @@
+// SandboxOptions: the one description of every option, shared by the CLI and the library.
+import { badOption } from "./errors.ts";
+
+/** How a sandbox is made. Every field is optional; the defaults are the safe ones. */
+export interface SandboxOptions {
+  /** User id the payload sees itself as (default 0, root inside; the caller outside). */
+  uid?: number;
+  /** Group id the payload sees itself as (default 0). */
+  gid?: number;
+  /** Host name inside (default "nsbox"). */
+  hostname?: string;
+  /** Mount propagation from the host into the sandbox: none ("private", default) or one-way ("slave"). */
+  propagation?: "private" | "slave";
+  /** Variables to set inside, after scrubbing. */
+  env?: Record<string, string>;
+  /** Variables to keep even though their names look like secrets. */
+  keepEnv?: string[];
+  /** Start from an empty environment (PATH, HOME, PWD and TERM are still set). */
+  clearEnv?: boolean;
+  /** The host directory the payload starts in and that is shared read-write (default: the current directory). */
+  cwd?: string;
+  /** Report each setup step as it runs. */
+  verbose?: boolean;
+}
+
+const ID_MAX = 4294967294;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** Check every option's value, with a message that names the option; returns a normalised copy. */
+export function validateOptions(options: SandboxOptions): SandboxOptions {
+  const o = { ...options };
+  for (const key of ["uid", "gid"] as const) {
+    const v = o[key];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= ID_MAX)) {
+      throw badOption(`--${key}`, `expected a whole number from 0 to ${ID_MAX}, got '${v}'`);
+    }
+  }
+  if (o.hostname !== undefined && (o.hostname.length > 64 || !HOSTNAME.test(o.hostname))) {
+    throw badOption("--hostname", `'${o.hostname}' is not a valid host name (letters, digits, '-' and '.', at most 64)`);
+  }
+  if (o.propagation !== undefined && o.propagation !== "private" && o.propagation !== "slave") {
+    throw badOption("--propagation", `expected 'private' or 'slave', got '${o.propagation}'`);
+  }
+  for (const name of Object.keys(o.env ?? {})) {
+    if (!ENV_NAME.test(name)) throw badOption("--env", `'${name}' is not a valid variable name`);
+  }
+  for (const name of o.keepEnv ?? []) {
+    if (!ENV_NAME.test(name)) throw badOption("--keep-env", `'${name}' is not a valid variable name`);
+  }
+  return o;
+}

@@ -1,0 +1,36 @@
+// Identity: the user namespace's id maps, and /etc/passwd and /etc/group that resolve them.
+import type { Host } from "../host.ts";
+import type { Op } from "../ops.ts";
+
+export interface Identity {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * setgroups must be denied before an unprivileged process may write gid_map; then the
+ * caller's own uid and gid are each mapped to one id inside ("0 <uid> 1" by default).
+ */
+export function idMapOps(host: Host, id: Identity): Op[] {
+  const why = (what: string) => ({ what, option: "--uid/--gid" });
+  return [
+    { op: "WRITE_FILE", s1: "/proc/self/setgroups", s2: "deny", a: 4, why: why("deny setgroups in the user namespace") },
+    { op: "WRITE_FILE", s1: "/proc/self/uid_map", s2: `${id.uid} ${host.uid} 1\n`, a: 0, why: why(`map uid ${host.uid} to ${id.uid}`) },
+    { op: "WRITE_FILE", s1: "/proc/self/gid_map", s2: `${id.gid} ${host.gid} 1\n`, a: 0, why: why(`map gid ${host.gid} to ${id.gid}`) },
+  ].map((o) => ({ ...o, a: o.s2.length }) as Op);
+}
+
+/** /etc/passwd inside: the payload's own id, and nobody for every unmapped id. */
+export function passwdFile(host: Host, id: Identity, home: string): string {
+  const name = id.uid === 0 ? "root" : host.user;
+  return [
+    `${name}:x:${id.uid}:${id.gid}:${name}:${home}:${host.shell}`,
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin",
+    "",
+  ].join("\n");
+}
+
+export function groupFile(host: Host, id: Identity): string {
+  const name = id.gid === 0 ? "root" : host.group;
+  return [`${name}:x:${id.gid}:`, "nogroup:x:65534:", ""].join("\n");
+}

@@ -1,0 +1,94 @@
+// buildPlan: options + host facts → the ordered ops for the executor. Every user error is raised here.
+import type { Host } from "../host.ts";
+import { NsboxError } from "../errors.ts";
+import type { Op } from "../ops.ts";
+import { validateOptions, type SandboxOptions } from "../options.ts";
+import { PlanBuilder } from "./builder.ts";
+import { execCandidates } from "./command.ts";
+import { sandboxEnv } from "./env.ts";
+import { chooseShareDir, filesystemOps } from "./filesystem.ts";
+import { groupFile, idMapOps, passwdFile } from "./ids.ts";
+
+export const CLONE = {
+  NEWNS: 0x00020000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000, NEWPID: 0x20000000, NEWNET: 0x40000000,
+};
+const SIGNAL = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, USR1: 10, USR2: 12, TERM: 15, CONT: 18, WINCH: 28 };
+/** Signals PID 1 passes on to the payload (the parent passes the same ones to PID 1). */
+export const FORWARDED_SIGNALS = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGCONT", "SIGWINCH"] as const;
+
+export interface Plan {
+  ops: Op[];
+  cloneFlags: number;
+  command: string[];
+  env: Record<string, string>;
+  /** Names of variables dropped as secrets. */
+  droppedEnv: string[];
+  /** Where the payload starts, inside. */
+  startDir: string;
+  /** Whether the payload gets its own pseudo-terminal. */
+  terminal: boolean;
+  /** Things the user should know (printed as warnings by the CLI). */
+  notes: string[];
+}
+
+export interface PlanIo {
+  /** The size of the user's terminal when the payload gets a pty of its own, else null. */
+  terminal: { rows: number; cols: number } | null;
+}
+
+export function buildPlan(command: string[], options: SandboxOptions, host: Host, io: PlanIo): Plan {
+  if (command.length === 0 || command[0] === "") {
+    throw new NsboxError("BAD_OPTION", "no command given: usage is nsbox [options] -- command [args…]");
+  }
+  const o = validateOptions(options);
+  const id = { uid: o.uid ?? 0, gid: o.gid ?? 0 };
+  const notes: string[] = [];
+  const share = chooseShareDir(host);
+  if (share.reason) notes.push(share.reason);
+  const home = host.home;
+  const startDir = share.dir ?? home;
+  const { env, dropped } = sandboxEnv({
+    base: host.env, clear: o.clearEnv ?? false, keep: o.keepEnv ?? [], set: o.env ?? {}, home, pwd: startDir,
+  });
+
+  const b = new PlanBuilder();
+  b.push({ op: "DEATH_SIGNAL", a: SIGNAL.KILL, why: { what: "tie the sandbox's life to nsbox's" } });
+  for (const op of idMapOps(host, id)) b.push(op);
+  filesystemOps(b, {
+    propagation: o.propagation ?? "private",
+    shareDir: share.dir,
+    home,
+    passwd: passwdFile(host, id, home),
+    group: groupFile(host, id),
+  });
+  const hostname = o.hostname ?? "nsbox";
+  b.push({ op: "SETHOSTNAME", s1: hostname, why: { what: `set the host name to ${hostname}`, option: "--hostname" } })
+    .push({ op: "LOOPBACK_UP", why: { what: "bring up the loopback interface" } });
+  if (io.terminal) {
+    b.push({ op: "OPEN_PTY", s1: "/dev/pts/ptmx", a: io.terminal.rows, b: io.terminal.cols, why: { what: "open a pseudo-terminal for the command" } });
+  }
+  b.push({ op: "CHDIR", s1: startDir, why: { what: `start in ${startDir}`, path: startDir } });
+
+  const mask = FORWARDED_SIGNALS.reduce((m, s) => m | (1 << SIGNAL[s.slice(3) as keyof typeof SIGNAL]), 0);
+  b.push({ op: "SPAWN", a: mask, why: { what: "start the command under the sandbox's init" } })
+    // From here on, the payload's own process.
+    .push({ op: "SETSID", why: { what: "give the command a session of its own" } })
+    .push(io.terminal
+      ? { op: "USE_PTY", why: { what: "attach the command to its pseudo-terminal" } }
+      : { op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } })
+    .push({ op: "NO_NEW_PRIVS", why: { what: "set no_new_privs" } })
+    .push({ op: "DROP_CAPS", a: 0, b: 0, why: { what: "drop capabilities" } })
+    .push({
+      op: "EXEC",
+      lists: {
+        s1: execCandidates(command[0]!, env.PATH),
+        s2: command,
+        s3: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      },
+      why: { what: `run ${command[0]}`, path: command[0] },
+    });
+
+  const cloneFlags = Object.values(CLONE).reduce((a, f) => a | f, 0);
+  return { ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, notes };
+}

@@ -1,0 +1,101 @@
+// Run a plan: start the executor, follow its reports, forward signals, relay the terminal, build the result.
+import { NsboxError } from "./errors.ts";
+import { closeFd, killPid, pipe, receiveFd, socketPair, spawnPlan, waitPid } from "./executor.ts";
+import { explainClone, explainStep } from "./explain.ts";
+import { encodePlan } from "./ops.ts";
+import { FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
+import { TerminalRelay } from "./terminal.ts";
+import { constants } from "node:os";
+
+/** How a sandbox ended. `exitCode` follows the CLI's rules (125/126/127, status, 128+N). */
+export interface Outcome {
+  exitCode: number;
+  /** The signal that killed the payload, if one did. */
+  signal: NodeJS.Signals | null;
+  /** nsbox's own failure (setup refused, command not found…), if any. */
+  error?: NsboxError;
+}
+
+export interface SuperviseHooks {
+  /** Called as each setup step starts (verbose mode). */
+  onStep?: (index: number) => void;
+  /** Called with the host pid of the sandbox's PID 1 once it runs. */
+  onStart?: (pid: number) => void;
+  stdio?: { stdin: number; stdout: number; stderr: number };
+  verbose?: boolean;
+}
+
+const REPORT = { STEP: 1, FAIL: 2, STARTED: 3, EXIT: 4, PTY: 5 };
+const RECORD = 16;
+
+const signalName = (n: number) =>
+  (Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `SIG${n}`) as NodeJS.Signals;
+
+/** Start the sandbox described by `plan` and wait for it to end. Never throws for the payload's own failure. */
+export async function supervise(plan: Plan, hooks: SuperviseHooks = {}): Promise<Outcome> {
+  const [reportRead, reportWrite] = pipe();
+  const [ptyParent, ptyChild] = plan.terminal ? socketPair() : [-1, -1];
+  const encoded = encodePlan(plan.ops, plan.cloneFlags, hooks.verbose ?? false);
+  const stdio = hooks.stdio ?? { stdin: -1, stdout: -1, stderr: -1 };
+  const pid = spawnPlan(encoded, { report: reportWrite, ptySocket: ptyChild, ...stdio });
+  closeFd(reportWrite);
+  if (ptyChild >= 0) closeFd(ptyChild);
+  if (pid < 0) {
+    closeFd(reportRead);
+    if (ptyParent >= 0) closeFd(ptyParent);
+    const error = explainClone(-pid);
+    return { exitCode: error.exitCode, signal: null, error };
+  }
+  hooks.onStart?.(pid);
+
+  // Signals sent to nsbox go to the sandbox's PID 1, which passes them to the payload.
+  const forward = (sig: NodeJS.Signals) => killPid(pid, constants.signals[sig]);
+  const forwarded = FORWARDED_SIGNALS.filter((s) => !(plan.terminal && s === "SIGWINCH"));
+  for (const s of forwarded) process.on(s, forward);
+
+  let failure: { index: number; errno: number } | undefined;
+  let status: number | undefined;
+  let relay: TerminalRelay | undefined;
+  try {
+    let pending = new Uint8Array(0);
+    for await (const chunk of Bun.file(reportRead).stream()) {
+      const data = new Uint8Array(pending.length + chunk.length);
+      data.set(pending);
+      data.set(chunk, pending.length);
+      const view = new DataView(data.buffer);
+      let at = 0;
+      for (; at + RECORD <= data.length; at += RECORD) {
+        const [kind, index, value] = [0, 4, 8].map((o) => view.getInt32(at + o, true));
+        if (kind === REPORT.STEP) hooks.onStep?.(index!);
+        else if (kind === REPORT.FAIL) failure ??= { index: index!, errno: value! };
+        else if (kind === REPORT.EXIT) status = value;
+        else if (kind === REPORT.PTY) {
+          const master = receiveFd(ptyParent);
+          if (master >= 0) (relay = new TerminalRelay(master)).start();
+        }
+      }
+      pending = data.slice(at);
+    }
+  } finally {
+    // End-of-file: PID 1 has exited (or is about to); reap it.
+    const initStatus = waitPid(pid);
+    for (const s of forwarded) process.off(s, forward);
+    closeFd(reportRead);
+    if (ptyParent >= 0) closeFd(ptyParent);
+    await relay?.finish();
+    status ??= initStatus;
+  }
+
+  if (failure) {
+    const error = explainStep(plan.ops[failure.index], failure.errno, plan.command[0]!);
+    return { exitCode: error.exitCode, signal: null, error };
+  }
+  return statusOutcome(status!);
+}
+
+/** Decode a wait status: exit code, or 128+N for death by signal N. */
+export function statusOutcome(status: number): Outcome {
+  const sig = status & 0x7f;
+  if (sig === 0) return { exitCode: (status >> 8) & 0xff, signal: null };
+  return { exitCode: 128 + sig, signal: signalName(sig) };
+}

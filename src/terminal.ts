@@ -1,0 +1,64 @@
+// Relay between the user's terminal and the payload's own pseudo-terminal.
+import { writeSync } from "node:fs";
+import { closeFd, setWindowSize } from "./executor.ts";
+
+/** The user's terminal size, or null when stdin and stdout are not both terminals. */
+export function userTerminal(): { rows: number; cols: number } | null {
+  if (!process.stdin.isTTY || !process.stdout.isTTY) return null;
+  return { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 };
+}
+
+/**
+ * Puts the user's terminal in raw mode (every key, Ctrl-C and Ctrl-Z included, goes to the
+ * payload's terminal, whose line discipline turns them into signals for its foreground job),
+ * copies output back, follows window-size changes, and restores the terminal on every exit.
+ */
+export class TerminalRelay {
+  private output?: Promise<void>;
+  private readonly restore = () => {
+    if (process.stdin.isTTY) process.stdin.setRawMode(false);
+  };
+  private readonly onInput = (chunk: Buffer) => writeAll(this.master, chunk);
+  private readonly onResize = () => setWindowSize(this.master, process.stdout.rows, process.stdout.columns);
+
+  constructor(private readonly master: number) {}
+
+  start(): void {
+    process.once("exit", this.restore);
+    process.stdin.setRawMode(true);
+    process.stdin.on("data", this.onInput);
+    process.stdin.resume();
+    process.stdout.on("resize", this.onResize);
+    this.onResize();
+    this.output = (async () => {
+      try {
+        for await (const chunk of Bun.file(this.master).stream()) writeAll(1, chunk);
+      } catch {
+        // EIO: every slave descriptor is closed, the payload's side is gone.
+      }
+    })();
+  }
+
+  /** Wait for the remaining output (briefly), then give the terminal back. */
+  async finish(): Promise<void> {
+    await Promise.race([this.output, Bun.sleep(2000)]);
+    process.stdin.off("data", this.onInput);
+    process.stdin.pause();
+    process.stdout.off("resize", this.onResize);
+    this.restore();
+    process.off("exit", this.restore);
+    closeFd(this.master);
+  }
+}
+
+function writeAll(fd: number, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) {
+    try {
+      off += writeSync(fd, data, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EAGAIN") continue;
+      return; // the other side is gone
+    }
+  }
+}
