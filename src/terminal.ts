@@ -1,5 +1,5 @@
 // Relay between the user's terminal and the payload's own pseudo-terminal.
-import { writeSync } from "node:fs";
+import { createReadStream, writeSync } from "node:fs";
 import { closeFd, setWindowSize } from "./executor.ts";
 
 /** The user's terminal size, or null when stdin and stdout are not both terminals. */
@@ -32,7 +32,8 @@ export class TerminalRelay {
     this.onResize();
     this.output = (async () => {
       try {
-        for await (const chunk of Bun.file(this.master).stream()) writeAll(1, chunk);
+        // Not Bun.file(fd).stream(): it reads with pread, which a terminal refuses (ESPIPE).
+        for await (const chunk of createReadStream("", { fd: this.master, autoClose: false })) writeAll(1, chunk);
       } catch {
         // EIO: every slave descriptor is closed, the payload's side is gone.
       }

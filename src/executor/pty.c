@@ -32,14 +32,18 @@ int open_pty(const char *ptmx, int rows, int cols) {
   if (ioctl(master, TIOCSPTLCK, &unlock) < 0) goto fail;
   if (rows > 0 && cols > 0 && ioctl(master, TIOCSWINSZ, size) < 0) goto fail;
   if ((slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY)) < 0) goto fail;
-  if (dup3(slave, PTY_SLAVE_FD, O_CLOEXEC) < 0 || send_fd(PTY_SOCK_FD, master) < 0) goto fail;
-  close(slave);
-  close(master);
+  if (send_fd(PTY_SOCK_FD, master) < 0) goto fail;
+  close(master);  /* first: it may hold the number the slave moves to */
+  master = -1;
+  if (slave != PTY_SLAVE_FD) {
+    if (dup3(slave, PTY_SLAVE_FD, O_CLOEXEC) < 0) goto fail;
+    close(slave);
+  }
   return 0;
 fail:
   e = errno;
   if (slave >= 0) close(slave);
-  close(master);
+  if (master >= 0) close(master);
   errno = e;
   return -1;
 }

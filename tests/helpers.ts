@@ -1,0 +1,42 @@
+// Helpers for tests: run the real nsbox CLI as the current user and collect what a user sees.
+import { mkdtempSync, realpathSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const ROOT = realpathSync(join(import.meta.dir, ".."));
+export const NSBOX = join(ROOT, "bin", "nsbox");
+
+export interface Ran {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** Run `nsbox ...args` to completion (stdin closed unless given). */
+export async function nsbox(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string | undefined>; stdin?: string } = {},
+): Promise<Ran> {
+  const proc = Bun.spawn([process.execPath, NSBOX, ...args], {
+    cwd: opts.cwd ?? scratchDir(),
+    env: opts.env ?? process.env,
+    stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, exitCode] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { stdout, stderr, exitCode };
+}
+
+/** Shorthand: run a shell script inside a default sandbox. */
+export const sh = (script: string, opts: Parameters<typeof nsbox>[1] = {}, extra: string[] = []) =>
+  nsbox([...extra, "--", "sh", "-c", script], opts);
+
+/** A fresh directory the current user owns, outside $HOME (so it is shared read-write). */
+export function scratchDir(): string {
+  return realpathSync(mkdtempSync(join(tmpdir(), "nsbox-t-")));
+}
