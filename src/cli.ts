@@ -1,13 +1,13 @@
 #!/usr/bin/env bun
 // The nsbox command line: arguments → SandboxOptions → the same plan and run the library uses.
-import { defineCommand, renderUsage } from "citty";
-import { createConsola } from "consola";
+import type { ArgsDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { parseCommandLine } from "./cli-args.ts";
 import { badOption, NsboxError } from "./errors.ts";
 import { prepareExecutor } from "./executor.ts";
 import { readHost } from "./host.ts";
 import type { SandboxOptions } from "./options.ts";
+import { log } from "./log.ts";
 import { buildPlan } from "./plan/index.ts";
 import { supervise } from "./supervise.ts";
 import { userTerminal } from "./terminal.ts";
@@ -23,18 +23,15 @@ const args = {
   verbose: { type: "boolean", alias: "v", description: "Print each setup step as it runs" },
   version: { type: "boolean", alias: "V", description: "Print the version" },
   help: { type: "boolean", alias: "h", description: "Show this help" },
-} as const;
+} as const satisfies ArgsDef;
 const REPEATABLE = new Set(["env", "keep-env"]);
 
-const command = defineCommand({
-  meta: { name: "nsbox", version: pkg.version, description: "Run a command in a rootless Linux sandbox: nsbox [options] -- command [args…]" },
-  args,
-});
-
-const log = createConsola({
-  level: 3,
-  reporters: [{ log: (o) => process.stderr.write(`nsbox: ${o.args.map(String).join(" ")}\n`) }],
-});
+/** citty renders the help; it is loaded only for --help, to keep start-up short. */
+async function usage(): Promise<string> {
+  const { defineCommand, renderUsage } = await import("citty");
+  const meta = { name: "nsbox", version: pkg.version, description: "Run a command in a rootless Linux sandbox: nsbox [options] -- command [args…]" };
+  return renderUsage(defineCommand({ meta, args }));
+}
 
 function toId(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -64,7 +61,7 @@ function toOptions(v: Record<string, string | boolean | string[]>): SandboxOptio
 async function main(argv: string[]): Promise<number> {
   const { values, command: cmd } = parseCommandLine(argv, args, REPEATABLE);
   if (values.help) {
-    process.stdout.write((await renderUsage(command)) + "\n");
+    process.stdout.write((await usage()) + "\n");
     return 0;
   }
   if (values.version) {
@@ -72,33 +69,36 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const options = toOptions(values);
-  if (options.verbose) log.level = 4;
+  if (options.verbose) log.setLevel(4);
   prepareExecutor();
   const plan = buildPlan(cmd, options, readHost(), { terminal: userTerminal() });
-  for (const note of plan.notes) log.warn(note);
-  if (plan.droppedEnv.length) log.debug(`dropped from the environment: ${plan.droppedEnv.join(" ")}`);
+  for (const note of plan.notes) await log.warn(note);
+  if (plan.droppedEnv.length) await log.debug(`dropped from the environment: ${plan.droppedEnv.join(" ")}`);
   const outcome = await supervise(plan, {
     verbose: options.verbose,
-    onStep: (i) => log.debug(`[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`),
+    onStep: (i) => void log.debug(`[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`),
   });
   if (outcome.error) throw outcome.error;
   return outcome.exitCode;
 }
 
-function report(e: unknown): number {
+async function report(e: unknown): Promise<number> {
   if (e instanceof NsboxError) {
-    log.error(e.message);
-    if (e.hint) log.error(e.hint);
+    await log.error(e.message);
+    if (e.hint) await log.error(e.hint);
     return e.exitCode;
   }
-  log.error(`internal error: ${e instanceof Error ? e.message : String(e)} (please report it)`);
+  await log.error(`internal error: ${e instanceof Error ? e.message : String(e)} (please report it)`);
   if (process.env.NSBOX_DEBUG) console.error(e);
   return 125;
 }
 
 /** Run the CLI with these arguments and exit with its status. */
 export function runCli(argv: string[]): void {
-  main(argv).then((code) => process.exit(code), (e) => process.exit(report(e)));
+  main(argv).then(
+    (code) => process.exit(code),
+    async (e) => process.exit(await report(e)),
+  );
 }
 
 if (import.meta.main) runCli(process.argv.slice(2));

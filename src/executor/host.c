@@ -6,13 +6,6 @@
 #define SOCK_CLOEXEC O_CLOEXEC
 #define MSG_DONTWAIT 0x40
 #define MSG_CMSG_CLOEXEC 0x40000000
-#define TIOCSWINSZ 0x5414
-
-struct iovec { void *base; size_t length; };
-struct msghdr {
-  void *name; u32 namelen; struct iovec *iov; size_t iovlen;
-  void *control; size_t controllen; int flags;
-};
 
 int nsbox_pipe(int *fds) { return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0; }
 

@@ -1,6 +1,9 @@
 /* nsbox executor: shared declarations. No system headers on purpose: TinyCC compiles this in
  * a few milliseconds without libc headers installed (see shared design notes, fact 3). */
 
+#ifndef NSBOX_H
+#define NSBOX_H
+
 typedef unsigned long size_t;
 typedef long ssize_t;
 typedef unsigned int u32;
@@ -77,6 +80,7 @@ void _exit(int status);
 #define SIGCHLD 17
 #define AT_FDCWD (-100)
 #define AT_RECURSIVE 0x8000
+#define TIOCSWINSZ 0x5414
 
 /* Wire format shared with src/ops.ts (a test keeps the two in step). */
 #define PLAN_MAGIC 0x58425340u   /* "@SBX" little-endian */
@@ -130,6 +134,13 @@ struct report {
 #define PTY_SOCK_FD 4
 #define PTY_SLAVE_FD 5
 
+/* sendmsg/recvmsg, for passing the pty master to the parent */
+struct iovec { void *base; size_t length; };
+struct msghdr {
+  void *name; u32 namelen; struct iovec *iov; size_t iovlen;
+  void *control; size_t controllen; int flags;
+};
+
 /* run_ops.c */
 int run_ops(unsigned char *plan, u32 first, int verbose);
 void report(int kind, int index, int value);
@@ -144,3 +155,5 @@ int use_pty(void);
 int drop_caps(u64 keep);
 /* net.c */
 int loopback_up(void);
+
+#endif

@@ -6,14 +6,7 @@
 
 #define TIOCSPTLCK 0x40045431
 #define TIOCGPTPEER 0x5441
-#define TIOCSWINSZ 0x5414
 #define TIOCSCTTY 0x540E
-
-struct iovec { void *base; size_t length; };
-struct msghdr {
-  void *name; u32 namelen; struct iovec *iov; size_t iovlen;
-  void *control; size_t controllen; int flags;
-};
 
 static int send_fd(int sock, int fd) {
   char byte = 0;

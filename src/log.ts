@@ -1,0 +1,33 @@
+// Messages to the user through consola, loaded only when there is something to say (it costs
+// more to import than a whole sandbox takes to start).
+import type { ConsolaInstance } from "consola";
+
+let instance: ConsolaInstance | undefined;
+let level = 3;
+
+async function consola(): Promise<ConsolaInstance> {
+  if (!instance) {
+    const { createConsola } = await import("consola");
+    instance = createConsola({
+      level,
+      reporters: [{ log: (o) => process.stderr.write(`nsbox: ${o.args.map(String).join(" ")}\n`) }],
+    });
+  }
+  return instance;
+}
+
+export const log = {
+  /** 4 shows debug messages (--verbose). */
+  setLevel(n: number) {
+    level = n;
+    if (instance) instance.level = n;
+  },
+  get verbose() {
+    return level >= 4;
+  },
+  error: async (msg: string) => (await consola()).error(msg),
+  warn: async (msg: string) => (await consola()).warn(msg),
+  debug: async (msg: string) => {
+    if (level >= 4) (await consola()).debug(msg);
+  },
+};
