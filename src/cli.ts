@@ -10,7 +10,6 @@ import type { SandboxOptions } from "./options.ts";
 import { log } from "./log.ts";
 import { buildPlan } from "./plan/index.ts";
 import { supervise } from "./supervise.ts";
-import { userTerminal } from "./terminal.ts";
 
 const args = {
   uid: { type: "string", valueHint: "N", description: "User id inside the sandbox (default 0: root inside, you outside)" },
@@ -31,6 +30,12 @@ async function usage(): Promise<string> {
   const { defineCommand, renderUsage } = await import("citty");
   const meta = { name: "nsbox", version: pkg.version, description: "Run a command in a rootless Linux sandbox: nsbox [options] -- command [args…]" };
   return renderUsage(defineCommand({ meta, args }));
+}
+
+/** The user's terminal size when stdin and stdout are both terminals: the payload then gets a pty. */
+function userTerminal(): { rows: number; cols: number } | null {
+  if (!process.stdin.isTTY || !process.stdout.isTTY) return null;
+  return { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 };
 }
 
 function toId(flag: string, value: string | undefined): number | undefined {

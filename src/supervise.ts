@@ -4,7 +4,6 @@ import { closeFd, killPid, pipe, receiveFd, socketPair, spawnPlan, waitPid } fro
 import { explainClone, explainStep } from "./explain.ts";
 import { encodePlan } from "./ops.ts";
 import { FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
-import { TerminalRelay } from "./terminal.ts";
 import { constants } from "node:os";
 
 /** How a sandbox ended. `exitCode` follows the CLI's rules (125/126/127, status, 128+N). */
@@ -55,7 +54,7 @@ export async function supervise(plan: Plan, hooks: SuperviseHooks = {}): Promise
 
   let failure: { index: number; errno: number } | undefined;
   let status: number | undefined;
-  let relay: TerminalRelay | undefined;
+  let relay: import("./terminal.ts").TerminalRelay | undefined;
   try {
     let pending = new Uint8Array(0);
     for await (const chunk of Bun.file(reportRead).stream()) {
@@ -71,7 +70,7 @@ export async function supervise(plan: Plan, hooks: SuperviseHooks = {}): Promise
         else if (kind === REPORT.EXIT) status = value;
         else if (kind === REPORT.PTY) {
           const master = receiveFd(ptyParent);
-          if (master >= 0) (relay = new TerminalRelay(master)).start();
+          if (master >= 0) (relay = new (await import("./terminal.ts")).TerminalRelay(master)).start();
         }
       }
       pending = data.slice(at);

@@ -2,12 +2,6 @@
 import { createReadStream, writeSync } from "node:fs";
 import { closeFd, setWindowSize } from "./executor.ts";
 
-/** The user's terminal size, or null when stdin and stdout are not both terminals. */
-export function userTerminal(): { rows: number; cols: number } | null {
-  if (!process.stdin.isTTY || !process.stdout.isTTY) return null;
-  return { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 };
-}
-
 /**
  * Puts the user's terminal in raw mode (every key, Ctrl-C and Ctrl-Z included, goes to the
  * payload's terminal, whose line discipline turns them into signals for its foreground job),
