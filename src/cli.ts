@@ -4,7 +4,7 @@ import type { ArgsDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { parseCommandLine } from "./cli-args.ts";
 import { badOption, NsboxError } from "./errors.ts";
-import { prepareExecutor } from "./executor.ts";
+import { prepareExecutor, terminalSize } from "./executor.ts";
 import { readHost } from "./host.ts";
 import type { SandboxOptions } from "./options.ts";
 import { log } from "./log.ts";
@@ -34,8 +34,7 @@ async function usage(): Promise<string> {
 
 /** The user's terminal size when stdin and stdout are both terminals: the payload then gets a pty. */
 function userTerminal(): { rows: number; cols: number } | null {
-  if (!process.stdin.isTTY || !process.stdout.isTTY) return null;
-  return { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 };
+  return terminalSize(0) && terminalSize(1);
 }
 
 function toId(flag: string, value: string | undefined): number | undefined {

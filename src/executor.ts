@@ -17,6 +17,7 @@ function compile() {
       nsbox_recv_fd: { args: ["int"], returns: "int" },
       nsbox_set_winsize: { args: ["int", "int", "int"], returns: "int" },
       nsbox_set_blocking: { args: ["int"], returns: "int" },
+      nsbox_terminal_size: { args: ["int"], returns: "int" },
     },
   }).symbols;
 }
@@ -59,6 +60,12 @@ export const killPid = (pid: number, signal: number) => lib().nsbox_kill(pid, si
 export const receiveFd = (socket: number) => lib().nsbox_recv_fd(socket);
 export const setWindowSize = (fd: number, rows: number, cols: number) => lib().nsbox_set_winsize(fd, rows, cols);
 export const setBlocking = (fd: number) => lib().nsbox_set_blocking(fd);
+
+/** The size of the terminal on `fd`, or null when it is not a terminal. */
+export function terminalSize(fd: number): { rows: number; cols: number } | null {
+  const r = lib().nsbox_terminal_size(fd);
+  return r < 0 ? null : { rows: r >>> 16 || 24, cols: r & 0xffff || 80 };
+}
 
 /** waitpid(pid) → the raw wait status; `hang: false` returns undefined while it still runs. */
 export function waitPid(pid: number, hang = true): number | undefined {

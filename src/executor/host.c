@@ -49,3 +49,13 @@ int nsbox_set_blocking(int fd) {
   if (flags & O_NONBLOCK) return fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? -errno : 1;
   return 0;
 }
+
+#define TIOCGWINSZ 0x5413
+
+/* The terminal size of fd as rows << 16 | cols; -errno when fd is not a terminal. Asked here
+ * rather than through process.stdin, whose first use costs Bun several milliseconds. */
+int nsbox_terminal_size(int fd) {
+  unsigned short size[4] = { 0, 0, 0, 0 };
+  if (ioctl(fd, TIOCGWINSZ, size) < 0) return -errno;
+  return (size[0] << 16) | size[1];
+}
