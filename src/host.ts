@@ -1,5 +1,5 @@
 // Facts about the host and the calling user that a plan is built from, read once per run.
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 
 export interface Host {
   uid: number;
@@ -36,6 +36,23 @@ function groupName(gid: number): string | undefined {
   }
 }
 
+/**
+ * The home directory with symlinks resolved: the current directory is compared with it to
+ * decide what to share, and process.cwd() is always resolved (e.g. Silverblue's /home -> var/home).
+ */
+function resolved(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** The login name of `uid` on the host, if it has one. */
+export function userName(uid: number): string | undefined {
+  return passwdEntry(uid)?.[0];
+}
+
 /** Read the host facts; `cwd` defaults to the process's current directory. */
 export function readHost(cwd?: string, env: Record<string, string | undefined> = process.env): Host {
   const uid = process.getuid!();
@@ -47,7 +64,7 @@ export function readHost(cwd?: string, env: Record<string, string | undefined> =
     user: pw?.[0] ?? "user",
     group: groupName(gid) ?? "users",
     shell: pw?.[6] || "/bin/sh",
-    home: env.HOME || pw?.[5] || "/",
+    home: resolved(env.HOME || pw?.[5] || "/"),
     cwd: cwd ?? process.cwd(),
     env,
   };

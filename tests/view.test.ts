@@ -156,11 +156,9 @@ describe("given a $HOME full of secrets", () => {
     expect(r.stderr).toMatch(/not sharing .*above your home/);
   });
 
-  // BUG (src/plan/filesystem.ts chooseShareDir): the cwd is compared with $HOME as spelt, not
-  // resolved, so a home reached through a symlink (Fedora Silverblue's /home -> var/home) is
-  // shared read-write when nsbox runs from it. `failing` flips to an error once it is fixed:
-  // then make it a plain `it`.
-  it.failing("does not share the home when $HOME is a symlink to the current directory", async () => {
+  // A home reached through a symlink (Fedora Silverblue's /home -> var/home) is compared
+  // resolved, as process.cwd() is.
+  it("does not share the home when $HOME is a symlink to the current directory", async () => {
     const home = fakeHome();
     const link = `${home}-link`;
     symlinkSync(home, link);

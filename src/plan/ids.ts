@@ -1,5 +1,5 @@
 // Identity: the user namespace's id maps, and /etc/passwd and /etc/group that resolve them.
-import type { Host } from "../host.ts";
+import { userName, type Host } from "../host.ts";
 import type { Op } from "../ops.ts";
 
 export interface Identity {
@@ -22,7 +22,7 @@ export function idMapOps(host: Host, id: Identity): Op[] {
 
 /** /etc/passwd inside: the payload's own id, and nobody for every unmapped id. */
 export function passwdFile(host: Host, id: Identity, home: string): string {
-  const name = id.uid === 0 ? "root" : host.user;
+  const name = id.uid === 0 ? "root" : id.uid === host.uid ? host.user : userName(id.uid) ?? "user";
   return [
     `${name}:x:${id.uid}:${id.gid}:${name}:${home}:${host.shell}`,
     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin",
