@@ -88,17 +88,39 @@ static int run_op(unsigned char *plan, struct op *op) {
   return -1;
 }
 
+/* The payload is started the way posix_spawn starts a program: sharing PID 1's memory, on a
+ * stack of its own, with PID 1 suspended until it execs or exits. PID 1 is a copy of the Bun
+ * process, so a plain fork would copy, and the exec then tear down, Bun's whole page table.
+ * Only system calls run in the payload before exec; its descriptors, signal handlers and
+ * credentials are its own (no CLONE_FILES, CLONE_SIGHAND or CLONE_THREAD). */
+#define CLONE_VM 0x100
+#define CLONE_VFORK 0x4000
+int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
+
+static unsigned char payload_stack[64 * 1024] __attribute__((aligned(16)));
+static struct { unsigned char *plan; u32 first; int verbose; } payload;
+
+static int payload_main(void *unused) {
+  reset_signals();
+  run_ops(payload.plan, payload.first, payload.verbose);
+  _exit(125);
+  return 0;
+}
+
+static int spawn_payload(unsigned char *plan, u32 first, int verbose) {
+  payload.plan = plan, payload.first = first, payload.verbose = verbose;
+  return clone(payload_main, payload_stack + sizeof payload_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, 0);
+}
+
 int run_ops(unsigned char *plan, u32 first, int verbose) {
   struct plan_header *header = (struct plan_header *)plan;
   struct op *ops = (struct op *)(plan + 32);
   for (u32 i = first; i < header->count; i++) {
     if (verbose) report(REPORT_STEP, i, 0);
     if (ops[i].type == OP_SPAWN) {
-      long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+      int pid = spawn_payload(plan, i + 1, verbose);
       if (pid < 0) { report(REPORT_FAIL, i, errno); _exit(125); }
-      if (pid > 0) run_init((int)pid, (u32)ops[i].a);
-      reset_signals();
-      continue;
+      run_init(pid, (u32)ops[i].a);
     }
     if (run_op(plan, &ops[i]) < 0) {
       int e = errno;
