@@ -10,7 +10,11 @@ import { closeFd, setWindowSize } from "./executor.ts";
 export class TerminalRelay {
   private output?: Promise<void>;
   private readonly restore = () => {
-    if (process.stdin.isTTY) process.stdin.setRawMode(false);
+    try {
+      if (process.stdin.isTTY) process.stdin.setRawMode(false);
+    } catch {
+      // EIO: the terminal hung up; there is nothing left to restore.
+    }
   };
   private readonly onInput = (chunk: Buffer) => writeAll(this.master, chunk);
   private readonly onResize = () => setWindowSize(this.master, process.stdout.rows, process.stdout.columns);

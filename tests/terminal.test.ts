@@ -423,10 +423,8 @@ describe("the relay", () => {
     TIMEOUT,
   );
 
-  // Known bug: on hangup, TerminalRelay's restore() calls setRawMode(false) on a terminal that is
-  // gone; it throws EIO, nsbox prints "internal error: setRawMode failed with errno: 5 (please
-  // report it)" and exits 1 instead of 129. Run with `bun test --todo` to check a fix.
-  test.todo(
+  // On hangup the terminal is gone: restoring it must not turn into an internal error.
+  test(
     "when the outer terminal hangs up, nsbox exits 128+SIGHUP and reports no internal error",
     async () => {
       const dir = scratchDir();
