@@ -3,17 +3,19 @@
 import type { ConsolaInstance } from "consola";
 
 let instance: ConsolaInstance | undefined;
+let loading: Promise<ConsolaInstance> | undefined;
 let level = 3;
 
-async function consola(): Promise<ConsolaInstance> {
-  if (!instance) {
-    const { createConsola } = await import("consola");
+/** One instance, loaded once: messages logged while it loads keep their order. */
+function consola(): Promise<ConsolaInstance> {
+  loading ??= import("consola").then(({ createConsola }) => {
     instance = createConsola({
       level,
       reporters: [{ log: (o) => process.stderr.write(`nsbox: ${o.args.map(String).join(" ")}\n`) }],
     });
-  }
-  return instance;
+    return instance;
+  });
+  return loading;
 }
 
 export const log = {
