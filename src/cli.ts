@@ -73,7 +73,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const options = toOptions(values);
-  if (options.verbose) log.setLevel(4);
+  if (options.verbose) {
+    log.setLevel(4);
+    await log.flush(); // load consola now, so step messages print as the steps run
+  }
   prepareExecutor();
   const plan = buildPlan(cmd, options, readHost(), { terminal: userTerminal() });
   for (const note of plan.notes) await log.warn(note);
@@ -99,10 +102,12 @@ async function report(e: unknown): Promise<number> {
 
 /** Run the CLI with these arguments and exit with its status. */
 export function runCli(argv: string[]): void {
-  main(argv).then(
-    (code) => process.exit(code),
-    async (e) => process.exit(await report(e)),
-  );
+  main(argv)
+    .catch(report)
+    .then(async (code) => {
+      await log.flush();
+      process.exit(code);
+    });
 }
 
 if (import.meta.main) runCli(process.argv.slice(2));

@@ -23,9 +23,14 @@ export const log = {
   setLevel(n: number) {
     level = n;
     if (instance) instance.level = n;
+    if (n >= 4) void consola(); // verbose: have it ready before the steps start
   },
   get verbose() {
     return level >= 4;
+  },
+  /** Wait until everything logged so far is written (before process.exit). */
+  flush: async () => {
+    if (loading) await loading;
   },
   error: async (msg: string) => (await consola()).error(msg),
   warn: async (msg: string) => (await consola()).warn(msg),
