@@ -57,6 +57,7 @@ void _exit(int status);
 #error "nsbox supports x86_64 and aarch64"
 #endif
 #define SYS_close_range 436
+#define SYS_openat2 437
 #define SYS_mount_setattr 442
 
 #define O_RDONLY 0
@@ -108,6 +109,11 @@ void _exit(int status);
 #define OP_EXEC 19           /* s1 candidate paths, s2 argv, s3 envp (lists)   */
 #define OP_BLOCKING_STDIO 20 /* clear O_NONBLOCK on 0, 1, 2                     */
 
+/* Op flags */
+#define OPF_RECURSIVE 1   /* SETATTR: the whole tree                                      */
+#define OPF_CREATE 1      /* WRITE_FILE: create or truncate                                */
+#define OPF_NO_SYMLINKS 2 /* the target path may not pass through a symlink (see safe_path) */
+
 struct op {
   u32 type, flags;
   int a, b;
@@ -140,6 +146,10 @@ struct msghdr {
   void *name; u32 namelen; struct iovec *iov; size_t iovlen;
   void *control; size_t controllen; int flags;
 };
+
+/* safe_path.c */
+int check_no_symlinks(const char *path, int parent_only);
+int make_file_nofollow(const char *path, int mode);
 
 /* run_ops.c */
 int run_ops(unsigned char *plan, u32 first, int verbose);

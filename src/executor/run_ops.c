@@ -50,18 +50,33 @@ static int exec_first(char **candidates, char **argv, char **envp) {
   return saved;
 }
 
+/* The symlink rule for ops flagged OPF_NO_SYMLINKS: which path, and whether it must exist yet. */
+static int check_target(struct op *op, char *s1, char *s2) {
+  switch (op->type) {
+  case OP_MOUNT: return check_no_symlinks(s2, 0);
+  case OP_SETATTR: return check_no_symlinks(s1, 0);
+  case OP_MKDIR: case OP_MKFILE: return check_no_symlinks(s1, 1);
+  case OP_SYMLINK: return check_no_symlinks(s2, 1);
+  }
+  return 0;
+}
+
 static int run_op(unsigned char *plan, struct op *op) {
   char *s1 = plan_string(plan, op->s1), *s2 = plan_string(plan, op->s2);
   char *s3 = plan_string(plan, op->s3), *s4 = plan_string(plan, op->s4);
   struct mount_attr attr = { (u32)op->a, (u32)op->b, 0, 0 };
+  if ((op->flags & OPF_NO_SYMLINKS) && check_target(op, s1, s2) < 0) return -1;
   switch (op->type) {
-  case OP_WRITE_FILE: return write_file(s1, s2, op->a, op->b, op->flags & 1);
+  case OP_WRITE_FILE: return write_file(s1, s2, op->a, op->b, op->flags & OPF_CREATE);
   case OP_MOUNT: return mount(s1, s2, s3, (u32)op->a, s4);
   case OP_SETATTR:
-    return (int)syscall(SYS_mount_setattr, AT_FDCWD, s1, op->flags & 1 ? AT_RECURSIVE : 0,
+    return (int)syscall(SYS_mount_setattr, AT_FDCWD, s1, op->flags & OPF_RECURSIVE ? AT_RECURSIVE : 0,
                         &attr, sizeof attr);
-  case OP_MKDIR: return mkdir(s1, op->a) < 0 && errno != EEXIST ? -1 : 0;
-  case OP_MKFILE: return make_file(s1, op->a);
+  case OP_MKDIR:
+    if (mkdir(s1, op->a) == 0) return 0;
+    if (errno != EEXIST) return -1;
+    return (op->flags & OPF_NO_SYMLINKS) ? check_no_symlinks(s1, 0) : 0;
+  case OP_MKFILE: return (op->flags & OPF_NO_SYMLINKS) ? make_file_nofollow(s1, op->a) : make_file(s1, op->a);
   case OP_SYMLINK: return symlink(s1, s2);
   case OP_PIVOT_ROOT: return (int)syscall(SYS_pivot_root, s1, s2);
   case OP_UMOUNT: return umount2(s1, op->a);

@@ -1,10 +1,16 @@
-// PlanBuilder: appends ops in order, with helpers that name host and sandbox paths during setup.
+// PlanBuilder: appends ops in order and keeps a model of the sandbox's tree, so that every
+// target is checked (no symlinks, nothing created on the host, nothing read-only written)
+// before fork.
+import { lstatSync } from "node:fs";
+import { NsboxError } from "../errors.ts";
 import type { Op, Purpose } from "../ops.ts";
 
 /** Mount flags (mount(2)) and mount attributes (mount_setattr(2)). */
 export const MS = { NOSUID: 2, NODEV: 4, NOEXEC: 8, BIND: 4096, REC: 16384, PRIVATE: 1 << 18, SLAVE: 1 << 19 };
 export const ATTR = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8 };
 export const MNT_DETACH = 2;
+/** Op flags (executor/nsbox.h OPF_*). */
+export const OPF = { RECURSIVE: 1, CREATE: 1, NO_SYMLINKS: 2 };
 
 /**
  * During setup the sandbox's root is built at NEW_ROOT while the host's root is reachable at
@@ -15,59 +21,146 @@ export const NEW_ROOT = "/newroot";
 export const hostPath = (p: string) => OLD_ROOT + p;
 export const sandboxPath = (p: string) => (p === "/" ? NEW_ROOT : NEW_ROOT + p);
 
+/** A mount placed in the sandbox: host-backed (a bind or an overlay's lower layer) or fresh (tmpfs). */
+interface Placed {
+  at: string;
+  /** The host path shown at `at`, for binds and overlays. */
+  host?: string;
+  /** Whether missing paths below it may be created (in the sandbox only: never on the host). */
+  creatable: boolean;
+  readOnly: boolean;
+}
+
+type Kind = "dir" | "file" | "symlink" | "missing";
+
 export class PlanBuilder {
   readonly ops: Op[] = [];
-  /** Directories already created or known to exist in the sandbox's root. */
-  private readonly made = new Set<string>(["/"]);
+  private placed: Placed[] = [{ at: "/", creatable: true, readOnly: false }];
+  private made = new Set<string>(["/"]);
+  private links = new Map<string, string>();
 
   push(op: Op): this {
     this.ops.push(op);
     return this;
   }
 
-  /** Create `path` and its missing parents in the sandbox's root. */
-  mkdirp(path: string, why: Purpose, mode = 0o755): this {
+  /** What stands at `path` in the sandbox as planned so far. */
+  kindAt(path: string): Kind {
+    if (this.links.has(path)) return "symlink";
+    if (this.made.has(path)) return "dir";
+    const cover = this.coverOf(path);
+    if (cover.host === undefined) return path === cover.at ? "dir" : "missing";
+    return hostKind(cover.host + path.slice(cover.at === "/" ? 0 : cover.at.length));
+  }
+
+  /**
+   * Make sure `path` can be used as a target: every component resolves without a symlink,
+   * missing directories are created in the sandbox (never on the host, never in a read-only
+   * mount), and the last component is a directory or file as asked (created when missing).
+   */
+  prepare(path: string, what: "dir" | "file" | "parent", why: Purpose): this {
+    const parts = path.split("/").filter(Boolean);
     let at = "";
-    for (const part of path.split("/").filter(Boolean)) {
+    parts.forEach((part, i) => {
       at += "/" + part;
-      if (this.made.has(at)) continue;
-      this.made.add(at);
-      this.push({ op: "MKDIR", s1: sandboxPath(at), a: mode, why });
-    }
+      const last = i === parts.length - 1;
+      const kind = this.kindAt(at);
+      if (kind === "symlink") throw refuse(why, `${at} is a symlink inside the sandbox; nsbox never places anything through a symlink (name the real path)`);
+      if (last && what === "parent") return;
+      if (kind === "missing") {
+        const cover = this.coverOf(at);
+        if (!cover.creatable) {
+          throw refuse(why, cover.readOnly
+            ? `${at} does not exist and ${cover.at} is read-only inside`
+            : `${at} does not exist in the shared ${cover.at}; nsbox creates nothing on the host (create it first)`);
+        }
+        if (last && what === "file") this.push({ op: "MKFILE", s1: sandboxPath(at), a: 0o644, flags: OPF.NO_SYMLINKS, why });
+        else {
+          this.made.add(at);
+          this.push({ op: "MKDIR", s1: sandboxPath(at), a: 0o755, flags: OPF.NO_SYMLINKS, why });
+        }
+      } else if (!last && kind === "file") {
+        throw refuse(why, `${at} is a file, not a directory`);
+      } else if (last && what !== "parent" && kind !== what) {
+        throw refuse(why, `${at} is a ${kind} inside the sandbox, and a ${what} is needed there`);
+      }
+    });
     return this;
   }
 
-  /** Bind host `src` at sandbox `dst` (directories and their submounts), optionally read-only. */
+  /** Bind host `src` at sandbox `dst` with its submounts, optionally read-only. */
   bind(src: string, dst: string, opts: { readOnly: boolean; isDir: boolean; why: Purpose; attrs?: number }): this {
-    if (opts.isDir) this.mkdirp(dst, opts.why);
-    else {
-      this.mkdirp(parentOf(dst), opts.why);
-      this.push({ op: "MKFILE", s1: sandboxPath(dst), a: 0o644, why: opts.why });
-    }
-    this.push({ op: "MOUNT", s1: hostPath(src), s2: sandboxPath(dst), a: MS.BIND | MS.REC, why: opts.why });
+    this.prepare(dst, opts.isDir ? "dir" : "file", opts.why);
+    this.push({ op: "MOUNT", s1: hostPath(src), s2: sandboxPath(dst), a: MS.BIND | MS.REC, flags: OPF.NO_SYMLINKS, why: opts.why });
     const set = (opts.readOnly ? ATTR.RDONLY : 0) | (opts.attrs ?? ATTR.NOSUID | ATTR.NODEV);
-    if (set) this.push({ op: "SETATTR", s1: sandboxPath(dst), a: set, flags: 1, why: opts.why });
-    return this;
+    if (set) this.push({ op: "SETATTR", s1: sandboxPath(dst), a: set, flags: OPF.RECURSIVE | OPF.NO_SYMLINKS, why: opts.why });
+    return this.place({ at: dst, host: src, creatable: false, readOnly: opts.readOnly });
   }
 
-  /** A fresh tmpfs at sandbox `dst`. */
-  tmpfs(dst: string, mode: number, why: Purpose, flags = MS.NOSUID | MS.NODEV): this {
-    this.mkdirp(dst, why);
-    const data = `mode=${mode.toString(8).padStart(4, "0")}`;
-    return this.push({ op: "MOUNT", s1: "tmpfs", s2: sandboxPath(dst), s3: "tmpfs", s4: data, a: flags, why });
+  /** A fresh tmpfs at sandbox `dst`; `options` are tmpfs's own (mode=, size=). */
+  tmpfs(dst: string, options: string, why: Purpose, flags = MS.NOSUID | MS.NODEV): this {
+    this.prepare(dst, "dir", why);
+    this.push({ op: "MOUNT", s1: "tmpfs", s2: sandboxPath(dst), s3: "tmpfs", s4: options, a: flags, flags: OPF.NO_SYMLINKS, why });
+    return this.place({ at: dst, creatable: true, readOnly: false });
+  }
+
+  /** An overlay at `dst` over host `lower`: host content, writes kept in `upper` (staging paths). */
+  overlay(lower: string, dst: string, upper: string, work: string, why: Purpose): this {
+    this.prepare(dst, "dir", why);
+    const data = `lowerdir=${hostPath(lower)},upperdir=${upper},workdir=${work},userxattr`;
+    this.push({ op: "MOUNT", s1: "overlay", s2: sandboxPath(dst), s3: "overlay", s4: data, a: MS.NOSUID | MS.NODEV, flags: OPF.NO_SYMLINKS, why });
+    return this.place({ at: dst, host: lower, creatable: true, readOnly: false });
+  }
+
+  /** A kernel filesystem (proc, devpts) at `dst`: nothing below it is the plan's to create. */
+  special(fstype: string, dst: string, data: string | undefined, flags: number, why: Purpose): this {
+    this.prepare(dst, "dir", why);
+    this.push({ op: "MOUNT", s1: fstype, s2: sandboxPath(dst), s3: fstype, s4: data, a: flags, flags: OPF.NO_SYMLINKS, why });
+    return this.place({ at: dst, creatable: false, readOnly: false });
+  }
+
+  /** Make `dst` read-only (and more) after the fact, e.g. a tmpfs that only hides. */
+  setattr(dst: string, attrs: number, why: Purpose): this {
+    return this.push({ op: "SETATTR", s1: sandboxPath(dst), a: attrs, flags: OPF.NO_SYMLINKS, why });
   }
 
   symlink(target: string, dst: string, why: Purpose): this {
-    this.mkdirp(parentOf(dst), why);
-    this.made.add(dst);
-    return this.push({ op: "SYMLINK", s1: target, s2: sandboxPath(dst), why });
+    this.prepare(dst, "parent", why);
+    if (this.kindAt(dst) !== "missing") throw refuse(why, `${dst} already exists inside the sandbox`);
+    this.links.set(dst, target);
+    return this.push({ op: "SYMLINK", s1: target, s2: sandboxPath(dst), flags: OPF.NO_SYMLINKS, why });
   }
 
-  /** Mark a directory as existing (e.g. created by a bind or by the kernel). */
-  known(path: string): this {
-    this.made.add(path);
+  /** A mount at `at` hides everything planned below it. */
+  private place(p: Placed): this {
+    const below = (q: string) => q !== p.at && isAncestorOrSelf(p.at, q);
+    this.placed = this.placed.filter((q) => !below(q.at));
+    this.made = new Set([...this.made].filter((q) => !below(q) && q !== p.at));
+    for (const q of [...this.links.keys()]) if (below(q)) this.links.delete(q);
+    this.placed.push(p);
     return this;
   }
+
+  /** The mount that shows `path`: the deepest one above it, the latest of equals. */
+  private coverOf(path: string): Placed {
+    let best = this.placed[0]!;
+    for (const p of this.placed) if (isAncestorOrSelf(p.at, path) && p.at.length >= best.at.length) best = p;
+    return best;
+  }
+}
+
+function hostKind(path: string): Kind {
+  try {
+    const st = lstatSync(path);
+    return st.isSymbolicLink() ? "symlink" : st.isDirectory() ? "dir" : "file";
+  } catch {
+    return "missing";
+  }
+}
+
+function refuse(why: Purpose, problem: string): NsboxError {
+  const origin = why.option ?? why.what;
+  return new NsboxError("BAD_OPTION", `${origin}: ${problem}`, { option: why.option, path: why.path });
 }
 
 export function parentOf(path: string): string {

@@ -2,7 +2,7 @@
 import { lstatSync, readlinkSync, statSync } from "node:fs";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
-import { ATTR, MNT_DETACH, MS, NEW_ROOT, OLD_ROOT, PlanBuilder, isAncestorOrSelf, sandboxPath } from "./builder.ts";
+import { ATTR, MNT_DETACH, MS, NEW_ROOT, OLD_ROOT, OPF, PlanBuilder, isAncestorOrSelf, sandboxPath } from "./builder.ts";
 import { devOps } from "./dev.ts";
 
 /** The host's system directories, shared read-only (a symlink, as in merged /usr, stays a symlink). */
@@ -65,22 +65,23 @@ export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
     const staged = `/nsbox${file.replaceAll("/", "-")}`;
     const why = { what: `provide ${file}`, path: file };
     b.push({ op: "WRITE_FILE", s1: staged, s2: content, a: Buffer.byteLength(content), b: 0o644, flags: 1, why })
-      .push({ op: "MOUNT", s1: staged, s2: sandboxPath(file), a: MS.BIND, why })
-      .push({ op: "SETATTR", s1: sandboxPath(file), a: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV, why });
+      .push({ op: "MOUNT", s1: staged, s2: sandboxPath(file), a: MS.BIND, flags: OPF.NO_SYMLINKS, why })
+      .setattr(file, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV, why);
   }
 
   const proc = { what: "mount /proc for the sandbox's PID namespace" };
-  b.mkdirp("/proc", proc).push({ op: "MOUNT", s1: "proc", s2: sandboxPath("/proc"), s3: "proc", a: MS.NOSUID | MS.NODEV | MS.NOEXEC, why: proc });
+  b.special("proc", "/proc", undefined, MS.NOSUID | MS.NODEV | MS.NOEXEC, proc);
   for (const entry of PROC_READ_ONLY) {
     if (kind(`/proc/${entry}`) === "missing") continue;
     const p = sandboxPath(`/proc/${entry}`);
     const why = { what: `protect /proc/${entry}`, path: `/proc/${entry}` };
-    b.push({ op: "MOUNT", s1: p, s2: p, a: MS.BIND | MS.REC, why }).push({ op: "SETATTR", s1: p, a: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, flags: 1, why });
+    b.push({ op: "MOUNT", s1: p, s2: p, a: MS.BIND | MS.REC, flags: OPF.NO_SYMLINKS, why })
+      .push({ op: "SETATTR", s1: p, a: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, flags: OPF.RECURSIVE | OPF.NO_SYMLINKS, why });
   }
 
   devOps(b);
-  b.tmpfs("/tmp", 0o1777, { what: "make a private /tmp" });
-  if (c.home !== "/") b.tmpfs(c.home, 0o700, { what: `hide your home directory behind an empty ${c.home}`, path: c.home });
+  b.tmpfs("/tmp", "mode=1777", { what: "make a private /tmp" });
+  if (c.home !== "/") b.tmpfs(c.home, "mode=0700", { what: `hide your home directory behind an empty ${c.home}`, path: c.home });
   if (c.shareDir) {
     b.bind(c.shareDir, c.shareDir, { readOnly: false, isDir: true, why: { what: `share the current directory ${c.shareDir}`, path: c.shareDir } });
   }
