@@ -1,34 +1,38 @@
 #!/usr/bin/env bun
-// The nsbox command line: arguments → SandboxOptions → the same plan and run the library uses.
-import type { ArgsDef } from "citty";
+// The nsbox command line: arguments → SandboxOptions (profile, then options in order) → the
+// same plan and run the library uses.
 import pkg from "../package.json" with { type: "json" };
-import { parseCommandLine } from "./cli-args.ts";
-import { badOption, NsboxError } from "./errors.ts";
+import { parseCommandLine, type FlagDef } from "./cli-args.ts";
+import { loadProjectConfig } from "./config.ts";
+import { NsboxError } from "./errors.ts";
 import { prepareExecutor, terminalSize } from "./executor.ts";
 import { readHost } from "./host.ts";
-import type { SandboxOptions } from "./options.ts";
 import { log } from "./log.ts";
+import { SANDBOX_OPTIONS } from "./option-table.ts";
+import type { SandboxOptions } from "./options.ts";
 import { buildPlan } from "./plan/index.ts";
+import { BUILTIN_PROFILES, resolveProfile } from "./profiles.ts";
 import { supervise } from "./supervise.ts";
 
-const args = {
-  uid: { type: "string", valueHint: "N", description: "User id inside the sandbox (default 0: root inside, you outside)" },
-  gid: { type: "string", valueHint: "N", description: "Group id inside the sandbox (default 0)" },
-  hostname: { type: "string", valueHint: "NAME", description: "Host name inside (default nsbox)" },
-  propagation: { type: "string", valueHint: "private|slave", description: "Mount propagation from the host (default private)" },
-  env: { type: "string", valueHint: "NAME=VALUE", description: "Set a variable inside (repeatable)" },
-  "keep-env": { type: "string", valueHint: "NAME", description: "Keep a variable that looks like a secret (repeatable)" },
-  "clear-env": { type: "boolean", description: "Start from an empty environment (PATH, HOME, PWD, TERM kept)" },
-  verbose: { type: "boolean", alias: "v", description: "Print each setup step as it runs" },
+/** Options of the command line itself, beside the sandbox options. */
+const CLI_FLAGS: Record<string, FlagDef & { description: string }> = {
+  profile: { type: "string", alias: "p", valueHint: "NAME", description: "Start from a profile: default, test, install, shell, or one in nsbox.json / package.json#nsbox" },
+  "dry-run": { type: "boolean", description: "Print the plan (every mount, in order) instead of running" },
+  json: { type: "boolean", description: "With --dry-run or profile show: print JSON" },
   version: { type: "boolean", alias: "V", description: "Print the version" },
   help: { type: "boolean", alias: "h", description: "Show this help" },
-} as const satisfies ArgsDef;
-const REPEATABLE = new Set(["env", "keep-env"]);
+};
+const FLAGS: Record<string, FlagDef & { description: string }> = { ...SANDBOX_OPTIONS, ...CLI_FLAGS };
 
 /** citty renders the help; it is loaded only for --help, to keep start-up short. */
 async function usage(): Promise<string> {
   const { defineCommand, renderUsage } = await import("citty");
-  const meta = { name: "nsbox", version: pkg.version, description: "Run a command in a rootless Linux sandbox: nsbox [options] -- command [args…]" };
+  const meta = {
+    name: "nsbox",
+    version: pkg.version,
+    description: "Run a command in a rootless Linux sandbox: nsbox [options] -- command [args…]\n  nsbox profile show NAME [--json]   print a profile's options",
+  };
+  const args = Object.fromEntries(Object.entries(FLAGS).map(([name, d]) => [name, { type: d.type, alias: d.alias, valueHint: d.valueHint, description: d.description }]));
   return renderUsage(defineCommand({ meta, args }));
 }
 
@@ -37,48 +41,56 @@ function userTerminal(): { rows: number; cols: number } | null {
   return terminalSize(0) && terminalSize(1);
 }
 
-function toId(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw badOption(flag, `expected a whole number, got '${value}'`);
-  return Number(value);
-}
-
-function toOptions(v: Record<string, string | boolean | string[]>): SandboxOptions {
-  const env: Record<string, string> = {};
-  for (const pair of (v.env as string[] | undefined) ?? []) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) throw badOption("--env", `expected NAME=VALUE, got '${pair}'`);
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+/** `nsbox profile show NAME`: the profile's definition and the options it resolves to. */
+function showProfile(args: string[], json: boolean): number {
+  const [verb, name] = args;
+  if (verb !== "show" || !name) throw new NsboxError("BAD_OPTION", "usage: nsbox profile show NAME [--json]");
+  const config = loadProjectConfig(process.cwd());
+  const def = config?.profiles[name] ?? BUILTIN_PROFILES[name];
+  const options = resolveProfile(name, config?.profiles, config?.file);
+  if (json) process.stdout.write(JSON.stringify({ name, definition: def, options }, null, 2) + "\n");
+  else {
+    const where = config && Object.hasOwn(config.profiles, name) ? config.file : "built in";
+    const lines = [`${name} (${where})`, def?.description ? `  ${def.description}` : ""];
+    for (const [key, value] of Object.entries(def ?? {})) {
+      if (key === "description") continue;
+      for (const v of [value].flat()) lines.push(key === "extends" ? `  extends ${v}` : `  --${key}${v === true ? "" : ` ${v}`}`);
+    }
+    process.stdout.write(lines.filter(Boolean).join("\n") + "\n");
   }
-  return {
-    uid: toId("--uid", v.uid as string | undefined),
-    gid: toId("--gid", v.gid as string | undefined),
-    hostname: v.hostname as string | undefined,
-    propagation: v.propagation as SandboxOptions["propagation"],
-    env,
-    keepEnv: v["keep-env"] as string[] | undefined,
-    clearEnv: v["clear-env"] === true,
-    verbose: v.verbose === true,
-  };
+  return 0;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values, command: cmd } = parseCommandLine(argv, args, REPEATABLE);
-  if (values.help) {
+  const { given, command } = parseCommandLine(argv, FLAGS);
+  const flag = (name: string) => given.find(([n]) => n === name)?.[1];
+  if (flag("help")) {
     process.stdout.write((await usage()) + "\n");
     return 0;
   }
-  if (values.version) {
+  if (flag("version")) {
     process.stdout.write(`${pkg.version}\n`);
     return 0;
   }
-  const options = toOptions(values);
+  // A subcommand is only recognised before `--`: `nsbox -- profile` runs a program named profile.
+  if (command[0] === "profile" && !argv.includes("--")) return showProfile(command.slice(1), flag("json") === true);
+
+  const profile = flag("profile");
+  const config = loadProjectConfig(process.cwd());
+  const options: SandboxOptions = profile === undefined ? {} : resolveProfile(String(profile), config?.profiles, config?.file);
+  for (const [name, value] of given) SANDBOX_OPTIONS[name]?.apply(options, value, `--${name}`);
   if (options.verbose) {
     log.setLevel(4);
     await log.flush(); // load consola now, so step messages print as the steps run
   }
-  prepareExecutor();
-  const plan = buildPlan(cmd, options, readHost(), { terminal: userTerminal() });
+  const dryRun = flag("dry-run") === true;
+  if (!dryRun) prepareExecutor();
+  const plan = buildPlan(command, options, readHost(), { terminal: dryRun ? null : userTerminal() });
+  if (dryRun) {
+    const { planJson, planText } = await import("./dry-run.ts");
+    process.stdout.write(flag("json") ? JSON.stringify(planJson(plan), null, 2) + "\n" : planText(plan));
+    return 0;
+  }
   for (const note of plan.notes) await log.warn(note);
   if (plan.droppedEnv.length) await log.debug(`dropped from the environment: ${plan.droppedEnv.join(" ")}`);
   const outcome = await supervise(plan, {

@@ -1,5 +1,6 @@
 // SandboxOptions: the one description of every option, shared by the CLI and the library.
 import { badOption } from "./errors.ts";
+import type { MountSpec } from "./plan/mount-spec.ts";
 
 /** How a sandbox is made. Every field is optional; the defaults are the safe ones. */
 export interface SandboxOptions {
@@ -21,6 +22,12 @@ export interface SandboxOptions {
   cwd?: string;
   /** Report each setup step as it runs. */
   verbose?: boolean;
+  /** Filesystem changes (--ro, --rw, --bind, --tmpfs, --overlay, …), applied in order after the default view. */
+  mounts?: MountSpec[];
+  /** The directory the command starts in, inside (default: the shared current directory, else $HOME). */
+  chdir?: string;
+  /** Do not share the current directory. */
+  noCwd?: boolean;
 }
 
 const ID_MAX = 4294967294;

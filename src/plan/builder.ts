@@ -58,7 +58,7 @@ export class PlanBuilder {
    * missing directories are created in the sandbox (never on the host, never in a read-only
    * mount), and the last component is a directory or file as asked (created when missing).
    */
-  prepare(path: string, what: "dir" | "file" | "parent", why: Purpose): this {
+  prepare(path: string, what: "dir" | "file" | "parent", why: Purpose, mode = 0o755): this {
     const parts = path.split("/").filter(Boolean);
     let at = "";
     parts.forEach((part, i) => {
@@ -77,7 +77,7 @@ export class PlanBuilder {
         if (last && what === "file") this.push({ op: "MKFILE", s1: sandboxPath(at), a: 0o644, flags: OPF.NO_SYMLINKS, why });
         else {
           this.made.add(at);
-          this.push({ op: "MKDIR", s1: sandboxPath(at), a: 0o755, flags: OPF.NO_SYMLINKS, why });
+          this.push({ op: "MKDIR", s1: sandboxPath(at), a: last ? mode : 0o755, flags: OPF.NO_SYMLINKS, why });
         }
       } else if (!last && kind === "file") {
         throw refuse(why, `${at} is a file, not a directory`);
@@ -159,7 +159,8 @@ function hostKind(path: string): Kind {
 }
 
 function refuse(why: Purpose, problem: string): NsboxError {
-  const origin = why.option ?? why.what;
+  // User options carry their whole spelling in `what` ("--ro ./data"); name it when it is one.
+  const origin = why.option && why.what.startsWith(why.option) ? why.what : why.option ?? why.what;
   return new NsboxError("BAD_OPTION", `${origin}: ${problem}`, { option: why.option, path: why.path });
 }
 

@@ -40,7 +40,7 @@ function kind(path: string): "dir" | "file" | "symlink" | "missing" {
   }
 }
 
-/** Ops that build the root, from private propagation to the final pivot into it. */
+/** Ops that build the default view in the new root, from private propagation to the shared directory. */
 export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
   const setup = { what: "set up the sandbox's root" };
   if (kind(STAGING) !== "dir") {
@@ -85,9 +85,11 @@ export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
   if (c.shareDir) {
     b.bind(c.shareDir, c.shareDir, { readOnly: false, isDir: true, why: { what: `share the current directory ${c.shareDir}`, path: c.shareDir } });
   }
+}
 
-  // Leave the host behind: detach its root, then make the new root "/" (pivot_root onto
-  // itself stacks the staging tmpfs on top, which the detach removes).
+/** Leave the host behind: detach its root, make the new root "/", and seal it read-only. */
+export function leaveHostOps(b: PlanBuilder): void {
+  // pivot_root onto itself stacks the staging tmpfs on top of the new root; the detach removes it.
   const leave = { what: "pivot into the sandbox's root" };
   b.push({ op: "UMOUNT", s1: OLD_ROOT, a: MNT_DETACH, why: leave })
     .push({ op: "CHDIR", s1: NEW_ROOT, why: leave })

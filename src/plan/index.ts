@@ -6,7 +6,8 @@ import { validateOptions, type SandboxOptions } from "../options.ts";
 import { PlanBuilder } from "./builder.ts";
 import { execCandidates } from "./command.ts";
 import { sandboxEnv } from "./env.ts";
-import { chooseShareDir, filesystemOps } from "./filesystem.ts";
+import { chooseShareDir, filesystemOps, leaveHostOps } from "./filesystem.ts";
+import { expandPath, mountOps } from "./mounts.ts";
 import { groupFile, idMapOps, passwdFile } from "./ids.ts";
 
 export const CLONE = {
@@ -44,10 +45,10 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   const o = validateOptions(options);
   const id = { uid: o.uid ?? 0, gid: o.gid ?? 0 };
   const notes: string[] = [];
-  const share = chooseShareDir(host);
-  if (share.reason) notes.push(share.reason);
+  const share = o.noCwd ? { dir: null } : chooseShareDir(host);
+  if ("reason" in share && share.reason) notes.push(share.reason);
   const home = host.home;
-  const startDir = share.dir ?? home;
+  const startDir = o.chdir !== undefined ? expandPath(o.chdir, host) : share.dir ?? home;
   const { env, dropped } = sandboxEnv({
     base: host.env, clear: o.clearEnv ?? false, keep: o.keepEnv ?? [], set: o.env ?? {}, home, pwd: startDir,
   });
@@ -62,6 +63,11 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     passwd: passwdFile(host, id, home),
     group: groupFile(host, id),
   });
+  mountOps(b, o.mounts ?? [], host);
+  if (b.kindAt(startDir) !== "dir") {
+    throw new NsboxError("BAD_OPTION", `--chdir ${startDir}: not a directory inside the sandbox`, { option: "--chdir", path: startDir });
+  }
+  leaveHostOps(b);
   const hostname = o.hostname ?? "nsbox";
   b.push({ op: "SETHOSTNAME", s1: hostname, why: { what: `set the host name to ${hostname}`, option: "--hostname" } })
     .push({ op: "LOOPBACK_UP", why: { what: "bring up the loopback interface" } });

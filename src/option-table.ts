@@ -1,0 +1,101 @@
+// Every sandbox option by its command-line name: one meaning and one validator for the command
+// line, profiles and project config files alike.
+import { NsboxError } from "./errors.ts";
+import type { SandboxOptions } from "./options.ts";
+import { MOUNT_KINDS, TRY_KINDS, parseMount } from "./plan/mount-spec.ts";
+
+export interface OptionDef {
+  type: "string" | "boolean";
+  description: string;
+  valueHint?: string;
+  alias?: string;
+  /** May be given more than once; each value is applied in turn. */
+  repeatable?: boolean;
+  /** Apply one value; `origin` names where it was written ("--uid", "nsbox.json: profiles.ci.uid"). */
+  apply(o: SandboxOptions, value: string | boolean, origin: string): void;
+}
+
+const bad = (origin: string, message: string) =>
+  new NsboxError("BAD_OPTION", `${origin}: ${message}`, { option: origin.startsWith("--") ? origin : undefined });
+
+function id(origin: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw bad(origin, `expected a whole number, got '${value}'`);
+  return Number(value);
+}
+
+const MOUNT_HELP: Record<string, [string, string]> = {
+  ro: ["PATH", "Share a host path read-only at the same path"],
+  rw: ["PATH", "Share a host path read-write at the same path"],
+  bind: ["SRC:DST", "Bind host SRC read-write at DST"],
+  "ro-bind": ["SRC:DST", "Bind host SRC read-only at DST"],
+  "dev-bind": ["SRC[:DST]", "Bind a device (e.g. /dev/kvm), devices allowed"],
+  hide: ["PATH", "Hide a path behind an empty, unreadable directory or file"],
+  tmpfs: ["PATH[:size=N,mode=M]", "A fresh tmpfs at PATH"],
+  dir: ["PATH[:MODE]", "Create an empty directory"],
+  file: ["PATH:CONTENT_FILE", "A read-only file at PATH with CONTENT_FILE's content"],
+  symlink: ["TARGET:PATH", "Create a symlink at PATH pointing to TARGET"],
+  overlay: ["PATH[:UPPERDIR]", "PATH writable inside, the host copy untouched; changes kept in UPPERDIR (default: discarded)"],
+};
+
+function mountOptions(): Record<string, OptionDef> {
+  const defs: Record<string, OptionDef> = {};
+  for (const kind of MOUNT_KINDS) {
+    const [valueHint, description] = MOUNT_HELP[kind]!;
+    for (const name of TRY_KINDS.includes(kind) ? [kind, `${kind}-try`] : [kind]) {
+      defs[name] = {
+        type: "string",
+        valueHint,
+        description: name === kind ? `${description} (repeatable, in order)` : `Like --${kind}, skipped when the source is missing`,
+        repeatable: true,
+        apply: (o, v, origin) => {
+          const spec = parseMount(name, String(v), origin.startsWith("--") ? `${origin} ${v}` : `${origin} ${JSON.stringify(v)}`);
+          (o.mounts ??= []).push(spec);
+        },
+      };
+    }
+  }
+  return defs;
+}
+
+/** The sandbox options. */
+export const SANDBOX_OPTIONS: Record<string, OptionDef> = {
+  uid: { type: "string", valueHint: "N", description: "User id inside the sandbox (default 0: root inside, you outside)", apply: (o, v, at) => void (o.uid = id(at, String(v))) },
+  gid: { type: "string", valueHint: "N", description: "Group id inside the sandbox (default 0)", apply: (o, v, at) => void (o.gid = id(at, String(v))) },
+  hostname: { type: "string", valueHint: "NAME", description: "Host name inside (default nsbox)", apply: (o, v) => void (o.hostname = String(v)) },
+  propagation: {
+    type: "string", valueHint: "private|slave", description: "Mount propagation from the host (default private)",
+    apply: (o, v, at) => {
+      if (v !== "private" && v !== "slave") throw bad(at, `expected 'private' or 'slave', got '${v}'`);
+      o.propagation = v;
+    },
+  },
+  env: {
+    type: "string", valueHint: "NAME=VALUE", description: "Set a variable inside (repeatable)", repeatable: true,
+    apply: (o, v, at) => {
+      const pair = String(v);
+      const eq = pair.indexOf("=");
+      if (eq <= 0) throw bad(at, `expected NAME=VALUE, got '${pair}'`);
+      (o.env ??= {})[pair.slice(0, eq)] = pair.slice(eq + 1);
+    },
+  },
+  "keep-env": { type: "string", valueHint: "NAME", description: "Keep a variable that looks like a secret (repeatable)", repeatable: true, apply: (o, v) => void (o.keepEnv ??= []).push(String(v)) },
+  "clear-env": { type: "boolean", description: "Start from an empty environment (PATH, HOME, PWD, TERM kept)", apply: (o, v) => void (o.clearEnv = v === true) },
+  chdir: { type: "string", valueHint: "DIR", description: "Start in DIR inside (default: the current directory)", apply: (o, v) => void (o.chdir = String(v)) },
+  "no-cwd": { type: "boolean", description: "Do not share the current directory", apply: (o, v) => void (o.noCwd = v === true) },
+  ...mountOptions(),
+  verbose: { type: "boolean", alias: "v", description: "Print each setup step as it runs", apply: (o, v) => void (o.verbose = v === true) },
+};
+
+/** Apply a value as a profile or config file writes it: a string, number, boolean, or a list. */
+export function applyConfigValue(o: SandboxOptions, name: string, value: unknown, origin: string): void {
+  const def = SANDBOX_OPTIONS[name];
+  if (!def) throw bad(origin, "unknown option");
+  const values = Array.isArray(value) && def.repeatable ? value : [value];
+  for (const v of values) {
+    if (def.type === "boolean" && typeof v !== "boolean") throw bad(origin, `expected true or false, got ${JSON.stringify(v)}`);
+    if (def.type === "string" && typeof v !== "string" && typeof v !== "number") {
+      throw bad(origin, `expected ${def.repeatable ? "a string or a list of strings" : "a string"}, got ${JSON.stringify(v)}`);
+    }
+    def.apply(o, typeof v === "number" ? String(v) : (v as string | boolean), origin);
+  }
+}

@@ -1,0 +1,58 @@
+// Named bundles of options: the built-in profiles, and resolving a name (project profiles first).
+import { NsboxError } from "./errors.ts";
+import { applyConfigValue } from "./option-table.ts";
+import type { SandboxOptions } from "./options.ts";
+
+/** A profile as written in nsbox.json or here: option names as on the command line. */
+export interface ProfileDef {
+  description?: string;
+  /** Another profile whose options come first. */
+  extends?: string;
+  [option: string]: unknown;
+}
+
+/** The built-in profiles; `nsbox profile show NAME` prints them. */
+export const BUILTIN_PROFILES: Record<string, ProfileDef> = {
+  default: {
+    description: "The core's view: the current directory read-write, the system read-only, $HOME and /tmp private and empty, no network",
+  },
+  test: {
+    description: "For bun test, npm test, vitest: the project read-write; Bun's and npm's caches and ~/.bun/bin read-only when present; private $HOME and /tmp; no network",
+    "ro-try": ["~/.bun/bin", "~/.bun/install/cache", "~/.npm", "~/.cache/node"],
+  },
+  install: {
+    description: "For npm install, bun install, pip install: the project and the package caches read-write; no network yet (registry access arrives with --net allow=)",
+    "rw-try": ["~/.bun/install/cache", "~/.npm", "~/.cache/pip", "~/.cache/yarn"],
+    "ro-try": ["~/.bun/bin"],
+  },
+  shell: {
+    description: "An interactive shell: the current directory read-write, everything else as default",
+  },
+};
+
+/**
+ * The options of profile `name`: project profiles (from `project`, keyed by name) before the
+ * built-ins, each after the profile it extends. `origin` names the file for messages.
+ */
+export function resolveProfile(name: string, project: Record<string, ProfileDef> = {}, origin = "nsbox.json"): SandboxOptions {
+  const options: SandboxOptions = {};
+  const seen: string[] = [];
+  const apply = (n: string, from: string) => {
+    const inProject = Object.hasOwn(project, n);
+    const def = inProject ? project[n]! : BUILTIN_PROFILES[n];
+    if (!def) {
+      const known = [...Object.keys(BUILTIN_PROFILES), ...Object.keys(project)].join(", ");
+      throw new NsboxError("BAD_OPTION", `${from}: no profile named '${n}' (known: ${known})`, { option: "--profile" });
+    }
+    if (seen.includes(n)) throw new NsboxError("BAD_OPTION", `${from}: profiles extend each other in a loop: ${[...seen, n].join(" → ")}`);
+    seen.push(n);
+    const where = inProject ? `${origin}: profiles.${n}` : `built-in profile ${n}`;
+    if (def.extends !== undefined) apply(String(def.extends), `${where}.extends`);
+    for (const [key, value] of Object.entries(def)) {
+      if (key === "description" || key === "extends") continue;
+      applyConfigValue(options, key, value, `${where}.${key}`);
+    }
+  };
+  apply(name, "--profile");
+  return options;
+}
