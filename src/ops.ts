@@ -22,6 +22,9 @@ export const OpCode = {
   DEATH_SIGNAL: 18,
   EXEC: 19,
   BLOCKING_STDIO: 20,
+  SETRLIMIT: 21,
+  LANDLOCK: 22,
+  SECCOMP: 23,
 } as const;
 export type OpName = keyof typeof OpCode;
 

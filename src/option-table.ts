@@ -83,8 +83,31 @@ export const SANDBOX_OPTIONS: Record<string, OptionDef> = {
   chdir: { type: "string", valueHint: "DIR", description: "Start in DIR inside (default: the current directory)", apply: (o, v) => void (o.chdir = String(v)) },
   "no-cwd": { type: "boolean", description: "Do not share the current directory", apply: (o, v) => void (o.noCwd = v === true) },
   ...mountOptions(),
+  "cap-add": { type: "string", valueHint: "CAP", description: "Let the payload keep a capability, e.g. CAP_NET_RAW, or ALL (repeatable)", repeatable: true, apply: (o, v) => void (o.capAdd ??= []).push(String(v)) },
+  "cap-drop": { type: "string", valueHint: "CAP", description: "Remove a capability from --cap-add (repeatable)", repeatable: true, apply: (o, v) => void (o.capDrop ??= []).push(String(v)) },
+  seccomp: { type: "string", valueHint: "default|none|FILE", description: "The syscall filter: the default one, none, or a compiled classic-BPF program", apply: (o, v) => void (o.seccomp = String(v)) },
+  "allow-nested": { type: "boolean", description: "Allow user namespaces inside (nested sandboxes)", apply: (o, v) => void (o.allowNested = v === true) },
+  landlock: {
+    type: "string", valueHint: "on|off", description: "Landlock filesystem rules behind the mounts (default on where the kernel has it)",
+    apply: (o, v, at) => {
+      if (v !== "on" && v !== "off") throw bad(at, `expected 'on' or 'off', got '${v}'`);
+      o.landlock = v;
+    },
+  },
+  rlimit: { type: "string", valueHint: "NAME=VALUE[:HARD]", description: "A resource limit: nofile, nproc, as, fsize, cpu, core, … (repeatable; core is 0 unless set)", repeatable: true, apply: (o, v) => void (o.rlimits ??= []).push(String(v)) },
+  timeout: { type: "string", valueHint: "DURATION", description: "Kill the sandbox after DURATION (500ms, 30s, 5m); exit status 124", apply: (o, v, at) => void (o.timeout = duration(at, String(v))) },
+  memory: { type: "string", valueHint: "SIZE", description: "Memory limit (needs a delegated cgroup v2)", apply: (o, v) => void (o.memory = String(v)) },
+  pids: { type: "string", valueHint: "N", description: "Process limit (needs a delegated cgroup v2)", apply: (o, v) => void (o.pids = String(v)) },
   verbose: { type: "boolean", alias: "v", description: "Print each setup step as it runs", apply: (o, v) => void (o.verbose = v === true) },
 };
+
+/** "500ms", "30s", "5m", "1h", or plain seconds → milliseconds. */
+function duration(origin: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
+  const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "s") as "s"] : NaN;
+  if (!(ms > 0)) throw bad(origin, `expected a duration like 500ms, 30s or 5m, got '${text}'`);
+  return Math.round(ms);
+}
 
 /** Apply a value as a profile or config file writes it: a string, number, boolean, or a list. */
 export function applyConfigValue(o: SandboxOptions, name: string, value: unknown, origin: string): void {

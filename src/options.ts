@@ -28,6 +28,24 @@ export interface SandboxOptions {
   chdir?: string;
   /** Do not share the current directory. */
   noCwd?: boolean;
+  /** Capabilities the payload keeps (none by default): names like "CAP_NET_RAW", or "ALL". */
+  capAdd?: string[];
+  /** Capabilities removed from capAdd (useful with "ALL"). */
+  capDrop?: string[];
+  /** The syscall filter: "default", "none", or the path of a compiled classic-BPF program. */
+  seccomp?: string;
+  /** Allow new user namespaces inside (nested sandboxes); refused by the filter otherwise. */
+  allowNested?: boolean;
+  /** Landlock, the second wall behind the mounts: "on" (default, where the kernel has it) or "off". */
+  landlock?: "on" | "off";
+  /** POSIX resource limits, "NAME=SOFT[:HARD]" (nofile, nproc, as, fsize, cpu, core, …); core is 0 unless set. */
+  rlimits?: string[];
+  /** Kill the whole sandbox after this many milliseconds (exit status 124, as timeout(1)). */
+  timeout?: number;
+  /** Memory limit through a delegated cgroup v2, e.g. "512m". */
+  memory?: string;
+  /** Process limit through a delegated cgroup v2. */
+  pids?: string;
 }
 
 const ID_MAX = 4294967294;

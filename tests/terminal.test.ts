@@ -306,10 +306,10 @@ describe("TIOCSTI (CVE-2017-5226 class)", () => {
         expect(control.lines()).toContain("OUTER-READ:[echo INJECTED]");
       }
 
-      // Inside nsbox: the probe's terminal is the sandbox's own, where the bytes do arrive
-      // (the inner shell reads them), and the outer shell reads nothing.
+      // Inside nsbox, with the syscall filter off: the probe's terminal is the sandbox's own,
+      // where the bytes do arrive (the inner shell reads them), and the outer shell reads nothing.
       const inner = `${PROBE_SH}; read -t 5 line; echo "INNER-READ:[$line]"`;
-      const s = await outerShell(`${NSBOX_SH} -- bash --norc -c ${shq(inner)}; echo "RC:[$?]"; ${OUTER_READ}`);
+      const s = await outerShell(`${NSBOX_SH} --seccomp none -- bash --norc -c ${shq(inner)}; echo "RC:[$?]"; ${OUTER_READ}`);
       const lines = s.lines();
       expect(lines).toContain("RC:[0]");
       expect(lines).toContain("OUTER-READ:[]");
@@ -320,6 +320,20 @@ describe("TIOCSTI (CVE-2017-5226 class)", () => {
         expect(probed).toContain("TIOCSTI devtty injected=14 errno=0 ()");
         expect(lines).toContain("INNER-READ:[echo INJECTED]");
       }
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "with the default filter, TIOCSTI is refused outright (EPERM) and nothing reaches the outer terminal",
+    async () => {
+      const s = await outerShell(`${NSBOX_SH} -- ${PROBE_SH}; echo "RC:[$?]"; ${OUTER_READ}`);
+      const lines = s.lines();
+      expect(lines).toContain("RC:[0]");
+      expect(lines).toContain("OUTER-READ:[]");
+      const probed = lines.filter((l) => l.startsWith("TIOCSTI "));
+      expect(probed.length).toBeGreaterThan(0);
+      for (const line of probed) expect(line).toMatch(/errno=(1|6) /);
     },
     TIMEOUT,
   );

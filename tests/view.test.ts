@@ -202,11 +202,15 @@ describe("given a payload that is root inside and tries to undo the sandbox", ()
       `touch ${ESCAPE} && echo wrote-usr`,
       "ls -A \"$HOME\" | wc -l",
     ].join("; ");
-    // As root inside, no uid can be mapped in a nested namespace (that needs CAP_SETFCAP), but
-    // its capabilities come all the same; as uid 1000 inside, root can be mapped again.
-    const asRoot = await sh(`unshare -Um sh -c '${attempts}'`, { cwd, env: envWithHome(home) });
+    // The default filter refuses nested user namespaces outright:
+    const refused = await sh("unshare -Um true && echo nested", { cwd, env: envWithHome(home) });
+    expect(refused.stdout).toBe("");
+    // With --allow-nested, the kernel's mount locking still holds. As root inside, no uid can be
+    // mapped in a nested namespace (that needs CAP_SETFCAP), but its capabilities come all the
+    // same; as uid 1000 inside, root can be mapped again.
+    const asRoot = await sh(`unshare -Um sh -c '${attempts}'`, { cwd, env: envWithHome(home) }, ["--allow-nested"]);
     expect(asRoot).toMatchObject({ stdout: "nested\n0\n", exitCode: 0 });
-    const asUser = await sh(`unshare -Urm sh -c 'id -u; ${attempts}'`, { cwd, env: envWithHome(home) }, ["--uid", "1000", "--gid", "1000"]);
+    const asUser = await sh(`unshare -Urm sh -c 'id -u; ${attempts}'`, { cwd, env: envWithHome(home) }, ["--allow-nested", "--uid", "1000", "--gid", "1000"]);
     expect(asUser).toMatchObject({ stdout: "0\nnested\n0\n", exitCode: 0 });
     expect(existsSync(ESCAPE)).toBe(false);
   });

@@ -7,6 +7,7 @@
 
 #define PR_CAPBSET_DROP 24
 #define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #define CAPABILITY_VERSION_3 0x20080522
 
@@ -25,5 +26,9 @@ int drop_caps(u64 keep) {
   struct cap_header header = { CAPABILITY_VERSION_3, 0 };
   struct cap_data data[2] = { { (u32)keep, (u32)keep, (u32)keep },
                               { (u32)(keep >> 32), (u32)(keep >> 32), (u32)(keep >> 32) } };
-  return (int)syscall(SYS_capset, &header, data);
+  if (syscall(SYS_capset, &header, data) < 0) return -1;
+  /* A payload that is not uid 0 inside keeps capabilities across execve only as ambient ones. */
+  for (int cap = 0; cap < 64; cap++)
+    if ((keep & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) return -1;
+  return 0;
 }

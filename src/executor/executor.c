@@ -5,5 +5,7 @@
 #include "init.c"
 #include "pty.c"
 #include "caps.c"
+#include "landlock.c"
+#include "limits.c"
 #include "net.c"
 #include "host.c"

@@ -108,6 +108,9 @@ void _exit(int status);
 #define OP_DEATH_SIGNAL 18   /* a signal                                        */
 #define OP_EXEC 19           /* s1 candidate paths, s2 argv, s3 envp (lists)   */
 #define OP_BLOCKING_STDIO 20 /* clear O_NONBLOCK on 0, 1, 2                     */
+#define OP_SETRLIMIT 21      /* a resource, s1 soft, s2 hard (decimal or "inf") */
+#define OP_LANDLOCK 22       /* s1 readable, s2 writable, s3 device trees (lists) */
+#define OP_SECCOMP 23        /* s2 the BPF program, a its length in bytes       */
 
 /* Op flags */
 #define OPF_RECURSIVE 1   /* SETATTR: the whole tree                                      */
@@ -163,6 +166,10 @@ int open_pty(const char *ptmx, int rows, int cols);
 int use_pty(void);
 /* caps.c */
 int drop_caps(u64 keep);
+/* landlock.c, limits.c */
+int apply_landlock(char **read, char **write, char **dev);
+int set_rlimit(int resource, const char *soft, const char *hard);
+int install_seccomp(const void *program, int bytes);
 /* net.c */
 int loopback_up(void);
 

@@ -95,6 +95,9 @@ static int run_op(unsigned char *plan, struct op *op) {
       if (flags >= 0 && (flags & O_NONBLOCK)) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
     }
     return 0;
+  case OP_SETRLIMIT: return set_rlimit(op->a, s1, s2);
+  case OP_LANDLOCK: return apply_landlock(plan_list(plan, op->s1), plan_list(plan, op->s2), plan_list(plan, op->s3));
+  case OP_SECCOMP: return install_seccomp(s2, op->a);
   case OP_EXEC:
     errno = exec_first(plan_list(plan, op->s1), plan_list(plan, op->s2), plan_list(plan, op->s3));
     return -1;

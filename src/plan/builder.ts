@@ -24,6 +24,8 @@ export const sandboxPath = (p: string) => (p === "/" ? NEW_ROOT : NEW_ROOT + p);
 /** A mount placed in the sandbox: host-backed (a bind or an overlay's lower layer) or fresh (tmpfs). */
 interface Placed {
   at: string;
+  /** Kernel filesystems (proc, devpts) are the plan's to mount but not to fill. */
+  special?: boolean;
   /** The host path shown at `at`, for binds and overlays. */
   host?: string;
   /** Whether missing paths below it may be created (in the sandbox only: never on the host). */
@@ -116,7 +118,12 @@ export class PlanBuilder {
   special(fstype: string, dst: string, data: string | undefined, flags: number, why: Purpose): this {
     this.prepare(dst, "dir", why);
     this.push({ op: "MOUNT", s1: fstype, s2: sandboxPath(dst), s3: fstype, s4: data, a: flags, flags: OPF.NO_SYMLINKS, why });
-    return this.place({ at: dst, creatable: false, readOnly: false });
+    return this.place({ at: dst, creatable: false, readOnly: false, special: true });
+  }
+
+  /** The writable mounts, as paths inside: the trees Landlock lets the payload write. */
+  writableMounts(): string[] {
+    return this.placed.filter((p) => p.at !== "/" && !p.readOnly && !p.special).map((p) => p.at);
   }
 
   /** Make `dst` read-only (and more) after the fact, e.g. a tmpfs that only hides. */

@@ -9,6 +9,7 @@ import { sandboxEnv } from "./env.ts";
 import { chooseShareDir, filesystemOps, leaveHostOps } from "./filesystem.ts";
 import { expandPath, mountOps } from "./mounts.ts";
 import { groupFile, idMapOps, passwdFile } from "./ids.ts";
+import { hardeningOps } from "./hardening.ts";
 
 export const CLONE = {
   NEWNS: 0x00020000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000,
@@ -83,9 +84,8 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     .push(io.terminal
       ? { op: "USE_PTY", why: { what: "attach the command to its pseudo-terminal" } }
       : { op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } })
-    .push({ op: "NO_NEW_PRIVS", why: { what: "set no_new_privs" } })
-    .push({ op: "DROP_CAPS", a: 0, b: 0, why: { what: "drop capabilities" } })
-    .push({
+  hardeningOps(b, o);
+  b.push({
       op: "EXEC",
       lists: {
         s1: execCandidates(command[0]!, env.PATH),

@@ -1,0 +1,62 @@
+// The payload's last steps before exec: resource limits, no_new_privs, capabilities, Landlock, seccomp.
+import { readFileSync } from "node:fs";
+import { NsboxError } from "../errors.ts";
+import type { SandboxOptions } from "../options.ts";
+import type { PlanBuilder } from "./builder.ts";
+import { keptCapabilities, parseRlimit } from "./privileges.ts";
+import { seccompProgram } from "./seccomp.ts";
+
+const CAP_SYS_ADMIN = 21;
+
+/** cgroup limits need a cgroup v2 subtree the user may write (a systemd user session delegates one). */
+function refuseCgroupLimits(o: SandboxOptions): void {
+  for (const [option, value] of [["--memory", o.memory], ["--pids", o.pids]] as const) {
+    if (value === undefined) continue;
+    let where = "this host has no unified cgroup v2 hierarchy";
+    try {
+      if (readFileSync("/proc/self/cgroup", "utf8").trim().startsWith("0::")) where = "this session has no delegated cgroup v2 subtree";
+    } catch {}
+    throw new NsboxError("BAD_OPTION", `${option} ${value}: needs a delegated cgroup v2, and ${where}`, {
+      option,
+      hint: "run nsbox inside a systemd user session (systemd-run --user --scope -p Delegate=yes nsbox …), or use --rlimit as (address space) and --rlimit nproc instead",
+    });
+  }
+}
+
+function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | undefined {
+  const choice = o.seccomp ?? "default";
+  if (choice === "none") return undefined;
+  if (choice === "default") return seccompProgram({ allowMounts: keptSysAdmin, allowNested: o.allowNested ?? false });
+  let program: Uint8Array;
+  try {
+    program = readFileSync(choice);
+  } catch {
+    throw new NsboxError("PATH_NOT_FOUND", `--seccomp ${choice}: no such file`, { option: "--seccomp", path: choice });
+  }
+  if (program.length === 0 || program.length % 8 !== 0 || program.length / 8 > 4096) {
+    throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: not a compiled classic-BPF program (a whole number of 8-byte instructions, at most 4096)`, { option: "--seccomp", path: choice });
+  }
+  return program;
+}
+
+export function hardeningOps(b: PlanBuilder, o: SandboxOptions): void {
+  refuseCgroupLimits(o);
+  const limits = (o.rlimits ?? []).map(parseRlimit);
+  if (!limits.some((l) => l.name === "core")) limits.unshift(parseRlimit("core=0"));
+  for (const l of limits) {
+    b.push({ op: "SETRLIMIT", a: l.resource, s1: l.soft, s2: l.hard, why: { what: `set the ${l.name} limit to ${l.soft}${l.hard !== l.soft ? `:${l.hard}` : ""}`, option: "--rlimit" } });
+  }
+  const caps = keptCapabilities(o.capAdd, o.capDrop);
+  b.push({ op: "NO_NEW_PRIVS", why: { what: "set no_new_privs" } })
+    .push({ op: "DROP_CAPS", a: caps.low, b: caps.high, why: { what: caps.names.length ? `drop capabilities but ${caps.names.join(" ")}` : "drop every capability", option: caps.names.length ? "--cap-add" : undefined } });
+  if (o.landlock !== "off") {
+    b.push({
+      op: "LANDLOCK",
+      lists: { s1: ["/"], s2: b.writableMounts(), s3: ["/dev", "/proc"] },
+      why: { what: "restrict filesystem access with Landlock", option: "--landlock" },
+    });
+  }
+  const keptSysAdmin = (caps.low & (1 << CAP_SYS_ADMIN)) !== 0;
+  const filter = seccompFilter(o, keptSysAdmin);
+  if (filter) b.push({ op: "SECCOMP", data: filter, a: filter.length, why: { what: "install the seccomp filter", option: "--seccomp" } });
+}
