@@ -5,7 +5,7 @@ import pkg from "../package.json" with { type: "json" };
 import { parseCommandLine, type FlagDef } from "./cli-args.ts";
 import { loadProjectConfig } from "./config.ts";
 import { NsboxError } from "./errors.ts";
-import { prepareExecutor, terminalSize } from "./executor.ts";
+import { killPid, prepareExecutor, terminalSize } from "./executor.ts";
 import { readHost } from "./host.ts";
 import { log } from "./log.ts";
 import { SANDBOX_OPTIONS } from "./option-table.ts";
@@ -93,11 +93,22 @@ async function main(argv: string[]): Promise<number> {
   }
   for (const note of plan.notes) await log.warn(note);
   if (plan.droppedEnv.length) await log.debug(`dropped from the environment: ${plan.droppedEnv.join(" ")}`);
+  let timer: Timer | undefined;
+  let timedOut = false;
   const outcome = await supervise(plan, {
     verbose: options.verbose,
     onStep: (i) => void log.debug(`[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`),
+    // --timeout: PID 1's death ends the PID namespace, so SIGKILL to it ends the whole sandbox.
+    onStart: (pid) => {
+      if (options.timeout) timer = setTimeout(() => ((timedOut = true), killPid(pid, 9)), options.timeout);
+    },
   });
+  clearTimeout(timer);
   if (outcome.error) throw outcome.error;
+  if (timedOut) {
+    await log.error(`timed out after ${options.timeout! >= 1000 ? `${options.timeout! / 1000}s` : `${options.timeout}ms`} (--timeout): the sandbox was killed`);
+    return 124;
+  }
   return outcome.exitCode;
 }
 
