@@ -11,7 +11,7 @@ import { log } from "./log.ts";
 import { SANDBOX_OPTIONS } from "./option-table.ts";
 import type { SandboxOptions } from "./options.ts";
 import { buildPlan } from "./plan/index.ts";
-import { BUILTIN_PROFILES, resolveProfile } from "./profiles.ts";
+import { resolveProfile } from "./profiles.ts";
 import { supervise } from "./supervise.ts";
 
 /** Options of the command line itself, beside the sandbox options. */
@@ -41,25 +41,10 @@ function userTerminal(): { rows: number; cols: number } | null {
   return terminalSize(0) && terminalSize(1);
 }
 
-/** `nsbox profile show NAME`: the profile's definition and the options it resolves to. */
-function showProfile(args: string[], json: boolean): number {
-  const [verb, name] = args;
-  if (verb !== "show" || !name) throw new NsboxError("BAD_OPTION", "usage: nsbox profile show NAME [--json]");
-  const config = loadProjectConfig(process.cwd());
-  const def = config?.profiles[name] ?? BUILTIN_PROFILES[name];
-  const options = resolveProfile(name, config?.profiles, config?.file);
-  if (json) process.stdout.write(JSON.stringify({ name, definition: def, options }, null, 2) + "\n");
-  else {
-    const where = config && Object.hasOwn(config.profiles, name) ? config.file : "built in";
-    const lines = [`${name} (${where})`, def?.description ? `  ${def.description}` : ""];
-    for (const [key, value] of Object.entries(def ?? {})) {
-      if (key === "description") continue;
-      for (const v of [value].flat()) lines.push(key === "extends" ? `  extends ${v}` : `  --${key}${v === true ? "" : ` ${v}`}`);
-    }
-    process.stdout.write(lines.filter(Boolean).join("\n") + "\n");
-  }
-  return 0;
-}
+/** Subcommands, loaded only when used. Each module exports `run(args, flags): Promise<number> | number`. */
+const SUBCOMMANDS: Record<string, () => Promise<{ run: (args: string[], flags: Map<string, string | boolean>) => number | Promise<number> }>> = {
+  profile: () => import("./commands/profile.ts"),
+};
 
 async function main(argv: string[]): Promise<number> {
   const { given, command } = parseCommandLine(argv, FLAGS);
@@ -72,8 +57,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${pkg.version}\n`);
     return 0;
   }
-  // A subcommand is only recognised before `--`: `nsbox -- profile` runs a program named profile.
-  if (command[0] === "profile" && !argv.includes("--")) return showProfile(command.slice(1), flag("json") === true);
+  // A subcommand is only recognised without `--`: `nsbox -- profile` runs a program named profile.
+  const sub = SUBCOMMANDS[command[0] ?? ""];
+  if (sub && !argv.includes("--")) return (await sub()).run(command.slice(1), new Map(given));
 
   const profile = flag("profile");
   const config = loadProjectConfig(process.cwd());

@@ -39,7 +39,7 @@ export function resolveProfile(name: string, project: Record<string, ProfileDef>
   const seen: string[] = [];
   const apply = (n: string, from: string) => {
     const inProject = Object.hasOwn(project, n);
-    const def = inProject ? project[n]! : BUILTIN_PROFILES[n];
+    const def = inProject ? project[n]! : Object.hasOwn(BUILTIN_PROFILES, n) ? BUILTIN_PROFILES[n] : undefined;
     if (!def) {
       const known = [...Object.keys(BUILTIN_PROFILES), ...Object.keys(project)].join(", ");
       throw new NsboxError("BAD_OPTION", `${from}: no profile named '${n}' (known: ${known})`, { option: "--profile" });

@@ -1,0 +1,25 @@
+// nsbox profile show NAME [--json]: a profile's definition and the options it resolves to.
+import { loadProjectConfig } from "../config.ts";
+import { NsboxError } from "../errors.ts";
+import { BUILTIN_PROFILES, resolveProfile } from "../profiles.ts";
+
+export function run(args: string[], flags: Map<string, string | boolean>): number {
+  const json = flags.get("json") === true;
+  const [verb, name] = args;
+  if (verb !== "show" || !name) throw new NsboxError("BAD_OPTION", "usage: nsbox profile show NAME [--json]");
+  const config = loadProjectConfig(process.cwd());
+  const def = config && Object.hasOwn(config.profiles, name) ? config.profiles[name] : BUILTIN_PROFILES[name];
+  const options = resolveProfile(name, config?.profiles, config?.file);
+  if (json) process.stdout.write(JSON.stringify({ name, definition: def, options }, null, 2) + "\n");
+  else {
+    const where = config && Object.hasOwn(config.profiles, name) ? config.file : "built in";
+    const lines = [`${name} (${where})`, def?.description ? `  ${def.description}` : ""];
+    for (const [key, value] of Object.entries(def ?? {})) {
+      if (key === "description") continue;
+      for (const v of [value].flat()) lines.push(key === "extends" ? `  extends ${v}` : `  --${key}${v === true ? "" : ` ${v}`}`);
+    }
+    process.stdout.write(lines.filter(Boolean).join("\n") + "\n");
+  }
+  return 0;
+}
+
