@@ -81,7 +81,12 @@ async function main(argv: string[]): Promise<number> {
   if (plan.droppedEnv.length) await log.debug(`dropped from the environment: ${plan.droppedEnv.join(" ")}`);
   let timer: Timer | undefined;
   let timedOut = false;
+  const net = plan.proxy && (await import("./net/session.ts")).netSession(plan.proxy.rules, {
+    logFile: options.netLog,
+    live: options.verbose ? (line) => void log.warn(line) : undefined,
+  });
   const outcome = await supervise(plan, {
+    onListen: net?.onListen,
     verbose: options.verbose,
     onStep: (i) => void log.debug(`[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`),
     // --timeout: PID 1's death ends the PID namespace, so SIGKILL to it ends the whole sandbox.
@@ -90,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   clearTimeout(timer);
+  for (const line of net?.finish() ?? []) await log.warn(line);
   if (outcome.error) throw outcome.error;
   if (timedOut) {
     await log.error(`timed out after ${options.timeout! >= 1000 ? `${options.timeout! / 1000}s` : `${options.timeout}ms`} (--timeout): the sandbox was killed`);

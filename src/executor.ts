@@ -28,7 +28,8 @@ const lib = () => (compiled ??= compile());
 /** Descriptors the child receives; -1 leaves the parent's own (stdio) or none (the others). */
 export interface ChildFds {
   report: number;
-  ptySocket: number;
+  /** The Unix socket the sandbox passes descriptors back on (pty master, proxy socket). */
+  control: number;
   stdin: number;
   stdout: number;
   stderr: number;
@@ -36,7 +37,7 @@ export interface ChildFds {
 
 /** Clone the sandbox's PID 1 and run the plan in it. Returns its host pid, or -errno. */
 export function spawnPlan(plan: Uint8Array, fds: ChildFds): number {
-  return lib().nsbox_spawn(ptr(plan), plan.length, fds.report, fds.ptySocket, fds.stdin, fds.stdout, fds.stderr);
+  return lib().nsbox_spawn(ptr(plan), plan.length, fds.report, fds.control, fds.stdin, fds.stdout, fds.stderr);
 }
 
 /** A close-on-exec pipe: [read end, write end]. */

@@ -96,6 +96,12 @@ export const SANDBOX_OPTIONS: Record<string, OptionDef> = {
   },
   rlimit: { type: "string", valueHint: "NAME=VALUE[:HARD]", description: "A resource limit: nofile, nproc, as, fsize, cpu, core, … (repeatable; core is 0 unless set)", repeatable: true, apply: (o, v) => void (o.rlimits ??= []).push(String(v)) },
   timeout: { type: "string", valueHint: "DURATION", description: "Kill the sandbox after DURATION (500ms, 30s, 5m); exit status 124", apply: (o, v, at) => void (o.timeout = duration(at, String(v))) },
+  net: {
+    type: "string", valueHint: "none|host|allow=RULES",
+    description: "Network: none (default), the host's, or allow=host[:port],*.domain,IP/CIDR[:port],@registries through nsbox's proxy (repeatable)",
+    repeatable: true, apply: (o, v) => void (o.net ??= []).push(String(v)),
+  },
+  "net-log": { type: "string", valueHint: "FILE", description: "Write every network decision to FILE as JSON lines", apply: (o, v) => void (o.netLog = String(v)) },
   memory: { type: "string", valueHint: "SIZE", description: "Memory limit (needs a delegated cgroup v2)", apply: (o, v) => void (o.memory = String(v)) },
   pids: { type: "string", valueHint: "N", description: "Process limit (needs a delegated cgroup v2)", apply: (o, v) => void (o.pids = String(v)) },
   verbose: { type: "boolean", alias: "v", description: "Print each setup step as it runs", apply: (o, v) => void (o.verbose = v === true) },

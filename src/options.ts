@@ -46,6 +46,10 @@ export interface SandboxOptions {
   memory?: string;
   /** Process limit through a delegated cgroup v2. */
   pids?: string;
+  /** The network, in order given: "none" (default), "host", or "allow=RULE[,RULE…]" (rules accumulate). */
+  net?: string[];
+  /** Write every network decision as JSON lines to this file. */
+  netLog?: string;
 }
 
 const ID_MAX = 4294967294;

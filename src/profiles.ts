@@ -21,9 +21,10 @@ export const BUILTIN_PROFILES: Record<string, ProfileDef> = {
     "ro-try": ["~/.bun/bin", "~/.bun/install/cache", "~/.npm", "~/.cache/node"],
   },
   install: {
-    description: "For npm install, bun install, pip install: the project and the package caches read-write; no network yet (registry access arrives with --net allow=)",
+    description: "For npm install, bun install, pip install: the project and the package caches read-write; network only to the registries npm, Bun and pip are configured to use",
     "rw-try": ["~/.bun/install/cache", "~/.npm", "~/.cache/pip", "~/.cache/yarn"],
     "ro-try": ["~/.bun/bin"],
+    net: "allow=@registries",
   },
   shell: {
     description: "An interactive shell: the current directory read-write, everything else as default",

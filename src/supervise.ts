@@ -20,11 +20,13 @@ export interface SuperviseHooks {
   onStep?: (index: number) => void;
   /** Called with the host pid of the sandbox's PID 1 once it runs. */
   onStart?: (pid: number) => void;
+  /** Called with the listening socket the sandbox made for the network proxy (the callee owns it). */
+  onListen?: (fd: number) => void;
   stdio?: { stdin: number; stdout: number; stderr: number };
   verbose?: boolean;
 }
 
-const REPORT = { STEP: 1, FAIL: 2, STARTED: 3, EXIT: 4, PTY: 5 };
+const REPORT = { STEP: 1, FAIL: 2, STARTED: 3, EXIT: 4, PTY: 5, LISTEN: 6 };
 const RECORD = 16;
 
 const signalName = (n: number) =>
@@ -33,15 +35,16 @@ const signalName = (n: number) =>
 /** Start the sandbox described by `plan` and wait for it to end. Never throws for the payload's own failure. */
 export async function supervise(plan: Plan, hooks: SuperviseHooks = {}): Promise<Outcome> {
   const [reportRead, reportWrite] = pipe();
-  const [ptyParent, ptyChild] = plan.terminal ? socketPair() : [-1, -1];
+  // The control socket carries descriptors out of the sandbox: its pty master, the proxy's socket.
+  const [controlParent, controlChild] = plan.terminal || plan.proxy ? socketPair() : [-1, -1];
   const encoded = encodePlan(plan.ops, plan.cloneFlags, hooks.verbose ?? false);
   const stdio = hooks.stdio ?? { stdin: -1, stdout: -1, stderr: -1 };
-  const pid = spawnPlan(encoded, { report: reportWrite, ptySocket: ptyChild, ...stdio });
+  const pid = spawnPlan(encoded, { report: reportWrite, control: controlChild, ...stdio });
   closeFd(reportWrite);
-  if (ptyChild >= 0) closeFd(ptyChild);
+  if (controlChild >= 0) closeFd(controlChild);
   if (pid < 0) {
     closeFd(reportRead);
-    if (ptyParent >= 0) closeFd(ptyParent);
+    if (controlParent >= 0) closeFd(controlParent);
     const error = explainClone(-pid);
     return { exitCode: error.exitCode, signal: null, error };
   }
@@ -69,8 +72,11 @@ export async function supervise(plan: Plan, hooks: SuperviseHooks = {}): Promise
         else if (kind === REPORT.FAIL) failure ??= { index: index!, errno: value! };
         else if (kind === REPORT.EXIT) status = value;
         else if (kind === REPORT.PTY) {
-          const master = receiveFd(ptyParent);
+          const master = receiveFd(controlParent);
           if (master >= 0) (relay = new (await import("./terminal.ts")).TerminalRelay(master)).start();
+        } else if (kind === REPORT.LISTEN) {
+          const listener = receiveFd(controlParent);
+          if (listener >= 0) hooks.onListen?.(listener);
         }
       }
       pending = data.slice(at);
@@ -80,7 +86,7 @@ export async function supervise(plan: Plan, hooks: SuperviseHooks = {}): Promise
     const initStatus = waitPid(pid);
     for (const s of forwarded) process.off(s, forward);
     closeFd(reportRead);
-    if (ptyParent >= 0) closeFd(ptyParent);
+    if (controlParent >= 0) closeFd(controlParent);
     await relay?.finish();
     status ??= initStatus;
   }

@@ -1,4 +1,4 @@
-/* Networking inside the sandbox's own network namespace: bring up loopback, nothing else. */
+/* Networking inside the sandbox's own network namespace: loopback, and the proxy's socket. */
 #include "nsbox.h"
 
 #define AF_INET 2
@@ -6,6 +6,9 @@
 #define SIOCGIFFLAGS 0x8913
 #define SIOCSIFFLAGS 0x8914
 #define IFF_UP 1
+#define SOCK_STREAM 1
+int bind(int fd, const void *addr, unsigned length);
+int listen(int fd, int backlog);
 
 struct ifreq { char name[16]; short flags; char pad[22]; };
 
@@ -21,4 +24,20 @@ int loopback_up(void) {
   close(fd);
   errno = e;
   return r;
+}
+
+/* A TCP socket listening on 127.0.0.1:port of the sandbox's network namespace, handed to the
+ * parent: the parent accepts the sandbox's connections on it and makes its own, from the
+ * host's network, to the hosts the plan allows. No helper process, nothing routed. */
+int listen_tcp(int port) {
+  unsigned char addr[16] = { AF_INET, 0, (unsigned char)(port >> 8), (unsigned char)port, 127, 0, 0, 1 };
+  int fd = socket(AF_INET, SOCK_STREAM | O_CLOEXEC, 0), e;
+  if (fd < 0) return -1;
+  if (bind(fd, addr, sizeof addr) < 0 || listen(fd, 128) < 0 || send_fd(CONTROL_FD, fd) < 0) {
+    e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return close(fd);
 }

@@ -111,6 +111,8 @@ void _exit(int status);
 #define OP_SETRLIMIT 21      /* a resource, s1 soft, s2 hard (decimal or "inf") */
 #define OP_LANDLOCK 22       /* s1 readable, s2 writable, s3 device trees (lists) */
 #define OP_SECCOMP 23        /* s2 the BPF program, a its length in bytes       */
+/* 24, 25: joining a running sandbox (nsbox exec) */
+#define OP_LISTEN_TCP 26     /* a port on 127.0.0.1 in the sandbox's network namespace; the socket goes to the parent */
 
 /* Op flags */
 #define OPF_RECURSIVE 1   /* SETATTR: the whole tree                                      */
@@ -132,7 +134,8 @@ struct plan_header {
 #define REPORT_FAIL 2     /* index, value = errno                        */
 #define REPORT_STARTED 3  /* value = payload pid inside the sandbox      */
 #define REPORT_EXIT 4     /* value = payload wait status                 */
-#define REPORT_PTY 5      /* the pty master was sent on the pty socket   */
+#define REPORT_PTY 5      /* the pty master was sent on the control socket */
+#define REPORT_LISTEN 6   /* a listening socket was sent on the control socket */
 
 struct report {
   int kind, index, value, extra;
@@ -140,7 +143,7 @@ struct report {
 
 /* Fixed descriptors in the sandbox's processes. */
 #define REPORT_FD 3
-#define PTY_SOCK_FD 4
+#define CONTROL_FD 4   /* Unix socket to the parent: the pty master, the proxy's listening socket */
 #define PTY_SLAVE_FD 5
 
 /* sendmsg/recvmsg, for passing the pty master to the parent */
@@ -163,6 +166,7 @@ void run_init(int payload, u32 signal_mask);
 void reset_signals(void);
 /* pty.c */
 int open_pty(const char *ptmx, int rows, int cols);
+int send_fd(int sock, int fd);
 int use_pty(void);
 /* caps.c */
 int drop_caps(u64 keep);
@@ -172,5 +176,6 @@ int set_rlimit(int resource, const char *soft, const char *hard);
 int install_seccomp(const void *program, int bytes);
 /* net.c */
 int loopback_up(void);
+int listen_tcp(int port);
 
 #endif

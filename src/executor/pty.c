@@ -8,7 +8,8 @@
 #define TIOCGPTPEER 0x5441
 #define TIOCSCTTY 0x540E
 
-static int send_fd(int sock, int fd) {
+/* Pass a descriptor to the parent over the control socket (one byte of data, one fd). */
+int send_fd(int sock, int fd) {
   char byte = 0;
   u64 control[3] = { 20, 0, 0 };  /* cmsg_len = CMSG_LEN(sizeof(int)) */
   int *head = (int *)control;
@@ -25,7 +26,7 @@ int open_pty(const char *ptmx, int rows, int cols) {
   if (ioctl(master, TIOCSPTLCK, &unlock) < 0) goto fail;
   if (rows > 0 && cols > 0 && ioctl(master, TIOCSWINSZ, size) < 0) goto fail;
   if ((slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY)) < 0) goto fail;
-  if (send_fd(PTY_SOCK_FD, master) < 0) goto fail;
+  if (send_fd(CONTROL_FD, master) < 0) goto fail;
   close(master);  /* first: it may hold the number the slave moves to */
   master = -1;
   if (slave != PTY_SLAVE_FD) {

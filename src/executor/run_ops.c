@@ -84,6 +84,7 @@ static int run_op(unsigned char *plan, struct op *op) {
   case OP_SETHOSTNAME: return sethostname(s1, length_of(s1));
   case OP_LOOPBACK_UP: return loopback_up();
   case OP_OPEN_PTY: return open_pty(s1, op->a, op->b);
+  case OP_LISTEN_TCP: return listen_tcp(op->a);
   case OP_SETSID: return setsid();
   case OP_USE_PTY: return use_pty();
   case OP_DROP_CAPS: return drop_caps(((u64)(u32)op->b << 32) | (u32)op->a);
@@ -146,6 +147,7 @@ int run_ops(unsigned char *plan, u32 first, int verbose) {
       _exit(ops[i].type == OP_EXEC ? (e == ENOENT ? 127 : 126) : 125);
     }
     if (ops[i].type == OP_OPEN_PTY) report(REPORT_PTY, i, 0);
+    if (ops[i].type == OP_LISTEN_TCP) report(REPORT_LISTEN, i, 0);
   }
   return 0;
 }

@@ -10,7 +10,7 @@ struct clone_header {
 #define F_DUPFD_CLOEXEC 1030
 
 /* In the child: put the descriptors it keeps at fixed numbers (0-2 stdio when given, then
- * REPORT_FD and PTY_SOCK_FD) and close every other one inherited from Bun: its event loop,
+ * REPORT_FD and CONTROL_FD) and close every other one inherited from Bun: its event loop,
  * its sockets and files must not leak into the sandbox. Sources are first copied above
  * every number in play, so that no move overwrites a source not yet moved. */
 static int place_fds(const int *source, int count) {

@@ -10,6 +10,7 @@ import { chooseShareDir, filesystemOps, leaveHostOps } from "./filesystem.ts";
 import { expandPath, mountOps } from "./mounts.ts";
 import { groupFile, idMapOps, passwdFile } from "./ids.ts";
 import { hardeningOps } from "./hardening.ts";
+import { netChoice, PROXY_PORT, proxyEnv, type NetChoice } from "./network.ts";
 
 export const CLONE = {
   NEWNS: 0x00020000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000,
@@ -32,6 +33,10 @@ export interface Plan {
   terminal: boolean;
   /** Things the user should know (printed as warnings by the CLI). */
   notes: string[];
+  /** The network the sandbox gets. */
+  net: NetChoice;
+  /** With --net allow=: the rules nsbox's proxy applies to the sandbox's connections. */
+  proxy?: { rules: import("../net/rules.ts").Rule[] };
 }
 
 export interface PlanIo {
@@ -50,8 +55,10 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   if ("reason" in share && share.reason) notes.push(share.reason);
   const home = host.home;
   const startDir = o.chdir !== undefined ? expandPath(o.chdir, host) : share.dir ?? home;
+  const net = netChoice(o, host);
   const { env, dropped } = sandboxEnv({
-    base: host.env, clear: o.clearEnv ?? false, keep: o.keepEnv ?? [], set: o.env ?? {}, home, pwd: startDir,
+    base: host.env, clear: o.clearEnv ?? false, keep: o.keepEnv ?? [], home, pwd: startDir,
+    set: { ...(net.mode === "allow" ? proxyEnv(net.rules) : {}), ...o.env },
   });
 
   const b = new PlanBuilder();
@@ -70,8 +77,11 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   }
   leaveHostOps(b);
   const hostname = o.hostname ?? "nsbox";
-  b.push({ op: "SETHOSTNAME", s1: hostname, why: { what: `set the host name to ${hostname}`, option: "--hostname" } })
-    .push({ op: "LOOPBACK_UP", why: { what: "bring up the loopback interface" } });
+  b.push({ op: "SETHOSTNAME", s1: hostname, why: { what: `set the host name to ${hostname}`, option: "--hostname" } });
+  if (net.mode !== "host") b.push({ op: "LOOPBACK_UP", why: { what: "bring up the loopback interface" } });
+  if (net.mode === "allow") {
+    b.push({ op: "LISTEN_TCP", a: PROXY_PORT, why: { what: `listen on 127.0.0.1:${PROXY_PORT} inside for the network proxy`, option: "--net" } });
+  }
   if (io.terminal) {
     b.push({ op: "OPEN_PTY", s1: "/dev/pts/ptmx", a: io.terminal.rows, b: io.terminal.cols, why: { what: "open a pseudo-terminal for the command" } });
   }
@@ -95,6 +105,9 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
       why: { what: `run ${command[0]}`, path: command[0] },
     });
 
-  const cloneFlags = Object.values(CLONE).reduce((a, f) => a | f, 0);
-  return { ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, notes };
+  const cloneFlags = Object.values(CLONE).reduce((a, f) => a | f, 0) & ~(net.mode === "host" ? CLONE.NEWNET : 0);
+  return {
+    ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, notes, net,
+    ...(net.mode === "allow" ? { proxy: { rules: net.rules } } : {}),
+  };
 }

@@ -1,0 +1,85 @@
+// --net allow= rules: which host:port the proxy lets the sandbox reach.
+import { isIP } from "node:net";
+import { badOption } from "../errors.ts";
+
+/** One allow rule: a host name, a domain's subdomains (`*.example.com`), or an address range. */
+export type Rule =
+  | { kind: "host"; host: string; port?: number; text: string }
+  | { kind: "subdomains"; suffix: string; port?: number; text: string }
+  | { kind: "cidr"; family: 4 | 6; base: bigint; bits: number; port?: number; text: string };
+
+const HOST = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
+
+/** An IPv4 or IPv6 address as a number (IPv4-mapped IPv6 is its IPv4 address). */
+export function addressValue(address: string): { family: 4 | 6; value: bigint } | undefined {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) address = mapped[1]!;
+  if (isIP(address) === 4) return { family: 4, value: address.split(".").reduce((v, o) => (v << 8n) | BigInt(o), 0n) };
+  if (isIP(address) !== 6) return undefined;
+  const [head = "", tail = ""] = address.split("::");
+  const parse = (s: string) => (s ? s.split(":") : []);
+  const h = parse(head), t = parse(tail);
+  const groups = address.includes("::") ? [...h, ...Array(8 - h.length - t.length).fill("0"), ...t] : h;
+  return { family: 6, value: groups.reduce((v, g) => (v << 16n) | BigInt(parseInt(g, 16)), 0n) };
+}
+
+function port(text: string, p: string): number {
+  const n = Number(p);
+  if (!/^\d+$/.test(p) || n < 1 || n > 65535) throw badOption("--net", `allow=${text}: bad port '${p}'`);
+  return n;
+}
+
+/** Parse one rule: `host`, `host:port`, `*.domain[:port]`, `IP[/bits][:port]`, `[IPv6][/bits][:port]`. */
+export function parseRule(text: string): Rule {
+  let rest = text.trim();
+  let p: number | undefined;
+  const bracket = /^\[([^\]]+)\](\/\d+)?(?::(\d+))?$/.exec(rest);
+  if (bracket) {
+    rest = bracket[1]! + (bracket[2] ?? "");
+    if (bracket[3]) p = port(text, bracket[3]);
+  } else if (!rest.includes("::") && (rest.match(/:/g)?.length ?? 0) === 1) {
+    const i = rest.lastIndexOf(":");
+    p = port(text, rest.slice(i + 1));
+    rest = rest.slice(0, i);
+  }
+  const withPort = p === undefined ? {} : { port: p };
+  const [addr, bitsText] = rest.split("/");
+  const value = addressValue(addr!);
+  if (value) {
+    const max = value.family === 4 ? 32 : 128;
+    const bits = bitsText === undefined ? max : Number(bitsText);
+    if (!Number.isInteger(bits) || bits < 0 || bits > max) throw badOption("--net", `allow=${text}: bad prefix length`);
+    const shift = BigInt(max - bits);
+    return { kind: "cidr", family: value.family, base: (value.value >> shift) << shift, bits, ...withPort, text };
+  }
+  if (bitsText !== undefined) throw badOption("--net", `allow=${text}: a prefix length needs an IP address`);
+  if (rest.startsWith("*.") && HOST.test(rest.slice(2))) return { kind: "subdomains", suffix: rest.slice(1).toLowerCase(), ...withPort, text };
+  if (HOST.test(rest)) return { kind: "host", host: rest.toLowerCase(), ...withPort, text };
+  throw badOption("--net", `allow=${text}: expected host, host:port, *.domain, or an IP address or range with an optional port`);
+}
+
+/** The rule that lets the sandbox reach `host`:`port` as it asked for it (a name or a literal address). */
+export function findRule(rules: Rule[], host: string, port: number): Rule | undefined {
+  const name = host.toLowerCase().replace(/^\[|\]$/g, "");
+  const address = addressValue(name);
+  return rules.find((r) => {
+    if (r.port !== undefined && r.port !== port) return false;
+    if (r.kind === "host") return r.host === name;
+    if (r.kind === "subdomains") return name.endsWith(r.suffix) && name.length > r.suffix.length;
+    return inRange(r, address);
+  });
+}
+
+/** Whether an address lies in a cidr rule. */
+export function inRange(r: Rule, address: { family: 4 | 6; value: bigint } | undefined): boolean {
+  if (r.kind !== "cidr" || !address || address.family !== r.family) return false;
+  const shift = BigInt((r.family === 4 ? 32 : 128) - r.bits);
+  return (address.value >> shift) << shift === r.base;
+}
+
+/** Loopback addresses: the host's own services, reachable only through a rule that names them. */
+export function isLoopback(address: string): boolean {
+  const v = addressValue(address);
+  if (!v) return false;
+  return v.family === 4 ? v.value >> 24n === 127n : v.value === 1n;
+}

@@ -1,0 +1,43 @@
+// The network a sandbox gets: none (its own namespace with lo), the host's, or allowed hosts through nsbox's proxy.
+import { NsboxError } from "../errors.ts";
+import type { Host } from "../host.ts";
+import { configuredRegistries } from "../net/registries.ts";
+import { findRule, parseRule, type Rule } from "../net/rules.ts";
+import type { SandboxOptions } from "../options.ts";
+
+/** The port of the proxy on the sandbox's own loopback (its network namespace is fresh: it is free). */
+export const PROXY_PORT = 3128;
+
+export type NetChoice = { mode: "none" } | { mode: "host" } | { mode: "allow"; rules: Rule[] };
+
+/** Fold the --net values in order: `none` and `host` replace, `allow=` rules accumulate. */
+export function netChoice(o: SandboxOptions, host: Host): NetChoice {
+  let choice: NetChoice = { mode: "none" };
+  for (const value of o.net ?? []) {
+    if (value === "none" || value === "host") choice = { mode: value };
+    else if (value.startsWith("allow=")) {
+      const texts = value.slice(6).split(",").filter(Boolean).flatMap((t) => (t === "@registries" ? configuredRegistries(host.home, host.cwd, host.env) : [t]));
+      if (texts.length === 0) throw new NsboxError("BAD_OPTION", "--net allow=: name at least one host", { option: "--net" });
+      choice = { mode: "allow", rules: [...(choice.mode === "allow" ? choice.rules : []), ...texts.map(parseRule)] };
+    } else {
+      throw new NsboxError("BAD_OPTION", `--net ${value}: expected none, host, or allow=RULE[,RULE…]`, { option: "--net" });
+    }
+  }
+  return choice;
+}
+
+/**
+ * Variables that point clients (npm, Bun, pip, curl, git) at the proxy. Loopback names stay
+ * direct (the sandbox's own lo) unless a rule allows the host's loopback: then they go through
+ * the proxy, which is the only way there.
+ */
+export function proxyEnv(rules: Rule[]): Record<string, string> {
+  const http = `http://127.0.0.1:${PROXY_PORT}`;
+  const hostLoopback = ["localhost", "127.0.0.1", "::1"].some((h) => rules.some((r) => findRule([r], h, r.port ?? 1)));
+  const vars: Record<string, string> = {
+    HTTP_PROXY: http, HTTPS_PROXY: http, ALL_PROXY: `socks5h://127.0.0.1:${PROXY_PORT}`,
+    NO_PROXY: hostLoopback ? "" : "localhost,127.0.0.1,::1",
+  };
+  for (const [k, v] of Object.entries({ ...vars })) vars[k.toLowerCase()] = v;
+  return vars;
+}
