@@ -18,9 +18,13 @@ function compile() {
       nsbox_set_winsize: { args: ["int", "int", "int"], returns: "int" },
       nsbox_set_blocking: { args: ["int"], returns: "int" },
       nsbox_terminal_size: { args: ["int"], returns: "int" },
+      nsbox_landlock_abi: { args: [], returns: "int" },
     },
   }).symbols;
 }
+
+/** The running kernel's Landlock ABI version, 0 when it has none (nsbox doctor). */
+export const landlockAbi = (): number => lib().nsbox_landlock_abi();
 
 let compiled: ReturnType<typeof compile> | undefined;
 const lib = () => (compiled ??= compile());

@@ -25,6 +25,8 @@ export const OpCode = {
   SETRLIMIT: 21,
   LANDLOCK: 22,
   SECCOMP: 23,
+  SETNS: 24,
+  CHROOT: 25,
   LISTEN_TCP: 26,
 } as const;
 export type OpName = keyof typeof OpCode;

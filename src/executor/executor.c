@@ -8,4 +8,5 @@
 #include "landlock.c"
 #include "limits.c"
 #include "net.c"
+#include "join.c"
 #include "host.c"

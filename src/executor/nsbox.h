@@ -111,7 +111,8 @@ void _exit(int status);
 #define OP_SETRLIMIT 21      /* a resource, s1 soft, s2 hard (decimal or "inf") */
 #define OP_LANDLOCK 22       /* s1 readable, s2 writable, s3 device trees (lists) */
 #define OP_SECCOMP 23        /* s2 the BPF program, a its length in bytes       */
-/* 24, 25: joining a running sandbox (nsbox exec) */
+#define OP_SETNS 24          /* s1 /proc/PID/ns/NAME, a its CLONE_NEW* type (nsbox exec) */
+#define OP_CHROOT 25         /* s1 /proc/PID/root, s2 /proc/PID/ns/mnt: join the mounts, enter the root */
 #define OP_LISTEN_TCP 26     /* a port on 127.0.0.1 in the sandbox's network namespace; the socket goes to the parent */
 
 /* Op flags */
@@ -174,6 +175,9 @@ int drop_caps(u64 keep);
 int apply_landlock(char **read, char **write, char **dev);
 int set_rlimit(int resource, const char *soft, const char *hard);
 int install_seccomp(const void *program, int bytes);
+/* join.c */
+int join_namespace(const char *path, int nstype);
+int enter_root(const char *root, const char *mntns);
 /* net.c */
 int loopback_up(void);
 int listen_tcp(int port);
