@@ -8,7 +8,12 @@ export type ErrorCode =
   | "KERNEL_REFUSED"
   | "NOT_FOUND"
   | "NOT_EXECUTABLE"
-  | "INTERNAL";
+  | "INTERNAL"
+  // Operations on running sandboxes (nsbox ps/exec/stop, --name): all exit 125.
+  | "NOT_RUNNING"
+  | "NAME_IN_USE"
+  | "NOT_OWNER"
+  | "STATE_DIR";
 
 /**
  * A failure of nsbox itself. `message` is the sentence the CLI prints after "nsbox: ";
