@@ -50,7 +50,9 @@ async function main(argv: string[]): Promise<number> {
   const { given, command } = parseCommandLine(argv, FLAGS);
   const flag = (name: string) => given.find(([n]) => n === name)?.[1];
   if (flag("help")) {
-    process.stdout.write((await usage()) + "\n");
+    const text = await usage();
+    // citty colours its help; a pipe or a file gets it plain.
+    process.stdout.write((terminalSize(1) ? text : text.replace(/\x1b\[[0-9;]*m/g, "")) + "\n");
     return 0;
   }
   if (flag("version")) {

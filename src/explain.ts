@@ -4,6 +4,21 @@ import { NsboxError } from "./errors.ts";
 import { Errno, errnoText } from "./errno.ts";
 import type { Op } from "./ops.ts";
 import { isDirectory } from "./plan/filesystem.ts";
+import { openSync, readSync, closeSync } from "node:fs";
+
+/** The #! interpreter of a script that exists (ENOENT from execve then means the interpreter is missing). */
+function scriptInterpreter(path: string): string | undefined {
+  try {
+    const fd = openSync(path, "r");
+    const head = Buffer.alloc(256);
+    const n = readSync(fd, head, 0, 256, 0);
+    closeSync(fd);
+    const line = head.subarray(0, n).toString("latin1").split("\n")[0]!;
+    return line.startsWith("#!") ? line.slice(2).trim().split(/\s+/)[0] : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function sysctl(name: string): string | undefined {
   try {
@@ -66,6 +81,10 @@ export function explainStep(op: Op | undefined, errno: number, command: string):
 /** execve failed for the command: 127 when it is not there, 126 when it can't be run. */
 export function explainExec(command: string, errno: number): NsboxError {
   if (errno === Errno.ENOENT) {
+    const interpreter = command.includes("/") ? scriptInterpreter(command) : undefined;
+    if (interpreter) {
+      return new NsboxError("NOT_EXECUTABLE", `${command}: bad interpreter: ${interpreter}: no such file or directory`, { path: command, errno });
+    }
     const what = command.includes("/") ? "no such file or directory" : "command not found";
     return new NsboxError("NOT_FOUND", `${command}: ${what}`, { path: command, errno });
   }

@@ -39,21 +39,26 @@ export async function supervise(plan: Plan, hooks: SuperviseHooks = {}): Promise
   const [controlParent, controlChild] = plan.terminal || plan.proxy ? socketPair() : [-1, -1];
   const encoded = encodePlan(plan.ops, plan.cloneFlags, hooks.verbose ?? false);
   const stdio = hooks.stdio ?? { stdin: -1, stdout: -1, stderr: -1 };
-  const pid = spawnPlan(encoded, { report: reportWrite, control: controlChild, ...stdio });
+  // Signals sent to nsbox go to the sandbox's PID 1, which passes them to the payload. The
+  // handlers are in place before the clone, so that none of them can kill nsbox in between;
+  // what arrives before the pid is known is sent as soon as it is.
+  let pid = 0;
+  const early: NodeJS.Signals[] = [];
+  const forward = (sig: NodeJS.Signals) => (pid > 0 ? killPid(pid, constants.signals[sig]) : early.push(sig));
+  const forwarded = FORWARDED_SIGNALS.filter((s) => !(plan.terminal && s === "SIGWINCH"));
+  for (const s of forwarded) process.on(s, forward);
+  pid = spawnPlan(encoded, { report: reportWrite, control: controlChild, ...stdio });
   closeFd(reportWrite);
   if (controlChild >= 0) closeFd(controlChild);
   if (pid < 0) {
+    for (const s of forwarded) process.off(s, forward);
     closeFd(reportRead);
     if (controlParent >= 0) closeFd(controlParent);
     const error = explainClone(-pid);
     return { exitCode: error.exitCode, signal: null, error };
   }
+  for (const s of early) forward(s);
   hooks.onStart?.(pid);
-
-  // Signals sent to nsbox go to the sandbox's PID 1, which passes them to the payload.
-  const forward = (sig: NodeJS.Signals) => killPid(pid, constants.signals[sig]);
-  const forwarded = FORWARDED_SIGNALS.filter((s) => !(plan.terminal && s === "SIGWINCH"));
-  for (const s of forwarded) process.on(s, forward);
 
   let failure: { index: number; errno: number } | undefined;
   let status: number | undefined;

@@ -22,6 +22,14 @@ void reset_signals(void) {
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
 }
 
+/* The kernel drops signals that PID 1 has no handler for. Until run_init installs its
+ * handlers, PID 1 keeps them blocked, so that a signal sent during setup waits instead of
+ * being lost; the payload starts from reset_signals(), with nothing blocked. */
+void block_signals(void) {
+  u64 all = ~0ULL;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, 0, 8);
+}
+
 void run_init(int payload, u32 signal_mask) {
   payload_pid = payload;
   report(REPORT_STARTED, 0, payload);
@@ -31,6 +39,8 @@ void run_init(int payload, u32 signal_mask) {
   syscall(SYS_close_range, REPORT_FD + 1, ~0U, 0);
   for (int sig = 1; sig < 32; sig++)
     if (signal_mask & (1u << sig)) signal(sig, forward);
+  u64 none = 0;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);  /* pending ones are forwarded now */
   for (;;) {
     int status = 0, pid = waitpid(-1, &status, 0);
     if (pid < 0 && errno == EINTR) continue;

@@ -165,6 +165,7 @@ char *plan_string(unsigned char *plan, u32 offset);
 /* init.c */
 void run_init(int payload, u32 signal_mask);
 void reset_signals(void);
+void block_signals(void);
 /* pty.c */
 int open_pty(const char *ptmx, int rows, int cols);
 int send_fd(int sock, int fd);

@@ -43,6 +43,7 @@ int nsbox_spawn(unsigned char *plan, int length, int report_w, int pty_sock,
   if (pid == 0) {
     int fds[5] = { in, out, err, report_w, pty_sock };
     reset_signals();
+    block_signals();
     if (place_fds(fds, 5) < 0) _exit(125);
     run_ops(plan, 0, header->plan.flags & PLAN_VERBOSE);
     _exit(125);
