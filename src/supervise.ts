@@ -24,6 +24,25 @@ export interface SuperviseHooks {
   onListen?: (fd: number) => void;
   stdio?: { stdin: number; stdout: number; stderr: number };
   verbose?: boolean;
+  /**
+   * Pass SIGINT, SIGTERM and the other forwarded signals this process receives on to the
+   * sandbox (default true: the CLI stands in for the sandbox). The library turns it off: the
+   * host program's signals are its own, and fifty sandboxes must not each take its SIGINT.
+   */
+  forwardSignals?: boolean;
+}
+
+/** A sandbox that has started: its PID 1, a way to signal it, and how it ends. */
+export interface Running {
+  /** The host pid of the sandbox's PID 1. */
+  pid: number;
+  /**
+   * Send signal `sig` to PID 1. False when kill(2) fails, and once PID 1 has been reaped: its
+   * pid may then belong to another process, so nothing is sent.
+   */
+  kill(sig: number): boolean;
+  /** Settles once PID 1 has exited and been reaped. */
+  outcome: Promise<Outcome>;
 }
 
 const REPORT = { STEP: 1, FAIL: 2, STARTED: 3, EXIT: 4, PTY: 5, LISTEN: 6 };
@@ -34,6 +53,21 @@ const signalName = (n: number) =>
 
 /** Start the sandbox described by `plan` and wait for it to end. Never throws for the payload's own failure. */
 export async function supervise(plan: Plan, hooks: SuperviseHooks = {}): Promise<Outcome> {
+  let running: Running;
+  try {
+    running = start(plan, hooks);
+  } catch (e) {
+    if (!(e instanceof NsboxError)) throw e;
+    return { exitCode: e.exitCode, signal: null, error: e };
+  }
+  return running.outcome;
+}
+
+/**
+ * Start the sandbox described by `plan`: PID 1 exists when this returns, and `outcome` follows
+ * it to the end. Throws NsboxError when the kernel refuses to create the namespaces.
+ */
+export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   const [reportRead, reportWrite] = pipe();
   // The control socket carries descriptors out of the sandbox: its pty master, the proxy's socket.
   const [controlParent, controlChild] = plan.terminal || plan.proxy ? socketPair() : [-1, -1];
@@ -43,9 +77,12 @@ export async function supervise(plan: Plan, hooks: SuperviseHooks = {}): Promise
   // handlers are in place before the clone, so that none of them can kill nsbox in between;
   // what arrives before the pid is known is sent as soon as it is.
   let pid = 0;
+  // Once PID 1 is reaped its pid is free for reuse by any process: from then on, send nothing.
+  let reaped = false;
+  const kill = (sig: number) => pid > 0 && !reaped && killPid(pid, sig) === 0;
   const early: NodeJS.Signals[] = [];
-  const forward = (sig: NodeJS.Signals) => (pid > 0 ? killPid(pid, constants.signals[sig]) : early.push(sig));
-  const forwarded = FORWARDED_SIGNALS.filter((s) => !(plan.terminal && s === "SIGWINCH"));
+  const forward = (sig: NodeJS.Signals) => void (pid > 0 ? kill(constants.signals[sig]) : early.push(sig));
+  const forwarded = hooks.forwardSignals === false ? [] : FORWARDED_SIGNALS.filter((s) => !(plan.terminal && s === "SIGWINCH"));
   for (const s of forwarded) process.on(s, forward);
   pid = spawnPlan(encoded, { report: reportWrite, control: controlChild, ...stdio });
   closeFd(reportWrite);
@@ -54,12 +91,19 @@ export async function supervise(plan: Plan, hooks: SuperviseHooks = {}): Promise
     for (const s of forwarded) process.off(s, forward);
     closeFd(reportRead);
     if (controlParent >= 0) closeFd(controlParent);
-    const error = explainClone(-pid);
-    return { exitCode: error.exitCode, signal: null, error };
+    throw explainClone(-pid);
   }
   for (const s of early) forward(s);
   hooks.onStart?.(pid);
+  const outcome = follow(plan, hooks, pid, reportRead, controlParent, () => {
+    reaped = true;
+    for (const s of forwarded) process.off(s, forward);
+  });
+  return { pid, kill, outcome };
+}
 
+/** Read PID 1's reports until it exits, reap it (then `onReaped`), and build the Outcome. */
+async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead: number, controlParent: number, onReaped: () => void): Promise<Outcome> {
   let failure: { index: number; errno: number } | undefined;
   let status: number | undefined;
   let relay: import("./terminal.ts").TerminalRelay | undefined;
@@ -88,8 +132,12 @@ export async function supervise(plan: Plan, hooks: SuperviseHooks = {}): Promise
     }
   } finally {
     // End-of-file: PID 1 has exited (or is about to); reap it.
-    const initStatus = waitPid(pid);
-    for (const s of forwarded) process.off(s, forward);
+    let initStatus: number | undefined;
+    try {
+      initStatus = waitPid(pid);
+    } finally {
+      onReaped();
+    }
     closeFd(reportRead);
     if (controlParent >= 0) closeFd(controlParent);
     await relay?.finish();
