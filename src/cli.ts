@@ -30,7 +30,12 @@ async function usage(): Promise<string> {
   const meta = {
     name: "nsbox",
     version: pkg.version,
-    description: "Run a command in a rootless Linux sandbox: nsbox [options] -- command [args…]\n  nsbox profile show NAME [--json]   print a profile's options",
+    description: "Run a command in a rootless Linux sandbox: nsbox [options] -- command [args…]\n  nsbox profile show NAME [--json]   print a profile's options" +
+      "\n  nsbox doctor [--json]              check that nsbox can work here, with fixes" +
+      "\n  nsbox ps [--json]                  your running sandboxes (name one with --name NAME)" +
+      "\n  nsbox inspect NAME [--json]        its namespaces, id maps, limits and mounts" +
+      "\n  nsbox exec NAME -- command         run another command inside it" +
+      "\n  nsbox stop NAME [--time 10]        SIGTERM, then SIGKILL after the grace period",
   };
   const args = Object.fromEntries(Object.entries(FLAGS).map(([name, d]) => [name, { type: d.type, alias: d.alias, valueHint: d.valueHint, description: d.description }]));
   return renderUsage(defineCommand({ meta, args }));
@@ -44,6 +49,11 @@ function userTerminal(): { rows: number; cols: number } | null {
 /** Subcommands, loaded only when used. Each module exports `run(args, flags): Promise<number> | number`. */
 const SUBCOMMANDS: Record<string, () => Promise<{ run: (args: string[], flags: Map<string, string | boolean>) => number | Promise<number> }>> = {
   profile: () => import("./commands/profile.ts"),
+  doctor: () => import("./commands/doctor.ts"),
+  ps: () => import("./commands/ps.ts"),
+  inspect: () => import("./commands/inspect.ts"),
+  stop: () => import("./commands/stop.ts"),
+  exec: () => import("./commands/exec.ts"),
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -59,9 +69,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${pkg.version}\n`);
     return 0;
   }
-  // A subcommand is only recognised without `--`: `nsbox -- profile` runs a program named profile.
+  // A subcommand is only recognised before `--`: `nsbox -- profile` runs a program named profile,
+  // while `nsbox exec NAME -- cmd` is the exec subcommand.
   const sub = SUBCOMMANDS[command[0] ?? ""];
-  if (sub && !argv.includes("--")) return (await sub()).run(command.slice(1), new Map(given));
+  if (sub && argv[argv.length - command.length - 1] !== "--") return (await sub()).run(command.slice(1), new Map(given));
 
   const profile = flag("profile");
   const config = loadProjectConfig(process.cwd());
@@ -81,6 +92,8 @@ async function main(argv: string[]): Promise<number> {
   }
   for (const note of plan.notes) await log.warn(note);
   if (plan.droppedEnv.length) await log.debug(`dropped from the environment: ${plan.droppedEnv.join(" ")}`);
+  // nsbox ps/inspect/exec/stop find it by name while it runs (a second run of the same name: 125).
+  const registration = (await import("./registry.ts")).registerRun(options, plan);
   let timer: Timer | undefined;
   let timedOut = false;
   const net = plan.proxy && (await import("./net/session.ts")).netSession(plan.proxy.rules, {
@@ -93,6 +106,7 @@ async function main(argv: string[]): Promise<number> {
     onStep: (i) => void log.debug(`[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`),
     // --timeout: PID 1's death ends the PID namespace, so SIGKILL to it ends the whole sandbox.
     onStart: (pid) => {
+      registration.started(pid);
       if (options.timeout) timer = setTimeout(() => ((timedOut = true), killPid(pid, 9)), options.timeout);
     },
   });

@@ -3,6 +3,7 @@
 import { NsboxError } from "./errors.ts";
 import type { SandboxOptions } from "./options.ts";
 import { MOUNT_KINDS, TRY_KINDS, parseMount } from "./plan/mount-spec.ts";
+import { checkName } from "./registry.ts";
 
 export interface OptionDef {
   type: "string" | "boolean";
@@ -104,6 +105,7 @@ export const SANDBOX_OPTIONS: Record<string, OptionDef> = {
   "net-log": { type: "string", valueHint: "FILE", description: "Write every network decision to FILE as JSON lines", apply: (o, v) => void (o.netLog = String(v)) },
   memory: { type: "string", valueHint: "SIZE", description: "Memory limit (needs a delegated cgroup v2)", apply: (o, v) => void (o.memory = String(v)) },
   pids: { type: "string", valueHint: "N", description: "Process limit (needs a delegated cgroup v2)", apply: (o, v) => void (o.pids = String(v)) },
+  name: { type: "string", valueHint: "NAME", description: "Name the sandbox for nsbox ps, inspect, exec and stop (default: a short generated id)", apply: (o, v, at) => void (o.name = checkName(String(v), at)) },
   verbose: { type: "boolean", alias: "v", description: "Print each setup step as it runs", apply: (o, v) => void (o.verbose = v === true) },
 };
 

@@ -50,6 +50,8 @@ export interface SandboxOptions {
   net?: string[];
   /** Write every network decision as JSON lines to this file. */
   netLog?: string;
+  /** The sandbox's name for nsbox ps, inspect, exec and stop (default: a short generated id). */
+  name?: string;
 }
 
 const ID_MAX = 4294967294;

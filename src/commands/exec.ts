@@ -1,0 +1,55 @@
+// nsbox exec [--chdir DIR] [--env NAME=VALUE] NAME -- command [args…]: run another command inside a running sandbox, with the same namespaces, root and restrictions as its own.
+import { NsboxError } from "../errors.ts";
+import { Errno } from "../errno.ts";
+import { prepareExecutor, terminalSize } from "../executor.ts";
+import { readHost } from "../host.ts";
+import { log } from "../log.ts";
+import { buildJoinPlan } from "../plan/join.ts";
+import { checkOwner, findSandbox } from "../registry.ts";
+import { supervise } from "../supervise.ts";
+import { parseSubArgs } from "./args.ts";
+
+const USAGE = "nsbox exec [--chdir DIR] [--env NAME=VALUE] NAME -- command [args…]";
+
+export async function run(args: string[], outer: Map<string, string | boolean>): Promise<number> {
+  const { flags, positional, command } = parseSubArgs(args, {
+    chdir: { type: "string" },
+    env: { type: "string", repeatable: true },
+    verbose: { type: "boolean", alias: "v" },
+  }, USAGE, outer, 1);
+  const [name] = positional;
+  if (!name) throw new NsboxError("BAD_OPTION", `usage: ${USAGE}`);
+  const env: Record<string, string> = {};
+  for (const pair of (flags.get("env") as string[] | undefined) ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new NsboxError("BAD_OPTION", `--env: expected NAME=VALUE, got '${pair}'`, { option: "--env" });
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const s = findSandbox(name);
+  checkOwner(s);
+  prepareExecutor();
+  const terminal = terminalSize(0) && terminalSize(1);
+  const chdir = flags.get("chdir") as string | undefined;
+  const plan = buildJoinPlan(s, command, readHost(), { terminal, chdir, env });
+  const verbose = flags.get("verbose") === true;
+  if (verbose) {
+    log.setLevel(4);
+    await log.flush();
+  }
+  const outcome = await supervise(plan, {
+    verbose,
+    onStep: (i) => void log.debug(`[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`),
+  });
+  const e = outcome.error;
+  if (e) {
+    // Joining is the kernel's decision: it lets only the sandbox's owner in.
+    if (e.errno === Errno.EPERM && / namespace/.test(e.message)) {
+      throw new NsboxError("NOT_OWNER", e.message, { path: e.path, errno: e.errno, hint: `only the owner of sandbox ${name} (and root) may join it` });
+    }
+    if (e.errno === Errno.ENOENT && e.path?.startsWith(`/proc/${s.pid}`)) {
+      throw new NsboxError("NOT_RUNNING", `sandbox ${name} ended before the command could join it`);
+    }
+    throw e;
+  }
+  return outcome.exitCode;
+}

@@ -1,0 +1,136 @@
+// nsbox inspect NAME [--json]: a running sandbox from the host's side: namespaces beside the host's, id maps, limits and privileges of its command, mounts.
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { NsboxError } from "../errors.ts";
+import { checkOwner, findSandbox } from "../registry.ts";
+import { parseSubArgs } from "./args.ts";
+import { age, commandLine, publicState } from "./ps.ts";
+
+export const NAMESPACES = ["user", "mnt", "pid", "uts", "ipc", "net", "cgroup", "time"];
+
+const read = (path: string): string | undefined => {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+};
+const link = (path: string): string | undefined => {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+};
+const inode = (ns: string | undefined) => (ns ? Number(/\[(\d+)\]/.exec(ns)?.[1]) : null);
+
+/** The sandbox's command: PID 1's (first) child. */
+function payloadOf(pid: number): number | undefined {
+  const children = read(`/proc/${pid}/task/${pid}/children`);
+  if (children !== undefined) return children.trim() ? Number(children.trim().split(/\s+/)[0]) : undefined;
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = read(`/proc/${name}/stat`);
+    if (stat && Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) return Number(name);
+  }
+  return undefined;
+}
+
+const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+
+export interface Mount {
+  mountPoint: string;
+  fstype: string;
+  source: string;
+  /** The path of the mounted filesystem that is shown there (a bind's subtree). */
+  root: string;
+  options: string;
+  superOptions: string;
+}
+
+export function parseMountinfo(text: string): Mount[] {
+  return text.split("\n").filter(Boolean).map((line) => {
+    const [left, right = ""] = line.split(" - ");
+    const f = left!.split(" ");
+    const [fstype = "", source = "", superOptions = ""] = right.split(" ");
+    return { mountPoint: unescape(f[4]!), fstype, source: unescape(source), root: unescape(f[3]!), options: f[5]!, superOptions };
+  });
+}
+
+export function parseLimits(text: string) {
+  return text.split("\n").slice(1).filter(Boolean).map((line) => {
+    const m = /^(.*?\S)\s{2,}(\S+)\s+(\S+)(?:\s+(\S+))?\s*$/.exec(line);
+    return m ? { name: m[1]!, soft: m[2]!, hard: m[3]!, units: m[4] ?? "" } : { name: line.trim(), soft: "", hard: "", units: "" };
+  });
+}
+
+const PRIVILEGE_FIELDS = ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp", "Seccomp_filters"];
+
+export function inspect(name: string) {
+  const s = findSandbox(name);
+  checkOwner(s);
+  const pid = s.pid!;
+  const namespaces = Object.fromEntries(NAMESPACES.map((ns) => {
+    const sandbox = link(`/proc/${pid}/ns/${ns}`);
+    const host = link(`/proc/self/ns/${ns}`);
+    return [ns, { sandbox, inode: inode(sandbox), host, hostInode: inode(host), shared: sandbox !== undefined && sandbox === host }];
+  }));
+  const payload = payloadOf(pid);
+  const status = payload === undefined ? undefined : read(`/proc/${payload}/status`);
+  const privileges = Object.fromEntries(PRIVILEGE_FIELDS.flatMap((f) => {
+    const m = status && new RegExp(`^${f}:\\s*(.*)$`, "m").exec(status);
+    return m ? [[f, m[1]!.trim()]] : [];
+  }));
+  const limitsText = payload === undefined ? undefined : read(`/proc/${payload}/limits`);
+  const mountinfo = read(`/proc/${pid}/mountinfo`);
+  if (mountinfo === undefined) throw new NsboxError("NOT_RUNNING", `sandbox ${name} ended while being inspected`);
+  return {
+    ...publicState(s),
+    payloadPid: payload ?? null,
+    namespaces,
+    uidMap: (read(`/proc/${pid}/uid_map`) ?? "").trim().split("\n").map((l) => l.trim().split(/\s+/).join(" ")),
+    gidMap: (read(`/proc/${pid}/gid_map`) ?? "").trim().split("\n").map((l) => l.trim().split(/\s+/).join(" ")),
+    limits: limitsText ? parseLimits(limitsText) : [],
+    privileges,
+    mounts: parseMountinfo(mountinfo),
+  };
+}
+
+function table(rows: string[][], indent = "  "): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd());
+}
+
+export function run(args: string[], outer: Map<string, string | boolean>): number {
+  const usage = "nsbox inspect NAME [--json]";
+  const { flags, positional } = parseSubArgs(args, { json: { type: "boolean" } }, usage, outer);
+  if (positional.length !== 1) throw new NsboxError("BAD_OPTION", `usage: ${usage}`);
+  const i = inspect(positional[0]!);
+  if (flags.get("json")) {
+    process.stdout.write(JSON.stringify(i, null, 2) + "\n");
+    return 0;
+  }
+  const out = [
+    `${i.name}: pid ${i.pid} on the host, up ${age(i.startedAt)} (since ${i.startedAt})`,
+    `  command   ${commandLine(i.command)}${i.payloadPid ? ` (host pid ${i.payloadPid})` : ""}`,
+    `  started   in ${i.cwd}; the command in ${i.startDir}, host name ${i.hostname}`,
+    `  options   ${i.summary}`,
+    "",
+    "namespaces (/proc/PID/ns)",
+    ...table([["", "sandbox", "host", ""], ...Object.entries(i.namespaces).map(([ns, n]) => [ns, String(n.inode ?? "-"), String(n.hostInode ?? "-"), n.shared ? "shared with the host" : "own"])]),
+    "",
+    "id maps (inside  outside  count)",
+    ...i.uidMap.map((l) => `  uid  ${l}`),
+    ...i.gidMap.map((l) => `  gid  ${l}`),
+    "",
+    `privileges of the command${i.payloadPid ? "" : " (not running)"}`,
+    ...Object.entries(i.privileges).map(([k, v]) => `  ${k.padEnd(16)}${v}`),
+    "",
+    "limits of the command (soft  hard)",
+    ...table(i.limits.map((l) => [l.name, l.soft, l.hard, l.units])),
+    "",
+    "mounts (/proc/PID/mountinfo)",
+    ...table(i.mounts.map((m) => [m.mountPoint, m.fstype, m.root !== "/" ? `${m.source}[${m.root}]` : m.source, m.options])),
+  ];
+  process.stdout.write(out.join("\n") + "\n");
+  return 0;
+}

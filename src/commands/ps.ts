@@ -1,0 +1,38 @@
+// nsbox ps [--json]: the caller's running sandboxes (stale entries of crashed ones are cleaned on the way).
+import { NsboxError } from "../errors.ts";
+import { listSandboxes, type SandboxState } from "../registry.ts";
+import { parseSubArgs } from "./args.ts";
+
+/** "12s", "5m", "3h", "2d". */
+export function age(startedAt: string, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - Date.parse(startedAt)) / 1000));
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : s < 86400 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86400)}d`;
+}
+
+/** A command line as a shell user would retype it. */
+export function commandLine(argv: string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
+}
+
+export function publicState(s: SandboxState) {
+  return {
+    name: s.name, pid: s.pid, command: s.command, startedAt: s.startedAt, hostname: s.hostname,
+    cwd: s.cwd, startDir: s.startDir, summary: s.summary, options: s.options,
+  };
+}
+
+export function run(args: string[], outer: Map<string, string | boolean>): number {
+  const { flags, positional } = parseSubArgs(args, { json: { type: "boolean" } }, "nsbox ps [--json]", outer);
+  if (positional.length) throw new NsboxError("BAD_OPTION", `nsbox ps takes no arguments (got '${positional[0]}')`);
+  const running = listSandboxes().filter((s) => s.pid !== null);
+  if (flags.get("json")) {
+    process.stdout.write(JSON.stringify(running.map(publicState), null, 2) + "\n");
+    return 0;
+  }
+  const rows = [["NAME", "PID", "UP", "COMMAND", "OPTIONS"], ...running.map((s) => [s.name, String(s.pid), age(s.startedAt), commandLine(s.command), s.summary])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const clip = (text: string, n: number) => (text.length > n ? text.slice(0, n - 1) + "…" : text);
+  const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : clip(cell, 40).padEnd(Math.min(widths[i]!, 40)))).join("  ").trimEnd());
+  process.stdout.write(lines.join("\n") + "\n");
+  return 0;
+}

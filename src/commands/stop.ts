@@ -1,0 +1,52 @@
+// nsbox stop NAME… [--time N]: SIGTERM to the sandbox's PID 1, which passes it to the command; SIGKILL (the whole sandbox) when it is still running N seconds later (default 10).
+import { NsboxError } from "../errors.ts";
+import { checkOwner, findSandbox, isRunning, type SandboxState } from "../registry.ts";
+import { log } from "../log.ts";
+import { parseSubArgs } from "./args.ts";
+
+async function ended(s: SandboxState, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (!isRunning(s)) return true;
+    if (Date.now() >= end) return false;
+    await Bun.sleep(25);
+  }
+}
+
+/** Stop one sandbox; resolves to how it ended. */
+export async function stopSandbox(s: SandboxState, graceMs: number): Promise<"terminated" | "killed"> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(s.pid!, sig);
+    } catch {}
+  };
+  if (graceMs > 0) {
+    signal("SIGTERM");
+    if (await ended(s, graceMs)) return "terminated";
+  }
+  // PID 1's death ends its PID namespace: the kernel kills everything left inside.
+  signal("SIGKILL");
+  if (!(await ended(s, 5000))) throw new NsboxError("KERNEL_REFUSED", `sandbox ${s.name} (pid ${s.pid}) is still running after SIGKILL`);
+  return "killed";
+}
+
+export async function run(args: string[], outer: Map<string, string | boolean>): Promise<number> {
+  const usage = "nsbox stop NAME… [--time SECONDS]";
+  const { flags, positional } = parseSubArgs(args, { time: { type: "string", alias: "t" } }, usage, outer);
+  if (positional.length === 0) throw new NsboxError("BAD_OPTION", `usage: ${usage}`);
+  const time = String(flags.get("time") ?? "10");
+  if (!/^\d+(\.\d+)?$/.test(time)) throw new NsboxError("BAD_OPTION", `--time: expected seconds to wait before SIGKILL, got '${time}'`, { option: "--time" });
+  // Every name is checked before anything is stopped.
+  const targets = positional.map((name) => {
+    const s = findSandbox(name);
+    checkOwner(s);
+    return s;
+  });
+  const graceMs = Number(time) * 1000;
+  const results = await Promise.all(targets.map((s) => stopSandbox(s, graceMs)));
+  for (const [i, s] of targets.entries()) {
+    if (results[i] === "killed" && graceMs > 0) await log.warn(`${s.name} was still running ${time}s after SIGTERM: killed`);
+    process.stdout.write(`${s.name}\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,108 @@
+// buildJoinPlan: the ops of `nsbox exec`: join a running sandbox's namespaces and root, start the command under a small init, and harden it as the sandbox's own payload was.
+import { readlinkSync } from "node:fs";
+import { constants } from "node:os";
+import { NsboxError } from "../errors.ts";
+import type { Host } from "../host.ts";
+import { validateOptions } from "../options.ts";
+import type { SandboxState } from "../registry.ts";
+import { PlanBuilder } from "./builder.ts";
+import { execCandidates } from "./command.ts";
+import { sandboxEnv } from "./env.ts";
+import { hardeningOps } from "./hardening.ts";
+import { CLONE, FORWARDED_SIGNALS, type Plan, type PlanIo } from "./index.ts";
+import { netChoice, proxyEnv, type NetChoice } from "./network.ts";
+
+/** The namespaces joined, user first (it grants the capabilities the others need); mnt comes last, with the root. */
+const NAMESPACES = [
+  ["user", CLONE.NEWUSER],
+  ["cgroup", CLONE.NEWCGROUP],
+  ["ipc", CLONE.NEWIPC],
+  ["uts", CLONE.NEWUTS],
+  ["net", CLONE.NEWNET],
+  ["pid", CLONE.NEWPID],
+] as const;
+
+/** The payload's Landlock rules allow writing where the sandbox's did: its writable mounts, as recorded at start. */
+class JoinBuilder extends PlanBuilder {
+  constructor(private readonly writable: string[]) {
+    super();
+  }
+  override writableMounts(): string[] {
+    return [...this.writable];
+  }
+}
+
+/** Whether the target's namespace differs from ours (setns into one's own user or host namespace is refused). */
+function differs(proc: string, ns: string): boolean {
+  try {
+    return readlinkSync(`${proc}/ns/${ns}`) !== readlinkSync(`/proc/self/ns/${ns}`);
+  } catch {
+    return true; // let the kernel say why
+  }
+}
+
+function network(s: SandboxState, host: Host): NetChoice {
+  try {
+    return netChoice(s.options, { ...host, home: s.home, cwd: s.cwd });
+  } catch {
+    return { mode: "none" };
+  }
+}
+
+export interface JoinIo extends PlanIo {
+  /** The directory to start in, inside (default: where the sandbox's command started). */
+  chdir?: string;
+  /** Variables to set, after the sandbox's own --env. */
+  env?: Record<string, string>;
+}
+
+/**
+ * No new namespaces (clone flags 0): the clone of nsbox joins the sandbox's, enters its root,
+ * then forks so that the command is in its PID namespace; the parent stays as the command's
+ * init (forwarding signals, reporting its exit). The environment follows the sandbox's rules
+ * (--env, --keep-env, --clear-env) applied to the caller's environment.
+ */
+export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io: JoinIo): Plan {
+  if (command.length === 0 || command[0] === "") {
+    throw new NsboxError("BAD_OPTION", "no command given: usage is nsbox exec NAME -- command [args…]");
+  }
+  if (s.pid === null) throw new NsboxError("NOT_RUNNING", `sandbox ${s.name} is still starting`);
+  const o = validateOptions(s.options);
+  const proc = `/proc/${s.pid}`;
+  const startDir = io.chdir ?? s.startDir;
+  if (!startDir.startsWith("/")) throw new NsboxError("BAD_OPTION", `--chdir ${startDir}: give an absolute path inside the sandbox`, { option: "--chdir" });
+  const net = network(s, host);
+  const { env, dropped } = sandboxEnv({
+    base: host.env, clear: o.clearEnv ?? false, keep: o.keepEnv ?? [], home: s.home, pwd: startDir,
+    set: { ...(net.mode === "allow" ? proxyEnv(net.rules) : {}), ...o.env, ...io.env },
+  });
+
+  const b = new JoinBuilder(s.writable);
+  const tie = { op: "DEATH_SIGNAL", a: constants.signals.SIGKILL, why: { what: "tie the command's life to nsbox exec's" } } as const;
+  b.push(tie);
+  for (const [ns, flag] of NAMESPACES) {
+    if (differs(proc, ns)) b.push({ op: "SETNS", s1: `${proc}/ns/${ns}`, a: flag, why: { what: `join sandbox ${s.name}'s ${ns} namespace`, path: `${proc}/ns/${ns}` } });
+  }
+  b.push({ op: "CHROOT", s1: `${proc}/root`, s2: `${proc}/ns/mnt`, why: { what: `enter sandbox ${s.name}'s mount namespace and root`, path: `${proc}/root` } })
+    .push(tie) // new credentials may have cleared it
+    .push({ op: "CHDIR", s1: startDir, why: { what: `start in ${startDir}`, option: io.chdir ? "--chdir" : undefined, path: startDir } });
+  if (io.terminal) {
+    // The sandbox's own devpts: the command's terminal is one of the sandbox's.
+    b.push({ op: "OPEN_PTY", s1: "/dev/pts/ptmx", a: io.terminal.rows, b: io.terminal.cols, why: { what: "open a pseudo-terminal for the command" } });
+  }
+  const mask = FORWARDED_SIGNALS.reduce((m, sig) => m | (1 << constants.signals[sig]), 0);
+  b.push({ op: "SPAWN", a: mask, why: { what: "start the command in the sandbox's PID namespace" } })
+    // From here on, the command's own process.
+    .push(tie)
+    .push({ op: "SETSID", why: { what: "give the command a session of its own" } })
+    .push(io.terminal
+      ? { op: "USE_PTY", why: { what: "attach the command to its pseudo-terminal" } }
+      : { op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } });
+  hardeningOps(b, o);
+  b.push({
+    op: "EXEC",
+    lists: { s1: execCandidates(command[0]!, env.PATH), s2: command, s3: Object.entries(env).map(([k, v]) => `${k}=${v}`) },
+    why: { what: `run ${command[0]}`, path: command[0] },
+  });
+  return { ops: b.ops, cloneFlags: 0, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, notes: [], net };
+}
