@@ -2,6 +2,7 @@
 import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NsboxError } from "./errors.ts";
+import { log } from "./log.ts";
 import type { SandboxOptions } from "./options.ts";
 
 /** What `ps`, `inspect`, `stop` and `exec` know about a running sandbox. */
@@ -296,16 +297,26 @@ export function summarize(o: SandboxOptions): string {
   return words.length ? words.join(" ") : "defaults";
 }
 
-/** Register a sandbox about to run `plan` (the CLI's run path; the name from --name, else generated). */
+/**
+ * Register a sandbox about to run `plan` (the CLI's run path; the name from --name, else
+ * generated). Without --name, an unusable runtime directory only costs the listing: a warning.
+ */
 export function registerRun(options: SandboxOptions, plan: import("./plan/index.ts").Plan, dir?: string): Registration {
   const landlock = plan.ops.find((op) => op.op === "LANDLOCK");
-  return claimName(options.name === undefined ? undefined : checkName(options.name), {
-    command: plan.command,
-    cwd: process.cwd(),
-    home: plan.env.HOME ?? "/",
-    startDir: plan.startDir,
-    hostname: plan.ops.find((op) => op.op === "SETHOSTNAME")?.s1 ?? "nsbox",
-    options,
-    writable: landlock?.lists?.s2 ?? [],
-  }, dir);
+  const name = options.name === undefined ? undefined : checkName(options.name);
+  try {
+    return claimName(name, {
+      command: plan.command,
+      cwd: process.cwd(),
+      home: plan.env.HOME ?? "/",
+      startDir: plan.startDir,
+      hostname: plan.ops.find((op) => op.op === "SETHOSTNAME")?.s1 ?? "nsbox",
+      options,
+      writable: landlock?.lists?.s2 ?? [],
+    }, dir);
+  } catch (e) {
+    if (name !== undefined || !(e instanceof NsboxError) || e.code !== "STATE_DIR") throw e;
+    void log.warn(`${e.message}: this sandbox will not be listed by nsbox ps`);
+    return { name: "", started() {}, release() {} };
+  }
 }

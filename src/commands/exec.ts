@@ -43,7 +43,7 @@ export async function run(args: string[], outer: Map<string, string | boolean>):
   const e = outcome.error;
   if (e) {
     // Joining is the kernel's decision: it lets only the sandbox's owner in.
-    if (e.errno === Errno.EPERM && / namespace/.test(e.message)) {
+    if ((e.errno === Errno.EPERM || e.errno === Errno.EACCES) && / namespace/.test(e.message)) {
       throw new NsboxError("NOT_OWNER", e.message, { path: e.path, errno: e.errno, hint: `only the owner of sandbox ${name} (and root) may join it` });
     }
     if (e.errno === Errno.ENOENT && e.path?.startsWith(`/proc/${s.pid}`)) {
