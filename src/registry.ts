@@ -299,7 +299,8 @@ export function summarize(o: SandboxOptions): string {
 
 /**
  * Register a sandbox about to run `plan` (the CLI's run path; the name from --name, else
- * generated). Without --name, an unusable runtime directory only costs the listing: a warning.
+ * generated). Without --name, an unusable runtime directory only costs the listing (said with -v):
+ * a host where /tmp/nsbox-UID is someone else's, or a user namespace that shows it so, still runs.
  */
 export function registerRun(options: SandboxOptions, plan: import("./plan/index.ts").Plan, dir?: string): Registration {
   const landlock = plan.ops.find((op) => op.op === "LANDLOCK");
@@ -316,7 +317,7 @@ export function registerRun(options: SandboxOptions, plan: import("./plan/index.
     }, dir);
   } catch (e) {
     if (name !== undefined || !(e instanceof NsboxError) || e.code !== "STATE_DIR") throw e;
-    void log.warn(`${e.message}: this sandbox will not be listed by nsbox ps`);
+    void log.debug(`${e.message}: this sandbox will not be listed by nsbox ps`);
     return { name: "", started() {}, release() {} };
   }
 }
