@@ -1,17 +1,26 @@
 // Operations on running sandboxes: doctor, --name and the registry (ps, also after a crash), inspect against what the sandbox sees, exec with the same namespaces and restrictions, stop, and who may join.
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NSBOX, ROOT, scratchDir, type Ran } from "./helpers.ts";
+import { NSBOX, ROOT, type Ran } from "./helpers.ts";
 
 const UID = process.getuid!();
 const GID = process.getgid!();
 const asRoot = UID === 0;
 
+/** Directories this file made, removed at the end. */
+const made: string[] = [];
+function tempDir(prefix: string, owner = UID): string {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  made.push(dir);
+  if (owner !== UID) chownSync(dir, owner, owner);
+  return dir;
+}
+
 /** A private runtime directory for this file's sandboxes: other test files' runs are not listed. */
 function privateRuntime(owner = UID): string {
-  const dir = mkdtempSync(join(tmpdir(), "nsbox-run-"));
+  const dir = tempDir("nsbox-run-");
   chmodSync(dir, 0o700);
   if (owner !== UID) chownSync(dir, owner, owner);
   return dir;
@@ -36,7 +45,7 @@ const uniqueName = (what: string) => `${what}-${process.pid}-${counter++}`;
 /** Run nsbox to completion. */
 async function run(args: string[], opts: { env?: Record<string, string | undefined>; stdin?: string; cwd?: string; argv0?: string[] } = {}): Promise<Ran> {
   const proc = Bun.spawn([...(opts.argv0 ?? [process.execPath, NSBOX]), ...args], {
-    cwd: opts.cwd ?? scratchDir(),
+    cwd: opts.cwd ?? tempDir("nsbox-t-"),
     env: opts.env ?? ENV,
     stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
     stdout: "pipe",
@@ -49,7 +58,7 @@ async function run(args: string[], opts: { env?: Record<string, string | undefin
 /** A sandbox running in the background; `waitFor` reads its stdout until a text appears. */
 function background(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; argv0?: string[] } = {}) {
   const proc = Bun.spawn([...(opts.argv0 ?? [process.execPath, NSBOX]), ...args], {
-    cwd: opts.cwd ?? scratchDir(),
+    cwd: opts.cwd ?? tempDir("nsbox-t-"),
     env: opts.env ?? ENV,
     stdin: "ignore",
     stdout: "pipe",
@@ -150,7 +159,7 @@ describe("nsbox doctor", () => {
   /** user.max_user_namespaces is per user namespace: under `unshare -Ur` we may set it to 0 for what nsbox creates. */
   async function withoutUserns(args: string[]): Promise<Ran> {
     const proc = Bun.spawn(["unshare", "-Ur", "sh", "-c", `echo 0 > /proc/sys/user/max_user_namespaces && exec "$BUN" "$NSBOX" ${args.join(" ")}`], {
-      cwd: scratchDir(),
+      cwd: tempDir("nsbox-t-"),
       env: { ...ENV, BUN: process.execPath, NSBOX },
       stdin: "ignore",
       stdout: "pipe",
@@ -265,14 +274,21 @@ describe("--name and nsbox ps", () => {
 
   test("the runtime directory falls back to /tmp/nsbox-UID (0700) and refuses a symlink", async () => {
     const env = { ...process.env, XDG_RUNTIME_DIR: undefined };
-    expect((await run(["ps"], { env })).exitCode).toBe(0);
-    const st = lstatSync(`/tmp/nsbox-${UID}`);
-    expect(st.isDirectory() && st.uid === UID && (st.mode & 0o777) === 0o700).toBe(true);
+    const fallback = `/tmp/nsbox-${UID}`;
+    const before = existsSync(fallback) ? lstatSync(fallback) : undefined;
+    const r = await run(["ps"], { env });
+    if (before && (before.uid !== UID || !before.isDirectory())) {
+      // Someone else made it first (a user namespace where another uid appears as this one does that too): refused, clearly.
+      expectNsboxError(r, 125, fallback, "remove it, or set XDG_RUNTIME_DIR");
+    } else {
+      expect(r.exitCode).toBe(0);
+      const st = lstatSync(fallback);
+      expect(st.isDirectory() && st.uid === UID && (st.mode & 0o777) === 0o700).toBe(true);
+    }
 
     const base = privateRuntime();
-    symlinkSync(scratchDir(), join(base, "nsbox"));
-    const r = await run(["ps"], { env: { ...process.env, XDG_RUNTIME_DIR: base } });
-    expectNsboxError(r, 125, join(base, "nsbox"), "symlink");
+    symlinkSync(tempDir("nsbox-t-"), join(base, "nsbox"));
+    expectNsboxError(await run(["ps"], { env: { ...process.env, XDG_RUNTIME_DIR: base } }), 125, join(base, "nsbox"), "symlink");
   });
 
   test.skipIf(!asRoot)("a runtime directory owned by another user is refused", async () => {
@@ -404,7 +420,7 @@ describe("nsbox exec", () => {
     const s = await sandbox(name);
     let raw = "";
     const proc = Bun.spawn([process.execPath, NSBOX, "exec", name, "--", "sh", "-c", "tty; test -t 0 && test -t 1 && echo TERM-$((6*7))"], {
-      cwd: scratchDir(),
+      cwd: tempDir("nsbox-t-"),
       env: { ...ENV, TERM: "xterm" },
       terminal: { cols: 80, rows: 24, data: (_t, bytes) => void (raw += new TextDecoder().decode(bytes)) },
     });
@@ -459,11 +475,9 @@ describe("nsbox stop", () => {
 describe.skipIf(!asRoot)("only the owner can join (as root: uid 1000 and 1001 via setpriv)", () => {
   /** The nsbox command line as another uid, with a HOME and runtime directory of its own. */
   function as(uid: number) {
-    const home = mkdtempSync(join(tmpdir(), `nsbox-home-${uid}-`));
-    chownSync(home, uid, uid);
+    const home = tempDir(`nsbox-home-${uid}-`, uid);
     const runtime = privateRuntime(uid);
-    const cwd = mkdtempSync(join(tmpdir(), `nsbox-cwd-${uid}-`));
-    chownSync(cwd, uid, uid);
+    const cwd = tempDir(`nsbox-cwd-${uid}-`, uid);
     const argv0 = ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "env", "-i", `PATH=${process.env.PATH}`, `HOME=${home}`, `XDG_RUNTIME_DIR=${runtime}`, process.execPath, NSBOX];
     return { argv0, runtime, cwd, env: ENV };
   }
@@ -531,4 +545,6 @@ describe.skipIf(!asRoot)("only the owner can join (as root: uid 1000 and 1001 vi
   });
 });
 
-afterAll(() => rmSync(RUNTIME, { recursive: true, force: true }));
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
