@@ -129,6 +129,15 @@ function expectNsboxError(r: Ran, code: number, ...mentions: string[]): void {
 
 const NAMESPACES = ["user", "mnt", "pid", "uts", "ipc", "net", "cgroup"];
 
+test("each operation prints its usage for --help (exit 0) and names an unknown option (125)", async () => {
+  for (const sub of ["doctor", "ps", "inspect", "stop", "exec"]) {
+    const r = await run([sub, "--help"]);
+    expect(r).toMatchObject({ exitCode: 0, stderr: "" });
+    expect(r.stdout).toStartWith(`usage: nsbox ${sub}`);
+    expectNsboxError(await run([sub, "--nope"]), 125, "unknown option --nope", `usage: nsbox ${sub}`);
+  }
+});
+
 describe("nsbox doctor", () => {
   test("passes here: exit 0, ✓ for every requirement, the sandbox start timed", async () => {
     const r = await run(["doctor"]);

@@ -16,7 +16,7 @@ export interface SubArgs {
 }
 
 /**
- * `usage` is printed in errors. Options given before the subcommand (`nsbox --json ps`) arrive
+ * `usage` is printed in errors, and for --help (then the process exits 0). Options given before the subcommand (`nsbox --json ps`) arrive
  * in `outer` and count too. With `commandAfter: n`, the first argument after n positional ones
  * starts the command even without `--` (`nsbox exec NAME cmd`).
  */
@@ -42,6 +42,10 @@ export function parseSubArgs(
       if (commandAfter !== undefined && positional.length === commandAfter) return { flags, positional, command: args.slice(i) };
       positional.push(arg);
       continue;
+    }
+    if (arg === "--help" || arg === "-h") {
+      process.stdout.write(`usage: ${usage}\n`);
+      process.exit(0);
     }
     const eq = arg.indexOf("=");
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
