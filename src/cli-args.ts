@@ -1,4 +1,5 @@
 // Strict command-line parsing: unknown options are errors, and values keep the order given.
+import { readFileSync } from "node:fs";
 import { badOption, NsboxError } from "./errors.ts";
 
 export interface FlagDef {
@@ -49,4 +50,25 @@ export function parseCommandLine(argv: string[], defs: Record<string, FlagDef>):
     given.push([name, value]);
   }
   return { given, command: argv.slice(i) };
+}
+
+/**
+ * The arguments after the script, as the kernel passed them. Bun drops the first `--` from
+ * process.argv, which would make `nsbox -- --version` print the version instead of running a
+ * program named --version; /proc/self/cmdline still has it.
+ */
+export function realArgv(): string[] {
+  const fallback = process.argv.slice(2);
+  try {
+    const all = readFileSync("/proc/self/cmdline", "utf8").split("\0").slice(0, -1);
+    const script = process.argv[1]!;
+    const at = all.findIndex((a, i) => i > 0 && (a === script || (a.includes("/") || a.endsWith(".ts")) && script.endsWith(a.replace(/^\.\//, ""))));
+    if (at < 0) return fallback;
+    const args = all.slice(at + 1);
+    // Only trust it when it is process.argv with one `--` more (or the same).
+    const withoutFirst = args.indexOf("--") >= 0 ? [...args.slice(0, args.indexOf("--")), ...args.slice(args.indexOf("--") + 1)] : args;
+    return JSON.stringify(withoutFirst) === JSON.stringify(fallback) || JSON.stringify(args) === JSON.stringify(fallback) ? args : fallback;
+  } catch {
+    return fallback;
+  }
 }

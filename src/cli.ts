@@ -2,7 +2,7 @@
 // The nsbox command line: arguments → SandboxOptions (profile, then options in order) → the
 // same plan and run the library uses.
 import pkg from "../package.json" with { type: "json" };
-import { parseCommandLine, type FlagDef } from "./cli-args.ts";
+import { parseCommandLine, realArgv, type FlagDef } from "./cli-args.ts";
 import { loadProjectConfig } from "./config.ts";
 import { NsboxError } from "./errors.ts";
 import { killPid, prepareExecutor, terminalSize } from "./executor.ts";
@@ -74,9 +74,11 @@ async function main(argv: string[]): Promise<number> {
   const sub = SUBCOMMANDS[command[0] ?? ""];
   if (sub && argv[argv.length - command.length - 1] !== "--") return (await sub()).run(command.slice(1), new Map(given));
 
+  // The project's nsbox.json is always checked; its package.json only for a profile, so that
+  // a package.json npm would refuse does not stop plain runs.
   const profile = flag("profile");
-  const config = loadProjectConfig(process.cwd());
-  const options: SandboxOptions = profile === undefined ? {} : resolveProfile(String(profile), config?.profiles, config?.file);
+  const config = loadProjectConfig(process.cwd(), profile !== undefined);
+  const options: SandboxOptions = profile === undefined ? {} : resolveProfile(String(profile), config?.profiles, config?.file, config?.root);
   for (const [name, value] of given) SANDBOX_OPTIONS[name]?.apply(options, value, `--${name}`);
   if (options.verbose) {
     log.setLevel(4);
@@ -141,4 +143,4 @@ export function runCli(argv: string[]): void {
     });
 }
 
-if (import.meta.main) runCli(process.argv.slice(2));
+if (import.meta.main) runCli(realArgv());

@@ -1,7 +1,8 @@
 // Every sandbox option by its command-line name: one meaning and one validator for the command
 // line, profiles and project config files alike.
+import { join } from "node:path";
 import { NsboxError } from "./errors.ts";
-import type { SandboxOptions } from "./options.ts";
+import { ENV_NAME, HOSTNAME, ID_MAX, type SandboxOptions } from "./options.ts";
 import { MOUNT_KINDS, TRY_KINDS, parseMount } from "./plan/mount-spec.ts";
 import { checkName } from "./registry.ts";
 
@@ -12,16 +13,24 @@ export interface OptionDef {
   alias?: string;
   /** May be given more than once; each value is applied in turn. */
   repeatable?: boolean;
-  /** Apply one value; `origin` names where it was written ("--uid", "nsbox.json: profiles.ci.uid"). */
-  apply(o: SandboxOptions, value: string | boolean, origin: string): void;
+  /**
+   * Apply one value; `origin` names where it was written ("--uid", "nsbox.json: profiles.ci.uid");
+   * `base` is the directory relative paths are relative to, when not the current one.
+   */
+  apply(o: SandboxOptions, value: string | boolean, origin: string, base?: string): void;
 }
 
 const bad = (origin: string, message: string) =>
   new NsboxError("BAD_OPTION", `${origin}: ${message}`, { option: origin.startsWith("--") ? origin : undefined });
 
 function id(origin: string, value: string): number {
-  if (!/^\d+$/.test(value)) throw bad(origin, `expected a whole number, got '${value}'`);
+  if (!/^\d+$/.test(value) || Number(value) > ID_MAX) throw bad(origin, `expected a whole number from 0 to ${ID_MAX}, got '${value}'`);
   return Number(value);
+}
+
+function envName(origin: string, name: string): string {
+  if (!ENV_NAME.test(name)) throw bad(origin, `'${name}' is not a valid variable name`);
+  return name;
 }
 
 const MOUNT_HELP: Record<string, [string, string]> = {
@@ -48,8 +57,16 @@ function mountOptions(): Record<string, OptionDef> {
         valueHint,
         description: name === kind ? `${description} (repeatable, in order)` : `Like --${kind}, skipped when the source is missing`,
         repeatable: true,
-        apply: (o, v, origin) => {
+        apply: (o, v, origin, base) => {
           const spec = parseMount(name, String(v), origin.startsWith("--") ? `${origin} ${v}` : `${origin} ${JSON.stringify(v)}`);
+          if (base) {
+            // In a config file, relative paths are relative to the file's directory.
+            const rel = (p?: string) => (p && !p.startsWith("/") && !p.startsWith("~") ? join(base, p) : p);
+            spec.target = rel(spec.target)!;
+            if (spec.kind !== "symlink") spec.source = rel(spec.source);
+            spec.upper = rel(spec.upper);
+            if (spec.upper === undefined) delete spec.upper;
+          }
           (o.mounts ??= []).push(spec);
         },
       };
@@ -62,7 +79,13 @@ function mountOptions(): Record<string, OptionDef> {
 export const SANDBOX_OPTIONS: Record<string, OptionDef> = {
   uid: { type: "string", valueHint: "N", description: "User id inside the sandbox (default 0: root inside, you outside)", apply: (o, v, at) => void (o.uid = id(at, String(v))) },
   gid: { type: "string", valueHint: "N", description: "Group id inside the sandbox (default 0)", apply: (o, v, at) => void (o.gid = id(at, String(v))) },
-  hostname: { type: "string", valueHint: "NAME", description: "Host name inside (default nsbox)", apply: (o, v) => void (o.hostname = String(v)) },
+  hostname: {
+    type: "string", valueHint: "NAME", description: "Host name inside (default nsbox)",
+    apply: (o, v, at) => {
+      if (String(v).length > 64 || !HOSTNAME.test(String(v))) throw bad(at, `'${v}' is not a valid host name (letters, digits, '-' and '.', at most 64)`);
+      o.hostname = String(v);
+    },
+  },
   propagation: {
     type: "string", valueHint: "private|slave", description: "Mount propagation from the host (default private)",
     apply: (o, v, at) => {
@@ -76,10 +99,10 @@ export const SANDBOX_OPTIONS: Record<string, OptionDef> = {
       const pair = String(v);
       const eq = pair.indexOf("=");
       if (eq <= 0) throw bad(at, `expected NAME=VALUE, got '${pair}'`);
-      (o.env ??= {})[pair.slice(0, eq)] = pair.slice(eq + 1);
+      (o.env ??= {})[envName(at, pair.slice(0, eq))] = pair.slice(eq + 1);
     },
   },
-  "keep-env": { type: "string", valueHint: "NAME", description: "Keep a variable that looks like a secret (repeatable)", repeatable: true, apply: (o, v) => void (o.keepEnv ??= []).push(String(v)) },
+  "keep-env": { type: "string", valueHint: "NAME", description: "Keep a variable that looks like a secret (repeatable)", repeatable: true, apply: (o, v, at) => void (o.keepEnv ??= []).push(envName(at, String(v))) },
   "clear-env": { type: "boolean", description: "Start from an empty environment (PATH, HOME, PWD, TERM kept)", apply: (o, v) => void (o.clearEnv = v === true) },
   chdir: { type: "string", valueHint: "DIR", description: "Start in DIR inside (default: the current directory)", apply: (o, v) => void (o.chdir = String(v)) },
   "no-cwd": { type: "boolean", description: "Do not share the current directory", apply: (o, v) => void (o.noCwd = v === true) },
@@ -87,7 +110,7 @@ export const SANDBOX_OPTIONS: Record<string, OptionDef> = {
   "cap-add": { type: "string", valueHint: "CAP", description: "Let the payload keep a capability, e.g. CAP_NET_RAW, or ALL (repeatable)", repeatable: true, apply: (o, v) => void (o.capAdd ??= []).push(String(v)) },
   "cap-drop": { type: "string", valueHint: "CAP", description: "Remove a capability from --cap-add (repeatable)", repeatable: true, apply: (o, v) => void (o.capDrop ??= []).push(String(v)) },
   seccomp: { type: "string", valueHint: "default|none|FILE", description: "The syscall filter: the default one, none, or a compiled classic-BPF program", apply: (o, v) => void (o.seccomp = String(v)) },
-  "allow-nested": { type: "boolean", description: "Allow user namespaces inside (nested sandboxes)", apply: (o, v) => void (o.allowNested = v === true) },
+  "allow-nested": { type: "boolean", description: "Allow user namespaces inside (nested sandboxes); Landlock is then off, as it forbids their mounts", apply: (o, v) => void (o.allowNested = v === true) },
   landlock: {
     type: "string", valueHint: "on|off", description: "Landlock filesystem rules behind the mounts (default on where the kernel has it)",
     apply: (o, v, at) => {
@@ -117,8 +140,11 @@ function duration(origin: string, text: string): number {
   return Math.round(ms);
 }
 
-/** Apply a value as a profile or config file writes it: a string, number, boolean, or a list. */
-export function applyConfigValue(o: SandboxOptions, name: string, value: unknown, origin: string): void {
+/**
+ * Apply a value as a profile or config file writes it: a string, number, boolean, or a list.
+ * Every message names the file and the key (`origin`), whichever check finds the mistake.
+ */
+export function applyConfigValue(o: SandboxOptions, name: string, value: unknown, origin: string, base?: string): void {
   const def = SANDBOX_OPTIONS[name];
   if (!def) throw bad(origin, "unknown option");
   const values = Array.isArray(value) && def.repeatable ? value : [value];
@@ -127,6 +153,12 @@ export function applyConfigValue(o: SandboxOptions, name: string, value: unknown
     if (def.type === "string" && typeof v !== "string" && typeof v !== "number") {
       throw bad(origin, `expected ${def.repeatable ? "a string or a list of strings" : "a string"}, got ${JSON.stringify(v)}`);
     }
-    def.apply(o, typeof v === "number" ? String(v) : (v as string | boolean), origin);
+    try {
+      def.apply(o, typeof v === "number" ? String(v) : (v as string | boolean), origin, base);
+    } catch (e) {
+      if (!(e instanceof NsboxError) || e.message.startsWith(origin)) throw e;
+      // A check that words its message for the command line ("--tmpfs: …"): say where it was written.
+      throw bad(origin, `${JSON.stringify(v)}: ${e.message.replace(/^--[\w-]+( [^:]*)?: /, "")}`);
+    }
   }
 }

@@ -54,9 +54,9 @@ export interface SandboxOptions {
   name?: string;
 }
 
-const ID_MAX = 4294967294;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+export const ID_MAX = 4294967294;
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** Check every option's value, with a message that names the option; returns a normalised copy. */
 export function validateOptions(options: SandboxOptions): SandboxOptions {

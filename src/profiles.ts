@@ -35,23 +35,25 @@ export const BUILTIN_PROFILES: Record<string, ProfileDef> = {
  * The options of profile `name`: project profiles (from `project`, keyed by name) before the
  * built-ins, each after the profile it extends. `origin` names the file for messages.
  */
-export function resolveProfile(name: string, project: Record<string, ProfileDef> = {}, origin = "nsbox.json"): SandboxOptions {
+export function resolveProfile(name: string, project: Record<string, ProfileDef> = {}, origin = "nsbox.json", base?: string): SandboxOptions {
   const options: SandboxOptions = {};
   const seen: string[] = [];
-  const apply = (n: string, from: string) => {
-    const inProject = Object.hasOwn(project, n);
+  const apply = (n: string, from: string, builtinOnly = false) => {
+    const inProject = !builtinOnly && Object.hasOwn(project, n);
     const def = inProject ? project[n]! : Object.hasOwn(BUILTIN_PROFILES, n) ? BUILTIN_PROFILES[n] : undefined;
     if (!def) {
       const known = [...Object.keys(BUILTIN_PROFILES), ...Object.keys(project)].join(", ");
       throw new NsboxError("BAD_OPTION", `${from}: no profile named '${n}' (known: ${known})`, { option: "--profile" });
     }
-    if (seen.includes(n)) throw new NsboxError("BAD_OPTION", `${from}: profiles extend each other in a loop: ${[...seen, n].join(" → ")}`);
-    seen.push(n);
+    const id = inProject ? n : `built-in ${n}`;
+    if (seen.includes(id)) throw new NsboxError("BAD_OPTION", `${from}: profiles extend each other in a loop: ${[...seen, id].join(" → ")}`);
+    seen.push(id);
     const where = inProject ? `${origin}: profiles.${n}` : `built-in profile ${n}`;
-    if (def.extends !== undefined) apply(String(def.extends), `${where}.extends`);
+    // A project profile may extend the built-in of its own name ("test": {"extends": "test"}).
+    if (def.extends !== undefined) apply(String(def.extends), `${where}.extends`, inProject && def.extends === n);
     for (const [key, value] of Object.entries(def)) {
       if (key === "description" || key === "extends") continue;
-      applyConfigValue(options, key, value, `${where}.${key}`);
+      applyConfigValue(options, key, value, `${where}.${key}`, inProject ? base : undefined);
     }
   };
   apply(name, "--profile");

@@ -5,6 +5,7 @@ import { explainClone, explainStep } from "./explain.ts";
 import { encodePlan } from "./ops.ts";
 import { FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
 import { constants } from "node:os";
+import { chmodSync, rmSync } from "node:fs";
 
 /** How a sandbox ended. `exitCode` follows the CLI's rules (125/126/127, status, 128+N). */
 export interface Outcome {
@@ -142,6 +143,7 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead
     if (controlParent >= 0) closeFd(controlParent);
     await relay?.finish();
     status ??= initStatus;
+    removeWorkDirs(plan.cleanup ?? []);
   }
 
   if (failure) {
@@ -149,6 +151,19 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead
     return { exitCode: error.exitCode, signal: null, error };
   }
   return statusOutcome(status!);
+}
+
+/**
+ * Overlay work directories are only needed while the overlay is mounted. The kernel leaves
+ * work/work with mode 000, so it is opened up before the directory is removed.
+ */
+function removeWorkDirs(dirs: string[]): void {
+  for (const dir of dirs) {
+    try {
+      chmodSync(`${dir}/work`, 0o700);
+    } catch {}
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Decode a wait status: exit code, or 128+N for death by signal N. */

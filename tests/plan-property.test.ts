@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from "bu
 import fc from "fast-check";
 import { lstatSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { NsboxError } from "../src/errors.ts";
 import { readHost } from "../src/host.ts";
 import type { Op } from "../src/ops.ts";
@@ -109,6 +109,14 @@ const targetOf = (op: Op) => (op.op === "MOUNT" || op.op === "SYMLINK" ? op.s2 :
 function problems(plan: Plan, specs: MountSpec[]): string[] {
   const found: string[] = [];
   const origins = new Set(specs.map((s) => s.origin));
+  // The one place nsbox writes on the host: the upper directory an --overlay PATH:UPPER names,
+  // its work directory beside it, and their missing parents, created when the sandbox starts.
+  const overlayDirs = specs.filter((s) => s.kind === "overlay" && s.upper).flatMap((s) => {
+    const upper = expandPath(s.upper!, readHost(proj(), env()));
+    return [upper, join(dirname(upper), `.${basename(upper)}.nsbox-work`)];
+  });
+  const hostCreation = (op: Op, target: string) =>
+    op.op === "MKDIR" && target.startsWith("/oldroot/") && overlayDirs.some((d) => ancestorOrSelf(target.slice("/oldroot".length), d));
   const staged = new Set<string>();
   let mounts: { at: string; host?: string }[] = [{ at: "/" }];
   const links = new Set<string>();
@@ -133,7 +141,7 @@ function problems(plan: Plan, specs: MountSpec[]): string[] {
     const mine = origins.has(op.why.what);
     if (!["MOUNT", "MKDIR", "MKFILE", "SYMLINK", "SETATTR"].includes(op.op) || target === undefined) continue;
     if (mine) {
-      if (!(inNewRoot(target) || STAGING.test(target))) found.push(`${op.why.what}: ${op.op} target ${target} is outside /newroot`);
+      if (!(inNewRoot(target) || STAGING.test(target) || hostCreation(op, target))) found.push(`${op.why.what}: ${op.op} target ${target} is outside /newroot`);
       if (!clean(target)) found.push(`${op.why.what}: ${op.op} target ${target} has a '.', '..' or empty component`);
       if (op.op === "MOUNT" && (op.a ?? 0) & MS.BIND) {
         const src = op.s1 ?? "";

@@ -2,14 +2,18 @@
 import { loadProjectConfig } from "../config.ts";
 import { NsboxError } from "../errors.ts";
 import { BUILTIN_PROFILES, resolveProfile } from "../profiles.ts";
+import { parseSubArgs } from "./args.ts";
 
-export function run(args: string[], flags: Map<string, string | boolean>): number {
+const USAGE = "nsbox profile show NAME [--json]";
+
+export function run(args: string[], outer: Map<string, string | boolean>): number {
+  const { flags, positional } = parseSubArgs(args, { json: { type: "boolean" } }, USAGE, outer);
   const json = flags.get("json") === true;
-  const [verb, name] = args;
-  if (verb !== "show" || !name) throw new NsboxError("BAD_OPTION", "usage: nsbox profile show NAME [--json]");
+  const [verb, name] = positional;
+  if (verb !== "show" || !name) throw new NsboxError("BAD_OPTION", `usage: ${USAGE}`);
   const config = loadProjectConfig(process.cwd());
   const def = config && Object.hasOwn(config.profiles, name) ? config.profiles[name] : BUILTIN_PROFILES[name];
-  const options = resolveProfile(name, config?.profiles, config?.file);
+  const options = resolveProfile(name, config?.profiles, config?.file, config?.root);
   if (json) process.stdout.write(JSON.stringify({ name, definition: def, options }, null, 2) + "\n");
   else {
     const where = config && Object.hasOwn(config.profiles, name) ? config.file : "built in";

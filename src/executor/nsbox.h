@@ -23,6 +23,7 @@ int ioctl(int fd, unsigned long request, ...);
 int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data);
 int umount2(const char *target, int flags);
 int mkdir(const char *path, unsigned int mode);
+int chmod(const char *path, unsigned int mode);
 int symlink(const char *target, const char *path);
 int chdir(const char *path);
 int sethostname(const char *name, size_t len);

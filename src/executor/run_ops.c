@@ -73,7 +73,7 @@ static int run_op(unsigned char *plan, struct op *op) {
     return (int)syscall(SYS_mount_setattr, AT_FDCWD, s1, op->flags & OPF_RECURSIVE ? AT_RECURSIVE : 0,
                         &attr, sizeof attr);
   case OP_MKDIR:
-    if (mkdir(s1, op->a) == 0) return 0;
+    if (mkdir(s1, op->a) == 0) return chmod(s1, op->a);  /* the mode asked for, whatever the umask */
     if (errno != EEXIST) return -1;
     return (op->flags & OPF_NO_SYMLINKS) ? check_no_symlinks(s1, 0) : 0;
   case OP_MKFILE: return (op->flags & OPF_NO_SYMLINKS) ? make_file_nofollow(s1, op->a) : make_file(s1, op->a);

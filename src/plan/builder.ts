@@ -39,6 +39,7 @@ export class PlanBuilder {
   readonly ops: Op[] = [];
   private placed: Placed[] = [{ at: "/", creatable: true, readOnly: false }];
   private made = new Set<string>(["/"]);
+  private files = new Set<string>();
   private links = new Map<string, string>();
 
   push(op: Op): this {
@@ -50,6 +51,7 @@ export class PlanBuilder {
   kindAt(path: string): Kind {
     if (this.links.has(path)) return "symlink";
     if (this.made.has(path)) return "dir";
+    if (this.files.has(path)) return "file";
     const cover = this.coverOf(path);
     if (cover.host === undefined) return path === cover.at ? "dir" : "missing";
     return hostKind(cover.host + path.slice(cover.at === "/" ? 0 : cover.at.length));
@@ -76,8 +78,10 @@ export class PlanBuilder {
             ? `${at} does not exist and ${cover.at} is read-only inside`
             : `${at} does not exist in the shared ${cover.at}; nsbox creates nothing on the host (create it first)`);
         }
-        if (last && what === "file") this.push({ op: "MKFILE", s1: sandboxPath(at), a: 0o644, flags: OPF.NO_SYMLINKS, why });
-        else {
+        if (last && what === "file") {
+          this.files.add(at);
+          this.push({ op: "MKFILE", s1: sandboxPath(at), a: 0o644, flags: OPF.NO_SYMLINKS, why });
+        } else {
           this.made.add(at);
           this.push({ op: "MKDIR", s1: sandboxPath(at), a: last ? mode : 0o755, flags: OPF.NO_SYMLINKS, why });
         }
@@ -134,6 +138,10 @@ export class PlanBuilder {
   symlink(target: string, dst: string, why: Purpose): this {
     this.prepare(dst, "parent", why);
     if (this.kindAt(dst) !== "missing") throw refuse(why, `${dst} already exists inside the sandbox`);
+    const cover = this.coverOf(dst);
+    if (!cover.creatable) {
+      throw refuse(why, cover.readOnly ? `${cover.at} is read-only inside` : `${dst} would be created in the shared ${cover.at}; nsbox creates nothing on the host`);
+    }
     this.links.set(dst, target);
     return this.push({ op: "SYMLINK", s1: target, s2: sandboxPath(dst), flags: OPF.NO_SYMLINKS, why });
   }
@@ -143,6 +151,7 @@ export class PlanBuilder {
     const below = (q: string) => q !== p.at && isAncestorOrSelf(p.at, q);
     this.placed = this.placed.filter((q) => !below(q.at));
     this.made = new Set([...this.made].filter((q) => !below(q) && q !== p.at));
+    this.files = new Set([...this.files].filter((q) => !below(q) && q !== p.at));
     for (const q of [...this.links.keys()]) if (below(q)) this.links.delete(q);
     this.placed.push(p);
     return this;

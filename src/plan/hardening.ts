@@ -26,7 +26,9 @@ function refuseCgroupLimits(o: SandboxOptions): void {
 function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | undefined {
   const choice = o.seccomp ?? "default";
   if (choice === "none") return undefined;
-  if (choice === "default") return seccompProgram({ allowMounts: keptSysAdmin, allowNested: o.allowNested ?? false });
+  // A nested sandbox mounts in its own namespaces: --allow-nested lets the mount calls through
+  // (the kernel still locks what nsbox mounted; tests/view.test.ts tries to undo it from there).
+  if (choice === "default") return seccompProgram({ allowMounts: keptSysAdmin || (o.allowNested ?? false), allowNested: o.allowNested ?? false });
   let program: Uint8Array;
   try {
     program = readFileSync(choice);
@@ -49,7 +51,9 @@ export function hardeningOps(b: PlanBuilder, o: SandboxOptions): void {
   const caps = keptCapabilities(o.capAdd, o.capDrop);
   b.push({ op: "NO_NEW_PRIVS", why: { what: "set no_new_privs" } })
     .push({ op: "DROP_CAPS", a: caps.low, b: caps.high, why: { what: caps.names.length ? `drop capabilities but ${caps.names.join(" ")}` : "drop every capability", option: caps.names.length ? "--cap-add" : undefined } });
-  if (o.landlock !== "off") {
+  // Landlock refuses mount(2) to the processes it confines, so a nested sandbox cannot set
+  // itself up under it: --allow-nested leaves it off unless --landlock on insists.
+  if (o.landlock === "on" || (o.landlock === undefined && !o.allowNested)) {
     b.push({
       op: "LANDLOCK",
       lists: { s1: ["/"], s2: b.writableMounts(), s3: ["/dev", "/proc"] },

@@ -3,7 +3,7 @@ import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
 import type { Op } from "../ops.ts";
 import { validateOptions, type SandboxOptions } from "../options.ts";
-import { PlanBuilder } from "./builder.ts";
+import { isAncestorOrSelf, PlanBuilder } from "./builder.ts";
 import { execCandidates } from "./command.ts";
 import { sandboxEnv } from "./env.ts";
 import { chooseShareDir, filesystemOps, leaveHostOps } from "./filesystem.ts";
@@ -35,6 +35,8 @@ export interface Plan {
   notes: string[];
   /** The network the sandbox gets. */
   net: NetChoice;
+  /** Host directories to remove once the sandbox has ended (overlay work directories). */
+  cleanup?: string[];
   /** With --net allow=: the rules nsbox's proxy applies to the sandbox's connections. */
   proxy?: { rules: import("../net/rules.ts").Rule[] };
 }
@@ -42,6 +44,15 @@ export interface Plan {
 export interface PlanIo {
   /** The size of the user's terminal when the payload gets a pty of its own, else null. */
   terminal: { rows: number; cols: number } | null;
+}
+
+/** The current directory is gone from the view: name the option that covered it. */
+function hiddenCwd(o: SandboxOptions, host: Host, dir: string): NsboxError {
+  const cover = [...(o.mounts ?? [])].reverse().find((m) => isAncestorOrSelf(expandPath(m.target, host), dir));
+  const problem = `hides the current directory ${dir}; add --chdir DIR or --no-cwd`;
+  return cover
+    ? new NsboxError("BAD_OPTION", `${cover.origin}: ${problem}`, { option: cover.option, path: dir })
+    : new NsboxError("BAD_OPTION", `the current directory ${dir} is not a directory inside the sandbox; add --chdir DIR or --no-cwd`, { path: dir });
 }
 
 export function buildPlan(command: string[], options: SandboxOptions, host: Host, io: PlanIo): Plan {
@@ -71,9 +82,11 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     passwd: passwdFile(host, id, home),
     group: groupFile(host, id),
   });
-  mountOps(b, o.mounts ?? [], host);
+  const cleanup = mountOps(b, o.mounts ?? [], host);
   if (b.kindAt(startDir) !== "dir") {
-    throw new NsboxError("BAD_OPTION", `--chdir ${startDir}: not a directory inside the sandbox`, { option: "--chdir", path: startDir });
+    throw o.chdir !== undefined
+      ? new NsboxError("BAD_OPTION", `--chdir ${startDir}: not a directory inside the sandbox`, { option: "--chdir", path: startDir })
+      : hiddenCwd(o, host, startDir);
   }
   leaveHostOps(b);
   const hostname = o.hostname ?? "nsbox";
@@ -107,7 +120,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
 
   const cloneFlags = Object.values(CLONE).reduce((a, f) => a | f, 0) & ~(net.mode === "host" ? CLONE.NEWNET : 0);
   return {
-    ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, notes, net,
+    ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, notes, net, cleanup,
     ...(net.mode === "allow" ? { proxy: { rules: net.rules } } : {}),
   };
 }

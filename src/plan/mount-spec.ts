@@ -24,8 +24,10 @@ export interface MountSpec {
   size?: string;
   /** overlay: the host directory that keeps the changes (default: a tmpfs, discarded at exit). */
   upper?: string;
-  /** How the user wrote it, for messages: "--ro ./data" or "nsbox.json: profiles.ci.ro". */
+  /** How the user wrote it, for messages: "--ro ./data" or "nsbox.json: profiles.ci.ro \"./data\"". */
   origin: string;
+  /** The command-line option it is, e.g. "--ro". */
+  option: string;
 }
 
 const MODE = /^[0-7]{3,4}$/;
@@ -51,7 +53,7 @@ export function parseMount(name: string, value: string, origin = `--${name} ${va
     throw badOption(flag, "is not a filesystem option");
   }
   if (value === "") throw badOption(flag, "needs a path");
-  const base = { kind, origin, ...(optional ? { optional } : {}) };
+  const base = { kind, origin, option: `--${kind}`, ...(optional ? { optional } : {}) };
   switch (kind) {
     case "ro":
     case "rw":
@@ -88,9 +90,9 @@ export function parseMount(name: string, value: string, origin = `--${name} ${va
       const spec: MountSpec = { ...base, target, mode: 0o755 };
       for (const opt of i < 0 ? [] : value.slice(i + 1).split(",")) {
         const [k, v] = opt.split("=");
-        if (k === "size" && v && SIZE.test(v)) spec.size = v;
+        if (k === "size" && v && SIZE.test(v) && !/^0+[kmg%]?$/i.test(v)) spec.size = v;
         else if (k === "mode" && v) spec.mode = mode(flag, v);
-        else throw badOption(flag, `unknown tmpfs setting '${opt}' (size=N[k|m|g|%], mode=OCTAL)`);
+        else throw badOption(flag, `unknown tmpfs setting '${opt}' (size=N[k|m|g|%] above 0, mode=OCTAL)`);
       }
       return spec;
     }

@@ -1,5 +1,5 @@
 // The user's filesystem options (MountSpecs) as ops, in order, with every path resolved and checked before fork.
-import { existsSync, mkdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { release } from "node:os";
 import { NsboxError } from "../errors.ts";
@@ -8,7 +8,7 @@ import type { Purpose } from "../ops.ts";
 import { ATTR, MS, OPF, PlanBuilder, hostPath, isAncestorOrSelf, sandboxPath } from "./builder.ts";
 import type { MountSpec } from "./mount-spec.ts";
 
-/** Paths nsbox itself manages inside; user options may not mount over them. */
+/** Trees nsbox itself manages inside; user options may not mount in them (devices may go in /dev). */
 const MANAGED = ["/proc", "/dev/pts"];
 const MAX_FILE_CONTENT = 16 << 20;
 
@@ -20,8 +20,7 @@ export function expandPath(path: string, host: Host): string {
 }
 
 function fail(spec: MountSpec, problem: string, code: "BAD_OPTION" | "PATH_NOT_FOUND" = "BAD_OPTION", path?: string): NsboxError {
-  const option = spec.origin.split(" ")[0];
-  return new NsboxError(code, `${spec.origin}: ${problem}`, { option, path });
+  return new NsboxError(code, `${spec.origin}: ${problem}`, { option: spec.option, path });
 }
 
 /** The host source, resolved through symlinks; undefined when missing and optional. */
@@ -29,15 +28,16 @@ function source(spec: MountSpec, host: Host): string | undefined {
   const path = expandPath(spec.source!, host);
   try {
     return realpathSync(path);
-  } catch {
-    if (spec.optional) return undefined;
-    throw fail(spec, `${path}: no such file or directory`, "PATH_NOT_FOUND", path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (spec.optional && (code === "ENOENT" || code === "ENOTDIR")) return undefined;
+    throw fail(spec, `${path}: ${code === "EACCES" ? "permission denied" : "no such file or directory"}`, "PATH_NOT_FOUND", path);
   }
 }
 
 function target(spec: MountSpec, host: Host): string {
   const path = expandPath(spec.target, host);
-  if (path === "/") throw fail(spec, "cannot replace the sandbox's root");
+  if (path === "/" || path === "/dev") throw fail(spec, `cannot replace ${path === "/" ? "the sandbox's root" : "/dev"}`);
   if (MANAGED.some((m) => isAncestorOrSelf(m, path))) throw fail(spec, `${path} is managed by nsbox`);
   return path;
 }
@@ -47,12 +47,16 @@ function kernelAtLeast(major: number, minor: number): boolean {
   return a > major || (a === major && b >= minor);
 }
 
-/** Append the ops for `specs` (after the default view, before leaving the host). */
-export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): void {
+/**
+ * Append the ops for `specs` (after the default view, before leaving the host). Returns the
+ * host directories to remove after the run (overlay work directories).
+ */
+export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string[] {
+  const cleanup: string[] = [];
   let staged = 0;
   const stage = (name: string) => `/nsbox-${name}-${staged++}`;
   for (const spec of specs) {
-    const why: Purpose = { what: spec.origin, option: spec.origin.split(" ")[0], path: spec.target };
+    const why: Purpose = { what: spec.origin, option: spec.option, path: spec.target };
     switch (spec.kind) {
       case "ro":
       case "rw":
@@ -69,8 +73,9 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): void {
       }
       case "hide": {
         const dst = target(spec, host);
-        if (!existsSync(dst) && !spec.optional) throw fail(spec, `${dst}: no such file or directory`, "PATH_NOT_FOUND", dst);
         const kind = b.kindAt(dst);
+        // Not in the sandbox's view: nothing to hide if the host has it (it is hidden already).
+        if (kind === "missing" && !existsSync(dst) && !spec.optional) throw fail(spec, `${dst}: no such file or directory`, "PATH_NOT_FOUND", dst);
         if (kind === "dir") b.tmpfs(dst, "mode=0000", why).setattr(dst, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, why);
         else if (kind === "file") {
           const empty = stage("hidden");
@@ -95,7 +100,12 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): void {
       case "file": {
         const src = source(spec, host)!;
         if (!statSync(src).isFile()) throw fail(spec, `${src} is not a regular file`);
-        const content = readFileSync(src);
+        let content: Buffer;
+        try {
+          content = readFileSync(src);
+        } catch (e) {
+          throw fail(spec, `can't read ${src}: ${(e as NodeJS.ErrnoException).code === "EACCES" ? "permission denied" : (e as Error).message}`, "PATH_NOT_FOUND", src);
+        }
         if (content.length > MAX_FILE_CONTENT) throw fail(spec, `${src} is larger than 16 MiB; bind it with --ro instead`);
         const staging = stage("file");
         const dst = target(spec, host);
@@ -109,13 +119,21 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): void {
         b.symlink(spec.source!, target(spec, host), why);
         break;
       case "overlay":
-        overlay(b, spec, host, why, stage);
+        overlay(b, spec, host, why, stage, cleanup);
         break;
     }
   }
+  return cleanup;
 }
 
-function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stage: (n: string) => string): void {
+/** `dir` and its missing ancestors on the host, outermost first. */
+function missingDirs(dir: string): string[] {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d) && d !== "/"; d = dirname(d)) missing.unshift(d);
+  return missing;
+}
+
+function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stage: (n: string) => string, cleanup: string[]): void {
   if (!kernelAtLeast(5, 11)) throw fail(spec, `overlays in a user namespace need Linux 5.11 or later (this is ${release()})`);
   const lower = source(spec, host)!;
   if (!statSync(lower).isDirectory()) throw fail(spec, `${lower} is not a directory`);
@@ -126,13 +144,11 @@ function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stag
     const dir = expandPath(spec.upper, host);
     if (isAncestorOrSelf(lower, dir) || isAncestorOrSelf(dir, lower)) throw fail(spec, `the upper directory ${dir} may not be inside ${lower} or contain it`);
     const workDir = join(dirname(dir), `.${basename(dir)}.nsbox-work`);
-    try {
-      mkdirSync(dir, { recursive: true });
-      mkdirSync(workDir, { recursive: true });
-    } catch (e) {
-      throw fail(spec, `can't create ${dir}: ${(e as Error).message}`, "PATH_NOT_FOUND", dir);
-    }
-    [upper, work] = [hostPath(realpathSync(dir)), hostPath(realpathSync(workDir))];
+    // Created when the sandbox starts (as the user, through the host's root), not while
+    // planning: a dry run or a plan refused later leaves nothing behind.
+    for (const d of [...missingDirs(dir), ...missingDirs(workDir)]) b.push({ op: "MKDIR", s1: hostPath(d), a: 0o755, why });
+    cleanup.push(workDir);
+    [upper, work] = [hostPath(dir), hostPath(workDir)];
   } else {
     const layer = stage("overlay");
     b.push({ op: "MKDIR", s1: layer, a: 0o700, why })

@@ -18,7 +18,7 @@ export const DENIED: readonly { names: string[]; errno: "EPERM" | "ENOSYS"; why:
   { names: ["syslog", "vhangup", "lookup_dcookie", "uselib"], errno: "EPERM", why: "the kernel log, hanging up terminals, and obsolete interfaces" },
   { names: ["clone3"], errno: "ENOSYS", why: "its flags are in memory where the filter can't see them; libc falls back to clone, whose flags it can check" },
 ];
-/** The new mount API, refused unless the payload keeps CAP_SYS_ADMIN (it can't mount without it anyway). */
+/** The mount calls, refused unless the payload keeps CAP_SYS_ADMIN or may nest sandboxes (--allow-nested). */
 export const MOUNT_CALLS = ["mount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr"];
 
 /** System call numbers by architecture: x86_64 and the generic table aarch64 uses. */
