@@ -2,8 +2,8 @@
 // connects from the host to what the rules allow. HTTP CONNECT, plain HTTP forwarding and
 // SOCKS5 on one port; names are resolved here, so the sandbox needs no DNS.
 import { lookup } from "node:dns/promises";
-import { isIP, createServer, connect, type Socket } from "node:net";
-import { findRule, isLoopback, type Rule } from "./rules.ts";
+import { createServer, connect, type Socket } from "node:net";
+import { findRule, isIP, isLoopback, type Rule } from "./rules.ts";
 
 /** One decision, as written to --net-log. */
 export interface NetEvent {
