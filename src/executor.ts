@@ -18,6 +18,7 @@ function compile() {
       nsbox_set_winsize: { args: ["int", "int", "int"], returns: "int" },
       nsbox_set_blocking: { args: ["int"], returns: "int" },
       nsbox_terminal_size: { args: ["int"], returns: "int" },
+      nsbox_readable: { args: ["int"], returns: "int" },
       nsbox_landlock_abi: { args: [], returns: "int" },
     },
   }).symbols;
@@ -71,6 +72,9 @@ export function terminalSize(fd: number): { rows: number; cols: number } | null 
   const r = lib().nsbox_terminal_size(fd);
   return r < 0 ? null : { rows: r >>> 16 || 24, cols: r & 0xffff || 80 };
 }
+
+/** Bytes waiting unread in the pipe `fd` (FIONREAD), or -errno. */
+export const readableBytes = (fd: number) => lib().nsbox_readable(fd);
 
 /** waitpid(pid) → the raw wait status; `hang: false` returns undefined while it still runs. */
 export function waitPid(pid: number, hang = true): number | undefined {

@@ -1,11 +1,11 @@
 // nsbox as a library: spawn() and run() start sandboxes from a Bun program, shaped like Bun.spawn.
 import type { BunFile } from "bun";
-import { openSync, realpathSync, statSync } from "node:fs";
+import { openSync, readSync, realpathSync, statSync } from "node:fs";
 import { constants } from "node:os";
 import { resolve } from "node:path";
 import { loadProjectConfig } from "./config.ts";
 import { NsboxError } from "./errors.ts";
-import { closeFd, pipe } from "./executor.ts";
+import { closeFd, pipe, readableBytes } from "./executor.ts";
 import { readHost } from "./host.ts";
 import type { SandboxOptions } from "./options.ts";
 import { buildPlan, FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
@@ -141,28 +141,84 @@ class Descriptors {
   }
 }
 
-/** An output pipe whose stream was never read is closed when the stream is collected. */
-const unread = new FinalizationRegistry<() => void>((close) => close());
+/** The read end of an output pipe, as a stream; `settle` is called once the sandbox has ended. */
+interface OutputPipe {
+  stream: ReadableStream<Uint8Array>;
+  settle(): void;
+}
+
+/** After the sandbox has ended, at most this much more is read ahead into memory from a pipe being read. */
+const DRAIN_LIMIT = 16 * 1024 * 1024;
 
 /**
- * The read end of a pipe as a ReadableStream that closes the descriptor exactly once: at
- * end-of-file, on error, on cancel, or (never read at all) when the stream is collected.
+ * The read end of a pipe as a ReadableStream that closes the descriptor exactly once.
+ *
+ * While the sandbox runs, each read of the stream is one read of the pipe. Once it has ended
+ * nothing more can arrive (every writer was in the sandbox), so whatever is left is read into
+ * memory, a pipe's capacity or little more, and the descriptor closed: a caller who never reads
+ * stdout, or stops half-way without cancel(), leaks nothing, and one who reads it after
+ * `exited` still gets all of it.
  */
-function readStream(fd: number, fds: Descriptors): ReadableStream<Uint8Array> {
-  const reader = () => Bun.file(fd).stream().getReader();
-  let inner: ReturnType<typeof reader> | undefined;
-  const token = {};
+function outputPipe(fd: number, fds: Descriptors): OutputPipe {
+  const open = () => Bun.file(fd).stream().getReader();
+  let inner: ReturnType<typeof open> | undefined;
+  /** The pipe's read in progress for the consumer, if any. */
+  let reading: Promise<unknown> | undefined;
+  /** Once the sandbox has ended: what was read ahead, not yet given to the consumer. */
+  let ahead: Uint8Array[] | undefined;
+  let closed = false;
+  let wake: (() => void) | undefined;
   const close = () => {
-    unread.unregister(token);
+    closed = true;
     fds.close(fd);
+    wake?.();
   };
+
+  async function drain(): Promise<void> {
+    ahead = [];
+    if (!inner) {
+      // Never read: take exactly what FIONREAD counts, so no read here can block.
+      for (let n = readableBytes(fd); n > 0; ) {
+        const chunk = new Uint8Array(n);
+        const got = readSync(fd, chunk, 0, n, null);
+        if (got <= 0) break;
+        ahead.push(chunk.subarray(0, got));
+        n -= got;
+      }
+      return close();
+    }
+    await reading; // that chunk goes to the consumer first
+    try {
+      for (let total = 0; total < DRAIN_LIMIT && !closed; ) {
+        const r = await inner.read();
+        if (r.done) break;
+        ahead.push(r.value);
+        total += r.value.length;
+        wake?.();
+      }
+      if (!closed) await inner.cancel();
+    } catch {
+      // A read error ends the output like end-of-file.
+    }
+    close();
+  }
+
   const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        // A pipe is read with read(2): Bun.file(fd).stream() never closes a descriptor it did not open.
-        inner ??= reader();
+        if (ahead) {
+          while (ahead.length === 0 && !closed) await new Promise<void>((r) => (wake = r));
+          const chunk = ahead.shift();
+          if (chunk) controller.enqueue(chunk);
+          else controller.close();
+          return;
+        }
+        // Bun.file(fd).stream() reads a pipe with read(2) and never closes a descriptor it did not open.
+        inner ??= open();
+        const read = inner.read();
+        reading = read.catch(() => {});
         try {
-          const r = await inner.read();
+          const r = await read;
           if (r.done) {
             close();
             controller.close();
@@ -170,11 +226,14 @@ function readStream(fd: number, fds: Descriptors): ReadableStream<Uint8Array> {
         } catch (e) {
           close();
           controller.error(e);
+        } finally {
+          reading = undefined;
         }
       },
       async cancel(reason) {
+        if (ahead) ahead.length = 0;
         try {
-          await inner?.cancel(reason);
+          if (!closed) await inner?.cancel(reason);
         } finally {
           close();
         }
@@ -182,9 +241,12 @@ function readStream(fd: number, fds: Descriptors): ReadableStream<Uint8Array> {
     },
     { highWaterMark: 0 },
   );
-  // Only while nothing has read it: once Bun reads the descriptor, only end-of-file or cancel may close it.
-  unread.register(stream, () => inner === undefined && fds.close(fd), token);
-  return stream;
+  return {
+    stream,
+    settle() {
+      if (!ahead && !closed) void drain();
+    },
+  };
 }
 
 /** The write end of the stdin pipe, closed once after end() (or when the sandbox has ended). */
@@ -259,8 +321,8 @@ interface Stdio {
   childOnly: number[];
   stdin?: StdinSink & { ended: boolean };
   feed?: Exclude<StdinOption, "inherit" | "pipe" | "ignore" | null | number>;
-  stdout?: ReadableStream<Uint8Array>;
-  stderr?: ReadableStream<Uint8Array>;
+  stdout?: OutputPipe;
+  stderr?: OutputPipe;
 }
 
 function openStdio(options: SpawnOptions, defaults: { stderr: OutputOption }, fds: Descriptors): Stdio {
@@ -290,7 +352,7 @@ function openStdio(options: SpawnOptions, defaults: { stderr: OutputOption }, fd
     else if (given === "pipe") {
       const [r, w] = pipe();
       io.child[name] = forChild(w);
-      io[name] = readStream(fds.add(r), fds);
+      io[name] = outputPipe(fds.add(r), fds);
     } else throw new NsboxError("BAD_OPTION", `${name}: expected "pipe", "inherit", "ignore", a file descriptor or Bun.file(path)`, { option: name });
   }
   return io;
@@ -391,8 +453,9 @@ class Sandbox implements SandboxProcess {
     const stdin = io.stdin;
     this.pid = this.running.pid;
     this.stdin = io.feed === undefined ? stdin : undefined;
-    this.stdout = io.stdout;
-    this.stderr = io.stderr;
+    this.stdout = io.stdout?.stream;
+    this.stderr = io.stderr?.stream;
+    const { stdout, stderr } = io;
     if (io.feed !== undefined) void feed(io.feed, stdin!);
 
     // timeout and signal: SIGKILL to PID 1 ends its PID namespace, so every process in the sandbox.
@@ -406,8 +469,10 @@ class Sandbox implements SandboxProcess {
         clearTimeout(timer);
         options.signal?.removeEventListener("abort", onAbort);
         net?.finish();
-        // Nobody reads the payload's stdin any more.
+        // Every process that could read stdin or write stdout and stderr is gone.
         if (stdin && !stdin.ended) void stdin.end();
+        stdout?.settle();
+        stderr?.settle();
       })
       .then((outcome) => this.ended(outcome));
     // A caller who never awaits `exited` (only reading stdout, say) must not get an unhandled rejection.

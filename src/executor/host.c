@@ -59,3 +59,13 @@ int nsbox_terminal_size(int fd) {
   if (ioctl(fd, TIOCGWINSZ, size) < 0) return -errno;
   return (size[0] << 16) | size[1];
 }
+
+#define FIONREAD 0x541B
+
+/* How many bytes wait unread in the pipe `fd`, or -errno. Lets the library empty a pipe whose
+ * writers are gone without a read that could block. */
+int nsbox_readable(int fd) {
+  int n = 0;
+  if (ioctl(fd, FIONREAD, &n) < 0) return -errno;
+  return n;
+}
