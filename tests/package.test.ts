@@ -74,4 +74,29 @@ describe("installed", () => {
     expect(await run(["./node_modules/.bin/nsbox", "--", "true"], project)).toMatchObject({ exitCode: 0, stderr: "" });
     expect(await run([process.execPath, "x", "nsbox", "--", "hostname"], project)).toMatchObject({ exitCode: 0, stdout: "nsbox\n" });
   }, TIMEOUT);
+
+  it("into a project, a Bun program imports run, spawn and NsboxError from \"nsbox\" and runs sandboxes", async () => {
+    const project = join(work, "library-project");
+    mkdirSync(project);
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "uses-nsbox-library", private: true, type: "module" }));
+    expect(await run([process.execPath, "add", tarball], project)).toMatchObject({ exitCode: 0 });
+    writeFileSync(
+      join(project, "index.ts"),
+      [
+        `import { NsboxError, run, spawn } from "nsbox";`,
+        `const ran = await run(["sh", "-c", "hostname; id -u; echo oops >&2; exit 3"]);`,
+        `const proc = spawn(["cat"], { stdin: "through spawn" });`,
+        `const spawned = { stdout: await new Response(proc.stdout).text(), exitCode: await proc.exited };`,
+        `const error = await run(["no-such-command-xyz"]).catch((e) => (e instanceof NsboxError ? e.code : String(e)));`,
+        `console.log(JSON.stringify({ ran, spawned, error }));`,
+      ].join("\n"),
+    );
+    const r = await run([process.execPath, "index.ts"], project);
+    expect(r).toMatchObject({ exitCode: 0, stderr: "" });
+    expect(JSON.parse(r.stdout)).toEqual({
+      ran: { exitCode: 3, signal: null, stdout: "nsbox\n0\n", stderr: "oops\n", timedOut: false, aborted: false },
+      spawned: { stdout: "through spawn", exitCode: 0 },
+      error: "NOT_FOUND",
+    });
+  }, TIMEOUT);
 });
