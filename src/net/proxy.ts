@@ -27,7 +27,8 @@ const MAX_HEADER = 64 * 1024;
 /** Serve the sandbox's connections on `fd` (a listening socket made inside its network namespace). */
 export function startProxy(fd: number, rules: Rule[], onEvent: (e: NetEvent) => void): Proxy {
   const open = new Set<Socket>();
-  const server = createServer((client) => {
+  // Half-open on both sides: one direction's end-of-file is passed on, the other keeps flowing.
+  const server = createServer({ allowHalfOpen: true }, (client) => {
     open.add(client);
     client.on("close", () => open.delete(client));
     client.on("error", () => client.destroy());
@@ -65,12 +66,16 @@ export function startProxy(fd: number, rules: Rule[], onEvent: (e: NetEvent) => 
 
   /** Connect upstream; `ready` runs once connected, `failed` if it cannot. */
   function upstream(address: string, port: number, client: Socket, ready: (up: Socket) => void, failed: (e: Error) => void) {
-    const up = connect({ host: address, port });
+    const up = connect({ host: address, port, allowHalfOpen: true });
     open.add(up);
     up.once("connect", () => {
       up.removeListener("error", failed);
+      // pipe() passes each end-of-file on. An upstream that closes still has its last bytes
+      // queued toward the client: end (which flushes), never destroy. A client that is gone
+      // has no one left to deliver to: destroy.
       up.on("error", () => client.destroy());
-      up.on("close", () => (open.delete(up), client.destroy()));
+      up.on("close", () => (open.delete(up), client.end()));
+      client.on("error", () => up.destroy());
       client.on("close", () => up.destroy());
       ready(up);
     });

@@ -90,9 +90,13 @@ export function inRange(r: Rule, address: { family: 4 | 6; value: bigint } | und
   return (address.value >> shift) << shift === r.base;
 }
 
-/** Loopback addresses: the host's own services, reachable only through a rule that names them. */
+/**
+ * Addresses that reach the host's own services: loopback, and the unspecified address
+ * (connecting to 0.0.0.0 or :: lands on the local machine). Reachable only through a rule
+ * that names them.
+ */
 export function isLoopback(address: string): boolean {
   const v = addressValue(address);
   if (!v) return false;
-  return v.family === 4 ? v.value >> 24n === 127n : v.value === 1n;
+  return v.family === 4 ? v.value >> 24n === 127n || v.value >> 24n === 0n : v.value === 1n || v.value === 0n;
 }
