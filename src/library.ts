@@ -366,7 +366,7 @@ function sandboxOptions(options: RunOptions, cwd: string): SandboxOptions {
   for (const key of LIBRARY_ONLY) delete own[key];
   if (options.profile === undefined) return own as SandboxOptions;
   const config = loadProjectConfig(cwd);
-  const merged: Record<string, unknown> = { ...resolveProfile(options.profile, config?.profiles, config?.file) };
+  const merged: Record<string, unknown> = { ...resolveProfile(options.profile, config?.profiles, config?.file, config?.root) };
   for (const [key, value] of Object.entries(own)) {
     if (value === undefined) continue;
     const base = merged[key];
