@@ -18,7 +18,7 @@ function refuseCgroupLimits(o: SandboxOptions): void {
     } catch {}
     throw new NsboxError("BAD_OPTION", `${option} ${value}: needs a delegated cgroup v2, and ${where}`, {
       option,
-      hint: "run nsbox inside a systemd user session (systemd-run --user --scope -p Delegate=yes nsbox …), or use --rlimit as (address space) and --rlimit nproc instead",
+      hint: "run nsbox inside a systemd user session (systemd-run --user --scope -p Delegate=yes nsbox …), or use --rlimit as (address space) and, as an unprivileged user, --rlimit nproc instead",
     });
   }
 }
@@ -41,9 +41,17 @@ function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | u
   return program;
 }
 
-export function hardeningOps(b: PlanBuilder, o: SandboxOptions): void {
+export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = process.getuid!()): void {
   refuseCgroupLimits(o);
   const limits = (o.rlimits ?? []).map(parseRlimit);
+  // The kernel never counts processes against RLIMIT_NPROC for the host's root user: the limit
+  // would be silently void, so it is refused rather than pretended.
+  if (hostUid === 0 && limits.some((l) => l.name === "nproc")) {
+    throw new NsboxError("BAD_OPTION", "--rlimit nproc: the kernel does not apply this limit to processes of the host's root user, and nsbox runs as root here", {
+      option: "--rlimit",
+      hint: "run nsbox as an unprivileged user for a process limit (it is rootless: sudo is not needed)",
+    });
+  }
   if (!limits.some((l) => l.name === "core")) limits.unshift(parseRlimit("core=0"));
   for (const l of limits) {
     b.push({ op: "SETRLIMIT", a: l.resource, s1: l.soft, s2: l.hard, why: { what: `set the ${l.name} limit to ${l.soft}${l.hard !== l.soft ? `:${l.hard}` : ""}`, option: "--rlimit" } });
