@@ -429,7 +429,13 @@ class Sandbox implements SandboxProcess {
     const verbose = sandbox.verbose === true;
     let io: Stdio | undefined;
     let net: import("./net/session.ts").NetSession | undefined;
+    // Only a named sandbox is listed for nsbox ps, inspect, exec and stop: the others belong to this program alone.
+    let registration: import("./registry.ts").Registration | undefined;
     try {
+      if (sandbox.name !== undefined) {
+        const { registerRun } = require("./registry.ts") as typeof import("./registry.ts");
+        registration = registerRun(sandbox, plan);
+      }
       io = openStdio(options, defaults, fds);
       if (plan.proxy) {
         const { netSession } = require("./net/session.ts") as typeof import("./net/session.ts");
@@ -445,9 +451,11 @@ class Sandbox implements SandboxProcess {
       });
     } catch (e) {
       net?.finish();
+      registration?.release();
       fds.closeAll();
       throw e;
     }
+    registration?.started(this.running.pid);
     // The sandbox has its own copies now.
     for (const fd of io.childOnly) fds.close(fd);
     const stdin = io.stdin;
@@ -469,6 +477,7 @@ class Sandbox implements SandboxProcess {
         clearTimeout(timer);
         options.signal?.removeEventListener("abort", onAbort);
         net?.finish();
+        registration?.release();
         // Every process that could read stdin or write stdout and stderr is gone.
         if (stdin && !stdin.ended) void stdin.end();
         stdout?.settle();

@@ -433,6 +433,24 @@ describe("sandboxes side by side", () => {
     await proc.exited;
   });
 
+  it("a named one is listed by nsbox ps while it runs, and nsbox stop reaches it", async () => {
+    const name = `lib-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+    const proc = spawn(["sh", "-c", "trap 'echo stopped; exit 0' TERM; echo ready; while :; do sleep 0.05; done"], { cwd, name });
+    expect(await readUntil(proc.stdout, "ready\n")).toBe("ready\n");
+    const listed = JSON.parse((await nsbox(["ps", "--json"], { cwd })).stdout) as { name: string; pid: number }[];
+    expect(listed.find((s) => s.name === name)).toMatchObject({ pid: proc.pid });
+    expect(await nsbox(["stop", name], { cwd })).toMatchObject({ exitCode: 0 });
+    expect(await text(proc.stdout)).toBe("stopped\n");
+    expect(await proc.exited).toBe(0);
+    const after = JSON.parse((await nsbox(["ps", "--json"], { cwd })).stdout) as { name: string }[];
+    expect(after.map((s) => s.name)).not.toContain(name);
+    // The name is taken while it runs: a second sandbox of that name is refused before it starts.
+    const again = spawn(["sleep", "100"], { cwd, name });
+    expect((await caught(() => spawn(["true"], { cwd, name }))).code).toBe("NAME_IN_USE");
+    again.kill("SIGKILL");
+    await again.exited;
+  });
+
   it("50 at once all succeed, each with its own output", async () => {
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) => run(["sh", "-c", `echo out-${i}; echo err-${i} >&2; exit ${i % 5}`], { cwd })),
