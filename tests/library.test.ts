@@ -417,6 +417,26 @@ describe("nsbox's own failures are NsboxErrors; the payload's are exit codes", (
     expect(proc.exitCode).toBe(127);
   });
 
+  it("USERNS_DISABLED: spawn() throws at once, with the CLI's message and the sysctl fix", async () => {
+    // user.max_user_namespaces is per user namespace: lowered inside `unshare -Ur` for what nests there.
+    const script = join(cwd, "userns.ts");
+    writeFileSync(
+      script,
+      `import { NsboxError, spawn } from ${JSON.stringify(join(ROOT, "src/index.ts"))};\n` +
+        `try { spawn(["true"]); console.log("started"); } catch (e) {\n` +
+        `  console.log(JSON.stringify(e instanceof NsboxError ? { code: e.code, message: e.message, hint: e.hint } : String(e)));\n}\n`,
+    );
+    const proc = Bun.spawn(["unshare", "-Ur", "sh", "-c", `echo 0 > /proc/sys/user/max_user_namespaces && exec "$BUN" "$SCRIPT"`], {
+      cwd, env: { ...process.env, BUN: process.execPath, SCRIPT: script }, stdin: "ignore", stdout: "pipe", stderr: "pipe",
+    });
+    const [stdout, stderr, exitCode] = await Promise.all([text(proc.stdout), text(proc.stderr), proc.exited]);
+    expect({ stderr, exitCode }).toEqual({ stderr: "", exitCode: 0 });
+    const e = JSON.parse(stdout);
+    expect(e.code).toBe("USERNS_DISABLED");
+    expect(e.message).toContain("max_user_namespaces = 0");
+    expect(e.hint).toContain("sysctl -w user.max_user_namespaces=");
+  });
+
   it("NOT_EXECUTABLE: a directory", async () => {
     const e = await caught(() => run(["/usr"], { cwd }));
     expect([e.code, e.exitCode, e.message]).toEqual(["NOT_EXECUTABLE", 126, "/usr: is a directory"]);
