@@ -223,7 +223,9 @@ describe("given a project with nsbox.json", () => {
 
   it("without -p, none of it applies", async () => {
     const cwd = project({ "nsbox.json": ci });
-    const r = await sh('hostname; echo "CI=$CI"; echo x >> data/f && echo data-writable', { cwd });
+    // CI itself may set CI=true: the profile's CI=1 must not appear, so start without it.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "CI"));
+    const r = await sh('hostname; echo "CI=$CI"; echo x >> data/f && echo data-writable', { cwd, env });
     expect(r).toMatchObject({ stdout: "nsbox\nCI=\ndata-writable\n", exitCode: 0 });
   });
 
