@@ -1,25 +1,16 @@
 // The payload's environment: secrets scrubbed, --keep-env, --env, --clear-env, HOME and PWD.
-import { afterAll, describe, expect, it } from "bun:test";
-import { mkdirSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, it } from "bun:test";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { nsbox, scratchDir } from "./helpers.ts";
+import { nsbox, cleanedUp, scratchIn, homeIn } from "./helpers.ts";
 
-const made: string[] = [];
-function scratch(): string {
-  const dir = scratchDir();
-  made.push(dir);
-  return dir;
-}
+const made = cleanedUp();
+const scratch = () => scratchIn(made);
 /** A stand-in $HOME, not containing any scratch directory. */
 function fakeHome(): string {
-  const home = realpathSync(mkdtempSync(join(tmpdir(), "nsbox-home-")));
-  made.push(home);
+  const home = homeIn(made);
   return home;
 }
-afterAll(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
 
 const SECRETS: Record<string, string> = {
   GITHUB_TOKEN: "ghp_nsboxtestgithubtoken",

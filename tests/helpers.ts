@@ -1,5 +1,6 @@
 // Helpers for tests: run the real nsbox CLI as the current user and collect what a user sees.
-import { mkdtempSync, realpathSync } from "node:fs";
+import { afterAll } from "bun:test";
+import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -39,4 +40,30 @@ export const sh = (script: string, opts: Parameters<typeof nsbox>[1] = {}, extra
 /** A fresh directory the current user owns, outside $HOME (so it is shared read-write). */
 export function scratchDir(): string {
   return realpathSync(mkdtempSync(join(tmpdir(), "nsbox-t-")));
+}
+
+/**
+ * The paths a test file creates, removed after its tests: `const made = cleanedUp();` at the
+ * top of the file, then `made.push(path)`.
+ */
+export function cleanedUp(): string[] {
+  const made: string[] = [];
+  afterAll(() => {
+    for (const path of made) rmSync(path, { recursive: true, force: true });
+  });
+  return made;
+}
+
+/** A scratch directory (a sandbox's current directory, shared read-write), recorded in `made`. */
+export function scratchIn(made: string[]): string {
+  const dir = scratchDir();
+  made.push(dir);
+  return dir;
+}
+
+/** A stand-in $HOME outside every scratch directory, recorded in `made`. */
+export function homeIn(made: string[]): string {
+  const home = realpathSync(mkdtempSync(join(tmpdir(), "nsbox-home-")));
+  made.push(home);
+  return home;
 }

@@ -1,19 +1,11 @@
 // Each namespace a sandbox gets, seen from inside the sandbox and from the host outside it.
-import { afterAll, describe, expect, it } from "bun:test";
-import { readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { describe, expect, it } from "bun:test";
+import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { hostname as hostHostname } from "node:os";
-import { NSBOX, nsbox, scratchDir, sh, type Ran } from "./helpers.ts";
+import { NSBOX, nsbox, sh, type Ran, cleanedUp, scratchIn } from "./helpers.ts";
 
-const made: string[] = [];
-/** A scratch directory (the sandbox's cwd) removed after the file's tests. */
-function scratch(): string {
-  const dir = scratchDir();
-  made.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
+const made = cleanedUp();
+const scratch = () => scratchIn(made);
 
 const callerUid = process.getuid!();
 const callerGid = process.getgid!();

@@ -1,16 +1,16 @@
 // Operations on running sandboxes: doctor, --name and the registry (ps, also after a crash), inspect against what the sandbox sees, exec with the same namespaces and restrictions, stop, and who may join.
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NSBOX, ROOT, type Ran } from "./helpers.ts";
+import { NSBOX, ROOT, type Ran, cleanedUp } from "./helpers.ts";
 
 const UID = process.getuid!();
 const GID = process.getgid!();
 const asRoot = UID === 0;
 
 /** Directories this file made, removed at the end. */
-const made: string[] = [];
+const made = cleanedUp();
 function tempDir(prefix: string, owner = UID): string {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
   made.push(dir);
@@ -554,6 +554,3 @@ describe.skipIf(!asRoot)("only the owner can join (as root: uid 1000 and 1001 vi
   });
 });
 
-afterAll(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});

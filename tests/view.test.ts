@@ -1,28 +1,18 @@
 // The default filesystem view: what the payload sees and may write, and that it cannot undo it.
-import { afterAll, describe, expect, it } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, it } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { nsbox, scratchDir, sh } from "./helpers.ts";
+import { nsbox, sh, cleanedUp, scratchIn, homeIn } from "./helpers.ts";
 
-const made: string[] = [];
-/** A scratch directory (the sandbox's cwd) removed after the file's tests. */
-function scratch(): string {
-  const dir = scratchDir();
-  made.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const path of made) rmSync(path, { recursive: true, force: true });
-});
+const made = cleanedUp();
+const scratch = () => scratchIn(made);
 /** A host path the payload must never manage to create (removed afterwards should it have). */
 const ESCAPE = `/usr/nsbox-escape-${process.pid}-${Date.now()}`;
 made.push(ESCAPE);
 
 /** A stand-in $HOME holding the kind of secrets a real one does; not inside any scratch dir. */
 function fakeHome(): string {
-  const home = realpathSync(mkdtempSync(join(tmpdir(), "nsbox-home-")));
-  made.push(home);
+  const home = homeIn(made);
   for (const [file, content] of [
     [".ssh/id_rsa", "-----BEGIN OPENSSH PRIVATE KEY----- not really\n"],
     [".aws/credentials", "[default]\naws_secret_access_key = not-really\n"],
