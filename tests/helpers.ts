@@ -18,7 +18,15 @@ export async function nsbox(
   args: string[],
   opts: { cwd?: string; env?: Record<string, string | undefined>; stdin?: string } = {},
 ): Promise<Ran> {
-  const proc = Bun.spawn([process.execPath, NSBOX, ...args], {
+  return collect([process.execPath, NSBOX, ...args], opts);
+}
+
+/** Run any command to completion and collect what it printed (stdin closed unless given). */
+export async function collect(
+  argv: string[],
+  opts: { cwd?: string; env?: Record<string, string | undefined>; stdin?: string } = {},
+): Promise<Ran> {
+  const proc = Bun.spawn(argv, {
     cwd: opts.cwd ?? scratchDir(),
     env: opts.env ?? process.env,
     stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),

@@ -1,26 +1,14 @@
 // A host that forbids (or has used up) user namespaces gets a one-line reason and the exact sysctl fix, not a stack trace.
 import { expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
-import { NSBOX, scratchDir } from "./helpers.ts";
+import { NSBOX, collect } from "./helpers.ts";
 
 /**
  * user.max_user_namespaces is per user namespace: inside `unshare -Ur` we are root of a fresh
  * one and may lower it for everything below, which is where nsbox creates its own.
  */
-async function underLimit(script: string) {
-  const proc = Bun.spawn(["unshare", "-Ur", "sh", "-c", script], {
-    cwd: scratchDir(),
-    env: { ...process.env, BUN: process.execPath, NSBOX },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, exitCode] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { stdout, stderr, exitCode };
+function underLimit(script: string) {
+  return collect(["unshare", "-Ur", "sh", "-c", script], { env: { ...process.env, BUN: process.execPath, NSBOX } });
 }
 
 function expectNsboxError(stderr: string): string[] {
