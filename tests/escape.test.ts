@@ -573,6 +573,7 @@ describe("the kernel through system calls the filter refuses", () => {
     expect(control.stdout).toBe("reached\n");
   }, TIMEOUT);
 
+  // x32 exists only on x86_64 kernels; on aarch64 the foreign-architecture check covers arm32.
   test.skipIf(!X64)("the x32 ABI (keyctl | 0x40000000): ENOSYS, answered by the filter, never the call", async () => {
     const cwd = withReachesProbe();
     const x32 = `0x${(0x40000000 | NR.keyctl).toString(16)}`;
@@ -625,6 +626,7 @@ describe("the kernel through system calls the filter refuses", () => {
     return b;
   }
 
+  // The hand-made ELF is x86_64 code; int $0x80 (ia32) exists only there.
   test.skipIf(!X64)("the ia32 ABI (int $0x80 from a hand-made ELF): the process is killed with SIGSYS (exit 159)", async () => {
     const cwd = scratch();
     writeFileSync(join(cwd, "ia32-keyctl"), ia32Keyctl(), { mode: 0o755 });

@@ -300,6 +300,8 @@ describe("--name and nsbox ps", () => {
     expectNsboxError(await run(["ps"], { env: { ...process.env, XDG_RUNTIME_DIR: base } }), 125, join(base, "nsbox"), "symlink");
   });
 
+  // Making a directory owned by another user needs root; run by scripts/test as root in CI
+  // (the same suite then runs as uid 1000, where this one cannot be staged).
   test.skipIf(!asRoot)("a runtime directory owned by another user is refused", async () => {
     const base = privateRuntime();
     mkdirSync(join(base, "nsbox"), 0o700);
@@ -481,6 +483,7 @@ describe("nsbox stop", () => {
   });
 });
 
+// Acting as two different users needs root (setpriv); scripts/test runs this as root in CI.
 describe.skipIf(!asRoot)("only the owner can join (as root: uid 1000 and 1001 via setpriv)", () => {
   /** The nsbox command line as another uid, with a HOME and runtime directory of its own. */
   function as(uid: number) {
