@@ -1,24 +1,17 @@
 // nsbox as a library: spawn() and run() start sandboxes from a Bun program, shaped like Bun.spawn.
-import type { BunFile } from "bun";
-import { openSync, readSync, realpathSync, statSync } from "node:fs";
+import { realpathSync, statSync } from "node:fs";
 import { constants } from "node:os";
 import { resolve } from "node:path";
 import { loadProjectConfig } from "./config.ts";
 import { NsboxError } from "./errors.ts";
-import { closeFd, pipe, readableBytes } from "./executor.ts";
+import { Descriptors, feed, openStdio, type OutputOption, type Stdio, type StdinOption, type StdinSink } from "./library-stdio.ts";
 import { readHost } from "./host.ts";
 import type { SandboxOptions } from "./options.ts";
 import { buildPlan, FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
 import { resolveProfile } from "./profiles.ts";
 import { start, type Outcome, type Running } from "./supervise.ts";
 
-/** Where the payload's standard input comes from (as Bun.spawn's `stdin`). */
-export type StdinOption =
-  | "inherit" | "pipe" | "ignore" | null
-  | number | BunFile | Blob | ReadableStream<Uint8Array> | string | ArrayBufferView | ArrayBuffer;
-
-/** Where the payload's standard output or error goes (as Bun.spawn's `stdout`, `stderr`). */
-export type OutputOption = "inherit" | "pipe" | "ignore" | null | number | BunFile;
+export type { OutputOption, StdinOption, StdinSink } from "./library-stdio.ts";
 
 /** Options of spawn(): every SandboxOptions field (`timeout` included), plus where stdio goes. */
 export interface SpawnOptions extends SandboxOptions {
@@ -53,16 +46,6 @@ export interface RunResult<Output extends string | Uint8Array = string> {
   timedOut: boolean;
   /** The sandbox was killed because `signal` was aborted. */
   aborted: boolean;
-}
-
-/** `proc.stdin` when stdin is "pipe": write to it, then end() it so that the payload reads end-of-file. */
-export interface StdinSink {
-  /** Queue bytes or text; a promise when they could not all be written yet (backpressure). */
-  write(chunk: string | ArrayBufferView | ArrayBuffer): number | Promise<number>;
-  /** Wait until what was written has reached the pipe. */
-  flush(): number | Promise<number>;
-  /** Flush and close: the payload's next read returns end-of-file. */
-  end(): Promise<void>;
 }
 
 type Given<O, K extends keyof SpawnOptions> = K extends keyof O ? O[K] : undefined;
@@ -121,242 +104,6 @@ export interface SandboxProcess<
 /** Signals kill() accepts: those PID 1 forwards, SIGKILL, and 0 (is it still there?). */
 const KILLABLE = new Set<number>([0, constants.signals.SIGKILL, ...FORWARDED_SIGNALS.map((s) => constants.signals[s])]);
 const NAMES = Object.fromEntries(Object.entries(constants.signals).map(([name, n]) => [n, name]));
-
-/** Descriptors this process opened for one sandbox: each closed exactly once. */
-class Descriptors {
-  private readonly open = new Set<number>();
-
-  add(fd: number): number {
-    this.open.add(fd);
-    return fd;
-  }
-
-  close(fd: number): void {
-    if (this.open.delete(fd)) closeFd(fd);
-  }
-
-  closeAll(): void {
-    for (const fd of this.open) closeFd(fd);
-    this.open.clear();
-  }
-}
-
-/** The read end of an output pipe, as a stream; `settle` is called once the sandbox has ended. */
-interface OutputPipe {
-  stream: ReadableStream<Uint8Array>;
-  settle(): void;
-}
-
-/** After the sandbox has ended, at most this much more is read ahead into memory from a pipe being read. */
-const DRAIN_LIMIT = 16 * 1024 * 1024;
-
-/**
- * The read end of a pipe as a ReadableStream that closes the descriptor exactly once.
- *
- * While the sandbox runs, each read of the stream is one read of the pipe. Once it has ended
- * nothing more can arrive (every writer was in the sandbox), so whatever is left is read into
- * memory, a pipe's capacity or little more, and the descriptor closed: a caller who never reads
- * stdout, or stops half-way without cancel(), leaks nothing, and one who reads it after
- * `exited` still gets all of it.
- */
-function outputPipe(fd: number, fds: Descriptors): OutputPipe {
-  const open = () => Bun.file(fd).stream().getReader();
-  let inner: ReturnType<typeof open> | undefined;
-  /** The pipe's read in progress for the consumer, if any. */
-  let reading: Promise<unknown> | undefined;
-  /** Once the sandbox has ended: what was read ahead, not yet given to the consumer. */
-  let ahead: Uint8Array[] | undefined;
-  let closed = false;
-  let wake: (() => void) | undefined;
-  const close = () => {
-    closed = true;
-    fds.close(fd);
-    wake?.();
-  };
-
-  async function drain(): Promise<void> {
-    ahead = [];
-    if (!inner) {
-      // Never read: take exactly what FIONREAD counts, so no read here can block.
-      for (let n = readableBytes(fd); n > 0; ) {
-        const chunk = new Uint8Array(n);
-        const got = readSync(fd, chunk, 0, n, null);
-        if (got <= 0) break;
-        ahead.push(chunk.subarray(0, got));
-        n -= got;
-      }
-      return close();
-    }
-    await reading; // that chunk goes to the consumer first
-    try {
-      for (let total = 0; total < DRAIN_LIMIT && !closed; ) {
-        const r = await inner.read();
-        if (r.done) break;
-        ahead.push(r.value);
-        total += r.value.length;
-        wake?.();
-      }
-      if (!closed) await inner.cancel();
-    } catch {
-      // A read error ends the output like end-of-file.
-    }
-    close();
-  }
-
-  const stream = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        if (ahead) {
-          while (ahead.length === 0 && !closed) await new Promise<void>((r) => (wake = r));
-          const chunk = ahead.shift();
-          if (chunk) controller.enqueue(chunk);
-          else controller.close();
-          return;
-        }
-        // Bun.file(fd).stream() reads a pipe with read(2) and never closes a descriptor it did not open.
-        inner ??= open();
-        const read = inner.read();
-        reading = read.catch(() => {});
-        try {
-          const r = await read;
-          if (r.done) {
-            close();
-            controller.close();
-          } else controller.enqueue(r.value);
-        } catch (e) {
-          close();
-          controller.error(e);
-        } finally {
-          reading = undefined;
-        }
-      },
-      async cancel(reason) {
-        if (ahead) ahead.length = 0;
-        try {
-          if (!closed) await inner?.cancel(reason);
-        } finally {
-          close();
-        }
-      },
-    },
-    { highWaterMark: 0 },
-  );
-  return {
-    stream,
-    settle() {
-      if (!ahead && !closed) void drain();
-    },
-  };
-}
-
-/** The write end of the stdin pipe, closed once after end() (or when the sandbox has ended). */
-function stdinSink(fd: number, fds: Descriptors): StdinSink & { ended: boolean } {
-  const sink = Bun.file(fd).writer();
-  let ending: Promise<void> | undefined;
-  const closed = () => Object.assign(new Error("write to the sandbox's stdin after end()"), { code: "ERR_STREAM_WRITE_AFTER_END" });
-  return {
-    get ended() {
-      return ending !== undefined;
-    },
-    write(chunk) {
-      if (ending) throw closed();
-      return sink.write(chunk as Uint8Array | string | ArrayBuffer);
-    },
-    flush() {
-      if (ending) throw closed();
-      return sink.flush();
-    },
-    end() {
-      ending ??= (async () => {
-        try {
-          await sink.end();
-        } catch {
-          // EPIPE: the payload stopped reading; there is nothing left to deliver.
-        } finally {
-          fds.close(fd);
-        }
-      })();
-      return ending;
-    },
-  };
-}
-
-/** Write `data` to the payload's stdin, then close it. */
-async function feed(data: Exclude<StdinOption, "inherit" | "pipe" | "ignore" | null | number>, sink: StdinSink): Promise<void> {
-  try {
-    if (typeof data === "string" || ArrayBuffer.isView(data) || data instanceof ArrayBuffer) await sink.write(data);
-    else {
-      const stream = data instanceof Blob ? data.stream() : data;
-      for await (const chunk of stream as ReadableStream<Uint8Array>) await sink.write(chunk);
-    }
-  } catch {
-    // EPIPE: the payload exited without reading everything, as with any pipe.
-  } finally {
-    await sink.end();
-  }
-}
-
-const isBunFile = (v: unknown): v is BunFile => v instanceof Blob && typeof (v as BunFile).name === "string";
-
-function openFile(file: BunFile, flags: "r" | "w", what: string): number {
-  try {
-    return openSync(file.name!, flags); // Bun opens with O_CLOEXEC
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new NsboxError(code === "ENOENT" ? "PATH_NOT_FOUND" : "BAD_OPTION", `${what} ${file.name}: ${(e as Error).message}`, {
-      option: what, path: file.name, cause: e,
-    });
-  }
-}
-
-function checkFd(fd: number, what: string): number {
-  if (!Number.isInteger(fd) || fd < 0) throw new NsboxError("BAD_OPTION", `${what}: expected a file descriptor (a whole number), got ${fd}`, { option: what });
-  return fd;
-}
-
-/** The descriptors to give the sandbox, and what this process keeps of them. */
-interface Stdio {
-  child: { stdin: number; stdout: number; stderr: number };
-  /** Opened here only for the child: closed as soon as it has its copies. */
-  childOnly: number[];
-  stdin?: StdinSink & { ended: boolean };
-  feed?: Exclude<StdinOption, "inherit" | "pipe" | "ignore" | null | number>;
-  stdout?: OutputPipe;
-  stderr?: OutputPipe;
-}
-
-function openStdio(options: SpawnOptions, defaults: { stderr: OutputOption }, fds: Descriptors): Stdio {
-  const io: Stdio = { child: { stdin: -1, stdout: -1, stderr: -1 }, childOnly: [] };
-  let devNull = -1;
-  const nullFd = () => (devNull >= 0 ? devNull : (io.childOnly.push((devNull = fds.add(openSync("/dev/null", "r+")))), devNull));
-  const forChild = (fd: number) => (io.childOnly.push(fds.add(fd)), fd);
-
-  const stdin = options.stdin === undefined ? "ignore" : options.stdin;
-  if (stdin === "ignore" || stdin === null) io.child.stdin = nullFd();
-  else if (stdin === "inherit") io.child.stdin = -1;
-  else if (typeof stdin === "number") io.child.stdin = checkFd(stdin, "stdin");
-  else if (isBunFile(stdin)) io.child.stdin = forChild(openFile(stdin, "r", "stdin"));
-  else {
-    const [r, w] = pipe();
-    io.child.stdin = forChild(r);
-    io.stdin = stdinSink(fds.add(w), fds);
-    if (stdin !== "pipe") io.feed = stdin;
-  }
-
-  for (const name of ["stdout", "stderr"] as const) {
-    const given = options[name] === undefined ? (name === "stdout" ? "pipe" : defaults.stderr) : options[name];
-    if (given === "ignore" || given === null) io.child[name] = nullFd();
-    else if (given === "inherit") io.child[name] = -1;
-    else if (typeof given === "number") io.child[name] = checkFd(given, name);
-    else if (isBunFile(given)) io.child[name] = forChild(openFile(given, "w", name));
-    else if (given === "pipe") {
-      const [r, w] = pipe();
-      io.child[name] = forChild(w);
-      io[name] = outputPipe(fds.add(r), fds);
-    } else throw new NsboxError("BAD_OPTION", `${name}: expected "pipe", "inherit", "ignore", a file descriptor or Bun.file(path)`, { option: name });
-  }
-  return io;
-}
 
 const LIBRARY_ONLY = ["profile", "stdin", "stdout", "stderr", "signal", "encoding"] as const;
 
