@@ -54,6 +54,25 @@ export function diagnoseUserns(errno: number): { message: string; hint: string }
   return undefined;
 }
 
+/** nsbox inside another user namespace (a sandbox): what the kernel asks of the outer one. */
+function nestedHint(op: Op): string | undefined {
+  const map = (() => {
+    try {
+      return readFileSync("/proc/self/uid_map", "utf8").trim().split(/\s+/).join(" ");
+    } catch {
+      return undefined;
+    }
+  })();
+  if (map === undefined || map === "0 0 4294967295") return undefined;
+  if (op.op === "WRITE_FILE" && op.s1?.endsWith("_map")) {
+    return "nsbox is running inside another user namespace as its root, and mapping root again needs CAP_SETFCAP there: start the outer sandbox with a non-root id (e.g. --uid 1000 --gid 1000, and --allow-nested)";
+  }
+  if (op.op === "MOUNT" && op.s3 === "proc") {
+    return "nsbox is running inside another sandbox whose /proc has parts covered (read-only /proc/sys and the like), and the kernel then refuses a fresh /proc: nesting nsbox in nsbox is not supported yet";
+  }
+  return undefined;
+}
+
 /** The kernel refused to create the namespaces at all (clone failed). */
 export function explainClone(errno: number): NsboxError {
   const known = diagnoseUserns(errno);
@@ -71,7 +90,7 @@ export function explainStep(op: Op | undefined, errno: number, command: string):
   const where = op.why.option ? ` (${op.why.option})` : "";
   let hint: string | undefined;
   if (errno === Errno.EPERM && (op.op === "WRITE_FILE" || op.op === "MOUNT")) {
-    hint = diagnoseUserns(errno)?.hint;
+    hint = diagnoseUserns(errno)?.hint ?? nestedHint(op);
   }
   return new NsboxError("KERNEL_REFUSED", `can't ${op.why.what}${where}: ${errnoText(errno)}`, {
     option: op.why.option, path: op.why.path, hint, errno,
