@@ -98,6 +98,20 @@ export function processInfo(pid: number): { start: number; uid: number; state: s
   }
 }
 
+/**
+ * The sandbox's command: the first child of its PID 1. PID 1 is not dumpable (its memory is a
+ * copy of nsbox's, environment included), so whatever needs its /proc entries (namespaces,
+ * root, owner) reads them from the command, which shares its namespaces.
+ */
+export function payloadOf(pid: number): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+    return children ? Number(children.split(/\s+/)[0]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether this very process (not a zombie, not a reused pid) is still running. */
 function running(pid: number, start: number): boolean {
   const p = processInfo(pid);
@@ -177,7 +191,7 @@ export function findSandbox(name: string, dir = runtimeDir()): SandboxState {
 /** A running sandbox's PID 1 must be the caller's: the kernel would refuse the rest anyway, less clearly. */
 export function checkOwner(s: SandboxState): void {
   const uid = process.getuid!();
-  const p = s.pid === null ? undefined : processInfo(s.pid);
+  const p = s.pid === null ? undefined : processInfo(payloadOf(s.pid) ?? s.pid);
   if (!p) throw new NsboxError("NOT_RUNNING", `sandbox ${s.name} is no longer running`);
   if (p.uid !== uid) {
     throw new NsboxError("NOT_OWNER", `sandbox ${s.name} (pid ${s.pid}) belongs to uid ${p.uid}: only its owner can join or stop it`, {

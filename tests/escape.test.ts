@@ -256,8 +256,12 @@ describe("the user's secrets", () => {
     expect(inside.exitCode).toBe(0);
     expect(inside.stdout).not.toContain(secret);
     expect(inside.stderr).toMatch(/\/proc\/1\/environ: Permission denied/);
-    // With the capability to trace and without Landlock, the same read finds the token.
-    const control = await sh(script, { env }, ["--cap-add", "CAP_SYS_PTRACE", "--landlock", "off"]);
+    // PID 1 is not dumpable: even a payload allowed to trace, without Landlock, is refused.
+    const loosened = await sh(script, { env }, ["--cap-add", "CAP_SYS_PTRACE", "--landlock", "off"]);
+    expect(loosened.stdout).not.toContain(secret);
+    expect(loosened.stderr).toMatch(/\/proc\/1\/environ: Permission denied/);
+    // Control: the probe does read an environment it may read (its own, given the same value).
+    const control = await sh(script.replaceAll("/proc/1/", "/proc/self/"), { env }, ["--env", `GITHUB_TOKEN=${secret}`]);
     expect(control.stdout).toContain(`GITHUB_TOKEN=${secret}`);
   }, TIMEOUT);
 });
@@ -359,8 +363,12 @@ describe("writing outside the writable paths", () => {
     expect(inside.stdout).toBe("");
     expect(inside.stderr).toMatch(/cannot access '\/proc\/1\/root\/': Permission denied/);
     expect(inside.stderr).toMatch(/cannot access '\/proc\/1\/cwd\/': Permission denied/);
-    // A payload allowed to trace and without Landlock does get through.
-    const control = await sh(script, {}, ["--cap-add", "CAP_SYS_PTRACE", "--landlock", "off"]);
+    // PID 1 is not dumpable: a payload allowed to trace, without Landlock, is refused too.
+    const loosened = await sh(script, {}, ["--cap-add", "CAP_SYS_PTRACE", "--landlock", "off"]);
+    expect(loosened.stdout).toBe("");
+    expect(loosened.stderr).toMatch(/cannot access '\/proc\/1\/root\/': Permission denied/);
+    // Control: the same listing through a process the payload may look into (itself) works.
+    const control = await sh(script.replaceAll("/proc/1/", "/proc/self/"));
     expect(control.stdout).toContain("usr\n");
   }, TIMEOUT);
 
@@ -704,7 +712,12 @@ describe("processes outside the sandbox, and its PID 1", () => {
     const attach = `$! = 0; my $r = syscall(${NR.ptrace}, 0x4206, 1, 0, 0); print $r == 0 ? "attached\\n" : "errno " . ($! + 0) . "\\n"`;
     const inside = await perlIn(attach);
     expect(inside.stdout).toBe(`errno ${ERRNO.EPERM}\n`);
-    const control = await perlIn(attach, [], ["--cap-add", "CAP_SYS_PTRACE", "--landlock", "off"]);
+    // PID 1 is not dumpable: CAP_SYS_PTRACE inside, without Landlock, does not reach it either.
+    const loosened = await perlIn(attach, [], ["--cap-add", "CAP_SYS_PTRACE", "--landlock", "off"]);
+    expect(loosened.stdout).toBe(`errno ${ERRNO.EPERM}\n`);
+    // Control: with that capability the probe attaches to a process of the sandbox's own.
+    const sibling = attach.replace("0x4206, 1,", "0x4206, $pid,");
+    const control = await perlIn(`my $pid = fork // die; if (!$pid) { sleep 30; exit 0 } ${sibling}; kill 9, $pid;`, [], ["--cap-add", "CAP_SYS_PTRACE", "--landlock", "off"]);
     expect(control.stdout).toBe("attached\n");
   }, TIMEOUT);
 

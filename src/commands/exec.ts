@@ -5,7 +5,7 @@ import { prepareExecutor, terminalSize } from "../executor.ts";
 import { readHost } from "../host.ts";
 import { log } from "../log.ts";
 import { buildJoinPlan } from "../plan/join.ts";
-import { checkOwner, findSandbox } from "../registry.ts";
+import { checkOwner, findSandbox, payloadOf } from "../registry.ts";
 import { supervise } from "../supervise.ts";
 import { parseSubArgs } from "./args.ts";
 
@@ -30,7 +30,7 @@ export async function run(args: string[], outer: Map<string, string | boolean>):
   prepareExecutor();
   const terminal = terminalSize(0) && terminalSize(1);
   const chdir = flags.get("chdir") as string | undefined;
-  const plan = buildJoinPlan(s, command, readHost(), { terminal, chdir, env });
+  const plan = buildJoinPlan(s, command, readHost(), { terminal, chdir, env }, payloadOf(s.pid!) ?? s.pid);
   const verbose = flags.get("verbose") === true;
   if (verbose) {
     log.setLevel(4);

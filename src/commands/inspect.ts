@@ -1,7 +1,7 @@
 // nsbox inspect NAME [--json]: a running sandbox from the host's side: namespaces beside the host's, id maps, limits and privileges of its command, mounts.
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 import { NsboxError } from "../errors.ts";
-import { checkOwner, findSandbox } from "../registry.ts";
+import { checkOwner, findSandbox, payloadOf } from "../registry.ts";
 import { parseSubArgs } from "./args.ts";
 import { age, commandLine, publicState } from "./ps.ts";
 
@@ -22,18 +22,6 @@ const link = (path: string): string | undefined => {
   }
 };
 const inode = (ns: string | undefined) => (ns ? Number(/\[(\d+)\]/.exec(ns)?.[1]) : null);
-
-/** The sandbox's command: PID 1's (first) child. */
-function payloadOf(pid: number): number | undefined {
-  const children = read(`/proc/${pid}/task/${pid}/children`);
-  if (children !== undefined) return children.trim() ? Number(children.trim().split(/\s+/)[0]) : undefined;
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = read(`/proc/${name}/stat`);
-    if (stat && Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) return Number(name);
-  }
-  return undefined;
-}
 
 const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
 
@@ -69,26 +57,29 @@ export function inspect(name: string) {
   const s = findSandbox(name);
   checkOwner(s);
   const pid = s.pid!;
+  // PID 1 is not dumpable (its memory is a copy of nsbox's), so its /proc entries are closed
+  // even to its owner: the sandbox's command, in the same namespaces, is read instead.
+  const payload = payloadOf(pid);
+  const proc = payload ?? pid;
   const namespaces = Object.fromEntries(NAMESPACES.map((ns) => {
-    const sandbox = link(`/proc/${pid}/ns/${ns}`);
+    const sandbox = link(`/proc/${proc}/ns/${ns}`);
     const host = link(`/proc/self/ns/${ns}`);
     return [ns, { sandbox, inode: inode(sandbox), host, hostInode: inode(host), shared: sandbox !== undefined && sandbox === host }];
   }));
-  const payload = payloadOf(pid);
   const status = payload === undefined ? undefined : read(`/proc/${payload}/status`);
   const privileges = Object.fromEntries(PRIVILEGE_FIELDS.flatMap((f) => {
     const m = status && new RegExp(`^${f}:\\s*(.*)$`, "m").exec(status);
     return m ? [[f, m[1]!.trim()]] : [];
   }));
   const limitsText = payload === undefined ? undefined : read(`/proc/${payload}/limits`);
-  const mountinfo = read(`/proc/${pid}/mountinfo`);
+  const mountinfo = read(`/proc/${proc}/mountinfo`);
   if (mountinfo === undefined) throw new NsboxError("NOT_RUNNING", `sandbox ${name} ended while being inspected`);
   return {
     ...publicState(s),
     payloadPid: payload ?? null,
     namespaces,
-    uidMap: (read(`/proc/${pid}/uid_map`) ?? "").trim().split("\n").map((l) => l.trim().split(/\s+/).join(" ")),
-    gidMap: (read(`/proc/${pid}/gid_map`) ?? "").trim().split("\n").map((l) => l.trim().split(/\s+/).join(" ")),
+    uidMap: (read(`/proc/${proc}/uid_map`) ?? "").trim().split("\n").map((l) => l.trim().split(/\s+/).join(" ")),
+    gidMap: (read(`/proc/${proc}/gid_map`) ?? "").trim().split("\n").map((l) => l.trim().split(/\s+/).join(" ")),
     limits: limitsText ? parseLimits(limitsText) : [],
     privileges,
     mounts: parseMountinfo(mountinfo),

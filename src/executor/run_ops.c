@@ -114,6 +114,7 @@ static int run_op(unsigned char *plan, struct op *op) {
  * process, so a plain fork would copy, and the exec then tear down, Bun's whole page table.
  * Only system calls run in the payload before exec; its descriptors, signal handlers and
  * credentials are its own (no CLONE_FILES, CLONE_SIGHAND or CLONE_THREAD). */
+#define PR_SET_DUMPABLE 4
 #define CLONE_VM 0x100
 #define CLONE_VFORK 0x4000
 int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
@@ -139,6 +140,12 @@ int run_ops(unsigned char *plan, u32 first, int verbose) {
   for (u32 i = first; i < header->count; i++) {
     if (verbose) report(REPORT_STEP, i, 0);
     if (ops[i].type == OP_SPAWN) {
+      /* PID 1's memory is a copy of nsbox's, its environment included. Not dumpable, it belongs
+       * to the host's user namespace for ptrace and /proc: even a payload given CAP_SYS_PTRACE
+       * (--cap-add) cannot read it. Set before the payload exists, which shares this memory until
+       * its exec (a new, dumpable one); not earlier, since the id maps were written through
+       * /proc/self. nsbox exec and inspect read the payload's /proc instead. */
+      if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) { report(REPORT_FAIL, i, errno); _exit(125); }
       int pid = spawn_payload(plan, i + 1, verbose);
       if (pid < 0) { report(REPORT_FAIL, i, errno); _exit(125); }
       run_init(pid, (u32)ops[i].a);

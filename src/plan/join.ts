@@ -62,13 +62,15 @@ export interface JoinIo extends PlanIo {
  * init (forwarding signals, reporting its exit). The environment follows the sandbox's rules
  * (--env, --keep-env, --clear-env) applied to the caller's environment.
  */
-export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io: JoinIo): Plan {
+export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io: JoinIo, target = s.pid): Plan {
   if (command.length === 0 || command[0] === "") {
     throw new NsboxError("BAD_OPTION", "no command given: usage is nsbox exec NAME -- command [args…]");
   }
   if (s.pid === null) throw new NsboxError("NOT_RUNNING", `sandbox ${s.name} is still starting`);
   const o = validateOptions(s.options);
-  const proc = `/proc/${s.pid}`;
+  // `target` is a process in the sandbox's namespaces whose /proc may be read: its command,
+  // since PID 1 is not dumpable (see registry.ts payloadOf).
+  const proc = `/proc/${target}`;
   const startDir = io.chdir ?? s.startDir;
   if (!startDir.startsWith("/")) throw new NsboxError("BAD_OPTION", `--chdir ${startDir}: give an absolute path inside the sandbox`, { option: "--chdir" });
   const net = network(s, host);
