@@ -4,28 +4,23 @@ import { cc, ptr } from "bun:ffi";
 /** executor.c includes the other files: one translation unit compiles faster than seven. */
 const SOURCE = new URL("./executor/executor.c", import.meta.url).pathname;
 
+/** The parent's calls into the executor, by number (the switch in executor/host.c). */
+export const CALL = {
+  spawn: 1, pipe: 2, socketpair: 3, close: 4, kill: 5, wait: 6, recvFd: 7,
+  setWinsize: 8, setBlocking: 9, terminalSize: 10, readable: 11, landlockAbi: 12,
+} as const;
+
+/** One bound symbol, not one per call: each costs Bun about 0.3 ms to bind, at every start. */
 function compile() {
-  return cc({
+  const call = cc({
     source: SOURCE,
-    symbols: {
-      nsbox_spawn: { args: ["ptr", "int", "int", "int", "int", "int", "int"], returns: "int" },
-      nsbox_pipe: { args: ["ptr"], returns: "int" },
-      nsbox_socketpair: { args: ["ptr"], returns: "int" },
-      nsbox_close: { args: ["int"], returns: "int" },
-      nsbox_kill: { args: ["int", "int"], returns: "int" },
-      nsbox_wait: { args: ["int", "ptr", "int"], returns: "int" },
-      nsbox_recv_fd: { args: ["int"], returns: "int" },
-      nsbox_set_winsize: { args: ["int", "int", "int"], returns: "int" },
-      nsbox_set_blocking: { args: ["int"], returns: "int" },
-      nsbox_terminal_size: { args: ["int"], returns: "int" },
-      nsbox_readable: { args: ["int"], returns: "int" },
-      nsbox_landlock_abi: { args: [], returns: "int" },
-    },
-  }).symbols;
+    symbols: { nsbox_call: { args: ["int", "ptr", "int", "int", "int", "int", "int", "int"], returns: "int" } },
+  }).symbols.nsbox_call;
+  return (fn: number, p: Parameters<typeof call>[1] = null, a = 0, b = 0, c = 0, d = 0, e = 0, f = 0): number => call(fn, p, a, b, c, d, e, f);
 }
 
 /** The running kernel's Landlock ABI version, 0 when it has none (nsbox doctor). */
-export const landlockAbi = (): number => lib().nsbox_landlock_abi();
+export const landlockAbi = (): number => lib()(CALL.landlockAbi);
 
 let compiled: ReturnType<typeof compile> | undefined;
 const lib = () => (compiled ??= compile());
@@ -42,13 +37,13 @@ export interface ChildFds {
 
 /** Clone the sandbox's PID 1 and run the plan in it. Returns its host pid, or -errno. */
 export function spawnPlan(plan: Uint8Array, fds: ChildFds): number {
-  return lib().nsbox_spawn(ptr(plan), plan.length, fds.report, fds.control, fds.stdin, fds.stdout, fds.stderr);
+  return lib()(CALL.spawn, ptr(plan), plan.length, fds.report, fds.control, fds.stdin, fds.stdout, fds.stderr);
 }
 
 /** A close-on-exec pipe: [read end, write end]. */
 export function pipe(): [number, number] {
   const fds = new Int32Array(2);
-  const r = lib().nsbox_pipe(ptr(fds));
+  const r = lib()(CALL.pipe, ptr(fds));
   if (r < 0) throw new Error(`pipe failed: errno ${-r}`);
   return [fds[0]!, fds[1]!];
 }
@@ -56,30 +51,30 @@ export function pipe(): [number, number] {
 /** A close-on-exec Unix stream socket pair. */
 export function socketPair(): [number, number] {
   const fds = new Int32Array(2);
-  const r = lib().nsbox_socketpair(ptr(fds));
+  const r = lib()(CALL.socketpair, ptr(fds));
   if (r < 0) throw new Error(`socketpair failed: errno ${-r}`);
   return [fds[0]!, fds[1]!];
 }
 
-export const closeFd = (fd: number) => void lib().nsbox_close(fd);
-export const killPid = (pid: number, signal: number) => lib().nsbox_kill(pid, signal);
-export const receiveFd = (socket: number) => lib().nsbox_recv_fd(socket);
-export const setWindowSize = (fd: number, rows: number, cols: number) => lib().nsbox_set_winsize(fd, rows, cols);
-export const setBlocking = (fd: number) => lib().nsbox_set_blocking(fd);
+export const closeFd = (fd: number) => void lib()(CALL.close, null, fd);
+export const killPid = (pid: number, signal: number) => lib()(CALL.kill, null, pid, signal);
+export const receiveFd = (socket: number) => lib()(CALL.recvFd, null, socket);
+export const setWindowSize = (fd: number, rows: number, cols: number) => lib()(CALL.setWinsize, null, fd, rows, cols);
+export const setBlocking = (fd: number) => lib()(CALL.setBlocking, null, fd);
 
 /** The size of the terminal on `fd`, or null when it is not a terminal. */
 export function terminalSize(fd: number): { rows: number; cols: number } | null {
-  const r = lib().nsbox_terminal_size(fd);
+  const r = lib()(CALL.terminalSize, null, fd);
   return r < 0 ? null : { rows: r >>> 16 || 24, cols: r & 0xffff || 80 };
 }
 
 /** Bytes waiting unread in the pipe `fd` (FIONREAD), or -errno. */
-export const readableBytes = (fd: number) => lib().nsbox_readable(fd);
+export const readableBytes = (fd: number) => lib()(CALL.readable, null, fd);
 
 /** waitpid(pid) → the raw wait status; `hang: false` returns undefined while it still runs. */
 export function waitPid(pid: number, hang = true): number | undefined {
   const status = new Int32Array(1);
-  const r = lib().nsbox_wait(pid, ptr(status), hang ? 0 : 1 /* WNOHANG */);
+  const r = lib()(CALL.wait, ptr(status), pid, hang ? 0 : 1 /* WNOHANG */);
   if (r === 0) return undefined;
   if (r < 0) throw new Error(`waitpid(${pid}) failed: errno ${-r}`);
   return status[0];

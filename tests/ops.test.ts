@@ -52,3 +52,14 @@ describe("encodePlan", () => {
     expect([...buf.subarray(at, at + 3)]).toEqual([0, 1, 2]);
   });
 });
+
+describe("the parent's calls into the executor", () => {
+  it("are numbered in executor.ts as host.c's nsbox_call dispatches them", async () => {
+    const { CALL } = await import("../src/executor.ts");
+    const host = readFileSync(join(ROOT, "src/executor/host.c"), "utf8");
+    const cases = Object.fromEntries([...host.matchAll(/case (\d+): return nsbox_(\w+)\(/g)].map(([, n, f]) => [f, Number(n)]));
+    const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    const named = Object.fromEntries(Object.entries(CALL).map(([k, v]) => [snake(k), v]));
+    expect(named).toEqual(cases);
+  });
+});
