@@ -10,7 +10,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { NSBOX, ROOT, nsbox as nsboxIn, scratchDir, type Ran } from "./helpers.ts";
+import { NSBOX, ROOT, nsbox as nsboxIn, scratchDir, type Ran, marker, eventually } from "./helpers.ts";
 
 const TIMEOUT = 60_000;
 const X64 = process.arch === "x64";
@@ -103,19 +103,6 @@ function findLive(argv: string[]): number[] {
   }
   return found;
 }
-
-/** Poll `check` until it holds or a generous deadline passes; the result is what was last seen. */
-async function eventually(check: () => boolean, ms = 15_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (check()) return true;
-    if (Date.now() > end) return false;
-    await Bun.sleep(25);
-  }
-}
-
-/** An argument no other process on this machine has: `sleep <marker>`. */
-const marker = () => `${1000 + Math.floor(Math.random() * 9000)}.${Math.floor(Math.random() * 1e6)}`;
 
 // ---------------------------------------------------------------------------------------------
 describe("the terminal", () => {

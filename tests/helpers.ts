@@ -75,3 +75,69 @@ export function homeIn(made: string[]): string {
   made.push(home);
   return home;
 }
+
+/**
+ * Poll `check` until it holds or a generous deadline passes; the result is what was last seen.
+ * For waiting on processes to appear or go, never for asserting how long that took.
+ */
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 15_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > end) return false;
+    await Bun.sleep(20);
+  }
+}
+
+/** An argument no other process on this machine has, e.g. for `sleep <marker>`. */
+export const marker = () => `${1000 + Math.floor(Math.random() * 9000)}.${Math.floor(Math.random() * 1e6)}`;
+
+/** A command running in the background, its stdout read as it arrives. */
+export interface Background {
+  proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  /** What it has printed so far. */
+  readonly out: string;
+  /** Read stdout until it contains `text`; false if it ended (or `ms` passed) first. */
+  waitFor(text: string, ms?: number): Promise<boolean>;
+  /** Wait for the end: all of stdout, stderr and the exit status. */
+  finish(): Promise<Ran & { signalCode: NodeJS.Signals | number | null }>;
+}
+
+/** Start `argv` in the background (stdin closed); see Background. */
+export function background(argv: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): Background {
+  const proc = Bun.spawn(argv, {
+    cwd: opts.cwd ?? scratchDir(),
+    env: opts.env ?? process.env,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const reader = proc.stdout.getReader();
+  const decoder = new TextDecoder();
+  let out = "";
+  let done = false;
+  const stderr = new Response(proc.stderr).text();
+  const more = async () => {
+    const r = await reader.read();
+    if (r.done) done = true;
+    else out += decoder.decode(r.value, { stream: true });
+  };
+  return {
+    proc,
+    get out() {
+      return out;
+    },
+    async waitFor(text, ms = 20_000) {
+      const deadline = Date.now() + ms;
+      while (!out.includes(text)) {
+        if (done || Date.now() > deadline) return false;
+        await more();
+      }
+      return true;
+    },
+    async finish() {
+      while (!done) await more();
+      return { stdout: out, stderr: await stderr, exitCode: await proc.exited, signalCode: proc.signalCode };
+    },
+  };
+}

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from "bun:test";
 import { closeSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NsboxError, run, spawn } from "../src/index.ts";
-import { nsbox, ROOT, scratchDir } from "./helpers.ts";
+import { nsbox, ROOT, scratchDir, eventually } from "./helpers.ts";
 
 /** Every sandbox here shares this directory (not the checkout) as its current directory. */
 const cwd = scratchDir();
@@ -89,16 +89,6 @@ async function backTo(baseline: number): Promise<boolean> {
     Bun.gc(true);
     return openFds() <= baseline;
   });
-}
-
-/** Poll `check` until it holds or a generous deadline passes; the result is what was last seen. */
-async function eventually(check: () => boolean, deadlineMs = 10_000): Promise<boolean> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    if (check()) return true;
-    if (Date.now() > end) return false;
-    await Bun.sleep(10);
-  }
 }
 
 // First, before this file starts any process with Bun.spawn: Bun closes the pipes of its own

@@ -1,7 +1,7 @@
 // Lifetime: signals sent to nsbox reach the payload, the sandbox dies with nsbox, leaves nothing behind, and PID 1 reaps orphans.
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
-import { NSBOX, scratchDir, sh } from "./helpers.ts";
+import { NSBOX, sh, marker, eventually, background } from "./helpers.ts";
 
 interface HostProc {
   pid: number;
@@ -42,55 +42,8 @@ function childOnPathFrom(ancestor: number, pid: number): number | undefined {
   return undefined;
 }
 
-/** Poll `check` until it returns true or a generous deadline passes; the result is what was last seen. */
-async function eventually(check: () => boolean, deadlineMs = 10_000): Promise<boolean> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    if (check()) return true;
-    if (Date.now() > end) return false;
-    await Bun.sleep(20);
-  }
-}
-
-/** An argument no other process on this machine has: `sleep <marker>`. */
-const marker = () => `${1000 + Math.floor(Math.random() * 9000)}.${Math.floor(Math.random() * 1e6)}`;
-
 /** nsbox running `args`, with its stdout readable as it arrives. */
-function start(args: string[]) {
-  const proc = Bun.spawn([process.execPath, NSBOX, ...args], {
-    cwd: scratchDir(),
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const reader = proc.stdout.getReader();
-  const decoder = new TextDecoder();
-  let out = "";
-  let done = false;
-  const stderr = new Response(proc.stderr).text();
-  return {
-    proc,
-    /** Read stdout until it contains `text`; false if it ended first. */
-    async waitFor(text: string): Promise<boolean> {
-      while (!out.includes(text)) {
-        if (done) return false;
-        const r = await reader.read();
-        if (r.done) done = true;
-        else out += decoder.decode(r.value, { stream: true });
-      }
-      return true;
-    },
-    /** Wait for the end: all of stdout, stderr and the exit code. */
-    async finish() {
-      while (!done) {
-        const r = await reader.read();
-        if (r.done) done = true;
-        else out += decoder.decode(r.value, { stream: true });
-      }
-      return { stdout: out, stderr: await stderr, exitCode: await proc.exited, signalCode: proc.signalCode };
-    },
-  };
-}
+const start = (args: string[]) => background([process.execPath, NSBOX, ...args]);
 
 describe("signals sent to nsbox reach the payload", () => {
   test.each(["TERM", "INT", "USR1", "USR2", "HUP", "QUIT", "CONT", "WINCH"] as const)(

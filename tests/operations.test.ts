@@ -3,7 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NSBOX, ROOT, type Ran, cleanedUp } from "./helpers.ts";
+import { NSBOX, ROOT, type Ran, cleanedUp, eventually, collect, background as startBackground } from "./helpers.ts";
 
 const UID = process.getuid!();
 const GID = process.getgid!();
@@ -43,55 +43,27 @@ let counter = 0;
 const uniqueName = (what: string) => `${what}-${process.pid}-${counter++}`;
 
 /** Run nsbox to completion. */
-async function run(args: string[], opts: { env?: Record<string, string | undefined>; stdin?: string; cwd?: string; argv0?: string[] } = {}): Promise<Ran> {
-  const proc = Bun.spawn([...(opts.argv0 ?? [process.execPath, NSBOX]), ...args], {
-    cwd: opts.cwd ?? tempDir("nsbox-t-"),
-    env: opts.env ?? ENV,
-    stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { stdout, stderr, exitCode };
+function run(args: string[], opts: { env?: Record<string, string | undefined>; stdin?: string; cwd?: string; argv0?: string[] } = {}): Promise<Ran> {
+  return collect([...(opts.argv0 ?? [process.execPath, NSBOX]), ...args], { cwd: opts.cwd ?? tempDir("nsbox-t-"), env: opts.env ?? ENV, stdin: opts.stdin });
 }
 
-/** A sandbox running in the background; `waitFor` reads its stdout until a text appears. */
+/** A sandbox running in the background (stopped after the file's tests); `waitFor` throws, showing stderr, when the text never comes. */
 function background(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; argv0?: string[] } = {}) {
-  const proc = Bun.spawn([...(opts.argv0 ?? [process.execPath, NSBOX]), ...args], {
-    cwd: opts.cwd ?? tempDir("nsbox-t-"),
-    env: opts.env ?? ENV,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  started.push(proc);
-  const reader = proc.stdout.getReader();
-  const decoder = new TextDecoder();
-  let out = "";
-  let done = false;
-  const stderr = new Response(proc.stderr).text();
+  const b = startBackground([...(opts.argv0 ?? [process.execPath, NSBOX]), ...args], { cwd: opts.cwd ?? tempDir("nsbox-t-"), env: opts.env ?? ENV });
+  started.push(b.proc);
   return {
-    proc,
+    proc: b.proc,
     get out() {
-      return out;
+      return b.out;
     },
     async waitFor(text: string): Promise<void> {
-      const deadline = Date.now() + 20_000;
-      while (!out.includes(text)) {
-        if (done || Date.now() > deadline) throw new Error(`no '${text}' from the sandbox; stdout: ${out}; stderr: ${await stderr}`);
-        const r = await reader.read();
-        if (r.done) done = true;
-        else out += decoder.decode(r.value, { stream: true });
+      if (!(await b.waitFor(text))) {
+        b.proc.kill("SIGKILL");
+        const r = await b.finish();
+        throw new Error(`no '${text}' from the sandbox; stdout: ${r.stdout}; stderr: ${r.stderr}`);
       }
     },
-    async finish(): Promise<Ran> {
-      for (;;) {
-        const r = await reader.read();
-        if (r.done) break;
-        out += decoder.decode(r.value, { stream: true });
-      }
-      return { stdout: out, stderr: await stderr, exitCode: await proc.exited };
-    },
+    finish: (): Promise<Ran> => b.finish(),
   };
 }
 
@@ -107,15 +79,6 @@ async function ps(env = ENV): Promise<Array<{ name: string; pid: number; command
   expect(r.stderr).toBe("");
   expect(r.exitCode).toBe(0);
   return JSON.parse(r.stdout);
-}
-
-async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > end) return false;
-    await Bun.sleep(25);
-  }
 }
 
 /** nsbox's own failure: "nsbox: " lines only, no stack trace, the given exit status. */
