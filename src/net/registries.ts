@@ -1,19 +1,54 @@
-// The package registries npm, Bun and pip are configured to use here: what --net allow=@registries means.
-import { readFileSync } from "node:fs";
+// The package registries npm, Bun and pip are configured to use by the user: what --net allow=@registries means.
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 
 const DEFAULTS = ["registry.npmjs.org:443", "pypi.org:443", "files.pythonhosted.org:443"];
+const MAX_CONFIG = 1024 * 1024;
 
-function read(path: string): string {
+/**
+ * The text of a configuration file, or "" when it is missing or not to be trusted. Security
+ * decision: these are the user's own files (home, XDG config) or the machine's (/etc): the
+ * file, and a symlink standing at its place, must belong to the user or to root (`rootOnly`
+ * for system-wide files), and must not be writable by others. The file is checked through the
+ * descriptor it is read from.
+ */
+function readOwn(path: string, uid: number, rootOnly = false): string {
+  const owned = (st: { uid: number; mode: number }) => (st.uid === 0 || (!rootOnly && st.uid === uid)) && (st.mode & 0o022) === 0;
+  let fd = -1;
   try {
-    return readFileSync(path, "utf8");
+    const link = lstatSync(path);
+    if (link.isSymbolicLink() && !(link.uid === 0 || (!rootOnly && link.uid === uid))) return "";
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | constants.O_CLOEXEC);
+    const st = fstatSync(fd);
+    if (!st.isFile() || !owned(st) || st.size > MAX_CONFIG) return "";
+    const buf = Buffer.alloc(st.size);
+    const n = readSync(fd, buf, 0, st.size, 0);
+    return buf.subarray(0, n).toString("utf8");
   } catch {
     return "";
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
+/** A project file, read only to say what was ignored: not followed if a symlink, small and regular only. */
+function readPlanted(path: string): string {
+  let fd = -1;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY | constants.O_CLOEXEC);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_CONFIG) return "";
+    const buf = Buffer.alloc(st.size);
+    return buf.subarray(0, readSync(fd, buf, 0, st.size, 0)).toString("utf8");
+  } catch {
+    return "";
+  } finally {
+    if (fd >= 0) closeSync(fd);
   }
 }
 
 /** host:port of a registry URL, or undefined when it is not one. */
-function hostPort(url: string): string | undefined {
+export function hostPort(url: string): string | undefined {
   try {
     const u = new URL(url.trim().replace(/^["']|["']$/g, ""));
     if (u.protocol !== "http:" && u.protocol !== "https:") return undefined;
@@ -23,21 +58,82 @@ function hostPort(url: string): string | undefined {
   }
 }
 
-/** Rules (host:port) for the registries configured for npm (.npmrc), Bun (bunfig.toml) and pip (pip.conf), plus the defaults. */
-export function configuredRegistries(home: string, cwd: string, env: Record<string, string | undefined>): string[] {
+/** Registry URLs in an .npmrc: `registry=` and `@scope:registry=`, with ${VAR} expanded from `env`. */
+function npmrc(text: string, env: Record<string, string | undefined>): string[] {
+  return [...text.matchAll(/^[ \t]*(?:@[\w.-]+:)?registry[ \t]*=[ \t]*(\S+)/gm)].map((m) => m[1]!.replace(/\$\{(\w+)\}/g, (_, v: string) => env[v] ?? ""));
+}
+
+/** Registry URLs in a bunfig.toml: [install] registry and [install.scopes], as strings or { url }. */
+function bunfig(text: string): string[] {
+  if (!text) return [];
+  let install: { registry?: unknown; scopes?: Record<string, unknown> } | undefined;
+  try {
+    install = (Bun.TOML.parse(text) as { install?: typeof install }).install;
+  } catch {
+    return [];
+  }
+  const url = (v: unknown) => (typeof v === "string" ? v : typeof v === "object" && v && typeof (v as { url?: unknown }).url === "string" ? (v as { url: string }).url : undefined);
+  return [install?.registry, ...Object.values(install?.scopes ?? {})].map(url).filter((u): u is string => u !== undefined);
+}
+
+/** Index URLs in a pip.conf: index-url and extra-index-url, whose value may go on over indented lines. */
+function pipConf(text: string): string[] {
   const urls: string[] = [];
-  for (const file of [join(home, ".npmrc"), join(cwd, ".npmrc")]) {
-    for (const m of read(file).matchAll(/^\s*(?:@[\w.-]+:)?registry\s*=\s*(\S+)/gm)) urls.push(m[1]!);
+  let inIndex = false;
+  for (const line of text.split("\n")) {
+    const m = /^(extra[-_])?index[-_]url[ \t]*[=:](.*)$/i.exec(line);
+    if (m) {
+      inIndex = true;
+      urls.push(...m[2]!.trim().split(/\s+/).filter(Boolean));
+    } else if (inIndex && /^[ \t]+\S/.test(line)) urls.push(...line.trim().split(/\s+/));
+    else inIndex = false;
   }
-  for (const file of [join(home, ".bunfig.toml"), join(cwd, "bunfig.toml")]) {
-    for (const m of read(file).matchAll(/^\s*registry\s*=\s*"([^"]+)"/gm)) urls.push(m[1]!);
-    for (const m of read(file).matchAll(/^\s*registry\s*=\s*\{[^}]*url\s*=\s*"([^"]+)"/gm)) urls.push(m[1]!);
+  return urls;
+}
+
+/** Variables that name registries (npm, Bun, pip, uv, Yarn). */
+function fromEnv(env: Record<string, string | undefined>): string[] {
+  const names = ["NPM_CONFIG_REGISTRY", "npm_config_registry", "BUN_CONFIG_REGISTRY", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
+    "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_DEFAULT_INDEX", "YARN_REGISTRY", "YARN_NPM_REGISTRY_SERVER"];
+  const scoped = Object.keys(env).filter((k) => /^npm_config_@[^:]+:registry$/i.test(k));
+  return [...names, ...scoped].flatMap((name) => (env[name] ?? "").split(/\s+/).filter(Boolean));
+}
+
+/**
+ * What @registries stands for: host:port of each registry the user configured (their own
+ * .npmrc, npm's global npmrc, ~/.bunfig.toml, pip.conf in their config directories and /etc, and
+ * the environment), plus the public defaults; and notes about registries named only by project
+ * files, which are ignored. Security decision: the project's .npmrc, bunfig.toml or pip.conf
+ * are written by whoever wrote the project (or by an earlier payload), so they are never a
+ * reason to open a port; and every registry, the user's included, still passes the address
+ * policy (src/net/address-policy.ts) with no exemption: a registry on loopback or a private
+ * address needs a command-line rule naming it.
+ */
+export function configuredRegistries(home: string, cwd: string, env: Record<string, string | undefined>, uid = process.getuid?.() ?? 0): { registries: string[]; notes: string[] } {
+  const xdg = env.XDG_CONFIG_HOME || join(home, ".config");
+  const urls: string[] = [];
+  const userNpmrc = env.NPM_CONFIG_USERCONFIG || env.npm_config_userconfig || join(home, ".npmrc");
+  urls.push(...npmrc(readOwn(userNpmrc, uid), env));
+  const globalNpmrc = env.NPM_CONFIG_GLOBALCONFIG || env.npm_config_globalconfig;
+  if (globalNpmrc) urls.push(...npmrc(readOwn(globalNpmrc, uid), env));
+  for (const file of ["/etc/npmrc", "/usr/etc/npmrc", "/usr/local/etc/npmrc"]) urls.push(...npmrc(readOwn(file, uid, true), env));
+  for (const file of new Set([join(xdg, ".bunfig.toml"), join(home, ".bunfig.toml")])) urls.push(...bunfig(readOwn(file, uid)));
+  const pipUser = env.PIP_CONFIG_FILE && env.PIP_CONFIG_FILE !== "/dev/null" ? [env.PIP_CONFIG_FILE] : [];
+  for (const file of new Set([...pipUser, join(xdg, "pip", "pip.conf"), join(home, ".pip", "pip.conf")])) urls.push(...pipConf(readOwn(file, uid)));
+  for (const file of ["/etc/xdg/pip/pip.conf", "/etc/pip.conf"]) urls.push(...pipConf(readOwn(file, uid, true)));
+  urls.push(...fromEnv(env));
+  const registries = [...new Set([...urls.map(hostPort).filter((h): h is string => h !== undefined), ...DEFAULTS])];
+
+  const notes: string[] = [];
+  const planted: [string, string[]][] = [
+    [".npmrc", npmrc(readPlanted(join(cwd, ".npmrc")), {})],
+    ["bunfig.toml", bunfig(readPlanted(join(cwd, "bunfig.toml")))],
+    ["pip.conf", pipConf(readPlanted(join(cwd, "pip.conf")))],
+  ];
+  for (const [file, found] of planted) {
+    for (const where of new Set(found.map(hostPort).filter((h): h is string => h !== undefined && !registries.includes(h)))) {
+      notes.push(`@registries: ignored the registry ${where} in the project's ${file} (project files do not open ports); if you trust it, add --net allow=${where}`);
+    }
   }
-  for (const file of [join(home, ".config/pip/pip.conf"), join(home, ".pip/pip.conf"), "/etc/pip.conf"]) {
-    for (const m of read(file).matchAll(/^\s*(?:extra-)?index-url\s*=\s*(\S+)/gm)) urls.push(m[1]!);
-  }
-  for (const name of ["NPM_CONFIG_REGISTRY", "npm_config_registry", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"]) {
-    if (env[name]) urls.push(env[name]!);
-  }
-  return [...new Set([...urls.map(hostPort).filter((h): h is string => h !== undefined), ...DEFAULTS])];
+  return { registries, notes };
 }

@@ -15,11 +15,16 @@ export function isIP(text: string): 0 | 4 | 6 {
   return ok ? 6 : 0;
 }
 
-/** One allow rule: a host name, a domain's subdomains (`*.example.com`), or an address range. */
-export type Rule =
+/**
+ * One allow rule: a host name, a domain's subdomains (`*.example.com`), or an address range.
+ * `origin: "registry"` marks a rule @registries made from the user's package-manager
+ * configuration: it never opens an internal or private address (src/net/address-policy.ts).
+ */
+export type Rule = (
   | { kind: "host"; host: string; port?: number; text: string }
   | { kind: "subdomains"; suffix: string; port?: number; text: string }
-  | { kind: "cidr"; family: 4 | 6; base: bigint; bits: number; port?: number; text: string };
+  | { kind: "cidr"; family: 4 | 6; base: bigint; bits: number; port?: number; text: string }
+) & { origin?: "registry" };
 
 const HOST = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
 
@@ -88,15 +93,4 @@ export function inRange(r: Rule, address: { family: 4 | 6; value: bigint } | und
   if (r.kind !== "cidr" || !address || address.family !== r.family) return false;
   const shift = BigInt((r.family === 4 ? 32 : 128) - r.bits);
   return (address.value >> shift) << shift === r.base;
-}
-
-/**
- * Addresses that reach the host's own services: loopback, and the unspecified address
- * (connecting to 0.0.0.0 or :: lands on the local machine). Reachable only through a rule
- * that names them.
- */
-export function isLoopback(address: string): boolean {
-  const v = addressValue(address);
-  if (!v) return false;
-  return v.family === 4 ? v.value >> 24n === 127n || v.value >> 24n === 0n : v.value === 1n || v.value === 0n;
 }

@@ -1,9 +1,10 @@
 // A sandbox's network session on the CLI side: the proxy's lifetime, the live or final report
 // of blocked connections, and --net-log.
-import { appendFileSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, realpathSync, writeSync } from "node:fs";
+import { resolve } from "node:path";
 import { NsboxError } from "../errors.ts";
 import type { Rule } from "./rules.ts";
-import { startProxy, type NetEvent, type Proxy } from "./proxy.ts";
+import { startProxy, type NetEvent, type Proxy, type ProxyOptions } from "./proxy.ts";
 
 export interface NetSession {
   /** For supervise: serve the proxy on the socket the sandbox made. */
@@ -12,27 +13,93 @@ export interface NetSession {
   finish(): string[];
 }
 
-export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line: string) => void }): NetSession {
-  if (opts.logFile) {
-    try {
-      writeFileSync(opts.logFile, "");
-    } catch (e) {
-      throw new NsboxError("PATH_NOT_FOUND", `--net-log ${opts.logFile}: can't write it: ${(e as Error).message}`, { option: "--net-log", path: opts.logFile });
+const O_PATH = 0o10000000;
+
+/**
+ * Open --net-log once, for the whole run. Security decision: the file may lie in a directory
+ * the payload writes (the project), and a file it left there from an earlier run may be a
+ * symlink or a hard link to the user's ~/.bashrc, whose next start would run the log's lines.
+ * So each directory on the path is opened relative to the one before (through
+ * /proc/self/fd/N, as openat would) without following a symlink, the file itself with
+ * O_NOFOLLOW, and it must be a regular file of the user's with no other link; every line is
+ * then written through this one descriptor, never reopened by name.
+ */
+export function openNetLog(path: string): number {
+  const fail = (why: string, hint?: string) => new NsboxError("PATH_NOT_FOUND", `--net-log ${path}: ${why}`, { option: "--net-log", path, hint });
+  const full = resolve(path);
+  const parts = full.split("/").filter(Boolean);
+  const name = parts.pop();
+  if (!name) throw fail("not a file");
+  let dir = openSync("/", O_PATH | constants.O_DIRECTORY | constants.O_CLOEXEC);
+  let fd: number;
+  try {
+    let at = "";
+    for (const part of parts) {
+      at += `/${part}`;
+      let next: number;
+      try {
+        next = openSync(`/proc/self/fd/${dir}/${part}`, O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_CLOEXEC);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "ENOTDIR" || code === "ELOOP") throw fail(`${at} is a symlink or not a directory`, symlinkHint(full));
+        throw fail(`can't open ${at}: ${describe(e)}`);
+      }
+      closeSync(dir);
+      dir = next;
     }
+    try {
+      fd = openSync(`/proc/self/fd/${dir}/${name}`, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY | constants.O_CLOEXEC, 0o600);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ELOOP") throw fail("it is a symlink; nsbox writes its log only to a regular file", "remove it, or give another path");
+      throw fail(`can't write it: ${describe(e)}`);
+    }
+  } finally {
+    closeSync(dir);
   }
+  const st = fstatSync(fd);
+  const why = !st.isFile() ? "not a regular file"
+    : st.uid !== process.getuid!() ? `owned by uid ${st.uid}, not by you`
+    : st.nlink !== 1 ? "it has other hard links (it may be another file of yours)"
+    : undefined;
+  if (why) {
+    closeSync(fd);
+    throw fail(why, "remove it, or give another path");
+  }
+  ftruncateSync(fd, 0);
+  return fd;
+}
+
+const describe = (e: unknown) => {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === "ENOENT" ? "no such directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : code ?? String(e);
+};
+
+function symlinkHint(full: string): string | undefined {
+  try {
+    return `give the path without symlinks: ${realpathSync(full)}`;
+  } catch {
+    return "give a path without symlinks";
+  }
+}
+
+export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
+  let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile);
   const blocked = new Map<string, string>();
   let proxy: Proxy | undefined;
   const onEvent = (e: NetEvent) => {
-    if (opts.logFile) appendFileSync(opts.logFile, JSON.stringify(e) + "\n");
+    if (log >= 0) writeSync(log, JSON.stringify(e) + "\n");
     if (e.action !== "block") return;
-    const line = `blocked connect to ${e.host}:${e.port} (${e.reason})`;
+    const line = e.protocol === "proxy" ? `proxy: ${e.reason}` : `blocked connect to ${e.host}:${e.port} (${e.reason})`;
     if (opts.live) opts.live(line);
-    else blocked.set(`${e.host}:${e.port}`, line);
+    else blocked.set(e.protocol === "proxy" ? line : `${e.host}:${e.port}`, line);
   };
   return {
-    onListen: (fd) => void (proxy = startProxy(fd, rules, onEvent)),
+    onListen: (fd) => void (proxy = startProxy(fd, rules, onEvent, opts.proxy)),
     finish() {
       proxy?.close();
+      if (log >= 0) closeSync(log);
+      log = -1;
       return [...blocked.values()];
     },
   };

@@ -67,6 +67,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   const home = host.home;
   const startDir = o.chdir !== undefined ? expandPath(o.chdir, host) : share.dir ?? home;
   const net = netChoice(o, host);
+  if (net.mode === "allow" && net.notes) notes.push(...net.notes);
   const { env, dropped } = sandboxEnv({
     base: host.env, clear: o.clearEnv ?? false, keep: o.keepEnv ?? [], home, pwd: startDir,
     set: { ...(net.mode === "allow" ? proxyEnv(net.rules) : {}), ...o.env },

@@ -8,7 +8,8 @@ import type { SandboxOptions } from "../options.ts";
 /** The port of the proxy on the sandbox's own loopback (its network namespace is fresh: it is free). */
 export const PROXY_PORT = 3128;
 
-export type NetChoice = { mode: "none" } | { mode: "host" } | { mode: "allow"; rules: Rule[] };
+/** `notes`: what @registries ignored (registries named only by project files), to be shown as warnings. */
+export type NetChoice = { mode: "none" } | { mode: "host" } | { mode: "allow"; rules: Rule[]; notes?: string[] };
 
 /** Fold the --net values in order: `none` and `host` replace, `allow=` rules accumulate. */
 export function netChoice(o: SandboxOptions, host: Host): NetChoice {
@@ -16,9 +17,24 @@ export function netChoice(o: SandboxOptions, host: Host): NetChoice {
   for (const value of o.net ?? []) {
     if (value === "none" || value === "host") choice = { mode: value };
     else if (value.startsWith("allow=")) {
-      const texts = value.slice(6).split(",").filter(Boolean).flatMap((t) => (t === "@registries" ? configuredRegistries(host.home, host.cwd, host.env) : [t]));
+      const texts = value.slice(6).split(",").filter(Boolean);
       if (texts.length === 0) throw new NsboxError("BAD_OPTION", "--net allow=: name at least one host", { option: "--net" });
-      choice = { mode: "allow", rules: [...(choice.mode === "allow" ? choice.rules : []), ...texts.map(parseRule)] };
+      const notes = choice.mode === "allow" ? [...(choice.notes ?? [])] : [];
+      // @registries' rules are marked: they never open an internal or private address (src/net/address-policy.ts).
+      const rules = texts.flatMap((t): Rule[] => {
+        if (t !== "@registries") return [parseRule(t)];
+        const found = configuredRegistries(host.home, host.cwd, host.env, host.uid);
+        notes.push(...found.notes);
+        return found.registries.flatMap((r) => {
+          try {
+            return [{ ...parseRule(r), origin: "registry" as const }];
+          } catch {
+            notes.push(`@registries: ignored the registry ${r}: not a host name nsbox can allow`);
+            return [];
+          }
+        });
+      });
+      choice = { mode: "allow", rules: [...(choice.mode === "allow" ? choice.rules : []), ...rules], ...(notes.length ? { notes } : {}) };
     } else {
       throw new NsboxError("BAD_OPTION", `--net ${value}: expected none, host, or allow=RULE[,RULE…]`, { option: "--net" });
     }
@@ -33,7 +49,7 @@ export function netChoice(o: SandboxOptions, host: Host): NetChoice {
  */
 export function proxyEnv(rules: Rule[]): Record<string, string> {
   const http = `http://127.0.0.1:${PROXY_PORT}`;
-  const hostLoopback = ["localhost", "127.0.0.1", "::1"].some((h) => rules.some((r) => findRule([r], h, r.port ?? 1)));
+  const hostLoopback = ["localhost", "127.0.0.1", "::1"].some((h) => rules.some((r) => r.origin !== "registry" && findRule([r], h, r.port ?? 1)));
   const vars: Record<string, string> = {
     HTTP_PROXY: http, HTTPS_PROXY: http, ALL_PROXY: `socks5h://127.0.0.1:${PROXY_PORT}`,
     NO_PROXY: hostLoopback ? "" : "localhost,127.0.0.1,::1",
