@@ -168,10 +168,14 @@ export function startProxy(fd: number, rules: Rule[], onEvent: (e: NetEvent) => 
   /** Read until the first message is complete, then tell SOCKS5 (first byte 5) from HTTP. */
   function first(client: Socket) {
     let buf = Buffer.alloc(0);
+    // A client that ends before its request is complete is done (half-open would hold it forever).
+    const onEnd = () => client.destroy();
+    client.once("end", onEnd);
     const onData = (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
       if (buf[0] === 5) {
         client.removeListener("data", onData);
+        client.removeListener("end", onEnd);
         client.pause();
         socks(client, buf);
         return;
@@ -182,6 +186,7 @@ export function startProxy(fd: number, rules: Rule[], onEvent: (e: NetEvent) => 
         return;
       }
       client.removeListener("data", onData);
+      client.removeListener("end", onEnd);
       client.pause();
       void http(client, buf.subarray(0, end + 4).toString("latin1"), buf.subarray(end + 4));
     };
@@ -308,6 +313,7 @@ export function startProxy(fd: number, rules: Rule[], onEvent: (e: NetEvent) => 
       const rest = buf.subarray(4 + addrLen + 2);
       client.pause();
       client.removeListener("data", onData);
+      client.removeListener("end", onEnd);
       if (cmd !== 1) return reply(7), client.end(), false;
       const d = await decide(host, port);
       if (!d.addresses) return report("socks5", host, port, d), reply(2), client.end(), false;
@@ -322,7 +328,9 @@ export function startProxy(fd: number, rules: Rule[], onEvent: (e: NetEvent) => 
       buf = Buffer.concat([buf, chunk]);
       void step();
     };
+    const onEnd = () => client.destroy();
     client.on("data", onData);
+    client.once("end", onEnd);
     client.resume();
     void step();
   }
