@@ -403,6 +403,20 @@ describe("@registries: only the user's own configuration, and still the address 
     });
   }
 
+  test("started by `npm run`: the npm_config_registry npm exported from the project's .npmrc opens nothing either", async () => {
+    const p = project();
+    writeFileSync(join(p.dir, ".npmrc"), `registry=${url()}\n`);
+    // What `npm run` puts in its scripts' environment (checked with npm 11): the project's registry, lower-case.
+    Object.assign(p.env, { npm_lifecycle_event: "test", npm_command: "run-script", npm_config_registry: url(), npm_config_userconfig: join(p.dir, ".npmrc") });
+    const r = await run(p, "allow=@registries", `${CURL} -s -f http://127.0.0.1:${web.port}/reg; echo "curl: $?"`);
+    expect(r.stdout).toBe("curl: 22\n");
+    expect(blockedLines(r.stderr)).toEqual([blockedLine("127.0.0.1", web.port!, "not in --net allow")]);
+    // Control: the same variable outside a script runner is the user's own, and becomes a rule.
+    const { npm_lifecycle_event, npm_command, ...plain } = p.env;
+    const control = await run({ ...p, env: plain }, "allow=@registries", `${CURL} -s -f http://127.0.0.1:${web.port}/reg; echo "curl: $?"`);
+    expect(blockedLines(control.stderr)).toEqual([blockedLine("127.0.0.1", web.port!, "the loopback address 127.0.0.1 is reached only through a command-line rule naming it")]);
+  });
+
   const userFiles: [string, (home: string) => string, (u: string) => string][] = [
     ["~/.npmrc", (h) => join(h, ".npmrc"), (u) => `registry=${u}\n`],
     ["$XDG_CONFIG_HOME/.bunfig.toml", (h) => join(h, ".config", ".bunfig.toml"), (u) => `[install]\nregistry = { url = "${u}" }\n`],

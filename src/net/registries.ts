@@ -91,12 +91,20 @@ function pipConf(text: string): string[] {
   return urls;
 }
 
+/**
+ * Whether nsbox was started by a package manager's script runner (`npm run`, `npm test`, pnpm,
+ * Yarn): those export their whole effective configuration as lower-case `npm_config_*`
+ * variables, the project's `.npmrc` included, so such variables are no longer the user's word.
+ */
+const underScriptRunner = (env: Record<string, string | undefined>) => env.npm_lifecycle_event !== undefined || env.npm_command !== undefined;
+
 /** Variables that name registries (npm, Bun, pip, uv, Yarn). */
 function fromEnv(env: Record<string, string | undefined>): string[] {
-  const names = ["NPM_CONFIG_REGISTRY", "npm_config_registry", "BUN_CONFIG_REGISTRY", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
+  const lower = underScriptRunner(env) ? [] : ["npm_config_registry", ...Object.keys(env).filter((k) => /^npm_config_@[^:]+:registry$/.test(k))];
+  const names = ["NPM_CONFIG_REGISTRY", "BUN_CONFIG_REGISTRY", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
     "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_DEFAULT_INDEX", "YARN_REGISTRY", "YARN_NPM_REGISTRY_SERVER"];
-  const scoped = Object.keys(env).filter((k) => /^npm_config_@[^:]+:registry$/i.test(k));
-  return [...names, ...scoped].flatMap((name) => (env[name] ?? "").split(/\s+/).filter(Boolean));
+  const scoped = Object.keys(env).filter((k) => /^NPM_CONFIG_@[^:]+:REGISTRY$/.test(k));
+  return [...names, ...scoped, ...lower].flatMap((name) => (env[name] ?? "").split(/\s+/).filter(Boolean));
 }
 
 /**
@@ -112,9 +120,10 @@ function fromEnv(env: Record<string, string | undefined>): string[] {
 export function configuredRegistries(home: string, cwd: string, env: Record<string, string | undefined>, uid = process.getuid?.() ?? 0): { registries: string[]; notes: string[] } {
   const xdg = env.XDG_CONFIG_HOME || join(home, ".config");
   const urls: string[] = [];
-  const userNpmrc = env.NPM_CONFIG_USERCONFIG || env.npm_config_userconfig || join(home, ".npmrc");
+  const runner = underScriptRunner(env);
+  const userNpmrc = env.NPM_CONFIG_USERCONFIG || (!runner && env.npm_config_userconfig) || join(home, ".npmrc");
   urls.push(...npmrc(readOwn(userNpmrc, uid), env));
-  const globalNpmrc = env.NPM_CONFIG_GLOBALCONFIG || env.npm_config_globalconfig;
+  const globalNpmrc = env.NPM_CONFIG_GLOBALCONFIG || (!runner && env.npm_config_globalconfig);
   if (globalNpmrc) urls.push(...npmrc(readOwn(globalNpmrc, uid), env));
   for (const file of ["/etc/npmrc", "/usr/etc/npmrc", "/usr/local/etc/npmrc"]) urls.push(...npmrc(readOwn(file, uid, true), env));
   for (const file of new Set([join(xdg, ".bunfig.toml"), join(home, ".bunfig.toml")])) urls.push(...bunfig(readOwn(file, uid)));
