@@ -532,6 +532,9 @@ describe("unit: rules", () => {
     expect(["192.0.2.1", "::2", "example.com"].some(isLoopback)).toBe(false);
     expect(proxyEnv([parseRule("example.com:443")]).NO_PROXY).toBe("localhost,127.0.0.1,::1");
     for (const loop of ["localhost:3000", "127.0.0.1", "127.0.0.0/8:80", "[::1]:80"]) expect(proxyEnv([parseRule(loop)]).no_proxy).toBe("");
+    // A rule that matches loopback without naming it opens nothing there (src/net/address-policy.ts): the sandbox's own lo stays direct.
+    for (const wide of ["0.0.0.0/0", "[::]/0", "example.com"]) expect(proxyEnv([parseRule(wide)]).no_proxy).toBe("localhost,127.0.0.1,::1");
+    expect(proxyEnv([{ ...parseRule("127.0.0.1:4873"), origin: "registry" }]).no_proxy).toBe("localhost,127.0.0.1,::1");
   });
 });
 

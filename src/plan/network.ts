@@ -1,6 +1,7 @@
 // The network a sandbox gets: none (its own namespace with lo), the host's, or allowed hosts through nsbox's proxy.
 import { NsboxError } from "../errors.ts";
 import type { Host } from "../host.ts";
+import { refusal } from "../net/address-policy.ts";
 import { configuredRegistries } from "../net/registries.ts";
 import { findRule, parseRule, type Rule } from "../net/rules.ts";
 import type { SandboxOptions } from "../options.ts";
@@ -49,7 +50,8 @@ export function netChoice(o: SandboxOptions, host: Host): NetChoice {
  */
 export function proxyEnv(rules: Rule[]): Record<string, string> {
   const http = `http://127.0.0.1:${PROXY_PORT}`;
-  const hostLoopback = ["localhost", "127.0.0.1", "::1"].some((h) => rules.some((r) => r.origin !== "registry" && findRule([r], h, r.port ?? 1)));
+  // Only a rule that opens the host's loopback under the address policy (127.0.0.0/8:80, not 0.0.0.0/0).
+  const hostLoopback = ["127.0.0.1", "::1"].some((a) => rules.some((r) => refusal(a, r.port ?? 1, [r], []) === undefined && (r.kind === "host" || findRule([r], a, r.port ?? 1))));
   const vars: Record<string, string> = {
     HTTP_PROXY: http, HTTPS_PROXY: http, ALL_PROXY: `socks5h://127.0.0.1:${PROXY_PORT}`,
     NO_PROXY: hostLoopback ? "" : "localhost,127.0.0.1,::1",
