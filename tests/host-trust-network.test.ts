@@ -160,7 +160,7 @@ describe("no name leads into the machine (the proxy, with a stand-in resolver)",
     const p = proxyWith(["*.nsbox.invalid"], { answers: { "svc.nsbox.invalid": [own.address] } });
     const answer = await exchange(p.port, get(`svc.nsbox.invalid:${port}`));
     expect(status(answer)).toBe(403);
-    expect(answer).toContain(`svc.nsbox.invalid resolves to the this host's own address ${own.address}`);
+    expect(answer).toContain(`svc.nsbox.invalid resolves to this host's own address ${own.address}`);
     const control = proxyWith(["*.nsbox.invalid", `${own.address}:${port}`], { answers: { "svc.nsbox.invalid": [own.address] } });
     const served = await exchange(control.port, get(`svc.nsbox.invalid:${port}`));
     expect(status(served)).toBe(200);
@@ -248,7 +248,7 @@ describe("the address policy (src/net/address-policy.ts)", () => {
     expect(refusal("169.254.169.254", 80, rules("169.254.169.254"), [])).toBeUndefined();
     expect(refusal("169.254.169.254", 80, rules("169.254.0.0/16"), [])).toBeUndefined();
     expect(refusal("169.254.169.254", 80, rules("0.0.0.0/0", "localhost"), [])).toBe("the link-local address 169.254.169.254");
-    expect(refusal("192.0.2.2", 80, rules("192.0.2.0/24"), ["192.0.2.2"])).toBe("the this host's own address 192.0.2.2");
+    expect(refusal("192.0.2.2", 80, rules("192.0.2.0/24"), ["192.0.2.2"])).toBe("this host's own address 192.0.2.2");
     expect(refusal("192.0.2.2", 80, rules("192.0.2.2"), ["192.0.2.2"])).toBeUndefined();
     expect(refusal("192.0.2.9", 80, rules("192.0.2.0/24"), ["192.0.2.2"])).toBeUndefined();
     expect(refusal("::ffff:127.0.0.1", 80, rules("[::ffff:7f00:1]"), [])).toBeUndefined();
@@ -460,8 +460,8 @@ describe("no name leads into the machine (real sandboxes)", () => {
     // curl (and any URL parser) would turn the numeric name into the address itself: CONNECT to the name, raw.
     const script = `bash -c 'exec 3<>/dev/tcp/127.0.0.1/3128; printf "CONNECT ${name}:${port} HTTP/1.1\\r\\n\\r\\nGET /svc HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n" >&3; cat <&3 | tr -d "\\r" | sed -n "1p;\\$p"'`;
     const r = await run(p, `allow=${name}:${port}`, script);
-    expect(r.stdout).toBe(`HTTP/1.1 403 Forbidden\n${blockedLine(name, port, name + " resolves to the this host's own address " + own.address)}\n`);
-    expect(blockedLines(r.stderr)).toEqual([blockedLine(name, port, `${name} resolves to the this host's own address ${own.address}`)]);
+    expect(r.stdout).toBe(`HTTP/1.1 403 Forbidden\n${blockedLine(name, port, name + " resolves to this host's own address " + own.address)}\n`);
+    expect(blockedLines(r.stderr)).toEqual([blockedLine(name, port, `${name} resolves to this host's own address ${own.address}`)]);
     const control = await run(p, `allow=${name}:${port},${own.address}:${port}`, script);
     expect(control.stdout).toBe("HTTP/1.1 200 Connection Established\nown /svc\n");
   });

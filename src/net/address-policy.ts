@@ -91,5 +91,5 @@ export function refusal(address: string, port: number, rules: readonly Rule[], o
     const b = ruleBlock(r);
     return b !== undefined && b.bits >= c.block.bits && within(c.block, { family: b.family, value: b.base }) && within(b, v);
   });
-  return opened ? undefined : `the ${c.label} address ${address}`;
+  return opened ? undefined : `${c.label === "this host's own" ? "" : "the "}${c.label} address ${address}`;
 }
