@@ -1,4 +1,4 @@
-#!/usr/bin/env bun
+#!/usr/bin/env -S bun --no-env-file --config=/dev/null
 // The nsbox command line: arguments → SandboxOptions (profile, then options in order) → the
 // same plan and run the library uses.
 import pkg from "../package.json" with { type: "json" };
@@ -7,6 +7,7 @@ import { loadProjectConfig } from "./config.ts";
 import { NsboxError } from "./errors.ts";
 import { killPid, prepareExecutor, terminalSize } from "./executor.ts";
 import { readHost } from "./host.ts";
+import { refuseCwdConfig } from "./launch.ts";
 import { log } from "./log.ts";
 import { SANDBOX_OPTIONS } from "./option-table.ts";
 import type { SandboxOptions } from "./options.ts";
@@ -57,6 +58,7 @@ const SUBCOMMANDS: Record<string, () => Promise<{ run: (args: string[], flags: M
 };
 
 async function main(argv: string[]): Promise<number> {
+  refuseCwdConfig();
   const { given, command } = parseCommandLine(argv, FLAGS);
   const flag = (name: string) => given.find(([n]) => n === name)?.[1];
   if (flag("help")) {
