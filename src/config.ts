@@ -86,7 +86,7 @@ export function projectProfile(name: string, dir: string, warn: Warn = () => {})
   const options = resolveProfile(name, config?.profiles, config?.file, config?.root);
   if (config) {
     const found = loosenings(name, config.profiles, config.file, { root: config.root, home: homeDir() });
-    requireTrust(found, name, config.file, config.sha256, config.root, warn);
+    requireTrust(found, name, config.file, config.sha256, config.root, dir, warn);
   }
   return options;
 }

@@ -83,7 +83,12 @@ const STORE = "trusted.json";
 export interface TrustEntry {
   sha256: string;
   trusted: string;
+  /** What its profiles loosened when trusted, as listed then ("profiles.p.rw \"~\": writes /home/u, …"). */
+  loosens?: string[];
 }
+
+/** A loosening as one line: where, the value, and what it opens (paths resolved now). */
+export const looseningLine = (l: Loosening) => `${l.key} ${JSON.stringify(l.value)}: ${l.what}`;
 
 /** Check the config directory: a real directory (not a link), the user's own, closed to others. */
 function checkDir(dir: string): string | undefined {
@@ -178,22 +183,25 @@ export const trustArgument = (key: string) => key.replace(/#nsbox$/, "");
  * project or the current directory (both shared writable by default), a payload could write it:
  * then it trusts nothing.
  */
-export function requireTrust(found: Loosening[], profile: string, key: string, hash: string, root: string, warn: (m: string) => void): void {
+export function requireTrust(found: Loosening[], profile: string, key: string, hash: string, root: string, cwd: string, warn: (m: string) => void): void {
   if (found.length === 0) return;
   const store = configDir();
   let real = store;
   try {
     real = realpathSync(store);
   } catch {}
-  const reachable = [root, process.cwd()].find((d) => within(real, d) || within(store, d));
+  const reachable = [root, cwd].find((d) => within(real, d) || within(store, d));
   const trusted = reachable ? undefined : readTrust(warn)[key];
   if (reachable) warn(`the trust store ${store} is inside ${reachable}, which the sandbox can write: it is not used`);
-  if (trusted?.sha256 === hash) return;
-  const lines = found.map((l) => `  ${l.key} ${JSON.stringify(l.value)}: ${l.what}`);
-  const state = trusted ? "has changed since you trusted it" : "is not trusted";
+  // The same bytes can mean more than when trusted: `~` is another home, or ./fixtures became a
+  // symlink out of the project. Trust covers what the file loosened then, not what it loosens now.
+  const lines = found.map(looseningLine);
+  const covered = trusted?.sha256 === hash && Array.isArray(trusted.loosens) && lines.every((l) => trusted.loosens!.includes(l));
+  if (covered) return;
+  const state = !trusted ? "is not trusted" : trusted.sha256 === hash ? "loosens more than when you trusted it (a path now leads elsewhere)" : "has changed since you trusted it";
   throw new NsboxError(
     "UNTRUSTED_CONFIG",
-    `${key} ${state}, and its profile "${profile}" would loosen the sandbox:\n${lines.join("\n")}`,
+    `${key} ${state}, and its profile "${profile}" would loosen the sandbox:\n${lines.map((l) => `  ${l}`).join("\n")}`,
     { path: key, option: "--profile", hint: `after reading it, trust the file as it is now: nsbox trust ${shellWord(trustArgument(key))}` },
   );
 }

@@ -119,6 +119,16 @@ describe("every option that loosens needs trust; the same file trusted runs", ()
     refusedUntrusted(await nsbox(["--dry-run", "-p", "p", "--", "true"], { cwd: s.cwd, env: s.env }), 'profiles.p.seccomp "./filter.bpf": replaces the syscall filter');
   });
 
+  it("trusted, a path that later becomes a symlink out of the project loosens more: refused until trusted again", async () => {
+    const s = setup({ "nsbox.json": { profiles: { p: { net: "host", ro: "./fixtures" } } } });
+    mkdirSync(join(s.cwd, "fixtures"));
+    expect(await trust(s)).toMatchObject({ exitCode: 0 });
+    expect(await nsbox(["--dry-run", "-p", "p", "--", "true"], { cwd: s.cwd, env: s.env })).toMatchObject({ exitCode: 0 });
+    rmSync(join(s.cwd, "fixtures"), { recursive: true });
+    symlinkSync(join(s.home, ".ssh"), join(s.cwd, "fixtures"));
+    refusedUntrusted(await nsbox(["--dry-run", "-p", "p", "--", "true"], { cwd: s.cwd, env: s.env }), "loosens more than when you trusted it", `profiles.p.ro "./fixtures": reads ${s.home}/.ssh`);
+  });
+
   it("a relative path that is a symlink out of the project (./fixtures -> ~/.ssh) reads outside", async () => {
     const s = setup({ "nsbox.json": { profiles: { p: { ro: "./fixtures" } } } });
     symlinkSync(join(s.home, ".ssh"), join(s.cwd, "fixtures"));

@@ -2,7 +2,7 @@
 import { loadConfigFile, loadProjectConfig, type ProjectConfig } from "../config.ts";
 import { NsboxError } from "../errors.ts";
 import { loosenings } from "../loosening.ts";
-import { configDir, homeDir, readTrust, shellWord, trustArgument, writeTrust } from "../trust.ts";
+import { configDir, homeDir, looseningLine, readTrust, shellWord, trustArgument, writeTrust } from "../trust.ts";
 import { parseSubArgs } from "./args.ts";
 
 const USAGE = "nsbox trust [FILE] | nsbox trust --list [--json] | nsbox untrust [FILE]";
@@ -38,15 +38,13 @@ export function run(args: string[], outer: Map<string, string | boolean>): numbe
   if (positional.length > 1) throw new NsboxError("BAD_OPTION", `usage: ${USAGE}`);
   const config = target(positional[0]);
   const place = { root: config.root, home: homeDir() };
-  const lines = Object.keys(config.profiles).flatMap((name) =>
-    loosenings(name, config.profiles, config.file, place).map((l) => `  ${l.key} ${JSON.stringify(l.value)}: ${l.what}`),
-  );
+  const lines = [...new Set(Object.keys(config.profiles).flatMap((name) => loosenings(name, config.profiles, config.file, place).map(looseningLine)))];
   const files = readTrust((m) => process.stderr.write(`nsbox: ${m}\n`));
-  files[config.file] = { sha256: config.sha256, trusted: new Date().toISOString() };
+  files[config.file] = { sha256: config.sha256, trusted: new Date().toISOString(), loosens: lines };
   writeTrust(files);
   process.stdout.write(
     `trusted ${config.file} as it is now (sha256 ${config.sha256.slice(0, 16)}…); any change untrusts it.\n` +
-      (lines.length ? `Its profiles may now loosen the sandbox:\n${lines.join("\n")}\n` : "It loosens nothing (no trust was needed).\n") +
+      (lines.length ? `Its profiles may now loosen the sandbox:\n${lines.map((l) => `  ${l}`).join("\n")}\n` : "It loosens nothing (no trust was needed).\n") +
       `Recorded in ${configDir()}/trusted.json; \`nsbox untrust ${shellWord(trustArgument(config.file))}\` withdraws it.\n`,
   );
   return 0;
