@@ -1,5 +1,5 @@
 // How Bun started this process: refuse to run when Bun took configuration from the current directory.
-import { readdirSync, realpathSync } from "node:fs";
+import { existsSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { NsboxError } from "./errors.ts";
 
@@ -24,14 +24,19 @@ export function cwdConfigBunRead(execArgv = process.execArgv, cwd = process.cwd(
   const noEnv = execArgv.includes("--no-env-file");
   const ownConfig = execArgv.some((a) => a.startsWith("--config=") || a.startsWith("-c="));
   if (noEnv && ownConfig) return [];
-  let names: string[];
   try {
     if (realpathSync(cwd) === realpathSync(join(import.meta.dir, ".."))) return [];
-    names = readdirSync(cwd);
   } catch {
-    return []; // an unreadable or vanished directory: Bun read nothing from it either
+    // a vanished directory: the names below are looked up all the same
   }
-  return names.filter((n) => (!ownConfig && n === "bunfig.toml") || (!noEnv && DOTENV.test(n))).sort();
+  // Bun opens these by name, which needs no read permission on the directory: look each up,
+  // and list the directory too (when readable) for the other .env.* names.
+  const nodeEnv = process.env.NODE_ENV;
+  const names = new Set(["bunfig.toml", ".env", ".env.local", ...["development", "production", "test", ...(nodeEnv ? [nodeEnv] : [])].flatMap((e) => [`.env.${e}`, `.env.${e}.local`])]);
+  try {
+    for (const n of readdirSync(cwd)) names.add(n);
+  } catch {}
+  return [...names].filter((n) => ((!ownConfig && n === "bunfig.toml") || (!noEnv && DOTENV.test(n))) && existsSync(join(cwd, n))).sort();
 }
 
 /** Throw when Bun read configuration from the current directory (see cwdConfigBunRead). */

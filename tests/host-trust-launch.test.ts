@@ -2,7 +2,7 @@
 // from the project it runs in. Each planted file is first shown working on plain `bun` (the control).
 // Installing fetches citty and consola from the npm registry into a private cache, as package.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { collect, NSBOX, ROOT, scratchDir } from "./helpers.ts";
 
@@ -111,6 +111,25 @@ describe("a project's bunfig.toml preload and .env files never reach the nsbox p
     const dotenv = await run([BUN, NSBOX, ...PAYLOAD], dir);
     expect(dotenv.exitCode).toBe(125);
     expect(dotenv.stderr).toContain("Bun read ./.env, ./.env.development");
+  }, TIMEOUT);
+
+  it("`bun ./bin/nsbox` in a directory it cannot list (Bun opens the files by name): refused too", async () => {
+    const dir = join(work, "planted-unlistable");
+    mkdirSync(dir);
+    const mark = plant(dir);
+    // Bun resolves no module in a directory it cannot list: the attacker's preload is in ./lib.
+    mkdirSync(join(dir, "lib"));
+    cpSync(join(dir, "evil.ts"), join(dir, "lib/evil.ts"));
+    writeFileSync(join(dir, "bunfig.toml"), `preload = ["./lib/evil.ts"]\n`);
+    chmodSync(dir, 0o311);
+    try {
+      const r = await run([BUN, NSBOX, ...PAYLOAD], dir);
+      expect(r.exitCode).toBe(125);
+      expect(r.stderr).toContain("./bunfig.toml from the current directory");
+      expect(existsSync(mark)).toBe(true); // the control: Bun did read it
+    } finally {
+      chmodSync(dir, 0o755);
+    }
   }, TIMEOUT);
 
   it("Bun reads neither from a parent directory: `bun ./bin/nsbox` in a subdirectory runs clean", async () => {
