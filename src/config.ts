@@ -6,7 +6,7 @@ import { loosenings } from "./loosening.ts";
 import type { SandboxOptions } from "./options.ts";
 import type { ProfileDef } from "./profiles.ts";
 import { resolveProfile } from "./profiles.ts";
-import { homeDir, readConfigFile, requireTrust, sha256 } from "./trust.ts";
+import { readConfigFile, realHome, requireTrust, sha256 } from "./trust.ts";
 
 export interface ProjectConfig {
   /** The file it came from, e.g. /work/app/nsbox.json or /work/app/package.json#nsbox. */
@@ -85,7 +85,7 @@ export function projectProfile(name: string, dir: string, warn: Warn = () => {})
   const config = loadProjectConfig(dir, true, warn);
   const options = resolveProfile(name, config?.profiles, config?.file, config?.root);
   if (config) {
-    const found = loosenings(name, config.profiles, config.file, { root: config.root, home: homeDir() });
+    const found = loosenings(name, config.profiles, config.file, { root: config.root, home: realHome() });
     requireTrust(found, name, config.file, config.sha256, config.root, dir, warn);
   }
   return options;

@@ -1,5 +1,4 @@
 // Trust in project config files: reading them safely, and the user's consent to what they loosen.
-import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeSync, fsyncSync, type Stats } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
@@ -12,6 +11,15 @@ const NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOC
 /** The home directory `~` means, as readHost finds it. */
 export function homeDir(): string {
   return process.env.HOME || homedir();
+}
+
+/** The home directory with symlinks resolved, as the plan uses it (Silverblue's /home -> var/home). */
+export function realHome(): string {
+  try {
+    return realpathSync(homeDir());
+  } catch {
+    return homeDir();
+  }
 }
 
 function groupName(gid: number): string | undefined {
@@ -69,7 +77,7 @@ export function readConfigFile(path: string): ConfigRead | undefined {
   }
 }
 
-export const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
+export const sha256 = (data: string | Buffer) => new Bun.CryptoHasher("sha256").update(data).digest("hex");
 
 /** The user's nsbox config directory: $XDG_CONFIG_HOME/nsbox, else ~/.config/nsbox. */
 export function configDir(): string {

@@ -2,7 +2,7 @@
 import { loadConfigFile, loadProjectConfig, type ProjectConfig } from "../config.ts";
 import { NsboxError } from "../errors.ts";
 import { loosenings } from "../loosening.ts";
-import { configDir, homeDir, looseningLine, readTrust, shellWord, trustArgument, writeTrust } from "../trust.ts";
+import { configDir, looseningLine, realHome, readTrust, shellWord, trustArgument, writeTrust } from "../trust.ts";
 import { parseSubArgs } from "./args.ts";
 
 const USAGE = "nsbox trust [FILE] | nsbox trust --list [--json] | nsbox untrust [FILE]";
@@ -37,7 +37,7 @@ export function run(args: string[], outer: Map<string, string | boolean>): numbe
   if (flags.get("list") === true) return list(flags.get("json") === true);
   if (positional.length > 1) throw new NsboxError("BAD_OPTION", `usage: ${USAGE}`);
   const config = target(positional[0]);
-  const place = { root: config.root, home: homeDir() };
+  const place = { root: config.root, home: realHome() };
   const lines = [...new Set(Object.keys(config.profiles).flatMap((name) => loosenings(name, config.profiles, config.file, place).map(looseningLine)))];
   const files = readTrust((m) => process.stderr.write(`nsbox: ${m}\n`));
   files[config.file] = { sha256: config.sha256, trusted: new Date().toISOString(), loosens: lines };
