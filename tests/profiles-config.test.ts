@@ -13,7 +13,7 @@ setDefaultTimeout(30_000);
 // first with `nsbox trust`, recorded in a config directory of this file's own.
 process.env.XDG_CONFIG_HOME = realpathSync(mkdtempSync(join(tmpdir(), "nsbox-config-")));
 afterAll(() => rmSync(process.env.XDG_CONFIG_HOME!, { recursive: true, force: true }));
-const trust = async (cwd: string) => expect((await nsbox(["trust"], { cwd })).exitCode).toBe(0);
+const trust = async (cwd: string, env = process.env) => expect((await nsbox(["trust"], { cwd, env })).exitCode).toBe(0);
 
 const made: string[] = [];
 afterAll(() => {
@@ -215,8 +215,8 @@ describe("given a project with nsbox.json", () => {
 
   it("-p ci applies the profile and the one it extends", async () => {
     const cwd = project({ "nsbox.json": ci });
-    await trust(cwd);
     const home = fakeHome();
+    await trust(cwd, withHome(home));
     const r = await sh(`echo "CI=$CI"; hostname; cat data/f; (echo x > data/f) 2>/dev/null || echo data-read-only; cat ~/.bun/install/cache/pkg; echo w > out && cat out`, { cwd, env: withHome(home) }, ["-p", "ci"]);
     expect(r).toMatchObject({ stdout: "CI=1\nci\ndata\ndata-read-only\nbun-cache\nw\n", exitCode: 0 });
     expect(readFileSync(join(cwd, "data/f"), "utf8")).toBe("data\n");
@@ -417,8 +417,8 @@ describe("--dry-run", () => {
 
   it("shows a profile's steps with where they came from", async () => {
     const cwd = project({ "nsbox.json": { profiles: { ci: { extends: "test", ro: "./data" } } } });
-    await trust(cwd);
     const home = fakeHome();
+    await trust(cwd, withHome(home));
     const j = JSON.parse((await nsbox(["--dry-run", "--json", "-p", "ci", "--", "true"], { cwd, env: withHome(home) })).stdout);
     const whats = [...new Set(j.steps.map((s: { what: string }) => s.what).filter((w: string) => w.includes("profile")))];
     expect(whats).toEqual([
