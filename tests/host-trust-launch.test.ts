@@ -113,6 +113,22 @@ describe("a project's bunfig.toml preload and .env files never reach the nsbox p
     expect(dotenv.stderr).toContain("Bun read ./.env, ./.env.development");
   }, TIMEOUT);
 
+  const npx = Bun.which("npx");
+  it.if(npx !== null)("the README's first command, `npx --yes bun …/bin/nsbox`: refused without the flags, clean with them", async () => {
+    const dir = join(work, "planted-npx");
+    mkdirSync(dir);
+    const mark = plant(dir);
+    await control(dir, mark);
+    const cache = { npm_config_cache: join(work, "npm-cache"), npm_config_update_notifier: "false" };
+    const bare = await run([npx!, "--yes", "bun", NSBOX, ...PAYLOAD], dir, cache);
+    expect(bare.exitCode).toBe(125);
+    expect(bare.stderr).toContain("./bunfig.toml from the current directory");
+    rmSync(mark, { force: true });
+    const flagged = await run([npx!, "--yes", "bun", "--no-env-file", "--config=/dev/null", NSBOX, ...PAYLOAD], dir, cache);
+    expect(flagged).toMatchObject({ exitCode: 0, stdout: "planted=[]\n" });
+    expect(existsSync(mark)).toBe(false);
+  }, TIMEOUT);
+
   it("`bun ./bin/nsbox` in a directory it cannot list (Bun opens the files by name): refused too", async () => {
     const dir = join(work, "planted-unlistable");
     mkdirSync(dir);
