@@ -111,7 +111,7 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
 
 /** One loosening, as the refusal lists it. */
 export interface Loosening {
-  /** Where it is written: `profiles.test.rw`, or `profiles.test.extends "install" → rw-try`. */
+  /** Where it is written: `profiles.test.rw`, or `profiles.test.extends "install" (built-in install: rw-try)`. */
   key: string;
   value: unknown;
   what: string;
