@@ -1,17 +1,17 @@
-#!/usr/bin/env bun
+#!/usr/bin/env -S bun --no-env-file --config=/dev/null
 // The nsbox command line: arguments → SandboxOptions (profile, then options in order) → the
 // same plan and run the library uses.
 import pkg from "../package.json" with { type: "json" };
 import { parseCommandLine, realArgv, type FlagDef } from "./cli-args.ts";
-import { loadProjectConfig } from "./config.ts";
+import { loadProjectConfig, projectProfile } from "./config.ts";
 import { NsboxError } from "./errors.ts";
 import { killPid, prepareExecutor, terminalSize } from "./executor.ts";
 import { readHost } from "./host.ts";
+import { refuseCwdConfig } from "./launch.ts";
 import { log } from "./log.ts";
 import { SANDBOX_OPTIONS } from "./option-table.ts";
 import type { SandboxOptions } from "./options.ts";
 import { buildPlan } from "./plan/index.ts";
-import { resolveProfile } from "./profiles.ts";
 import { supervise } from "./supervise.ts";
 
 /** Options of the command line itself, beside the sandbox options. */
@@ -35,7 +35,9 @@ async function usage(): Promise<string> {
       "\n  nsbox ps [--json]                  your running sandboxes (name one with --name NAME)" +
       "\n  nsbox inspect NAME [--json]        its namespaces, id maps, limits and mounts" +
       "\n  nsbox exec NAME -- command         run another command inside it" +
-      "\n  nsbox stop NAME [--time 10]        SIGTERM, then SIGKILL after the grace period",
+      "\n  nsbox stop NAME [--time 10]        SIGTERM, then SIGKILL after the grace period" +
+      "\n  nsbox trust [FILE] | --list        let a project's nsbox.json loosen the sandbox, as it is now" +
+      "\n  nsbox untrust [FILE]               withdraw that",
   };
   const args = Object.fromEntries(Object.entries(FLAGS).map(([name, d]) => [name, { type: d.type, alias: d.alias, valueHint: d.valueHint, description: d.description }]));
   return renderUsage(defineCommand({ meta, args }));
@@ -54,9 +56,12 @@ const SUBCOMMANDS: Record<string, () => Promise<{ run: (args: string[], flags: M
   inspect: () => import("./commands/inspect.ts"),
   stop: () => import("./commands/stop.ts"),
   exec: () => import("./commands/exec.ts"),
+  trust: () => import("./commands/trust.ts"),
+  untrust: () => import("./commands/trust.ts").then((m) => ({ run: m.untrust })),
 };
 
 async function main(argv: string[]): Promise<number> {
+  refuseCwdConfig();
   const { given, command } = parseCommandLine(argv, FLAGS);
   const flag = (name: string) => given.find(([n]) => n === name)?.[1];
   if (flag("help")) {
@@ -76,9 +81,11 @@ async function main(argv: string[]): Promise<number> {
 
   // The project's nsbox.json is always checked; its package.json only for a profile, so that
   // a package.json npm would refuse does not stop plain runs.
+  // A project profile that loosens the sandbox needs `nsbox trust` (src/trust.ts).
   const profile = flag("profile");
-  const config = loadProjectConfig(process.cwd(), profile !== undefined);
-  const options: SandboxOptions = profile === undefined ? {} : resolveProfile(String(profile), config?.profiles, config?.file, config?.root);
+  const warn = (m: string) => void log.warn(m);
+  if (profile === undefined) loadProjectConfig(process.cwd(), false, warn);
+  const options: SandboxOptions = profile === undefined ? {} : projectProfile(String(profile), process.cwd(), warn);
   for (const [name, value] of given) SANDBOX_OPTIONS[name]?.apply(options, value, `--${name}`);
   if (options.verbose) {
     log.setLevel(4);

@@ -1,9 +1,12 @@
 // The project config: an `nsbox` key in package.json or an nsbox.json at the project root.
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { realpathSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { NsboxError } from "./errors.ts";
+import { loosenings } from "./loosening.ts";
+import type { SandboxOptions } from "./options.ts";
 import type { ProfileDef } from "./profiles.ts";
 import { resolveProfile } from "./profiles.ts";
+import { readConfigFile, realHome, requireTrust, sha256 } from "./trust.ts";
 
 export interface ProjectConfig {
   /** The file it came from, e.g. /work/app/nsbox.json or /work/app/package.json#nsbox. */
@@ -11,7 +14,12 @@ export interface ProjectConfig {
   /** The project root: relative paths in the file are relative to it. */
   root: string;
   profiles: Record<string, ProfileDef>;
+  /** sha256 of what was parsed: nsbox.json's bytes, or the `nsbox` value of package.json as JSON. */
+  sha256: string;
 }
+
+/** Where messages about ignored config files go (the CLI's log, the library's stderr). */
+export type Warn = (message: string) => void;
 
 const TOP_KEYS = new Set(["$schema", "profiles"]);
 
@@ -28,14 +36,14 @@ export function parseConfig(raw: unknown, file: string, root = dirname(file.repl
   for (const [name, def] of Object.entries(profiles)) {
     if (typeof def !== "object" || def === null || Array.isArray(def)) throw invalid(file, `profiles.${name}: expected an object of options`);
   }
-  const config = { file, root, profiles: profiles as Record<string, ProfileDef> };
+  const config = { file, root, profiles: profiles as Record<string, ProfileDef>, sha256: sha256(JSON.stringify(raw)) };
   for (const name of Object.keys(config.profiles)) resolveProfile(name, config.profiles, file, root);
   return config;
 }
 
-function readJson(path: string): unknown {
+function parseJson(path: string, bytes: Buffer): unknown {
   try {
-    return JSON.parse(readFileSync(path, "utf8"));
+    return JSON.parse(bytes.toString("utf8"));
   } catch (e) {
     throw invalid(path, `not valid JSON: ${(e as Error).message}`);
   }
@@ -44,18 +52,62 @@ function readJson(path: string): unknown {
 /**
  * Find the project root from `dir` upwards: the first directory with an nsbox.json or a
  * package.json. Returns its config, or undefined when it has none. An nsbox.json is always
- * checked; a package.json (npm's file) only when a profile is asked for.
+ * checked; a package.json (npm's file) only when a profile is asked for. A config file that
+ * someone else could have written (src/trust.ts readConfigFile) is ignored, with a warning.
  */
-export function loadProjectConfig(dir: string, forProfile = true): ProjectConfig | undefined {
+export function loadProjectConfig(dir: string, forProfile = true, warn: Warn = () => {}): ProjectConfig | undefined {
   for (let at = dir; ; at = dirname(at)) {
     const own = join(at, "nsbox.json");
-    if (existsSync(own)) return parseConfig(readJson(own), own);
+    const read = readConfigFile(own);
+    if (read && "ignored" in read) return void warn(`${own} is ignored: ${read.ignored}`);
+    if (read) {
+      const config = parseConfig(parseJson(own, read.bytes), own);
+      return { ...config, sha256: sha256(read.bytes) };
+    }
     const pkg = join(at, "package.json");
-    if (existsSync(pkg)) {
+    const pkgRead = readConfigFile(pkg);
+    if (pkgRead) {
       if (!forProfile) return undefined;
-      const json = readJson(pkg) as { nsbox?: unknown };
-      return json.nsbox === undefined ? undefined : parseConfig(json.nsbox, `${pkg}#nsbox`);
+      if ("ignored" in pkgRead) return void warn(`${pkg} is ignored: ${pkgRead.ignored}`);
+      const json = parseJson(pkg, pkgRead.bytes) as { nsbox?: unknown };
+      return json?.nsbox === undefined ? undefined : parseConfig(json.nsbox, `${pkg}#nsbox`);
     }
     if (at === "/") return undefined;
   }
+}
+
+/**
+ * The options of profile `name` as the project at `dir` defines it (or the built-in), refused
+ * when the project's definition loosens the sandbox and the user has not trusted the file in
+ * its current content (src/trust.ts, src/loosening.ts).
+ */
+export function projectProfile(name: string, dir: string, warn: Warn = () => {}): SandboxOptions {
+  const config = loadProjectConfig(dir, true, warn);
+  const options = resolveProfile(name, config?.profiles, config?.file, config?.root);
+  if (config) {
+    const found = loosenings(name, config.profiles, config.file, { root: config.root, home: realHome() });
+    requireTrust(found, name, config.file, config.sha256, config.root, dir, warn);
+  }
+  return options;
+}
+
+/**
+ * The config in one named file (nsbox.json, or package.json's `nsbox` key), for `nsbox trust`:
+ * its path made real (symlinks in the directories resolved, not in the file's own name).
+ */
+export function loadConfigFile(path: string): ProjectConfig {
+  let file: string;
+  try {
+    file = join(realpathSync(dirname(resolve(path))), basename(path));
+  } catch {
+    throw new NsboxError("PATH_NOT_FOUND", `${path}: no such file`, { path });
+  }
+  const read = readConfigFile(file);
+  if (!read) throw new NsboxError("PATH_NOT_FOUND", `${file}: no such file`, { path: file });
+  if ("ignored" in read) throw new NsboxError("UNTRUSTED_CONFIG", `${file} cannot be trusted: ${read.ignored}`, { path: file });
+  const json = parseJson(file, read.bytes);
+  if (basename(file) !== "package.json") return { ...parseConfig(json, file), sha256: sha256(read.bytes) };
+  const nsbox = (json as { nsbox?: unknown } | null)?.nsbox;
+  if (nsbox === undefined) throw new NsboxError("BAD_OPTION", `${file} has no "nsbox" key: there is nothing to trust`, { path: file });
+  return parseConfig(nsbox, `${file}#nsbox`);
 }

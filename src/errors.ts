@@ -13,7 +13,9 @@ export type ErrorCode =
   | "NOT_RUNNING"
   | "NAME_IN_USE"
   | "NOT_OWNER"
-  | "STATE_DIR";
+  | "STATE_DIR"
+  // A project profile that loosens the sandbox, from a config file the user has not trusted (125).
+  | "UNTRUSTED_CONFIG";
 
 /**
  * A failure of nsbox itself. `message` is the sentence the CLI prints after "nsbox: ";

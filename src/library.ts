@@ -2,13 +2,12 @@
 import { realpathSync, statSync } from "node:fs";
 import { constants } from "node:os";
 import { resolve } from "node:path";
-import { loadProjectConfig } from "./config.ts";
+import { projectProfile } from "./config.ts";
 import { NsboxError } from "./errors.ts";
 import { Descriptors, feed, openStdio, type OutputOption, type Stdio, type StdinOption, type StdinSink } from "./library-stdio.ts";
 import { readHost } from "./host.ts";
 import type { SandboxOptions } from "./options.ts";
 import { buildPlan, FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
-import { resolveProfile } from "./profiles.ts";
 import { start, type Outcome, type Running } from "./supervise.ts";
 
 export type { OutputOption, StdinOption, StdinSink } from "./library-stdio.ts";
@@ -112,8 +111,8 @@ function sandboxOptions(options: RunOptions, cwd: string): SandboxOptions {
   const own: Record<string, unknown> = { ...options };
   for (const key of LIBRARY_ONLY) delete own[key];
   if (options.profile === undefined) return own as SandboxOptions;
-  const config = loadProjectConfig(cwd);
-  const merged: Record<string, unknown> = { ...resolveProfile(options.profile, config?.profiles, config?.file, config?.root) };
+  // The project at cwd is untrusted input: a profile there that loosens needs `nsbox trust`.
+  const merged: Record<string, unknown> = { ...projectProfile(options.profile, cwd, (m) => void process.stderr.write(`nsbox: ${m}\n`)) };
   for (const [key, value] of Object.entries(own)) {
     if (value === undefined) continue;
     const base = merged[key];

@@ -31,14 +31,25 @@ export const BUILTIN_PROFILES: Record<string, ProfileDef> = {
   },
 };
 
+/** One profile of a chain: its definition, whether the project wrote it, and the profile that extended it. */
+export interface ChainStep {
+  name: string;
+  def: ProfileDef;
+  inProject: boolean;
+  /** The profile whose `extends` named this one (undefined for the one asked for). */
+  via?: string;
+  /** Where it is written, for messages: "nsbox.json: profiles.ci" or "built-in profile test". */
+  where: string;
+}
+
 /**
- * The options of profile `name`: project profiles (from `project`, keyed by name) before the
- * built-ins, each after the profile it extends. `origin` names the file for messages.
+ * The profiles `name` is made of, the ones it extends first: project profiles (from `project`,
+ * keyed by name) before the built-ins. `origin` names the file for messages.
  */
-export function resolveProfile(name: string, project: Record<string, ProfileDef> = {}, origin = "nsbox.json", base?: string): SandboxOptions {
-  const options: SandboxOptions = {};
+export function profileChain(name: string, project: Record<string, ProfileDef> = {}, origin = "nsbox.json"): ChainStep[] {
+  const chain: ChainStep[] = [];
   const seen: string[] = [];
-  const apply = (n: string, from: string, builtinOnly = false) => {
+  const visit = (n: string, from: string, builtinOnly: boolean, via?: string) => {
     const inProject = !builtinOnly && Object.hasOwn(project, n);
     const def = inProject ? project[n]! : Object.hasOwn(BUILTIN_PROFILES, n) ? BUILTIN_PROFILES[n] : undefined;
     if (!def) {
@@ -50,12 +61,24 @@ export function resolveProfile(name: string, project: Record<string, ProfileDef>
     seen.push(id);
     const where = inProject ? `${origin}: profiles.${n}` : `built-in profile ${n}`;
     // A project profile may extend the built-in of its own name ("test": {"extends": "test"}).
-    if (def.extends !== undefined) apply(String(def.extends), `${where}.extends`, inProject && def.extends === n);
+    if (def.extends !== undefined) visit(String(def.extends), `${where}.extends`, inProject && def.extends === n, n);
+    chain.push({ name: n, def, inProject, via, where });
+  };
+  visit(name, "--profile", false);
+  return chain;
+}
+
+/**
+ * The options of profile `name` (see profileChain), each profile's after those of the profile it
+ * extends. `base` is the project root that relative paths in project profiles start from.
+ */
+export function resolveProfile(name: string, project: Record<string, ProfileDef> = {}, origin = "nsbox.json", base?: string): SandboxOptions {
+  const options: SandboxOptions = {};
+  for (const { def, inProject, where } of profileChain(name, project, origin)) {
     for (const [key, value] of Object.entries(def)) {
       if (key === "description" || key === "extends") continue;
       applyConfigValue(options, key, value, `${where}.${key}`, inProject ? base : undefined);
     }
-  };
-  apply(name, "--profile");
+  }
   return options;
 }

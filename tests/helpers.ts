@@ -18,7 +18,8 @@ export async function nsbox(
   args: string[],
   opts: { cwd?: string; env?: Record<string, string | undefined>; stdin?: string } = {},
 ): Promise<Ran> {
-  return collect([process.execPath, NSBOX, ...args], opts);
+  // As bin/nsbox's first line starts it: Bun takes no bunfig.toml or .env* from the cwd.
+  return collect([process.execPath, "--no-env-file", "--config=/dev/null", NSBOX, ...args], opts);
 }
 
 /** Run any command to completion and collect what it printed (stdin closed unless given). */

@@ -9,6 +9,12 @@ import { nsbox, scratchDir, sh } from "./helpers.ts";
 // Real sandboxes, several per test: room for slow shared machines (bunfig's timeout is not applied here).
 setDefaultTimeout(30_000);
 
+// Profiles here that loosen the sandbox (ci extends test: caches outside the project) are trusted
+// first with `nsbox trust`, recorded in a config directory of this file's own.
+process.env.XDG_CONFIG_HOME = realpathSync(mkdtempSync(join(tmpdir(), "nsbox-config-")));
+afterAll(() => rmSync(process.env.XDG_CONFIG_HOME!, { recursive: true, force: true }));
+const trust = async (cwd: string, env = process.env) => expect((await nsbox(["trust"], { cwd, env })).exitCode).toBe(0);
+
 const made: string[] = [];
 afterAll(() => {
   for (const path of made) {
@@ -210,6 +216,7 @@ describe("given a project with nsbox.json", () => {
   it("-p ci applies the profile and the one it extends", async () => {
     const cwd = project({ "nsbox.json": ci });
     const home = fakeHome();
+    await trust(cwd, withHome(home));
     const r = await sh(`echo "CI=$CI"; hostname; cat data/f; (echo x > data/f) 2>/dev/null || echo data-read-only; cat ~/.bun/install/cache/pkg; echo w > out && cat out`, { cwd, env: withHome(home) }, ["-p", "ci"]);
     expect(r).toMatchObject({ stdout: "CI=1\nci\ndata\ndata-read-only\nbun-cache\nw\n", exitCode: 0 });
     expect(readFileSync(join(cwd, "data/f"), "utf8")).toBe("data\n");
@@ -217,6 +224,7 @@ describe("given a project with nsbox.json", () => {
 
   it("the command line refines it: -p ci --hostname x --env CI=2", async () => {
     const cwd = project({ "nsbox.json": ci });
+    await trust(cwd);
     const r = await sh('hostname; echo "CI=$CI"', { cwd }, ["-p", "ci", "--hostname", "x", "--env", "CI=2"]);
     expect(r).toMatchObject({ stdout: "x\nCI=2\n", exitCode: 0 });
   });
@@ -263,6 +271,7 @@ describe("given a project with nsbox.json", () => {
   test("relative paths in the file are relative to the project root, also from a subdirectory", async () => {
     const cwd = project({ "nsbox.json": ci });
     mkdirSync(join(cwd, "sub"));
+    await trust(join(cwd, "sub"));
     const r = await nsbox(["-p", "ci", "--", "cat", join(cwd, "data/f")], { cwd: join(cwd, "sub") });
     expect(r).toMatchObject({ stdout: "data\n", exitCode: 0 });
   });
@@ -279,6 +288,7 @@ describe("given a project with nsbox.json", () => {
 describe("given a project with an nsbox key in package.json", () => {
   it("-p uses its profiles, and profile show names package.json#nsbox", async () => {
     const cwd = project({ "package.json": { name: "p", nsbox: { profiles: { ci: { extends: "install", uid: 1000, gid: 1000, env: "FROM_PKG=1", tmpfs: "/scratch:size=1m" } } } } });
+    await trust(cwd);
     const r = await sh('id -u; id -g; echo "$FROM_PKG"; stat -c %a /scratch', { cwd }, ["-p", "ci"]);
     expect(r).toMatchObject({ stdout: "1000\n1000\n1\n755\n", exitCode: 0 });
     const show = await nsbox(["profile", "show", "ci"], { cwd });
@@ -408,6 +418,7 @@ describe("--dry-run", () => {
   it("shows a profile's steps with where they came from", async () => {
     const cwd = project({ "nsbox.json": { profiles: { ci: { extends: "test", ro: "./data" } } } });
     const home = fakeHome();
+    await trust(cwd, withHome(home));
     const j = JSON.parse((await nsbox(["--dry-run", "--json", "-p", "ci", "--", "true"], { cwd, env: withHome(home) })).stdout);
     const whats = [...new Set(j.steps.map((s: { what: string }) => s.what).filter((w: string) => w.includes("profile")))];
     expect(whats).toEqual([

@@ -11,7 +11,7 @@ export function run(args: string[], outer: Map<string, string | boolean>): numbe
   const json = flags.get("json") === true;
   const [verb, name] = positional;
   if (verb !== "show" || !name) throw new NsboxError("BAD_OPTION", `usage: ${USAGE}`);
-  const config = loadProjectConfig(process.cwd());
+  const config = loadProjectConfig(process.cwd(), true, (m) => void process.stderr.write(`nsbox: ${m}\n`));
   const def = config && Object.hasOwn(config.profiles, name) ? config.profiles[name] : BUILTIN_PROFILES[name];
   const options = resolveProfile(name, config?.profiles, config?.file, config?.root);
   if (json) process.stdout.write(JSON.stringify({ name, definition: def, options }, null, 2) + "\n");

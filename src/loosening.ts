@@ -1,0 +1,155 @@
+// What a project profile loosens: one table, every option with its rule and the reason for it.
+import { realpathSync } from "node:fs";
+import { resolve } from "node:path";
+import { applyConfigValue } from "./option-table.ts";
+import type { SandboxOptions } from "./options.ts";
+import type { MountSpec } from "./plan/mount-spec.ts";
+import { BUILTIN_PROFILES, profileChain, type ProfileDef } from "./profiles.ts";
+
+/** Where relative and `~` paths of a project profile lead. */
+export interface Place {
+  /** The project root (the config file's directory), real. */
+  root: string;
+  home: string;
+}
+
+/** One option value's rule: undefined when it does not loosen, else what it opens (a phrase). */
+type Rule = (o: SandboxOptions, place: Place) => string | undefined;
+
+/** A host path as nsbox will use it: `~` expanded, relative to the root, normalised. */
+function hostPath(path: string, place: Place): string {
+  const p = path === "~" ? place.home : path.startsWith("~/") ? place.home + path.slice(1) : path;
+  return resolve(place.root, p);
+}
+
+const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith("/") ? dir : `${dir}/`);
+
+/**
+ * Where `path` lies outside the project, or undefined when it is inside. Checked on the path as
+ * written and, when it exists, as resolved: `./fixtures -> ~/.ssh` is outside too.
+ */
+function outside(path: string | undefined, place: Place): string | undefined {
+  if (path === undefined) return undefined;
+  const p = hostPath(path, place);
+  if (!within(p, place.root)) return p;
+  try {
+    const real = realpathSync(p);
+    if (!within(real, place.root)) return real;
+  } catch {
+    // missing: a -try source that is skipped, or an error the plan reports
+  }
+  return undefined;
+}
+
+const mount = (o: SandboxOptions): MountSpec => o.mounts![0]!;
+const reads: Rule = (o, place) => {
+  const at = outside(mount(o).source, place);
+  return at && `reads ${at}, outside the project`;
+};
+const writes: Rule = (o, place) => {
+  const at = outside(mount(o).source, place);
+  return at && `writes ${at}, outside the project`;
+};
+const never: Rule = () => undefined;
+
+/**
+ * Every sandbox option, and whether a value of it written in an untrusted project file loosens the
+ * sandbox. A profile's values are compared with what the built-in profile of the same name
+ * already gives (src/trust.ts), so `"test": {"extends": "test"}` repeats nothing that needs
+ * trust, while a project "test" that extends "install" gets install's network only when trusted.
+ * An option missing here loosens (fail closed); a test keeps the table complete.
+ */
+export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
+  uid: { rule: never, why: "an id inside the user namespace; outside it is always the caller" },
+  gid: { rule: never, why: "as uid" },
+  hostname: { rule: never, why: "a name inside the UTS namespace" },
+  propagation: { rule: (o) => (o.propagation === "slave" ? "lets the host's later mounts into the sandbox" : undefined), why: "slave shows host mounts made after the start (a USB key, a decrypted volume)" },
+  env: { rule: never, why: "sets variables inside only; the scrub still applies to the host's" },
+  "keep-env": { rule: (o) => `passes ${o.keepEnv![0]} into the sandbox although it looks like a secret`, why: "the scrub is what keeps the user's tokens out" },
+  "clear-env": { rule: never, why: "tightens: less of the environment goes in" },
+  chdir: { rule: never, why: "only where the command starts inside the view; what is visible is decided by the other options" },
+  "no-cwd": { rule: never, why: "tightens: the current directory is not shared" },
+  ro: { rule: reads, why: "a host path outside the project becomes readable" },
+  "ro-try": { rule: reads, why: "as ro" },
+  rw: { rule: writes, why: "a host path outside the project becomes writable" },
+  "rw-try": { rule: writes, why: "as rw" },
+  bind: { rule: writes, why: "as rw, at another place inside" },
+  "bind-try": { rule: writes, why: "as bind" },
+  "ro-bind": { rule: reads, why: "as ro, at another place inside" },
+  "ro-bind-try": { rule: reads, why: "as ro-bind" },
+  "dev-bind": { rule: (o) => `binds the device ${mount(o).source}`, why: "devices are the kernel's attack surface, wherever they are" },
+  "dev-bind-try": { rule: (o) => `binds the device ${mount(o).source}`, why: "as dev-bind" },
+  hide: { rule: never, why: "tightens: hides a path" },
+  "hide-try": { rule: never, why: "as hide" },
+  tmpfs: { rule: never, why: "a fresh, empty filesystem inside (its size cap is the tmpfs rules')" },
+  dir: { rule: never, why: "an empty directory inside the view; on the host only within a share that is writable anyway" },
+  file: { rule: (o, place) => { const at = outside(mount(o).source, place); return at && `reads ${at} (the content file), outside the project`; }, why: "the content file is read on the host" },
+  symlink: { rule: never, why: "a link inside the view; its target is resolved inside" },
+  overlay: {
+    rule: (o, place) => {
+      const lower = outside(mount(o).source, place);
+      const upper = outside(mount(o).upper, place);
+      if (!lower && !upper) return undefined;
+      return `${[lower && `reads ${lower}`, upper && `writes the changes to ${upper}`].filter(Boolean).join(" and ")}, outside the project`;
+    },
+    why: "the lower layer is read and the upper directory written on the host",
+  },
+  "cap-add": { rule: (o) => `keeps the capability ${o.capAdd![0]}`, why: "capabilities inside the namespaces widen the kernel attack surface" },
+  "cap-drop": { rule: never, why: "tightens" },
+  seccomp: { rule: (o) => (o.seccomp === "default" ? undefined : o.seccomp === "none" ? "turns the syscall filter off" : `replaces the syscall filter with ${o.seccomp}`), why: "the filter is a wall" },
+  "allow-nested": { rule: (o) => (o.allowNested ? "allows user namespaces inside (and turns Landlock off)" : undefined), why: "nested namespaces are kernel attack surface, and Landlock goes off" },
+  landlock: { rule: (o) => (o.landlock === "off" ? "turns Landlock off" : undefined), why: "Landlock is the second wall behind the mounts" },
+  rlimit: { rule: never, why: "bounded by the caller's own hard limits" },
+  timeout: { rule: never, why: "only ends the sandbox sooner" },
+  memory: { rule: never, why: "tightens" },
+  pids: { rule: never, why: "tightens" },
+  net: { rule: (o) => (o.net![0] === "none" ? undefined : o.net![0] === "host" ? "shares the host's network" : `opens the network: ${o.net![0]}`), why: "no network is the default; any other reaches out (or into the machine's services)" },
+  "net-log": { rule: (o) => `makes nsbox write ${o.netLog} on the host`, why: "a host file written by nsbox itself" },
+  name: { rule: never, why: "a name for nsbox ps/exec/stop; a clash only refuses the run" },
+  verbose: { rule: never, why: "prints more" },
+};
+
+/** One loosening, as the refusal lists it. */
+export interface Loosening {
+  /** Where it is written: `profiles.test.rw`, or `profiles.test.extends "install" (built-in install: rw-try)`. */
+  key: string;
+  value: unknown;
+  what: string;
+}
+
+/** Every option value of a profile chain, with the key it was written under. */
+function values(name: string, project: Record<string, ProfileDef>, fromProject: boolean) {
+  const out: { def: { name: string; inProject: boolean; via?: string }; key: string; value: unknown }[] = [];
+  for (const step of profileChain(name, fromProject ? project : {})) {
+    for (const [key, value] of Object.entries(step.def)) {
+      if (key === "description" || key === "extends") continue;
+      for (const v of Array.isArray(value) ? value : [value]) out.push({ def: step, key, value: v });
+    }
+  }
+  return out;
+}
+
+/**
+ * What project profile `name` would loosen beyond the built-in profile of the same name (or the
+ * default view when there is none). Values the built-in already gives are not listed.
+ */
+export function loosenings(name: string, project: Record<string, ProfileDef>, file: string, place: Place): Loosening[] {
+  if (!Object.hasOwn(project, name)) return [];
+  const one = (key: string, value: unknown, base?: string) => {
+    const o: SandboxOptions = {};
+    applyConfigValue(o, key, value, `${file}: ${key}`, base);
+    return o;
+  };
+  const same = (o: SandboxOptions) => JSON.stringify(o, (k, v) => (k === "origin" || k === "option" ? undefined : v));
+  const builtin = new Set((Object.hasOwn(BUILTIN_PROFILES, name) ? values(name, {}, false) : []).map(({ key, value }) => `${key}\0${same(one(key, value))}`));
+  const found: Loosening[] = [];
+  for (const { def, key, value } of values(name, project, true)) {
+    const o = one(key, value, def.inProject ? place.root : undefined);
+    if (builtin.has(`${key}\0${same(o)}`)) continue;
+    const what = Object.hasOwn(LOOSENING, key) ? LOOSENING[key]!.rule(o, place) : "is an option nsbox does not know to be safe";
+    if (what === undefined) continue;
+    const at = def.inProject ? `profiles.${def.name}.${key}` : `profiles.${def.via}.extends "${def.name}" (built-in ${def.name}: ${key})`;
+    found.push({ key: at, value, what });
+  }
+  return found;
+}

@@ -1,0 +1,215 @@
+// Trust in project config files: reading them safely, and the user's consent to what they loosen.
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeSync, fsyncSync, type Stats } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, isAbsolute, join } from "node:path";
+import { NsboxError } from "./errors.ts";
+import { userName } from "./host.ts";
+import type { Loosening } from "./loosening.ts";
+
+const NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_CLOEXEC;
+
+/** The home directory `~` means, as readHost finds it. */
+export function homeDir(): string {
+  return process.env.HOME || homedir();
+}
+
+/** The home directory with symlinks resolved, as the plan uses it (Silverblue's /home -> var/home). */
+export function realHome(): string {
+  try {
+    return realpathSync(homeDir());
+  } catch {
+    return homeDir();
+  }
+}
+
+function groupName(gid: number): string | undefined {
+  try {
+    return readFileSync("/etc/group", "utf8").split("\n").map((l) => l.split(":")).find((f) => f.length >= 3 && Number(f[2]) === gid)?.[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why a file or directory could have been written by someone other than the user, or undefined.
+ * Owned by the user or root; writable by nobody else, except the user's private group (the
+ * group named as the user, which usermod setups with umask 002 give every file).
+ */
+export function foreignWriter(st: Stats, what: string): string | undefined {
+  const uid = process.getuid!();
+  if (st.uid !== uid && st.uid !== 0) return `${what} is owned by another user (uid ${st.uid})`;
+  if (st.mode & 0o002) return `${what} is writable by every user`;
+  if (st.mode & 0o020 && !(st.gid === process.getgid!() && groupName(st.gid) === userName(uid))) return `${what} is writable by its group (gid ${st.gid})`;
+  return undefined;
+}
+
+/** A config file's bytes, read through one descriptor opened without following a symlink. */
+export type ConfigRead = { bytes: Buffer } | { ignored: string };
+
+/**
+ * Read a project config file, or say why it is ignored.
+ *
+ * Security decision: a config file is data from the project; nsbox reads it only when the user
+ * (or root) could be its only writer: the file is regular (not a symlink: a link could lead out
+ * of the project or be swapped while read), owned by the user or root and writable by nobody
+ * else, in a directory of which the same holds. `/tmp/nsbox.json` found from `/tmp/x` is another
+ * user's file as far as nsbox knows. The checks are on the open descriptor that is then read.
+ */
+export function readConfigFile(path: string): ConfigRead | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    if (code === "ELOOP") return { ignored: `${path} is a symbolic link (nsbox reads config files only as regular files)` };
+    return { ignored: `${path} cannot be read (${code})` };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { ignored: `${path} is not a regular file` };
+    const dir = dirname(path);
+    const why = foreignWriter(st, path) ?? foreignWriter(lstatSync(dir), `its directory ${dir}`);
+    if (why) return { ignored: why };
+    return { bytes: readFileSync(fd) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export const sha256 = (data: string | Buffer) => new Bun.CryptoHasher("sha256").update(data).digest("hex");
+
+/** The user's nsbox config directory: $XDG_CONFIG_HOME/nsbox, else ~/.config/nsbox. */
+export function configDir(): string {
+  const xdg = process.env.XDG_CONFIG_HOME;
+  return join(xdg && isAbsolute(xdg) ? xdg : join(homeDir(), ".config"), "nsbox");
+}
+
+const STORE = "trusted.json";
+
+/** One trusted file: the sha256 of its content when trusted. */
+export interface TrustEntry {
+  sha256: string;
+  trusted: string;
+  /** What its profiles loosened when trusted, as listed then ("profiles.p.rw \"~\": writes /home/u, …"). */
+  loosens?: string[];
+}
+
+/** A loosening as one line: where, the value, and what it opens (paths resolved now). */
+export const looseningLine = (l: Loosening) => `${l.key} ${JSON.stringify(l.value)}: ${l.what}`;
+
+/** Check the config directory: a real directory (not a link), the user's own, closed to others. */
+function checkDir(dir: string): string | undefined {
+  let st: Stats;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return undefined;
+  }
+  if (!st.isDirectory()) return `${dir} is not a directory${st.isSymbolicLink() ? " (a symbolic link)" : ""}`;
+  if (st.uid !== process.getuid!()) return `${dir} is owned by another user (uid ${st.uid})`;
+  if (st.mode & 0o022) return `${dir} is writable by others (mode ${(st.mode & 0o777).toString(8)})`;
+  return undefined;
+}
+
+/**
+ * The trusted files, by the real path of the file ("/p/nsbox.json", "/p/package.json#nsbox").
+ * A store that could have been written by someone else is no trust at all: `warn` says why.
+ */
+export function readTrust(warn: (message: string) => void = () => {}): Record<string, TrustEntry> {
+  const dir = configDir();
+  const bad = checkDir(dir);
+  if (bad) {
+    warn(`the trust store is ignored: ${bad}`);
+    return {};
+  }
+  const file = join(dir, STORE);
+  let fd: number;
+  try {
+    fd = openSync(file, NOFOLLOW);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") warn(`the trust store ${file} is ignored: ${(e as NodeJS.ErrnoException).code === "ELOOP" ? "it is a symbolic link" : (e as Error).message}`);
+    return {};
+  }
+  try {
+    const st = fstatSync(fd);
+    const why = !st.isFile() ? "not a regular file" : st.uid !== process.getuid!() ? `owned by uid ${st.uid}` : st.mode & 0o022 ? "writable by others" : undefined;
+    if (why) {
+      warn(`the trust store ${file} is ignored: ${why}`);
+      return {};
+    }
+    const data = JSON.parse(readFileSync(fd, "utf8")) as { files?: Record<string, TrustEntry> };
+    return data.files && typeof data.files === "object" ? data.files : {};
+  } catch (e) {
+    warn(`the trust store ${file} is ignored: ${(e as Error).message}`);
+    return {};
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Write the trusted files: the directory made 0700 if missing, the file replaced atomically (0600). */
+export function writeTrust(files: Record<string, TrustEntry>): void {
+  const dir = configDir();
+  mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
+  const bad = checkDir(dir);
+  if (bad) throw new NsboxError("STATE_DIR", `cannot record trust: ${bad}`, { path: dir, hint: `make ${dir} a directory of your own with mode 700` });
+  const tmp = join(dir, `.${STORE}.${process.pid}.${Math.random().toString(36).slice(2)}`);
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_CLOEXEC, 0o600);
+  try {
+    writeSync(fd, JSON.stringify({ files }, null, 2) + "\n");
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, join(dir, STORE));
+}
+
+const within = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`);
+
+/** Single-quoted for a POSIX shell when it needs quoting. */
+export const shellWord = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`);
+
+/** The path the user gives to `nsbox trust` for a config: package.json for package.json#nsbox. */
+export const trustArgument = (key: string) => key.replace(/#nsbox$/, "");
+
+/**
+ * Refuse a project profile that loosens the sandbox unless the user trusted the config file in
+ * its current content. `key` is the file's real path (with #nsbox for package.json), `hash` the
+ * sha256 of what was parsed, `root` the project root.
+ *
+ * Security decision: the trust store lives in the user's config directory, which no sandbox
+ * sees by default ($HOME is a private tmpfs inside). If $XDG_CONFIG_HOME puts it inside the
+ * project or the current directory (both shared writable by default), a payload could write it:
+ * then it trusts nothing.
+ */
+export function requireTrust(found: Loosening[], profile: string, key: string, hash: string, root: string, cwd: string, warn: (m: string) => void): void {
+  if (found.length === 0) return;
+  const store = configDir();
+  let real = store;
+  try {
+    real = realpathSync(store);
+  } catch {}
+  const reachable = [root, cwd].find((d) => within(real, d) || within(store, d));
+  const trusted = reachable ? undefined : readTrust(warn)[key];
+  if (reachable) warn(`the trust store ${store} is inside ${reachable}, which the sandbox can write: it is not used`);
+  // The same bytes can mean more than when trusted: `~` is another home, or ./fixtures became a
+  // symlink out of the project. Trust covers what the file loosened then, not what it loosens now.
+  const lines = found.map(looseningLine);
+  const covered = trusted?.sha256 === hash && Array.isArray(trusted.loosens) && lines.every((l) => trusted.loosens!.includes(l));
+  if (covered) return;
+  const state = !trusted ? "is not trusted" : trusted.sha256 === hash ? "loosens more than when you trusted it (a path now leads elsewhere)" : "has changed since you trusted it";
+  throw new NsboxError(
+    "UNTRUSTED_CONFIG",
+    `${key} ${state}, and its profile "${profile}" would loosen the sandbox:\n${lines.map((l) => `  ${l}`).join("\n")}`,
+    { path: key, option: "--profile", hint: `after reading it, trust the file as it is now: nsbox trust ${shellWord(trustArgument(key))}` },
+  );
+}
