@@ -39,22 +39,33 @@ const SHARED_TMP = ["/tmp", "/var/tmp"];
  */
 export function chooseShareDir(host: Host, coveredByOption = false): { dir: string | null; reason?: string } {
   const cwd = host.cwd;
-  if (isAncestorOrSelf(cwd, host.home)) {
+  // The system's own directories first: /tmp is refused even when $HOME is below it.
+  const system = systemDir(host);
+  if (system === undefined && isAncestorOrSelf(cwd, host.home)) {
     const what = cwd === host.home ? "your home directory" : "a directory above your home";
     return { dir: null, reason: `not sharing ${cwd}: it is ${what}, which would expose ~/.ssh and the rest; run nsbox from a project directory` };
   }
-  const problem = notAProject(host);
+  const problem = system ?? notAProject(host);
   if (problem === undefined) return { dir: cwd };
   if (coveredByOption) return { dir: null };
   throw new NsboxError("BAD_OPTION", `not sharing the current directory ${cwd}: ${problem}; run nsbox from a project directory, add --no-cwd to share nothing, or --rw ${cwd} if you really mean to share it`, { option: "--no-cwd", path: cwd });
 }
 
-function notAProject(host: Host): string | undefined {
+/** Why the current directory is one of the system's or the session's own, if it is. */
+function systemDir(host: Host): string | undefined {
   const cwd = host.cwd;
-  const runtime = [`/run/user/${host.uid}`, ...(host.env.XDG_RUNTIME_DIR?.startsWith("/") ? [host.env.XDG_RUNTIME_DIR] : [])];
+  // $XDG_RUNTIME_DIR as set, unless it is so high up (/, or above $HOME) that it names no runtime directory.
+  const xdg = host.env.XDG_RUNTIME_DIR;
+  const runtime = [`/run/user/${host.uid}`, ...(xdg?.startsWith("/") && !isAncestorOrSelf(xdg, host.home) ? [xdg] : [])];
   const below = NEVER_BELOW.find((d) => isAncestorOrSelf(d, cwd)) ?? runtime.find((d) => isAncestorOrSelf(d, cwd));
   if (below) return `it is ${below === cwd ? "" : "below "}${below}, where the system and your session keep their sockets and kernel files`;
   if (SHARED_TMP.includes(cwd)) return "every user shares it (tmux, X11 and agents keep their sockets there)";
+  return undefined;
+}
+
+/** Why the current directory is not a project, if it is not (after systemDir and the home check). */
+function notAProject(host: Host): string | undefined {
+  const cwd = host.cwd;
   let st;
   try {
     st = lstatSync(cwd);
