@@ -127,6 +127,27 @@ describe("git inside a writable share", () => {
     expect(readFileSync(join(cwd, ".git/worktrees/wt/commondir"), "utf8")).toBe("../..\n");
   });
 
+  it("a new .git/commondir (git would take its config and hooks from the directory it names) is moved aside; an ordinary new file in .git stays", async () => {
+    const cwd = await repo();
+    const evil = join(cwd, "evil");
+    const r = await sh(`cp -r .git evil && git config -f evil/config core.fsmonitor 'touch x' && echo ${evil} > .git/commondir && echo planted; echo x > .git/ordinary`, { cwd });
+    expect(r.stdout).toBe("planted\n");
+    expect(r.stderr).toContain(`${cwd}/.git/commondir was created inside the sandbox`);
+    expect(existsSync(join(cwd, ".git/commondir"))).toBe(false);
+    expect(readFileSync(join(cwd, ".git/ordinary"), "utf8")).toBe("x\n");
+    expect((await git(cwd, "log", "--format=%s")).stdout).toBe("init\n");
+  });
+
+  it("a .git that is a symlink to a git directory in the project: that directory is guarded, commits still work", async () => {
+    const cwd = await repo();
+    mkdirSync(join(cwd, ".repo"));
+    await collect(["mv", join(cwd, ".git"), join(cwd, ".repo/git")]);
+    symlinkSync(".repo/git", join(cwd, ".git"));
+    const r = await sh(`git config core.fsmonitor 'touch x' && echo set; ${G} commit -q --allow-empty -m inside && echo committed`, { cwd });
+    expect(r.stdout).toBe("committed\n");
+    expect((await git(cwd, "log", "--format=%s")).stdout).toBe("inside\ninit\n");
+  });
+
   it("a .git file (gitdir:) at the root is read-only", async () => {
     const cwd = scratchIn(made);
     writeFileSync(join(cwd, ".git"), "gitdir: ../elsewhere\n");

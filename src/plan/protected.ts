@@ -2,6 +2,7 @@
 // tasks, hook managers): read-only inside, and the ones that do not exist yet moved aside after
 // the run if the sandbox made them.
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, type Stats } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { join, normalize, resolve } from "node:path";
 import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
@@ -213,7 +214,19 @@ class Collector {
   /** A `.git` entry at `rel` (a directory, a gitdir: file, a symlink, or missing). */
   gitEntry(rel: string, depth = 0): void {
     const st = look(this.abs(rel));
-    if (!st || st.isSymbolicLink()) return this.path(rel, depth);
+    if (st?.isSymbolicLink()) {
+      // `.git -> elsewhere`: the link is watched, and a git directory it names inside the share guarded.
+      const slash = rel.lastIndexOf("/");
+      this.watch(slash < 0 ? "" : rel.slice(0, slash), rel.slice(slash + 1), nameId(this.abs(rel)) ?? "");
+      let real: string | undefined;
+      try {
+        real = realpathSync(this.abs(rel));
+      } catch {}
+      const inner = real === undefined ? undefined : this.inside(real);
+      if (inner && depth < 4) this.gitEntry(inner, depth + 1);
+      return;
+    }
+    if (!st) return this.path(rel, depth);
     if (st.isDirectory()) return this.gitDir(rel, depth);
     this.ro(rel, false);
     const target = /^gitdir:\s*(.+?)\s*$/m.exec(this.read(rel))?.[1];
@@ -381,8 +394,8 @@ export function releaseWatches(held: Held[], now = new Date()): string[] {
         const at = `/proc/self/fd/${fd}/${name}`;
         const now = nameId(at);
         if (now === undefined || now === id) continue;
-        let aside = `${name}.nsbox-blocked-${stamp}`;
-        for (let n = 1; look(`/proc/self/fd/${fd}/${aside}`); n++) aside = `${name}.nsbox-blocked-${stamp}-${n}`;
+        // A random part: the payload cannot have made the new name in advance (rename would replace it).
+        const aside = `${name}.nsbox-blocked-${stamp}-${randomBytes(4).toString("hex")}`;
         const path = join(watch.dir, name);
         try {
           renameSync(at, `/proc/self/fd/${fd}/${aside}`);
