@@ -2,7 +2,6 @@
 // tasks, hook managers): read-only inside, and the ones that do not exist yet moved aside after
 // the run if the sandbox made them.
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, type Stats } from "node:fs";
-import { randomBytes } from "node:crypto";
 import { join, normalize, resolve } from "node:path";
 import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
@@ -395,7 +394,7 @@ export function releaseWatches(held: Held[], now = new Date()): string[] {
         const now = nameId(at);
         if (now === undefined || now === id) continue;
         // A random part: the payload cannot have made the new name in advance (rename would replace it).
-        const aside = `${name}.nsbox-blocked-${stamp}-${randomBytes(4).toString("hex")}`;
+        const aside = `${name}.nsbox-blocked-${stamp}-${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString("hex")}`;
         const path = join(watch.dir, name);
         try {
           renameSync(at, `/proc/self/fd/${fd}/${aside}`);
