@@ -30,7 +30,9 @@ export interface ProtectedPath {
  */
 export const PROTECTED: readonly ProtectedPath[] = [
   { path: ".git", reason: "git's directory (config, hooks, see GIT_DIR_PROTECTED); a .git file names the directory git uses (gitdir:), a new one makes git use the sandbox's config" },
+  { path: ".hg/hgrc", reason: "Mercurial's [hooks] and [extensions] run commands and load Python on the next hg command" },
   { path: ".envrc", reason: "direnv runs it in your shell when you enter the directory" },
+  { path: ".rvmrc", reason: "RVM sources it in your shell when you enter the directory" },
   { path: ".direnv", reason: "direnv's layouts put .direnv/*/bin on your PATH" },
   { path: ".vscode", reason: "VS Code tasks (runOn: folderOpen), launch configurations, settings that name programs to run" },
   { path: ".idea", reason: "JetBrains run configurations, startup tasks and external tools" },
