@@ -92,10 +92,22 @@ describe("git inside a writable share", () => {
     expect(existsSync(join(cwd, "tools/hooks"))).toBe(false);
     const c = await git(cwd, "commit", "-q", "--allow-empty", "-m", "x");
     expect(c.stdout + c.stderr).not.toContain("HOOK-RAN");
-    // Existing: read-only; a sibling directory stays writable (the control).
+    // Existing: read-only, and its parent cannot be renamed to put a fresh copy in its place;
+    // a sibling file stays writable (the control).
     mkdirSync(join(cwd, "tools/hooks"), { recursive: true });
-    const r2 = await sh("echo x > tools/hooks/pre-commit && echo planted; echo x > tools/other && echo wrote", { cwd });
+    const r2 = await sh("echo x > tools/hooks/pre-commit && echo planted; mv tools tools2 && echo moved; echo x > tools/other && echo wrote", { cwd });
     expect(r2.stdout).toBe("wrote\n");
+    expect(existsSync(join(cwd, "tools2"))).toBe(false);
+  });
+
+  it("a program of the project that the config runs (a filter, an alias) is read-only; other scripts stay writable", async () => {
+    const cwd = await repo();
+    mkdirSync(join(cwd, "scripts"));
+    for (const f of ["clean.sh", "tool.sh", "other.sh"]) writeFileSync(join(cwd, "scripts", f), "#!/bin/sh\ncat\n");
+    await git(cwd, "config", "filter.x.clean", "./scripts/clean.sh --flag");
+    await git(cwd, "config", "alias.t", "!scripts/tool.sh");
+    const r = await sh("echo evil >> scripts/clean.sh && echo clean; echo evil >> scripts/tool.sh && echo tool; echo ok >> scripts/other.sh && echo control", { cwd });
+    expect(r.stdout).toBe("control\n");
   });
 
   it("a config include inside the project is read-only", async () => {
@@ -110,7 +122,8 @@ describe("git inside a writable share", () => {
     const lib = await repo();
     const cwd = await repo();
     expect((await git(cwd, "submodule", "add", "-q", lib, "sub")).exitCode).toBe(0);
-    const attack = "git -C sub config core.fsmonitor 'touch x' && echo set; echo x > .git/modules/sub/hooks/post-checkout && echo hook; echo 'gitdir: /tmp/evil' > sub/.git && echo gitfile; echo x > sub/README2 && echo control";
+    const attack = "git -C sub config core.fsmonitor 'touch x' && echo set; echo x > .git/modules/sub/hooks/post-checkout && echo hook; echo 'gitdir: /tmp/evil' > sub/.git && echo gitfile; " +
+      "mv sub sub2 && echo moved-sub; mv .git/modules .git/modules2 && echo moved-modules; echo x > sub/README2 && echo control";
     const r = await sh(attack, { cwd });
     expect(r.stdout).toBe("control\n");
     expect(readFileSync(join(cwd, "sub/.git"), "utf8")).toContain("modules/sub");

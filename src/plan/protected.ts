@@ -115,8 +115,14 @@ function look(path: string): Stats | undefined {
   }
 }
 
-/** The values of `key` ("section.name", lower case) in a git config file; nothing when unreadable. */
-function gitConfigValues(file: string, keys: string[]): { key: string; value: string }[] {
+/**
+ * Keys whose value is a command git runs ("section.name", the subsection left out): when its
+ * program is a file of the project (`./scripts/clean.sh`), that file is guarded too.
+ */
+const GIT_COMMAND_KEYS = /^(core\.(fsmonitor|sshcommand|pager|editor|askpass|hookspath)|sequence\.editor|filter\.(clean|smudge|process)|diff\.(textconv|command)|merge\.driver|credential\.helper|gpg\.program|alias\..*)$/;
+
+/** The values of `keys` ("section.name", lower case; or a pattern) in a git config file; nothing when unreadable. */
+function gitConfigValues(file: string, keys: string[] | RegExp): { key: string; value: string }[] {
   let text: string;
   try {
     if (!look(file)?.isFile()) return [];
@@ -136,7 +142,7 @@ function gitConfigValues(file: string, keys: string[]): { key: string; value: st
     const kv = /^([A-Za-z][A-Za-z0-9-]*)\s*=\s*(.*)$/.exec(line);
     if (!kv) continue;
     const key = `${section}.${kv[1]!.toLowerCase()}`;
-    if (!keys.includes(key)) continue;
+    if (Array.isArray(keys) ? !keys.includes(key) : !keys.test(key)) continue;
     let value = kv[2]!.replace(/\s[#;].*$/, "").trim();
     if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
     found.push({ key, value: value.replace(/\\(.)/g, "$1") });
@@ -166,11 +172,26 @@ class Collector {
 
   private ro(rel: string, isDir: boolean): void {
     this.actions.set(rel, { rel, kind: "ro", isDir });
+    this.pinParents(rel);
   }
 
   /** Bound over itself (writable): a mount point cannot be renamed or removed inside, so the watch holds. */
   private pin(rel: string): void {
     if (!this.actions.has(rel)) this.actions.set(rel, { rel, kind: "pin", isDir: true });
+    this.pinParents(rel);
+  }
+
+  /**
+   * Every directory between a guarded path and the share's root is pinned too: renaming a
+   * parent moves its mounts along (`mv tools tools2; mkdir -p tools/hooks`), and the name the
+   * host's tool looks up would lead to a fresh, writable copy.
+   */
+  private pinParents(rel: string): void {
+    const parts = rel.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join("/");
+      if (!this.actions.has(parent)) this.actions.set(parent, { rel: parent, kind: "pin", isDir: true });
+    }
   }
 
   private watch(dirRel: string, name: string, id: string): void {
@@ -261,6 +282,14 @@ class Collector {
     const config = this.abs(`${rel}/config`);
     for (const { value } of gitConfigValues(config, ["include.path", "includeif.path"])) {
       const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(this.abs(rel), value));
+      if (inner) this.path(inner, depth + 1);
+    }
+    // Programs the config runs that are files of the project (relative to the work tree, where git runs them).
+    for (const { value } of gitConfigValues(config, GIT_COMMAND_KEYS)) {
+      const program = /^!?\s*(?:"([^"]+)"|'([^']+)'|(\S+))/.exec(value);
+      const path = program?.[1] ?? program?.[2] ?? program?.[3];
+      if (!path?.includes("/")) continue;
+      const inner = this.inside(path.startsWith("~/") ? join(this.host.home, path.slice(2)) : resolve(this.root, path));
       if (inner) this.path(inner, depth + 1);
     }
     if (rel === ".git") {
