@@ -239,6 +239,15 @@ describe("other files the host runs", () => {
     }
   });
 
+  it("a share holding several repositories guards each one's .git (one level down)", async () => {
+    const cwd = scratchIn(made);
+    const inner = join(cwd, "p1");
+    mkdirSync(inner);
+    expect((await git(inner, "init", "-q", ".")).exitCode).toBe(0);
+    const r = await sh(`git -C p1 config core.fsmonitor 'touch x' && echo set; echo x > p1/.git/hooks/pre-commit && echo hook; echo y > p1/plain && echo control`, { cwd });
+    expect(r.stdout).toBe("control\n");
+  });
+
   it("sharing a parent directory over the current one keeps the current one's .git guarded", async () => {
     const cwd = await repo();
     const r = await sh(`git config core.fsmonitor 'touch x' && echo set; echo y > plain && echo control`, { cwd }, ["--rw", join(cwd, "..")].slice(0, isRoot ? 2 : 2));

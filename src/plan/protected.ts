@@ -264,6 +264,19 @@ class Collector {
     }
   }
 
+  /**
+   * Repositories one level down (a share such as ~/src holding several projects): their
+   * existing `.git` is guarded as the root's is. New ones, and deeper ones, are not (README,
+   * residual risks): finding them would mean walking the whole tree.
+   */
+  childRepositories(): void {
+    let dirs: string[] = [];
+    try {
+      dirs = readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== "node_modules" && !d.name.startsWith(".git")).map((d) => d.name);
+    } catch {}
+    for (const d of dirs) if (look(this.abs(`${d}/.git`))) this.gitEntry(`${d}/.git`);
+  }
+
   /** A git directory: pinned, its config and hooks read-only, its submodules' and worktrees' too. */
   gitDir(rel: string, depth = 0): void {
     const st = look(this.abs(rel));
@@ -278,8 +291,9 @@ class Collector {
       if (depth < 4) for (const n of names) this.gitDir(`${rel}/${sub}/${n}`, depth + 1);
     }
     // The config may point outside the git directory: included files, and core.hooksPath
-    // (relative to the work tree, the share's root for its own .git).
+    // (relative to the work tree: the directory holding .git; unknown for modules and worktrees).
     const config = this.abs(`${rel}/config`);
+    const tree = rel === ".git" ? this.root : rel.endsWith("/.git") ? this.abs(rel.slice(0, -5)) : this.root;
     for (const { value } of gitConfigValues(config, ["include.path", "includeif.path"])) {
       const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(this.abs(rel), value));
       if (inner) this.path(inner, depth + 1);
@@ -289,20 +303,20 @@ class Collector {
       const program = /^!?\s*(?:"([^"]+)"|'([^']+)'|(\S+))/.exec(value);
       const path = program?.[1] ?? program?.[2] ?? program?.[3];
       if (!path?.includes("/")) continue;
-      const inner = this.inside(path.startsWith("~/") ? join(this.host.home, path.slice(2)) : resolve(this.root, path));
+      const inner = this.inside(path.startsWith("~/") ? join(this.host.home, path.slice(2)) : resolve(tree, path));
       if (inner) this.path(inner, depth + 1);
     }
-    if (rel === ".git") {
+    if (rel === ".git" || rel.endsWith("/.git")) {
       const configs = ["/etc/gitconfig", join(this.host.env.XDG_CONFIG_HOME || join(this.host.home, ".config"), "git/config"), join(this.host.home, ".gitconfig"), config];
       for (const file of configs) {
         for (const { value } of gitConfigValues(file, ["core.hookspath"])) {
-          const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(this.root, value));
+          const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(tree, value));
           if (inner) this.path(inner, depth + 1, true);
         }
       }
       // Submodules' work trees: git status runs git in each, with the gitdir its .git names.
-      for (const { value } of gitConfigValues(this.abs(".gitmodules"), ["submodule.path"])) {
-        const inner = this.inside(resolve(this.root, value));
+      for (const { value } of gitConfigValues(join(tree, ".gitmodules"), ["submodule.path"])) {
+        const inner = this.inside(resolve(tree, value));
         if (inner) this.gitEntry(`${inner}/.git`, depth + 1);
       }
     }
@@ -324,6 +338,7 @@ export function protectShare(b: PlanBuilder, at: string, why: Purpose, host: Hos
     const isOpened = (rel: string) => opened.some((o) => o !== root && isAncestorOrSelf(root, o) && isAncestorOrSelf(o, join(root, rel)));
     const c = new Collector(root, host);
     for (const p of PROTECTED) (p.path === ".git" ? c.gitEntry(".git") : c.path(p.path));
+    c.childRepositories();
     const sandbox = (rel: string) => (rel === "" ? rootAt : `${rootAt}/${rel}`);
     const depth = (rel: string) => (rel === "" ? 0 : rel.split("/").length);
     // Shallow first: a directory bound over itself after its contents would hide them.
