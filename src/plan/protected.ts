@@ -133,11 +133,11 @@ function gitConfigValues(file: string, keys: string[] | RegExp): { key: string; 
   const found: { key: string; value: string }[] = [];
   let section = "";
   for (const raw of text.split("\n")) {
-    const line = raw.trim();
+    let line = raw.trim();
     const head = /^\[\s*([A-Za-z0-9.-]+)(?:\s+"(?:[^"\\]|\\.)*")?\s*\]/.exec(line);
     if (head) {
       section = head[1]!.toLowerCase();
-      continue;
+      line = line.slice(head[0].length).trim(); // `[core] hooksPath = x` on one line is valid too
     }
     const kv = /^([A-Za-z][A-Za-z0-9-]*)\s*=\s*(.*)$/.exec(line);
     if (!kv) continue;
