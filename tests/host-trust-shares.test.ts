@@ -134,8 +134,9 @@ describe("git inside a writable share", () => {
   it("a linked worktree's commondir is read-only, and a new config.worktree is moved aside", async () => {
     const cwd = await repo();
     expect((await git(cwd, "worktree", "add", "-q", "wt")).exitCode).toBe(0);
-    const r = await sh("echo /tmp/evil > .git/worktrees/wt/commondir && echo commondir; echo '[core] fsmonitor = x' > .git/worktrees/wt/config.worktree && echo created", { cwd });
-    expect(r.stdout).toBe("created\n");
+    const r = await sh("echo /tmp/evil > .git/worktrees/wt/commondir && echo commondir; echo '[core] fsmonitor = x' > .git/worktrees/wt/config.worktree && echo created; echo x > .git/worktrees/wt/other && echo control", { cwd });
+    expect(r.stdout).toBe("created\ncontrol\n");
+    expect(existsSync(join(cwd, ".git/worktrees/wt/other"))).toBe(true);
     expect(existsSync(join(cwd, ".git/worktrees/wt/config.worktree"))).toBe(false);
     expect(readFileSync(join(cwd, ".git/worktrees/wt/commondir"), "utf8")).toBe("../..\n");
   });
@@ -178,6 +179,11 @@ describe("git inside a writable share", () => {
     expect(r.stdout).toBe("made\n");
     expect(existsSync(join(cwd, ".git"))).toBe(false);
     expect(readdirSync(cwd).some((n) => n.startsWith(".git.nsbox-blocked-"))).toBe(true);
+    // Control: asked for with --rw-try ./.git, the new repository stays.
+    const other = join(top, "lib");
+    mkdirSync(other);
+    expect((await sh("git init -q . && echo made", { cwd: other }, ["--rw-try", "./.git"])).stdout).toBe("made\n");
+    expect(existsSync(join(other, ".git/config"))).toBe(true);
   });
 });
 
