@@ -121,6 +121,7 @@ async function main(argv: string[]): Promise<number> {
   });
   clearTimeout(timer);
   for (const line of net?.finish() ?? []) await log.warn(line);
+  for (const line of outcome.warnings ?? []) await log.warn(line);
   if (outcome.error) throw outcome.error;
   if (timedOut) {
     await log.error(`timed out after ${options.timeout! >= 1000 ? `${options.timeout! / 1000}s` : `${options.timeout}ms`} (--timeout): the sandbox was killed`);

@@ -235,6 +235,8 @@ class Sandbox implements SandboxProcess {
   }
 
   private ended(outcome: Outcome): number {
+    // Protected files moved aside: a security event the caller's user must see, verbose or not.
+    for (const line of outcome.warnings ?? []) say(line);
     // Killed by us only if PID 1 really died of it: a payload that exited just before keeps its own status.
     const byUs = outcome.signal === "SIGKILL" && !outcome.error;
     this.timedOut = this.sent.timeout && byUs;

@@ -16,13 +16,20 @@ export const BUILTIN_PROFILES: Record<string, ProfileDef> = {
   default: {
     description: "The core's view: the current directory read-write, the system read-only, $HOME and /tmp private and empty, no network",
   },
+  // The dependency directories are overlays: Bun hard-links node_modules into its global cache,
+  // so a write in place would change every project that shares the file. Test runners' caches
+  // inside them (node_modules/.cache, .vite) are written to the overlay and dropped at exit.
   test: {
-    description: "For bun test, npm test, vitest: the project read-write; Bun's and npm's caches and ~/.bun/bin read-only when present; private $HOME and /tmp; no network",
+    description: "For bun test, npm test, vitest: the project read-write, its node_modules, .venv and vendor writable but never changed on the host; Bun's and npm's caches and ~/.bun/bin read-only when present; private $HOME and /tmp; no network",
     "ro-try": ["~/.bun/bin", "~/.bun/install/cache", "~/.npm", "~/.cache/node"],
+    "overlay-try": ["./node_modules", "./.venv", "./vendor"],
   },
+  // The package caches are overlays: installs inside read them and add to them, but what the
+  // payload writes there is dropped at exit, so the next install on the host never trusts a
+  // package the sandbox rewrote. The cost: packages fetched inside are not kept.
   install: {
-    description: "For npm install, bun install, pip install: the project and the package caches read-write; network only to the registries npm, Bun and pip are configured to use",
-    "rw-try": ["~/.bun/install/cache", "~/.npm", "~/.cache/pip", "~/.cache/yarn"],
+    description: "For npm install, bun install, pip install: the project read-write; the package caches readable and writable, with the changes dropped at exit; network only to the registries npm, Bun and pip are configured to use",
+    "overlay-try": ["~/.bun/install/cache", "~/.npm", "~/.cache/pip", "~/.cache/yarn"],
     "ro-try": ["~/.bun/bin"],
     net: "allow=@registries",
   },

@@ -4,6 +4,7 @@ import { closeFd, killPid, pipe, receiveFd, socketPair, spawnPlan, waitPid } fro
 import { explainClone, explainStep } from "./explain.ts";
 import { encodePlan } from "./ops.ts";
 import { FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
+import { holdWatches, releaseWatches, type Held } from "./plan/protected.ts";
 import { constants } from "node:os";
 import { chmodSync, rmSync } from "node:fs";
 
@@ -14,6 +15,8 @@ export interface Outcome {
   signal: NodeJS.Signals | null;
   /** nsbox's own failure (setup refused, command not found…), if any. */
   error?: NsboxError;
+  /** Protected files the sandbox created or replaced, moved aside after it ended (plan/protected.ts). */
+  warnings?: string[];
 }
 
 export interface SuperviseHooks {
@@ -85,10 +88,19 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   const forward = (sig: NodeJS.Signals) => void (pid > 0 ? kill(constants.signals[sig]) : early.push(sig));
   const forwarded = hooks.forwardSignals === false ? [] : FORWARDED_SIGNALS.filter((s) => !(plan.terminal && s === "SIGWINCH"));
   for (const s of forwarded) process.on(s, forward);
+  let held: Held[];
+  try {
+    held = holdWatches(plan.watch ?? []);
+  } catch (e) {
+    for (const s of forwarded) process.off(s, forward);
+    for (const fd of [reportRead, reportWrite, controlParent, controlChild]) if (fd >= 0) closeFd(fd);
+    throw e;
+  }
   pid = spawnPlan(encoded, { report: reportWrite, control: controlChild, ...stdio });
   closeFd(reportWrite);
   if (controlChild >= 0) closeFd(controlChild);
   if (pid < 0) {
+    releaseWatches(held);
     for (const s of forwarded) process.off(s, forward);
     closeFd(reportRead);
     if (controlParent >= 0) closeFd(controlParent);
@@ -96,7 +108,7 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   }
   for (const s of early) forward(s);
   hooks.onStart?.(pid);
-  const outcome = follow(plan, hooks, pid, reportRead, controlParent, () => {
+  const outcome = follow(plan, hooks, pid, reportRead, controlParent, held, () => {
     reaped = true;
     for (const s of forwarded) process.off(s, forward);
   });
@@ -104,8 +116,9 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
 }
 
 /** Read PID 1's reports until it exits, reap it (then `onReaped`), and build the Outcome. */
-async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead: number, controlParent: number, onReaped: () => void): Promise<Outcome> {
+async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead: number, controlParent: number, held: Held[], onReaped: () => void): Promise<Outcome> {
   let failure: { index: number; errno: number } | undefined;
+  let warnings: string[] = [];
   let status: number | undefined;
   let relay: import("./terminal.ts").TerminalRelay | undefined;
   try {
@@ -144,13 +157,16 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead
     await relay?.finish();
     status ??= initStatus;
     removeWorkDirs(plan.cleanup ?? []);
+    // Every process of the sandbox is gone: what it left in place of protected files goes aside.
+    warnings = releaseWatches(held);
   }
 
+  const extra = warnings.length ? { warnings } : {};
   if (failure) {
     const error = explainStep(plan.ops[failure.index], failure.errno, plan.command[0]!);
-    return { exitCode: error.exitCode, signal: null, error };
+    return { exitCode: error.exitCode, signal: null, error, ...extra };
   }
-  return statusOutcome(status!);
+  return { ...statusOutcome(status!), ...extra };
 }
 
 /**

@@ -41,6 +41,10 @@ export class PlanBuilder {
   private made = new Set<string>(["/"]);
   private files = new Set<string>();
   private links = new Map<string, string>();
+  /** Sandbox paths whose protected files are guarded when a writable share covers them (plan/protected.ts). */
+  readonly guarded: string[] = [];
+  /** Directories whose protected names nsbox checks after the run (plan/protected.ts). */
+  readonly watches: import("./protected.ts").Watch[] = [];
 
   push(op: Op): this {
     this.ops.push(op);
@@ -144,6 +148,21 @@ export class PlanBuilder {
     }
     this.links.set(dst, target);
     return this.push({ op: "SYMLINK", s1: target, s2: sandboxPath(dst), flags: OPF.NO_SYMLINKS, why });
+  }
+
+  /**
+   * The mount that shows `path`: where it is, the host path `path` stands for (binds and
+   * overlays), and whether writes there reach the host (a writable bind).
+   */
+  coverAt(path: string): { at: string; readOnly: boolean; host?: string; writesHost: boolean } {
+    const c = this.coverOf(path);
+    const host = c.host === undefined ? undefined : c.host + path.slice(c.at === "/" ? 0 : c.at.length);
+    return { at: c.at, readOnly: c.readOnly, host, writesHost: host !== undefined && !c.readOnly && !c.creatable && !c.special };
+  }
+
+  /** Whether a mount is planned strictly below `path`. */
+  mountsBelow(path: string): boolean {
+    return this.placed.some((p) => p.at !== path && isAncestorOrSelf(path, p.at));
   }
 
   /** A mount at `at` hides everything planned below it. */

@@ -1,9 +1,10 @@
 // The default view of the filesystem: a fresh tmpfs root holding only what is placed there.
-import { lstatSync, readlinkSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
 import { ATTR, MNT_DETACH, MS, NEW_ROOT, OLD_ROOT, OPF, PlanBuilder, isAncestorOrSelf, sandboxPath } from "./builder.ts";
 import { devOps } from "./dev.ts";
+import { PROTECTED } from "./protected.ts";
 
 /** The host's system directories, shared read-only (a symlink, as in merged /usr, stays a symlink). */
 export const SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"];
@@ -22,13 +23,87 @@ export interface FilesystemChoices {
   group: string;
 }
 
-/** Decide whether the current directory is shared: never `/`, $HOME or a directory above it. */
-export function chooseShareDir(host: Host): { dir: string | null; reason?: string } {
-  if (isAncestorOrSelf(host.cwd, host.home)) {
-    const what = host.cwd === host.home ? "your home directory" : "a directory above your home";
-    return { dir: null, reason: `not sharing ${host.cwd}: it is ${what}, which would expose ~/.ssh and the rest; run nsbox from a project directory` };
+/** Where the kernel's and the session's own files live: never a project (checked with what is below). */
+const NEVER_BELOW = ["/proc", "/sys", "/dev", "/run"];
+/** Directories every user shares: a project may be below them, never them. */
+const SHARED_TMP = ["/tmp", "/var/tmp"];
+
+/**
+ * Decide whether the current directory is shared. Never `/`, $HOME or a directory above it (a
+ * note: it is not shared). Refused outright, unless an option covers it (`coveredByOption`),
+ * when it is not a project: a runtime or kernel directory, a directory shared by every user,
+ * one writable by others or owned by someone else, one holding Unix sockets (agents, tmux), or
+ * a protected directory such as `.git` (plan/protected.ts). Shared read-write, each of them
+ * gives the payload a way out: /tmp holds tmux's and X11's sockets, /run/user/UID the
+ * ssh-agent and D-Bus, /proc the host's processes.
+ */
+export function chooseShareDir(host: Host, coveredByOption = false): { dir: string | null; reason?: string } {
+  const cwd = host.cwd;
+  // The system's own directories first: /tmp is refused even when $HOME is below it.
+  const system = systemDir(host);
+  if (system === undefined && isAncestorOrSelf(cwd, host.home)) {
+    const what = cwd === host.home ? "your home directory" : "a directory above your home";
+    return { dir: null, reason: `not sharing ${cwd}: it is ${what}, which would expose ~/.ssh and the rest; run nsbox from a project directory` };
   }
-  return { dir: host.cwd };
+  const problem = system ?? notAProject(host);
+  if (problem === undefined) return { dir: cwd };
+  if (coveredByOption) return { dir: null };
+  throw new NsboxError("BAD_OPTION", `not sharing the current directory ${cwd}: ${problem}; run nsbox from a project directory, add --no-cwd to share nothing, or --rw ${cwd} if you really mean to share it`, { option: "--no-cwd", path: cwd });
+}
+
+/** Why the current directory is one of the system's or the session's own, if it is. */
+function systemDir(host: Host): string | undefined {
+  const cwd = host.cwd;
+  // $XDG_RUNTIME_DIR as set, unless it is so high up (/, or above $HOME) that it names no runtime directory.
+  const xdg = host.env.XDG_RUNTIME_DIR;
+  const runtime = [`/run/user/${host.uid}`, ...(xdg?.startsWith("/") && !isAncestorOrSelf(xdg, host.home) ? [xdg] : [])];
+  const below = NEVER_BELOW.find((d) => isAncestorOrSelf(d, cwd)) ?? runtime.find((d) => isAncestorOrSelf(d, cwd));
+  if (below) return `it is ${below === cwd ? "" : "below "}${below}, where the system and your session keep their sockets and kernel files`;
+  if (SHARED_TMP.includes(cwd)) return "every user shares it (tmux, X11 and agents keep their sockets there)";
+  return undefined;
+}
+
+/** Why the current directory is not a project, if it is not (after systemDir and the home check). */
+function notAProject(host: Host): string | undefined {
+  const cwd = host.cwd;
+  let st;
+  try {
+    st = lstatSync(cwd);
+  } catch {
+    return undefined; // gone: the plan reports it
+  }
+  if (st.uid !== host.uid) return `it belongs to uid ${st.uid}, not to you`;
+  if (st.mode & 0o002) return "other users can write to it";
+  if (st.mode & 0o020 && !privateGroup(st.gid, host)) return `the group ${st.gid} can write to it`;
+  const dir = protectedComponent(cwd);
+  if (dir) return `it is inside ${dir}, whose files the host runs (git hooks, editor tasks)`;
+  try {
+    const socket = readdirSync(cwd, { withFileTypes: true }).find((e) => e.isSocket());
+    if (socket) return `it holds the Unix socket ${socket.name} (a server or agent of yours)`;
+  } catch {}
+  return undefined;
+}
+
+/** A group only the user is in (user private groups, umask 002): group-writable is then fine. */
+function privateGroup(gid: number, host: Host): boolean {
+  if (gid !== host.gid) return false;
+  try {
+    const others = readFileSync("/etc/passwd", "utf8").split("\n").map((l) => l.split(":"))
+      .filter((f) => f.length >= 7 && Number(f[3]) === gid && Number(f[2]) !== host.uid);
+    const members = readFileSync("/etc/group", "utf8").split("\n").map((l) => l.split(":"))
+      .find((f) => f.length >= 4 && Number(f[2]) === gid)?.[3]?.split(",").filter((m) => m && m !== host.user) ?? [];
+    return others.length === 0 && members.length === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** The first component of `path` that is a protected directory (`.git`, `.vscode`, …), as a path. */
+function protectedComponent(path: string): string | undefined {
+  const parts = path.split("/");
+  const names = new Set([...PROTECTED.map((p) => p.path), "hooks"]);
+  const i = parts.findIndex((p, n) => n > 0 && names.has(p) && (p !== "hooks" || parts[n - 1] === ".git"));
+  return i < 0 ? undefined : parts.slice(0, i + 1).join("/");
 }
 
 function kind(path: string): "dir" | "file" | "symlink" | "missing" {

@@ -10,6 +10,7 @@ import { chooseShareDir, filesystemOps, leaveHostOps } from "./filesystem.ts";
 import { expandPath, mountOps } from "./mounts.ts";
 import { groupFile, idMapOps, passwdFile } from "./ids.ts";
 import { hardeningOps } from "./hardening.ts";
+import { finalWatches, openedPaths, protectShare, type Watch } from "./protected.ts";
 import { netChoice, PROXY_PORT, proxyEnv, type NetChoice } from "./network.ts";
 
 export const CLONE = {
@@ -37,6 +38,8 @@ export interface Plan {
   net: NetChoice;
   /** Host directories to remove once the sandbox has ended (overlay work directories). */
   cleanup?: string[];
+  /** Directories whose protected names that appear during the run are moved aside after it (plan/protected.ts). */
+  watch?: Watch[];
   /** With --net allow=: the rules nsbox's proxy applies to the sandbox's connections. */
   proxy?: { rules: import("../net/rules.ts").Rule[] };
 }
@@ -62,7 +65,9 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   const o = validateOptions(options);
   const id = { uid: o.uid ?? 0, gid: o.gid ?? 0 };
   const notes: string[] = [];
-  const share = o.noCwd ? { dir: null } : chooseShareDir(host);
+  // An option that mounts over the current directory (--rw DIR, --ro DIR, …) is the user's own choice for it.
+  const covered = (o.mounts ?? []).some((m) => isAncestorOrSelf(expandPath(m.target, host), host.cwd));
+  const share = o.noCwd ? { dir: null } : chooseShareDir(host, covered);
   if ("reason" in share && share.reason) notes.push(share.reason);
   const home = host.home;
   const startDir = o.chdir !== undefined ? expandPath(o.chdir, host) : share.dir ?? home;
@@ -83,6 +88,10 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     passwd: passwdFile(host, id, home),
     group: groupFile(host, id),
   });
+  // Files the host runs later (git hooks and config, .envrc, editor tasks) stay read-only in the
+  // share; an option that shares a directory over the current one guards it again (mounts.ts).
+  if (share.dir) protectShare(b, share.dir, { what: `share the current directory ${share.dir}`, path: share.dir }, host, openedPaths(o.mounts ?? [], host));
+  else b.guarded.push(host.cwd);
   const cleanup = mountOps(b, o.mounts ?? [], host);
   if (b.kindAt(startDir) !== "dir") {
     throw o.chdir !== undefined
@@ -122,6 +131,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   const cloneFlags = Object.values(CLONE).reduce((a, f) => a | f, 0) & ~(net.mode === "host" ? CLONE.NEWNET : 0);
   return {
     ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, notes, net, cleanup,
+    watch: finalWatches(b, o.mounts ?? [], host),
     ...(net.mode === "allow" ? { proxy: { rules: net.rules } } : {}),
   };
 }

@@ -7,7 +7,7 @@ export const MOUNT_KINDS = [
 ] as const;
 export type MountKind = (typeof MOUNT_KINDS)[number];
 /** The kinds that take a host source and so have a `-try` form. */
-export const TRY_KINDS: readonly MountKind[] = ["ro", "rw", "bind", "ro-bind", "dev-bind", "hide"];
+export const TRY_KINDS: readonly MountKind[] = ["ro", "rw", "bind", "ro-bind", "dev-bind", "hide", "overlay"];
 
 /** One filesystem change, applied in order after the default view. Paths as the user wrote them. */
 export interface MountSpec {

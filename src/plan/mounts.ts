@@ -7,6 +7,7 @@ import type { Host } from "../host.ts";
 import type { Purpose } from "../ops.ts";
 import { ATTR, MS, OPF, PlanBuilder, hostPath, isAncestorOrSelf, sandboxPath } from "./builder.ts";
 import type { MountSpec } from "./mount-spec.ts";
+import { openedPaths, protectShare } from "./protected.ts";
 
 /** Trees nsbox itself manages inside; user options may not mount in them (devices may go in /dev). */
 const MANAGED = ["/proc", "/dev/pts"];
@@ -68,7 +69,14 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
         const isDir = statSync(src).isDirectory();
         const readOnly = spec.kind === "ro" || spec.kind === "ro-bind";
         const attrs = spec.kind === "dev-bind" ? ATTR.NOSUID : ATTR.NOSUID | ATTR.NODEV;
-        b.bind(src, target(spec, host), { readOnly, isDir, why, attrs });
+        const dst = target(spec, host);
+        // `--rw .git/config` inside a writable share only opens a protected path: bound again,
+        // it would stay a mount point, and git's rename onto it would fail (EBUSY).
+        const here = b.coverAt(dst);
+        if (spec.kind === "rw" && here.writesHost && here.host === src && !b.mountsBelow(dst)) break;
+        b.bind(src, dst, { readOnly, isDir, why, attrs });
+        // A writable share: its git hooks and config, .envrc, editor tasks stay read-only inside.
+        if (!readOnly && isDir) protectShare(b, dst, why, host, openedPaths(specs, host));
         break;
       }
       case "hide": {
@@ -135,7 +143,8 @@ function missingDirs(dir: string): string[] {
 
 function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stage: (n: string) => string, cleanup: string[]): void {
   if (!kernelAtLeast(5, 11)) throw fail(spec, `overlays in a user namespace need Linux 5.11 or later (this is ${release()})`);
-  const lower = source(spec, host)!;
+  const lower = source(spec, host);
+  if (lower === undefined) return; // --overlay-try of a missing path
   if (!statSync(lower).isDirectory()) throw fail(spec, `${lower} is not a directory`);
   const dst = target(spec, host);
   let upper: string;

@@ -1,0 +1,457 @@
+// Files in a writable share that the host runs later (git's config and hooks, direnv, editor
+// tasks, hook managers): read-only inside, and the ones that do not exist yet moved aside after
+// the run if the sandbox made them.
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, type Stats } from "node:fs";
+import { join, normalize, resolve } from "node:path";
+import type { Purpose } from "../ops.ts";
+import { NsboxError } from "../errors.ts";
+import { isAncestorOrSelf, type PlanBuilder } from "./builder.ts";
+import type { MountSpec } from "./mount-spec.ts";
+import { expandPath } from "./mounts.ts";
+import type { Host } from "../host.ts";
+
+/** A path, relative to the root of a writable share, that the host's tools run or obey. */
+export interface ProtectedPath {
+  path: string;
+  reason: string;
+}
+
+/**
+ * The one list. Each entry is read-only inside every writable share (the current directory,
+ * `--rw`, `--bind`) when it exists, and moved aside after the run when the sandbox created or
+ * replaced it. `--rw PATH` (or `--rw-try PATH` for one that does not exist yet) naming the
+ * path or a directory between it and the share's root opens it.
+ *
+ * Not listed, on purpose: `package.json`, `Makefile`, `pyproject.toml` and the project's other
+ * build files (writing them is what builds and installs do; README "Residual risks"), `.env`
+ * (the project's own data: only tools the project runs read it), `.gitmodules` (git refuses
+ * `update = !command` and unsafe URL schemes from it), `.nvmrc` and `.node-version` (a version
+ * number, nothing to run).
+ */
+export const PROTECTED: readonly ProtectedPath[] = [
+  { path: ".git", reason: "git's directory (config, hooks, see GIT_DIR_PROTECTED); a .git file names the directory git uses (gitdir:), a new one makes git use the sandbox's config" },
+  { path: ".hg/hgrc", reason: "Mercurial's [hooks] and [extensions] run commands and load Python on the next hg command" },
+  { path: ".envrc", reason: "direnv runs it in your shell when you enter the directory" },
+  { path: ".rvmrc", reason: "RVM sources it in your shell when you enter the directory" },
+  { path: ".direnv", reason: "direnv's layouts put .direnv/*/bin on your PATH" },
+  { path: ".vscode", reason: "VS Code tasks (runOn: folderOpen), launch configurations, settings that name programs to run" },
+  { path: ".idea", reason: "JetBrains run configurations, startup tasks and external tools" },
+  { path: ".zed", reason: "Zed tasks and settings that name programs to run" },
+  { path: ".devcontainer", reason: "initializeCommand runs on the host when the dev container is opened" },
+  { path: ".devcontainer.json", reason: "initializeCommand runs on the host when the dev container is opened" },
+  { path: ".claude", reason: "Claude Code hooks and settings run commands on the host" },
+  { path: ".mcp.json", reason: "MCP servers are commands an agent starts on the host" },
+  { path: ".cursor", reason: "Cursor's MCP servers and rules" },
+  { path: ".exrc", reason: "vim and neovim run it with 'exrc' set" },
+  { path: ".nvim.lua", reason: "neovim runs it with 'exrc' set" },
+  { path: ".nvimrc", reason: "neovim runs it with 'exrc' set" },
+  { path: ".vimrc", reason: "vim runs it with 'exrc' set" },
+  { path: ".dir-locals.el", reason: "Emacs evaluates its eval: forms once they are marked safe" },
+  { path: ".husky", reason: "husky's hooks: core.hooksPath names .husky/_, whose hooks run the scripts in .husky" },
+  { path: ".pre-commit-config.yaml", reason: "pre-commit (installed in .git/hooks) runs its local hooks' entry commands" },
+  { path: "lefthook.yml", reason: "lefthook (installed in .git/hooks) runs its commands" },
+  { path: ".lefthook.yml", reason: "lefthook (installed in .git/hooks) runs its commands" },
+  { path: "lefthook-local.yml", reason: "lefthook (installed in .git/hooks) runs its commands" },
+  { path: ".overcommit.yml", reason: "overcommit (installed in .git/hooks) runs its hooks" },
+  { path: "mise.toml", reason: "mise runs its hooks, tasks and env._.source once the file is trusted (trust is by path)" },
+  { path: ".mise.toml", reason: "mise: as mise.toml" },
+  { path: "mise.local.toml", reason: "mise: as mise.toml" },
+  { path: ".mise", reason: "mise's config directory (.mise/config.toml): as mise.toml" },
+  { path: ".tool-versions", reason: "asdf and mise: a path: version puts that directory's bin on your PATH" },
+  { path: ".npmrc", reason: "npm obeys the project's .npmrc on the next host install even with --ignore-scripts (git=, script-shell=, node-options=)" },
+  { path: ".yarnrc", reason: "yarn 1 runs yarn-path for every yarn command" },
+  { path: ".yarnrc.yml", reason: "yarn 2+ runs yarnPath and loads plugins for every yarn command" },
+  { path: ".yarn/releases", reason: "the yarn that .yarnrc.yml's yarnPath runs" },
+  { path: ".yarn/plugins", reason: "plugins .yarnrc.yml loads into every yarn command" },
+  { path: ".pnpmfile.cjs", reason: "pnpm runs its hooks on every install, even with --ignore-scripts" },
+  { path: "bunfig.toml", reason: "bun runs its preload scripts on the next bun run or bun test" },
+  { path: "nsbox.json", reason: "nsbox's own profiles for this project" },
+];
+
+/** Inside every git directory (.git, .git/modules/NAME, .git/worktrees/NAME): what git obeys. */
+export const GIT_DIR_PROTECTED: readonly ProtectedPath[] = [
+  { path: "config", reason: "core.fsmonitor, core.hooksPath, core.sshCommand, core.pager, aliases, filters, diff and merge drivers, credential helpers, include.path: commands git runs" },
+  { path: "hooks", reason: "the hooks git runs on commit, checkout, merge, rebase, push" },
+  { path: "commondir", reason: "names the directory whose config and hooks git uses" },
+  { path: "config.worktree", reason: "per-worktree config (extensions.worktreeConfig): as config" },
+];
+
+/**
+ * A directory nsbox holds open from before the run to after it. Names in it that appeared, or
+ * whose identity (device and inode) changed, are moved aside once the sandbox has ended.
+ */
+export interface Watch {
+  /** The host directory. */
+  dir: string;
+  /** Where it is inside the sandbox. */
+  at: string;
+  /** Its identity when planned, "dev:ino". */
+  id: string;
+  /** The root of the share it belongs to (host path), for --rw-try opt-ins. */
+  root: string;
+  /** name → its identity when planned ("" when it did not exist). */
+  names: Record<string, string>;
+}
+
+const idOf = (st: Stats) => `${st.dev}:${st.ino}`;
+/**
+ * A name's identity: device, inode and change time in nanoseconds. The inode alone is not
+ * enough: a name removed and made again usually gets the inode just freed.
+ */
+function nameId(path: string): string | undefined {
+  try {
+    const st = lstatSync(path, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.ctimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function look(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Keys whose value is a command git runs ("section.name", the subsection left out): when its
+ * program is a file of the project (`./scripts/clean.sh`), that file is guarded too.
+ */
+const GIT_COMMAND_KEYS = /^(core\.(fsmonitor|sshcommand|pager|editor|askpass|hookspath)|sequence\.editor|filter\.(clean|smudge|process)|diff\.(textconv|command)|merge\.driver|credential\.helper|gpg\.program|alias\..*)$/;
+
+/** The values of `keys` ("section.name", lower case; or a pattern) in a git config file; nothing when unreadable. */
+function gitConfigValues(file: string, keys: string[] | RegExp): { key: string; value: string }[] {
+  let text: string;
+  try {
+    if (!look(file)?.isFile()) return [];
+    text = readFileSync(file, "utf8");
+  } catch {
+    return [];
+  }
+  const found: { key: string; value: string }[] = [];
+  let section = "";
+  for (const raw of text.split("\n")) {
+    let line = raw.trim();
+    const head = /^\[\s*([A-Za-z0-9.-]+)(?:\s+"(?:[^"\\]|\\.)*")?\s*\]/.exec(line);
+    if (head) {
+      section = head[1]!.toLowerCase();
+      line = line.slice(head[0].length).trim(); // `[core] hooksPath = x` on one line is valid too
+    }
+    const kv = /^([A-Za-z][A-Za-z0-9-]*)\s*=\s*(.*)$/.exec(line);
+    if (!kv) continue;
+    const key = `${section}.${kv[1]!.toLowerCase()}`;
+    if (Array.isArray(keys) ? !keys.includes(key) : !keys.test(key)) continue;
+    let value = kv[2]!.replace(/\s[#;].*$/, "").trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+    found.push({ key, value: value.replace(/\\(.)/g, "$1") });
+  }
+  return found;
+}
+
+type Action = { rel: string; kind: "ro" | "pin"; isDir: boolean };
+
+/** Collects, for one share, what to bind read-only, which directories to pin, and what to watch. */
+class Collector {
+  readonly actions = new Map<string, Action>();
+  readonly watched = new Map<string, Record<string, string>>();
+
+  constructor(readonly root: string, readonly host: Host) {}
+
+  private abs(rel: string): string {
+    return rel === "" ? this.root : join(this.root, rel);
+  }
+
+  /** Relative path of host `path` when it is inside this share. */
+  private inside(path: string): string | undefined {
+    const p = normalize(path);
+    if (!isAncestorOrSelf(this.root, p)) return undefined;
+    return p === this.root ? "" : p.slice(this.root.length + 1);
+  }
+
+  private ro(rel: string, isDir: boolean): void {
+    this.actions.set(rel, { rel, kind: "ro", isDir });
+    this.pinParents(rel);
+  }
+
+  /** Bound over itself (writable): a mount point cannot be renamed or removed inside, so the watch holds. */
+  private pin(rel: string): void {
+    if (!this.actions.has(rel)) this.actions.set(rel, { rel, kind: "pin", isDir: true });
+    this.pinParents(rel);
+  }
+
+  /**
+   * Every directory between a guarded path and the share's root is pinned too: renaming a
+   * parent moves its mounts along (`mv tools tools2; mkdir -p tools/hooks`), and the name the
+   * host's tool looks up would lead to a fresh, writable copy.
+   */
+  private pinParents(rel: string): void {
+    const parts = rel.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join("/");
+      if (!this.actions.has(parent)) this.actions.set(parent, { rel: parent, kind: "pin", isDir: true });
+    }
+  }
+
+  private watch(dirRel: string, name: string, id: string): void {
+    this.pin(dirRel);
+    const names = this.watched.get(dirRel) ?? {};
+    names[name] = id;
+    this.watched.set(dirRel, names);
+  }
+
+  /**
+   * Protect `rel` (which may not exist yet); `depth` bounds symlink chains. A missing directory
+   * on the way is watched only with `missingParents` (a path git's own config names): a
+   * `.yarn` a first `yarn install` creates is no reason to move it aside.
+   */
+  path(rel: string, depth = 0, missingParents = false): void {
+    const parts = rel.split("/").filter(Boolean);
+    let cur = "";
+    for (const [i, part] of parts.entries()) {
+      const p = cur ? `${cur}/${part}` : part;
+      const st = look(this.abs(p));
+      if (!st) return i === parts.length - 1 || missingParents ? this.watch(cur, part, "") : undefined;
+      if (st.isSymbolicLink()) {
+        // The link itself can be replaced (its directory is writable), and what it points to,
+        // when that is inside the share, is what the host's tool really reads.
+        this.watch(cur, part, nameId(this.abs(p)) ?? "");
+        if (depth < 4) {
+          let real: string | undefined;
+          try {
+            real = realpathSync(this.abs(p));
+          } catch {}
+          const inner = real === undefined ? undefined : this.inside(real);
+          if (inner) this.path([inner, ...parts.slice(i + 1)].join("/"), depth + 1);
+        }
+        return;
+      }
+      if (i === parts.length - 1) return this.ro(p, st.isDirectory());
+      if (!st.isDirectory()) return;
+      cur = p;
+    }
+  }
+
+  /** A `.git` entry at `rel` (a directory, a gitdir: file, a symlink, or missing). */
+  gitEntry(rel: string, depth = 0): void {
+    const st = look(this.abs(rel));
+    if (st?.isSymbolicLink()) {
+      // `.git -> elsewhere`: the link is watched, and a git directory it names inside the share guarded.
+      const slash = rel.lastIndexOf("/");
+      this.watch(slash < 0 ? "" : rel.slice(0, slash), rel.slice(slash + 1), nameId(this.abs(rel)) ?? "");
+      let real: string | undefined;
+      try {
+        real = realpathSync(this.abs(rel));
+      } catch {}
+      const inner = real === undefined ? undefined : this.inside(real);
+      if (inner && depth < 4) this.gitEntry(inner, depth + 1);
+      return;
+    }
+    if (!st) return this.path(rel, depth);
+    if (st.isDirectory()) return this.gitDir(rel, depth);
+    this.ro(rel, false);
+    const target = /^gitdir:\s*(.+?)\s*$/m.exec(this.read(rel))?.[1];
+    const inner = target === undefined ? undefined : this.inside(resolve(this.abs(rel), "..", target));
+    if (inner !== undefined && depth < 4) this.gitDir(inner, depth + 1);
+  }
+
+  private read(rel: string): string {
+    try {
+      return readFileSync(this.abs(rel), "utf8").slice(0, 4096);
+    } catch {
+      return "";
+    }
+  }
+
+  /**
+   * Repositories one level down (a share such as ~/src holding several projects): their
+   * existing `.git` is guarded as the root's is. New ones, and deeper ones, are not (README,
+   * residual risks): finding them would mean walking the whole tree.
+   */
+  childRepositories(): void {
+    let dirs: string[] = [];
+    try {
+      dirs = readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== "node_modules" && !d.name.startsWith(".git")).map((d) => d.name);
+    } catch {}
+    for (const d of dirs) if (look(this.abs(`${d}/.git`))) this.gitEntry(`${d}/.git`);
+  }
+
+  /** A git directory: pinned, its config and hooks read-only, its submodules' and worktrees' too. */
+  gitDir(rel: string, depth = 0): void {
+    const st = look(this.abs(rel));
+    if (!st?.isDirectory()) return this.path(rel, depth);
+    this.pin(rel);
+    for (const p of GIT_DIR_PROTECTED) this.path(`${rel}/${p.path}`);
+    for (const sub of ["modules", "worktrees"]) {
+      let names: string[] = [];
+      try {
+        names = readdirSync(this.abs(`${rel}/${sub}`), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+      } catch {}
+      if (depth < 4) for (const n of names) this.gitDir(`${rel}/${sub}/${n}`, depth + 1);
+    }
+    // The config may point outside the git directory: included files, and core.hooksPath
+    // (relative to the work tree: the directory holding .git; unknown for modules and worktrees).
+    const config = this.abs(`${rel}/config`);
+    const tree = rel === ".git" ? this.root : rel.endsWith("/.git") ? this.abs(rel.slice(0, -5)) : this.root;
+    for (const { value } of gitConfigValues(config, ["include.path", "includeif.path"])) {
+      const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(this.abs(rel), value));
+      if (inner) this.path(inner, depth + 1);
+    }
+    // Programs the config runs that are files of the project (relative to the work tree, where git runs them).
+    for (const { value } of gitConfigValues(config, GIT_COMMAND_KEYS)) {
+      const program = /^!?\s*(?:"([^"]+)"|'([^']+)'|(\S+))/.exec(value);
+      const path = program?.[1] ?? program?.[2] ?? program?.[3];
+      if (!path?.includes("/")) continue;
+      const inner = this.inside(path.startsWith("~/") ? join(this.host.home, path.slice(2)) : resolve(tree, path));
+      if (inner) this.path(inner, depth + 1);
+    }
+    if (rel === ".git" || rel.endsWith("/.git")) {
+      const configs = ["/etc/gitconfig", join(this.host.env.XDG_CONFIG_HOME || join(this.host.home, ".config"), "git/config"), join(this.host.home, ".gitconfig"), config];
+      for (const file of configs) {
+        for (const { value } of gitConfigValues(file, ["core.hookspath"])) {
+          const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(tree, value));
+          if (inner) this.path(inner, depth + 1, true);
+        }
+      }
+      // Submodules' work trees: git status runs git in each, with the gitdir its .git names.
+      for (const { value } of gitConfigValues(join(tree, ".gitmodules"), ["submodule.path"])) {
+        const inner = this.inside(resolve(tree, value));
+        if (inner) this.gitEntry(`${inner}/.git`, depth + 1);
+      }
+    }
+  }
+}
+
+/**
+ * Guard the protected paths of the share at sandbox path `at` (the current directory or a
+ * `--rw`/`--bind` target), and of every guarded path below it that it now shows. Called right
+ * after the share is mounted, so a later option (`--rw .git/config`) still mounts over it.
+ */
+export function protectShare(b: PlanBuilder, at: string, why: Purpose, host: Host, opened: string[]): void {
+  const roots = [at, ...b.guarded.filter((g) => g !== at && isAncestorOrSelf(at, g))];
+  if (!b.guarded.includes(at)) b.guarded.push(at);
+  for (const rootAt of roots) {
+    const cover = b.coverAt(rootAt);
+    if (!cover.writesHost || !cover.host || !look(cover.host)?.isDirectory()) continue;
+    const root = cover.host;
+    const isOpened = (rel: string) => opened.some((o) => o !== root && isAncestorOrSelf(root, o) && isAncestorOrSelf(o, join(root, rel)));
+    const c = new Collector(root, host);
+    for (const p of PROTECTED) (p.path === ".git" ? c.gitEntry(".git") : c.path(p.path));
+    c.childRepositories();
+    const sandbox = (rel: string) => (rel === "" ? rootAt : `${rootAt}/${rel}`);
+    const depth = (rel: string) => (rel === "" ? 0 : rel.split("/").length);
+    // Shallow first: a directory bound over itself after its contents would hide them.
+    for (const a of [...c.actions.values()].sort((x, y) => depth(x.rel) - depth(y.rel))) {
+      const dst = sandbox(a.rel);
+      if (isOpened(a.rel)) continue;
+      const here = b.coverAt(dst);
+      if (!here.writesHost || here.host !== join(cover.host, a.rel)) continue;
+      if (a.kind === "pin" && here.at === dst) continue;
+      b.bind(here.host, dst, { readOnly: a.kind === "ro", isDir: a.isDir, why: { ...why, what: `${a.kind === "ro" ? "protect" : "pin"} ${dst} (${why.what})`, path: dst } });
+    }
+    for (const [dirRel, names] of c.watched) {
+      const dir = join(cover.host, dirRel);
+      const st = look(dir);
+      if (st?.isDirectory()) b.watches.push({ dir, at: sandbox(dirRel), id: idOf(st), root: cover.host, names });
+    }
+  }
+}
+
+/**
+ * The watches that still matter once every option is planned: not shadowed by a later mount,
+ * not read-only, and not opened by the user (`--rw`/`--rw-try`/`--bind` naming the path or a
+ * directory between it and the share's root).
+ */
+export function finalWatches(b: PlanBuilder, specs: MountSpec[], host: Host): Watch[] {
+  const opened = openedPaths(specs, host);
+  const merged = new Map<string, Watch>();
+  for (const w of b.watches) {
+    const cover = b.coverAt(w.at);
+    if (!cover.writesHost || cover.host !== w.dir) continue;
+    const names = Object.fromEntries(
+      Object.entries(w.names).filter(([name]) => {
+        const path = join(w.dir, name);
+        return !opened.some((o) => o !== w.root && isAncestorOrSelf(w.root, o) && isAncestorOrSelf(o, path));
+      }),
+    );
+    const prev = merged.get(w.dir);
+    if (Object.keys(names).length) merged.set(w.dir, { ...w, names: { ...prev?.names, ...names } });
+  }
+  return [...merged.values()];
+}
+
+/** The host paths the user's writable options name (resolved, when they exist): each opens what it names. */
+export function openedPaths(specs: MountSpec[], host: Host): string[] {
+  return specs
+    .filter((s) => (s.kind === "rw" || s.kind === "bind" || s.kind === "dev-bind") && s.source !== undefined)
+    .map((s) => {
+      const path = expandPath(s.source!, host);
+      try {
+        return realpathSync(path);
+      } catch {
+        return path;
+      }
+    });
+}
+
+/** A watched directory, held open by descriptor from before the run. */
+export interface Held {
+  watch: Watch;
+  fd: number;
+}
+
+/**
+ * Open every watched directory before the sandbox starts (never through a symlink) and check
+ * it is the one planned; the descriptor, not the path, is used after the run.
+ */
+export function holdWatches(watches: Watch[]): Held[] {
+  const held: Held[] = [];
+  for (const watch of watches) {
+    let fd = -1;
+    try {
+      fd = openSync(watch.dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      if (idOf(fstatSync(fd)) !== watch.id) throw new Error("it is another directory now");
+    } catch (e) {
+      if (fd >= 0) closeSync(fd);
+      for (const h of held) closeSync(h.fd);
+      const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new NsboxError("KERNEL_REFUSED", `${watch.dir} changed while nsbox was starting (${why}); run again`, { path: watch.dir });
+    }
+    held.push({ watch, fd });
+  }
+  return held;
+}
+
+/**
+ * After the run (every process of the sandbox gone): protected names that appeared in a held
+ * directory, or whose identity changed, are renamed to NAME.nsbox-blocked-TIME beside it.
+ * Everything goes through the held descriptor (/proc/self/fd/N/NAME): rename(2) never follows
+ * the name it moves, and no path component the payload could have replaced is looked up.
+ * Returns one warning per name moved, and closes the descriptors.
+ */
+export function releaseWatches(held: Held[], now = new Date()): string[] {
+  const warnings: string[] = [];
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
+  for (const { watch, fd } of held) {
+    try {
+      for (const [name, id] of Object.entries(watch.names)) {
+        const at = `/proc/self/fd/${fd}/${name}`;
+        const now = nameId(at);
+        if (now === undefined || now === id) continue;
+        // A random part: the payload cannot have made the new name in advance (rename would replace it).
+        const aside = `${name}.nsbox-blocked-${stamp}-${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString("hex")}`;
+        const path = join(watch.dir, name);
+        try {
+          renameSync(at, `/proc/self/fd/${fd}/${aside}`);
+          warnings.push(`${path} was ${id ? "replaced" : "created"} inside the sandbox and the host would run it; moved it to ${aside} (--rw-try ${path} lets a run write it)`);
+        } catch (e) {
+          warnings.push(`${path} was ${id ? "replaced" : "created"} inside the sandbox and could not be moved aside (${(e as NodeJS.ErrnoException).code}): check it before running git or opening the project`);
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return warnings;
+}
