@@ -94,6 +94,7 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
     },
     why: "the lower layer is read and the upper directory written on the host",
   },
+  "overlay-try": { rule: (o, place) => LOOSENING.overlay!.rule(o, place), why: "as overlay" },
   "cap-add": { rule: (o) => `keeps the capability ${o.capAdd![0]}`, why: "capabilities inside the namespaces widen the kernel attack surface" },
   "cap-drop": { rule: never, why: "tightens" },
   seccomp: { rule: (o) => (o.seccomp === "default" ? undefined : o.seccomp === "none" ? "turns the syscall filter off" : `replaces the syscall filter with ${o.seccomp}`), why: "the filter is a wall" },

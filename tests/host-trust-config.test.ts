@@ -140,7 +140,7 @@ describe("every option that loosens needs trust; the same file trusted runs", ()
     refusedUntrusted(
       await nsbox(["--dry-run", "-p", "test", "--", "true"], { cwd: s.cwd, env: s.env }),
       'profiles.test.extends "install" (built-in install: net) "allow=@registries": opens the network',
-      'profiles.test.extends "install" (built-in install: rw-try) "~/.npm": writes',
+      'profiles.test.extends "install" (built-in install: overlay-try) "~/.npm": reads',
     );
     expect(await trust(s)).toMatchObject({ exitCode: 0 });
     expect(await nsbox(["--dry-run", "-p", "test", "--", "true"], { cwd: s.cwd, env: s.env })).toMatchObject({ exitCode: 0 });
@@ -172,7 +172,7 @@ describe("a file that only tightens, or repeats its built-in namesake, needs no 
 
   it('"test" extending the built-in test (its caches) and "install" repeating install\'s network', async () => {
     const s = setup({
-      "nsbox.json": { profiles: { test: { extends: "test", ro: "./data" }, install: { net: "allow=@registries", "rw-try": "~/.npm" } } },
+      "nsbox.json": { profiles: { test: { extends: "test", ro: "./data" }, install: { net: "allow=@registries", "overlay-try": "~/.npm" } } },
     });
     expect(await nsbox(["--dry-run", "-p", "test", "--", "true"], { cwd: s.cwd, env: s.env })).toMatchObject({ exitCode: 0 });
     expect(await nsbox(["--dry-run", "-p", "install", "--", "true"], { cwd: s.cwd, env: s.env })).toMatchObject({ exitCode: 0 });
