@@ -108,6 +108,48 @@ describe("the host's memory behind each tmpfs", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+describe("inotify, which the sandbox shares with the user's own processes", () => {
+  const INIT1 = X64 ? 294 : 26; // inotify_init1
+  /** Take inotify instances until refused; print how many and the errno, then hold them for ARGV[1] seconds. */
+  const GRAB = `my @fds; while (@fds < 100000) { my $r = syscall(${INIT1}, 0); last if $r < 0; push @fds, $r } print "held=", scalar(@fds), " errno=", ($! + 0), "\\n"; sleep($ARGV[0] // 0);`;
+  const hostLimit = (name: string) => Number(readFileSync(`/proc/sys/fs/inotify/${name}`, "utf8").trim());
+
+  test("the sandbox's user namespace gets half of the user's instances and watches: it stops at that share (EMFILE) and the user keeps the rest", async () => {
+    const share = (n: number) => Math.floor(n / 2);
+    const limits = await nsbox(["--", "cat", "/proc/sys/user/max_inotify_instances", "/proc/sys/user/max_inotify_watches"]);
+    expect(limits.stdout).toBe(`${share(hostLimit("max_user_instances"))}\n${share(hostLimit("max_user_watches"))}\n`);
+
+    const sandbox = Bun.spawn([process.execPath, join(ROOT, "bin", "nsbox"), "--no-cwd", "--", "perl", "-e", GRAB, "3"], { cwd: scratch(), stdout: "pipe", stderr: "pipe" });
+    try {
+      const reader = sandbox.stdout.getReader();
+      let out = "";
+      while (!out.includes("\n")) {
+        const chunk = await reader.read();
+        if (chunk.done) break;
+        out += new TextDecoder().decode(chunk.value);
+      }
+      const [, held, errno] = /^held=(\d+) errno=(\d+)\n/.exec(out) ?? [];
+      expect(Number(errno)).toBe(24); // EMFILE: the sandbox's own limit (or the user's, if others hold more than half)
+      expect(Number(held)).toBeLessThanOrEqual(share(hostLimit("max_user_instances")));
+      // While the sandbox holds all it may, the user outside can still make one.
+      const outside = Bun.spawnSync(["perl", "-e", `my $r = syscall(${INIT1}, 0); print $r < 0 ? "errno " . ($! + 0) : "ok"`]);
+      expect(outside.stdout.toString()).toBe("ok");
+    } finally {
+      await sandbox.exited; // the payload lets go after 3 s
+    }
+    // Control: the same grab outside any sandbox takes more than the share (then lets go at once).
+    const control = Bun.spawnSync(["perl", "-e", GRAB, "0"]);
+    expect(Number(/held=(\d+)/.exec(control.stdout.toString())?.[1])).toBeGreaterThan(share(hostLimit("max_user_instances")));
+  }, TIMEOUT);
+
+  test("a nested user namespace inside (--allow-nested) does not escape the share: its counts go up the chain", async () => {
+    const r = await nsbox(["--allow-nested", "--", "unshare", "-U", "perl", "-e", GRAB, "0"]);
+    expect(Number(/held=(\d+)/.exec(r.stdout)?.[1])).toBeLessThanOrEqual(Math.floor(hostLimit("max_user_instances") / 2));
+    expect(r.stdout).toMatch(/errno=24/);
+  }, TIMEOUT);
+});
+
+// ---------------------------------------------------------------------------------------------
 describe("socket families and calls the filter refuses", () => {
   const NR = X64 ? { socket: 41, socketpair: 53 } : { socket: 198, socketpair: 199 };
   const EAFNOSUPPORT = 97;

@@ -4,6 +4,7 @@ import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
 import { ATTR, MNT_DETACH, MS, NEW_ROOT, OLD_ROOT, OPF, PlanBuilder, isAncestorOrSelf, sandboxPath } from "./builder.ts";
 import { devOps } from "./dev.ts";
+import { inotifyOps } from "./inotify.ts";
 import { stagingOptions, tmpfsOptions } from "./tmpfs.ts";
 
 /** The host's system directories, shared read-only (a symlink, as in merged /usr, stays a symlink). */
@@ -73,6 +74,7 @@ export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
 
   const proc = { what: "mount /proc for the sandbox's PID namespace" };
   b.special("proc", "/proc", undefined, MS.NOSUID | MS.NODEV | MS.NOEXEC, proc);
+  inotifyOps(b);
   for (const entry of PROC_READ_ONLY) {
     if (kind(`/proc/${entry}`) === "missing") continue;
     const p = sandboxPath(`/proc/${entry}`);
