@@ -27,8 +27,8 @@ export const SCRUB_RULES: readonly ScrubRule[] = [
   // Words that name a secret wherever they stand in the name.
   { name: /TOKEN/i, why: "API and session tokens", examples: ["GITHUB_TOKEN", "NPM_TOKEN", "HF_TOKEN", "github_token", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "VAULT_TOKEN_FILE"] },
   { name: /SECRET/i, why: "client secrets, secret keys", examples: ["AWS_SECRET_ACCESS_KEY", "CLIENT_SECRET", "django_secret"] },
-  { name: /PASSWORD|PASSWD|PASSPHRASE/i, why: "passwords and key passphrases", examples: ["PGPASSWORD", "MY_PASSWORD", "GPG_PASSPHRASE", "ANSIBLE_VAULT_PASSWORD_FILE", "db_password"] },
-  { name: /CREDENTIAL/i, why: "credentials and the files holding them", examples: ["GOOGLE_APPLICATION_CREDENTIALS", "AZURE_CREDENTIALS", "NUGET_CREDENTIALPROVIDERS_PATH"] },
+  { name: /PASSWORD|PASSWD|PASSPHRASE|PASSCODE/i, why: "passwords and key passphrases", examples: ["PGPASSWORD", "MY_PASSWORD", "GPG_PASSPHRASE", "ANSIBLE_VAULT_PASSWORD_FILE", "db_password", "SMARTCARD_PASSCODE"] },
+  { name: /CREDENTIAL|(^|_)CREDS?(_|$)/i, why: "credentials and the files holding them", examples: ["GOOGLE_APPLICATION_CREDENTIALS", "AZURE_CREDENTIALS", "NUGET_CREDENTIALPROVIDERS_PATH", "GCP_CREDS", "DOCKER_CRED", "creds_path"] },
   { name: /PRIVATE/i, why: "private keys", examples: ["SSH_PRIVATE_KEY", "PRIVATE_KEY_PEM"] },
   { name: /COOKIE/i, why: "session cookies", examples: ["SESSION_COOKIE", "COOKIE_JAR"] },
   { name: /JWT/i, why: "JSON Web Tokens (bearer credentials)", examples: ["CI_JOB_JWT", "JWT", "jwt_signing"] },
@@ -53,7 +53,7 @@ export const SCRUB_RULES: readonly ScrubRule[] = [
   // Ways back to the host's credential holders, and files of credentials.
   { name: /^(SSH_AUTH_SOCK|SSH_AGENT_PID|GPG_AGENT_INFO|DBUS_SESSION_BUS_ADDRESS|XAUTHORITY|KRB5CCNAME|KRB5_KTNAME|KRB5_CLIENT_KTNAME|GNOME_KEYRING_CONTROL|VSCODE_GIT_IPC_HANDLE)$/i, why: "agents, the session bus, X11 and Kerberos credentials, the editor's credential socket: ways back to the host's keys", examples: ["SSH_AUTH_SOCK", "ssh_auth_sock", "DBUS_SESSION_BUS_ADDRESS", "XAUTHORITY", "KRB5CCNAME", "VSCODE_GIT_IPC_HANDLE"] },
   { name: /ASKPASS/i, why: "programs that ask for or hand out passwords (git's, ssh's, sudo's)", examples: ["GIT_ASKPASS", "SSH_ASKPASS", "SUDO_ASKPASS", "VSCODE_GIT_ASKPASS_MAIN"] },
-  { name: /^(NETRC|KUBECONFIG|DOCKER_CONFIG|CLOUDSDK_CONFIG|BOTO_CONFIG|NPM_CONFIG_USERCONFIG)$/i, why: "where a tool's credentials file is: it tells a payload where the keys are when that file is in the view", examples: ["NETRC", "KUBECONFIG", "DOCKER_CONFIG", "npm_config_userconfig"] },
+  { name: /^(NETRC|KUBECONFIG|DOCKER_CONFIG|CLOUDSDK_CONFIG|BOTO_CONFIG|NPM_CONFIG_USERCONFIG|GNUPGHOME)$/i, why: "where a tool's credentials file is: it tells a payload where the keys are when that file is in the view", examples: ["NETRC", "KUBECONFIG", "DOCKER_CONFIG", "npm_config_userconfig", "GNUPGHOME"] },
 ];
 
 /** A URL's userinfo (`scheme://user:pass@`): the variable is kept, this part removed. */
