@@ -6,7 +6,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT, nsbox as nsboxIn, scratchDir } from "./helpers.ts";
-import { SOCKET_FAMILIES, seccompProgram } from "../src/plan/seccomp.ts";
+import { SOCKET_FAMILIES, SOCKET_PROTOCOLS_REFUSED, seccompProgram } from "../src/plan/seccomp.ts";
 import { TMPFS_LIMITS } from "../src/plan/tmpfs.ts";
 
 const TIMEOUT = 120_000;
@@ -20,8 +20,11 @@ function scratch(): string {
   made.push(dir);
   return dir;
 }
-/** No sandbox here needs the current directory: each starts in its private $HOME (--no-cwd). */
-const nsbox = (args: string[], opts: Parameters<typeof nsboxIn>[1] = {}) => nsboxIn(["--no-cwd", ...args], { cwd: scratch(), ...opts });
+/**
+ * No sandbox here needs the current directory: each starts in / (its $HOME may be below /tmp,
+ * as in scripts/test, and a --tmpfs /tmp would cover it).
+ */
+const nsbox = (args: string[], opts: Parameters<typeof nsboxIn>[1] = {}) => nsboxIn(["--no-cwd", "--chdir", "/", ...args], { cwd: scratch(), ...opts });
 /** Single-quote for a POSIX shell. */
 const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const sh = (script: string, extra: string[] = [], opts: Parameters<typeof nsboxIn>[1] = {}) => nsbox([...extra, "--", "sh", "-c", script], opts);
@@ -119,7 +122,7 @@ describe("inotify, which the sandbox shares with the user's own processes", () =
     const limits = await nsbox(["--", "cat", "/proc/sys/user/max_inotify_instances", "/proc/sys/user/max_inotify_watches"]);
     expect(limits.stdout).toBe(`${share(hostLimit("max_user_instances"))}\n${share(hostLimit("max_user_watches"))}\n`);
 
-    const sandbox = Bun.spawn([process.execPath, join(ROOT, "bin", "nsbox"), "--no-cwd", "--", "perl", "-e", GRAB, "3"], { cwd: scratch(), stdout: "pipe", stderr: "pipe" });
+    const sandbox = Bun.spawn([process.execPath, join(ROOT, "bin", "nsbox"), "--no-cwd", "--chdir", "/", "--", "perl", "-e", GRAB, "3"], { cwd: scratch(), stdout: "pipe", stderr: "pipe" });
     try {
       const reader = sandbox.stdout.getReader();
       let out = "";
@@ -173,6 +176,17 @@ describe("socket families and calls the filter refuses", () => {
       expect(control.stdout.trim().split("\n")).toEqual(families.map((f) => `${f} reached`));
     }, TIMEOUT);
   }
+
+  test("AF_INET and AF_INET6 with a refused protocol (SCTP, DCCP, L2TP, SMC): EPROTONOSUPPORT from the filter before the kernel loads a module; with --seccomp none each reaches the kernel", async () => {
+    const cases = [2, 10].flatMap((family) => SOCKET_PROTOCOLS_REFUSED.map((r) => [family, r.protocol] as const));
+    const script = (call: "socket" | "socketpair") => cases.map(([f, proto]) => `printf "%s " ${f}/${proto}; ${probe(NR[call], f, 1, proto, 0)}`).join("; ");
+    for (const call of ["socket", "socketpair"] as const) {
+      const inside = await nsbox(["--", "sh", "-c", script(call)]);
+      expect(inside.stdout.trim().split("\n")).toEqual(cases.map(([f, proto]) => `${f}/${proto} refused errno=93`));
+      const control = await nsbox(["--seccomp", "none", "--", "sh", "-c", script(call)]);
+      expect(control.stdout.trim().split("\n")).toEqual(cases.map(([f, proto]) => `${f}/${proto} reached`));
+    }
+  }, TIMEOUT);
 
   test("AF_VSOCK (it ignores network namespaces): socket() is EAFNOSUPPORT inside; with --seccomp none this kernel makes one", async () => {
     const make = `$! = 0; my $r = syscall($ARGV[0], 40, 1, 0); print $r < 0 ? "errno " . ($! + 0) . "\\n" : "ok\\n"`;
@@ -236,8 +250,18 @@ describe("the filter's program, run by a classic-BPF interpreter, on both archit
         for (const f of SOCKET_FAMILIES.refused) expect([f.name, run(program, { nr, arch: a.audit, args: [f.family, 1, 0] })]).toEqual([f.name, ERRNO(97)]);
         for (const f of [0, 46, 1000, 0xffffffff]) expect(run(program, { nr, arch: a.audit, args: [f, 1, 0] })).toBe(ERRNO(97));
         for (const f of SOCKET_FAMILIES.allowed) expect([f.name, run(program, { nr, arch: a.audit, args: [f.family, 1, 0] })]).toEqual([f.name, ALLOW]);
+        for (const family of [2, 10]) {
+          for (const r of SOCKET_PROTOCOLS_REFUSED) expect([family, r.name, run(program, { nr, arch: a.audit, args: [family, 1, r.protocol] })]).toEqual([family, r.name, ERRNO(93)]);
+          for (const proto of [0, 6, 17, 1, 58, 262]) expect(run(program, { nr, arch: a.audit, args: [family, 1, proto] })).toBe(ALLOW); // TCP, UDP, ICMP(v6), MPTCP
+        }
+        // The protocol matters only for AF_INET and AF_INET6.
+        expect(run(program, { nr, arch: a.audit, args: [1, 1, 132] })).toBe(ALLOW);
       }
       if (a.modify_ldt !== undefined) expect(run(program, { nr: a.modify_ldt, arch: a.audit, args: [0, 0, 0] })).toBe(ERRNO(38));
+      // The rest of the filter still answers as before, after the socket blocks.
+      const uname = machine === "x64" ? 63 : 160, keyctl = machine === "x64" ? 250 : 219;
+      expect(run(program, { nr: uname, arch: a.audit, args: [] })).toBe(ALLOW);
+      expect(run(program, { nr: keyctl, arch: a.audit, args: [] })).toBe(ERRNO(38));
     });
   }
 

@@ -83,6 +83,18 @@ export const SOCKET_FAMILIES: {
     { family: 45, name: "AF_MCTP", why: "management component transport (BMCs): host hardware, kernel bugs (CVE-2022-3977)" },
   ],
 };
+/**
+ * Protocols of AF_INET and AF_INET6 that socket() refuses with EPROTONOSUPPORT (the kernel's
+ * answer when the module is absent). Each is a module the kernel loads on demand for any
+ * unprivileged socket() call, which is how their bugs were reached from containers.
+ */
+export const SOCKET_PROTOCOLS_REFUSED: readonly { protocol: number; name: string; why: string }[] = [
+  { protocol: 33, name: "IPPROTO_DCCP", why: "datagram congestion control: almost unused, a double free exploited for root (CVE-2017-6074)" },
+  { protocol: 115, name: "IPPROTO_L2TP", why: "L2TP over IP (VPN tunnels): kernel bugs (CVE-2016-10200)" },
+  { protocol: 132, name: "IPPROTO_SCTP", why: "telephony signalling transport: a long line of kernel bugs (CVE-2019-8956, CVE-2021-23133)" },
+  { protocol: 256, name: "IPPROTO_SMC", why: "SMC through AF_INET (Linux 6.11+): the same surface as AF_SMC" },
+];
+
 /** The mount calls, refused unless the payload keeps CAP_SYS_ADMIN or may nest sandboxes (--allow-nested). */
 export const MOUNT_CALLS = ["mount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr"];
 
@@ -111,7 +123,8 @@ const NR: Record<"x64" | "arm64", Record<string, number>> = {
 };
 const AUDIT_ARCH = { x64: 0xc000003e, arm64: 0xc00000b7 };
 const X32_SYSCALL_BIT = 0x40000000;
-const ERRNO = { EPERM: 1, ENOSYS: 38, EAFNOSUPPORT: 97 };
+const ERRNO = { EPERM: 1, ENOSYS: 38, EPROTONOSUPPORT: 93, EAFNOSUPPORT: 97 };
+const AF_INET = 2, AF_INET6 = 10;
 const RET = { KILL_PROCESS: 0x80000000, ERRNO: 0x00050000, ALLOW: 0x7fff0000 };
 const TIOCSTI = 0x5412; // push bytes into a terminal's input: the CVE-2017-5226 class
 const TIOCLINUX = 0x541c; // the Linux console's own ioctl (selection paste into the console)
@@ -154,12 +167,26 @@ export function seccompProgram(c: SeccompChoices, machine = arch()): Uint8Array 
   p.push([JEQ_K, 0, 5, nr.ioctl!], [LD_W_ABS, 0, 0, ARG_LOW(1)], [JEQ_K, 2, 0, TIOCSTI], [JEQ_K, 1, 0, TIOCLINUX], [JA, 0, 0, 1]);
   deny("EPERM");
   loadNr();
-  // socket and socketpair: only the allowed families (the domain is an int: the low word).
-  const families = SOCKET_FAMILIES.allowed.map((f) => f.family);
+  // socket and socketpair: only the allowed families (the domain is an int: the low word),
+  // and for AF_INET and AF_INET6 not the refused protocols (the third argument).
+  const ip = [AF_INET, AF_INET6];
+  const others = SOCKET_FAMILIES.allowed.map((f) => f.family).filter((f) => !ip.includes(f));
+  const protocols = SOCKET_PROTOCOLS_REFUSED.map((r) => r.protocol);
   for (const name of ["socket", "socketpair"]) {
-    p.push([JEQ_K, 0, families.length + 2, nr[name]!], [LD_W_ABS, 0, 0, ARG_LOW(0)]);
-    families.forEach((f, i) => p.push([JEQ_K, families.length - i, 0, f]));
+    // Layout: nr check, load domain, ip families → PROTO, other families → END, refuse;
+    // PROTO: load protocol, refused ones → REFUSE2, else → END; REFUSE2; END: reload nr.
+    const families = ip.length + others.length;
+    const proto = 2 + families + 1; // index of PROTO within the block
+    const refuse2 = proto + 1 + protocols.length + 1;
+    const end = refuse2 + 1;
+    p.push([JEQ_K, 0, end - 1, nr[name]!], [LD_W_ABS, 0, 0, ARG_LOW(0)]);
+    ip.forEach((f, i) => p.push([JEQ_K, proto - (2 + i) - 1, 0, f]));
+    others.forEach((f, i) => p.push([JEQ_K, end - (2 + ip.length + i) - 1, 0, f]));
     deny("EAFNOSUPPORT");
+    p.push([LD_W_ABS, 0, 0, ARG_LOW(2)]);
+    protocols.forEach((v, i) => p.push([JEQ_K, refuse2 - (proto + 1 + i) - 1, 0, v]));
+    p.push([JA, 0, 0, end - (refuse2 - 1) - 1]);
+    deny("EPROTONOSUPPORT");
     loadNr();
   }
   // personality: only the harmless values.
