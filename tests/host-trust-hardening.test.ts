@@ -2,7 +2,7 @@
 // syscall filter refuses the socket families and calls a sandboxed tool never needs. Real
 // sandboxes; each attack has its control (a larger explicit size, or --seccomp none).
 import { afterAll, describe, expect, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT, nsbox as nsboxIn, scratchDir } from "./helpers.ts";
@@ -97,6 +97,18 @@ describe("the host's memory behind each tmpfs", () => {
       "/scratch": { blocks: pages(cap("scratch")), inodes: 256 * 1024 },
       "/usr/share": { blocks: pages(cap("overlay")), inodes: 1024 * 1024 },
     });
+  }, TIMEOUT);
+
+  test("the staging area is sized for what the plan puts there: two --file contents of 16 MiB arrive whole, and the area has no room beyond them", async () => {
+    const dir = scratch();
+    const content = Buffer.alloc(16 * MiB, "nsbox-staging-");
+    writeFileSync(join(dir, "big"), content);
+    const r = await nsbox(["--file", `/opt/a:${join(dir, "big")}`, "--file", `/opt/b:${join(dir, "big")}`, "--", "sh", "-c", "cat /opt/a /opt/b | wc -c; grep ' /opt/a ' /proc/self/mountinfo | grep -o 'size=[0-9]*k'"]);
+    expect(r.exitCode).toBe(0);
+    // /etc/passwd, /etc/group and the two files, each rounded up to pages, plus 1 MiB.
+    const [count, size] = r.stdout.trim().split("\n");
+    expect(Number(count)).toBe(2 * content.length);
+    expect(Number(/size=(\d+)k/.exec(size!)?.[1]) * 1024).toBeLessThan(2 * content.length + 2 * MiB);
   }, TIMEOUT);
 
   test("--tmpfs settings: nr_inodes=0 and size=0 (which tmpfs reads as unlimited) are refused (125)", async () => {
