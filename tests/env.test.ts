@@ -249,7 +249,7 @@ describe("the scrub, over generated names and values (fast-check)", () => {
     "a word between underscores": cased(fc.tuple(opt(ident.map((s) => s + "_")), fc.constantFrom("KEY", "KEYS", "AUTH", "PASS", "PW", "PWD", "SK", "SALT", "PEPPER", "CRED", "CREDS"), opt(ident.map((s) => "_" + s))).map(([a, w, b]) => a + w + b).filter((n) => n.toUpperCase() !== "PWD")),
     "a provider's prefix": cased(fc.tuple(fc.constantFrom("AWS_", "AZURE_", "GITHUB_", "GH_", "GITLAB_", "VAULT_", "OP_SESSION_", "OP_CONNECT_"), ident).map(([p, s]) => p + s)),
     "git's environment configuration": cased(fc.oneof(fc.constantFrom("GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT"), fc.tuple(fc.constantFrom("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"), fc.nat(99)).map(([p, n]) => p + n))),
-    "agents and credential files": cased(fc.constantFrom("SSH_AUTH_SOCK", "SSH_AGENT_PID", "GPG_AGENT_INFO", "DBUS_SESSION_BUS_ADDRESS", "XAUTHORITY", "KRB5CCNAME", "BW_SESSION", "NETRC", "KUBECONFIG", "DOCKER_CONFIG", "VSCODE_GIT_IPC_HANDLE", "GNUPGHOME")),
+    "agents and credential files": cased(fc.constantFrom("SSH_AUTH_SOCK", "SSH_AGENT_PID", "GPG_AGENT_INFO", "DBUS_SESSION_BUS_ADDRESS", "XAUTHORITY", "KRB5CCNAME", "BW_SESSION", "NETRC", "KUBECONFIG", "DOCKER_CONFIG", "VSCODE_GIT_IPC_HANDLE", "GNUPGHOME", "TMUX", "KITTY_LISTEN_ON", "NVIM", "DOCKER_HOST")),
   };
   for (const [label, names] of Object.entries(CLASSES)) {
     it(`drops every generated name of the class "${label}", in any case; --keep-env keeps it`, () => {
