@@ -225,6 +225,13 @@ print join(" ", @out), "\n";`;
     expect(inside).toMatchObject({ stdout: "unix pair inet inet6 netlink connect\n", exitCode: 0 });
   }, TIMEOUT);
 
+  test("open_tree_attr (467, the mount API's newest call): EPERM from the filter; with --seccomp none it reaches the kernel", async () => {
+    const inside = await nsbox(["--", "sh", "-c", probe(467, -100, 0, 0, 0, 0)]);
+    expect(inside.stdout).toBe("refused errno=1\n");
+    const control = await nsbox(["--seccomp", "none", "--", "sh", "-c", probe(467, -100, 0, 0, 0, 0)]);
+    expect(control.stdout).toBe("reached\n");
+  }, TIMEOUT);
+
   test.skipIf(!X64)("modify_ldt: ENOSYS from the filter; with --seccomp none the kernel answers (reads an empty LDT)", async () => {
     const ldt = `${probe(154, 0, 0, 0)}; perl -e '$! = 0; my $r = syscall(154, 0, 0, 0); print $r < 0 ? "errno " . ($! + 0) . "\\n" : "ok $r\\n"'`;
     const inside = await nsbox(["--", "sh", "-c", ldt]);
@@ -276,6 +283,13 @@ describe("the filter's program, run by a classic-BPF interpreter, on both archit
       expect(run(program, { nr: keyctl, arch: a.audit, args: [] })).toBe(ERRNO(38));
     });
   }
+
+  test("open_tree_attr (Linux 6.15, the mount API's newest call) is refused with the other mount calls, on both architectures", () => {
+    for (const [machine, a] of Object.entries(ARCH)) {
+      expect(run(seccompProgram({ allowMounts: false, allowNested: false }, machine), { nr: 467, arch: a.audit, args: [] })).toBe(ERRNO(1));
+      expect(run(seccompProgram({ allowMounts: true, allowNested: false }, machine), { nr: 467, arch: a.audit, args: [] })).toBe(ALLOW);
+    }
+  });
 
   test("the table names every family from 1 to 45 once, allowed or refused, each with its reason", () => {
     const all = [...SOCKET_FAMILIES.allowed, ...SOCKET_FAMILIES.refused];

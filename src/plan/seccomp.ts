@@ -96,7 +96,7 @@ export const SOCKET_PROTOCOLS_REFUSED: readonly { protocol: number; name: string
 ];
 
 /** The mount calls, refused unless the payload keeps CAP_SYS_ADMIN or may nest sandboxes (--allow-nested). */
-export const MOUNT_CALLS = ["mount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr"];
+export const MOUNT_CALLS = ["mount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "open_tree_attr", "mount_setattr"];
 
 /** System call numbers by architecture: x86_64 and the generic table aarch64 uses. */
 const NR: Record<"x64" | "arm64", Record<string, number>> = {
@@ -107,7 +107,7 @@ const NR: Record<"x64" | "arm64", Record<string, number>> = {
     acct: 163, swapon: 167, swapoff: 168, quotactl: 179, quotactl_fd: 443, io_uring_setup: 425, io_uring_enter: 426,
     io_uring_register: 427, open_by_handle_at: 304, name_to_handle_at: 303, syslog: 103, vhangup: 153,
     lookup_dcookie: 212, uselib: 134, clone3: 435, mount: 165, umount2: 166, pivot_root: 155, fsopen: 430,
-    fsconfig: 431, fsmount: 432, fspick: 433, move_mount: 429, open_tree: 428, mount_setattr: 442,
+    fsconfig: 431, fsmount: 432, fspick: 433, move_mount: 429, open_tree: 428, mount_setattr: 442, open_tree_attr: 467,
     personality: 135, ioctl: 16, clone: 56, unshare: 272,
   },
   arm64: {
@@ -117,7 +117,7 @@ const NR: Record<"x64" | "arm64", Record<string, number>> = {
     acct: 89, swapon: 224, swapoff: 225, quotactl: 60, quotactl_fd: 443, io_uring_setup: 425, io_uring_enter: 426,
     io_uring_register: 427, open_by_handle_at: 265, name_to_handle_at: 264, syslog: 116, vhangup: 58,
     lookup_dcookie: 18, clone3: 435, mount: 40, umount2: 39, pivot_root: 41, fsopen: 430, fsconfig: 431,
-    fsmount: 432, fspick: 433, move_mount: 429, open_tree: 428, mount_setattr: 442, personality: 92,
+    fsmount: 432, fspick: 433, move_mount: 429, open_tree: 428, mount_setattr: 442, open_tree_attr: 467, personality: 92,
     ioctl: 29, clone: 220, unshare: 97,
   },
 };
