@@ -40,7 +40,7 @@ const MOUNT_HELP: Record<string, [string, string]> = {
   "ro-bind": ["SRC:DST", "Bind host SRC read-only at DST"],
   "dev-bind": ["SRC[:DST]", "Bind a device (e.g. /dev/kvm), devices allowed"],
   hide: ["PATH", "Hide a path behind an empty, unreadable directory or file"],
-  tmpfs: ["PATH[:size=N,mode=M]", "A fresh tmpfs at PATH"],
+  tmpfs: ["PATH[:size=N,nr_inodes=N,mode=M]", "A fresh tmpfs at PATH"],
   dir: ["PATH[:MODE]", "Create an empty directory"],
   file: ["PATH:CONTENT_FILE", "A read-only file at PATH with CONTENT_FILE's content"],
   symlink: ["TARGET:PATH", "Create a symlink at PATH pointing to TARGET"],

@@ -383,7 +383,7 @@ describe("--dry-run", () => {
       `bind /oldroot${cwd}/data → /newroot${cwd}/data (with submounts)   [--ro]`,
       `set rdonly,nosuid,nodev on /newroot${cwd}/data and below   [--ro]`,
       "mkdir /newroot/x (755)   [--tmpfs]",
-      "mount tmpfs on /newroot/x (mode=0755,size=1m) [nosuid,nodev]   [--tmpfs]",
+      "mount tmpfs on /newroot/x (mode=0755,size=1m,nr_inodes=256k) [nosuid,nodev]   [--tmpfs]",
       "write /nsbox-file-0 (2 bytes)   [--file]",
       "create /newroot/x/f   [--file]",
       "bind /nsbox-file-0 → /newroot/x/f   [--file]",

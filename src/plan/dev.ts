@@ -1,19 +1,20 @@
 // A minimal /dev: the harmless host devices, a private devpts and a private /dev/shm.
 import { ATTR, MS, PlanBuilder } from "./builder.ts";
+import { tmpfsOptions } from "./tmpfs.ts";
 
 /** Character devices bound from the host; nothing else of the host's /dev is reachable. */
 export const DEVICES = ["null", "zero", "full", "random", "urandom", "tty"];
 
 export function devOps(b: PlanBuilder): void {
   const why = { what: "make a minimal /dev" };
-  b.tmpfs("/dev", "mode=0755", why, MS.NOSUID | MS.NOEXEC);
+  b.tmpfs("/dev", tmpfsOptions("skeleton", "0755"), why, MS.NOSUID | MS.NOEXEC);
   for (const name of DEVICES) {
     b.bind(`/dev/${name}`, `/dev/${name}`, { readOnly: false, isDir: false, why: { what: `provide /dev/${name}`, path: `/dev/${name}` }, attrs: ATTR.NOSUID | ATTR.NOEXEC });
   }
   // A new devpts instance: the sandbox's terminals are its own, the host's are not visible.
   b.special("devpts", "/dev/pts", "newinstance,ptmxmode=0666,mode=0620", MS.NOSUID | MS.NOEXEC, why)
     .symlink("pts/ptmx", "/dev/ptmx", why)
-    .tmpfs("/dev/shm", "mode=1777", why);
+    .tmpfs("/dev/shm", tmpfsOptions("shm", "1777"), why);
   for (const [name, target] of [["fd", "/proc/self/fd"], ["stdin", "/proc/self/fd/0"], ["stdout", "/proc/self/fd/1"], ["stderr", "/proc/self/fd/2"]]) {
     b.symlink(target!, `/dev/${name}`, why);
   }

@@ -5,6 +5,8 @@ import { NsboxError } from "../errors.ts";
 import { ATTR, MNT_DETACH, MS, NEW_ROOT, OLD_ROOT, OPF, PlanBuilder, isAncestorOrSelf, sandboxPath } from "./builder.ts";
 import { devOps } from "./dev.ts";
 import { PROTECTED } from "./protected.ts";
+import { inotifyOps } from "./inotify.ts";
+import { stagingOptions, tmpfsOptions } from "./tmpfs.ts";
 
 /** The host's system directories, shared read-only (a symlink, as in merged /usr, stays a symlink). */
 export const SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"];
@@ -122,10 +124,11 @@ export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
     throw new NsboxError("KERNEL_REFUSED", `${STAGING} does not exist on this host; nsbox stages the sandbox's root there`, { path: STAGING });
   }
   b.push({ op: "MOUNT", s2: "/", a: MS.REC | (c.propagation === "slave" ? MS.SLAVE : MS.PRIVATE), why: { what: `make mount propagation ${c.propagation}`, option: "--propagation" } })
-    .push({ op: "MOUNT", s1: "tmpfs", s2: STAGING, s3: "tmpfs", s4: "mode=0755", a: MS.NOSUID | MS.NODEV, why: setup })
+    // Sized by leaveHostOps, once everything staged there is known.
+    .push({ op: "MOUNT", s1: "tmpfs", s2: STAGING, s3: "tmpfs", s4: stagingOptions([]), a: MS.NOSUID | MS.NODEV, why: setup })
     .push({ op: "MKDIR", s1: STAGING + NEW_ROOT, a: 0o755, why: setup })
     .push({ op: "MKDIR", s1: STAGING + OLD_ROOT, a: 0o755, why: setup })
-    .push({ op: "MOUNT", s1: "tmpfs", s2: STAGING + NEW_ROOT, s3: "tmpfs", s4: "mode=0755", a: MS.NOSUID | MS.NODEV, why: setup })
+    .push({ op: "MOUNT", s1: "tmpfs", s2: STAGING + NEW_ROOT, s3: "tmpfs", s4: tmpfsOptions("skeleton", "0755"), a: MS.NOSUID | MS.NODEV, why: setup })
     .push({ op: "PIVOT_ROOT", s1: STAGING, s2: STAGING + OLD_ROOT, why: setup })
     .push({ op: "CHDIR", s1: "/", why: setup });
 
@@ -146,6 +149,7 @@ export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
 
   const proc = { what: "mount /proc for the sandbox's PID namespace" };
   b.special("proc", "/proc", undefined, MS.NOSUID | MS.NODEV | MS.NOEXEC, proc);
+  inotifyOps(b);
   for (const entry of PROC_READ_ONLY) {
     if (kind(`/proc/${entry}`) === "missing") continue;
     const p = sandboxPath(`/proc/${entry}`);
@@ -155,8 +159,8 @@ export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
   }
 
   devOps(b);
-  b.tmpfs("/tmp", "mode=1777", { what: "make a private /tmp" });
-  if (c.home !== "/") b.tmpfs(c.home, "mode=0700", { what: `hide your home directory behind an empty ${c.home}`, path: c.home });
+  b.tmpfs("/tmp", tmpfsOptions("scratch", "1777"), { what: "make a private /tmp" });
+  if (c.home !== "/") b.tmpfs(c.home, tmpfsOptions("scratch", "0700"), { what: `hide your home directory behind an empty ${c.home}`, path: c.home });
   if (c.shareDir) {
     b.bind(c.shareDir, c.shareDir, { readOnly: false, isDir: true, why: { what: `share the current directory ${c.shareDir}`, path: c.shareDir } });
   }
@@ -166,6 +170,10 @@ export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
 export function leaveHostOps(b: PlanBuilder): void {
   // pivot_root onto itself stacks the staging tmpfs on top of the new root; the detach removes it.
   const leave = { what: "pivot into the sandbox's root" };
+  // The staging tmpfs (the first one mounted) gets room for exactly what was written to it.
+  const staging = b.ops.find((o) => o.op === "MOUNT" && o.s1 === "tmpfs" && o.s2 === STAGING);
+  const staged = b.ops.filter((o) => o.op === "WRITE_FILE" && !o.s1!.startsWith(NEW_ROOT + "/") && !o.s1!.startsWith(OLD_ROOT + "/"));
+  if (staging) staging.s4 = stagingOptions(staged.map((o) => o.a ?? 0));
   b.push({ op: "UMOUNT", s1: OLD_ROOT, a: MNT_DETACH, why: leave })
     .push({ op: "CHDIR", s1: NEW_ROOT, why: leave })
     .push({ op: "PIVOT_ROOT", s1: ".", s2: ".", why: leave })

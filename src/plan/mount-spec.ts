@@ -22,6 +22,8 @@ export interface MountSpec {
   mode?: number;
   /** tmpfs: size limit as tmpfs takes it (bytes, or with k/m/g, or a percentage). */
   size?: string;
+  /** tmpfs: inode limit as tmpfs takes it (a number, or with k/m/g). */
+  inodes?: string;
   /** overlay: the host directory that keeps the changes (default: a tmpfs, discarded at exit). */
   upper?: string;
   /** How the user wrote it, for messages: "--ro ./data" or "nsbox.json: profiles.ci.ro \"./data\"". */
@@ -90,9 +92,11 @@ export function parseMount(name: string, value: string, origin = `--${name} ${va
       const spec: MountSpec = { ...base, target, mode: 0o755 };
       for (const opt of i < 0 ? [] : value.slice(i + 1).split(",")) {
         const [k, v] = opt.split("=");
+        // 0 would mean "unlimited" to tmpfs: refused, as every tmpfs is capped (plan/tmpfs.ts).
         if (k === "size" && v && SIZE.test(v) && !/^0+[kmg%]?$/i.test(v)) spec.size = v;
+        else if (k === "nr_inodes" && v && /^\d+[kmg]?$/i.test(v) && !/^0+[kmg]?$/i.test(v)) spec.inodes = v;
         else if (k === "mode" && v) spec.mode = mode(flag, v);
-        else throw badOption(flag, `unknown tmpfs setting '${opt}' (size=N[k|m|g|%] above 0, mode=OCTAL)`);
+        else throw badOption(flag, `unknown tmpfs setting '${opt}' (size=N[k|m|g|%] above 0, nr_inodes=N[k|m|g] above 0, mode=OCTAL)`);
       }
       return spec;
     }

@@ -8,6 +8,7 @@ import type { Purpose } from "../ops.ts";
 import { ATTR, MS, OPF, PlanBuilder, hostPath, isAncestorOrSelf, sandboxPath } from "./builder.ts";
 import type { MountSpec } from "./mount-spec.ts";
 import { openedPaths, protectShare } from "./protected.ts";
+import { tmpfsOptions } from "./tmpfs.ts";
 
 /** Trees nsbox itself manages inside; user options may not mount in them (devices may go in /dev). */
 const MANAGED = ["/proc", "/dev/pts"];
@@ -84,7 +85,7 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
         const kind = b.kindAt(dst);
         // Not in the sandbox's view: nothing to hide if the host has it (it is hidden already).
         if (kind === "missing" && !existsSync(dst) && !spec.optional) throw fail(spec, `${dst}: no such file or directory`, "PATH_NOT_FOUND", dst);
-        if (kind === "dir") b.tmpfs(dst, "mode=0000", why).setattr(dst, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, why);
+        if (kind === "dir") b.tmpfs(dst, tmpfsOptions("hidden", "0000"), why).setattr(dst, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, why);
         else if (kind === "file") {
           const empty = stage("hidden");
           b.push({ op: "WRITE_FILE", s1: empty, s2: "", a: 0, b: 0, flags: OPF.CREATE, why });
@@ -95,8 +96,8 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
         break; // missing inside: already hidden
       }
       case "tmpfs": {
-        const options = [`mode=${spec.mode!.toString(8).padStart(4, "0")}`, ...(spec.size ? [`size=${spec.size}`] : [])];
-        b.tmpfs(target(spec, host), options.join(","), why);
+        // Capped like /tmp unless the option says otherwise (plan/tmpfs.ts).
+        b.tmpfs(target(spec, host), tmpfsOptions("scratch", spec.mode!.toString(8).padStart(4, "0"), { size: spec.size, inodes: spec.inodes }), why);
         break;
       }
       case "dir": {
@@ -161,7 +162,7 @@ function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stag
   } else {
     const layer = stage("overlay");
     b.push({ op: "MKDIR", s1: layer, a: 0o700, why })
-      .push({ op: "MOUNT", s1: "tmpfs", s2: layer, s3: "tmpfs", s4: "mode=0700", a: MS.NOSUID | MS.NODEV, why })
+      .push({ op: "MOUNT", s1: "tmpfs", s2: layer, s3: "tmpfs", s4: tmpfsOptions("overlay", "0700"), a: MS.NOSUID | MS.NODEV, why })
       .push({ op: "MKDIR", s1: `${layer}/upper`, a: 0o755, why })
       .push({ op: "MKDIR", s1: `${layer}/work`, a: 0o700, why });
     [upper, work] = [`${layer}/upper`, `${layer}/work`];

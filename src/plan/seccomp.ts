@@ -17,34 +17,114 @@ export const DENIED: readonly { names: string[]; errno: "EPERM" | "ENOSYS"; why:
   { names: ["open_by_handle_at", "name_to_handle_at"], errno: "EPERM", why: "opening files by handle walks around the mount namespace (the 'shocker' escape)" },
   { names: ["syslog", "vhangup", "lookup_dcookie", "uselib"], errno: "EPERM", why: "the kernel log, hanging up terminals, and obsolete interfaces" },
   { names: ["clone3"], errno: "ENOSYS", why: "its flags are in memory where the filter can't see them; libc falls back to clone, whose flags it can check" },
+  { names: ["modify_ldt"], errno: "ENOSYS", why: "16-bit segments for DOS and old Wine only, and a source of kernel bugs (CVE-2015-5157, CVE-2017-17053); kernels built without it answer ENOSYS too (x86 only)" },
 ];
+
+/**
+ * Socket families, for socket(2) and socketpair(2). The filter lets through only ALLOWED and
+ * answers every other family with EAFNOSUPPORT, the kernel's own answer for a family it was
+ * built without, so programs take the path they already have for that (libkcapi falls back to
+ * user-space crypto, a vsock probe reports "not a VM"). An allow list, as Flatpak's filter: a
+ * family added to a later kernel is refused until someone decides it is needed. REFUSED is
+ * the reason for each family the kernel has today; tests/host-trust-hardening.test.ts tries
+ * every one of them.
+ */
+export const SOCKET_FAMILIES: {
+  allowed: readonly { family: number; name: string; why: string }[];
+  refused: readonly { family: number; name: string; why: string }[];
+} = {
+  allowed: [
+    { family: 1, name: "AF_UNIX", why: "local sockets: every language runtime, test runner and build tool uses them" },
+    { family: 2, name: "AF_INET", why: "IPv4: loopback inside, and nsbox's proxy with --net allow" },
+    { family: 10, name: "AF_INET6", why: "IPv6, as AF_INET" },
+    { family: 16, name: "AF_NETLINK", why: "getaddrinfo(AI_ADDRCONFIG), getifaddrs and `ip` read interfaces through it; the dangerous protocols (nf_tables, xfrm) need CAP_NET_ADMIN, which the payload lacks" },
+    { family: 17, name: "AF_PACKET", why: "raw frames; needs CAP_NET_RAW (only with --cap-add), and then sees only the sandbox's own interfaces" },
+  ],
+  refused: [
+    { family: 3, name: "AF_AX25", why: "amateur radio: unmaintained, a long line of use-after-free bugs (CVE-2022-1204, CVE-2022-1205)" },
+    { family: 4, name: "AF_IPX", why: "obsolete (removed in Linux 4.18)" },
+    { family: 5, name: "AF_APPLETALK", why: "obsolete, unmaintained" },
+    { family: 6, name: "AF_NETROM", why: "amateur radio: unmaintained, use-after-free bugs" },
+    { family: 7, name: "AF_BRIDGE", why: "no sockets of its own; nothing to allow" },
+    { family: 8, name: "AF_ATMPVC", why: "ATM: obsolete hardware, kernel bugs (CVE-2023-51780)" },
+    { family: 9, name: "AF_X25", why: "X.25: obsolete, kernel bugs (CVE-2020-35519)" },
+    { family: 11, name: "AF_ROSE", why: "amateur radio: unmaintained, use-after-free bugs (CVE-2022-2961)" },
+    { family: 12, name: "AF_DECnet", why: "obsolete (removed in Linux 6.1)" },
+    { family: 13, name: "AF_NETBEUI", why: "never implemented" },
+    { family: 14, name: "AF_SECURITY", why: "never implemented" },
+    { family: 15, name: "AF_KEY", why: "IPsec key management (PF_KEYv2): host-wide security associations, kernel bugs (CVE-2022-1353 leaked kernel memory)" },
+    { family: 18, name: "AF_ASH", why: "never implemented" },
+    { family: 19, name: "AF_ECONET", why: "obsolete (removed in Linux 3.5) after privilege escalations (CVE-2010-3849)" },
+    { family: 20, name: "AF_ATMSVC", why: "ATM: obsolete hardware" },
+    { family: 21, name: "AF_RDS", why: "Reliable Datagram Sockets: a history of privilege escalations (CVE-2010-3904, CVE-2019-11815)" },
+    { family: 22, name: "AF_SNA", why: "never implemented" },
+    { family: 23, name: "AF_IRDA", why: "infrared: obsolete (removed in Linux 4.17)" },
+    { family: 24, name: "AF_PPPOX", why: "PPP over Ethernet and L2TP: tunnels a developer tool does not set up, kernel bugs" },
+    { family: 25, name: "AF_WANPIPE", why: "obsolete WAN cards" },
+    { family: 26, name: "AF_LLC", why: "IEEE 802.2 LLC: kernel bugs (CVE-2017-6345)" },
+    { family: 27, name: "AF_IB", why: "InfiniBand addressing: needs RDMA hardware" },
+    { family: 28, name: "AF_MPLS", why: "no sockets of its own" },
+    { family: 29, name: "AF_CAN", why: "CAN bus: kernel bugs (CVE-2021-3609 in can/bcm, CVE-2023-2166)" },
+    { family: 30, name: "AF_TIPC", why: "cluster IPC, loaded on demand by an unprivileged socket(): remote and local kernel bugs (CVE-2021-43267, CVE-2022-0435)" },
+    { family: 31, name: "AF_BLUETOOTH", why: "Bluetooth: the host's adapters (the kernel ignores network namespaces for it), kernel bugs (CVE-2020-12351)" },
+    { family: 32, name: "AF_IUCV", why: "IBM s390 mainframes only" },
+    { family: 33, name: "AF_RXRPC", why: "AFS's RPC: kernel bugs (CVE-2023-2006)" },
+    { family: 34, name: "AF_ISDN", why: "obsolete (mISDN)" },
+    { family: 35, name: "AF_PHONET", why: "Nokia modems: hardware a sandbox has no use for" },
+    { family: 36, name: "AF_IEEE802154", why: "low-power radio: kernel bugs (CVE-2021-3659)" },
+    { family: 37, name: "AF_CAIF", why: "ST-Ericsson modems: hardware a sandbox has no use for" },
+    { family: 38, name: "AF_ALG", why: "the kernel crypto API from user space: a large attack surface (CVE-2015-8970, CVE-2019-8912); user-space crypto needs nothing of it" },
+    { family: 39, name: "AF_NFC", why: "NFC: the host's hardware, kernel bugs (CVE-2021-23134, CVE-2022-1974)" },
+    { family: 40, name: "AF_VSOCK", why: "VM sockets ignore network namespaces: they reach the hypervisor and other VMs' services past --net none (and CVE-2021-26708)" },
+    { family: 41, name: "AF_KCM", why: "kernel connection multiplexor: rarely used, kernel bugs found by fuzzing" },
+    { family: 42, name: "AF_QIPCRTR", why: "Qualcomm IPC router: modem hardware" },
+    { family: 43, name: "AF_SMC", why: "shared-memory communications: needs RDMA or s390 hardware; kernel bugs found by fuzzing" },
+    { family: 44, name: "AF_XDP", why: "express data path: needs CAP_NET_RAW and eBPF, which the filter refuses anyway" },
+    { family: 45, name: "AF_MCTP", why: "management component transport (BMCs): host hardware, kernel bugs (CVE-2022-3977)" },
+  ],
+};
+/**
+ * Protocols of AF_INET and AF_INET6 that socket() refuses with EPROTONOSUPPORT (the kernel's
+ * answer when the module is absent). Each is a module the kernel loads on demand for any
+ * unprivileged socket() call, which is how their bugs were reached from containers.
+ */
+export const SOCKET_PROTOCOLS_REFUSED: readonly { protocol: number; name: string; why: string }[] = [
+  { protocol: 33, name: "IPPROTO_DCCP", why: "datagram congestion control: almost unused, a double free exploited for root (CVE-2017-6074)" },
+  { protocol: 115, name: "IPPROTO_L2TP", why: "L2TP over IP (VPN tunnels): kernel bugs (CVE-2016-10200)" },
+  { protocol: 132, name: "IPPROTO_SCTP", why: "telephony signalling transport: a long line of kernel bugs (CVE-2019-8956, CVE-2021-23133)" },
+  { protocol: 256, name: "IPPROTO_SMC", why: "SMC through AF_INET (Linux 6.11+): the same surface as AF_SMC" },
+];
+
 /** The mount calls, refused unless the payload keeps CAP_SYS_ADMIN or may nest sandboxes (--allow-nested). */
-export const MOUNT_CALLS = ["mount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr"];
+export const MOUNT_CALLS = ["mount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "open_tree_attr", "mount_setattr"];
 
 /** System call numbers by architecture: x86_64 and the generic table aarch64 uses. */
 const NR: Record<"x64" | "arm64", Record<string, number>> = {
   x64: {
+    modify_ldt: 154, socket: 41, socketpair: 53,
     keyctl: 250, add_key: 248, request_key: 249, bpf: 321, perf_event_open: 298, userfaultfd: 323,
     kexec_load: 246, kexec_file_load: 320, reboot: 169, init_module: 175, finit_module: 313, delete_module: 176,
     acct: 163, swapon: 167, swapoff: 168, quotactl: 179, quotactl_fd: 443, io_uring_setup: 425, io_uring_enter: 426,
     io_uring_register: 427, open_by_handle_at: 304, name_to_handle_at: 303, syslog: 103, vhangup: 153,
     lookup_dcookie: 212, uselib: 134, clone3: 435, mount: 165, umount2: 166, pivot_root: 155, fsopen: 430,
-    fsconfig: 431, fsmount: 432, fspick: 433, move_mount: 429, open_tree: 428, mount_setattr: 442,
+    fsconfig: 431, fsmount: 432, fspick: 433, move_mount: 429, open_tree: 428, mount_setattr: 442, open_tree_attr: 467,
     personality: 135, ioctl: 16, clone: 56, unshare: 272,
   },
   arm64: {
+    socket: 198, socketpair: 199,
     keyctl: 219, add_key: 217, request_key: 218, bpf: 280, perf_event_open: 241, userfaultfd: 282,
     kexec_load: 104, kexec_file_load: 294, reboot: 142, init_module: 105, finit_module: 273, delete_module: 106,
     acct: 89, swapon: 224, swapoff: 225, quotactl: 60, quotactl_fd: 443, io_uring_setup: 425, io_uring_enter: 426,
     io_uring_register: 427, open_by_handle_at: 265, name_to_handle_at: 264, syslog: 116, vhangup: 58,
     lookup_dcookie: 18, clone3: 435, mount: 40, umount2: 39, pivot_root: 41, fsopen: 430, fsconfig: 431,
-    fsmount: 432, fspick: 433, move_mount: 429, open_tree: 428, mount_setattr: 442, personality: 92,
+    fsmount: 432, fspick: 433, move_mount: 429, open_tree: 428, mount_setattr: 442, open_tree_attr: 467, personality: 92,
     ioctl: 29, clone: 220, unshare: 97,
   },
 };
 const AUDIT_ARCH = { x64: 0xc000003e, arm64: 0xc00000b7 };
 const X32_SYSCALL_BIT = 0x40000000;
-const ERRNO = { EPERM: 1, ENOSYS: 38 };
+const ERRNO = { EPERM: 1, ENOSYS: 38, EPROTONOSUPPORT: 93, EAFNOSUPPORT: 97 };
+const AF_INET = 2, AF_INET6 = 10;
 const RET = { KILL_PROCESS: 0x80000000, ERRNO: 0x00050000, ALLOW: 0x7fff0000 };
 const TIOCSTI = 0x5412; // push bytes into a terminal's input: the CVE-2017-5226 class
 const TIOCLINUX = 0x541c; // the Linux console's own ioctl (selection paste into the console)
@@ -87,6 +167,28 @@ export function seccompProgram(c: SeccompChoices, machine = arch()): Uint8Array 
   p.push([JEQ_K, 0, 5, nr.ioctl!], [LD_W_ABS, 0, 0, ARG_LOW(1)], [JEQ_K, 2, 0, TIOCSTI], [JEQ_K, 1, 0, TIOCLINUX], [JA, 0, 0, 1]);
   deny("EPERM");
   loadNr();
+  // socket and socketpair: only the allowed families (the domain is an int: the low word),
+  // and for AF_INET and AF_INET6 not the refused protocols (the third argument).
+  const ip = [AF_INET, AF_INET6];
+  const others = SOCKET_FAMILIES.allowed.map((f) => f.family).filter((f) => !ip.includes(f));
+  const protocols = SOCKET_PROTOCOLS_REFUSED.map((r) => r.protocol);
+  for (const name of ["socket", "socketpair"]) {
+    // Layout: nr check, load domain, ip families → PROTO, other families → END, refuse;
+    // PROTO: load protocol, refused ones → REFUSE2, else → END; REFUSE2; END: reload nr.
+    const families = ip.length + others.length;
+    const proto = 2 + families + 1; // index of PROTO within the block
+    const refuse2 = proto + 1 + protocols.length + 1;
+    const end = refuse2 + 1;
+    p.push([JEQ_K, 0, end - 1, nr[name]!], [LD_W_ABS, 0, 0, ARG_LOW(0)]);
+    ip.forEach((f, i) => p.push([JEQ_K, proto - (2 + i) - 1, 0, f]));
+    others.forEach((f, i) => p.push([JEQ_K, end - (2 + ip.length + i) - 1, 0, f]));
+    deny("EAFNOSUPPORT");
+    p.push([LD_W_ABS, 0, 0, ARG_LOW(2)]);
+    protocols.forEach((v, i) => p.push([JEQ_K, refuse2 - (proto + 1 + i) - 1, 0, v]));
+    p.push([JA, 0, 0, end - (refuse2 - 1) - 1]);
+    deny("EPROTONOSUPPORT");
+    loadNr();
+  }
   // personality: only the harmless values.
   p.push([JEQ_K, 0, PERSONALITY_OK.length + 2, nr.personality!], [LD_W_ABS, 0, 0, ARG_LOW(0)]);
   PERSONALITY_OK.forEach((v, i) => p.push([JEQ_K, PERSONALITY_OK.length - i, 0, v]));
