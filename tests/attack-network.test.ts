@@ -1,0 +1,101 @@
+// Attacks on the network's host side as a payload that knows the source would make them
+// (issue 11, items 1, 3 and 7): each in a real sandbox, each with its control.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanedUp, homeIn, nsbox, scratchIn, type Ran } from "./helpers.ts";
+
+const made = cleanedUp();
+
+/** The caller's environment without proxy or registry variables, so that what a sandbox has is nsbox's doing. */
+const env: Record<string, string> = Object.fromEntries(
+  Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !/_proxy$|registry|index_url|^npm_config_/i.test(e[0])),
+);
+
+/** A service on the host's loopback that no rule of these tests names unless the control says so. */
+let secret: ReturnType<typeof Bun.serve>;
+beforeAll(() => {
+  secret = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => new Response(`secret ${new URL(req.url).pathname}\n`) });
+});
+afterAll(() => secret?.stop(true));
+
+function project(): { dir: string; env: Record<string, string> } {
+  const dir = scratchIn(made);
+  const home = homeIn(made);
+  return { dir, env: { ...env, HOME: home, XDG_CONFIG_HOME: join(home, ".config") } };
+}
+
+/**
+ * Run a Python payload (the file `payload.py` in the project) under `--net net`. Its helper
+ * `ask(raw)` sends raw bytes to the proxy and returns everything it answers until it closes.
+ */
+function payload(p: { dir: string; env: Record<string, string> }, net: string, code: string): Promise<Ran> {
+  writeFileSync(join(p.dir, "payload.py"), [
+    "import socket, struct, sys",
+    "def ask(raw, wait=10):",
+    "    s = socket.create_connection(('127.0.0.1', 3128)); s.settimeout(wait); s.sendall(raw); got = b''",
+    "    try:",
+    "        while True:",
+    "            d = s.recv(65536)",
+    "            if not d: break",
+    "            got += d",
+    "    except OSError: pass",
+    "    s.close(); return got",
+    "def first(got): return got.split(b'\\r\\n')[0].decode('latin1')",
+    "def last(got): return got.rstrip(b'\\n').split(b'\\n')[-1].decode('latin1')",
+    code,
+  ].join("\n"));
+  return nsbox(["--net", net, "--", "python3", "payload.py"], { cwd: p.dir, env: p.env });
+}
+
+const tunnelGet = (host: string, port: number, path: string) =>
+  `CONNECT ${host}:${port} HTTP/1.1\r\n\r\nGET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+
+describe("no name leads into the machine: names the host's resolver reads as addresses", () => {
+  /*
+   * glibc's getaddrinfo reads `ADDRESS%ANYTHING` as a numeric IPv6 address with a scope id and
+   * answers it verbatim: `::ffff:127.0.0.1%.example.test` ends in `.example.test`, so
+   * `*.example.test` matched it, and the address policy could not read the answer.
+   */
+  const forms = ["[::ffff:127.0.0.1%.example.test]", "[::ffff:7f00:1%x.example.test]", "[::1%lo.example.test]"];
+  for (const form of forms) {
+    test(`CONNECT ${form} under *.example.test does not reach the host's loopback; a rule naming 127.0.0.1 does (control)`, async () => {
+      const p = project();
+      const port = secret.port!;
+      const r = await payload(p, "allow=*.example.test", `print(first(ask(${JSON.stringify(tunnelGet(form, port, "/zone"))}.encode())))`);
+      expect(r.stdout).toMatch(/^HTTP\/1\.1 40[03] /);
+      const control = await payload(p, `allow=127.0.0.1:${port}`, `print(last(ask(${JSON.stringify(tunnelGet("127.0.0.1", port, "/zone"))}.encode())))`);
+      expect(control.stdout).toBe("secret /zone\n");
+    });
+  }
+
+  test("SOCKS5 with the same name as a domain (ATYP 3) is refused too; the loopback address by a rule naming it is served (control)", async () => {
+    const p = project();
+    const port = secret.port!;
+    const socks = (atyp: string) => [
+      `name = ${atyp}`,
+      `got = ask(b'\\x05\\x01\\x00\\x05\\x01\\x00' + name + struct.pack('>H', ${port}) + b'GET /s HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')`,
+      "print(got[3], last(got))",
+    ].join("\n");
+    const zone = "::ffff:127.0.0.1%.example.test";
+    const r = await payload(p, "allow=*.example.test", socks(`b'\\x03' + bytes([${zone.length}]) + b'${zone}'`));
+    expect(r.stdout.split(" ")[0]).toBe("2");
+    const control = await payload(p, `allow=127.0.0.1:${port}`, socks("b'\\x01\\x7f\\x00\\x00\\x01'"));
+    expect(control.stdout).toBe("0 secret /s\n");
+  });
+});
+
+describe("nothing the payload sends makes the nsbox process crash", () => {
+  test("CONNECT to a port past 65535 is refused, nsbox goes on; a valid port is served (control)", async () => {
+    const p = project();
+    const port = secret.port!;
+    const r = await payload(p, "allow=127.0.0.1", [
+      `print(first(ask(${JSON.stringify(tunnelGet("127.0.0.1", 99999, "/big"))}.encode())))`,
+      `print(first(ask(${JSON.stringify(tunnelGet("127.0.0.1", 65536 + port, "/wrap"))}.encode())))`,
+      `print(last(ask(${JSON.stringify(tunnelGet("127.0.0.1", port, "/ok"))}.encode())))`,
+    ].join("\n"));
+    expect(r.stderr).not.toContain("RangeError");
+    expect(r.stdout).toBe("HTTP/1.1 400 Bad Request\nHTTP/1.1 400 Bad Request\nsecret /ok\n");
+    expect(r.exitCode).toBe(0);
+  });
+});
