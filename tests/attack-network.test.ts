@@ -99,3 +99,32 @@ describe("nothing the payload sends makes the nsbox process crash", () => {
     expect(r.exitCode).toBe(0);
   });
 });
+
+describe("the report of what was blocked is bounded and inert", () => {
+  const lines = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("nsbox: blocked connect to ") || l.startsWith("nsbox: and "));
+
+  test("400 distinct long names blocked: at most 100 lines, each short, and a count of the rest; 5 names are each reported (control)", async () => {
+    const p = project();
+    const ask = (n: number) => `for i in range(${n}): ask(b'CONNECT h%d${"a".repeat(2000)}.test:443 HTTP/1.1\\r\\n\\r\\n' % i)`;
+    const r = await payload(p, "allow=allowed.test", ask(400));
+    const seen = lines(r.stderr);
+    expect(seen.length).toBe(101);
+    expect(seen.at(-1)).toBe("nsbox: and 300 more blocked connections");
+    expect(Math.max(...seen.map((l) => l.length))).toBeLessThan(400);
+    const control = await payload(p, "allow=allowed.test", ask(5));
+    expect(lines(control.stderr).length).toBe(5);
+  });
+
+  test("a name with terminal escapes (SOCKS5 takes any bytes) is shown escaped; a plain name as it is (control)", async () => {
+    const p = project();
+    const r = await payload(p, "allow=allowed.test", [
+      "for name in [b'\\x1b]0;pwned\\x07.test', b'plain.test']:",
+      "    ask(b'\\x05\\x01\\x00\\x05\\x01\\x00\\x03' + bytes([len(name)]) + name + b'\\x01\\xbb')",
+    ].join("\n"));
+    expect(r.stderr).not.toContain("\x1b");
+    expect(lines(r.stderr)).toEqual([
+      "nsbox: blocked connect to \\x1b]0;pwned\\x07.test:443 (not in --net allow)",
+      "nsbox: blocked connect to plain.test:443 (not in --net allow)",
+    ]);
+  });
+});
