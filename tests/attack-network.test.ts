@@ -1,9 +1,9 @@
 // Attacks on the network's host side as a payload that knows the source would make them
 // (issue 11, items 1, 3 and 7): each in a real sandbox, each with its control.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanedUp, homeIn, nsbox, scratchIn, type Ran } from "./helpers.ts";
+import { cleanedUp, collect, homeIn, NSBOX, nsbox, scratchIn, type Ran } from "./helpers.ts";
 
 const made = cleanedUp();
 
@@ -126,5 +126,32 @@ describe("the report of what was blocked is bounded and inert", () => {
       "nsbox: blocked connect to \\x1b]0;pwned\\x07.test:443 (not in --net allow)",
       "nsbox: blocked connect to plain.test:443 (not in --net allow)",
     ]);
+  });
+});
+
+describe("--net-log: a write that fails is not a crash", () => {
+  /*
+   * The payload can fill the disk it shares with the log; RLIMIT_FSIZE on nsbox stands in for
+   * the full disk here (the same error reaches the same write).
+   */
+  const run = (p: { dir: string; env: Record<string, string> }, n: number) => {
+    writeFileSync(join(p.dir, "payload.py"), [
+      "import socket",
+      `for i in range(${n}):`,
+      "    s = socket.create_connection(('127.0.0.1', 3128)); s.sendall(b'CONNECT h%d.test:443 HTTP/1.1\\r\\n\\r\\n' % i); s.recv(100); s.close()",
+      "print('payload done')",
+    ].join("\n"));
+    return collect(["prlimit", "--fsize=8192", process.execPath, NSBOX, "--net", "allow=allowed.test", "--net-log", join(p.dir, "net.log"), "--", "python3", "payload.py"], { cwd: p.dir, env: p.env });
+  };
+
+  test("the log growing past what the disk takes: nsbox says the log stopped, no stack trace; a short log holds every line (control)", async () => {
+    const p = project();
+    const r = await run(p, 200);
+    expect(r.stdout).toBe("payload done\n");
+    expect(r.stderr).not.toContain("    at ");
+    expect(r.stderr).toContain(`nsbox: --net-log ${join(p.dir, "net.log")}: stopped writing (EFBIG); the lines after that are missing`);
+    const control = await run(p, 5);
+    expect(control.stdout).toBe("payload done\n");
+    expect(readFileSync(join(p.dir, "net.log"), "utf8").trim().split("\n").length).toBe(5);
   });
 });

@@ -97,9 +97,19 @@ export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line
   let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile);
   const blocked = new Map<string, string>();
   let more = 0;
+  let logFailed: string | undefined;
   let proxy: Proxy | undefined;
   const onEvent = (e: NetEvent) => {
-    if (log >= 0) writeSync(log, JSON.stringify(e) + "\n");
+    // A write that fails (the disk the payload shares filled up) ends the log, not nsbox.
+    if (log >= 0) {
+      try {
+        writeSync(log, JSON.stringify(e) + "\n");
+      } catch (err) {
+        closeSync(log);
+        log = -1;
+        logFailed = `--net-log ${opts.logFile}: stopped writing (${(err as NodeJS.ErrnoException).code ?? err}); the lines after that are missing`;
+      }
+    }
     if (e.action !== "block") return;
     const line = e.protocol === "proxy" ? `proxy: ${e.reason}` : `blocked connect to ${shown(e.host)}:${e.port} (${shown(e.reason ?? "")})`;
     const key = e.protocol === "proxy" ? line : `${e.host}:${e.port}`;
@@ -114,7 +124,7 @@ export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line
       if (log >= 0) closeSync(log);
       log = -1;
       const rest = more ? [`and ${more} more blocked connections${opts.logFile === undefined ? "" : " (every one is in --net-log)"}`] : [];
-      return [...blocked.values(), ...rest];
+      return [...blocked.values(), ...rest, ...(logFailed ? [logFailed] : [])];
     },
   };
 }
