@@ -14,10 +14,13 @@ const env: Record<string, string> = Object.fromEntries(
 
 /** A service on the host's loopback that no rule of these tests names unless the control says so. */
 let secret: ReturnType<typeof Bun.serve>;
+/** A TCP service on the host's loopback that reads and discards whatever it is sent. */
+let sink: ReturnType<typeof Bun.listen>;
 beforeAll(() => {
   secret = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => new Response(`secret ${new URL(req.url).pathname}\n`) });
+  sink = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
 });
-afterAll(() => secret?.stop(true));
+afterAll(() => (secret?.stop(true), sink?.stop(true)));
 
 function project(): { dir: string; env: Record<string, string> } {
   const dir = scratchIn(made);
@@ -153,5 +156,68 @@ describe("--net-log: a write that fails is not a crash", () => {
     const control = await run(p, 5);
     expect(control.stdout).toBe("payload done\n");
     expect(readFileSync(join(p.dir, "net.log"), "utf8").trim().split("\n").length).toBe(5);
+  });
+});
+
+describe("blocked as they are (kept as tests so that they stay blocked)", () => {
+  test("numeric, hex, octal and IPv6 forms of loopback under 0.0.0.0/0 and ::/0 are refused; the rule naming 127.0.0.1 serves the hex form (control)", async () => {
+    const p = project();
+    const port = secret.port!;
+    const forms = ["0x7f.1", "017700000001", "2130706433", "127.1", "0", "[::ffff:7f00:1]", "[::ffff:127.0.0.1]", "[::1]", "[::]", "[0:0:0:0:0:ffff:7f00:1]"];
+    const http = (host: string) => `GET http://${host}:${port}/n HTTP/1.0\r\n\r\n`;
+    const r = await payload(p, "allow=0.0.0.0/0,[::]/0", [
+      `for h in ${JSON.stringify(forms)}:`,
+      `    print(h, first(ask(('GET http://%s:${port}/n HTTP/1.0\\r\\n\\r\\n' % h).encode())), first(ask(('CONNECT %s:${port} HTTP/1.1\\r\\n\\r\\n' % h).encode())))`,
+    ].join("\n"));
+    for (const line of r.stdout.trim().split("\n")) expect(line).toMatch(/ HTTP\/1\.1 40[03] .* HTTP\/1\.1 40[03] /);
+    expect(r.stdout.trim().split("\n").length).toBe(forms.length);
+    const control = await payload(p, `allow=127.0.0.1:${port}`, `print(last(ask(${JSON.stringify(http("0x7f.1"))}.encode())))`);
+    expect(control.stdout).toBe("secret /n\n");
+  });
+
+  test("SOCKS4 and SOCKS4a are not spoken (no connection made); SOCKS5 to the same address is (control)", async () => {
+    const p = project();
+    const port = secret.port!;
+    const r = await payload(p, `allow=127.0.0.1:${port}`, [
+      `print(first(ask(b'\\x04\\x01' + struct.pack('>H', ${port}) + b'\\x7f\\x00\\x00\\x01u\\x00GET /4 HTTP/1.0\\r\\n\\r\\n', 3)))`,
+      `print(first(ask(b'\\x04\\x01' + struct.pack('>H', ${port}) + b'\\x00\\x00\\x00\\x01u\\x00127.0.0.1\\x00GET /4a HTTP/1.0\\r\\n\\r\\n', 3)))`,
+      `got = ask(b'\\x05\\x01\\x00\\x05\\x01\\x00\\x01\\x7f\\x00\\x00\\x01' + struct.pack('>H', ${port}) + b'GET /5 HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')`,
+      "print(last(got))",
+    ].join("\n"));
+    const [four, fourA, five] = r.stdout.split("\n");
+    expect(four).not.toContain("secret");
+    expect(fourA).not.toContain("secret");
+    expect(five).toBe("secret /5");
+  });
+
+  test("after a refusal (a head past 64 KiB, a SOCKS5 method or address type it does not speak) the proxy reads no more; a tunnel takes the same bytes (control)", async () => {
+    const p = project();
+    const port = sink.port;
+    const r = await payload(p, `allow=127.0.0.1:${port}`, [
+      "def push(first_bytes, megabytes=64):",
+      "    s = socket.create_connection(('127.0.0.1', 3128)); s.sendall(first_bytes); s.recv(100); sent = 0",
+      "    try:",
+      "        while sent < megabytes << 20: s.sendall(b'b' * 65536); sent += 65536",
+      "        return 'took %d MiB' % (sent >> 20)",
+      "    except OSError: return 'closed'",
+      "print(push(b'GET http://x/ HTTP/1.1\\r\\nX: ' + b'a' * 70000))",
+      "print(push(b'\\x05\\x01\\x02'))",
+      "print(push(b'\\x05\\x01\\x00\\x05\\x01\\x00\\x09'))",
+      `print(push(b'CONNECT 127.0.0.1:${port} HTTP/1.1\\r\\n\\r\\n', 8))`,
+    ].join("\n"));
+    expect(r.stdout).toBe("closed\nclosed\nclosed\ntook 8 MiB\n");
+  });
+
+  test("--net-log through /proc/self/fd, /dev/stderr or at a FIFO is refused before the payload runs; a regular file is written (control)", async () => {
+    const p = project();
+    const fifo = join(p.dir, "fifo");
+    await collect(["mkfifo", fifo]);
+    for (const log of ["/proc/self/fd/2", "/dev/stderr", fifo, p.dir]) {
+      const r = await nsbox(["--net", "allow=allowed.test", "--net-log", log, "--", "echo", "ran"], { cwd: p.dir, env: p.env });
+      expect([r.exitCode, r.stdout]).toEqual([125, ""]);
+      expect(r.stderr).toStartWith(`nsbox: --net-log ${log}: `);
+    }
+    const r = await nsbox(["--net", "allow=allowed.test", "--net-log", join(p.dir, "net.log"), "--", "echo", "ran"], { cwd: p.dir, env: p.env });
+    expect([r.exitCode, r.stdout]).toEqual([0, "ran\n"]);
   });
 });
