@@ -221,3 +221,20 @@ describe("blocked as they are (kept as tests so that they stay blocked)", () => 
     expect([r.exitCode, r.stdout]).toEqual([0, "ran\n"]);
   });
 });
+
+describe("addresses the parser could not count", () => {
+  test("CONNECT [1:::2], SOCKS5 to ':::' and --net allow=[1:::2] are refused, no stack trace; a well-formed IPv6 address is decided (control)", async () => {
+    const p = project();
+    const r = await payload(p, "allow=example.test", [
+      "print(first(ask(b'CONNECT [1:::2]:80 HTTP/1.1\\r\\n\\r\\n')))",
+      "print(ask(b'\\x05\\x01\\x00\\x05\\x01\\x00\\x03\\x03:::\\x00\\x50')[3])",
+      "print(first(ask(b'CONNECT [1::2]:80 HTTP/1.1\\r\\n\\r\\n')))",
+    ].join("\n"));
+    expect(r.stderr).not.toContain("    at ");
+    expect(r.stdout).toBe("HTTP/1.1 403 Forbidden\n2\nHTTP/1.1 403 Forbidden\n");
+    const rule = await nsbox(["--net", "allow=[1:::2]", "--", "true"], { cwd: p.dir, env: p.env });
+    expect([rule.exitCode, rule.stderr.split("\n")[0]]).toEqual([125, "nsbox: --net: allow=[1:::2]: expected host, host:port, *.domain, or an IP address or range with an optional port"]);
+    const control = await nsbox(["--net", "allow=[1::2]", "--", "true"], { cwd: p.dir, env: p.env });
+    expect(control.exitCode).toBe(0);
+  });
+});
