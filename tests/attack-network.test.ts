@@ -238,3 +238,27 @@ describe("addresses the parser could not count", () => {
     expect(control.exitCode).toBe(0);
   });
 });
+
+describe("no request head stalls the proxy", () => {
+  /*
+   * `(.*?)[ \t]*$` on a header whose value is one long run of spaces followed by another
+   * character backtracks quadratically: one 60 KB head held nsbox's event loop (every
+   * connection, signals, the terminal) for seconds, and a stream of them for as long as the
+   * payload liked.
+   */
+  const run = (p: { dir: string; env: Record<string, string> }, tail: string) =>
+    payload(p, `allow=127.0.0.1:${secret.port}`, [
+      "import threading",
+      `head = b'GET http://127.0.0.1:${secret.port}/x HTTP/1.1\\r\\nX-Pad:a' + b' ' * 60000 + b'${tail}\\r\\n\\r\\n'`,
+      "for _ in range(3): threading.Thread(target=ask, args=(head, 60), daemon=True).start()",
+      "import time; time.sleep(1)",
+      `got = ask(b'GET http://127.0.0.1:${secret.port}/alive HTTP/1.1\\r\\nHost: 127.0.0.1:${secret.port}\\r\\n\\r\\n', 10)`,
+      "print(last(got) if got else 'no answer within 10 s')",
+    ].join("\n"));
+
+  test("three heads with a 60 KB run of spaces inside a header value: the proxy still answers; the same heads with the spaces at the end (control)", async () => {
+    const p = project();
+    expect((await run(p, "b")).stdout).toBe("secret /alive\n");
+    expect((await run(p, "")).stdout).toBe("secret /alive\n");
+  });
+});
