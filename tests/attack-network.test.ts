@@ -262,3 +262,21 @@ describe("no request head stalls the proxy", () => {
     expect((await run(p, "")).stdout).toBe("secret /alive\n");
   });
 });
+
+describe("@registries: what the project names is not a rule, and not a flood either", () => {
+  const notes = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("nsbox: @registries: "));
+  const withScopes = (n: number) => Array.from({ length: n }, (_, i) => `@s${i}:registry=https://r${i}.example.test/\n`).join("");
+
+  test("a project .npmrc naming 2,000 registries: none becomes a rule, at most 10 notes and a count; 3 are each named (control)", async () => {
+    const p = project();
+    writeFileSync(join(p.dir, ".npmrc"), withScopes(2000));
+    const r = await payload(p, "allow=@registries", "print(first(ask(b'CONNECT r7.example.test:443 HTTP/1.1\\r\\n\\r\\n')))");
+    expect(r.stdout).toBe("HTTP/1.1 403 Forbidden\n");
+    expect(r.stderr).toContain("nsbox: blocked connect to r7.example.test:443 (not in --net allow)");
+    expect(notes(r.stderr).length).toBe(11);
+    expect(notes(r.stderr).at(-1)).toBe("nsbox: @registries: and 1990 more registries in the project's files, ignored too");
+    writeFileSync(join(p.dir, ".npmrc"), withScopes(3));
+    const control = await payload(p, "allow=@registries", "pass");
+    expect(notes(control.stderr)).toEqual([0, 1, 2].map((i) => `nsbox: @registries: ignored the registry r${i}.example.test:443 in the project's .npmrc (project files do not open ports); if you trust it, add --net allow=r${i}.example.test:443`));
+  });
+});
