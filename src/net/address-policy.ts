@@ -82,6 +82,8 @@ function ruleBlock(r: Rule): Block | undefined {
  * or `localhost` for loopback.
  */
 export function refusal(address: string, port: number, rules: readonly Rule[], own: readonly string[]): string | undefined {
+  // An answer this parser can't read (`::1%lo`, with a scope id) may still be one the kernel connects to: refused.
+  if (!addressValue(address)) return `the address ${address}, which nsbox can't read`;
   const c = classify(address, own);
   if (!c) return undefined;
   const v = unwrap(addressValue(address)!);

@@ -102,6 +102,13 @@ export function startProxy(fd: number, rules: Rule[], onEvent: (e: NetEvent) => 
     if (!rule) return { reason: "not in --net allow" };
     const bare = host.replace(/^\[|\]$/g, "");
     const literal = isIP(bare) !== 0;
+    /*
+     * Security decision: only a DNS name goes to the resolver. getaddrinfo reads
+     * `::ffff:127.0.0.1%.example.test` as an address with a scope id and answers it as it is,
+     * though `*.example.test` matches it; likewise any name it could read as a number.
+     */
+    if (!literal && !/^(?=.{1,253}$)[a-z0-9_-]+(\.[a-z0-9_-]+)*$/i.test(bare)) return { reason: "not a host name" };
+    if (port < 1 || port > 65535) return { reason: "not a port" };
     let addresses: string[];
     if (literal) addresses = [bare];
     else {
@@ -134,7 +141,12 @@ export function startProxy(fd: number, rules: Rule[], onEvent: (e: NetEvent) => 
    */
   function upstream(addresses: string[], port: number, client: Socket, ready: (up: Socket, address: string) => void, failed: (e: Error) => void) {
     const [address, ...others] = addresses;
-    const up = connect({ host: address!, port, allowHalfOpen: true });
+    let up: Socket;
+    try {
+      up = connect({ host: address!, port, allowHalfOpen: true });
+    } catch (e) {
+      return failed(e as Error); // thrown, not emitted (a bad port): never a crash of nsbox
+    }
     open.add(up);
     const onError = (e: Error) => {
       open.delete(up);
@@ -200,8 +212,8 @@ export function startProxy(fd: number, rules: Rule[], onEvent: (e: NetEvent) => 
     if (typeof request === "string") return refuse("400 Bad Request", `nsbox: ${request}`);
     const { method, target, version, headers } = request;
     if (method === "CONNECT") {
-      const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(target);
-      if (!m) return refuse("400 Bad Request", "nsbox: CONNECT needs host:port");
+      const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(target);
+      if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return refuse("400 Bad Request", "nsbox: CONNECT needs host:port");
       const [host, port] = [m[1]!, Number(m[2])];
       const d = await decide(host, port);
       if (!d.addresses) return report("connect", host, port, d), refuse("403 Forbidden", `nsbox: blocked connect to ${host}:${port} (${d.reason})`);
@@ -360,11 +372,23 @@ export function parseRequest(head: string): { method: string; target: string; ve
   if (parts.length !== 3 || !TOKEN.test(parts[0]!) || !/^HTTP\/1\.[01]$/.test(parts[2]!)) return "malformed request line";
   const headers: [string, string][] = [];
   for (const line of lines.slice(1)) {
-    const m = /^([^:]*):[ \t]*(.*?)[ \t]*$/.exec(line);
-    if (!m || !TOKEN.test(m[1]!)) return "malformed header line";
-    headers.push([m[1]!.toLowerCase(), m[2]!]);
+    const colon = line.indexOf(":");
+    if (colon < 0 || !TOKEN.test(line.slice(0, colon))) return "malformed header line";
+    headers.push([line.slice(0, colon).toLowerCase(), trimOws(line.slice(colon + 1))]);
   }
   return { method: parts[0]!, target: parts[1]!, version: parts[2]!, headers };
+}
+
+/**
+ * A header value without the spaces and tabs around it, in one pass: a regular expression
+ * such as `(.*?)[ \t]*$` backtracks quadratically on a long run of spaces inside the value
+ * (one 60 KB head held the proxy, and nsbox with it, for seconds).
+ */
+function trimOws(value: string): string {
+  let start = 0, end = value.length;
+  while (start < end && (value[start] === " " || value[start] === "\t")) start++;
+  while (end > start && (value[end - 1] === " " || value[end - 1] === "\t")) end--;
+  return value.slice(start, end);
 }
 
 /** Where a request's body ends: after Content-Length bytes, or after the chunked encoding's last chunk and trailers. */

@@ -144,5 +144,7 @@ export function configuredRegistries(home: string, cwd: string, env: Record<stri
       notes.push(`@registries: ignored the registry ${where} in the project's ${file} (project files do not open ports); if you trust it, add --net allow=${where}`);
     }
   }
-  return { registries, notes };
+  // The project picks how many it names: a few notes say it, a thousand would bury every other warning.
+  const shownNotes = notes.length > 10 ? [...notes.slice(0, 10), `@registries: and ${notes.length - 10} more registries in the project's files, ignored too`] : notes;
+  return { registries, notes: shownNotes };
 }

@@ -9,10 +9,12 @@ const IPV6 = /^(?=.*:)[0-9a-f:]{2,39}$/i;
 export function isIP(text: string): 0 | 4 | 6 {
   if (IPV4.test(text)) return 4;
   if (/^::ffff:/i.test(text) && IPV4.test(text.slice(7))) return 6;
-  if (!IPV6.test(text) || (text.match(/::/g)?.length ?? 0) > 1) return 0;
-  const groups = text.split(":");
-  const ok = groups.every((g) => g.length <= 4) && (text.includes("::") ? groups.length <= 8 : groups.length === 8);
-  return ok ? 6 : 0;
+  if (!IPV6.test(text)) return 0;
+  // Every group 1 to 4 hex digits around at most one `::` (`1:::2` and `:::` are not addresses).
+  const halves = text.split("::");
+  const groups = halves.flatMap((h) => (h ? h.split(":") : []));
+  if (halves.length > 2 || !groups.every((g) => /^[0-9a-f]{1,4}$/i.test(g))) return 0;
+  return (halves.length === 2 ? groups.length <= 7 : groups.length === 8) ? 6 : 0;
 }
 
 /**

@@ -83,16 +83,39 @@ function symlinkHint(full: string): string | undefined {
   }
 }
 
+/**
+ * The report's bounds: the payload chooses the names it asks for (up to the proxy's 64 KiB
+ * head, any bytes through SOCKS5), and each distinct one blocked was kept until the end and
+ * printed to the user's terminal. At most this many lines, each name cut short and with its
+ * control characters shown escaped, never sent to the terminal as they are.
+ */
+const MAX_REPORTED = 100;
+const shown = (host: string) =>
+  (host.length > 255 ? `${host.slice(0, 255)}…` : host).replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+
 export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
   let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile);
   const blocked = new Map<string, string>();
+  let more = 0;
+  let logFailed: string | undefined;
   let proxy: Proxy | undefined;
   const onEvent = (e: NetEvent) => {
-    if (log >= 0) writeSync(log, JSON.stringify(e) + "\n");
+    // A write that fails (the disk the payload shares filled up) ends the log, not nsbox.
+    if (log >= 0) {
+      try {
+        writeSync(log, JSON.stringify(e) + "\n");
+      } catch (err) {
+        closeSync(log);
+        log = -1;
+        logFailed = `--net-log ${opts.logFile}: stopped writing (${(err as NodeJS.ErrnoException).code ?? err}); the lines after that are missing`;
+      }
+    }
     if (e.action !== "block") return;
-    const line = e.protocol === "proxy" ? `proxy: ${e.reason}` : `blocked connect to ${e.host}:${e.port} (${e.reason})`;
+    const line = e.protocol === "proxy" ? `proxy: ${e.reason}` : `blocked connect to ${shown(e.host)}:${e.port} (${shown(e.reason ?? "")})`;
+    const key = e.protocol === "proxy" ? line : `${e.host}:${e.port}`;
     if (opts.live) opts.live(line);
-    else blocked.set(e.protocol === "proxy" ? line : `${e.host}:${e.port}`, line);
+    else if (blocked.has(key) || blocked.size < MAX_REPORTED) blocked.set(key, line);
+    else more++;
   };
   return {
     onListen: (fd) => void (proxy = startProxy(fd, rules, onEvent, opts.proxy)),
@@ -100,7 +123,8 @@ export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line
       proxy?.close();
       if (log >= 0) closeSync(log);
       log = -1;
-      return [...blocked.values()];
+      const rest = more ? [`and ${more} more blocked connections${opts.logFile === undefined ? "" : " (every one is in --net-log)"}`] : [];
+      return [...blocked.values(), ...rest, ...(logFailed ? [logFailed] : [])];
     },
   };
 }
