@@ -68,6 +68,34 @@ export const PROTECTED: readonly ProtectedPath[] = [
   { path: "nsbox.json", reason: "nsbox's own profiles for this project" },
 ];
 
+/**
+ * nsbox's own files, wherever this copy of nsbox is: what its next start loads (its sources, its
+ * bin and the link to it, its configuration for Bun, the packages it imports). Guarded like
+ * PROTECTED when a writable share holds them, e.g. `nsbox -- bash` run from nsbox's checkout.
+ */
+const OWN_CODE: readonly string[] = (() => {
+  const pkg = realpathOr(join(import.meta.dir, "..", ".."));
+  const own = ["bin", "src", "package.json", "tsconfig.json", "bunfig.toml", "node_modules"].map((e) => join(pkg, e));
+  // A project-local install: node_modules/.bin/nsbox is the link the shell runs.
+  if (pkg.endsWith("/node_modules/nsbox")) own.push(join(pkg, "..", ".bin", "nsbox"));
+  for (const dep of ["citty", "consola"]) {
+    try {
+      const entry = realpathOr(Bun.resolveSync(dep, pkg));
+      const at = entry.lastIndexOf(`/node_modules/${dep}/`);
+      if (at >= 0) own.push(entry.slice(0, at + `/node_modules/${dep}`.length));
+    } catch {}
+  }
+  return own;
+})();
+
+function realpathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
 /** Inside every git directory (.git, .git/modules/NAME, .git/worktrees/NAME): what git obeys. */
 export const GIT_DIR_PROTECTED: readonly ProtectedPath[] = [
   { path: "config", reason: "core.fsmonitor, core.hooksPath, core.sshCommand, core.pager, aliases, filters, diff and merge drivers, credential helpers, include.path: commands git runs" },
@@ -164,6 +192,17 @@ class Collector {
   }
 
   /** Relative path of host `path` when it is inside this share. */
+  /**
+   * nsbox's own code when it lies in this share (its checkout, or a project-local install in
+   * node_modules): the user's next nsbox run executes it, before any sandbox exists.
+   */
+  ownCode(): void {
+    for (const path of OWN_CODE) {
+      const inner = this.inside(path);
+      if (inner) this.path(inner);
+    }
+  }
+
   private inside(path: string): string | undefined {
     const p = normalize(path);
     if (!isAncestorOrSelf(this.root, p)) return undefined;
@@ -338,6 +377,7 @@ export function protectShare(b: PlanBuilder, at: string, why: Purpose, host: Hos
     const isOpened = (rel: string) => opened.some((o) => o !== root && isAncestorOrSelf(root, o) && isAncestorOrSelf(o, join(root, rel)));
     const c = new Collector(root, host);
     for (const p of PROTECTED) (p.path === ".git" ? c.gitEntry(".git") : c.path(p.path));
+    c.ownCode();
     c.childRepositories();
     const sandbox = (rel: string) => (rel === "" ? rootAt : `${rootAt}/${rel}`);
     const depth = (rel: string) => (rel === "" ? 0 : rel.split("/").length);
