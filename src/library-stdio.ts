@@ -1,7 +1,9 @@
 // The library's standard input and output: pipes, files and /dev/null for a sandbox's stdio,
 // each descriptor closed exactly once.
 import type { BunFile } from "bun";
-import { openSync, readSync } from "node:fs";
+import { constants, openSync, readSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import { walkHostPath } from "./plan/host-path.ts";
 import { NsboxError } from "./errors.ts";
 import { closeFd, pipe, readableBytes } from "./executor.ts";
 
@@ -206,11 +208,23 @@ export async function feed(data: Exclude<StdinOption, "inherit" | "pipe" | "igno
 
 const isBunFile = (v: unknown): v is BunFile => v instanceof Blob && typeof (v as BunFile).name === "string";
 
+/**
+ * Open a file given as stdio on the host. Its name may lie in a share, where the payload of an
+ * earlier run can have put a symlink (out.log -> ~/.bashrc): no symlink is followed but root's own
+ * (plan/host-path.ts), and opening never blocks (a FIFO for stdin would hang this process).
+ */
 function openFile(file: BunFile, flags: "r" | "w", what: string): number {
+  const path = resolve(file.name!);
+  const refuse = (problem: string) =>
+    new NsboxError("BAD_OPTION", `${what} ${file.name}: ${problem}; nsbox does not follow a symlink a sandbox could have placed: name the real path`, { option: what, path: file.name });
+  const dir = walkHostPath(dirname(path));
+  if (!dir.ok && "link" in dir) throw refuse(`${dir.link} is a symlink to ${dir.leadsTo}`);
+  const mode = flags === "r" ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC;
   try {
-    return openSync(file.name!, flags); // Bun opens with O_CLOEXEC
+    return openSync(dir.ok ? `${dir.path}/${basename(path)}` : path, mode | constants.O_NOFOLLOW | constants.O_NOCTTY, 0o666); // Bun opens with O_CLOEXEC
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ELOOP") throw refuse(`${path} is a symlink`);
     throw new NsboxError(code === "ENOENT" ? "PATH_NOT_FOUND" : "BAD_OPTION", `${what} ${file.name}: ${(e as Error).message}`, {
       option: what, path: file.name, cause: e,
     });

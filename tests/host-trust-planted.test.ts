@@ -286,3 +286,25 @@ describe("overlay upper and work directories", () => {
     expectRefused(await nsbox(["--overlay", `./tree:${upper}`, "--", "true"], { cwd }), `--overlay ./tree:${upper}`, /is a symlink to/);
   });
 });
+
+describe("paths the library opens or shares for a program", () => {
+  it("stdout to Bun.file(out.log), out.log planted as a symlink to a dotfile: refused, the dotfile untouched (control: a plain file is written)", async () => {
+    const cwd = scratch();
+    const home = scratch("nsbox-home-");
+    writeFileSync(join(home, ".bashrc"), "# mine\n");
+    symlinkSync(join(home, ".bashrc"), join(cwd, "out.log"));
+    await expect(run(["echo", "evil"], { noCwd: true, stdout: Bun.file(join(cwd, "out.log")) })).rejects.toThrow(/out\.log is a symlink; .*name the real path/);
+    mkdirSync(join(cwd, "logs"));
+    symlinkSync(home, join(cwd, "logdir"));
+    await expect(run(["echo", "evil"], { noCwd: true, stdout: Bun.file(join(cwd, "logdir/.bashrc")) })).rejects.toThrow(/logdir is a symlink to/);
+    expect(readFileSync(join(home, ".bashrc"), "utf8")).toBe("# mine\n");
+    await run(["echo", "evil"], { noCwd: true, stdout: Bun.file(join(cwd, "logs/out.log")) });
+    expect(readFileSync(join(cwd, "logs/out.log"), "utf8")).toBe("evil\n");
+  });
+
+  it("cwd through a planted symlink is refused (control: the real path is shared)", async () => {
+    const { cwd, secret } = plantedProject();
+    await expect(run(["ls"], { cwd: join(cwd, "fixtures") })).rejects.toThrow(/fixtures is a symlink to .*\.ssh/);
+    expect((await run(["ls"], { cwd: secret })).stdout).toBe("id_rsa\n");
+  });
+});
