@@ -3,7 +3,7 @@
 import type { BunFile } from "bun";
 import { constants, openSync, readSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { walkHostPath } from "./plan/host-path.ts";
+import { walkError, walkHostPath } from "./plan/host-path.ts";
 import { NsboxError } from "./errors.ts";
 import { closeFd, pipe, readableBytes } from "./executor.ts";
 
@@ -217,7 +217,12 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
   const path = resolve(file.name!);
   const refuse = (problem: string) =>
     new NsboxError("BAD_OPTION", `${what} ${file.name}: ${problem}; nsbox does not follow a symlink a sandbox could have placed: name the real path`, { option: what, path: file.name });
-  const dir = walkHostPath(dirname(path));
+  let dir: ReturnType<typeof walkHostPath>;
+  try {
+    dir = walkHostPath(dirname(path));
+  } catch (e) {
+    throw new NsboxError("BAD_OPTION", `${what} ${file.name}: ${walkError(e)}`, { option: what, path: file.name, cause: e });
+  }
   if (!dir.ok && "link" in dir) throw refuse(`${dir.link} is a symlink to ${dir.leadsTo}`);
   const mode = flags === "r" ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC;
   try {

@@ -4,7 +4,7 @@
 import { lstatSync } from "node:fs";
 import { NsboxError } from "../errors.ts";
 import type { Op, Purpose } from "../ops.ts";
-import { identity, walkHostPath } from "./host-path.ts";
+import { identity, walkError, walkHostPath } from "./host-path.ts";
 
 /** Mount flags (mount(2)) and mount attributes (mount_setattr(2)). */
 export const MS = { NOSUID: 2, NODEV: 4, NOEXEC: 8, BIND: 4096, REC: 16384, PRIVATE: 1 << 18, SLAVE: 1 << 19 };
@@ -102,7 +102,12 @@ export class PlanBuilder {
    * that descriptor, read-only before it is attached. Every bind of the plan goes through here.
    */
   bind(src: string, dst: string, opts: { readOnly: boolean; isDir: boolean; why: Purpose; attrs?: number }): this {
-    const walk = walkHostPath(src);
+    let walk: ReturnType<typeof walkHostPath>;
+    try {
+      walk = walkHostPath(src);
+    } catch (e) {
+      throw refuse(opts.why, `${src}: ${walkError(e)}`);
+    }
     if (!walk.ok) {
       throw refuse(opts.why, "link" in walk
         ? `${walk.link} is a symlink to ${walk.leadsTo}; nsbox does not follow symlinks in what it mounts (a sandbox or another user could have placed it): name the real path`

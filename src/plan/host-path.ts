@@ -9,11 +9,11 @@ import { dirname } from "node:path";
  * merged /usr's `/lib -> usr/lib`, Silverblue's `/home -> var/home`, an administrator's
  * `/home/you -> /data/you`): a sandbox's root is the user outside, so it can't write there.
  * When nsbox itself runs as root, a sandbox could have written any such directory that was shared,
- * so only the system's top (`/`, `/usr`, `/var`) is trusted. Every other symlink, the user's own
+ * so only the system's top (`/`, `/usr`, `/var`) and `/proc` are trusted. Every other symlink, the user's own
  * included (a payload writes as the user), is refused with where it leads: the user names the
  * real path. Paths are then used by descriptor or checked identity (see executor/safe_path.c).
  */
-const ROOT_TRUSTED_DIRS = new Set(["/", "/usr", "/var"]);
+const ROOT_TRUSTED_DIRS = new Set(["/", "/usr", "/var", "/proc"]);
 const MAX_LINKS = 40;
 
 export type Walk =
@@ -63,7 +63,9 @@ export function walkHostPath(path: string, uid = process.getuid!()): Walk {
     const next = at === "/" ? `/${part}` : `${at}/${part}`;
     try {
       st = lstatSync(next, { bigint: true });
-    } catch {
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR") throw e; // EACCES: the caller words it
       return { ok: false, missing: next, path: [next, ...todo].join("/") };
     }
     if (st.isSymbolicLink()) {
@@ -78,6 +80,11 @@ export function walkHostPath(path: string, uid = process.getuid!()): Walk {
     at = next;
   }
   return { ok: true, path: at, st };
+}
+
+/** A walk that failed on an unreadable directory, worded for a message. */
+export function walkError(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code === "EACCES" ? "permission denied" : (e as Error).message;
 }
 
 /** The file type bits, device and inode of `st`, as the executor compares them (see safe_path.c). */
@@ -101,21 +108,29 @@ export function readChecked(path: string, st: BigIntStats, max: number): Buffer 
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === "EACCES" ? "permission denied" : code === "ELOOP" ? "it became a symlink" : (e as Error).message);
+    throw new Error(code === "ELOOP" ? "became a symlink while nsbox read it" : `can't be read: ${code === "EACCES" ? "permission denied" : (e as Error).message}`);
   }
   try {
     const now = fstatSync(fd, { bigint: true });
     if (!now.isFile()) throw new Error("is not a regular file");
     if (now.dev !== st.dev || now.ino !== st.ino) throw new Error("changed while nsbox read it");
-    if (now.size > BigInt(max)) throw new Error(`is larger than ${max >> 20} MiB; bind it with --ro instead`);
-    const out = Buffer.alloc(Number(now.size));
-    let got = 0;
-    while (got < out.length) {
-      const n = readSync(fd, out, got, out.length - got, got);
+    // Read to the end, not to the size: /proc and /sys files say 0.
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(64 * 1024);
+      let n: number;
+      try {
+        n = readSync(fd, chunk, 0, chunk.length, null);
+      } catch (e) {
+        throw new Error(`can't be read: ${(e as Error).message}`);
+      }
       if (n <= 0) break;
-      got += n;
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+      if (total > max) throw new Error(`is larger than ${max >> 20} MiB; bind it with --ro instead`);
     }
-    return out.subarray(0, got);
+    return Buffer.concat(chunks, total);
   } finally {
     closeSync(fd);
   }

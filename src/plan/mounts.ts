@@ -7,7 +7,7 @@ import type { Host } from "../host.ts";
 import type { Op, Purpose } from "../ops.ts";
 import { ATTR, MS, OPF, PlanBuilder, hostPath, isAncestorOrSelf, sandboxPath } from "./builder.ts";
 import type { MountSpec } from "./mount-spec.ts";
-import { identity, readChecked, walkHostPath } from "./host-path.ts";
+import { identity, readChecked, walkError, walkHostPath } from "./host-path.ts";
 import type { BigIntStats } from "node:fs";
 
 /** Trees nsbox itself manages inside; user options may not mount in them (devices may go in /dev). */
@@ -36,8 +36,7 @@ function source(spec: MountSpec, host: Host): { path: string; st: BigIntStats } 
   try {
     walk = walkHostPath(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw fail(spec, `${path}: ${code === "EACCES" ? "permission denied" : (e as Error).message}`, "PATH_NOT_FOUND", path);
+    throw fail(spec, `${path}: ${walkError(e)}`, "PATH_NOT_FOUND", path);
   }
   if (walk.ok) return { path: walk.path, st: walk.st };
   if ("link" in walk) {
@@ -117,7 +116,7 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
         try {
           content = readChecked(src.path, src.st, MAX_FILE_CONTENT);
         } catch (e) {
-          throw fail(spec, `can't read ${src.path}: ${(e as Error).message}`, "PATH_NOT_FOUND", src.path);
+          throw fail(spec, `${src.path} ${(e as Error).message}`, "PATH_NOT_FOUND", src.path);
         }
         const staging = stage("file");
         const dst = target(spec, host);
@@ -151,7 +150,12 @@ const heldPath = (slot: number) => hostPath(`/proc/self/fd/${slot}`);
  * is created mode 0700, and must still be missing when the sandbox creates it.
  */
 function privateDir(spec: MountSpec, path: string, what: string): { path: string; st?: BigIntStats; missing: string[] } {
-  const walk = walkHostPath(path);
+  let walk: ReturnType<typeof walkHostPath>;
+  try {
+    walk = walkHostPath(path);
+  } catch (e) {
+    throw fail(spec, `the ${what} directory ${path}: ${walkError(e)}`);
+  }
   if (!walk.ok && "link" in walk) {
     throw fail(spec, `${walk.link} is a symlink to ${walk.leadsTo}; the ${what} directory must be reached without one a sandbox or another user could have placed: name the real path`);
   }
