@@ -1,7 +1,7 @@
 // The library's standard input and output: pipes, files and /dev/null for a sandbox's stdio,
 // each descriptor closed exactly once.
 import type { BunFile } from "bun";
-import { constants, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readlinkSync, readSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { walkError, walkHostPath } from "./plan/host-path.ts";
 import { NsboxError } from "./errors.ts";
@@ -224,9 +224,12 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
     throw new NsboxError("BAD_OPTION", `${what} ${file.name}: ${walkError(e)}`, { option: what, path: file.name, cause: e });
   }
   if (!dir.ok && "link" in dir) throw refuse(`${dir.link} is a symlink to ${dir.leadsTo}`);
-  const mode = flags === "r" ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC;
+  // No O_TRUNC yet: the file is truncated once it is known to be the one named (below).
+  const mode = flags === "r" ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_WRONLY | constants.O_CREAT;
+  const name = dir.ok ? `${dir.path}/${basename(path)}` : path;
+  let fd: number;
   try {
-    return openSync(dir.ok ? `${dir.path}/${basename(path)}` : path, mode | constants.O_NOFOLLOW | constants.O_NOCTTY, 0o666); // Bun opens with O_CLOEXEC
+    fd = openSync(name, mode | constants.O_NOFOLLOW | constants.O_NOCTTY, 0o666); // Bun opens with O_CLOEXEC
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ELOOP") throw refuse(`${path} is a symlink`);
@@ -234,6 +237,17 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
       option: what, path: file.name, cause: e,
     });
   }
+  // A directory on the way swapped for a symlink after the walk: the descriptor shows where it went.
+  let opened: string | undefined;
+  try {
+    opened = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {}
+  if (opened !== undefined && opened !== name && name.startsWith("/")) {
+    closeSync(fd);
+    throw refuse(`${path} led to ${opened} when opened`);
+  }
+  if (flags === "w" && fstatSync(fd).isFile()) ftruncateSync(fd, 0);
+  return fd;
 }
 
 function checkFd(fd: number, what: string): number {
