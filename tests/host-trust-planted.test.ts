@@ -115,6 +115,22 @@ describe("mount sources: the symlink rule applies to them", () => {
   });
 });
 
+describe("other host files nsbox reads", () => {
+  it("--seccomp FILE planted as a symlink (to /dev/zero) or a FIFO is refused at once (control: a regular file is read)", async () => {
+    const cwd = scratch();
+    symlinkSync("/dev/zero", join(cwd, "filter.bpf"));
+    expectRefused(await nsbox(["--seccomp", "filter.bpf", "--", "true"], { cwd }), "--seccomp filter.bpf", /is a symlink to \/dev\/zero/);
+    execFileSync("mkfifo", [join(cwd, "fifo.bpf")]);
+    expectRefused(await nsbox(["--seccomp", "fifo.bpf", "--", "true"], { cwd }), "--seccomp fifo.bpf", /not a regular file/);
+    // Control: a regular file is read (and this one, allow-all, installed).
+    const allow = Buffer.alloc(8);
+    allow.writeUInt16LE(0x06, 0);
+    allow.writeUInt32LE(0x7fff0000, 4);
+    writeFileSync(join(cwd, "allow.bpf"), allow);
+    expect(await nsbox(["--seccomp", "allow.bpf", "--", "echo", "ok"], { cwd })).toMatchObject({ stdout: "ok\n", exitCode: 0 });
+  });
+});
+
 /**
  * The race: a payload swaps a directory it can write for a symlink to a secret, over and over,
  * while nsbox starts with that directory as a source. The plan checks the name; the executor must

@@ -102,7 +102,7 @@ export const isDir = (st: BigIntStats) => st.isDirectory();
  * following a symlink and without blocking (a FIFO would hang nsbox), then checked to be a
  * regular file, the one resolved. Throws a message fragment for the caller to place.
  */
-export function readChecked(path: string, st: BigIntStats, max: number): Buffer {
+export function readChecked(path: string, st: BigIntStats, max: number, tooLarge = `is larger than ${max} bytes`): Buffer {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -128,7 +128,7 @@ export function readChecked(path: string, st: BigIntStats, max: number): Buffer 
       if (n <= 0) break;
       chunks.push(chunk.subarray(0, n));
       total += n;
-      if (total > max) throw new Error(`is larger than ${max >> 20} MiB; bind it with --ro instead`);
+      if (total > max) throw new Error(tooLarge);
     }
     return Buffer.concat(chunks, total);
   } finally {

@@ -114,7 +114,7 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
         if (!src.st.isFile()) throw fail(spec, `${src.path} is not a regular file`);
         let content: Buffer;
         try {
-          content = readChecked(src.path, src.st, MAX_FILE_CONTENT);
+          content = readChecked(src.path, src.st, MAX_FILE_CONTENT, "is larger than 16 MiB; bind it with --ro instead");
         } catch (e) {
           throw fail(spec, `${src.path} ${(e as Error).message}`, "PATH_NOT_FOUND", src.path);
         }
