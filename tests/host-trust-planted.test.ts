@@ -11,6 +11,9 @@ import { nsbox, sh, type Ran } from "./helpers.ts";
 import { run } from "../src/library.ts";
 import { NsboxError } from "../src/errors.ts";
 import { parseMount } from "../src/plan/mount-spec.ts";
+import { buildPlan } from "../src/plan/index.ts";
+import { supervise } from "../src/supervise.ts";
+import { readHost } from "../src/host.ts";
 
 setDefaultTimeout(60_000);
 
@@ -199,6 +202,61 @@ console.log("swaps " + swaps);
     expect(counts.refusedAtMount).toBeGreaterThan(0);
     expect(counts.ran).toBeGreaterThan(0);
   }, 300_000);
+});
+
+/**
+ * The executor's own check, made deterministic: plan (the paths checked and their identities
+ * recorded), then change the host the way a racing payload or user would, then start that plan.
+ */
+describe("a host path changed between the plan and the mount", () => {
+  const planFor = (cwd: string, option: string, value: string) =>
+    buildPlan(["cat", "/data/id_rsa"], { noCwd: true, mounts: [parseMount(option, value)] }, readHost(cwd), { terminal: null });
+
+  it("a bind source replaced by a symlink, or by another directory, is refused at the mount (control: unchanged, it mounts)", async () => {
+    const { cwd, secret } = plantedProject();
+    const shared = join(cwd, "shared");
+    mkdirSync(shared);
+    writeFileSync(join(shared, "id_rsa"), "public\n");
+    const control = await supervise(planFor(cwd, "ro-bind", `${shared}:/data`), { stdio: { stdin: -1, stdout: -1, stderr: -1 } });
+    expect(control).toMatchObject({ exitCode: 0 });
+
+    let plan = planFor(cwd, "ro-bind", `${shared}:/data`);
+    renameSync(shared, join(cwd, "moved"));
+    symlinkSync(relative(cwd, secret), shared);
+    let out = await supervise(plan);
+    expect(out.exitCode).toBe(125);
+    expect(out.error?.message).toMatch(new RegExp(`${shared} now passes through a symlink after nsbox checked it; nothing was mounted`));
+
+    rmSync(shared);
+    renameSync(join(cwd, "moved"), shared);
+    plan = planFor(cwd, "ro-bind", `${shared}:/data`);
+    renameSync(shared, join(cwd, "moved"));
+    mkdirSync(shared);
+    out = await supervise(plan);
+    expect(out.exitCode).toBe(125);
+    expect(out.error?.message).toMatch(/was replaced by another file after nsbox checked it/);
+  });
+
+  it("an upper directory someone else creates after the plan is refused, and nothing is written there (control: left alone, it is created 0700)", async () => {
+    const { cwd } = plantedProject();
+    const tmp = scratch();
+    chmodSync(tmp, 0o1777);
+    const upper = join(tmp, "changes");
+    const options = (value: string) => ({ noCwd: true, mounts: [parseMount("overlay", value)] });
+    const plan = buildPlan(["sh", "-c", `echo x > ${cwd}/tree/x`], options(`${cwd}/tree:${upper}`), readHost(cwd), { terminal: null });
+    mkdirSync(upper, { mode: 0o777 });
+    chmodSync(upper, 0o777);
+    if (ROOT) chownSync(upper, 65534, 65534);
+    const out = await supervise(plan);
+    expect(out.exitCode).toBe(125);
+    expect(out.error?.message).toMatch(new RegExp(`${upper} was created by someone else after nsbox checked it`));
+    expect(readdirSync(upper)).toEqual([]);
+    rmSync(upper, { recursive: true });
+    const again = buildPlan(["sh", "-c", `echo x > ${cwd}/tree/x`], options(`${cwd}/tree:${upper}`), readHost(cwd), { terminal: null });
+    expect(await supervise(again)).toMatchObject({ exitCode: 0 });
+    expect(statSync(upper).mode & 0o777).toBe(0o700);
+    expect(readdirSync(upper)).toEqual(["x"]);
+  });
 });
 
 describe("overlay upper and work directories", () => {
