@@ -149,7 +149,7 @@ const heldPath = (slot: number) => hostPath(`/proc/self/fd/${slot}`);
  * can create /tmp/changes or /tmp/.changes.nsbox-work first, then read and inject); a missing one
  * is created mode 0700, and must still be missing when the sandbox creates it.
  */
-function privateDir(spec: MountSpec, path: string, what: string): { path: string; st?: BigIntStats; missing: string[] } {
+function privateDir(spec: MountSpec, host: Host, path: string, what: string): { path: string; st?: BigIntStats; missing: string[] } {
   let walk: ReturnType<typeof walkHostPath>;
   try {
     walk = walkHostPath(path);
@@ -161,12 +161,14 @@ function privateDir(spec: MountSpec, path: string, what: string): { path: string
   }
   if (walk.ok) {
     const st = walk.st;
-    const uid = process.getuid!();
+    const uid = host.uid;
     if (!st.isDirectory()) throw fail(spec, `the ${what} directory ${walk.path} is not a directory`);
     if (st.uid !== BigInt(uid)) {
       throw fail(spec, `the ${what} directory ${walk.path} belongs to uid ${st.uid}, not you: its owner could read and change what the sandbox writes; remove it or choose a directory of your own`);
     }
-    if (Number(st.mode) & 0o022) {
+    // Group-writable is fine when the group is the user's private one (umask 002 systems).
+    const privateGroup = st.gid === BigInt(host.gid) && host.group === host.user;
+    if (Number(st.mode) & (privateGroup ? 0o002 : 0o022)) {
       throw fail(spec, `the ${what} directory ${walk.path} is writable by others (mode ${(Number(st.mode) & 0o7777).toString(8)}): run chmod go-w ${walk.path}, or choose another`);
     }
     return { path: walk.path, st, missing: [] };
@@ -185,9 +187,9 @@ function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stag
   let upper: string;
   let work: string;
   if (spec.upper) {
-    const u = privateDir(spec, expandPath(spec.upper, host), "upper");
+    const u = privateDir(spec, host, expandPath(spec.upper, host), "upper");
     if (isAncestorOrSelf(lower.path, u.path) || isAncestorOrSelf(u.path, lower.path)) throw fail(spec, `the upper directory ${u.path} may not be inside ${lower.path} or contain it`);
-    const w = privateDir(spec, join(dirname(u.path), `.${basename(u.path)}.nsbox-work`), "work");
+    const w = privateDir(spec, host, join(dirname(u.path), `.${basename(u.path)}.nsbox-work`), "work");
     // Created when the sandbox starts (as the user, through the host's root), not while
     // planning: a dry run or a plan refused later leaves nothing behind. Each must be new then.
     const made = new Set<string>();
