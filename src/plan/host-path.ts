@@ -9,11 +9,11 @@ import { dirname } from "node:path";
  * merged /usr's `/lib -> usr/lib`, Silverblue's `/home -> var/home`, an administrator's
  * `/home/you -> /data/you`): a sandbox's root is the user outside, so it can't write there.
  * When nsbox itself runs as root, a sandbox could have written any such directory that was shared,
- * so only the system's top (`/`, `/usr`, `/var`) and `/proc` are trusted. Every other symlink, the user's own
- * included (a payload writes as the user), is refused with where it leads: the user names the
- * real path. Paths are then used by descriptor or checked identity (see executor/safe_path.c).
+ * so only links directly in `/`, `/usr`, `/var`, `/etc` and `/proc` are followed (a project may
+ * live deeper, even in /usr/src/app). Every other symlink, the user's own included (a payload
+ * writes as the user), is refused with where it leads: the user names the real path. Paths are then used by descriptor or checked identity (see executor/safe_path.c).
  */
-const ROOT_TRUSTED_DIRS = new Set(["/", "/usr", "/var", "/proc"]);
+const ROOT_TRUSTED_DIRS = new Set(["/", "/usr", "/var", "/etc", "/proc"]);
 const MAX_LINKS = 40;
 
 export type Walk =
