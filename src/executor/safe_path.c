@@ -84,7 +84,7 @@ int make_dir_nofollow(const char *path, int mode, int must_be_new) {
                 : openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   int e = errno;
   close(dir);
-  if (fd < 0) { errno = e == ELOOP ? ELOOP : e; return -1; }
+  if (fd < 0) { errno = e; return -1; }
   int r = made ? fchmod(fd, mode) : 0;
   e = errno;
   close(fd);
