@@ -237,6 +237,34 @@ describe("a host path changed between the plan and the mount", () => {
     expect(out.error?.message).toMatch(/was replaced by another file after nsbox checked it/);
   });
 
+  it("so is the shared current directory, and an overlay's lower directory (control: the secret is where the links lead)", async () => {
+    const { secret } = plantedProject();
+    const parent = scratch();
+    const project = join(parent, "project");
+    mkdirSync(join(project, "tree"), { recursive: true });
+    const swap = () => {
+      renameSync(project, join(parent, "moved"));
+      symlinkSync(relative(parent, secret), project);
+    };
+    const restore = () => {
+      rmSync(project);
+      renameSync(join(parent, "moved"), project);
+    };
+    let plan = buildPlan(["ls", project], {}, readHost(project), { terminal: null });
+    swap();
+    expect(readdirSync(project)).toEqual(["id_rsa"]);
+    let out = await supervise(plan);
+    expect(out.exitCode).toBe(125);
+    expect(out.error?.message).toMatch(/^can't share the current directory .* now passes through a symlink after nsbox checked it/);
+    restore();
+    plan = buildPlan(["ls", "/t"], { noCwd: true, mounts: [parseMount("overlay", `${project}/tree:/t`)] }, readHost(project), { terminal: null });
+    renameSync(join(project, "tree"), join(project, "old"));
+    symlinkSync(relative(project, secret), join(project, "tree"));
+    out = await supervise(plan);
+    expect(out.exitCode).toBe(125);
+    expect(out.error?.message).toMatch(/tree now passes through a symlink after nsbox checked it/);
+  });
+
   it("an upper directory someone else creates after the plan is refused, and nothing is written there (control: left alone, it is created 0700)", async () => {
     const { cwd } = plantedProject();
     const tmp = scratch();
