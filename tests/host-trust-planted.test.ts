@@ -265,6 +265,24 @@ describe("a host path changed between the plan and the mount", () => {
     expect(out.error?.message).toMatch(/tree now passes through a symlink after nsbox checked it/);
   });
 
+  it("a bind target in the shared project swapped for a symlink after the plan: nothing is mounted through it (control: unchanged, it mounts)", async () => {
+    const { cwd, secret } = plantedProject();
+    const data = join(cwd, "data");
+    const plain = scratch();
+    writeFileSync(join(plain, "f"), "public\n");
+    mkdirSync(data);
+    const planned = () => buildPlan(["cat", join(data, "f")], { mounts: [parseMount("ro-bind", `${plain}:${data}`)] }, readHost(cwd), { terminal: null });
+    const control = await supervise(planned(), { stdio: { stdin: -1, stdout: -1, stderr: -1 } });
+    expect(control).toMatchObject({ exitCode: 0 });
+    const plan = planned();
+    renameSync(data, join(cwd, "moved"));
+    symlinkSync(relative(cwd, secret), data);
+    const out = await supervise(plan);
+    expect(out.exitCode).toBe(125);
+    expect(out.error?.message).toMatch(new RegExp(`${data} now passes through a symlink inside the sandbox after nsbox checked it`));
+    expect(readdirSync(secret)).toEqual(["id_rsa"]);
+  });
+
   it("an upper directory someone else creates after the plan is refused, and nothing is written there (control: left alone, it is created 0700)", async () => {
     const { cwd } = plantedProject();
     const tmp = scratch();
