@@ -13,6 +13,10 @@ export function describeOp(op: Op): string {
       if ((op.a ?? 0) & MS.BIND) return `bind ${op.s1} → ${op.s2}${(op.a ?? 0) & MS.REC ? " (with submounts)" : ""}`;
       if (op.s3) return `mount ${op.s3} on ${op.s2}${op.s4 ? ` (${op.s4})` : ""} [${names(op.a ?? 0, { NOSUID: MS.NOSUID, NODEV: MS.NODEV, NOEXEC: MS.NOEXEC }).join(",")}]`;
       return `propagation ${(op.a ?? 0) & MS.SLAVE ? "slave" : "private"} on ${op.s2}`;
+    case "BIND":
+      return `bind ${op.s1} → ${op.s2} (with submounts${op.a ? `; ${names(op.a, ATTR).join(",")}` : ""})`;
+    case "HOLD":
+      return op.s1 ? `hold ${op.s1} as descriptor ${op.a}` : `release descriptor ${op.a}`;
     case "SETATTR":
       return `set ${names(op.a ?? 0, ATTR).join(",")} on ${op.s1}${(op.flags ?? 0) & 1 ? " and below" : ""}`;
     case "MKDIR":

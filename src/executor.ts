@@ -7,7 +7,7 @@ const SOURCE = new URL("./executor/executor.c", import.meta.url).pathname;
 /** The parent's calls into the executor, by number (the switch in executor/host.c). */
 export const CALL = {
   spawn: 1, pipe: 2, socketpair: 3, close: 4, kill: 5, wait: 6, recvFd: 7,
-  setWinsize: 8, setBlocking: 9, terminalSize: 10, readable: 11, landlockAbi: 12,
+  setWinsize: 8, setBlocking: 9, terminalSize: 10, readable: 11, landlockAbi: 12, removeDir: 13,
 } as const;
 
 /** One bound symbol, not one per call: each costs Bun about 0.3 ms to bind, at every start. */
@@ -79,6 +79,12 @@ export function waitPid(pid: number, hang = true): number | undefined {
   if (r < 0) throw new Error(`waitpid(${pid}) failed: errno ${-r}`);
   return status[0];
 }
+
+/**
+ * Remove the host directory `path` and all in it without following any symlink (every entry is
+ * reached from its held parent); the top must be a directory of this user. 0 or -errno.
+ */
+export const removeDir = (path: string) => lib()(CALL.removeDir, ptr(Buffer.from(path + "\0")));
 
 /** Compile now (the CLI does it while it plans, the library on first use). */
 export function prepareExecutor(): void {

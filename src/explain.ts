@@ -4,12 +4,18 @@ import { NsboxError } from "./errors.ts";
 import { Errno, errnoText } from "./errno.ts";
 import type { Op } from "./ops.ts";
 import { isDirectory } from "./plan/filesystem.ts";
-import { openSync, readSync, closeSync } from "node:fs";
+import { walkHostPath } from "./plan/host-path.ts";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 
 /** The #! interpreter of a script that exists (ENOENT from execve then means the interpreter is missing). */
 function scriptInterpreter(path: string): string | undefined {
   try {
-    const fd = openSync(path, "r");
+    // Without blocking (a FIFO would hang nsbox) and without following a symlink.
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW | constants.O_NOCTTY);
+    if (!fstatSync(fd).isFile()) {
+      closeSync(fd);
+      return undefined;
+    }
     const head = Buffer.alloc(256);
     const n = readSync(fd, head, 0, 256, 0);
     closeSync(fd);
@@ -92,9 +98,42 @@ export function explainStep(op: Op | undefined, errno: number, command: string):
   if (errno === Errno.EPERM && (op.op === "WRITE_FILE" || op.op === "MOUNT")) {
     hint = diagnoseUserns(errno)?.hint ?? nestedHint(op);
   }
+  const changed = hostChanged(op, errno);
+  if (changed) {
+    return new NsboxError("KERNEL_REFUSED", `can't ${op.why.what}${where}: ${changed}`, { option: op.why.option, path: op.why.path, errno });
+  }
   return new NsboxError("KERNEL_REFUSED", `can't ${op.why.what}${where}: ${errnoText(errno)}`, {
     option: op.why.option, path: op.why.path, hint, errno,
   });
+}
+
+/**
+ * A host path the plan checked was changed before the sandbox used it (see executor/safe_path.c):
+ * a symlink appeared on the way, another file took its place, a directory nsbox creates was
+ * created first by someone else, or an overlay directory stopped being the user's own.
+ */
+function hostChanged(op: Op, errno: number): string | undefined {
+  const host = (op.op === "BIND" || op.op === "HOLD" || op.op === "MKDIR") && op.s1?.startsWith("/oldroot/") ? op.s1.slice("/oldroot".length) : undefined;
+  if (host === undefined) return undefined;
+  const after = "after nsbox checked it; nothing was mounted from it (something, perhaps a running sandbox, is changing it: run again once it holds still)";
+  if (errno === Errno.ELOOP) {
+    // The executor opens the target without following symlinks too: say which of the two it was.
+    if (op.op === "BIND" && op.s2 && hostPathIsPlain(host)) return `${op.s2.slice("/newroot".length) || "/"} now passes through a symlink inside the sandbox ${after}`;
+    return `${host} now passes through a symlink ${after}`;
+  }
+  if (errno === Errno.ESTALE) return `${host} was replaced by another file ${after}`;
+  if (errno === Errno.EEXIST && op.op === "MKDIR") return `${host} was created by someone else ${after}`;
+  if (errno === Errno.EPERM && op.op === "HOLD") return `${host} is not a directory of yours that only you may write, ${after}`;
+  return undefined;
+}
+
+function hostPathIsPlain(path: string): boolean {
+  try {
+    const w = walkHostPath(path);
+    return w.ok && w.path === path;
+  } catch {
+    return false;
+  }
 }
 
 /** execve failed for the command: 127 when it is not there, 126 when it can't be run. */

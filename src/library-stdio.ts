@@ -1,7 +1,9 @@
 // The library's standard input and output: pipes, files and /dev/null for a sandbox's stdio,
 // each descriptor closed exactly once.
 import type { BunFile } from "bun";
-import { openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readlinkSync, readSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import { walkError, walkHostPath } from "./plan/host-path.ts";
 import { NsboxError } from "./errors.ts";
 import { closeFd, pipe, readableBytes } from "./executor.ts";
 
@@ -206,15 +208,46 @@ export async function feed(data: Exclude<StdinOption, "inherit" | "pipe" | "igno
 
 const isBunFile = (v: unknown): v is BunFile => v instanceof Blob && typeof (v as BunFile).name === "string";
 
+/**
+ * Open a file given as stdio on the host. Its name may lie in a share, where the payload of an
+ * earlier run can have put a symlink (out.log -> ~/.bashrc): no symlink is followed but root's own
+ * (plan/host-path.ts), and opening never blocks (a FIFO for stdin would hang this process).
+ */
 function openFile(file: BunFile, flags: "r" | "w", what: string): number {
+  const path = resolve(file.name!);
+  const refuse = (problem: string) =>
+    new NsboxError("BAD_OPTION", `${what} ${file.name}: ${problem}; nsbox does not follow a symlink a sandbox could have placed: name the real path`, { option: what, path: file.name });
+  let dir: ReturnType<typeof walkHostPath>;
   try {
-    return openSync(file.name!, flags); // Bun opens with O_CLOEXEC
+    dir = walkHostPath(dirname(path));
+  } catch (e) {
+    throw new NsboxError("BAD_OPTION", `${what} ${file.name}: ${walkError(e)}`, { option: what, path: file.name, cause: e });
+  }
+  if (!dir.ok && "link" in dir) throw refuse(`${dir.link} is a symlink to ${dir.leadsTo}`);
+  // No O_TRUNC yet: the file is truncated once it is known to be the one named (below).
+  const mode = flags === "r" ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_WRONLY | constants.O_CREAT;
+  const name = dir.ok ? `${dir.path}/${basename(path)}` : path;
+  let fd: number;
+  try {
+    fd = openSync(name, mode | constants.O_NOFOLLOW | constants.O_NOCTTY, 0o666); // Bun opens with O_CLOEXEC
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ELOOP") throw refuse(`${path} is a symlink`);
     throw new NsboxError(code === "ENOENT" ? "PATH_NOT_FOUND" : "BAD_OPTION", `${what} ${file.name}: ${(e as Error).message}`, {
       option: what, path: file.name, cause: e,
     });
   }
+  // A directory on the way swapped for a symlink after the walk: the descriptor shows where it went.
+  let opened: string | undefined;
+  try {
+    opened = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {}
+  if (opened !== undefined && opened !== name && name.startsWith("/")) {
+    closeSync(fd);
+    throw refuse(`${path} led to ${opened} when opened`);
+  }
+  if (flags === "w" && fstatSync(fd).isFile()) ftruncateSync(fd, 0);
+  return fd;
 }
 
 function checkFd(fd: number, what: string): number {

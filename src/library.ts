@@ -1,5 +1,5 @@
 // nsbox as a library: spawn() and run() start sandboxes from a Bun program, shaped like Bun.spawn.
-import { realpathSync, statSync } from "node:fs";
+import { walkHostPath } from "./plan/host-path.ts";
 import { constants } from "node:os";
 import { resolve } from "node:path";
 import { projectProfile } from "./config.ts";
@@ -126,14 +126,19 @@ function sandboxOptions(options: RunOptions, cwd: string): SandboxOptions {
 /** The host directory shared as the payload's current directory: `cwd`, resolved, or this process's. */
 function hostDir(cwd: string | undefined): string {
   if (cwd === undefined) return process.cwd();
-  let real: string;
+  // Shared read-write: resolved without following a symlink a sandbox could have placed (host-path.ts).
+  let walk: ReturnType<typeof walkHostPath>;
   try {
-    real = realpathSync(resolve(cwd));
+    walk = walkHostPath(resolve(cwd));
   } catch (e) {
-    throw new NsboxError("PATH_NOT_FOUND", `cwd ${cwd}: no such directory`, { option: "cwd", path: cwd, cause: e });
+    throw new NsboxError("PATH_NOT_FOUND", `cwd ${cwd}: ${(e as Error).message}`, { option: "cwd", path: cwd, cause: e });
   }
-  if (!statSync(real).isDirectory()) throw new NsboxError("BAD_OPTION", `cwd ${cwd}: not a directory`, { option: "cwd", path: cwd });
-  return real;
+  if (!walk.ok && "link" in walk) {
+    throw new NsboxError("BAD_OPTION", `cwd ${cwd}: ${walk.link} is a symlink to ${walk.leadsTo}; nsbox shares no directory through a symlink a sandbox could have placed: name the real path`, { option: "cwd", path: cwd });
+  }
+  if (!walk.ok) throw new NsboxError("PATH_NOT_FOUND", `cwd ${cwd}: no such directory`, { option: "cwd", path: cwd });
+  if (!walk.st.isDirectory()) throw new NsboxError("BAD_OPTION", `cwd ${cwd}: not a directory`, { option: "cwd", path: cwd });
+  return walk.path;
 }
 
 function checkTimeout(timeout: unknown): number | undefined {

@@ -28,6 +28,8 @@ export const OpCode = {
   SETNS: 24,
   CHROOT: 25,
   LISTEN_TCP: 26,
+  BIND: 27,
+  HOLD: 28,
 } as const;
 export type OpName = keyof typeof OpCode;
 

@@ -1,12 +1,11 @@
 // Run a plan: start the executor, follow its reports, forward signals, relay the terminal, build the result.
 import { NsboxError } from "./errors.ts";
-import { closeFd, killPid, pipe, receiveFd, socketPair, spawnPlan, waitPid } from "./executor.ts";
+import { closeFd, killPid, pipe, receiveFd, removeDir, socketPair, spawnPlan, waitPid } from "./executor.ts";
 import { explainClone, explainStep } from "./explain.ts";
 import { encodePlan } from "./ops.ts";
 import { FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
 import { holdWatches, releaseWatches, type Held } from "./plan/protected.ts";
 import { constants } from "node:os";
-import { chmodSync, rmSync } from "node:fs";
 
 /** How a sandbox ended. `exitCode` follows the CLI's rules (125/126/127, status, 128+N). */
 export interface Outcome {
@@ -170,16 +169,14 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead
 }
 
 /**
- * Overlay work directories are only needed while the overlay is mounted. The kernel leaves
- * work/work with mode 000, so it is opened up before the directory is removed.
+ * Overlay work directories are only needed while the overlay is mounted. One beside an upper
+ * directory in a share is the payload's to change while it runs (a symlink to $HOME in place of
+ * the directory or of work/work, which the kernel leaves with mode 000): so nothing is followed,
+ * each entry is removed relative to its held parent and opened up through a descriptor
+ * (executor/safe_path.c), and the directory must still be the user's own.
  */
 function removeWorkDirs(dirs: string[]): void {
-  for (const dir of dirs) {
-    try {
-      chmodSync(`${dir}/work`, 0o700);
-    } catch {}
-    rmSync(dir, { recursive: true, force: true });
-  }
+  for (const dir of dirs) removeDir(dir);
 }
 
 /** Decode a wait status: exit code, or 128+N for death by signal N. */

@@ -100,7 +100,9 @@ const inNewRoot = (p: string) => p === "/newroot" || p.startsWith("/newroot/");
 const clean = (p: string) => !p.split("/").slice(1).some((c) => c === "" || c === "." || c === "..");
 const below = (a: string, b: string) => b.startsWith(a === "/" ? "/" : `${a}/`) && a !== b;
 const ancestorOrSelf = (a: string, b: string) => a === b || below(a, b);
-const targetOf = (op: Op) => (op.op === "MOUNT" || op.op === "SYMLINK" ? op.s2 : op.s1);
+const targetOf = (op: Op) => (op.op === "MOUNT" || op.op === "BIND" || op.op === "SYMLINK" ? op.s2 : op.s1);
+/** A host bind: a BIND op (a host tree held by descriptor), or a MOUNT of a staged file. */
+const isBind = (op: Op) => op.op === "BIND" || (op.op === "MOUNT" && ((op.a ?? 0) & MS.BIND) !== 0);
 
 /**
  * Check a plan against an independent model of the new root: which mounts cover which paths
@@ -117,6 +119,8 @@ function problems(plan: Plan, specs: MountSpec[]): string[] {
   });
   const hostCreation = (op: Op, target: string) =>
     op.op === "MKDIR" && target.startsWith("/oldroot/") && overlayDirs.some((d) => ancestorOrSelf(target.slice("/oldroot".length), d));
+  // Overlay layers are held by descriptor (HOLD into a slot) and named /oldroot/proc/self/fd/SLOT.
+  const held = new Map<string, string>();
   const staged = new Set<string>();
   let mounts: { at: string; host?: string }[] = [{ at: "/" }];
   const links = new Set<string>();
@@ -137,13 +141,14 @@ function problems(plan: Plan, specs: MountSpec[]): string[] {
     if (op.op === "UMOUNT" && op.s1 === "/oldroot") pivoted = true;
     if (pivoted) break;
     if (op.op === "WRITE_FILE" && op.s1 && STAGING.test(op.s1)) staged.add(op.s1);
+    if (op.op === "HOLD" && op.s1) held.set(`/oldroot/proc/self/fd/${op.a}`, op.s1);
     const target = targetOf(op);
     const mine = origins.has(op.why.what);
-    if (!["MOUNT", "MKDIR", "MKFILE", "SYMLINK", "SETATTR"].includes(op.op) || target === undefined) continue;
+    if (!["MOUNT", "BIND", "MKDIR", "MKFILE", "SYMLINK", "SETATTR"].includes(op.op) || target === undefined) continue;
     if (mine) {
       if (!(inNewRoot(target) || STAGING.test(target) || hostCreation(op, target))) found.push(`${op.why.what}: ${op.op} target ${target} is outside /newroot`);
       if (!clean(target)) found.push(`${op.why.what}: ${op.op} target ${target} has a '.', '..' or empty component`);
-      if (op.op === "MOUNT" && (op.a ?? 0) & MS.BIND) {
+      if (isBind(op)) {
         const src = op.s1 ?? "";
         if (!(src.startsWith("/oldroot/") || staged.has(src))) found.push(`${op.why.what}: bind source ${src} is neither under /oldroot/ nor a staged file`);
         if (src !== "/oldroot/" && !clean(src)) found.push(`${op.why.what}: bind source ${src} has a '.', '..' or empty component`);
@@ -157,7 +162,7 @@ function problems(plan: Plan, specs: MountSpec[]): string[] {
         }
       }
       if (op.op === "MOUNT" && op.s3 === "overlay") {
-        const data = Object.fromEntries((op.s4 ?? "").split(",").map((kv) => kv.split("=")));
+        const data = Object.fromEntries((op.s4 ?? "").split(",").map((kv) => kv.split("=")).map(([k, v]) => [k, held.get(v!) ?? v]));
         if (!data.lowerdir?.startsWith("/oldroot/")) found.push(`${op.why.what}: overlay lowerdir ${data.lowerdir} is not under /oldroot/`);
         for (const k of ["upperdir", "workdir"]) {
           if (!(data[k]?.startsWith("/oldroot/") || STAGING.test(data[k] ?? ""))) found.push(`${op.why.what}: overlay ${k} ${data[k]} is neither under /oldroot/ nor staged`);
@@ -176,9 +181,10 @@ function problems(plan: Plan, specs: MountSpec[]): string[] {
       }
     }
     if (op.op === "SYMLINK") links.add(inside);
-    if (op.op === "MOUNT") {
-      const host = (op.a ?? 0) & MS.BIND && op.s1?.startsWith("/oldroot/") ? op.s1.slice("/oldroot".length)
-        : op.s3 === "overlay" ? /lowerdir=\/oldroot([^,]*)/.exec(op.s4 ?? "")?.[1] : undefined;
+    if (op.op === "MOUNT" || op.op === "BIND") {
+      const lowerdir = /lowerdir=([^,]*)/.exec(op.s4 ?? "")?.[1];
+      const host = isBind(op) && op.s1?.startsWith("/oldroot/") ? op.s1.slice("/oldroot".length)
+        : op.s3 === "overlay" && lowerdir ? (held.get(lowerdir) ?? lowerdir).slice("/oldroot".length) : undefined;
       // A mount hides everything below it.
       mounts = mounts.filter((m) => !below(inside, m.at));
       for (const l of [...links]) if (below(inside, l)) links.delete(l);

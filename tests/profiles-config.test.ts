@@ -380,8 +380,7 @@ describe("--dry-run", () => {
     expect(r.stdout).toContain("\nsteps:\n");
     const tagged = r.stdout.split("\n").filter((l) => / {3}\[--(ro|tmpfs|file|symlink|dir)\]$/.test(l));
     expect(tagged.map((l) => l.replace(/^ *\d+ {2}/, ""))).toEqual([
-      `bind /oldroot${cwd}/data → /newroot${cwd}/data (with submounts)   [--ro]`,
-      `set rdonly,nosuid,nodev on /newroot${cwd}/data and below   [--ro]`,
+      `bind /oldroot${cwd}/data → /newroot${cwd}/data (with submounts; rdonly,nosuid,nodev)   [--ro]`,
       "mkdir /newroot/x (755)   [--tmpfs]",
       "mount tmpfs on /newroot/x (mode=0755,size=1m,nr_inodes=256k) [nosuid,nodev]   [--tmpfs]",
       "write /nsbox-file-0 (2 bytes)   [--file]",

@@ -87,6 +87,7 @@ int nsbox_call(int fn, void *p, int a, int b, int c, int d, int e, int f) {
   case 10: return nsbox_terminal_size(a);
   case 11: return nsbox_readable(a);
   case 12: return nsbox_landlock_abi();
+  case 13: return nsbox_remove_dir((const char *)p);
   }
   return -EINVAL;
 }

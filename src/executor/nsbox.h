@@ -48,15 +48,23 @@ void _exit(int status);
 #define SYS_capset 126
 #define SYS_rt_sigaction 13
 #define SYS_rt_sigprocmask 14
+#define SYS_statx 332
+#define SYS_getdents64 217
+#define SYS_lseek 8
 #elif defined(__aarch64__)
 #define SYS_clone 220
 #define SYS_pivot_root 41
 #define SYS_capset 91
 #define SYS_rt_sigaction 134
 #define SYS_rt_sigprocmask 135
+#define SYS_statx 291
+#define SYS_getdents64 61
+#define SYS_lseek 62
 #else
 #error "nsbox supports x86_64 and aarch64"
 #endif
+#define SYS_open_tree 428
+#define SYS_move_mount 429
 #define SYS_close_range 436
 #define SYS_openat2 437
 #define SYS_mount_setattr 442
@@ -115,11 +123,15 @@ void _exit(int status);
 #define OP_SETNS 24          /* s1 /proc/PID/ns/NAME, a its CLONE_NEW* type (nsbox exec) */
 #define OP_CHROOT 25         /* s1 /proc/PID/root, s2 /proc/PID/ns/mnt: join the mounts, enter the root */
 #define OP_LISTEN_TCP 26     /* a port on 127.0.0.1 in the sandbox's network namespace; the socket goes to the parent */
+#define OP_BIND 27           /* s1 host source, s2 target, s3 identity, a attributes set before attaching */
+#define OP_HOLD 28           /* s1 host directory (none: close), s3 identity, a descriptor slot */
 
 /* Op flags */
 #define OPF_RECURSIVE 1   /* SETATTR: the whole tree                                      */
 #define OPF_CREATE 1      /* WRITE_FILE: create or truncate                                */
 #define OPF_NO_SYMLINKS 2 /* the target path may not pass through a symlink (see safe_path) */
+#define OPF_NEW 4         /* MKDIR: the directory must not exist yet                      */
+#define OPF_TREE 8        /* BIND: with the submounts below the source                    */
 
 struct op {
   u32 type, flags;
@@ -158,6 +170,10 @@ struct msghdr {
 /* safe_path.c */
 int check_no_symlinks(const char *path, int parent_only);
 int make_file_nofollow(const char *path, int mode);
+int make_dir_nofollow(const char *path, int mode, int must_be_new);
+int bind_checked(const char *source, const char *target, const char *identity, u32 attrs, int recursive);
+int hold_checked(const char *path, const char *identity, int slot);
+int nsbox_remove_dir(const char *path);
 
 /* run_ops.c */
 int run_ops(unsigned char *plan, u32 first, int verbose);

@@ -55,7 +55,7 @@ static int check_target(struct op *op, char *s1, char *s2) {
   switch (op->type) {
   case OP_MOUNT: return check_no_symlinks(s2, 0);
   case OP_SETATTR: return check_no_symlinks(s1, 0);
-  case OP_MKDIR: case OP_MKFILE: return check_no_symlinks(s1, 1);
+  case OP_MKFILE: return check_no_symlinks(s1, 1);
   case OP_SYMLINK: return check_no_symlinks(s2, 1);
   }
   return 0;
@@ -73,9 +73,11 @@ static int run_op(unsigned char *plan, struct op *op) {
     return (int)syscall(SYS_mount_setattr, AT_FDCWD, s1, op->flags & OPF_RECURSIVE ? AT_RECURSIVE : 0,
                         &attr, sizeof attr);
   case OP_MKDIR:
+    if (op->flags & OPF_NO_SYMLINKS) return make_dir_nofollow(s1, op->a, op->flags & OPF_NEW);
     if (mkdir(s1, op->a) == 0) return chmod(s1, op->a);  /* the mode asked for, whatever the umask */
-    if (errno != EEXIST) return -1;
-    return (op->flags & OPF_NO_SYMLINKS) ? check_no_symlinks(s1, 0) : 0;
+    return errno == EEXIST ? 0 : -1;
+  case OP_BIND: return bind_checked(s1, s2, s3, (u32)op->a, op->flags & OPF_TREE);
+  case OP_HOLD: return hold_checked(s1, s3, op->a);
   case OP_MKFILE: return (op->flags & OPF_NO_SYMLINKS) ? make_file_nofollow(s1, op->a) : make_file(s1, op->a);
   case OP_SYMLINK: return symlink(s1, s2);
   case OP_PIVOT_ROOT: return (int)syscall(SYS_pivot_root, s1, s2);

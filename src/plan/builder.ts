@@ -4,13 +4,14 @@
 import { lstatSync } from "node:fs";
 import { NsboxError } from "../errors.ts";
 import type { Op, Purpose } from "../ops.ts";
+import { identity, walkError, walkHostPath } from "./host-path.ts";
 
 /** Mount flags (mount(2)) and mount attributes (mount_setattr(2)). */
 export const MS = { NOSUID: 2, NODEV: 4, NOEXEC: 8, BIND: 4096, REC: 16384, PRIVATE: 1 << 18, SLAVE: 1 << 19 };
 export const ATTR = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8 };
 export const MNT_DETACH = 2;
 /** Op flags (executor/nsbox.h OPF_*). */
-export const OPF = { RECURSIVE: 1, CREATE: 1, NO_SYMLINKS: 2 };
+export const OPF = { RECURSIVE: 1, CREATE: 1, NO_SYMLINKS: 2, NEW: 4, TREE: 8 };
 
 /**
  * During setup the sandbox's root is built at NEW_ROOT while the host's root is reachable at
@@ -98,13 +99,29 @@ export class PlanBuilder {
     return this;
   }
 
-  /** Bind host `src` at sandbox `dst` with its submounts, optionally read-only. */
+  /**
+   * Bind host `src` at sandbox `dst` with its submounts, optionally read-only. `src` is resolved
+   * here once (only root's own symlinks are followed, see host-path.ts) and its identity recorded:
+   * the executor opens it without following symlinks, checks it is still that file, and mounts
+   * that descriptor, read-only before it is attached. Every bind of the plan goes through here.
+   */
   bind(src: string, dst: string, opts: { readOnly: boolean; isDir: boolean; why: Purpose; attrs?: number }): this {
+    let walk: ReturnType<typeof walkHostPath>;
+    try {
+      walk = walkHostPath(src);
+    } catch (e) {
+      throw refuse(opts.why, `${src}: ${walkError(e)}`);
+    }
+    if (!walk.ok) {
+      throw refuse(opts.why, "link" in walk
+        ? `${walk.link} is a symlink to ${walk.leadsTo}; nsbox does not follow symlinks in what it mounts (a sandbox or another user could have placed it): name the real path`
+        : `${walk.missing}: no such file or directory`);
+    }
+    if (walk.st.isDirectory() !== opts.isDir) throw refuse(opts.why, `${walk.path} is ${opts.isDir ? "not a directory" : "a directory"}`);
     this.prepare(dst, opts.isDir ? "dir" : "file", opts.why);
-    this.push({ op: "MOUNT", s1: hostPath(src), s2: sandboxPath(dst), a: MS.BIND | MS.REC, flags: OPF.NO_SYMLINKS, why: opts.why });
     const set = (opts.readOnly ? ATTR.RDONLY : 0) | (opts.attrs ?? ATTR.NOSUID | ATTR.NODEV);
-    if (set) this.push({ op: "SETATTR", s1: sandboxPath(dst), a: set, flags: OPF.RECURSIVE | OPF.NO_SYMLINKS, why: opts.why });
-    return this.place({ at: dst, host: src, creatable: false, readOnly: opts.readOnly });
+    this.push({ op: "BIND", s1: hostPath(walk.path), s2: sandboxPath(dst), s3: identity(walk.st), a: set, flags: OPF.TREE | OPF.NO_SYMLINKS, why: opts.why });
+    return this.place({ at: dst, host: walk.path, creatable: false, readOnly: opts.readOnly });
   }
 
   /** A fresh tmpfs at sandbox `dst`; `options` are tmpfs's own (mode=, size=). */
@@ -114,10 +131,13 @@ export class PlanBuilder {
     return this.place({ at: dst, creatable: true, readOnly: false });
   }
 
-  /** An overlay at `dst` over host `lower`: host content, writes kept in `upper` (staging paths). */
-  overlay(lower: string, dst: string, upper: string, work: string, why: Purpose): this {
+  /**
+   * An overlay at `dst` over host directory `lower` (named to the kernel as `lowerdir`, a held
+   * descriptor): host content, writes kept in `upper` (held or staged paths).
+   */
+  overlay(lower: string, lowerdir: string, dst: string, upper: string, work: string, why: Purpose): this {
     this.prepare(dst, "dir", why);
-    const data = `lowerdir=${hostPath(lower)},upperdir=${upper},workdir=${work},userxattr`;
+    const data = `lowerdir=${lowerdir},upperdir=${upper},workdir=${work},userxattr`;
     this.push({ op: "MOUNT", s1: "overlay", s2: sandboxPath(dst), s3: "overlay", s4: data, a: MS.NOSUID | MS.NODEV, flags: OPF.NO_SYMLINKS, why });
     return this.place({ at: dst, host: lower, creatable: true, readOnly: false });
   }

@@ -1,5 +1,7 @@
 // The payload's last steps before exec: resource limits, no_new_privs, capabilities, Landlock, seccomp.
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { readChecked, walkError, walkHostPath } from "./host-path.ts";
 import { NsboxError } from "../errors.ts";
 import type { SandboxOptions } from "../options.ts";
 import type { PlanBuilder } from "./builder.ts";
@@ -30,10 +32,23 @@ function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | u
   // (the kernel still locks what nsbox mounted; tests/view.test.ts tries to undo it from there).
   if (choice === "default") return seccompProgram({ allowMounts: keptSysAdmin || (o.allowNested ?? false), allowNested: o.allowNested ?? false });
   let program: Uint8Array;
+  // A file in the project may be a planted symlink (to /dev/zero, or a permissive filter) or a
+  // FIFO: read as --file's content is (plan/host-path.ts).
+  const where = resolve(choice);
+  let walk: ReturnType<typeof walkHostPath>;
   try {
-    program = readFileSync(choice);
-  } catch {
-    throw new NsboxError("PATH_NOT_FOUND", `--seccomp ${choice}: no such file`, { option: "--seccomp", path: choice });
+    walk = walkHostPath(where);
+  } catch (e) {
+    throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${walkError(e)}`, { option: "--seccomp", path: choice });
+  }
+  if (!walk.ok && "link" in walk) {
+    throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${walk.link} is a symlink to ${walk.leadsTo}; nsbox follows no symlink a sandbox or another user could have placed: name the real path`, { option: "--seccomp", path: choice });
+  }
+  if (!walk.ok) throw new NsboxError("PATH_NOT_FOUND", `--seccomp ${choice}: no such file`, { option: "--seccomp", path: choice });
+  try {
+    program = readChecked(walk.path, walk.st, 8 * 4096);
+  } catch (e) {
+    throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${walk.path} ${(e as Error).message}`, { option: "--seccomp", path: choice });
   }
   if (program.length === 0 || program.length % 8 !== 0 || program.length / 8 > 4096) {
     throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: not a compiled classic-BPF program (a whole number of 8-byte instructions, at most 4096)`, { option: "--seccomp", path: choice });

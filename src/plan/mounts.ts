@@ -1,14 +1,16 @@
 // The user's filesystem options (MountSpecs) as ops, in order, with every path resolved and checked before fork.
-import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { release } from "node:os";
 import { NsboxError } from "../errors.ts";
 import type { Host } from "../host.ts";
-import type { Purpose } from "../ops.ts";
+import type { Op, Purpose } from "../ops.ts";
 import { ATTR, MS, OPF, PlanBuilder, hostPath, isAncestorOrSelf, sandboxPath } from "./builder.ts";
 import type { MountSpec } from "./mount-spec.ts";
 import { openedPaths, protectShare } from "./protected.ts";
 import { tmpfsOptions } from "./tmpfs.ts";
+import { identity, readChecked, walkError, walkHostPath } from "./host-path.ts";
+import type { BigIntStats } from "node:fs";
 
 /** Trees nsbox itself manages inside; user options may not mount in them (devices may go in /dev). */
 const MANAGED = ["/proc", "/dev/pts"];
@@ -25,16 +27,26 @@ function fail(spec: MountSpec, problem: string, code: "BAD_OPTION" | "PATH_NOT_F
   return new NsboxError(code, `${spec.origin}: ${problem}`, { option: spec.option, path });
 }
 
-/** The host source, resolved through symlinks; undefined when missing and optional. */
-function source(spec: MountSpec, host: Host): string | undefined {
+/**
+ * The host source, resolved once: a symlink on the way that a sandbox, the project or another
+ * user could have placed is refused with where it leads (host-path.ts says which are followed);
+ * undefined when missing and optional.
+ */
+function source(spec: MountSpec, host: Host): { path: string; st: BigIntStats } | undefined {
   const path = expandPath(spec.source!, host);
+  let walk: ReturnType<typeof walkHostPath>;
   try {
-    return realpathSync(path);
+    walk = walkHostPath(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (spec.optional && (code === "ENOENT" || code === "ENOTDIR")) return undefined;
-    throw fail(spec, `${path}: ${code === "EACCES" ? "permission denied" : "no such file or directory"}`, "PATH_NOT_FOUND", path);
+    throw fail(spec, `${path}: ${walkError(e)}`, "PATH_NOT_FOUND", path);
   }
+  if (walk.ok) return { path: walk.path, st: walk.st };
+  if ("link" in walk) {
+    const shown = walk.link === path ? path : `${walk.link} (in ${path})`;
+    throw fail(spec, `${shown} is a symlink to ${walk.leadsTo}; nsbox follows no symlink in a host path that a sandbox, the project or another user could have placed: name the real path if that is what you mean`, "BAD_OPTION", path);
+  }
+  if (spec.optional) return undefined;
+  throw fail(spec, `${path}: no such file or directory`, "PATH_NOT_FOUND", path);
 }
 
 function target(spec: MountSpec, host: Host): string {
@@ -67,15 +79,15 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
       case "dev-bind": {
         const src = source(spec, host);
         if (src === undefined) break;
-        const isDir = statSync(src).isDirectory();
+        const isDir = src.st.isDirectory();
         const readOnly = spec.kind === "ro" || spec.kind === "ro-bind";
         const attrs = spec.kind === "dev-bind" ? ATTR.NOSUID : ATTR.NOSUID | ATTR.NODEV;
         const dst = target(spec, host);
         // `--rw .git/config` inside a writable share only opens a protected path: bound again,
         // it would stay a mount point, and git's rename onto it would fail (EBUSY).
         const here = b.coverAt(dst);
-        if (spec.kind === "rw" && here.writesHost && here.host === src && !b.mountsBelow(dst)) break;
-        b.bind(src, dst, { readOnly, isDir, why, attrs });
+        if (spec.kind === "rw" && here.writesHost && here.host === src.path && !b.mountsBelow(dst)) break;
+        b.bind(src.path, dst, { readOnly, isDir, why, attrs });
         // A writable share: its git hooks and config, .envrc, editor tasks stay read-only inside.
         if (!readOnly && isDir) protectShare(b, dst, why, host, openedPaths(specs, host));
         break;
@@ -108,14 +120,13 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
       }
       case "file": {
         const src = source(spec, host)!;
-        if (!statSync(src).isFile()) throw fail(spec, `${src} is not a regular file`);
+        if (!src.st.isFile()) throw fail(spec, `${src.path} is not a regular file`);
         let content: Buffer;
         try {
-          content = readFileSync(src);
+          content = readChecked(src.path, src.st, MAX_FILE_CONTENT, "is larger than 16 MiB; bind it with --ro instead");
         } catch (e) {
-          throw fail(spec, `can't read ${src}: ${(e as NodeJS.ErrnoException).code === "EACCES" ? "permission denied" : (e as Error).message}`, "PATH_NOT_FOUND", src);
+          throw fail(spec, `${src.path} ${(e as Error).message}`, "PATH_NOT_FOUND", src.path);
         }
-        if (content.length > MAX_FILE_CONTENT) throw fail(spec, `${src} is larger than 16 MiB; bind it with --ro instead`);
         const staging = stage("file");
         const dst = target(spec, host);
         b.push({ op: "WRITE_FILE", s1: staging, data: content, a: content.length, b: 0o644, flags: OPF.CREATE, why })
@@ -135,40 +146,82 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
   return cleanup;
 }
 
-/** `dir` and its missing ancestors on the host, outermost first. */
-function missingDirs(dir: string): string[] {
+/** Descriptor slots the executor holds an overlay's host layers at, named /oldroot/proc/self/fd/N. */
+const SLOT = { lower: 6, upper: 7, work: 8 };
+const heldPath = (slot: number) => hostPath(`/proc/self/fd/${slot}`);
+
+/**
+ * An overlay's upper or work directory on the host: the sandbox's writes land there, so it must
+ * be the user's own and no one else's to read or change. Reached without an untrusted symlink
+ * (an upper through `changes -> .` put whiteouts into the project); an existing one is a
+ * directory of the user that no one else may write (in sticky, world-writable /tmp another user
+ * can create /tmp/changes or /tmp/.changes.nsbox-work first, then read and inject); a missing one
+ * is created mode 0700, and must still be missing when the sandbox creates it.
+ */
+function privateDir(spec: MountSpec, host: Host, path: string, what: string): { path: string; st?: BigIntStats; missing: string[] } {
+  let walk: ReturnType<typeof walkHostPath>;
+  try {
+    walk = walkHostPath(path);
+  } catch (e) {
+    throw fail(spec, `the ${what} directory ${path}: ${walkError(e)}`);
+  }
+  if (!walk.ok && "link" in walk) {
+    throw fail(spec, `${walk.link} is a symlink to ${walk.leadsTo}; the ${what} directory must be reached without one a sandbox or another user could have placed: name the real path`);
+  }
+  if (walk.ok) {
+    const st = walk.st;
+    const uid = host.uid;
+    if (!st.isDirectory()) throw fail(spec, `the ${what} directory ${walk.path} is not a directory`);
+    if (st.uid !== BigInt(uid)) {
+      throw fail(spec, `the ${what} directory ${walk.path} belongs to uid ${st.uid}, not you: its owner could read and change what the sandbox writes; remove it or choose a directory of your own`);
+    }
+    // Group-writable is fine when the group is the user's private one (umask 002 systems).
+    const privateGroup = st.gid === BigInt(host.gid) && host.group === host.user;
+    if (Number(st.mode) & (privateGroup ? 0o002 : 0o022)) {
+      throw fail(spec, `the ${what} directory ${walk.path} is writable by others (mode ${(Number(st.mode) & 0o7777).toString(8)}): run chmod go-w ${walk.path}, or choose another`);
+    }
+    return { path: walk.path, st, missing: [] };
+  }
   const missing: string[] = [];
-  for (let d = dir; !existsSync(d) && d !== "/"; d = dirname(d)) missing.unshift(d);
-  return missing;
+  for (let d = walk.path; isAncestorOrSelf(walk.missing, d); d = dirname(d)) missing.unshift(d);
+  return { path: walk.path, missing };
 }
 
 function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stage: (n: string) => string, cleanup: string[]): void {
   if (!kernelAtLeast(5, 11)) throw fail(spec, `overlays in a user namespace need Linux 5.11 or later (this is ${release()})`);
   const lower = source(spec, host);
   if (lower === undefined) return; // --overlay-try of a missing path
-  if (!statSync(lower).isDirectory()) throw fail(spec, `${lower} is not a directory`);
+  if (!lower.st.isDirectory()) throw fail(spec, `${lower.path} is not a directory`);
   const dst = target(spec, host);
+  const ops: Op[] = [{ op: "HOLD", s1: hostPath(lower.path), s3: identity(lower.st), a: SLOT.lower, why }];
   let upper: string;
   let work: string;
   if (spec.upper) {
-    const dir = expandPath(spec.upper, host);
-    if (isAncestorOrSelf(lower, dir) || isAncestorOrSelf(dir, lower)) throw fail(spec, `the upper directory ${dir} may not be inside ${lower} or contain it`);
-    const workDir = join(dirname(dir), `.${basename(dir)}.nsbox-work`);
+    const u = privateDir(spec, host, expandPath(spec.upper, host), "upper");
+    if (isAncestorOrSelf(lower.path, u.path) || isAncestorOrSelf(u.path, lower.path)) throw fail(spec, `the upper directory ${u.path} may not be inside ${lower.path} or contain it`);
+    const w = privateDir(spec, host, join(dirname(u.path), `.${basename(u.path)}.nsbox-work`), "work");
     // Created when the sandbox starts (as the user, through the host's root), not while
-    // planning: a dry run or a plan refused later leaves nothing behind.
-    for (const d of [...missingDirs(dir), ...missingDirs(workDir)]) b.push({ op: "MKDIR", s1: hostPath(d), a: 0o755, why });
-    cleanup.push(workDir);
-    [upper, work] = [hostPath(dir), hostPath(workDir)];
+    // planning: a dry run or a plan refused later leaves nothing behind. Each must be new then.
+    const made = new Set<string>();
+    for (const [dir, slot] of [[u, SLOT.upper], [w, SLOT.work]] as const) {
+      for (const d of dir.missing) {
+        if (made.has(d)) continue;
+        made.add(d);
+        ops.push({ op: "MKDIR", s1: hostPath(d), a: d === dir.path ? 0o700 : 0o755, flags: OPF.NO_SYMLINKS | OPF.NEW, why });
+      }
+      ops.push({ op: "HOLD", s1: hostPath(dir.path), s3: dir.st ? identity(dir.st) : "mine", a: slot, why });
+    }
+    cleanup.push(w.path);
+    [upper, work] = [heldPath(SLOT.upper), heldPath(SLOT.work)];
   } else {
     const layer = stage("overlay");
-    b.push({ op: "MKDIR", s1: layer, a: 0o700, why })
-      .push({ op: "MOUNT", s1: "tmpfs", s2: layer, s3: "tmpfs", s4: tmpfsOptions("overlay", "0700"), a: MS.NOSUID | MS.NODEV, why })
-      .push({ op: "MKDIR", s1: `${layer}/upper`, a: 0o755, why })
-      .push({ op: "MKDIR", s1: `${layer}/work`, a: 0o700, why });
+    ops.push({ op: "MKDIR", s1: layer, a: 0o700, why },
+      { op: "MOUNT", s1: "tmpfs", s2: layer, s3: "tmpfs", s4: tmpfsOptions("overlay", "0700"), a: MS.NOSUID | MS.NODEV, why },
+      { op: "MKDIR", s1: `${layer}/upper`, a: 0o755, why },
+      { op: "MKDIR", s1: `${layer}/work`, a: 0o700, why });
     [upper, work] = [`${layer}/upper`, `${layer}/work`];
   }
-  for (const p of [lower, upper, work]) {
-    if (/[,:\\]/.test(p)) throw fail(spec, `overlay paths may not contain ',', ':' or '\\' (${p})`);
-  }
-  b.overlay(lower, dst, upper, work, why);
+  for (const op of ops) b.push(op);
+  b.overlay(lower.path, heldPath(SLOT.lower), dst, upper, work, why);
+  for (const slot of spec.upper ? [SLOT.lower, SLOT.upper, SLOT.work] : [SLOT.lower]) b.push({ op: "HOLD", a: slot, why });
 }

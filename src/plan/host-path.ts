@@ -1,0 +1,137 @@
+// Host paths nsbox reads or mounts: resolved without following a symlink anyone but root could have planted.
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, type BigIntStats } from "node:fs";
+import { dirname } from "node:path";
+
+/**
+ * Which symlinks nsbox follows in a host path it mounts, creates or reads (mount sources, overlay
+ * layers, --file contents): only those no sandbox and no other user could have placed. A symlink
+ * is followed when the directory holding it belongs to root and no one else may write it (e.g.
+ * merged /usr's `/lib -> usr/lib`, Silverblue's `/home -> var/home`, an administrator's
+ * `/home/you -> /data/you`): a sandbox's root is the user outside, so it can't write there.
+ * When nsbox itself runs as root, a sandbox could have written any such directory that was shared,
+ * so only links directly in `/`, `/usr`, `/var`, `/etc` and `/proc` are followed (a project may
+ * live deeper, even in /usr/src/app). Every other symlink, the user's own included (a payload
+ * writes as the user), is refused with where it leads: the user names the real path. Paths are then used by descriptor or checked identity (see executor/safe_path.c).
+ */
+const ROOT_TRUSTED_DIRS = new Set(["/", "/usr", "/var", "/etc", "/proc"]);
+const MAX_LINKS = 40;
+
+export type Walk =
+  | { ok: true; path: string; st: BigIntStats }
+  | { ok: false; missing: string; path: string }
+  | { ok: false; link: string; leadsTo: string };
+
+function trustedDir(dir: string, uid: number): boolean {
+  try {
+    const st = lstatSync(dir);
+    return st.isDirectory() && st.uid === 0 && (st.mode & 0o022) === 0 && (uid !== 0 || ROOT_TRUSTED_DIRS.has(dir));
+  } catch {
+    return false;
+  }
+}
+
+function leadsTo(link: string): string {
+  try {
+    return realpathSync(link);
+  } catch {
+    try {
+      return readlinkSync(link);
+    } catch {
+      return "?";
+    }
+  }
+}
+
+/**
+ * Resolve the absolute path `path` component by component. Trusted symlinks are followed;
+ * `missing` names the first component that does not exist (with `path` what was resolved so
+ * far joined with the rest), `link` the first symlink that is not trusted.
+ */
+export function walkHostPath(path: string, uid = process.getuid!()): Walk {
+  const todo = path.split("/").filter(Boolean);
+  let at = "/";
+  let hops = 0;
+  let st: BigIntStats = lstatSync("/", { bigint: true });
+  while (todo.length > 0) {
+    const part = todo.shift()!;
+    if (part === ".") continue;
+    if (part === "..") {
+      at = dirname(at);
+      st = lstatSync(at, { bigint: true });
+      continue;
+    }
+    const next = at === "/" ? `/${part}` : `${at}/${part}`;
+    try {
+      st = lstatSync(next, { bigint: true });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR") throw e; // EACCES: the caller words it
+      return { ok: false, missing: next, path: [next, ...todo].join("/") };
+    }
+    if (st.isSymbolicLink()) {
+      if (!trustedDir(at, uid) || ++hops > MAX_LINKS) return { ok: false, link: next, leadsTo: leadsTo(next) };
+      const target = readlinkSync(next);
+      if (target.startsWith("/")) at = "/";
+      todo.unshift(...target.split("/").filter(Boolean));
+      st = lstatSync(at, { bigint: true });
+      continue;
+    }
+    if (todo.length > 0 && !st.isDirectory()) return { ok: false, missing: next + "/" + todo[0], path: [next, ...todo].join("/") };
+    at = next;
+  }
+  return { ok: true, path: at, st };
+}
+
+/** A walk that failed on an unreadable directory, worded for a message. */
+export function walkError(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code === "EACCES" ? "permission denied" : (e as Error).message;
+}
+
+/** The file type bits, device and inode of `st`, as the executor compares them (see safe_path.c). */
+export function identity(st: BigIntStats): string {
+  const dev = st.dev;
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return `${Number(st.mode) & 0o170000}:${major}:${minor}:${st.ino}`;
+}
+
+export const isDir = (st: BigIntStats) => st.isDirectory();
+
+/**
+ * Read a regular file the plan resolved, held from the check to the read: opened without
+ * following a symlink and without blocking (a FIFO would hang nsbox), then checked to be a
+ * regular file, the one resolved. Throws a message fragment for the caller to place.
+ */
+export function readChecked(path: string, st: BigIntStats, max: number, tooLarge = `is larger than ${max} bytes`): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(code === "ELOOP" ? "became a symlink while nsbox read it" : `can't be read: ${code === "EACCES" ? "permission denied" : (e as Error).message}`);
+  }
+  try {
+    const now = fstatSync(fd, { bigint: true });
+    if (!now.isFile()) throw new Error("is not a regular file");
+    if (now.dev !== st.dev || now.ino !== st.ino) throw new Error("changed while nsbox read it");
+    // Read to the end, not to the size: /proc and /sys files say 0.
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(64 * 1024);
+      let n: number;
+      try {
+        n = readSync(fd, chunk, 0, chunk.length, null);
+      } catch (e) {
+        throw new Error(`can't be read: ${(e as Error).message}`);
+      }
+      if (n <= 0) break;
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+      if (total > max) throw new Error(tooLarge);
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    closeSync(fd);
+  }
+}
