@@ -5,6 +5,7 @@ import { applyConfigValue } from "./option-table.ts";
 import type { SandboxOptions } from "./options.ts";
 import type { MountSpec } from "./plan/mount-spec.ts";
 import { BUILTIN_PROFILES, profileChain, type ProfileDef } from "./profiles.ts";
+import { readConfigFile, sha256 } from "./trust.ts";
 
 /** Where relative and `~` paths of a project profile lead. */
 export interface Place {
@@ -39,6 +40,16 @@ function outside(path: string | undefined, place: Place): string | undefined {
     // missing: a -try source that is skipped, or an error the plan reports
   }
   return undefined;
+}
+
+/**
+ * The content of a file an option takes as policy (a seccomp filter), for the loosening's line:
+ * trust covers the line, so a file rewritten after `nsbox trust` (an allow-all filter written by
+ * a payload into the project) is a different loosening and untrusted again.
+ */
+function fileDigest(path: string): string {
+  const read = readConfigFile(resolve(path));
+  return !read ? "missing" : "ignored" in read ? `unusable: ${read.ignored}` : `sha256 ${sha256(read.bytes).slice(0, 16)}`;
 }
 
 const mount = (o: SandboxOptions): MountSpec => o.mounts![0]!;
@@ -96,7 +107,7 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
   },
   "cap-add": { rule: (o) => `keeps the capability ${o.capAdd![0]}`, why: "capabilities inside the namespaces widen the kernel attack surface" },
   "cap-drop": { rule: never, why: "tightens" },
-  seccomp: { rule: (o) => (o.seccomp === "default" ? undefined : o.seccomp === "none" ? "turns the syscall filter off" : `replaces the syscall filter with ${o.seccomp}`), why: "the filter is a wall" },
+  seccomp: { rule: (o) => (o.seccomp === "default" ? undefined : o.seccomp === "none" ? "turns the syscall filter off" : `replaces the syscall filter with ${o.seccomp} (${fileDigest(o.seccomp!)})`), why: "the filter is a wall; its file's content is part of what is trusted" },
   "allow-nested": { rule: (o) => (o.allowNested ? "allows user namespaces inside (and turns Landlock off)" : undefined), why: "nested namespaces are kernel attack surface, and Landlock goes off" },
   landlock: { rule: (o) => (o.landlock === "off" ? "turns Landlock off" : undefined), why: "Landlock is the second wall behind the mounts" },
   rlimit: { rule: never, why: "bounded by the caller's own hard limits" },
