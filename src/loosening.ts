@@ -52,6 +52,16 @@ function fileDigest(path: string): string {
   return !read ? "missing" : "ignored" in read ? `unusable: ${read.ignored}` : `sha256 ${sha256(read.bytes).slice(0, 16)}`;
 }
 
+/** A tmpfs size= beyond the scratch cap (a quarter of RAM, at most 1 GiB): what it lets the payload hold. */
+function bigTmpfs(size: string | undefined): string | undefined {
+  const m = size?.match(/^(\d+)([kmg%]?)$/i);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = m[2]!.toLowerCase();
+  const big = unit === "%" ? n > 25 : n * (({ k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[unit] ?? 1) > 1024 ** 3;
+  return big ? `lets a tmpfs hold up to ${size} of the host's memory` : undefined;
+}
+
 const mount = (o: SandboxOptions): MountSpec => o.mounts![0]!;
 const reads: Rule = (o, place) => {
   const at = outside(mount(o).source, place);
@@ -92,7 +102,7 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
   "dev-bind-try": { rule: (o) => `binds the device ${mount(o).source}`, why: "as dev-bind" },
   hide: { rule: never, why: "tightens: hides a path" },
   "hide-try": { rule: never, why: "as hide" },
-  tmpfs: { rule: never, why: "a fresh, empty filesystem inside (its size cap is the tmpfs rules')" },
+  tmpfs: { rule: (o) => bigTmpfs(mount(o).size), why: "a fresh, empty filesystem inside; its pages are the host's memory, so a size above the default cap (a quarter of RAM, at most 1 GiB) loosens" },
   dir: { rule: never, why: "an empty directory inside the view; on the host only within a share that is writable anyway" },
   file: { rule: (o, place) => { const at = outside(mount(o).source, place); return at && `reads ${at} (the content file), outside the project`; }, why: "the content file is read on the host" },
   symlink: { rule: never, why: "a link inside the view; its target is resolved inside" },

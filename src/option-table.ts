@@ -132,7 +132,7 @@ export const SANDBOX_OPTIONS: Record<string, OptionDef> = {
     description: "Network: none (default), the host's, or allow=host[:port],*.domain,IP/CIDR[:port],@registries through nsbox's proxy (repeatable)",
     repeatable: true, apply: (o, v) => void (o.net ??= []).push(String(v)),
   },
-  "net-log": { type: "string", valueHint: "FILE", description: "Write every network decision to FILE as JSON lines", apply: (o, v) => void (o.netLog = String(v)) },
+  "net-log": { type: "string", valueHint: "FILE", description: "Write every network decision to FILE as JSON lines", apply: (o, v, _at, base) => void (o.netLog = base && !String(v).startsWith("/") ? join(base, String(v)) : String(v)) },
   memory: { type: "string", valueHint: "SIZE", description: "Memory limit (needs a delegated cgroup v2)", apply: (o, v) => void (o.memory = String(v)) },
   pids: { type: "string", valueHint: "N", description: "Process limit (needs a delegated cgroup v2)", apply: (o, v) => void (o.pids = String(v)) },
   name: { type: "string", valueHint: "NAME", description: "Name the sandbox for nsbox ps, inspect, exec and stop (default: a short generated id)", apply: (o, v, at) => void (o.name = checkName(String(v), at)) },

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { homeIn, nsbox, scratchIn, type Ran } from "./helpers.ts";
+import { collect, homeIn, nsbox, scratchIn, type Ran } from "./helpers.ts";
 
 setDefaultTimeout(60_000);
 const made: string[] = [];
@@ -173,5 +173,47 @@ describe("the trust store is out of the project's reach", () => {
     const r = await nsbox(["--dry-run", "-p", "p", "--", "true"], { cwd: join(s.cwd, "data"), env: { ...s.env, XDG_CONFIG_HOME: join(s.cwd, "data/cfg") } });
     refused(r, "which the sandbox can write: it is not used", "is not trusted");
     expect(existsSync(join(s.cwd, "data/cfg/nsbox/trusted.json"))).toBe(true);
+  });
+});
+
+describe("options whose effect reaches the host through their value", () => {
+  it("a tmpfs sized past the default cap is host memory: it needs trust (control: 64m runs untrusted; trusted, 100% runs)", async () => {
+    for (const size of ["100%", "26%", "2g", "1025m"]) {
+      const s = setup({ "nsbox.json": { profiles: { p: { tmpfs: `/big:size=${size}` } } } });
+      refused(await run(s, ["--dry-run", "-p", "p", "--", "true"]), `profiles.p.tmpfs "/big:size=${size}": lets a tmpfs hold up to ${size} of the host's memory`);
+    }
+    const s = setup({ "nsbox.json": { profiles: { p: { tmpfs: ["/a:size=64m", "/b:size=25%", "/c:size=1g"] } } } });
+    expect(await run(s, ["--dry-run", "-p", "p", "--", "true"])).toMatchObject({ exitCode: 0 });
+    writeFileSync(join(s.cwd, "nsbox.json"), JSON.stringify({ profiles: { p: { tmpfs: "/big:size=100%" } } }));
+    expect(await trust(s)).toMatchObject({ exitCode: 0 });
+    expect(await run(s, ["-p", "p", "--", "true"])).toMatchObject({ exitCode: 0 });
+  });
+
+  it("net-log in a config is relative to the file: trusted as ./n.log at the root, a run from a subdirectory writes there", async () => {
+    const s = setup({ "nsbox.json": { profiles: { p: { "net-log": "n.log", net: "allow=example.invalid" } } } });
+    refused(await run(s, ["--dry-run", "-p", "p", "--", "true"]), `makes nsbox write ${s.cwd}/n.log on the host`);
+    expect(await trust(s)).toMatchObject({ exitCode: 0 });
+    mkdirSync(join(s.cwd, "sub"));
+    const r = await nsbox(["-p", "p", "--", "true"], { cwd: join(s.cwd, "sub"), env: s.env });
+    expect(r).toMatchObject({ exitCode: 0 });
+    expect(existsSync(join(s.cwd, "sub/n.log"))).toBe(false);
+    expect(existsSync(join(s.cwd, "n.log"))).toBe(true);
+  });
+});
+
+describe("Bun's own reading of the project's package.json", () => {
+  // Bun opens ./package.json when it starts (`bun NAME` may name a script). A script named like
+  // the path the shebang passes must not run in place of nsbox.
+  it("scripts named like the bin's path, `nsbox`, or its relative path do not run (control: `bun run` runs them)", async () => {
+    const s = setup();
+    const mark = join(s.cwd, "ran");
+    const bin = join(import.meta.dir, "..", "bin", "nsbox");
+    const scripts = Object.fromEntries([bin, "nsbox", "bin/nsbox", "./bin/nsbox"].map((n) => [n, `touch ${mark}`]));
+    writeFileSync(join(s.cwd, "package.json"), JSON.stringify({ name: "x", scripts }));
+    const r = await collect([bin, "--", "true"], { cwd: s.cwd, env: s.env });
+    expect(r).toMatchObject({ exitCode: 0 });
+    expect(existsSync(mark)).toBe(false);
+    expect(await collect([process.execPath, "run", "nsbox"], { cwd: s.cwd, env: s.env })).toMatchObject({ exitCode: 0 });
+    expect(existsSync(mark)).toBe(true);
   });
 });
