@@ -69,6 +69,25 @@ describe("keys that name Object's own properties are not options", () => {
   });
 });
 
+describe("extends chains", () => {
+  const chain = (n: number) => ({ profiles: Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, i < n - 1 ? { extends: `p${i + 1}` } : { hostname: "deep" }])) });
+
+  it("20,000 profiles each extending the next: refused by name, not a stack overflow (control: 32 deep runs)", async () => {
+    // Found: "internal error: Maximum call stack size exceeded".
+    const s = setup({ "nsbox.json": chain(20_000) });
+    refused(await run(s, ["-p", "p0", "--", "hostname"]), "profiles extend each other more than 32 deep");
+    writeFileSync(join(s.cwd, "nsbox.json"), JSON.stringify(chain(32)));
+    expect(await run(s, ["-p", "p0", "--", "hostname"])).toMatchObject({ exitCode: 0, stdout: "deep\n" });
+  });
+
+  it("a loop, and a profile named like a built-in extending itself through another (refused, or the built-in)", async () => {
+    const s = setup({ "nsbox.json": { profiles: { a: { extends: "b" }, b: { extends: "a" } } } });
+    refused(await run(s, ["-p", "a", "--", "true"]), "profiles extend each other in a loop: a → b → a");
+    writeFileSync(join(s.cwd, "nsbox.json"), JSON.stringify({ profiles: { test: { extends: "x" }, x: { extends: "test" } } }));
+    refused(await run(s, ["-p", "test", "--", "true"]), "in a loop");
+  });
+});
+
 describe("a huge config file is not read into nsbox's memory", () => {
   // Found: a sparse 3 GiB nsbox.json (no disk used) made nsbox hold 3 GB for 15 s before failing.
   it("nsbox.json and package.json larger than 4 MiB are ignored with a warning (control: the same file small runs)", async () => {
