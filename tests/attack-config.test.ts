@@ -97,7 +97,9 @@ describe("a huge config file is not read into nsbox's memory", () => {
       const file = join(s.cwd, name);
       writeFileSync(file, JSON.stringify(body));
       expect(await run(s, ["-p", "p", "--", "hostname"])).toMatchObject({ exitCode: 0, stdout: "ctl\n" });
-      truncateSync(file, 3 * 2 ** 30);
+      // Bun itself reads all of ./package.json when it starts (before nsbox's first line: not
+      // nsbox's to bound), so that one is made just over the cap.
+      truncateSync(file, name === "nsbox.json" ? 3 * 2 ** 30 : 5 * 2 ** 20);
       const r = await run(s, ["-p", "p", "--", "hostname"]);
       refused(r, `${file} is ignored: ${file} is larger than 4 MiB`, "no profile named 'p'");
       refused(await run(s, ["trust", name]), "is larger than 4 MiB");
