@@ -6,6 +6,7 @@ import type { SandboxOptions } from "./options.ts";
 import type { MountSpec } from "./plan/mount-spec.ts";
 import { BUILTIN_PROFILES, profileChain, type ProfileDef } from "./profiles.ts";
 import { readConfigFile, sha256 } from "./trust.ts";
+import { parseRlimit } from "./plan/privileges.ts";
 
 /** Where relative and `~` paths of a project profile lead. */
 export interface Place {
@@ -120,7 +121,13 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
   seccomp: { rule: (o) => (o.seccomp === "default" ? undefined : o.seccomp === "none" ? "turns the syscall filter off" : `replaces the syscall filter with ${o.seccomp} (${fileDigest(o.seccomp!)})`), why: "the filter is a wall; its file's content is part of what is trusted" },
   "allow-nested": { rule: (o) => (o.allowNested ? "allows user namespaces inside (and turns Landlock off)" : undefined), why: "nested namespaces are kernel attack surface, and Landlock goes off" },
   landlock: { rule: (o) => (o.landlock === "off" ? "turns Landlock off" : undefined), why: "Landlock is the second wall behind the mounts" },
-  rlimit: { rule: never, why: "bounded by the caller's own hard limits" },
+  rlimit: {
+    rule: (o) => {
+      const l = parseRlimit(o.rlimits![0]!);
+      return l.name === "core" && (l.soft !== "0" || l.hard !== "0") ? "lets crashes dump core (0 by default: a `|` core_pattern hands each dump to a program on the host)" : undefined;
+    },
+    why: "bounded by the caller's own hard limits; but core is 0 unless set, and a core dump goes to the host's core_pattern handler",
+  },
   timeout: { rule: never, why: "only ends the sandbox sooner" },
   memory: { rule: never, why: "tightens" },
   pids: { rule: never, why: "tightens" },

@@ -238,3 +238,26 @@ describe("Bun's own reading of the project's package.json", () => {
     expect(existsSync(mark)).toBe(true);
   });
 });
+
+describe("rlimit", () => {
+  it("core above 0 (nsbox's default is 0) needs trust; trusted, crashes may dump core (control: core=0 and nofile run untrusted)", async () => {
+    for (const v of ["core=unlimited", "CORE=1:0", "core=0:unlimited"]) {
+      const s = setup({ "nsbox.json": { profiles: { p: { rlimit: v } } } });
+      refused(await run(s, ["-p", "p", "--", "true"]), `profiles.p.rlimit ${JSON.stringify(v)}: lets crashes dump core`);
+    }
+    const s = setup({ "nsbox.json": { profiles: { p: { rlimit: ["core=0", "nofile=256"] } } } });
+    expect(await run(s, ["-p", "p", "--", "sh", "-c", "ulimit -c"])).toMatchObject({ exitCode: 0, stdout: "0\n" });
+    writeFileSync(join(s.cwd, "nsbox.json"), JSON.stringify({ profiles: { p: { rlimit: "core=unlimited" } } }));
+    expect(await trust(s)).toMatchObject({ exitCode: 0 });
+    expect(await run(s, ["-p", "p", "--", "sh", "-c", "ulimit -c"])).toMatchObject({ exitCode: 0, stdout: "unlimited\n" });
+  });
+
+  it("a limit named like Object's members (constructor, __proto__) is not a limit", async () => {
+    // Found: RLIMITS[name] found Object's members, so "constructor=1" was accepted and reached the executor.
+    for (const v of ["constructor=1", "__proto__=1"]) {
+      const s = setup({ "nsbox.json": { profiles: { p: { rlimit: v } } } });
+      refused(await run(s, ["-p", "p", "--", "true"]), `got '${v}'`);
+      refused(await nsbox(["--rlimit", v, "--", "true"], { cwd: s.cwd, env: s.env }), `got '${v}'`);
+    }
+  });
+});
