@@ -104,8 +104,13 @@ export interface TrustEntry {
   loosens?: string[];
 }
 
-/** A loosening as one line: where, the value, and what it opens (paths resolved now). */
-export const looseningLine = (l: Loosening) => `${l.key} ${JSON.stringify(l.value)}: ${l.what}`;
+/**
+ * A loosening as one line: where, the value, and what it opens (paths resolved now). Control
+ * characters are shown escaped: a profile name or a symlink's target is the project's text, and
+ * one with ESC[2K, CR or ESC[8m could erase or conceal the rest of the line it is asked to trust.
+ */
+export const looseningLine = (l: Loosening) =>
+  `${l.key} ${JSON.stringify(l.value)}: ${l.what}`.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
 /** Check the config directory: a real directory (not a link), the user's own, closed to others. */
 function checkDir(dir: string): string | undefined {

@@ -261,3 +261,20 @@ describe("rlimit", () => {
     }
   });
 });
+
+describe("the project's text in what nsbox prints", () => {
+  // Found: a profile name with ESC[2K, CR and ESC[8m erased and concealed the loosening it was
+  // listed with, in the refusal and in `nsbox trust`'s list of what the user now allows.
+  const name = "x\u001b[2K\r  profiles.ci.hostname \"ok\": nothing\u001b[8m";
+  it("control characters in a profile name are shown escaped, in the refusal and in nsbox trust (control: the same loosening is listed)", async () => {
+    const s = setup({ "nsbox.json": { profiles: { ci: { extends: name }, [name]: { rw: "~" } } } });
+    const r = await run(s, ["-p", "ci", "--", "true"]);
+    refused(r, `profiles.x\\u001b[2K\\u000d  profiles.ci.hostname "ok": nothing\\u001b[8m.rw "~": writes ${s.home}, outside the project`);
+    expect(r.stderr).not.toMatch(/[\u001b\r]/);
+    const t = await trust(s);
+    expect(t).toMatchObject({ exitCode: 0 });
+    expect(t.stdout).toContain(`\\u001b[8m.rw "~": writes ${s.home}`);
+    expect(t.stdout).not.toMatch(/[\u001b\r]/);
+    expect(await run(s, ["-p", "ci", "--", "true"])).toMatchObject({ exitCode: 0 });
+  });
+});
