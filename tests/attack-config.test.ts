@@ -277,4 +277,12 @@ describe("the project's text in what nsbox prints", () => {
     expect(t.stdout).not.toMatch(/[\u001b\r]/);
     expect(await run(s, ["-p", "ci", "--", "true"])).toMatchObject({ exitCode: 0 });
   });
+
+  it("nsbox profile show escapes a description's control characters (control: the text is shown)", async () => {
+    const s = setup({ "nsbox.json": { profiles: { p: { description: "safe\u001b]52;c;ZWNobyBwd25lZA==\u0007", hostname: "h" } } } });
+    const r = await run(s, ["profile", "show", "p"]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain("safe\\u001b]52;c;ZWNobyBwd25lZA==\\u0007");
+    expect(r.stdout).not.toMatch(/[\u001b\u0007]/);
+  });
 });
