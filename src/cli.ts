@@ -130,10 +130,13 @@ async function main(argv: string[]): Promise<number> {
   return outcome.exitCode;
 }
 
+/** Control characters other than newline and tab, escaped: messages quote the project's text (names, paths). */
+const printable = (s: string) => s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
 async function report(e: unknown): Promise<number> {
   if (e instanceof NsboxError) {
-    await log.error(e.message);
-    if (e.hint) await log.error(e.hint);
+    await log.error(printable(e.message));
+    if (e.hint) await log.error(printable(e.hint));
     return e.exitCode;
   }
   await log.error(`internal error: ${e instanceof Error ? e.message : String(e)} (please report it)`);

@@ -35,6 +35,10 @@ export function parseConfig(raw: unknown, file: string, root = dirname(file.repl
   if (typeof profiles !== "object" || profiles === null || Array.isArray(profiles)) throw invalid(file, "profiles: expected an object of named profiles");
   for (const [name, def] of Object.entries(profiles)) {
     if (typeof def !== "object" || def === null || Array.isArray(def)) throw invalid(file, `profiles.${name}: expected an object of options`);
+    for (const key of ["extends", "description"]) {
+      const v = (def as Record<string, unknown>)[key];
+      if (v !== undefined && typeof v !== "string") throw invalid(file, `profiles.${name}.${key}: expected a string, got ${JSON.stringify(v)}`);
+    }
   }
   const config = { file, root, profiles: profiles as Record<string, ProfileDef>, sha256: sha256(JSON.stringify(raw)) };
   for (const name of Object.keys(config.profiles)) resolveProfile(name, config.profiles, file, root);

@@ -5,6 +5,8 @@ import { applyConfigValue } from "./option-table.ts";
 import type { SandboxOptions } from "./options.ts";
 import type { MountSpec } from "./plan/mount-spec.ts";
 import { BUILTIN_PROFILES, profileChain, type ProfileDef } from "./profiles.ts";
+import { readConfigFile, sha256 } from "./trust.ts";
+import { parseRlimit } from "./plan/privileges.ts";
 
 /** Where relative and `~` paths of a project profile lead. */
 export interface Place {
@@ -39,6 +41,26 @@ function outside(path: string | undefined, place: Place): string | undefined {
     // missing: a -try source that is skipped, or an error the plan reports
   }
   return undefined;
+}
+
+/**
+ * The content of a file an option takes as policy (a seccomp filter), for the loosening's line:
+ * trust covers the line, so a file rewritten after `nsbox trust` (an allow-all filter written by
+ * a payload into the project) is a different loosening and untrusted again.
+ */
+function fileDigest(path: string): string {
+  const read = readConfigFile(resolve(path));
+  return !read ? "missing" : "ignored" in read ? `unusable: ${read.ignored}` : `sha256 ${sha256(read.bytes).slice(0, 16)}`;
+}
+
+/** A tmpfs size= beyond the scratch cap (a quarter of RAM, at most 1 GiB): what it lets the payload hold. */
+function bigTmpfs(size: string | undefined): string | undefined {
+  const m = size?.match(/^(\d+)([kmg%]?)$/i);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = m[2]!.toLowerCase();
+  const big = unit === "%" ? n > 25 : n * (({ k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[unit] ?? 1) > 1024 ** 3;
+  return big ? `lets a tmpfs hold up to ${size} of the host's memory` : undefined;
 }
 
 const mount = (o: SandboxOptions): MountSpec => o.mounts![0]!;
@@ -81,7 +103,7 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
   "dev-bind-try": { rule: (o) => `binds the device ${mount(o).source}`, why: "as dev-bind" },
   hide: { rule: never, why: "tightens: hides a path" },
   "hide-try": { rule: never, why: "as hide" },
-  tmpfs: { rule: never, why: "a fresh, empty filesystem inside (its size cap is the tmpfs rules')" },
+  tmpfs: { rule: (o) => bigTmpfs(mount(o).size), why: "a fresh, empty filesystem inside; its pages are the host's memory, so a size above the default cap (a quarter of RAM, at most 1 GiB) loosens" },
   dir: { rule: never, why: "an empty directory inside the view; on the host only within a share that is writable anyway" },
   file: { rule: (o, place) => { const at = outside(mount(o).source, place); return at && `reads ${at} (the content file), outside the project`; }, why: "the content file is read on the host" },
   symlink: { rule: never, why: "a link inside the view; its target is resolved inside" },
@@ -97,10 +119,16 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
   "overlay-try": { rule: (o, place) => LOOSENING.overlay!.rule(o, place), why: "as overlay" },
   "cap-add": { rule: (o) => `keeps the capability ${o.capAdd![0]}`, why: "capabilities inside the namespaces widen the kernel attack surface" },
   "cap-drop": { rule: never, why: "tightens" },
-  seccomp: { rule: (o) => (o.seccomp === "default" ? undefined : o.seccomp === "none" ? "turns the syscall filter off" : `replaces the syscall filter with ${o.seccomp}`), why: "the filter is a wall" },
+  seccomp: { rule: (o) => (o.seccomp === "default" ? undefined : o.seccomp === "none" ? "turns the syscall filter off" : `replaces the syscall filter with ${o.seccomp} (${fileDigest(o.seccomp!)})`), why: "the filter is a wall; its file's content is part of what is trusted" },
   "allow-nested": { rule: (o) => (o.allowNested ? "allows user namespaces inside (and turns Landlock off)" : undefined), why: "nested namespaces are kernel attack surface, and Landlock goes off" },
   landlock: { rule: (o) => (o.landlock === "off" ? "turns Landlock off" : undefined), why: "Landlock is the second wall behind the mounts" },
-  rlimit: { rule: never, why: "bounded by the caller's own hard limits" },
+  rlimit: {
+    rule: (o) => {
+      const l = parseRlimit(o.rlimits![0]!);
+      return l.name === "core" && (l.soft !== "0" || l.hard !== "0") ? "lets crashes dump core (0 by default: a `|` core_pattern hands each dump to a program on the host)" : undefined;
+    },
+    why: "bounded by the caller's own hard limits; but core is 0 unless set, and a core dump goes to the host's core_pattern handler",
+  },
   timeout: { rule: never, why: "only ends the sandbox sooner" },
   memory: { rule: never, why: "tightens" },
   pids: { rule: never, why: "tightens" },

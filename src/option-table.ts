@@ -60,8 +60,11 @@ function mountOptions(): Record<string, OptionDef> {
         apply: (o, v, origin, base) => {
           const spec = parseMount(name, String(v), origin.startsWith("--") ? `${origin} ${v}` : `${origin} ${JSON.stringify(v)}`);
           if (base) {
-            // In a config file, relative paths are relative to the file's directory.
-            const rel = (p?: string) => (p && !p.startsWith("/") && !p.startsWith("~") ? join(base, p) : p);
+            // In a config file, relative paths are relative to the file's directory. `~` and `~/…`
+            // are the home; any other `~name` is a relative name (the plan has no `~user`), so it
+            // is joined too: left relative it would be resolved from the current directory, a
+            // subdirectory where `~name` can be a link out that the loosening check never saw.
+            const rel = (p?: string) => (p && !p.startsWith("/") && p !== "~" && !p.startsWith("~/") ? join(base, p) : p);
             spec.target = rel(spec.target)!;
             if (spec.kind !== "symlink") spec.source = rel(spec.source);
             spec.upper = rel(spec.upper);
@@ -109,7 +112,11 @@ export const SANDBOX_OPTIONS: Record<string, OptionDef> = {
   ...mountOptions(),
   "cap-add": { type: "string", valueHint: "CAP", description: "Let the payload keep a capability, e.g. CAP_NET_RAW, or ALL (repeatable)", repeatable: true, apply: (o, v) => void (o.capAdd ??= []).push(String(v)) },
   "cap-drop": { type: "string", valueHint: "CAP", description: "Remove a capability from --cap-add (repeatable)", repeatable: true, apply: (o, v) => void (o.capDrop ??= []).push(String(v)) },
-  seccomp: { type: "string", valueHint: "default|none|FILE", description: "The syscall filter: the default one, none, or a compiled classic-BPF program", apply: (o, v) => void (o.seccomp = String(v)) },
+  seccomp: { type: "string", valueHint: "default|none|FILE", description: "The syscall filter: the default one, none, or a compiled classic-BPF program", apply: (o, v, _at, base) => {
+    // A FILE in a config file is relative to the file's directory, as its mount paths are.
+    const s = String(v);
+    o.seccomp = base && s !== "default" && s !== "none" && !s.startsWith("/") ? join(base, s) : s;
+  } },
   "allow-nested": { type: "boolean", description: "Allow user namespaces inside (nested sandboxes); Landlock is then off, as it forbids their mounts", apply: (o, v) => void (o.allowNested = v === true) },
   landlock: {
     type: "string", valueHint: "on|off", description: "Landlock filesystem rules behind the mounts (default on where the kernel has it)",
@@ -125,7 +132,7 @@ export const SANDBOX_OPTIONS: Record<string, OptionDef> = {
     description: "Network: none (default), the host's, or allow=host[:port],*.domain,IP/CIDR[:port],@registries through nsbox's proxy (repeatable)",
     repeatable: true, apply: (o, v) => void (o.net ??= []).push(String(v)),
   },
-  "net-log": { type: "string", valueHint: "FILE", description: "Write every network decision to FILE as JSON lines", apply: (o, v) => void (o.netLog = String(v)) },
+  "net-log": { type: "string", valueHint: "FILE", description: "Write every network decision to FILE as JSON lines", apply: (o, v, _at, base) => void (o.netLog = base && !String(v).startsWith("/") ? join(base, String(v)) : String(v)) },
   memory: { type: "string", valueHint: "SIZE", description: "Memory limit (needs a delegated cgroup v2)", apply: (o, v) => void (o.memory = String(v)) },
   pids: { type: "string", valueHint: "N", description: "Process limit (needs a delegated cgroup v2)", apply: (o, v) => void (o.pids = String(v)) },
   name: { type: "string", valueHint: "NAME", description: "Name the sandbox for nsbox ps, inspect, exec and stop (default: a short generated id)", apply: (o, v, at) => void (o.name = checkName(String(v), at)) },
@@ -145,7 +152,8 @@ function duration(origin: string, text: string): number {
  * Every message names the file and the key (`origin`), whichever check finds the mistake.
  */
 export function applyConfigValue(o: SandboxOptions, name: string, value: unknown, origin: string, base?: string): void {
-  const def = SANDBOX_OPTIONS[name];
+  // Own keys only: a config file's "constructor" or "__proto__" is an unknown option, not Object's.
+  const def = Object.hasOwn(SANDBOX_OPTIONS, name) ? SANDBOX_OPTIONS[name] : undefined;
   if (!def) throw bad(origin, "unknown option");
   const values = Array.isArray(value) && def.repeatable ? value : [value];
   for (const v of values) {

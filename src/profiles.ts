@@ -38,6 +38,9 @@ export const BUILTIN_PROFILES: Record<string, ProfileDef> = {
   },
 };
 
+/** How many profiles one `extends` chain may hold. */
+const MAX_CHAIN = 32;
+
 /** One profile of a chain: its definition, whether the project wrote it, and the profile that extended it. */
 export interface ChainStep {
   name: string;
@@ -64,6 +67,8 @@ export function profileChain(name: string, project: Record<string, ProfileDef> =
       throw new NsboxError("BAD_OPTION", `${from}: no profile named '${n}' (known: ${known})`, { option: "--profile" });
     }
     const id = inProject ? n : `built-in ${n}`;
+    // A bound on the chain: a planted file of 20,000 profiles each extending the next overflowed the stack.
+    if (seen.length >= MAX_CHAIN) throw new NsboxError("BAD_OPTION", `${from}: profiles extend each other more than ${MAX_CHAIN} deep: ${[...seen.slice(0, 3), "…", id].join(" → ")}`);
     if (seen.includes(id)) throw new NsboxError("BAD_OPTION", `${from}: profiles extend each other in a loop: ${[...seen, id].join(" → ")}`);
     seen.push(id);
     const where = inProject ? `${origin}: profiles.${n}` : `built-in profile ${n}`;

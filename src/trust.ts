@@ -1,10 +1,13 @@
 // Trust in project config files: reading them safely, and the user's consent to what they loosen.
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeSync, fsyncSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, writeSync, fsyncSync, type Stats } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { NsboxError } from "./errors.ts";
 import { userName } from "./host.ts";
 import type { Loosening } from "./loosening.ts";
+
+/** A config file larger than this is not read: the project could make nsbox hold gigabytes (a sparse file costs no disk). */
+export const MAX_CONFIG_BYTES = 4 << 20;
 
 const NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_CLOEXEC;
 
@@ -68,10 +71,16 @@ export function readConfigFile(path: string): ConfigRead | undefined {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) return { ignored: `${path} is not a regular file` };
+    if (st.size > MAX_CONFIG_BYTES) return { ignored: `${path} is larger than ${MAX_CONFIG_BYTES >> 20} MiB` };
     const dir = dirname(path);
     const why = foreignWriter(st, path) ?? foreignWriter(lstatSync(dir), `its directory ${dir}`);
     if (why) return { ignored: why };
-    return { bytes: readFileSync(fd) };
+    // Bounded read as well: the file may grow after the fstat.
+    const buf = Buffer.allocUnsafe(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
+    if (n > MAX_CONFIG_BYTES) return { ignored: `${path} is larger than ${MAX_CONFIG_BYTES >> 20} MiB` };
+    return { bytes: buf.subarray(0, n) };
   } finally {
     closeSync(fd);
   }
@@ -95,8 +104,13 @@ export interface TrustEntry {
   loosens?: string[];
 }
 
-/** A loosening as one line: where, the value, and what it opens (paths resolved now). */
-export const looseningLine = (l: Loosening) => `${l.key} ${JSON.stringify(l.value)}: ${l.what}`;
+/**
+ * A loosening as one line: where, the value, and what it opens (paths resolved now). Control
+ * characters are shown escaped: a profile name or a symlink's target is the project's text, and
+ * one with ESC[2K, CR or ESC[8m could erase or conceal the rest of the line it is asked to trust.
+ */
+export const looseningLine = (l: Loosening) =>
+  `${l.key} ${JSON.stringify(l.value)}: ${l.what}`.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
 /** Check the config directory: a real directory (not a link), the user's own, closed to others. */
 function checkDir(dir: string): string | undefined {
@@ -206,7 +220,7 @@ export function requireTrust(found: Loosening[], profile: string, key: string, h
   const lines = found.map(looseningLine);
   const covered = trusted?.sha256 === hash && Array.isArray(trusted.loosens) && lines.every((l) => trusted.loosens!.includes(l));
   if (covered) return;
-  const state = !trusted ? "is not trusted" : trusted.sha256 === hash ? "loosens more than when you trusted it (a path now leads elsewhere)" : "has changed since you trusted it";
+  const state = !trusted ? "is not trusted" : trusted.sha256 === hash ? "loosens more than when you trusted it (a path now leads elsewhere, or a file it names has changed)" : "has changed since you trusted it";
   throw new NsboxError(
     "UNTRUSTED_CONFIG",
     `${key} ${state}, and its profile "${profile}" would loosen the sandbox:\n${lines.map((l) => `  ${l}`).join("\n")}`,

@@ -22,7 +22,9 @@ export function run(args: string[], outer: Map<string, string | boolean>): numbe
       if (key === "description") continue;
       for (const v of [value].flat()) lines.push(key === "extends" ? `  extends ${v}` : `  --${key}${v === true ? "" : ` ${v}`}`);
     }
-    process.stdout.write(lines.filter(Boolean).join("\n") + "\n");
+    // The project's text (description, values) with control characters escaped: no terminal escapes from a file.
+    const shown = lines.filter(Boolean).map((l) => l.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+    process.stdout.write(shown.join("\n") + "\n");
   }
   return 0;
 }

@@ -47,7 +47,7 @@ function limitValue(name: string, text: string): string {
 export function parseRlimit(spec: string): { name: string; resource: number; soft: string; hard: string } {
   const eq = spec.indexOf("=");
   const name = spec.slice(0, eq).toLowerCase();
-  if (eq <= 0 || RLIMITS[name] === undefined) {
+  if (eq <= 0 || !Object.hasOwn(RLIMITS, name)) {
     throw badOption("--rlimit", `expected NAME=VALUE with NAME one of ${Object.keys(RLIMITS).join(", ")}, got '${spec}'`);
   }
   const [soft, hard = soft] = spec.slice(eq + 1).split(":");
