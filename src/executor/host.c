@@ -87,6 +87,14 @@ int nsbox_call(int fn, void *p, int a, int b, int c, int d, int e, int f) {
   case 10: return nsbox_terminal_size(a);
   case 11: return nsbox_readable(a);
   case 12: return nsbox_landlock_abi();
+  case 13: return nsbox_unix_listen((const char *)p);
+  case 14: return nsbox_unix_accept(a, (int *)p);
+  case 15: return nsbox_send_data_fd(a, p, b, c);
+  case 16: return nsbox_unix_connect((char *)p, a);
+  case 17: return nsbox_recv_data_fd(a, (char *)p, b);
+  case 18: return nsbox_pidfd_open(a);
+  case 19: return nsbox_pidfd_signal(a, b);
+  case 20: return nsbox_pidfd_running(a);
   }
   return -EINVAL;
 }

@@ -1,4 +1,5 @@
 // buildPlan: options + host facts → the ordered ops for the executor. Every user error is raised here.
+import { hideRegistry } from "./runtime-dir.ts";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
 import type { Op } from "../ops.ts";
@@ -83,6 +84,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     group: groupFile(host, id),
   });
   const cleanup = mountOps(b, o.mounts ?? [], host);
+  hideRegistry(b, host, share.dir);
   if (b.kindAt(startDir) !== "dir") {
     throw o.chdir !== undefined
       ? new NsboxError("BAD_OPTION", `--chdir ${startDir}: not a directory inside the sandbox`, { option: "--chdir", path: startDir })
