@@ -40,16 +40,14 @@ export function hideRegistry(b: PlanBuilder, host: Pick<Host, "env" | "uid">, sh
       } catch {}
       if ((dir = realDir(path)) === undefined) continue;
     }
+    if (shareDir !== null && isAncestorOrSelf(dir, shareDir)) {
+      throw new NsboxError("BAD_OPTION", `the current directory ${shareDir} is inside nsbox's runtime directory ${dir}, which no sandbox may see`, {
+        path: shareDir,
+        hint: "run nsbox from a project directory, or add --no-cwd",
+      });
+    }
     for (const view of b.viewsOf(dir)) {
-      if (isAncestorOrSelf(dir, view.host)) {
-        if (view.host === shareDir) {
-          throw new NsboxError("BAD_OPTION", `the current directory ${shareDir} is inside nsbox's runtime directory ${dir}, which no sandbox may see`, {
-            path: shareDir,
-            hint: "run nsbox from a project directory, or add --no-cwd",
-          });
-        }
-        continue; // named by the user
-      }
+      if (isAncestorOrSelf(dir, view.host)) continue; // a share of it, named by the user
       const why = { what: `hide nsbox's runtime directory ${dir}`, path: view.at };
       b.tmpfs(view.at, "mode=0000", why).setattr(view.at, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, why);
     }
