@@ -9,7 +9,7 @@ export const CALL = {
   spawn: 1, pipe: 2, socketpair: 3, close: 4, kill: 5, wait: 6, recvFd: 7,
   setWinsize: 8, setBlocking: 9, terminalSize: 10, readable: 11, landlockAbi: 12,
   unixListen: 13, unixAccept: 14, sendDataFd: 15, unixConnect: 16, recvDataFd: 17,
-  pidfdOpen: 18, pidfdSignal: 19, pidfdRunning: 20,
+  pidfdOpen: 18, pidfdSignal: 19, pidfdRunning: 20, foreground: 21,
 } as const;
 
 /** One bound symbol, not one per call: each costs Bun about 0.3 ms to bind, at every start. */
@@ -132,3 +132,6 @@ export const pidfdOpen = (pid: number): number => lib()(CALL.pidfdOpen, null, pi
 export const pidfdSignal = (pidfd: number, sig: number): number => lib()(CALL.pidfdSignal, null, pidfd, sig);
 /** 1 while the process runs, 0 once it has exited, -errno. */
 export const pidfdRunning = (pidfd: number): number => lib()(CALL.pidfdRunning, null, pidfd);
+
+/** Whether this process's group is the foreground group of terminal `fd` (false in the background or when fd is no terminal of ours). */
+export const inForeground = (fd: number): boolean => lib()(CALL.foreground, null, fd) === 1;

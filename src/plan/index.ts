@@ -32,6 +32,8 @@ export interface Plan {
   startDir: string;
   /** Whether the payload gets its own pseudo-terminal. */
   terminal: boolean;
+  /** Which of stdin, stdout, stderr (bits 0, 1, 2) the pty takes the place of: those that are the user's terminal. */
+  terminalFds?: number;
   /** Things the user should know (printed as warnings by the CLI). */
   notes: string[];
   /** The network the sandbox gets. */
@@ -43,8 +45,11 @@ export interface Plan {
 }
 
 export interface PlanIo {
-  /** The size of the user's terminal when the payload gets a pty of its own, else null. */
-  terminal: { rows: number; cols: number } | null;
+  /**
+   * The size of the user's terminal when the payload gets a pty of its own, else null; `fds`:
+   * which of stdin, stdout, stderr (bits 0, 1, 2) are that terminal (default all three).
+   */
+  terminal: { rows: number; cols: number; fds?: number } | null;
 }
 
 /** The current directory is gone from the view: name the option that covered it. */
@@ -107,7 +112,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     // From here on, the payload's own process.
     .push({ op: "SETSID", why: { what: "give the command a session of its own" } })
     .push(io.terminal
-      ? { op: "USE_PTY", why: { what: "attach the command to its pseudo-terminal" } }
+      ? { op: "USE_PTY", a: io.terminal.fds ?? 7, why: { what: "attach the command to its pseudo-terminal" } }
       : { op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } })
   hardeningOps(b, o);
   b.push({
@@ -122,7 +127,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
 
   const cloneFlags = Object.values(CLONE).reduce((a, f) => a | f, 0) & ~(net.mode === "host" ? CLONE.NEWNET : 0);
   return {
-    ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, notes, net, cleanup,
+    ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, terminalFds: io.terminal ? io.terminal.fds ?? 7 : 0, notes, net, cleanup,
     ...(net.mode === "allow" ? { proxy: { rules: net.rules } } : {}),
   };
 }
