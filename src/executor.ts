@@ -133,5 +133,8 @@ export const pidfdSignal = (pidfd: number, sig: number): number => lib()(CALL.pi
 /** 1 while the process runs, 0 once it has exited, -errno. */
 export const pidfdRunning = (pidfd: number): number => lib()(CALL.pidfdRunning, null, pidfd);
 
-/** Whether this process's group is the foreground group of terminal `fd` (false in the background or when fd is no terminal of ours). */
-export const inForeground = (fd: number): boolean => lib()(CALL.foreground, null, fd) === 1;
+/** Where this process's group stands on terminal `fd`: its foreground job, a background job, or neither (not its controlling terminal). */
+export function terminalJob(fd: number): "foreground" | "background" | "none" {
+  const r = lib()(CALL.foreground, null, fd);
+  return r === 1 ? "foreground" : r === 0 ? "background" : "none";
+}

@@ -205,6 +205,9 @@ const errnoName = (n: number) => (Object.entries((require("node:os") as typeof i
  */
 export function querySandbox(name: string, dir: string): ProvenSandbox | undefined {
   const path = socketPath(dir, name);
+  // Served by this very process (the library's named sandboxes): it cannot answer itself while it waits.
+  const own = servedHere.get(path)?.();
+  if (own) return { ...own, pidfd: -1 };
   let st;
   try {
     st = lstatSync(path);
@@ -365,6 +368,9 @@ export interface Registration {
   release(): void;
 }
 
+/** The sockets this process serves, by path: what each would answer. */
+const servedHere = new Map<string, () => SandboxState>();
+
 /** Answer each waiting client of this user in these namespaces with `answer()`; others get nothing. Polled: a listener in Bun's own loop could not pass descriptors. */
 function serve(listener: number, answer: () => { data: Uint8Array; fd: number }): () => void {
   const uid = process.getuid!();
@@ -453,12 +459,14 @@ export function claimName(name: string | undefined, facts: StateFacts, dir = run
   const ours = lstatSync(sock);
   let pidfd = -1;
   const stop = serve(listener, () => ({ data: new TextEncoder().encode(JSON.stringify(state)), fd: pidfd }));
+  servedHere.set(sock, () => state!);
   try {
     writeWhole(file, held, false);
   } catch {}
   const release = () => {
     process.off("exit", release);
     stop();
+    servedHere.delete(sock);
     closeFd(listener);
     if (pidfd >= 0) closeFd(pidfd);
     pidfd = -1;

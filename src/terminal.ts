@@ -1,6 +1,6 @@
 // Relay between the user's terminal and the payload's own pseudo-terminal.
 import { createReadStream, writeSync } from "node:fs";
-import { closeFd, inForeground, setWindowSize, terminalSize } from "./executor.ts";
+import { closeFd, killPid, setWindowSize, terminalJob, terminalSize } from "./executor.ts";
 
 /*
  * The payload never gets a descriptor of the user's terminal: through any of them (stdin, and
@@ -27,9 +27,11 @@ export function userTerminal(): { rows: number; cols: number; fds: number } | nu
  * Copies the pty's output to the user's terminal (stdout, or stderr when only that is one) and
  * follows window-size changes. When stdin is the terminal it also relays keys: the terminal in
  * raw mode (Ctrl-C and Ctrl-Z go to the payload's terminal, whose line discipline turns them
- * into signals for its foreground job), restored on every exit. In the background nsbox still
- * reads the terminal, so the kernel stops it with SIGTTIN as it does any background job that
- * reads, and it leaves the terminal's mode alone (the shell's, until nsbox is in the foreground).
+ * into signals for its foreground job), restored on every exit. nsbox relays every key, so it
+ * is a job that reads the terminal: in the background it stops itself with SIGTTIN, to its
+ * process group, as the kernel stops any background job that reads (a plain `cat &`), and again
+ * each time it is continued there (bg); it never touches the terminal's mode there. What the
+ * user types at the shell's prompt meanwhile is the shell's. After fg it relays as usual.
  */
 export class TerminalRelay {
   private output?: Promise<void>;
@@ -53,8 +55,8 @@ export class TerminalRelay {
     const size = terminalSize(this.out) ?? terminalSize(0);
     if (size) setWindowSize(this.master, size.rows, size.cols);
   };
-  /** Back in the foreground (fg after a stop): raw again. */
-  private readonly onContinue = () => this.makeRaw();
+  /** Continued: in the foreground (fg), raw again; in the background (bg), stopped again. */
+  private readonly onContinue = () => this.claim();
 
   /** `fds`: which of stdin, stdout, stderr (bits 0, 1, 2) are the user's terminal. */
   constructor(private readonly master: number, fds = 7) {
@@ -62,9 +64,16 @@ export class TerminalRelay {
     this.out = fds & 2 ? 1 : fds & 4 ? 2 : 1;
   }
 
+  /** Take the terminal as a job that reads it: raw in the foreground, stopped (SIGTTIN) in the background. */
+  private claim(): void {
+    const job = terminalJob(0);
+    if (job === "background") killPid(0, 21 /* SIGTTIN, to nsbox's process group */);
+    else this.makeRaw();
+  }
+
   /** Raw mode only while nsbox is the terminal's foreground job: never under the shell's feet. */
   private makeRaw(): void {
-    if (this.raw || !this.input || !inForeground(0)) return;
+    if (this.raw || !this.input || terminalJob(0) !== "foreground") return;
     try {
       process.stdin.setRawMode(true);
       this.raw = true;
@@ -74,7 +83,7 @@ export class TerminalRelay {
   start(): void {
     process.once("exit", this.restore);
     if (this.input) {
-      this.makeRaw();
+      this.claim();
       process.on("SIGCONT", this.onContinue);
       process.stdin.on("data", this.onInput);
       process.stdin.resume();
