@@ -236,7 +236,12 @@ export function querySandbox(name: string, dir: string): ProvenSandbox | undefin
   } finally {
     closeFd(c.fd);
   }
-  if (typeof answer === "number") throw unproven(name, `its server (pid ${c.peer.pid}) did not answer (${errnoName(answer)})`);
+  if (typeof answer === "number") {
+    const stopped = processInfo(c.peer.pid)?.state === "T";
+    throw new NsboxError("NOT_RUNNING", `sandbox ${name}: its nsbox (pid ${c.peer.pid}) ${stopped ? "is stopped" : "did not answer"}, so it cannot prove the sandbox is its own`, {
+      hint: stopped ? "bring it back with fg (or kill -CONT " + c.peer.pid + "), then try again" : "try again; nsbox ps lists your running sandboxes",
+    });
+  }
   const fail = (problem: string) => {
     if (answer.fd >= 0) closeFd(answer.fd);
     return unproven(name, problem);
