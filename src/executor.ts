@@ -96,7 +96,7 @@ const cString = (s: string) => {
   return b;
 };
 
-/** A listening Unix socket at `path` (mode 0600, non-blocking), or -errno. */
+/** A listening Unix socket at `path` (non-blocking), or -errno. */
 export const unixListen = (path: string): number => lib()(CALL.unixListen, ptr(cString(path)));
 
 /** Accept one waiting client with its credentials; -errno (EAGAIN: none waiting). */

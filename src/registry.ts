@@ -348,7 +348,8 @@ let tmpCount = 0;
 /** Write `file` whole (a temporary file, then link or rename): readers never see half a record. */
 function writeWhole(file: string, s: SandboxState, create: boolean): void {
   const tmp = `${file}.tmp.${process.pid}.${tmpCount++}`;
-  writeFileSync(tmp, JSON.stringify(s) + "\n", { mode: 0o600 });
+  // "wx": O_CREAT|O_EXCL, which never follows a symlink planted at the temporary name.
+  writeFileSync(tmp, JSON.stringify(s) + "\n", { mode: 0o600, flag: "wx" });
   try {
     if (create) linkSync(tmp, file); // fails with EEXIST: the name is taken
     else renameSync(tmp, file);

@@ -215,3 +215,29 @@ describe("no sandbox reaches the registry", () => {
     sleep.kill(9);
   });
 });
+
+describe("the host side writes the registry without following what was planted there", () => {
+  test("a symlink planted at the entry's temporary name is not followed (control: a plain write through it would be)", async () => {
+    const dir = tempDir("nsbox-reg-");
+    chmodSync(dir, 0o700);
+    const target = join(tempDir("nsbox-t-"), "bashrc");
+    writeFileSync(target, "original\n");
+    const name = uniqueName("planted");
+    const script = `
+      const { symlinkSync, writeFileSync, readFileSync } = require("node:fs");
+      const { claimName } = await import(${JSON.stringify(join(import.meta.dir, "..", "src", "registry.ts"))});
+      // The names nsbox would use in this process: NAME.json.tmp.PID.N.
+      for (let n = 0; n < 8; n++) symlinkSync(${JSON.stringify(target)}, ${JSON.stringify(dir)} + "/${name}.json.tmp." + process.pid + "." + n);
+      let r;
+      try { r = claimName(${JSON.stringify(name)}, { command: ["x"], cwd: "/", home: "/", startDir: "/", hostname: "h", options: {}, writable: [] }, ${JSON.stringify(dir)}); } catch (e) { console.log("claim failed: " + e.message); }
+      console.log("after claim: " + JSON.stringify(readFileSync(${JSON.stringify(target)}, "utf8")));
+      r?.release();
+      writeFileSync(${JSON.stringify(dir)} + "/${name}.json.tmp." + process.pid + ".7", "through the link\\n");
+      console.log("after plain write: " + JSON.stringify(readFileSync(${JSON.stringify(target)}, "utf8")));
+      process.exit(0);
+    `;
+    const r = await collect([process.execPath, "-e", script], { cwd: tempDir("nsbox-t-"), env: ENV });
+    expect(r.stdout).toContain('after claim: "original\\n"');
+    expect(r.stdout).toContain('after plain write: "through the link\\n"'); // the control
+  });
+});

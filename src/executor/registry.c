@@ -34,13 +34,14 @@ static int unix_address(const char *path, struct sockaddr_un *addr) {
   return 0;
 }
 
-/* A listening socket at `path` (which must not exist), mode 0600, non-blocking. */
+/* A listening socket at `path` (which must not exist), non-blocking. Its mode is the umask's:
+ * no chmod, which would follow a symlink swapped in after bind; the directory is 0700. */
 int nsbox_unix_listen(const char *path) {
   struct sockaddr_un addr;
   if (unix_address(path, &addr) < 0) return -EINVAL;
   int fd = socket(1, 1 /* SOCK_STREAM */ | O_CLOEXEC | SOCK_NONBLOCK, 0), e;
   if (fd < 0) return -errno;
-  if (bind(fd, &addr, sizeof addr) < 0 || chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+  if (bind(fd, &addr, sizeof addr) < 0 || listen(fd, 16) < 0) {
     e = errno;
     close(fd);
     return -e;
