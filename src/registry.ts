@@ -1,5 +1,6 @@
 // Running sandboxes by name: in the user's private runtime directory, a JSON file (the name's claim, for listing) and a Unix socket served by the nsbox process that runs the sandbox, the only proof stop, exec and inspect accept.
 import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { constants } from "node:os";
 import { join } from "node:path";
 import { NsboxError } from "./errors.ts";
 import { closeFd, pidfdOpen, receiveDataFd, sendDataFd, unixAccept, unixConnect, unixListen } from "./executor.ts";
@@ -113,18 +114,6 @@ export function payloadOf(pid: number): number | undefined {
   }
 }
 
-/** Whether this very process (not a zombie, not a reused pid) is still running. */
-function running(pid: number, start: number): boolean {
-  const p = processInfo(pid);
-  return p !== undefined && p.start === start && p.state !== "Z" && p.state !== "X";
-}
-
-/** Whether the sandbox the state describes still runs: its PID 1, or while it starts, its nsbox. */
-export function isRunning(s: SandboxState): boolean {
-  if (s.pid !== null && s.pidStart !== null) return running(s.pid, s.pidStart);
-  return running(s.supervisor.pid, s.supervisor.start);
-}
-
 function readState(file: string): SandboxState | undefined {
   try {
     const s = JSON.parse(readFileSync(file, "utf8")) as SandboxState;
@@ -197,7 +186,7 @@ function unproven(name: string, problem: string): NsboxError {
 }
 
 const STALE = ["ENOENT", "ECONNREFUSED"];
-const errnoName = (n: number) => (Object.entries((require("node:os") as typeof import("node:os")).constants.errno).find(([, v]) => v === -n)?.[0] ?? `errno ${-n}`);
+const errnoName = (n: number) => (Object.entries(constants.errno).find(([, v]) => v === -n)?.[0] ?? `errno ${-n}`);
 
 /**
  * Ask the nsbox process that runs `name` for its state and a pidfd of its PID 1. Undefined when
@@ -256,6 +245,10 @@ export function querySandbox(name: string, dir: string): ProvenSandbox | undefin
   if (s.pid === null) return { ...s, pidfd: answer.fd };
   if (answer.fd < 0) throw fail(`its server (pid ${c.peer.pid}) sent no pidfd`);
   // The pidfd names the process; /proc/PID is believed only while it is that process, the server's child.
+  if (pidfdPid(answer.fd) === -1) {
+    closeFd(answer.fd);
+    return undefined; // it has ended; its nsbox is about to let go of the name
+  }
   if (pidfdPid(answer.fd) !== s.pid || parentOf(s.pid) !== c.peer.pid) throw fail(`pid ${s.pid} is not the unreaped child of its nsbox (pid ${c.peer.pid})`);
   return { ...s, pidfd: answer.fd };
 }
