@@ -3,13 +3,13 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { NSBOX, ROOT, cleanedUp, scratchIn } from "./helpers.ts";
 
-const TIMEOUT = 60_000;
+const TIMEOUT = 180_000; // generous: a loaded machine; nothing here asserts a duration
 const made = cleanedUp();
 const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const NSBOX_SH = `${shq(process.execPath)} ${shq(NSBOX)}`;
 const plain = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r/g, "");
 
-async function until(cond: () => boolean, what: string, show: () => string, ms = 20_000): Promise<void> {
+async function until(cond: () => boolean, what: string, show: () => string, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}; terminal so far:\n${show()}`);
@@ -120,8 +120,8 @@ describe("a background nsbox whose stdin is the terminal", () => {
   );
 });
 
-/** A payload that reads the user's next line from descriptor `fd` if it can (bash's read, 3 s). */
-const steal = (fd: number) => `echo WAITING-$((6*7)) >&2; read -t 3 -r x <&${fd}; echo "STOLE:[$x]" >&2`;
+/** A payload that reads the user's next line from descriptor `fd` if it can (bash's read, 8 s). */
+const steal = (fd: number) => `echo WAITING-$((6*7)) >&2; read -t 8 -r x <&${fd}; echo "STOLE:[$x]" >&2`;
 
 describe("a terminal on stdout or stderr only is not handed over either", () => {
   for (const [fd, redirect] of [[1, "< /dev/null"], [2, "< /dev/null > out"]] as const) {
