@@ -13,6 +13,7 @@ import { SANDBOX_OPTIONS } from "./option-table.ts";
 import type { SandboxOptions } from "./options.ts";
 import { buildPlan } from "./plan/index.ts";
 import { supervise } from "./supervise.ts";
+import { userTerminal } from "./terminal.ts";
 
 /** Options of the command line itself, beside the sandbox options. */
 const CLI_FLAGS: Record<string, FlagDef & { description: string }> = {
@@ -43,10 +44,6 @@ async function usage(): Promise<string> {
   return renderUsage(defineCommand({ meta, args }));
 }
 
-/** The user's terminal size when stdin and stdout are both terminals: the payload then gets a pty. */
-function userTerminal(): { rows: number; cols: number } | null {
-  return terminalSize(0) && terminalSize(1);
-}
 
 /** Subcommands, loaded only when used. Each module exports `run(args, flags): Promise<number> | number`. */
 const SUBCOMMANDS: Record<string, () => Promise<{ run: (args: string[], flags: Map<string, string | boolean>) => number | Promise<number> }>> = {

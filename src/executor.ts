@@ -7,7 +7,9 @@ const SOURCE = new URL("./executor/executor.c", import.meta.url).pathname;
 /** The parent's calls into the executor, by number (the switch in executor/host.c). */
 export const CALL = {
   spawn: 1, pipe: 2, socketpair: 3, close: 4, kill: 5, wait: 6, recvFd: 7,
-  setWinsize: 8, setBlocking: 9, terminalSize: 10, readable: 11, landlockAbi: 12, removeDir: 13,
+  setWinsize: 8, setBlocking: 9, terminalSize: 10, readable: 11, landlockAbi: 12,
+  unixListen: 13, unixAccept: 14, sendDataFd: 15, unixConnect: 16, recvDataFd: 17,
+  pidfdOpen: 18, pidfdSignal: 19, pidfdRunning: 20, foreground: 21, removeDir: 22,
 } as const;
 
 /** One bound symbol, not one per call: each costs Bun about 0.3 ms to bind, at every start. */
@@ -89,4 +91,56 @@ export const removeDir = (path: string) => lib()(CALL.removeDir, ptr(Buffer.from
 /** Compile now (the CLI does it while it plans, the library on first use). */
 export function prepareExecutor(): void {
   lib();
+}
+
+/** A credential triple as SO_PEERCRED gives it. */
+export interface PeerCred { pid: number; uid: number; gid: number }
+
+const cString = (s: string) => {
+  const b = new Uint8Array(128);
+  b.set(new TextEncoder().encode(s).subarray(0, 120));
+  return b;
+};
+
+/** A listening Unix socket at `path` (non-blocking), or -errno. */
+export const unixListen = (path: string): number => lib()(CALL.unixListen, ptr(cString(path)));
+
+/** Accept one waiting client with its credentials; -errno (EAGAIN: none waiting). */
+export function unixAccept(listener: number): { fd: number; peer: PeerCred } | number {
+  const cred = new Int32Array(3);
+  const fd = lib()(CALL.unixAccept, ptr(cred), listener);
+  return fd < 0 ? fd : { fd, peer: { pid: cred[0]!, uid: cred[1]!, gid: cred[2]! } };
+}
+
+/** Send `data`, with descriptor `fd` attached when it is not negative; 0 or -errno. */
+export function sendDataFd(sock: number, data: Uint8Array, fd: number): number {
+  return lib()(CALL.sendDataFd, ptr(data.length ? data : new Uint8Array(1)), sock, data.length, fd);
+}
+
+/** Connect to the Unix socket at `path`: the socket and its server's credentials, or -errno. */
+export function unixConnect(path: string, seconds: number): { fd: number; peer: PeerCred } | number {
+  const b = cString(path);
+  const fd = lib()(CALL.unixConnect, ptr(b), seconds);
+  if (fd < 0) return fd;
+  const cred = new Int32Array(b.buffer, 112, 3);
+  return { fd, peer: { pid: cred[0]!, uid: cred[1]!, gid: cred[2]! } };
+}
+
+/** Read what the server sends until it closes (at most `max` bytes), and the descriptor that came with it (-1 when none). */
+export function receiveDataFd(sock: number, max = 1 << 20): { data: Uint8Array; fd: number } | number {
+  const b = new Uint8Array(max + 4);
+  const n = lib()(CALL.recvDataFd, ptr(b), sock, b.length);
+  if (n < 0) return n;
+  return { data: b.slice(4, 4 + n), fd: new Int32Array(b.buffer, 0, 1)[0]! };
+}
+
+export const pidfdOpen = (pid: number): number => lib()(CALL.pidfdOpen, null, pid);
+export const pidfdSignal = (pidfd: number, sig: number): number => lib()(CALL.pidfdSignal, null, pidfd, sig);
+/** 1 while the process runs, 0 once it has exited, -errno. */
+export const pidfdRunning = (pidfd: number): number => lib()(CALL.pidfdRunning, null, pidfd);
+
+/** Where this process's group stands on terminal `fd`: its foreground job, a background job, or neither (not its controlling terminal). */
+export function terminalJob(fd: number): "foreground" | "background" | "none" {
+  const r = lib()(CALL.foreground, null, fd);
+  return r === 1 ? "foreground" : r === 0 ? "background" : "none";
 }

@@ -5,7 +5,7 @@ import { closeSync, constants, fstatSync, ftruncateSync, openSync, readlinkSync,
 import { basename, dirname, resolve } from "node:path";
 import { walkError, walkHostPath } from "./plan/host-path.ts";
 import { NsboxError } from "./errors.ts";
-import { closeFd, pipe, readableBytes } from "./executor.ts";
+import { closeFd, pipe, readableBytes, terminalSize } from "./executor.ts";
 
 /** Where the payload's standard input comes from (as Bun.spawn's `stdin`). */
 export type StdinOption =
@@ -252,7 +252,37 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
 
 function checkFd(fd: number, what: string): number {
   if (!Number.isInteger(fd) || fd < 0) throw new NsboxError("BAD_OPTION", `${what}: expected a file descriptor (a whole number), got ${fd}`, { option: what });
+  if (fd !== STDIO.indexOf(what as (typeof STDIO)[number]) && terminalSize(fd)) {
+    throw new NsboxError("BAD_OPTION", `${what}: descriptor ${fd} is a terminal, and the payload never gets one of yours (it could read what is typed there)`, {
+      option: what,
+      hint: `use ${what}: "inherit" when it is this process's own ${what} (the payload then gets a pty, relayed), or a pipe`,
+    });
+  }
   return fd;
+}
+
+const STDIO = ["stdin", "stdout", "stderr"] as const;
+
+/**
+ * The same rule as the CLI's (terminal.ts): a payload never gets a terminal of the caller's.
+ * Each of stdin, stdout, stderr given as "inherit" (or as its own number, 0, 1, 2) that is a
+ * terminal is replaced by a pty of the sandbox's, relayed as the CLI relays it: output copied
+ * to this process's descriptor; for stdin, keys, with the terminal raw while this process is
+ * its foreground job (and stopped by SIGTTIN when a background job reads).
+ */
+export function inheritedTerminal(options: StdioOptions, defaults: { stderr: OutputOption }): { rows: number; cols: number; fds: number } | null {
+  const given = { stdin: options.stdin ?? "ignore", stdout: options.stdout ?? "pipe", stderr: options.stderr ?? defaults.stderr };
+  let fds = 0;
+  let size: { rows: number; cols: number } | null = null;
+  STDIO.forEach((name, fd) => {
+    const g = given[name];
+    if (g !== "inherit" && g !== fd) return;
+    const s = terminalSize(fd);
+    if (!s) return;
+    fds |= 1 << fd;
+    size ??= s;
+  });
+  return fds ? { ...size!, fds } : null;
 }
 
 /** The descriptors to give the sandbox, and what this process keeps of them. */

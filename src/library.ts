@@ -4,7 +4,7 @@ import { constants } from "node:os";
 import { resolve } from "node:path";
 import { projectProfile } from "./config.ts";
 import { NsboxError } from "./errors.ts";
-import { Descriptors, feed, openStdio, type OutputOption, type Stdio, type StdinOption, type StdinSink } from "./library-stdio.ts";
+import { Descriptors, feed, inheritedTerminal, openStdio, type OutputOption, type Stdio, type StdinOption, type StdinSink } from "./library-stdio.ts";
 import { readHost } from "./host.ts";
 import type { SandboxOptions } from "./options.ts";
 import { buildPlan, FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
@@ -149,15 +149,15 @@ function checkTimeout(timeout: unknown): number | undefined {
   return timeout;
 }
 
-/** Plan a sandbox for the library: never a pseudo-terminal, the host as this process sees it. */
-function planFor(command: string[], options: RunOptions): { plan: Plan; sandbox: SandboxOptions } {
+/** Plan a sandbox for the library: the host as this process sees it; a pty only in place of an inherited terminal (library-stdio.ts). */
+function planFor(command: string[], options: RunOptions, defaults: { stderr: OutputOption }): { plan: Plan; sandbox: SandboxOptions } {
   if (!Array.isArray(command) || command.some((a) => typeof a !== "string")) {
     throw new NsboxError("BAD_OPTION", 'command: expected an array of strings, e.g. ["ls", "-l"]', { option: "command" });
   }
   const cwd = hostDir(options.cwd);
   const sandbox = sandboxOptions(options, cwd);
   checkTimeout(sandbox.timeout);
-  return { plan: buildPlan(command, sandbox, readHost(cwd), { terminal: null }), sandbox };
+  return { plan: buildPlan(command, sandbox, readHost(cwd), { terminal: inheritedTerminal(options, defaults) }), sandbox };
 }
 
 class Sandbox implements SandboxProcess {
@@ -294,7 +294,7 @@ function say(line: string): void {
 export function spawn<const O extends SpawnOptions = {}>(command: string[], options?: O): SandboxProcessFor<O> {
   const o: SpawnOptions = options ?? {};
   o.signal?.throwIfAborted();
-  const { plan, sandbox } = planFor(command, o);
+  const { plan, sandbox } = planFor(command, o, { stderr: "inherit" });
   return new Sandbox(plan, sandbox, o, { stderr: "inherit" }) as unknown as SandboxProcessFor<O>;
 }
 
@@ -314,7 +314,7 @@ export async function run(command: string[], options: RunOptions = {}): Promise<
     throw new NsboxError("BAD_OPTION", `encoding: expected "utf8" or "buffer", got ${JSON.stringify(options.encoding)}`, { option: "encoding" });
   }
   options.signal?.throwIfAborted();
-  const { plan, sandbox } = planFor(command, options);
+  const { plan, sandbox } = planFor(command, options, { stderr: "pipe" });
   const proc = new Sandbox(plan, sandbox, options, { stderr: "pipe" });
   const bytes = (s: ReadableStream<Uint8Array> | undefined) => (s ? Bun.readableStreamToBytes(s) : new Uint8Array(0));
   // Wait for all three, so that every descriptor is closed when run() returns or throws.

@@ -1,7 +1,9 @@
-// Running sandboxes by name: one JSON file each in the user's private runtime directory, gone when the sandbox ends (or, after a crash, at the next listing).
-import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+// Running sandboxes by name: in the user's private runtime directory, a JSON file (the name's claim, for listing) and a Unix socket served by the nsbox process that runs the sandbox, the only proof stop, exec and inspect accept.
+import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { constants } from "node:os";
 import { join } from "node:path";
 import { NsboxError } from "./errors.ts";
+import { closeFd, pidfdOpen, receiveDataFd, sendDataFd, unixAccept, unixConnect, unixListen } from "./executor.ts";
 import { log } from "./log.ts";
 import type { SandboxOptions } from "./options.ts";
 
@@ -112,18 +114,6 @@ export function payloadOf(pid: number): number | undefined {
   }
 }
 
-/** Whether this very process (not a zombie, not a reused pid) is still running. */
-function running(pid: number, start: number): boolean {
-  const p = processInfo(pid);
-  return p !== undefined && p.start === start && p.state !== "Z" && p.state !== "X";
-}
-
-/** Whether the sandbox the state describes still runs: its PID 1, or while it starts, its nsbox. */
-export function isRunning(s: SandboxState): boolean {
-  if (s.pid !== null && s.pidStart !== null) return running(s.pid, s.pidStart);
-  return running(s.supervisor.pid, s.supervisor.start);
-}
-
 function readState(file: string): SandboxState | undefined {
   try {
     const s = JSON.parse(readFileSync(file, "utf8")) as SandboxState;
@@ -133,54 +123,189 @@ function readState(file: string): SandboxState | undefined {
   }
 }
 
-/** Remove `file` if it still holds what was read from it (another nsbox may have just claimed the name). */
-function removeIfUnchanged(file: string, seen: string): void {
-  try {
-    if (readFileSync(file, "utf8") === seen) unlinkSync(file);
-  } catch {}
+/*
+ * Who may write the runtime directory: the user's own processes, and, if the user shares it
+ * with a sandbox (an explicit --rw of it), that sandbox's payload. Another local user cannot
+ * (privateDir refuses a directory of theirs), and a stale entry's pid may since belong to any
+ * process of the user. So nothing in an entry is believed: the JSON file only claims the name.
+ * The proof is the socket NAME.sock, served by the nsbox process that started the sandbox (the
+ * parent of its PID 1, which it has not reaped: that pid cannot be reused while it lives).
+ * A client believes it only when the kernel says (SO_PEERCRED) the server runs as this user, in
+ * this PID and user namespace (not inside a sandbox, whose processes are the only others that
+ * could bind a socket there), and when the server hands over a pidfd of its own unreaped child
+ * PID 1 (SCM_RIGHTS). Signals go through that pidfd; exec and inspect check /proc/PID against it.
+ * The server, in turn, answers only clients of this user in its own namespaces.
+ */
+
+/** A running sandbox, proven: its state as its own nsbox holds it, and a pidfd of its PID 1 (-1 while it starts). */
+export interface ProvenSandbox extends SandboxState {
+  pidfd: number;
 }
 
-/** The state file of `name` if that sandbox is running; a stale one is removed. */
-function liveState(dir: string, name: string): SandboxState | undefined {
-  const file = join(dir, `${name}.json`);
-  let text: string;
+const socketPath = (dir: string, name: string) => join(dir, `${name}.sock`);
+
+const nsLink = (pid: number | "self", ns: string): string | undefined => {
   try {
-    text = readFileSync(file, "utf8");
+    return readlinkSync(`/proc/${pid}/ns/${ns}`);
   } catch {
     return undefined;
   }
-  let s: SandboxState | undefined;
-  try {
-    s = JSON.parse(text) as SandboxState;
-  } catch {}
-  if (s?.version === STATE_VERSION && isRunning(s)) return s;
-  removeIfUnchanged(file, text);
-  return undefined;
+};
+
+/** Whether `pid` runs in this process's PID and user namespaces (a sandbox's processes do not). */
+function besideUs(pid: number): boolean {
+  return pid > 0 && ["pid", "user"].every((ns) => {
+    const theirs = nsLink(pid, ns);
+    return theirs !== undefined && theirs === nsLink("self", ns);
+  });
 }
 
-/** The user's running sandboxes, oldest first. Entries whose process is gone or reused are removed. */
+/** The pid a pidfd refers to (its fdinfo's Pid line): -1 once the process has been reaped. */
+function pidfdPid(pidfd: number): number | undefined {
+  try {
+    const m = /^Pid:\s*(-?\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${pidfd}`, "utf8"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    const m = /^PPid:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function unproven(name: string, problem: string): NsboxError {
+  return new NsboxError("NOT_OWNER", `sandbox ${name}: ${problem}; nsbox acts only on a sandbox its own nsbox process proves`, {
+    hint: "nsbox ps lists your running sandboxes; remove stale files from the runtime directory if this persists",
+  });
+}
+
+const STALE = ["ENOENT", "ECONNREFUSED"];
+const errnoName = (n: number) => (Object.entries(constants.errno).find(([, v]) => v === -n)?.[0] ?? `errno ${-n}`);
+
+/**
+ * Ask the nsbox process that runs `name` for its state and a pidfd of its PID 1. Undefined when
+ * no nsbox serves that name (a stale or forged entry); an error when a server does not prove itself.
+ */
+export function querySandbox(name: string, dir: string): ProvenSandbox | undefined {
+  const path = socketPath(dir, name);
+  // Served by this very process (the library's named sandboxes): it cannot answer itself while it waits.
+  const own = servedHere.get(path)?.();
+  if (own) return { ...own, pidfd: -1 };
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return undefined;
+  }
+  if (!st.isSocket()) throw unproven(name, `${path} is not a socket`);
+  if (st.uid !== process.getuid!()) {
+    throw new NsboxError("NOT_OWNER", `sandbox ${name} belongs to uid ${st.uid}: only its owner can join or stop it`, { hint: `run nsbox as uid ${st.uid}` });
+  }
+  const c = unixConnect(path, 3);
+  if (typeof c === "number") {
+    if (STALE.includes(errnoName(c))) return undefined;
+    throw unproven(name, `can't connect to ${path} (${errnoName(c)})`);
+  }
+  let answer: ReturnType<typeof receiveDataFd>;
+  try {
+    const uid = process.getuid!();
+    if (c.peer.uid !== uid) {
+      throw new NsboxError("NOT_OWNER", `sandbox ${name} (served by pid ${c.peer.pid}) belongs to uid ${c.peer.uid}: only its owner can join or stop it`, {
+        hint: `run nsbox as uid ${c.peer.uid}`,
+      });
+    }
+    if (!besideUs(c.peer.pid)) throw unproven(name, `its socket is served by pid ${c.peer.pid}, which runs in another PID or user namespace (inside a sandbox?), not by an nsbox of yours`);
+    answer = receiveDataFd(c.fd);
+  } finally {
+    closeFd(c.fd);
+  }
+  if (typeof answer === "number") {
+    const stopped = processInfo(c.peer.pid)?.state === "T";
+    throw new NsboxError("NOT_RUNNING", `sandbox ${name}: its nsbox (pid ${c.peer.pid}) ${stopped ? "is stopped" : "did not answer"}, so it cannot prove the sandbox is its own`, {
+      hint: stopped ? "bring it back with fg (or kill -CONT " + c.peer.pid + "), then try again" : "try again; nsbox ps lists your running sandboxes",
+    });
+  }
+  const fail = (problem: string) => {
+    if (answer.fd >= 0) closeFd(answer.fd);
+    return unproven(name, problem);
+  };
+  let s: SandboxState;
+  try {
+    s = JSON.parse(new TextDecoder().decode(answer.data)) as SandboxState;
+  } catch {
+    throw fail(`its server (pid ${c.peer.pid}) answered something other than nsbox's state`);
+  }
+  if (s?.version !== STATE_VERSION || s.name !== name || s.supervisor?.pid !== c.peer.pid) throw fail(`its server (pid ${c.peer.pid}) is not the nsbox that runs it`);
+  if (s.pid === null) return { ...s, pidfd: answer.fd };
+  if (answer.fd < 0) throw fail(`its server (pid ${c.peer.pid}) sent no pidfd`);
+  // The pidfd names the process; /proc/PID is believed only while it is that process, the server's child.
+  if (pidfdPid(answer.fd) === -1) {
+    closeFd(answer.fd);
+    return undefined; // it has ended; its nsbox is about to let go of the name
+  }
+  if (pidfdPid(answer.fd) !== s.pid || parentOf(s.pid) !== c.peer.pid) throw fail(`pid ${s.pid} is not the unreaped child of its nsbox (pid ${c.peer.pid})`);
+  return { ...s, pidfd: answer.fd };
+}
+
+/** Remove what a sandbox that is gone left behind (only what is still the same file). */
+function removeStale(dir: string, name: string): void {
+  for (const file of [join(dir, `${name}.json`), socketPath(dir, name)]) {
+    try {
+      const before = lstatSync(file);
+      if (querySandbox(name, dir) === undefined) {
+        const now = lstatSync(file);
+        if (now.ino === before.ino && now.dev === before.dev) unlinkSync(file);
+      }
+    } catch {}
+  }
+}
+
+/** The user's running sandboxes, oldest first, each proven by its nsbox. Entries that no nsbox serves are removed. */
 export function listSandboxes(dir = runtimeDir()): SandboxState[] {
   const found: SandboxState[] = [];
+  const names = new Set<string>();
   for (const entry of readdirSync(dir)) {
-    if (!entry.endsWith(".json")) {
+    if (entry.includes(".tmp.")) {
       // A temporary file left by an nsbox killed while it wrote: a minute is more than enough.
-      if (entry.includes(".tmp.")) {
-        try {
-          if (Date.now() - lstatSync(join(dir, entry)).mtimeMs > 60_000) unlinkSync(join(dir, entry));
-        } catch {}
-      }
+      try {
+        if (Date.now() - lstatSync(join(dir, entry)).mtimeMs > 60_000) unlinkSync(join(dir, entry));
+      } catch {}
       continue;
     }
-    const s = liveState(dir, entry.slice(0, -5));
-    if (s) found.push(s);
+    const m = /^(.*)\.(json|sock)$/.exec(entry);
+    if (m && NAME.test(m[1]!)) names.add(m[1]!);
+  }
+  for (const name of names) {
+    let s: ProvenSandbox | undefined;
+    try {
+      s = querySandbox(name, dir);
+    } catch (e) {
+      void log.debug(e instanceof Error ? e.message : String(e));
+      continue;
+    }
+    if (!s) {
+      removeStale(dir, name);
+      continue;
+    }
+    if (s.pidfd >= 0) closeFd(s.pidfd);
+    const { pidfd: _, ...state } = s;
+    found.push(state);
   }
   return found.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.name.localeCompare(b.name));
 }
 
-/** The running sandbox called `name`, or a 125 error that says there is none. */
-export function findSandbox(name: string, dir = runtimeDir()): SandboxState {
-  const s = NAME.test(name) ? liveState(dir, name) : undefined;
+/** The running sandbox called `name`, proven by its nsbox, or a 125 error that says there is none or that it is not proven. */
+export function findSandbox(name: string, dir = runtimeDir()): ProvenSandbox {
+  const s = NAME.test(name) ? querySandbox(name, dir) : undefined;
   if (!s || s.pid === null) {
+    if (s && s.pidfd >= 0) closeFd(s.pidfd);
+    if (!s && NAME.test(name)) removeStale(dir, name);
     throw new NsboxError("NOT_RUNNING", `no sandbox named ${name} is running`, {
       hint: "nsbox ps lists your running sandboxes",
     });
@@ -188,7 +313,19 @@ export function findSandbox(name: string, dir = runtimeDir()): SandboxState {
   return s;
 }
 
-/** A running sandbox's PID 1 must be the caller's: the kernel would refuse the rest anyway, less clearly. */
+/**
+ * Check /proc/PID still names the proven PID 1 (its pidfd) right before /proc is read or joined,
+ * and find its command (its child, which shares its namespaces and, unlike PID 1, is dumpable).
+ */
+export function provenPayload(s: ProvenSandbox): number | undefined {
+  if (pidfdPid(s.pidfd) !== s.pid || parentOf(s.pid!) !== s.supervisor.pid) {
+    throw new NsboxError("NOT_RUNNING", `sandbox ${s.name} is no longer running`);
+  }
+  const payload = payloadOf(s.pid!);
+  return payload !== undefined && parentOf(payload) === s.pid ? payload : undefined;
+}
+
+/** A proven sandbox's command must run as the caller: the kernel would refuse the rest anyway, less clearly. */
 export function checkOwner(s: SandboxState): void {
   const uid = process.getuid!();
   const p = s.pid === null ? undefined : processInfo(payloadOf(s.pid) ?? s.pid);
@@ -204,7 +341,8 @@ let tmpCount = 0;
 /** Write `file` whole (a temporary file, then link or rename): readers never see half a record. */
 function writeWhole(file: string, s: SandboxState, create: boolean): void {
   const tmp = `${file}.tmp.${process.pid}.${tmpCount++}`;
-  writeFileSync(tmp, JSON.stringify(s) + "\n", { mode: 0o600 });
+  // "wx": O_CREAT|O_EXCL, which never follows a symlink planted at the temporary name.
+  writeFileSync(tmp, JSON.stringify(s) + "\n", { mode: 0o600, flag: "wx" });
   try {
     if (create) linkSync(tmp, file); // fails with EEXIST: the name is taken
     else renameSync(tmp, file);
@@ -229,58 +367,131 @@ export interface Registration {
   release(): void;
 }
 
+/** The sockets this process serves, by path: what each would answer. */
+const servedHere = new Map<string, () => SandboxState>();
+
+/** Answer each waiting client of this user in these namespaces with `answer()`; others get nothing. Polled: a listener in Bun's own loop could not pass descriptors. */
+function serve(listener: number, answer: () => { data: Uint8Array; fd: number }): () => void {
+  const uid = process.getuid!();
+  const tick = () => {
+    for (;;) {
+      const c = unixAccept(listener);
+      if (typeof c === "number") return;
+      try {
+        // A payload that reaches the socket (the runtime directory shared with --rw) is in
+        // another PID and user namespace: it gets neither the state nor a pidfd.
+        if (c.peer.uid === uid && besideUs(c.peer.pid)) {
+          const a = answer();
+          sendDataFd(c.fd, a.data, a.fd);
+        }
+      } finally {
+        closeFd(c.fd);
+      }
+    }
+  };
+  const timer = setInterval(tick, 50);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /**
  * Take `name` (or a generated one) for a sandbox about to start: a 125 error when a sandbox of
- * that name is running. A stale record of a sandbox that died without cleaning up is replaced.
+ * that name is running. The claim is the socket itself: it listens before it takes the name
+ * (link(2), which fails when the name is taken), so a name is never without its server. A
+ * stale socket (nobody listens) is replaced.
  */
 export function claimName(name: string | undefined, facts: StateFacts, dir = runtimeDir()): Registration {
   const supervisor = { pid: process.pid, start: processInfo(process.pid)?.start ?? 0 };
+  const tmp = join(dir, `.sock.tmp.${process.pid}.${tmpCount++}`);
+  try {
+    unlinkSync(tmp);
+  } catch {}
+  const listener = unixListen(tmp);
+  if (listener < 0) throw stateDirError(dir, `can't hold a socket (${errnoName(listener)})`);
   let state: SandboxState | undefined;
-  let file = "";
-  for (let attempt = 0; attempt < 8 && !state; attempt++) {
-    const candidate = name ?? generateName();
-    file = join(dir, `${candidate}.json`);
-    const s: SandboxState = {
-      version: STATE_VERSION, name: candidate, pid: null, pidStart: null, supervisor, uid: process.getuid!(),
-      startedAt: new Date().toISOString(), summary: summarize(facts.options), ...facts,
-    };
-    try {
-      writeWhole(file, s, true);
-      state = s;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw stateDirError(dir, `can't be written (${(e as NodeJS.ErrnoException).code})`);
-      const other = liveState(dir, candidate);
-      if (other && name !== undefined) {
-        throw new NsboxError("NAME_IN_USE", `--name ${name}: a sandbox of that name is already running (pid ${other.pid ?? other.supervisor.pid})`, {
-          option: "--name",
-          hint: `choose another name, or end it first: nsbox stop ${name}`,
-        });
+  let sock = "";
+  try {
+    for (let attempt = 0; attempt < 8 && !state; attempt++) {
+      const candidate = name ?? generateName();
+      sock = socketPath(dir, candidate);
+      try {
+        linkSync(tmp, sock);
+        state = {
+          version: STATE_VERSION, name: candidate, pid: null, pidStart: null, supervisor, uid: process.getuid!(),
+          startedAt: new Date().toISOString(), summary: summarize(facts.options), ...facts,
+        };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw stateDirError(dir, `can't be written (${(e as NodeJS.ErrnoException).code})`);
+        let other: ProvenSandbox | undefined;
+        try {
+          other = querySandbox(candidate, dir);
+        } catch (e) {
+          if (name !== undefined) throw e;
+          continue;
+        }
+        if (other) {
+          if (other.pidfd >= 0) closeFd(other.pidfd);
+          if (name !== undefined) {
+            throw new NsboxError("NAME_IN_USE", `--name ${name}: a sandbox of that name is already running (pid ${other.pid ?? other.supervisor.pid})`, {
+              option: "--name",
+              hint: `choose another name, or end it first: nsbox stop ${name}`,
+            });
+          }
+        } else removeStale(dir, candidate);
+        // Stale and now removed, or a generated name that happened to be taken: try again.
       }
-      // Stale and now removed, or a generated name that happened to be taken: try again.
     }
+  } catch (e) {
+    closeFd(listener);
+    throw e;
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {}
   }
-  if (!state) throw stateDirError(dir, "has no free name (too many stale entries?)");
+  if (!state) {
+    closeFd(listener);
+    throw stateDirError(dir, "has no free name (too many stale entries?)");
+  }
   const held = state;
+  const file = join(dir, `${held.name}.json`);
+  const ours = lstatSync(sock);
+  let pidfd = -1;
+  const stop = serve(listener, () => ({ data: new TextEncoder().encode(JSON.stringify(state)), fd: pidfd }));
+  servedHere.set(sock, () => state!);
+  try {
+    writeWhole(file, held, false);
+  } catch {}
   const release = () => {
     process.off("exit", release);
-    try {
-      const now = readState(file);
-      if (now && now.supervisor.pid === process.pid && now.supervisor.start === supervisor.start) unlinkSync(file);
-    } catch {}
+    stop();
+    servedHere.delete(sock);
+    closeFd(listener);
+    if (pidfd >= 0) closeFd(pidfd);
+    pidfd = -1;
+    for (const f of [sock, file]) {
+      try {
+        // Only what is still ours: the name may already belong to the next sandbox.
+        const now = lstatSync(f);
+        if (f === sock ? now.ino === ours.ino && now.dev === ours.dev : readState(f)?.supervisor.pid === process.pid) unlinkSync(f);
+      } catch {}
+    }
   };
   process.on("exit", release);
   return {
     name: held.name,
     started(pid: number) {
-      const start = processInfo(pid)?.start ?? null;
+      // Opened while PID 1 is this process's unreaped child: the pidfd can only ever name it.
+      const fd = pidfdOpen(pid);
+      if (fd >= 0) pidfd = fd;
+      state = { ...held, pid, pidStart: processInfo(pid)?.start ?? null };
       try {
-        writeWhole(file, { ...held, pid, pidStart: start }, false);
+        writeWhole(file, state, false);
       } catch {}
     },
     release,
   };
 }
-
 /** The options in command-line words ("--rw ./out --net host --cap-add CAP_NET_RAW"), or "defaults". */
 export function summarize(o: SandboxOptions): string {
   const words: string[] = [];

@@ -135,7 +135,7 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead
         else if (kind === REPORT.EXIT) status = value;
         else if (kind === REPORT.PTY) {
           const master = receiveFd(controlParent);
-          if (master >= 0) (relay = new (await import("./terminal.ts")).TerminalRelay(master)).start();
+          if (master >= 0) (relay = new (await import("./terminal.ts")).TerminalRelay(master, plan.terminalFds ?? 7)).start();
         } else if (kind === REPORT.LISTEN) {
           const listener = receiveFd(controlParent);
           if (listener >= 0) hooks.onListen?.(listener);

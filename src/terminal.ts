@@ -1,37 +1,99 @@
 // Relay between the user's terminal and the payload's own pseudo-terminal.
 import { createReadStream, writeSync } from "node:fs";
-import { closeFd, setWindowSize } from "./executor.ts";
+import { closeFd, killPid, setWindowSize, terminalJob, terminalSize } from "./executor.ts";
+
+/*
+ * The payload never gets a descriptor of the user's terminal: through any of them (stdin, and
+ * stdout or stderr too, since a terminal is opened read-write) it could read what the user
+ * types next, for the shell, even when nsbox runs in the background (an ordinary background
+ * job would be stopped by SIGTTIN; a payload in its own session is not). So when any of fds 0,
+ * 1, 2 is a terminal the payload gets a pty in its place, and the others (a file, a pipe) are
+ * passed straight through: `nsbox -- cmd > log` writes the file itself, `< file` reads it.
+ */
+export function userTerminal(): { rows: number; cols: number; fds: number } | null {
+  let fds = 0;
+  let size: { rows: number; cols: number } | null = null;
+  for (const fd of [1, 2, 0]) {
+    const s = terminalSize(fd);
+    if (s) {
+      fds |= 1 << fd;
+      size ??= s;
+    }
+  }
+  return fds ? { ...size!, fds } : null;
+}
 
 /**
- * Puts the user's terminal in raw mode (every key, Ctrl-C and Ctrl-Z included, goes to the
- * payload's terminal, whose line discipline turns them into signals for its foreground job),
- * copies output back, follows window-size changes, and restores the terminal on every exit.
+ * Copies the pty's output to the user's terminal (stdout, or stderr when only that is one) and
+ * follows window-size changes. When stdin is the terminal it also relays keys: the terminal in
+ * raw mode (Ctrl-C and Ctrl-Z go to the payload's terminal, whose line discipline turns them
+ * into signals for its foreground job), restored on every exit. nsbox relays every key, so it
+ * is a job that reads the terminal: in the background it stops itself with SIGTTIN, to its
+ * process group, as the kernel stops any background job that reads (a plain `cat &`), and again
+ * each time it is continued there (bg); it never touches the terminal's mode there. What the
+ * user types at the shell's prompt meanwhile is the shell's. After fg it relays as usual.
  */
 export class TerminalRelay {
   private output?: Promise<void>;
+  private raw = false;
+  private readonly input: boolean;
+  private readonly out: number;
   private readonly restore = () => {
+    if (!this.raw) return;
     try {
       if (process.stdin.isTTY) process.stdin.setRawMode(false);
     } catch {
       // EIO: the terminal hung up; there is nothing left to restore.
     }
+    this.raw = false;
   };
-  private readonly onInput = (chunk: Buffer) => writeAll(this.master, chunk);
-  private readonly onResize = () => setWindowSize(this.master, process.stdout.rows, process.stdout.columns);
+  private readonly onInput = (chunk: Buffer) => {
+    this.makeRaw();
+    writeAll(this.master, chunk);
+  };
+  private readonly onResize = () => {
+    const size = terminalSize(this.out) ?? terminalSize(0);
+    if (size) setWindowSize(this.master, size.rows, size.cols);
+  };
+  /** Continued: in the foreground (fg), raw again; in the background (bg), stopped again. */
+  private readonly onContinue = () => this.claim();
 
-  constructor(private readonly master: number) {}
+  /** `fds`: which of stdin, stdout, stderr (bits 0, 1, 2) are the user's terminal. */
+  constructor(private readonly master: number, fds = 7) {
+    this.input = (fds & 1) !== 0;
+    this.out = fds & 2 ? 1 : fds & 4 ? 2 : 1;
+  }
+
+  /** Take the terminal as a job that reads it: raw in the foreground, stopped (SIGTTIN) in the background. */
+  private claim(): void {
+    const job = terminalJob(0);
+    if (job === "background") killPid(0, 21 /* SIGTTIN, to nsbox's process group */);
+    else this.makeRaw();
+  }
+
+  /** Raw mode only while nsbox is the terminal's foreground job: never under the shell's feet. */
+  private makeRaw(): void {
+    if (this.raw || !this.input || terminalJob(0) !== "foreground") return;
+    try {
+      process.stdin.setRawMode(true);
+      this.raw = true;
+    } catch {}
+  }
 
   start(): void {
     process.once("exit", this.restore);
-    process.stdin.setRawMode(true);
-    process.stdin.on("data", this.onInput);
-    process.stdin.resume();
-    process.stdout.on("resize", this.onResize);
+    if (this.input) {
+      this.claim();
+      process.on("SIGCONT", this.onContinue);
+      process.stdin.on("data", this.onInput);
+      process.stdin.resume();
+    }
+    process.on("SIGWINCH", this.onResize);
     this.onResize();
     this.output = (async () => {
       try {
         // Not Bun.file(fd).stream(): it reads with pread, which a terminal refuses (ESPIPE).
-        for await (const chunk of createReadStream("", { fd: this.master, autoClose: false })) writeAll(1, chunk);
+        for await (const chunk of createReadStream("", { fd: this.master, autoClose: false })) writeAll(this.out, chunk);
       } catch {
         // EIO: every slave descriptor is closed, the payload's side is gone.
       }
@@ -41,9 +103,12 @@ export class TerminalRelay {
   /** Wait for the remaining output (briefly), then give the terminal back. */
   async finish(): Promise<void> {
     await Promise.race([this.output, Bun.sleep(2000)]);
-    process.stdin.off("data", this.onInput);
-    process.stdin.pause();
-    process.stdout.off("resize", this.onResize);
+    if (this.input) {
+      process.stdin.off("data", this.onInput);
+      process.stdin.pause();
+      process.off("SIGCONT", this.onContinue);
+    }
+    process.off("SIGWINCH", this.onResize);
     this.restore();
     process.off("exit", this.restore);
     closeFd(this.master);

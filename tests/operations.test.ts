@@ -1,6 +1,6 @@
 // Operations on running sandboxes: doctor, --name and the registry (ps, also after a crash), inspect against what the sandbox sees, exec with the same namespaces and restrictions, stop, and who may join.
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NSBOX, ROOT, type Ran, cleanedUp, eventually, collect, background as startBackground } from "./helpers.ts";
@@ -456,12 +456,13 @@ describe.skipIf(!asRoot)("only the owner can join (as root: uid 1000 and 1001 vi
     const argv0 = ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "env", "-i", `PATH=${process.env.PATH}`, `HOME=${home}`, `XDG_RUNTIME_DIR=${runtime}`, process.execPath, NSBOX];
     return { argv0, runtime, cwd, env: ENV };
   }
-  /** Hand one user's state file to another, as a user tampering with their own runtime directory could. */
+  /** Hand one user's state file and socket to another, as a user tampering with their own runtime directory could. */
   function handOver(name: string, from: string, to: { runtime: string }, uid: number) {
     mkdirSync(join(to.runtime, "nsbox"), { mode: 0o700, recursive: true });
     chownSync(join(to.runtime, "nsbox"), uid, uid);
     copyFileSync(join(from, `${name}.json`), join(to.runtime, "nsbox", `${name}.json`));
     chownSync(join(to.runtime, "nsbox", `${name}.json`), uid, uid);
+    linkSync(join(from, `${name}.sock`), join(to.runtime, "nsbox", `${name}.sock`));
   }
 
   test("uid 1001 cannot join, inspect or stop uid 1000's sandbox", async () => {

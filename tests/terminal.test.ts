@@ -339,19 +339,17 @@ describe("TIOCSTI (CVE-2017-5226 class)", () => {
   );
 
   test(
-    "without a pty (stdout a pipe), stdio passes through but the payload has no controlling terminal: EPERM",
+    "stdout a pipe: stdin and stderr, the outer terminal, are the payload's own pty (never the outer one); TIOCSTI: EPERM",
     async () => {
-      // stdin is the outer terminal, stdout a pipe: nsbox relays nothing, the payload inherits the tty.
+      // stdin is the outer terminal, stdout a pipe: the pipe passes straight through, the
+      // terminal's places get the sandbox's pty (tests/host-trust-terminal.test.ts).
       const s = await outerShell(`${NSBOX_SH} -- ${PROBE_SH} | cat; echo "RC:[\${PIPESTATUS[0]}]"; ${OUTER_READ}`);
       const lines = s.lines();
       expect(lines).toContain("RC:[0]");
       expect(lines).toContain("OUTER-READ:[]");
-      // The inherited outer terminal is there (stdin; stderr too), but it is not the payload's
-      // controlling terminal (own session) and the payload has no privilege over it.
       const fd0 = lines.find((l) => l.startsWith("TIOCSTI fd0 "));
       expect(fd0).toMatch(/^TIOCSTI fd0 injected=0 errno=1 \(/); // EPERM: Operation not permitted
-      for (const l of lines.filter((l) => /^TIOCSTI fd\d+ /.test(l))) expect(l).toMatch(/injected=0 errno=1 /);
-      expect(lines.find((l) => l.startsWith("TIOCSTI devtty"))).toMatch(/^TIOCSTI devtty open-errno=6 /); // ENXIO: no ctty
+      for (const l of lines.filter((l) => /^TIOCSTI (fd\d+|devtty) /.test(l))) expect(l).toMatch(/injected=0 errno=1 /);
     },
     TIMEOUT,
   );
@@ -446,7 +444,10 @@ describe("the relay", () => {
       await s.run("true", "READY");
       s.term.close();
       const code = await s.exited();
-      expect(readFileSync(`${dir}/stderr`, "utf8")).toBe("");
+      // stderr is a file: the payload writes there itself (bash's prompt), and nsbox adds nothing.
+      const stderr = readFileSync(`${dir}/stderr`, "utf8");
+      expect(stderr).not.toContain("nsbox:");
+      expect(stderr).not.toContain("internal error");
       expect(code).toBe(129);
     },
     TIMEOUT,

@@ -1,11 +1,12 @@
 // nsbox exec [--chdir DIR] [--env NAME=VALUE] NAME -- command [args…]: run another command inside a running sandbox, with the same namespaces, root and restrictions as its own.
 import { NsboxError } from "../errors.ts";
 import { Errno } from "../errno.ts";
-import { prepareExecutor, terminalSize } from "../executor.ts";
+import { prepareExecutor } from "../executor.ts";
+import { userTerminal } from "../terminal.ts";
 import { readHost } from "../host.ts";
 import { log } from "../log.ts";
 import { buildJoinPlan } from "../plan/join.ts";
-import { checkOwner, findSandbox, payloadOf } from "../registry.ts";
+import { checkOwner, findSandbox, provenPayload } from "../registry.ts";
 import { supervise } from "../supervise.ts";
 import { parseSubArgs } from "./args.ts";
 
@@ -28,9 +29,11 @@ export async function run(args: string[], outer: Map<string, string | boolean>):
   const s = findSandbox(name);
   checkOwner(s);
   prepareExecutor();
-  const terminal = terminalSize(0) && terminalSize(1);
+  // /proc/PID is checked against the pidfd right before the plan names it.
+  const payload = provenPayload(s);
+  const terminal = userTerminal();
   const chdir = flags.get("chdir") as string | undefined;
-  const plan = buildJoinPlan(s, command, readHost(), { terminal, chdir, env }, payloadOf(s.pid!) ?? s.pid);
+  const plan = buildJoinPlan(s, command, readHost(), { terminal, chdir, env }, payload ?? s.pid);
   const verbose = flags.get("verbose") === true;
   if (verbose) {
     log.setLevel(4);

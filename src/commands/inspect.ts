@@ -1,7 +1,7 @@
 // nsbox inspect NAME [--json]: a running sandbox from the host's side: namespaces beside the host's, id maps, limits and privileges of its command, mounts.
 import { readFileSync, readlinkSync } from "node:fs";
 import { NsboxError } from "../errors.ts";
-import { checkOwner, findSandbox, payloadOf } from "../registry.ts";
+import { checkOwner, findSandbox, provenPayload } from "../registry.ts";
 import { parseSubArgs } from "./args.ts";
 import { age, commandLine, publicState } from "./ps.ts";
 
@@ -59,7 +59,7 @@ export function inspect(name: string) {
   const pid = s.pid!;
   // PID 1 is not dumpable (its memory is a copy of nsbox's), so its /proc entries are closed
   // even to its owner: the sandbox's command, in the same namespaces, is read instead.
-  const payload = payloadOf(pid);
+  const payload = provenPayload(s);
   const proc = payload ?? pid;
   const namespaces = Object.fromEntries(NAMESPACES.map((ns) => {
     const sandbox = link(`/proc/${proc}/ns/${ns}`);
@@ -74,6 +74,8 @@ export function inspect(name: string) {
   const limitsText = payload === undefined ? undefined : read(`/proc/${payload}/limits`);
   const mountinfo = read(`/proc/${proc}/mountinfo`);
   if (mountinfo === undefined) throw new NsboxError("NOT_RUNNING", `sandbox ${name} ended while being inspected`);
+  // Read while the pidfd still names PID 1: what was read is that sandbox's.
+  provenPayload(s);
   return {
     ...publicState(s),
     payloadPid: payload ?? null,

@@ -1,25 +1,24 @@
 // nsbox stop NAME… [--time N]: SIGTERM to the sandbox's PID 1, which passes it to the command; SIGKILL (the whole sandbox) when it is still running N seconds later (default 10).
+import { constants } from "node:os";
 import { NsboxError } from "../errors.ts";
-import { checkOwner, findSandbox, isRunning, type SandboxState } from "../registry.ts";
+import { pidfdRunning, pidfdSignal } from "../executor.ts";
+import { findSandbox, type ProvenSandbox } from "../registry.ts";
 import { log } from "../log.ts";
 import { parseSubArgs } from "./args.ts";
 
-async function ended(s: SandboxState, ms: number): Promise<boolean> {
+/** Signals go through the pidfd its own nsbox handed over (registry.ts), never to a pid read from a file. */
+async function ended(s: ProvenSandbox, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   for (;;) {
-    if (!isRunning(s)) return true;
+    if (pidfdRunning(s.pidfd) !== 1) return true;
     if (Date.now() >= end) return false;
     await Bun.sleep(25);
   }
 }
 
 /** Stop one sandbox; resolves to how it ended. */
-export async function stopSandbox(s: SandboxState, graceMs: number): Promise<"terminated" | "killed"> {
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(s.pid!, sig);
-    } catch {}
-  };
+export async function stopSandbox(s: ProvenSandbox, graceMs: number): Promise<"terminated" | "killed"> {
+  const signal = (sig: NodeJS.Signals) => void pidfdSignal(s.pidfd, constants.signals[sig]);
   if (graceMs > 0) {
     signal("SIGTERM");
     if (await ended(s, graceMs)) return "terminated";
@@ -37,11 +36,7 @@ export async function run(args: string[], outer: Map<string, string | boolean>):
   const time = String(flags.get("time") ?? "10");
   if (!/^\d+(\.\d+)?$/.test(time)) throw new NsboxError("BAD_OPTION", `--time: expected seconds to wait before SIGKILL, got '${time}'`, { option: "--time" });
   // Every name is checked before anything is stopped.
-  const targets = positional.map((name) => {
-    const s = findSandbox(name);
-    checkOwner(s);
-    return s;
-  });
+  const targets = positional.map((name) => findSandbox(name));
   const graceMs = Number(time) * 1000;
   const results = await Promise.all(targets.map((s) => stopSandbox(s, graceMs)));
   for (const [i, s] of targets.entries()) {

@@ -9,4 +9,5 @@
 #include "limits.c"
 #include "net.c"
 #include "join.c"
+#include "registry.c"
 #include "host.c"

@@ -60,6 +60,16 @@ int nsbox_terminal_size(int fd) {
   return (size[0] << 16) | size[1];
 }
 
+#define TIOCGPGRP 0x540F
+
+/* 1 when this process's group is the foreground group of terminal `fd`, 0 when it is in the
+ * background, -errno when fd is not its controlling terminal. */
+int nsbox_foreground(int fd) {
+  int group = 0;
+  if (ioctl(fd, TIOCGPGRP, &group) < 0) return -errno;
+  return group == getpgid(0);
+}
+
 #define FIONREAD 0x541B
 
 /* How many bytes wait unread in the pipe `fd`, or -errno. Lets the library empty a pipe whose
@@ -87,7 +97,16 @@ int nsbox_call(int fn, void *p, int a, int b, int c, int d, int e, int f) {
   case 10: return nsbox_terminal_size(a);
   case 11: return nsbox_readable(a);
   case 12: return nsbox_landlock_abi();
-  case 13: return nsbox_remove_dir((const char *)p);
+  case 13: return nsbox_unix_listen((const char *)p);
+  case 14: return nsbox_unix_accept(a, (int *)p);
+  case 15: return nsbox_send_data_fd(a, p, b, c);
+  case 16: return nsbox_unix_connect((char *)p, a);
+  case 17: return nsbox_recv_data_fd(a, (char *)p, b);
+  case 18: return nsbox_pidfd_open(a);
+  case 19: return nsbox_pidfd_signal(a, b);
+  case 20: return nsbox_pidfd_running(a);
+  case 21: return nsbox_foreground(a);
+  case 22: return nsbox_remove_dir((const char *)p);
   }
   return -EINVAL;
 }

@@ -29,6 +29,7 @@ int chdir(const char *path);
 int sethostname(const char *name, size_t len);
 int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 int setsid(void);
+int getpgid(int pid);
 int kill(int pid, int sig);
 int waitpid(int pid, int *status, int options);
 int execve(const char *path, char *const argv[], char *const envp[]);
@@ -111,7 +112,7 @@ void _exit(int status);
 #define OP_OPEN_PTY 12       /* s1 ptmx path, a rows, b cols                    */
 #define OP_SPAWN 13          /* a forwarded-signal mask; later ops run in the payload */
 #define OP_SETSID 14
-#define OP_USE_PTY 15        /* the payload's stdio and controlling terminal become the pty */
+#define OP_USE_PTY 15        /* a: stdio fds (bits 0-2) the pty replaces; it is the controlling terminal */
 #define OP_DROP_CAPS 16      /* a, b: capabilities kept (low, high 32 bits)    */
 #define OP_NO_NEW_PRIVS 17
 #define OP_DEATH_SIGNAL 18   /* a signal                                        */
@@ -186,7 +187,7 @@ void block_signals(void);
 /* pty.c */
 int open_pty(const char *ptmx, int rows, int cols);
 int send_fd(int sock, int fd);
-int use_pty(void);
+int use_pty(int fds);
 /* caps.c */
 int drop_caps(u64 keep);
 /* landlock.c, limits.c */

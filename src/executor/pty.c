@@ -42,11 +42,19 @@ fail:
   return -1;
 }
 
-/* In the payload, after setsid(): the pty slave becomes stdin, stdout, stderr and the
- * controlling terminal. */
-int use_pty(void) {
-  for (int fd = 0; fd < 3; fd++)
-    if (dup3(PTY_SLAVE_FD, fd, 0) < 0) return -1;
-  close(PTY_SLAVE_FD);
-  return ioctl(0, TIOCSCTTY, 0);
+/* In the payload, after setsid(): the pty slave becomes the controlling terminal and takes
+ * the place of each of stdin, stdout, stderr named in `fds` (bit 0, 1, 2): those that were the
+ * user's terminal, which the payload never gets itself (it could read the user's typing from
+ * any of them). The others (a file, a pipe) pass straight through, in blocking mode. */
+int use_pty(int fds) {
+  for (int fd = 0; fd < 3; fd++) {
+    if (fds & (1 << fd)) {
+      if (dup3(PTY_SLAVE_FD, fd, 0) < 0) return -1;
+    } else {
+      int flags = fcntl(fd, F_GETFL);
+      if (flags >= 0 && (flags & O_NONBLOCK)) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    }
+  }
+  if (ioctl(PTY_SLAVE_FD, TIOCSCTTY, 0) < 0) return -1;
+  return close(PTY_SLAVE_FD);
 }

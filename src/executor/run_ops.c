@@ -88,7 +88,7 @@ static int run_op(unsigned char *plan, struct op *op) {
   case OP_OPEN_PTY: return open_pty(s1, op->a, op->b);
   case OP_LISTEN_TCP: return listen_tcp(op->a);
   case OP_SETSID: return setsid();
-  case OP_USE_PTY: return use_pty();
+  case OP_USE_PTY: return use_pty(op->a);
   case OP_DROP_CAPS: return drop_caps(((u64)(u32)op->b << 32) | (u32)op->a);
   case OP_NO_NEW_PRIVS: return prctl(38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
   case OP_DEATH_SIGNAL: return prctl(1 /* PR_SET_PDEATHSIG */, op->a, 0, 0, 0);

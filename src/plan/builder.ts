@@ -185,6 +185,16 @@ export class PlanBuilder {
     return this.placed.some((p) => p.at !== path && isAncestorOrSelf(path, p.at));
   }
 
+  /** Where host path `path` shows inside through the binds and overlays placed so far, and through which host source. */
+  viewsOf(path: string): Array<{ at: string; host: string }> {
+    return this.placed.flatMap((p) => {
+      if (p.host === undefined || !isAncestorOrSelf(p.host, path)) return [];
+      const rel = p.host === "/" ? path : path.slice(p.host.length);
+      const at = p.at === "/" ? rel || "/" : rel === "/" ? p.at : p.at + rel;
+      return this.coverOf(at) === p ? [{ at, host: p.host }] : [];
+    });
+  }
+
   /** A mount at `at` hides everything planned below it. */
   private place(p: Placed): this {
     const below = (q: string) => q !== p.at && isAncestorOrSelf(p.at, q);

@@ -1,4 +1,5 @@
 // buildPlan: options + host facts → the ordered ops for the executor. Every user error is raised here.
+import { hideRegistry } from "./runtime-dir.ts";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
 import type { Op } from "../ops.ts";
@@ -32,6 +33,8 @@ export interface Plan {
   startDir: string;
   /** Whether the payload gets its own pseudo-terminal. */
   terminal: boolean;
+  /** Which of stdin, stdout, stderr (bits 0, 1, 2) the pty takes the place of: those that are the user's terminal. */
+  terminalFds?: number;
   /** Things the user should know (printed as warnings by the CLI). */
   notes: string[];
   /** The network the sandbox gets. */
@@ -45,8 +48,11 @@ export interface Plan {
 }
 
 export interface PlanIo {
-  /** The size of the user's terminal when the payload gets a pty of its own, else null. */
-  terminal: { rows: number; cols: number } | null;
+  /**
+   * The size of the user's terminal when the payload gets a pty of its own, else null; `fds`:
+   * which of stdin, stdout, stderr (bits 0, 1, 2) are that terminal (default all three).
+   */
+  terminal: { rows: number; cols: number; fds?: number } | null;
 }
 
 /** The current directory is gone from the view: name the option that covered it. */
@@ -93,6 +99,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   if (share.dir) protectShare(b, share.dir, { what: `share the current directory ${share.dir}`, path: share.dir }, host, openedPaths(o.mounts ?? [], host));
   else b.guarded.push(host.cwd);
   const cleanup = mountOps(b, o.mounts ?? [], host);
+  hideRegistry(b, host, share.dir);
   if (b.kindAt(startDir) !== "dir") {
     throw o.chdir !== undefined
       ? new NsboxError("BAD_OPTION", `--chdir ${startDir}: not a directory inside the sandbox`, { option: "--chdir", path: startDir })
@@ -115,7 +122,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     // From here on, the payload's own process.
     .push({ op: "SETSID", why: { what: "give the command a session of its own" } })
     .push(io.terminal
-      ? { op: "USE_PTY", why: { what: "attach the command to its pseudo-terminal" } }
+      ? { op: "USE_PTY", a: io.terminal.fds ?? 7, why: { what: "attach the command to its pseudo-terminal" } }
       : { op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } })
   hardeningOps(b, o);
   b.push({
@@ -130,7 +137,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
 
   const cloneFlags = Object.values(CLONE).reduce((a, f) => a | f, 0) & ~(net.mode === "host" ? CLONE.NEWNET : 0);
   return {
-    ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, notes, net, cleanup,
+    ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, terminalFds: io.terminal ? io.terminal.fds ?? 7 : 0, notes, net, cleanup,
     watch: finalWatches(b, o.mounts ?? [], host),
     ...(net.mode === "allow" ? { proxy: { rules: net.rules } } : {}),
   };

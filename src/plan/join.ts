@@ -98,7 +98,7 @@ export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io
     .push(tie)
     .push({ op: "SETSID", why: { what: "give the command a session of its own" } })
     .push(io.terminal
-      ? { op: "USE_PTY", why: { what: "attach the command to its pseudo-terminal" } }
+      ? { op: "USE_PTY", a: io.terminal.fds ?? 7, why: { what: "attach the command to its pseudo-terminal" } }
       : { op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } });
   hardeningOps(b, o);
   b.push({
@@ -106,5 +106,5 @@ export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io
     lists: { s1: execCandidates(command[0]!, env.PATH), s2: command, s3: Object.entries(env).map(([k, v]) => `${k}=${v}`) },
     why: { what: `run ${command[0]}`, path: command[0] },
   });
-  return { ops: b.ops, cloneFlags: 0, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, notes: [], net };
+  return { ops: b.ops, cloneFlags: 0, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, terminalFds: io.terminal ? io.terminal.fds ?? 7 : 0, notes: [], net };
 }
