@@ -161,8 +161,12 @@ describe("spellings of a path out of the project all need trust", () => {
     // Control: the same link where the file says (next to it) is a read outside: trusted, it reads.
     symlinkSync(join(s.home, ".ssh"), join(s.cwd, "~x"));
     refused(await nsbox(["-p", "p", "--", "true"], { cwd: join(s.cwd, "sub"), env: s.env }), `reads ${s.home}/.ssh, outside the project`);
+    // Trusted, the read is allowed by the file, and the host-path rule still refuses to mount
+    // through the user's own symlink (it could have been planted): the real path must be named.
     expect(await trust(s)).toMatchObject({ exitCode: 0 });
-    expect(await nsbox(["-p", "p", "--", "cat", "/mnt/k/id_rsa"], { cwd: join(s.cwd, "sub"), env: s.env })).toMatchObject({ exitCode: 0, stdout: "SECRET\n" });
+    const trusted = await nsbox(["-p", "p", "--", "cat", "/mnt/k/id_rsa"], { cwd: join(s.cwd, "sub"), env: s.env });
+    expect(trusted.stdout).not.toContain("SECRET");
+    refused(trusted, `${s.cwd}/~x is a symlink to ${s.home}/.ssh`);
   });
 
   it("a duplicate key: the last one (JSON.parse's) is the one checked", async () => {

@@ -50,7 +50,9 @@ export function chooseShareDir(host: Host, coveredByOption = false): { dir: stri
   const problem = system ?? notAProject(host);
   if (problem === undefined) return { dir: cwd };
   if (coveredByOption) return { dir: null };
-  throw new NsboxError("BAD_OPTION", `not sharing the current directory ${cwd}: ${problem}; run nsbox from a project directory, add --no-cwd to share nothing, or --rw ${cwd} if you really mean to share it`, { option: "--no-cwd", path: cwd });
+  // The system's own trees (/proc, /run, the runtime directory) cannot be meant: no --rw hint.
+  const share = system !== undefined && !SHARED_TMP.includes(cwd) ? "" : `, or --rw ${cwd} if you really mean to share it`;
+  throw new NsboxError("BAD_OPTION", `not sharing the current directory ${cwd}: ${problem}; run nsbox from a project directory, or add --no-cwd to share nothing${share}`, { option: "--no-cwd", path: cwd });
 }
 
 /** Why the current directory is one of the system's or the session's own, if it is. */

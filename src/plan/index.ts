@@ -76,13 +76,9 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   const share = o.noCwd ? { dir: null } : chooseShareDir(host, covered);
   if ("reason" in share && share.reason) notes.push(share.reason);
   const home = host.home;
-  const startDir = o.chdir !== undefined ? expandPath(o.chdir, host) : share.dir ?? home;
+  let startDir = o.chdir !== undefined ? expandPath(o.chdir, host) : share.dir ?? home;
   const net = netChoice(o, host);
   if (net.mode === "allow" && net.notes) notes.push(...net.notes);
-  const { env, dropped } = sandboxEnv({
-    base: host.env, clear: o.clearEnv ?? false, keep: o.keepEnv ?? [], home, pwd: startDir,
-    set: { ...(net.mode === "allow" ? proxyEnv(net.rules) : {}), ...o.env },
-  });
 
   const b = new PlanBuilder();
   b.push({ op: "DEATH_SIGNAL", a: SIGNAL.KILL, why: { what: "tie the sandbox's life to nsbox's" } });
@@ -100,11 +96,17 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   else b.guarded.push(host.cwd);
   const cleanup = mountOps(b, o.mounts ?? [], host);
   hideRegistry(b, host, share.dir);
+  // `cd /tmp && nsbox --rw /tmp -- cmd`: the option shares the current directory, so start there.
+  if (covered && !o.noCwd && o.chdir === undefined && share.dir === null && b.kindAt(host.cwd) === "dir") startDir = host.cwd;
   if (b.kindAt(startDir) !== "dir") {
     throw o.chdir !== undefined
       ? new NsboxError("BAD_OPTION", `--chdir ${startDir}: not a directory inside the sandbox`, { option: "--chdir", path: startDir })
       : hiddenCwd(o, host, startDir);
   }
+  const { env, dropped } = sandboxEnv({
+    base: host.env, clear: o.clearEnv ?? false, keep: o.keepEnv ?? [], home, pwd: startDir,
+    set: { ...(net.mode === "allow" ? proxyEnv(net.rules) : {}), ...o.env },
+  });
   leaveHostOps(b);
   const hostname = o.hostname ?? "nsbox";
   b.push({ op: "SETHOSTNAME", s1: hostname, why: { what: `set the host name to ${hostname}`, option: "--hostname" } });

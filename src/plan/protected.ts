@@ -313,7 +313,9 @@ class Collector {
     try {
       dirs = readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== "node_modules" && !d.name.startsWith(".git")).map((d) => d.name);
     } catch {}
-    for (const d of dirs) if (look(this.abs(`${d}/.git`))) this.gitEntry(`${d}/.git`);
+    // Another user's repository is out of the sandbox's reach (its owner is not mapped inside),
+    // and nsbox as root could not bind it there either.
+    for (const d of dirs) if (look(this.abs(`${d}/.git`)) && look(this.abs(d))?.uid === this.host.uid) this.gitEntry(`${d}/.git`);
   }
 
   /** A git directory: pinned, its config and hooks read-only, its submodules' and worktrees' too. */

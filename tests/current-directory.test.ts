@@ -1,0 +1,31 @@
+// The current directory when it is not a project: refused with a fix that works, and when an
+// option shares it explicitly (`cd /tmp && nsbox --rw /tmp -- cmd`), the command starts there.
+import { describe, expect, it, setDefaultTimeout } from "bun:test";
+import { chmodSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { cleanedUp, nsbox, scratchIn } from "./helpers.ts";
+
+setDefaultTimeout(60_000);
+const made = cleanedUp();
+
+describe("a current directory that is not a project", () => {
+  it("shared by an explicit --rw, the command starts in it (control: without it, refused)", async () => {
+    const open = join(scratchIn(made), "open");
+    mkdirSync(open);
+    chmodSync(open, 0o777); // writable by others: not a project
+    const refused = await nsbox(["--", "pwd"], { cwd: open });
+    expect(refused).toMatchObject({ exitCode: 125, stdout: "" });
+    expect(refused.stderr).toContain(`--rw ${open}`);
+    expect(await nsbox(["--rw", open, "--", "pwd"], { cwd: open })).toMatchObject({ exitCode: 0, stdout: `${open}\n` });
+    // --chdir still decides where it starts.
+    expect(await nsbox(["--rw", open, "--chdir", "/", "--", "pwd"], { cwd: open })).toMatchObject({ exitCode: 0, stdout: "/\n" });
+  });
+
+  it("/proc is refused without suggesting --rw /proc (nsbox manages /proc); --no-cwd runs", async () => {
+    const r = await nsbox(["--", "true"], { cwd: "/proc" });
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toContain("--no-cwd");
+    expect(r.stderr).not.toContain("--rw");
+    expect(await nsbox(["--no-cwd", "--", "true"], { cwd: "/proc" })).toMatchObject({ exitCode: 0 });
+  });
+});
