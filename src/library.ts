@@ -6,7 +6,8 @@ import { projectProfile } from "./config.ts";
 import { NsboxError } from "./errors.ts";
 import { Descriptors, feed, inheritedTerminal, openStdio, type OutputOption, type Stdio, type StdinOption, type StdinSink } from "./library-stdio.ts";
 import { readHost } from "./host.ts";
-import type { SandboxOptions } from "./options.ts";
+import { SANDBOX_OPTION_KEYS, type SandboxOptions } from "./options.ts";
+import { MOUNT_KINDS } from "./plan/mount-spec.ts";
 import { buildPlan, FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
 import { start, type Outcome, type Running } from "./supervise.ts";
 
@@ -110,6 +111,14 @@ const LIBRARY_ONLY = ["profile", "stdin", "stdout", "stderr", "signal", "encodin
 function sandboxOptions(options: RunOptions, cwd: string): SandboxOptions {
   const own: Record<string, unknown> = { ...options };
   for (const key of LIBRARY_ONLY) delete own[key];
+  for (const key of Object.keys(own)) {
+    // A misspelt or command-line-shaped key (`ro: ["."]`, `timeOut`) ignored would fail open.
+    if ((SANDBOX_OPTION_KEYS as readonly string[]).includes(key)) continue;
+    const mount = (MOUNT_KINDS as readonly string[]).includes(key.replace(/-try$/, "").replace(/Try$/, "").replace(/Bind$/, "-bind"));
+    throw new NsboxError("BAD_OPTION", `unknown option \`${key}\`${mount ? `: filesystem options are \`mounts: [{ kind: "${key}", source, target }]\`` : ""} (known: ${[...SANDBOX_OPTION_KEYS, ...LIBRARY_ONLY].join(", ")})`, { option: key });
+  }
+  // `net: "host"` as on the command line, one value.
+  if (typeof own.net === "string") own.net = [own.net];
   if (options.profile === undefined) return own as SandboxOptions;
   // The project at cwd is untrusted input: a profile there that loosens needs `nsbox trust`.
   const merged: Record<string, unknown> = { ...projectProfile(options.profile, cwd, (m) => void process.stderr.write(`nsbox: ${m}\n`)) };

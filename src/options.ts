@@ -54,6 +54,12 @@ export interface SandboxOptions {
   name?: string;
 }
 
+/** Every key of SandboxOptions, for callers that pass an object (the library): an unknown key is an error, never ignored. */
+export const SANDBOX_OPTION_KEYS: readonly (keyof SandboxOptions)[] = [
+  "uid", "gid", "hostname", "propagation", "env", "keepEnv", "clearEnv", "cwd", "verbose", "mounts", "chdir", "noCwd",
+  "capAdd", "capDrop", "seccomp", "allowNested", "landlock", "rlimits", "timeout", "memory", "pids", "net", "netLog", "name",
+];
+
 export const ID_MAX = 4294967294;
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;

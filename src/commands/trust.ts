@@ -69,7 +69,7 @@ export function untrust(args: string[], outer: Map<string, string | boolean>): n
     if (basename(key) === "package.json") key += "#nsbox";
   }
   const files = readTrust((m) => process.stderr.write(`nsbox: ${m}\n`));
-  if (!Object.hasOwn(files, key)) throw new NsboxError("NOT_FOUND", `${key} is not trusted (nsbox trust --list shows what is)`, { path: key });
+  if (!Object.hasOwn(files, key)) throw new NsboxError("BAD_OPTION", `${key} is not trusted (nsbox trust --list shows what is)`, { path: key });
   delete files[key];
   writeTrust(files);
   process.stdout.write(`untrusted ${key}\n`);

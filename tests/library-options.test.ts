@@ -1,0 +1,40 @@
+// The library's options object: an unknown key is an error naming it (a key ignored would fail
+// open: `ro: ["."]` left the project writable), and `net` may be one string as on the command line.
+import { describe, expect, it, setDefaultTimeout } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { NsboxError, run } from "../src/index.ts";
+import { cleanedUp, scratchIn } from "./helpers.ts";
+
+setDefaultTimeout(60_000);
+const made = cleanedUp();
+
+describe("library options", () => {
+  it("a command-line-shaped key (ro) is refused, naming the mounts form; nothing runs (control: mounts makes it read-only)", async () => {
+    const cwd = scratchIn(made);
+    const write = ["sh", "-c", "echo x > written"];
+    const e = await run(write, { cwd, ro: ["."] } as never).catch((x) => x);
+    expect(e).toBeInstanceOf(NsboxError);
+    expect(e).toMatchObject({ code: "BAD_OPTION", option: "ro" });
+    expect(e.message).toContain('mounts: [{ kind: "ro", source, target }]');
+    expect(existsSync(join(cwd, "written"))).toBe(false);
+    const r = await run(write, { cwd, mounts: [{ kind: "ro", source: cwd, target: cwd, origin: "ro", option: "--ro" }] } as never);
+    expect(r.exitCode).not.toBe(0);
+    expect(existsSync(join(cwd, "written"))).toBe(false);
+  });
+
+  it("a misspelt key (timeOut) is refused with the known ones", async () => {
+    const e = await run(["true"], { cwd: scratchIn(made), timeOut: 5 } as never).catch((x) => x);
+    expect(e).toMatchObject({ code: "BAD_OPTION", option: "timeOut" });
+    expect(e.message).toContain("timeout");
+  });
+
+  it("net as one string is one value (control: the same as a list)", async () => {
+    const cwd = scratchIn(made);
+    const probe = ["sh", "-c", "ls /sys/class/net 2>/dev/null | wc -l; cat /proc/net/dev | wc -l"];
+    const one = await run(probe, { cwd, net: "none" as never });
+    const list = await run(probe, { cwd, net: ["none"] });
+    expect(one).toMatchObject({ exitCode: 0 });
+    expect(one.stdout).toBe(list.stdout);
+  });
+});
