@@ -1,8 +1,8 @@
 // Files in a writable share that the host runs later (git's config and hooks, direnv, editor
 // tasks, hook managers): read-only inside, and the ones that do not exist yet moved aside after
 // the run if the sandbox made them.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, type Stats } from "node:fs";
-import { join, normalize, resolve } from "node:path";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, type Stats } from "node:fs";
+import { dirname, join, normalize, resolve } from "node:path";
 import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
 import { isAncestorOrSelf, type PlanBuilder } from "./builder.ts";
@@ -119,7 +119,7 @@ function look(path: string): Stats | undefined {
  * Keys whose value is a command git runs ("section.name", the subsection left out): when its
  * program is a file of the project (`./scripts/clean.sh`), that file is guarded too.
  */
-const GIT_COMMAND_KEYS = /^(core\.(fsmonitor|sshcommand|pager|editor|askpass|hookspath)|sequence\.editor|filter\.(clean|smudge|process)|diff\.(textconv|command)|merge\.driver|credential\.helper|gpg\.program|alias\..*)$/;
+const GIT_COMMAND_KEYS = /^(core\.(fsmonitor|sshcommand|pager|editor|askpass|hookspath|gitproxy|alternaterefscommand)|sequence\.editor|filter\.(clean|smudge|process)|diff\.(textconv|command|external)|merge\.driver|(difftool|mergetool|browser|man)\.(cmd|path)|pager\..*|interactive\.difffilter|remote\.(uploadpack|receivepack|vcs)|credential\.helper|gpg\.(program|defaultkeycommand)|alias\..*)$/;
 
 /** The values of `keys` ("section.name", lower case; or a pattern) in a git config file; nothing when unreadable. */
 function gitConfigValues(file: string, keys: string[] | RegExp): { key: string; value: string }[] {
@@ -218,12 +218,9 @@ class Collector {
         // when that is inside the share, is what the host's tool really reads.
         this.watch(cur, part, nameId(this.abs(p)) ?? "");
         if (depth < 4) {
-          let real: string | undefined;
-          try {
-            real = realpathSync(this.abs(p));
-          } catch {}
-          const inner = real === undefined ? undefined : this.inside(real);
-          if (inner) this.path([inner, ...parts.slice(i + 1)].join("/"), depth + 1);
+          const inner = this.inside(this.linkTarget(p));
+          // A dangling link names a file the payload could create: watched, missing parents too.
+          if (inner) this.path([inner, ...parts.slice(i + 1)].join("/"), depth + 1, missingParents || !look(join(this.root, inner)));
         }
         return;
       }
@@ -231,6 +228,31 @@ class Collector {
       if (!st.isDirectory()) return;
       cur = p;
     }
+  }
+
+  /** Where the symlink at `rel` leads: resolved when it can be, else its target taken literally (a dangling link). */
+  private linkTarget(rel: string): string {
+    try {
+      return realpathSync(this.abs(rel));
+    } catch {}
+    try {
+      return resolve(dirname(this.abs(rel)), readlinkSync(this.abs(rel)));
+    } catch {
+      return "/";
+    }
+  }
+
+  /**
+   * The symlinks in a hooks directory (`.git/hooks/pre-commit -> ../../scripts/pre-commit`,
+   * the usual way a project installs its hooks): the directory is read-only, but the script a
+   * link names is what git runs, so it is guarded too.
+   */
+  private hookLinks(dirRel: string, depth: number): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.abs(dirRel), { withFileTypes: true }).filter((d) => d.isSymbolicLink()).map((d) => d.name);
+    } catch {}
+    for (const n of names.slice(0, 100)) this.path(`${dirRel}/${n}`, depth + 1);
   }
 
   /** A `.git` entry at `rel` (a directory, a gitdir: file, a symlink, or missing). */
@@ -283,6 +305,7 @@ class Collector {
     if (!st?.isDirectory()) return this.path(rel, depth);
     this.pin(rel);
     for (const p of GIT_DIR_PROTECTED) this.path(`${rel}/${p.path}`);
+    this.hookLinks(`${rel}/hooks`, depth);
     for (const sub of ["modules", "worktrees"]) {
       let names: string[] = [];
       try {
@@ -296,7 +319,7 @@ class Collector {
     const tree = rel === ".git" ? this.root : rel.endsWith("/.git") ? this.abs(rel.slice(0, -5)) : this.root;
     for (const { value } of gitConfigValues(config, ["include.path", "includeif.path"])) {
       const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(this.abs(rel), value));
-      if (inner) this.path(inner, depth + 1);
+      if (inner) this.path(inner, depth + 1, true);
     }
     // Programs the config runs that are files of the project (relative to the work tree, where git runs them).
     for (const { value } of gitConfigValues(config, GIT_COMMAND_KEYS)) {
@@ -311,7 +334,10 @@ class Collector {
       for (const file of configs) {
         for (const { value } of gitConfigValues(file, ["core.hookspath"])) {
           const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(tree, value));
-          if (inner) this.path(inner, depth + 1, true);
+          if (inner) {
+            this.path(inner, depth + 1, true);
+            this.hookLinks(inner, depth + 1);
+          }
         }
       }
       // Submodules' work trees: git status runs git in each, with the gitdir its .git names.

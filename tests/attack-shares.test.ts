@@ -1,0 +1,87 @@
+// Attacks on the writable-share guards (plan/protected.ts) as the payload and as a hostile
+// project that knows the source: each tries to get the host's git to run its code later, and
+// each has a control (the same action with the user's opt-in) that shows the test can fail.
+import { describe, expect, it, setDefaultTimeout } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanedUp, collect, homeIn, scratchIn, sh } from "./helpers.ts";
+
+setDefaultTimeout(60_000);
+const made = cleanedUp();
+
+/** git on the host, with no system or user config of the machine's. */
+function git(cwd: string, ...args: string[]) {
+  return collect(["git", "-c", "user.email=t@example.test", "-c", "user.name=t", ...args], {
+    cwd,
+    env: { PATH: process.env.PATH, HOME: homeIn(made), GIT_CONFIG_NOSYSTEM: "1", GIT_PAGER: "cat" },
+  });
+}
+
+/** A repository with one commit and an executable script at `script` (relative), the sandbox's current directory. */
+async function repo(script?: string): Promise<string> {
+  const dir = scratchIn(made);
+  expect((await git(dir, "init", "-q", ".")).exitCode).toBe(0);
+  writeFileSync(join(dir, "README"), "hello\n");
+  if (script) {
+    mkdirSync(join(dir, script, ".."), { recursive: true });
+    writeFileSync(join(dir, script), "#!/bin/sh\nexit 0\n");
+    chmodSync(join(dir, script), 0o755);
+  }
+  expect((await git(dir, "add", ".")).exitCode).toBe(0);
+  expect((await git(dir, "commit", "-q", "-m", "init")).exitCode).toBe(0);
+  return dir;
+}
+
+describe("git runs a file of the project that a guarded file names", () => {
+  it("a hook installed as a symlink into the project (.git/hooks/pre-commit -> ../../scripts/pre-commit): the script is read-only; --rw scripts/pre-commit opens it", async () => {
+    const cwd = await repo("scripts/pre-commit");
+    symlinkSync("../../scripts/pre-commit", join(cwd, ".git/hooks/pre-commit"));
+    const attack = "printf '#!/bin/sh\\necho HOOK-RAN\\n' > scripts/pre-commit && echo wrote";
+    expect((await sh(attack, { cwd })).stdout).not.toContain("wrote");
+    const c = await git(cwd, "commit", "-q", "--allow-empty", "-m", "x");
+    expect(c.stdout + c.stderr).not.toContain("HOOK-RAN");
+    // Control: opened by the user, the same write reaches the host's next commit.
+    expect((await sh(attack, { cwd }, ["--rw", "scripts/pre-commit"])).stdout).toBe("wrote\n");
+    const d = await git(cwd, "commit", "-q", "--allow-empty", "-m", "y");
+    expect(d.stdout + d.stderr).toContain("HOOK-RAN");
+  });
+
+  it("a hook symlink that dangles (the project ships the link, not the script): a script made inside is moved aside; --rw-try opens it", async () => {
+    const cwd = await repo();
+    symlinkSync("../../tools/hooks/post-commit", join(cwd, ".git/hooks/post-commit"));
+    const attack = "mkdir -p tools/hooks && printf '#!/bin/sh\\necho HOOK-RAN\\n' > tools/hooks/post-commit && chmod +x tools/hooks/post-commit";
+    const r = await sh(attack, { cwd });
+    expect(r.stderr).toContain("moved it to");
+    const c = await git(cwd, "commit", "-q", "--allow-empty", "-m", "x");
+    expect(c.stdout + c.stderr).not.toContain("HOOK-RAN");
+    // Control: with the user's opt-in the script stays, and the host's commit runs it.
+    expect((await sh(attack, { cwd }, ["--rw-try", "tools"])).exitCode).toBe(0);
+    const d = await git(cwd, "commit", "-q", "--allow-empty", "-m", "y");
+    expect(d.stdout + d.stderr).toContain("HOOK-RAN");
+  });
+
+  it("diff.external naming a script of the project: the script is read-only; --rw opens it", async () => {
+    const cwd = await repo("tools/diff.sh");
+    expect((await git(cwd, "config", "diff.external", "./tools/diff.sh")).exitCode).toBe(0);
+    writeFileSync(join(cwd, "README"), "changed\n");
+    const attack = "printf '#!/bin/sh\\necho DIFF-RAN\\n' > tools/diff.sh && echo wrote";
+    expect((await sh(attack, { cwd })).stdout).not.toContain("wrote");
+    expect((await git(cwd, "diff")).stdout).not.toContain("DIFF-RAN");
+    expect((await sh(attack, { cwd }, ["--rw", "tools/diff.sh"])).stdout).toBe("wrote\n");
+    expect((await git(cwd, "diff")).stdout).toContain("DIFF-RAN");
+  });
+
+  it("include.path naming a file in a directory that does not exist yet: a file made there is moved aside; --rw-try opens it", async () => {
+    const cwd = await repo();
+    expect((await git(cwd, "config", "include.path", "../config/git/extra")).exitCode).toBe(0);
+    const mark = join(cwd, "..", `include-${Date.now()}`);
+    made.push(mark);
+    const attack = `mkdir -p config/git && printf '[alias]\\n\\tst = !touch ${mark}\\n' > config/git/extra`;
+    expect((await sh(attack, { cwd })).stderr).toContain("moved it to");
+    await git(cwd, "st");
+    expect(existsSync(mark)).toBe(false);
+    expect((await sh(attack, { cwd }, ["--rw-try", "config"])).exitCode).toBe(0);
+    await git(cwd, "st");
+    expect(existsSync(mark)).toBe(true);
+  });
+});
