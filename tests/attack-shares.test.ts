@@ -85,3 +85,42 @@ describe("git runs a file of the project that a guarded file names", () => {
     expect(existsSync(mark)).toBe(true);
   });
 });
+
+describe("a project's .gitconfig that the repository includes (include.path = ../.gitconfig)", () => {
+  /** The usual set-up: the project ships .gitconfig naming its hooks directory, the user includes it. */
+  async function included(): Promise<string> {
+    const cwd = await repo(".githooks/pre-commit");
+    writeFileSync(join(cwd, ".gitconfig"), "[core]\n\thooksPath = .githooks\n[diff \"lock\"]\n\ttextconv = ./tools/textconv.sh\n");
+    expect((await git(cwd, "config", "include.path", "../.gitconfig")).exitCode).toBe(0);
+    return cwd;
+  }
+
+  it("the hooks directory it names is read-only; --rw .githooks opens it", async () => {
+    const cwd = await included();
+    const attack = "printf '#!/bin/sh\\necho HOOK-RAN\\n' > .githooks/pre-commit && echo wrote";
+    expect((await sh(attack, { cwd })).stdout).not.toContain("wrote");
+    const c = await git(cwd, "commit", "-q", "--allow-empty", "-m", "x");
+    expect(c.stdout + c.stderr).not.toContain("HOOK-RAN");
+    expect((await sh(attack, { cwd }, ["--rw", ".githooks"])).stdout).toBe("wrote\n");
+    const d = await git(cwd, "commit", "-q", "--allow-empty", "-m", "y");
+    expect(d.stdout + d.stderr).toContain("HOOK-RAN");
+  });
+
+  it("a driver program it names, not there yet, is moved aside when made inside; --rw-try opens it", async () => {
+    const cwd = await included();
+    writeFileSync(join(cwd, ".gitattributes"), "*.lock diff=lock\n");
+    writeFileSync(join(cwd, "a.lock"), "one\n");
+    await git(cwd, "add", ".");
+    await git(cwd, "commit", "-q", "-m", "lock");
+    writeFileSync(join(cwd, "a.lock"), "two\n");
+    const mark = join(cwd, "..", `textconv-${Date.now()}`);
+    made.push(mark);
+    const attack = `mkdir -p tools && printf '#!/bin/sh\\ntouch ${mark}\\ncat "$1"\\n' > tools/textconv.sh && chmod +x tools/textconv.sh`;
+    expect((await sh(attack, { cwd })).stderr).toContain("moved it to");
+    await git(cwd, "diff");
+    expect(existsSync(mark)).toBe(false);
+    expect((await sh(attack, { cwd }, ["--rw-try", "tools"])).exitCode).toBe(0);
+    await git(cwd, "diff");
+    expect(existsSync(mark)).toBe(true);
+  });
+});

@@ -317,20 +317,27 @@ class Collector {
     // (relative to the work tree: the directory holding .git; unknown for modules and worktrees).
     const config = this.abs(`${rel}/config`);
     const tree = rel === ".git" ? this.root : rel.endsWith("/.git") ? this.abs(rel.slice(0, -5)) : this.root;
-    for (const { value } of gitConfigValues(config, ["include.path", "includeif.path"])) {
-      const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(this.abs(rel), value));
-      if (inner) this.path(inner, depth + 1, true);
+    // The files it includes are git config too (a project's `.gitconfig` that `include.path =
+    // ../.gitconfig` pulls in names its own hooksPath and drivers): read like it, a few levels down.
+    const own = [config, this.abs(`${rel}/config.worktree`)];
+    for (let i = 0; i < own.length && own.length < 12; i++) {
+      for (const { value } of gitConfigValues(own[i]!, ["include.path", "includeif.path"])) {
+        const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(dirname(own[i]!), value));
+        if (!inner) continue;
+        this.path(inner, depth + 1, true);
+        if (!own.includes(this.abs(inner))) own.push(this.abs(inner));
+      }
     }
     // Programs the config runs that are files of the project (relative to the work tree, where git runs them).
-    for (const { value } of gitConfigValues(config, GIT_COMMAND_KEYS)) {
+    for (const { value } of own.flatMap((file) => gitConfigValues(file, GIT_COMMAND_KEYS))) {
       const program = /^!?\s*(?:"([^"]+)"|'([^']+)'|(\S+))/.exec(value);
       const path = program?.[1] ?? program?.[2] ?? program?.[3];
       if (!path?.includes("/")) continue;
       const inner = this.inside(path.startsWith("~/") ? join(this.host.home, path.slice(2)) : resolve(tree, path));
-      if (inner) this.path(inner, depth + 1);
+      if (inner) this.path(inner, depth + 1, true);
     }
     if (rel === ".git" || rel.endsWith("/.git")) {
-      const configs = ["/etc/gitconfig", join(this.host.env.XDG_CONFIG_HOME || join(this.host.home, ".config"), "git/config"), join(this.host.home, ".gitconfig"), config];
+      const configs = ["/etc/gitconfig", join(this.host.env.XDG_CONFIG_HOME || join(this.host.home, ".config"), "git/config"), join(this.host.home, ".gitconfig"), ...own];
       for (const file of configs) {
         for (const { value } of gitConfigValues(file, ["core.hookspath"])) {
           const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(tree, value));
