@@ -124,3 +124,94 @@ describe("a project's .gitconfig that the repository includes (include.path = ..
     expect(existsSync(mark)).toBe(true);
   });
 });
+
+describe("the current directory inside a hidden directory of $HOME is not a project", () => {
+  it("~/.config/nvim (init.lua runs at nvim's next start) is refused; --rw shares it when meant; ~/src/proj is shared", async () => {
+    const home = homeIn(made);
+    const nvim = join(home, ".config/nvim");
+    mkdirSync(nvim, { recursive: true });
+    const env = { ...process.env, HOME: home };
+    const attack = "echo 'vim.fn.system(\"id\")' > init.lua && echo wrote";
+    const r = await sh(attack, { cwd: nvim, env });
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toContain(`not sharing the current directory ${nvim}: it is inside ${join(home, ".config")}`);
+    expect(existsSync(join(nvim, "init.lua"))).toBe(false);
+    // Controls: named explicitly it is shared; a project under $HOME is shared by default.
+    expect((await sh(attack, { cwd: nvim, env }, ["--rw", nvim])).stdout).toBe("wrote\n");
+    const proj = join(home, "src/proj");
+    mkdirSync(proj, { recursive: true });
+    expect((await sh(attack, { cwd: proj, env })).stdout).toBe("wrote\n");
+  });
+
+  for (const dir of [".ssh", ".local/share/applications", ".dotfiles"]) {
+    it(`refuses ~/${dir}`, async () => {
+      const home = homeIn(made);
+      const cwd = join(home, dir);
+      mkdirSync(cwd, { recursive: true, mode: 0o700 });
+      const r = await sh("echo x > f", { cwd, env: { ...process.env, HOME: home } });
+      expect(r.exitCode).toBe(125);
+      expect(r.stderr).toContain("--no-cwd");
+      expect(existsSync(join(cwd, "f"))).toBe(false);
+    });
+  }
+});
+
+describe("files .envrc has direnv read into your shell (direnv trusts .envrc's content only)", () => {
+  /** What direnv does on the host when you cd there: source .envrc with its stdlib's dotenv and source_env. */
+  const direnv = (cwd: string) =>
+    collect(["bash", "-c", "dotenv() { set -a; . \"./${1:-.env}\"; set +a; }; dotenv_if_exists() { [ -f \"${1:-.env}\" ] && dotenv \"$@\"; true; }; source_env_if_exists() { [ -f \"$1\" ] && . \"./$1\"; true; }; . ./.envrc; echo \"EVIL=$EVIL\""], { cwd, env: { PATH: process.env.PATH } });
+
+  async function project(): Promise<string> {
+    const cwd = scratchIn(made);
+    writeFileSync(join(cwd, ".envrc"), "dotenv\nsource_env_if_exists .envrc.local # your own settings\n");
+    writeFileSync(join(cwd, ".env"), "PORT=3000\n");
+    return cwd;
+  }
+
+  it("dotenv's .env is read-only (LD_PRELOAD=, PATH= there reach your shell); --rw .env opens it", async () => {
+    const cwd = await project();
+    const attack = "echo 'EVIL=from-env' >> .env && echo wrote";
+    expect((await sh(attack, { cwd })).stdout).not.toContain("wrote");
+    expect((await direnv(cwd)).stdout).toBe("EVIL=\n");
+    expect((await sh(attack, { cwd }, ["--rw", ".env"])).stdout).toBe("wrote\n");
+    expect((await direnv(cwd)).stdout).toBe("EVIL=from-env\n");
+  });
+
+  it("a new .envrc.local that source_env_if_exists names is moved aside; --rw-try opens it", async () => {
+    const cwd = await project();
+    const attack = "echo 'EVIL=from-local' > .envrc.local";
+    expect((await sh(attack, { cwd })).stderr).toContain("moved it to");
+    expect((await direnv(cwd)).stdout).toBe("EVIL=\n");
+    expect((await sh(attack, { cwd }, ["--rw-try", ".envrc.local"])).exitCode).toBe(0);
+    expect((await direnv(cwd)).stdout).toBe("EVIL=from-local\n");
+  });
+
+  it("a project .env without a .envrc that names it stays writable (the project's own data)", async () => {
+    const cwd = scratchIn(made);
+    writeFileSync(join(cwd, ".env"), "PORT=3000\n");
+    expect((await sh("echo 'PORT=4000' > .env && echo wrote", { cwd })).stdout).toBe("wrote\n");
+  });
+});
+
+describe("mise: the files its config reads, and the config files it finds", () => {
+  it("env._.source's script is read-only (mise runs it at every prompt); --rw opens it", async () => {
+    const cwd = scratchIn(made);
+    writeFileSync(join(cwd, "mise.toml"), "[env]\n_.source = \"./scripts/env.sh\"\n_.file = { path = \".env.mise\" }\n");
+    mkdirSync(join(cwd, "scripts"));
+    writeFileSync(join(cwd, "scripts/env.sh"), "export PORT=3000\n");
+    const attack = "echo 'touch pwned' >> scripts/env.sh && echo wrote";
+    expect((await sh(attack, { cwd })).stdout).not.toContain("wrote");
+    expect((await sh("echo x > .env.mise", { cwd })).stderr).toContain("moved it to");
+    expect(existsSync(join(cwd, ".env.mise"))).toBe(false);
+    expect((await sh(attack, { cwd }, ["--rw", "scripts/env.sh"])).stdout).toBe("wrote\n");
+  });
+
+  it("a new .config/mise.toml (auto-trusted under trusted_config_paths) is moved aside; --rw-try opens it", async () => {
+    const cwd = scratchIn(made);
+    const attack = "mkdir -p .config && printf '[hooks]\\nenter = \"touch pwned\"\\n' > .config/mise.toml";
+    expect((await sh(attack, { cwd })).stderr).toContain("moved it to");
+    expect(existsSync(join(cwd, ".config/mise.toml"))).toBe(false);
+    expect((await sh(attack, { cwd }, ["--rw-try", ".config"])).exitCode).toBe(0);
+    expect(existsSync(join(cwd, ".config/mise.toml"))).toBe(true);
+  });
+});

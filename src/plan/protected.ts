@@ -1,7 +1,7 @@
 // Files in a writable share that the host runs later (git's config and hooks, direnv, editor
 // tasks, hook managers): read-only inside, and the ones that do not exist yet moved aside after
 // the run if the sandbox made them.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, type Stats } from "node:fs";
 import { dirname, join, normalize, resolve } from "node:path";
 import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
@@ -14,6 +14,8 @@ import type { Host } from "../host.ts";
 export interface ProtectedPath {
   path: string;
   reason: string;
+  /** Watched even when a directory on the way is missing (a new `.config/mise.toml` is read at once). */
+  missingParents?: boolean;
 }
 
 /**
@@ -24,7 +26,8 @@ export interface ProtectedPath {
  *
  * Not listed, on purpose: `package.json`, `Makefile`, `pyproject.toml` and the project's other
  * build files (writing them is what builds and installs do; README "Residual risks"), `.env`
- * (the project's own data: only tools the project runs read it), `.gitmodules` (git refuses
+ * (the project's own data: only tools the project runs read it, unless `.envrc` has direnv
+ * read it: Collector.envrcFiles), `.gitmodules` (git refuses
  * `update = !command` and unsafe URL schemes from it), `.nvmrc` and `.node-version` (a version
  * number, nothing to run).
  */
@@ -56,6 +59,10 @@ export const PROTECTED: readonly ProtectedPath[] = [
   { path: "mise.toml", reason: "mise runs its hooks, tasks and env._.source once the file is trusted (trust is by path)" },
   { path: ".mise.toml", reason: "mise: as mise.toml" },
   { path: "mise.local.toml", reason: "mise: as mise.toml" },
+  { path: ".mise.local.toml", reason: "mise: as mise.toml" },
+  { path: ".config/mise.toml", reason: "mise: as mise.toml (a project's .config/)", missingParents: true },
+  { path: ".config/mise", reason: "mise's config directory (config.toml, conf.d/*.toml): as mise.toml", missingParents: true },
+  { path: "mise/config.toml", reason: "mise: as mise.toml", missingParents: true },
   { path: ".mise", reason: "mise's config directory (.mise/config.toml): as mise.toml" },
   { path: ".tool-versions", reason: "asdf and mise: a path: version puts that directory's bin on your PATH" },
   { path: ".npmrc", reason: "npm obeys the project's .npmrc on the next host install even with --ignore-scripts (git=, script-shell=, node-options=)" },
@@ -255,6 +262,48 @@ class Collector {
     for (const n of names.slice(0, 100)) this.path(`${dirRel}/${n}`, depth + 1);
   }
 
+  /**
+   * The files `.envrc` has direnv read into your shell: `dotenv` (`.env` by default) exports
+   * what it sets (`LD_PRELOAD=…`, `PATH=…`), `source_env` runs another file, and direnv's trust
+   * covers `.envrc`'s content only, so a file it names, or a new one where it names one, is
+   * guarded like `.envrc`.
+   */
+  envrcFiles(): void {
+    const link = look(this.abs(".envrc"))?.isSymbolicLink() ? this.inside(this.linkTarget(".envrc")) : ".envrc";
+    for (const line of (link === undefined ? "" : this.read(link, 65536)).split("\n")) {
+      const m = /^\s*(dotenv|dotenv_if_exists|source_env|source_env_if_exists)(?:\s+(?:"([^"$]*)"|'([^']*)'|([^\s;#&|$]+)))?\s*(?:[;#&|]|$)/.exec(line);
+      if (!m) continue;
+      const arg = m[2] ?? m[3] ?? m[4] ?? (m[1]!.startsWith("dotenv") ? ".env" : undefined);
+      if (!arg) continue;
+      const named = arg.startsWith("~/") ? join(this.host.home, arg.slice(2)) : resolve(this.root, arg);
+      const inner = this.inside(look(named)?.isDirectory() && m[1]!.startsWith("source_env") ? join(named, ".envrc") : named);
+      if (inner) this.path(inner, 1, true);
+    }
+  }
+
+  /**
+   * The files mise's config has it read into your shell: `env._.file` (dotenv files) and
+   * `env._.source` (shell scripts it runs); the config is trusted once by path, what it names
+   * is read afresh at every prompt.
+   */
+  miseFiles(): void {
+    for (const config of ["mise.toml", ".mise.toml", "mise.local.toml", ".mise/config.toml", ".config/mise.toml", ".config/mise/config.toml"]) {
+      let env: Record<string, unknown> | undefined;
+      try {
+        env = (Bun.TOML.parse(this.read(config, 65536)) as { env?: Record<string, unknown> }).env;
+      } catch {}
+      const dir = (env?.["_"] ?? {}) as Record<string, unknown>;
+      for (const key of ["file", "source"]) {
+        for (const item of [dir[key]].flat()) {
+          const path = typeof item === "string" ? item : (item as { path?: unknown } | undefined)?.path;
+          if (typeof path !== "string" || path.includes("{{") || path.includes("$")) continue;
+          const inner = this.inside(path.startsWith("~/") ? join(this.host.home, path.slice(2)) : resolve(this.root, path));
+          if (inner) this.path(inner, 1, true);
+        }
+      }
+    }
+  }
+
   /** A `.git` entry at `rel` (a directory, a gitdir: file, a symlink, or missing). */
   gitEntry(rel: string, depth = 0): void {
     const st = look(this.abs(rel));
@@ -278,11 +327,18 @@ class Collector {
     if (inner !== undefined && depth < 4) this.gitDir(inner, depth + 1);
   }
 
-  private read(rel: string): string {
+  /** The start of a regular file of the share, never through a symlink or from a FIFO or device. */
+  private read(rel: string, max = 4096): string {
+    let fd = -1;
     try {
-      return readFileSync(this.abs(rel), "utf8").slice(0, 4096);
+      fd = openSync(this.abs(rel), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      if (!fstatSync(fd).isFile()) return "";
+      const buf = Buffer.alloc(max);
+      return buf.subarray(0, readSync(fd, buf, 0, max, 0)).toString("utf8");
     } catch {
       return "";
+    } finally {
+      if (fd >= 0) closeSync(fd);
     }
   }
 
@@ -370,8 +426,10 @@ export function protectShare(b: PlanBuilder, at: string, why: Purpose, host: Hos
     const root = cover.host;
     const isOpened = (rel: string) => opened.some((o) => o !== root && isAncestorOrSelf(root, o) && isAncestorOrSelf(o, join(root, rel)));
     const c = new Collector(root, host);
-    for (const p of PROTECTED) (p.path === ".git" ? c.gitEntry(".git") : c.path(p.path));
+    for (const p of PROTECTED) (p.path === ".git" ? c.gitEntry(".git") : c.path(p.path, 0, p.missingParents));
     c.childRepositories();
+    c.envrcFiles();
+    c.miseFiles();
     const sandbox = (rel: string) => (rel === "" ? rootAt : `${rootAt}/${rel}`);
     const depth = (rel: string) => (rel === "" ? 0 : rel.split("/").length);
     // Shallow first: a directory bound over itself after its contents would hide them.
