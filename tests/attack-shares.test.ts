@@ -215,3 +215,34 @@ describe("mise: the files its config reads, and the config files it finds", () =
     expect(existsSync(join(cwd, ".config/mise.toml"))).toBe(true);
   });
 });
+
+describe("a new repository one level down (VS Code opens those by itself and runs git there)", () => {
+  it("git init sub (or lib, already there) with core.fsmonitor: moved aside; a symlink to another repository is never followed; --rw-try sub keeps it", async () => {
+    const cwd = await repo();
+    mkdirSync(join(cwd, "lib"));
+    const other = await repo();
+    const mark = join(cwd, "..", `nested-${Date.now()}`);
+    made.push(mark);
+    const plant = (d: string) => `mkdir -p ${d} && git init -q ${d} && git -C ${d} config core.fsmonitor 'touch ${mark} #'`;
+    const r = await sh(`${plant("sub")} && ${plant("lib")} && ln -s ${other} elsewhere`, { cwd });
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toContain(`${join(cwd, "sub/.git")} was created`);
+    expect(r.stderr).toContain(`${join(cwd, "lib/.git")} was created`);
+    await git(join(cwd, "sub"), "status");
+    await git(join(cwd, "lib"), "status");
+    expect(existsSync(mark)).toBe(false);
+    expect(existsSync(join(other, ".git/config"))).toBe(true);
+    // Control: opened by the user, the new repository stays and the host's git obeys it.
+    expect((await sh(plant("sub"), { cwd }, ["--rw-try", "sub"])).exitCode).toBe(0);
+    await git(join(cwd, "sub"), "status");
+    expect(existsSync(mark)).toBe(true);
+  });
+
+  it("hidden among 12,000 new directories, the new repository is still found and moved aside", async () => {
+    const cwd = await repo();
+    const r = await sh("seq 12000 | xargs mkdir && git init -q 11999 && echo planted", { cwd });
+    expect(r.stdout).toBe("planted\n");
+    expect(r.stderr).toContain(`${join(cwd, "11999/.git")} was created`);
+    expect(existsSync(join(cwd, "11999/.git"))).toBe(false);
+  });
+});

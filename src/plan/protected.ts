@@ -98,6 +98,10 @@ export interface Watch {
   root: string;
   /** name → its identity when planned ("" when it did not exist). */
   names: Record<string, string>;
+  /** A share's root: a `.git` in any of its directories, new ones included, is watched too. */
+  childGit?: boolean;
+  /** With childGit: the host paths the user opened (`--rw-try sub`), where a new `.git` stays. */
+  opened?: string[];
 }
 
 const idOf = (st: Stats) => `${st.dev}:${st.ino}`;
@@ -163,6 +167,8 @@ type Action = { rel: string; kind: "ro" | "pin"; isDir: boolean };
 class Collector {
   readonly actions = new Map<string, Action>();
   readonly watched = new Map<string, Record<string, string>>();
+  /** `DIR/.git` → its identity, for every directory at the share's root (see childRepositories). */
+  readonly children: Record<string, string> = {};
 
   constructor(readonly root: string, readonly host: Host) {}
 
@@ -344,15 +350,20 @@ class Collector {
 
   /**
    * Repositories one level down (a share such as ~/src holding several projects): their
-   * existing `.git` is guarded as the root's is. New ones, and deeper ones, are not (README,
-   * residual risks): finding them would mean walking the whole tree.
+   * existing `.git` is guarded as the root's is, and a new one (`git init sub`, with
+   * core.fsmonitor set) is moved aside after the run: VS Code opens the repositories one level
+   * down by itself and runs git in them. Deeper ones are not (README, residual risks): finding
+   * them would mean walking the whole tree.
    */
   childRepositories(): void {
     let dirs: string[] = [];
     try {
-      dirs = readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== "node_modules" && !d.name.startsWith(".git")).map((d) => d.name);
+      dirs = readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith(".git")).map((d) => d.name);
     } catch {}
-    for (const d of dirs) if (look(this.abs(`${d}/.git`))) this.gitEntry(`${d}/.git`);
+    for (const d of dirs) {
+      this.children[`${d}/.git`] = nameId(this.abs(`${d}/.git`)) ?? "";
+      if (d !== "node_modules" && look(this.abs(`${d}/.git`))) this.gitEntry(`${d}/.git`);
+    }
   }
 
   /** A git directory: pinned, its config and hooks read-only, its submodules' and worktrees' too. */
@@ -441,10 +452,11 @@ export function protectShare(b: PlanBuilder, at: string, why: Purpose, host: Hos
       if (a.kind === "pin" && here.at === dst) continue;
       b.bind(here.host, dst, { readOnly: a.kind === "ro", isDir: a.isDir, why: { ...why, what: `${a.kind === "ro" ? "protect" : "pin"} ${dst} (${why.what})`, path: dst } });
     }
+    c.watched.set("", { ...c.watched.get(""), ...c.children });
     for (const [dirRel, names] of c.watched) {
       const dir = join(cover.host, dirRel);
       const st = look(dir);
-      if (st?.isDirectory()) b.watches.push({ dir, at: sandbox(dirRel), id: idOf(st), root: cover.host, names });
+      if (st?.isDirectory()) b.watches.push({ dir, at: sandbox(dirRel), id: idOf(st), root: cover.host, names, ...(dirRel === "" ? { childGit: true } : {}) });
     }
   }
 }
@@ -467,7 +479,9 @@ export function finalWatches(b: PlanBuilder, specs: MountSpec[], host: Host): Wa
       }),
     );
     const prev = merged.get(w.dir);
-    if (Object.keys(names).length) merged.set(w.dir, { ...w, names: { ...prev?.names, ...names } });
+    const childGit = w.childGit || prev?.childGit;
+    const inShare = opened.filter((o) => o !== w.root && isAncestorOrSelf(w.root, o));
+    if (Object.keys(names).length || childGit) merged.set(w.dir, { ...w, names: { ...prev?.names, ...names }, ...(childGit ? { childGit, opened: inShare } : {}) });
   }
   return [...merged.values()];
 }
@@ -515,6 +529,23 @@ export function holdWatches(watches: Watch[]): Held[] {
 }
 
 /**
+ * `DIR/.git` for the directories of a childGit watch made during the run (not planned, not
+ * opened). Every directory, with no cap: past a cap, 10,000 empty directories made first would
+ * hide the one that holds a new repository.
+ */
+function newChildGits(watch: Watch, fd: number): [string, string][] {
+  if (!watch.childGit) return [];
+  let dirs: string[] = [];
+  try {
+    dirs = readdirSync(`/proc/self/fd/${fd}`, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith(".git")).map((d) => d.name);
+  } catch {}
+  return dirs
+    .map((d) => `${d}/.git`)
+    .filter((name) => !(name in watch.names) && !(watch.opened ?? []).some((o) => isAncestorOrSelf(o, join(watch.dir, name))))
+    .map((name) => [name, ""]);
+}
+
+/**
  * After the run (every process of the sandbox gone): protected names that appeared in a held
  * directory, or whose identity changed, are renamed to NAME.nsbox-blocked-TIME beside it.
  * Everything goes through the held descriptor (/proc/self/fd/N/NAME): rename(2) never follows
@@ -526,7 +557,9 @@ export function releaseWatches(held: Held[], now = new Date()): string[] {
   const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
   for (const { watch, fd } of held) {
     try {
-      for (const [name, id] of Object.entries(watch.names)) {
+      for (const [name, id] of [...Object.entries(watch.names), ...newChildGits(watch, fd)]) {
+        // `DIR/.git`: only through a directory (a symlink DIR would lead out of the share).
+        if (name.includes("/") && !look(`/proc/self/fd/${fd}/${name.slice(0, name.lastIndexOf("/"))}`)?.isDirectory()) continue;
         const at = `/proc/self/fd/${fd}/${name}`;
         const now = nameId(at);
         if (now === undefined || now === id) continue;
