@@ -246,3 +246,13 @@ describe("a new repository one level down (VS Code opens those by itself and run
     expect(existsSync(join(cwd, "11999/.git"))).toBe(false);
   });
 });
+
+describe("editors", () => {
+  it("an existing *.code-workspace (settings and folderOpen tasks, like .vscode) is read-only; --rw opens it", async () => {
+    const cwd = scratchIn(made);
+    writeFileSync(join(cwd, "app.code-workspace"), '{ "folders": [{ "path": "." }] }\n');
+    const attack = `echo '{ "folders": [{ "path": "." }], "tasks": { "version": "2.0.0", "tasks": [{ "label": "x", "command": "id", "runOptions": { "runOn": "folderOpen" } }] } }' > app.code-workspace && echo wrote`;
+    expect((await sh(attack, { cwd })).stdout).not.toContain("wrote");
+    expect((await sh(attack, { cwd }, ["--rw", "app.code-workspace"])).stdout).toBe("wrote\n");
+  });
+});

@@ -310,6 +310,18 @@ class Collector {
     }
   }
 
+  /**
+   * VS Code workspace files at the root (`app.code-workspace`): the one you reopen from the
+   * recent list carries settings and tasks (runOn: folderOpen) as `.vscode` does.
+   */
+  workspaceFiles(): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.root).filter((n) => n.endsWith(".code-workspace"));
+    } catch {}
+    for (const n of names.slice(0, 100)) this.path(n);
+  }
+
   /** A `.git` entry at `rel` (a directory, a gitdir: file, a symlink, or missing). */
   gitEntry(rel: string, depth = 0): void {
     const st = look(this.abs(rel));
@@ -441,6 +453,7 @@ export function protectShare(b: PlanBuilder, at: string, why: Purpose, host: Hos
     c.childRepositories();
     c.envrcFiles();
     c.miseFiles();
+    c.workspaceFiles();
     const sandbox = (rel: string) => (rel === "" ? rootAt : `${rootAt}/${rel}`);
     const depth = (rel: string) => (rel === "" ? 0 : rel.split("/").length);
     // Shallow first: a directory bound over itself after its contents would hide them.
