@@ -256,3 +256,19 @@ describe("editors", () => {
     expect((await sh(attack, { cwd }, ["--rw", "app.code-workspace"])).stdout).toBe("wrote\n");
   });
 });
+
+describe("-p test: dependency directories that are not there yet", () => {
+  it("a .venv or node_modules made inside is moved aside (uv, poetry and VS Code run .venv/bin/python by themselves); without -p test it stays", async () => {
+    const cwd = scratchIn(made);
+    writeFileSync(join(cwd, "package.json"), "{}\n");
+    const attack = "mkdir -p .venv/bin node_modules/.bin && printf '#!/bin/sh\\necho PWN\\n' > .venv/bin/python && echo 'home = /usr/bin' > .venv/pyvenv.cfg && echo planted";
+    const r = await sh(attack, { cwd }, ["-p", "test"]);
+    expect(r.stdout).toBe("planted\n");
+    expect(r.stderr).toContain(`${join(cwd, ".venv")} was created`);
+    expect(existsSync(join(cwd, ".venv"))).toBe(false);
+    expect(existsSync(join(cwd, "node_modules"))).toBe(false);
+    // Control: the default profile shares the project read-write, dependency directories included.
+    expect((await sh(attack, { cwd })).stdout).toBe("planted\n");
+    expect(existsSync(join(cwd, ".venv/bin/python"))).toBe(true);
+  });
+});

@@ -7,7 +7,7 @@ import type { Host } from "../host.ts";
 import type { Purpose } from "../ops.ts";
 import { ATTR, MS, OPF, PlanBuilder, hostPath, isAncestorOrSelf, sandboxPath } from "./builder.ts";
 import type { MountSpec } from "./mount-spec.ts";
-import { openedPaths, protectShare } from "./protected.ts";
+import { openedPaths, protectShare, watchMissing } from "./protected.ts";
 import { tmpfsOptions } from "./tmpfs.ts";
 
 /** Trees nsbox itself manages inside; user options may not mount in them (devices may go in /dev). */
@@ -145,7 +145,13 @@ function missingDirs(dir: string): string[] {
 function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stage: (n: string) => string, cleanup: string[]): void {
   if (!kernelAtLeast(5, 11)) throw fail(spec, `overlays in a user namespace need Linux 5.11 or later (this is ${release()})`);
   const lower = source(spec, host);
-  if (lower === undefined) return; // --overlay-try of a missing path
+  if (lower === undefined) {
+    // --overlay-try of a missing path is skipped, but what the sandbox makes there lands on
+    // the host, which the overlay promised not to change (`-p test`'s `.venv`, that uv, poetry
+    // and VS Code then run by themselves): moved aside after the run.
+    watchMissing(b, expandPath(spec.source!, host), target(spec, host));
+    return;
+  }
   if (!statSync(lower).isDirectory()) throw fail(spec, `${lower} is not a directory`);
   const dst = target(spec, host);
   let upper: string;

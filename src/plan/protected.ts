@@ -2,7 +2,7 @@
 // tasks, hook managers): read-only inside, and the ones that do not exist yet moved aside after
 // the run if the sandbox made them.
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, type Stats } from "node:fs";
-import { dirname, join, normalize, resolve } from "node:path";
+import { basename, dirname, join, normalize, resolve } from "node:path";
 import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
 import { isAncestorOrSelf, type PlanBuilder } from "./builder.ts";
@@ -472,6 +472,14 @@ export function protectShare(b: PlanBuilder, at: string, why: Purpose, host: Hos
       if (st?.isDirectory()) b.watches.push({ dir, at: sandbox(dirRel), id: idOf(st), root: cover.host, names, ...(dirRel === "" ? { childGit: true } : {}) });
     }
   }
+}
+
+/** Watch `hostPath`, missing now, seen at `at` inside: made during the run, it is moved aside. */
+export function watchMissing(b: PlanBuilder, hostPath: string, at: string): void {
+  const dir = dirname(hostPath);
+  const st = look(dir);
+  if (!st?.isDirectory() || look(hostPath)) return;
+  b.watches.push({ dir, at: dirname(at), id: idOf(st), root: dir, names: { [basename(hostPath)]: "" } });
 }
 
 /**
