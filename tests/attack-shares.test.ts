@@ -272,3 +272,22 @@ describe("-p test: dependency directories that are not there yet", () => {
     expect(existsSync(join(cwd, ".venv/bin/python"))).toBe(true);
   });
 });
+
+describe("your own git config naming a file of the project", () => {
+  it("alias.t = !./scripts/test.sh in ~/.gitconfig: the script is read-only; --rw opens it", async () => {
+    const cwd = await repo("scripts/test.sh");
+    const home = homeIn(made);
+    writeFileSync(join(home, ".gitconfig"), "[alias]\n\tt = !./scripts/test.sh\n");
+    const mark = join(cwd, "..", `alias-${Date.now()}`);
+    made.push(mark);
+    const env = { ...process.env, HOME: home };
+    const attack = `printf '#!/bin/sh\\ntouch ${mark}\\n' > scripts/test.sh && echo wrote`;
+    const hostGit = () => collect(["git", "t"], { cwd, env: { PATH: process.env.PATH, HOME: home, GIT_CONFIG_NOSYSTEM: "1" } });
+    expect((await sh(attack, { cwd, env })).stdout).not.toContain("wrote");
+    await hostGit();
+    expect(existsSync(mark)).toBe(false);
+    expect((await sh(attack, { cwd, env }, ["--rw", "scripts/test.sh"])).stdout).toBe("wrote\n");
+    await hostGit();
+    expect(existsSync(mark)).toBe(true);
+  });
+});

@@ -407,17 +407,19 @@ class Collector {
         if (!own.includes(this.abs(inner))) own.push(this.abs(inner));
       }
     }
-    // Programs the config runs that are files of the project (relative to the work tree, where git runs them).
-    for (const { value } of own.flatMap((file) => gitConfigValues(file, GIT_COMMAND_KEYS))) {
+    // Programs the config runs that are files of the project (relative to the work tree, where
+    // git runs them), your own config's too (`alias.t = !./scripts/test.sh` in ~/.gitconfig).
+    const isRepo = rel === ".git" || rel.endsWith("/.git");
+    const globals = isRepo ? ["/etc/gitconfig", join(this.host.env.XDG_CONFIG_HOME || join(this.host.home, ".config"), "git/config"), join(this.host.home, ".gitconfig")] : [];
+    for (const { value } of [...globals, ...own].flatMap((file) => gitConfigValues(file, GIT_COMMAND_KEYS))) {
       const program = /^!?\s*(?:"([^"]+)"|'([^']+)'|(\S+))/.exec(value);
       const path = program?.[1] ?? program?.[2] ?? program?.[3];
       if (!path?.includes("/")) continue;
       const inner = this.inside(path.startsWith("~/") ? join(this.host.home, path.slice(2)) : resolve(tree, path));
       if (inner) this.path(inner, depth + 1, true);
     }
-    if (rel === ".git" || rel.endsWith("/.git")) {
-      const configs = ["/etc/gitconfig", join(this.host.env.XDG_CONFIG_HOME || join(this.host.home, ".config"), "git/config"), join(this.host.home, ".gitconfig"), ...own];
-      for (const file of configs) {
+    if (isRepo) {
+      for (const file of [...globals, ...own]) {
         for (const { value } of gitConfigValues(file, ["core.hookspath"])) {
           const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(tree, value));
           if (inner) {
