@@ -1,5 +1,6 @@
 // The default view of the filesystem: a fresh tmpfs root holding only what is placed there.
 import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { join } from "node:path";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
 import { ATTR, MNT_DETACH, MS, NEW_ROOT, OLD_ROOT, OPF, PlanBuilder, isAncestorOrSelf, sandboxPath } from "./builder.ts";
@@ -76,6 +77,10 @@ function notAProject(host: Host): string | undefined {
   } catch {
     return undefined; // gone: the plan reports it
   }
+  // ~/.config, ~/.local, ~/.ssh, a ~/.dotfiles that ~/.bashrc links into: what is there is
+  // your tools' configuration and credentials, run or obeyed at the next shell, editor or git.
+  const dot = homeDotDir(cwd, host.home);
+  if (dot) return `it is inside ${dot}, where your tools keep their configuration and credentials (and run what is there)`;
   if (st.uid !== host.uid) return `it belongs to uid ${st.uid}, not to you`;
   if (st.mode & 0o002) return "other users can write to it";
   if (st.mode & 0o020 && !privateGroup(st.gid, host)) return `the group ${st.gid} can write to it`;
@@ -86,6 +91,13 @@ function notAProject(host: Host): string | undefined {
     if (socket) return `it holds the Unix socket ${socket.name} (a server or agent of yours)`;
   } catch {}
   return undefined;
+}
+
+/** The hidden directory of $HOME (`~/.config`) that `path` is in or is, as a path. */
+function homeDotDir(path: string, home: string): string | undefined {
+  if (home === "/" || !isAncestorOrSelf(home, path) || path === home) return undefined;
+  const first = path.slice(home.length + 1).split("/")[0]!;
+  return first.startsWith(".") ? join(home, first) : undefined;
 }
 
 /** A group only the user is in (user private groups, umask 002): group-writable is then fine. */

@@ -7,7 +7,7 @@ import type { Host } from "../host.ts";
 import type { Op, Purpose } from "../ops.ts";
 import { ATTR, MS, OPF, PlanBuilder, hostPath, isAncestorOrSelf, sandboxPath } from "./builder.ts";
 import type { MountSpec } from "./mount-spec.ts";
-import { openedPaths, protectShare } from "./protected.ts";
+import { openedPaths, protectShare, watchMissing } from "./protected.ts";
 import { tmpfsOptions } from "./tmpfs.ts";
 import { identity, readChecked, walkError, walkHostPath } from "./host-path.ts";
 import type { BigIntStats } from "node:fs";
@@ -190,7 +190,13 @@ function privateDir(spec: MountSpec, host: Host, path: string, what: string): { 
 function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stage: (n: string) => string, cleanup: string[]): void {
   if (!kernelAtLeast(5, 11)) throw fail(spec, `overlays in a user namespace need Linux 5.11 or later (this is ${release()})`);
   const lower = source(spec, host);
-  if (lower === undefined) return; // --overlay-try of a missing path
+  if (lower === undefined) {
+    // --overlay-try of a missing path is skipped, but what the sandbox makes there lands on
+    // the host, which the overlay promised not to change (`-p test`'s `.venv`, that uv, poetry
+    // and VS Code then run by themselves): moved aside after the run.
+    watchMissing(b, expandPath(spec.source!, host), target(spec, host));
+    return;
+  }
   if (!lower.st.isDirectory()) throw fail(spec, `${lower.path} is not a directory`);
   const dst = target(spec, host);
   const ops: Op[] = [{ op: "HOLD", s1: hostPath(lower.path), s3: identity(lower.st), a: SLOT.lower, why }];

@@ -1,8 +1,8 @@
 // Files in a writable share that the host runs later (git's config and hooks, direnv, editor
 // tasks, hook managers): read-only inside, and the ones that do not exist yet moved aside after
 // the run if the sandbox made them.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, type Stats } from "node:fs";
-import { join, normalize, resolve } from "node:path";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, type Stats } from "node:fs";
+import { basename, dirname, join, normalize, resolve } from "node:path";
 import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
 import { isAncestorOrSelf, type PlanBuilder } from "./builder.ts";
@@ -14,6 +14,8 @@ import type { Host } from "../host.ts";
 export interface ProtectedPath {
   path: string;
   reason: string;
+  /** Watched even when a directory on the way is missing (a new `.config/mise.toml` is read at once). */
+  missingParents?: boolean;
 }
 
 /**
@@ -24,7 +26,8 @@ export interface ProtectedPath {
  *
  * Not listed, on purpose: `package.json`, `Makefile`, `pyproject.toml` and the project's other
  * build files (writing them is what builds and installs do; README "Residual risks"), `.env`
- * (the project's own data: only tools the project runs read it), `.gitmodules` (git refuses
+ * (the project's own data: only tools the project runs read it, unless `.envrc` has direnv
+ * read it: Collector.envrcFiles), `.gitmodules` (git refuses
  * `update = !command` and unsafe URL schemes from it), `.nvmrc` and `.node-version` (a version
  * number, nothing to run).
  */
@@ -56,6 +59,10 @@ export const PROTECTED: readonly ProtectedPath[] = [
   { path: "mise.toml", reason: "mise runs its hooks, tasks and env._.source once the file is trusted (trust is by path)" },
   { path: ".mise.toml", reason: "mise: as mise.toml" },
   { path: "mise.local.toml", reason: "mise: as mise.toml" },
+  { path: ".mise.local.toml", reason: "mise: as mise.toml" },
+  { path: ".config/mise.toml", reason: "mise: as mise.toml (a project's .config/)", missingParents: true },
+  { path: ".config/mise", reason: "mise's config directory (config.toml, conf.d/*.toml): as mise.toml", missingParents: true },
+  { path: "mise/config.toml", reason: "mise: as mise.toml", missingParents: true },
   { path: ".mise", reason: "mise's config directory (.mise/config.toml): as mise.toml" },
   { path: ".tool-versions", reason: "asdf and mise: a path: version puts that directory's bin on your PATH" },
   { path: ".npmrc", reason: "npm obeys the project's .npmrc on the next host install even with --ignore-scripts (git=, script-shell=, node-options=)" },
@@ -119,6 +126,10 @@ export interface Watch {
   root: string;
   /** name → its identity when planned ("" when it did not exist). */
   names: Record<string, string>;
+  /** A share's root: a `.git` in any of its directories, new ones included, is watched too. */
+  childGit?: boolean;
+  /** With childGit: the host paths the user opened (`--rw-try sub`), where a new `.git` stays. */
+  opened?: string[];
 }
 
 const idOf = (st: Stats) => `${st.dev}:${st.ino}`;
@@ -147,7 +158,7 @@ function look(path: string): Stats | undefined {
  * Keys whose value is a command git runs ("section.name", the subsection left out): when its
  * program is a file of the project (`./scripts/clean.sh`), that file is guarded too.
  */
-const GIT_COMMAND_KEYS = /^(core\.(fsmonitor|sshcommand|pager|editor|askpass|hookspath)|sequence\.editor|filter\.(clean|smudge|process)|diff\.(textconv|command)|merge\.driver|credential\.helper|gpg\.program|alias\..*)$/;
+const GIT_COMMAND_KEYS = /^(core\.(fsmonitor|sshcommand|pager|editor|askpass|hookspath|gitproxy|alternaterefscommand)|sequence\.editor|filter\.(clean|smudge|process)|diff\.(textconv|command|external)|merge\.driver|(difftool|mergetool|browser|man)\.(cmd|path)|pager\..*|interactive\.difffilter|remote\.(uploadpack|receivepack|vcs)|credential\.helper|gpg\.(program|defaultkeycommand)|alias\..*)$/;
 
 /** The values of `keys` ("section.name", lower case; or a pattern) in a git config file; nothing when unreadable. */
 function gitConfigValues(file: string, keys: string[] | RegExp): { key: string; value: string }[] {
@@ -184,6 +195,8 @@ type Action = { rel: string; kind: "ro" | "pin"; isDir: boolean };
 class Collector {
   readonly actions = new Map<string, Action>();
   readonly watched = new Map<string, Record<string, string>>();
+  /** `DIR/.git` → its identity, for every directory at the share's root (see childRepositories). */
+  readonly children: Record<string, string> = {};
 
   constructor(readonly root: string, readonly host: Host) {}
 
@@ -257,12 +270,9 @@ class Collector {
         // when that is inside the share, is what the host's tool really reads.
         this.watch(cur, part, nameId(this.abs(p)) ?? "");
         if (depth < 4) {
-          let real: string | undefined;
-          try {
-            real = realpathSync(this.abs(p));
-          } catch {}
-          const inner = real === undefined ? undefined : this.inside(real);
-          if (inner) this.path([inner, ...parts.slice(i + 1)].join("/"), depth + 1);
+          const inner = this.inside(this.linkTarget(p));
+          // A dangling link names a file the payload could create: watched, missing parents too.
+          if (inner) this.path([inner, ...parts.slice(i + 1)].join("/"), depth + 1, missingParents || !look(join(this.root, inner)));
         }
         return;
       }
@@ -270,6 +280,85 @@ class Collector {
       if (!st.isDirectory()) return;
       cur = p;
     }
+  }
+
+  /** Where the symlink at `rel` leads: resolved when it can be, else its target taken literally (a dangling link). */
+  private linkTarget(rel: string): string {
+    try {
+      return realpathSync(this.abs(rel));
+    } catch {}
+    try {
+      return resolve(dirname(this.abs(rel)), readlinkSync(this.abs(rel)));
+    } catch {
+      return "/";
+    }
+  }
+
+  /**
+   * The symlinks in a hooks directory (`.git/hooks/pre-commit -> ../../scripts/pre-commit`,
+   * the usual way a project installs its hooks): the directory is read-only, but the script a
+   * link names is what git runs, so it is guarded too.
+   */
+  private hookLinks(dirRel: string, depth: number): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.abs(dirRel), { withFileTypes: true }).filter((d) => d.isSymbolicLink()).map((d) => d.name);
+    } catch {}
+    for (const n of names.slice(0, 100)) this.path(`${dirRel}/${n}`, depth + 1);
+  }
+
+  /**
+   * The files `.envrc` has direnv read into your shell: `dotenv` (`.env` by default) exports
+   * what it sets (`LD_PRELOAD=…`, `PATH=…`), `source_env` runs another file, and direnv's trust
+   * covers `.envrc`'s content only, so a file it names, or a new one where it names one, is
+   * guarded like `.envrc`.
+   */
+  envrcFiles(): void {
+    const link = look(this.abs(".envrc"))?.isSymbolicLink() ? this.inside(this.linkTarget(".envrc")) : ".envrc";
+    for (const line of (link === undefined ? "" : this.read(link, 65536)).split("\n")) {
+      const m = /^\s*(dotenv|dotenv_if_exists|source_env|source_env_if_exists)(?:\s+(?:"([^"$]*)"|'([^']*)'|([^\s;#&|$]+)))?\s*(?:[;#&|]|$)/.exec(line);
+      if (!m) continue;
+      const arg = m[2] ?? m[3] ?? m[4] ?? (m[1]!.startsWith("dotenv") ? ".env" : undefined);
+      if (!arg) continue;
+      const named = arg.startsWith("~/") ? join(this.host.home, arg.slice(2)) : resolve(this.root, arg);
+      const inner = this.inside(look(named)?.isDirectory() && m[1]!.startsWith("source_env") ? join(named, ".envrc") : named);
+      if (inner) this.path(inner, 1, true);
+    }
+  }
+
+  /**
+   * The files mise's config has it read into your shell: `env._.file` (dotenv files) and
+   * `env._.source` (shell scripts it runs); the config is trusted once by path, what it names
+   * is read afresh at every prompt.
+   */
+  miseFiles(): void {
+    for (const config of ["mise.toml", ".mise.toml", "mise.local.toml", ".mise/config.toml", ".config/mise.toml", ".config/mise/config.toml"]) {
+      let env: Record<string, unknown> | undefined;
+      try {
+        env = (Bun.TOML.parse(this.read(config, 65536)) as { env?: Record<string, unknown> }).env;
+      } catch {}
+      const dir = (env?.["_"] ?? {}) as Record<string, unknown>;
+      for (const key of ["file", "source"]) {
+        for (const item of [dir[key]].flat()) {
+          const path = typeof item === "string" ? item : (item as { path?: unknown } | undefined)?.path;
+          if (typeof path !== "string" || path.includes("{{") || path.includes("$")) continue;
+          const inner = this.inside(path.startsWith("~/") ? join(this.host.home, path.slice(2)) : resolve(this.root, path));
+          if (inner) this.path(inner, 1, true);
+        }
+      }
+    }
+  }
+
+  /**
+   * VS Code workspace files at the root (`app.code-workspace`): the one you reopen from the
+   * recent list carries settings and tasks (runOn: folderOpen) as `.vscode` does.
+   */
+  workspaceFiles(): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.root).filter((n) => n.endsWith(".code-workspace"));
+    } catch {}
+    for (const n of names.slice(0, 100)) this.path(n);
   }
 
   /** A `.git` entry at `rel` (a directory, a gitdir: file, a symlink, or missing). */
@@ -295,27 +384,39 @@ class Collector {
     if (inner !== undefined && depth < 4) this.gitDir(inner, depth + 1);
   }
 
-  private read(rel: string): string {
+  /** The start of a regular file of the share, never through a symlink or from a FIFO or device. */
+  private read(rel: string, max = 4096): string {
+    let fd = -1;
     try {
-      return readFileSync(this.abs(rel), "utf8").slice(0, 4096);
+      fd = openSync(this.abs(rel), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      if (!fstatSync(fd).isFile()) return "";
+      const buf = Buffer.alloc(max);
+      return buf.subarray(0, readSync(fd, buf, 0, max, 0)).toString("utf8");
     } catch {
       return "";
+    } finally {
+      if (fd >= 0) closeSync(fd);
     }
   }
 
   /**
    * Repositories one level down (a share such as ~/src holding several projects): their
-   * existing `.git` is guarded as the root's is. New ones, and deeper ones, are not (README,
-   * residual risks): finding them would mean walking the whole tree.
+   * existing `.git` is guarded as the root's is, and a new one (`git init sub`, with
+   * core.fsmonitor set) is moved aside after the run: VS Code opens the repositories one level
+   * down by itself and runs git in them. Deeper ones are not (README, residual risks): finding
+   * them would mean walking the whole tree.
    */
   childRepositories(): void {
     let dirs: string[] = [];
     try {
-      dirs = readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== "node_modules" && !d.name.startsWith(".git")).map((d) => d.name);
+      dirs = readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith(".git")).map((d) => d.name);
     } catch {}
     // Another user's repository is out of the sandbox's reach (its owner is not mapped inside),
     // and nsbox as root could not bind it there either.
-    for (const d of dirs) if (look(this.abs(`${d}/.git`)) && look(this.abs(d))?.uid === this.host.uid) this.gitEntry(`${d}/.git`);
+    for (const d of dirs) {
+      this.children[`${d}/.git`] = nameId(this.abs(`${d}/.git`)) ?? "";
+      if (d !== "node_modules" && look(this.abs(`${d}/.git`)) && look(this.abs(d))?.uid === this.host.uid) this.gitEntry(`${d}/.git`);
+    }
   }
 
   /** A git directory: pinned, its config and hooks read-only, its submodules' and worktrees' too. */
@@ -324,6 +425,7 @@ class Collector {
     if (!st?.isDirectory()) return this.path(rel, depth);
     this.pin(rel);
     for (const p of GIT_DIR_PROTECTED) this.path(`${rel}/${p.path}`);
+    this.hookLinks(`${rel}/hooks`, depth);
     for (const sub of ["modules", "worktrees"]) {
       let names: string[] = [];
       try {
@@ -335,24 +437,36 @@ class Collector {
     // (relative to the work tree: the directory holding .git; unknown for modules and worktrees).
     const config = this.abs(`${rel}/config`);
     const tree = rel === ".git" ? this.root : rel.endsWith("/.git") ? this.abs(rel.slice(0, -5)) : this.root;
-    for (const { value } of gitConfigValues(config, ["include.path", "includeif.path"])) {
-      const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(this.abs(rel), value));
-      if (inner) this.path(inner, depth + 1);
+    // The files it includes are git config too (a project's `.gitconfig` that `include.path =
+    // ../.gitconfig` pulls in names its own hooksPath and drivers): read like it, a few levels down.
+    const own = [config, this.abs(`${rel}/config.worktree`)];
+    for (let i = 0; i < own.length && own.length < 12; i++) {
+      for (const { value } of gitConfigValues(own[i]!, ["include.path", "includeif.path"])) {
+        const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(dirname(own[i]!), value));
+        if (!inner) continue;
+        this.path(inner, depth + 1, true);
+        if (!own.includes(this.abs(inner))) own.push(this.abs(inner));
+      }
     }
-    // Programs the config runs that are files of the project (relative to the work tree, where git runs them).
-    for (const { value } of gitConfigValues(config, GIT_COMMAND_KEYS)) {
+    // Programs the config runs that are files of the project (relative to the work tree, where
+    // git runs them), your own config's too (`alias.t = !./scripts/test.sh` in ~/.gitconfig).
+    const isRepo = rel === ".git" || rel.endsWith("/.git");
+    const globals = isRepo ? ["/etc/gitconfig", join(this.host.env.XDG_CONFIG_HOME || join(this.host.home, ".config"), "git/config"), join(this.host.home, ".gitconfig")] : [];
+    for (const { value } of [...globals, ...own].flatMap((file) => gitConfigValues(file, GIT_COMMAND_KEYS))) {
       const program = /^!?\s*(?:"([^"]+)"|'([^']+)'|(\S+))/.exec(value);
       const path = program?.[1] ?? program?.[2] ?? program?.[3];
       if (!path?.includes("/")) continue;
       const inner = this.inside(path.startsWith("~/") ? join(this.host.home, path.slice(2)) : resolve(tree, path));
-      if (inner) this.path(inner, depth + 1);
+      if (inner) this.path(inner, depth + 1, true);
     }
-    if (rel === ".git" || rel.endsWith("/.git")) {
-      const configs = ["/etc/gitconfig", join(this.host.env.XDG_CONFIG_HOME || join(this.host.home, ".config"), "git/config"), join(this.host.home, ".gitconfig"), config];
-      for (const file of configs) {
+    if (isRepo) {
+      for (const file of [...globals, ...own]) {
         for (const { value } of gitConfigValues(file, ["core.hookspath"])) {
           const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(tree, value));
-          if (inner) this.path(inner, depth + 1, true);
+          if (inner) {
+            this.path(inner, depth + 1, true);
+            this.hookLinks(inner, depth + 1);
+          }
         }
       }
       // Submodules' work trees: git status runs git in each, with the gitdir its .git names.
@@ -378,9 +492,12 @@ export function protectShare(b: PlanBuilder, at: string, why: Purpose, host: Hos
     const root = cover.host;
     const isOpened = (rel: string) => opened.some((o) => o !== root && isAncestorOrSelf(root, o) && isAncestorOrSelf(o, join(root, rel)));
     const c = new Collector(root, host);
-    for (const p of PROTECTED) (p.path === ".git" ? c.gitEntry(".git") : c.path(p.path));
+    for (const p of PROTECTED) (p.path === ".git" ? c.gitEntry(".git") : c.path(p.path, 0, p.missingParents));
     c.ownCode();
     c.childRepositories();
+    c.envrcFiles();
+    c.miseFiles();
+    c.workspaceFiles();
     const sandbox = (rel: string) => (rel === "" ? rootAt : `${rootAt}/${rel}`);
     const depth = (rel: string) => (rel === "" ? 0 : rel.split("/").length);
     // Shallow first: a directory bound over itself after its contents would hide them.
@@ -392,12 +509,21 @@ export function protectShare(b: PlanBuilder, at: string, why: Purpose, host: Hos
       if (a.kind === "pin" && here.at === dst) continue;
       b.bind(here.host, dst, { readOnly: a.kind === "ro", isDir: a.isDir, why: { ...why, what: `${a.kind === "ro" ? "protect" : "pin"} ${dst} (${why.what})`, path: dst } });
     }
+    c.watched.set("", { ...c.watched.get(""), ...c.children });
     for (const [dirRel, names] of c.watched) {
       const dir = join(cover.host, dirRel);
       const st = look(dir);
-      if (st?.isDirectory()) b.watches.push({ dir, at: sandbox(dirRel), id: idOf(st), root: cover.host, names });
+      if (st?.isDirectory()) b.watches.push({ dir, at: sandbox(dirRel), id: idOf(st), root: cover.host, names, ...(dirRel === "" ? { childGit: true } : {}) });
     }
   }
+}
+
+/** Watch `hostPath`, missing now, seen at `at` inside: made during the run, it is moved aside. */
+export function watchMissing(b: PlanBuilder, hostPath: string, at: string): void {
+  const dir = dirname(hostPath);
+  const st = look(dir);
+  if (!st?.isDirectory() || look(hostPath)) return;
+  b.watches.push({ dir, at: dirname(at), id: idOf(st), root: dir, names: { [basename(hostPath)]: "" } });
 }
 
 /**
@@ -418,7 +544,9 @@ export function finalWatches(b: PlanBuilder, specs: MountSpec[], host: Host): Wa
       }),
     );
     const prev = merged.get(w.dir);
-    if (Object.keys(names).length) merged.set(w.dir, { ...w, names: { ...prev?.names, ...names } });
+    const childGit = w.childGit || prev?.childGit;
+    const inShare = opened.filter((o) => o !== w.root && isAncestorOrSelf(w.root, o));
+    if (Object.keys(names).length || childGit) merged.set(w.dir, { ...w, names: { ...prev?.names, ...names }, ...(childGit ? { childGit, opened: inShare } : {}) });
   }
   return [...merged.values()];
 }
@@ -466,6 +594,23 @@ export function holdWatches(watches: Watch[]): Held[] {
 }
 
 /**
+ * `DIR/.git` for the directories of a childGit watch made during the run (not planned, not
+ * opened). Every directory, with no cap: past a cap, 10,000 empty directories made first would
+ * hide the one that holds a new repository.
+ */
+function newChildGits(watch: Watch, fd: number): [string, string][] {
+  if (!watch.childGit) return [];
+  let dirs: string[] = [];
+  try {
+    dirs = readdirSync(`/proc/self/fd/${fd}`, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith(".git")).map((d) => d.name);
+  } catch {}
+  return dirs
+    .map((d) => `${d}/.git`)
+    .filter((name) => !(name in watch.names) && !(watch.opened ?? []).some((o) => isAncestorOrSelf(o, join(watch.dir, name))))
+    .map((name) => [name, ""]);
+}
+
+/**
  * After the run (every process of the sandbox gone): protected names that appeared in a held
  * directory, or whose identity changed, are renamed to NAME.nsbox-blocked-TIME beside it.
  * Everything goes through the held descriptor (/proc/self/fd/N/NAME): rename(2) never follows
@@ -477,7 +622,9 @@ export function releaseWatches(held: Held[], now = new Date()): string[] {
   const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
   for (const { watch, fd } of held) {
     try {
-      for (const [name, id] of Object.entries(watch.names)) {
+      for (const [name, id] of [...Object.entries(watch.names), ...newChildGits(watch, fd)]) {
+        // `DIR/.git`: only through a directory (a symlink DIR would lead out of the share).
+        if (name.includes("/") && !look(`/proc/self/fd/${fd}/${name.slice(0, name.lastIndexOf("/"))}`)?.isDirectory()) continue;
         const at = `/proc/self/fd/${fd}/${name}`;
         const now = nameId(at);
         if (now === undefined || now === id) continue;
