@@ -151,13 +151,17 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead
     } finally {
       onReaped();
     }
-    closeFd(reportRead);
-    if (controlParent >= 0) closeFd(controlParent);
-    await relay?.finish();
-    status ??= initStatus;
-    removeWorkDirs(plan.cleanup ?? []);
-    // Every process of the sandbox is gone: what it left in place of protected files goes aside.
-    warnings = releaseWatches(held);
+    // Every process of the sandbox is gone (PID 1 reaped ends its PID namespace): what it left in
+    // place of protected files goes aside first, so that nothing after it can skip the move.
+    try {
+      warnings = releaseWatches(held);
+    } finally {
+      closeFd(reportRead);
+      if (controlParent >= 0) closeFd(controlParent);
+      await relay?.finish();
+      status ??= initStatus;
+      removeWorkDirs(plan.cleanup ?? []);
+    }
   }
 
   const extra = warnings.length ? { warnings } : {};
