@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { collect, homeIn, nsbox, scratchIn, type Ran } from "./helpers.ts";
+import { collect, homeIn, nsbox, projectWithSecret, scratchIn, type Ran } from "./helpers.ts";
 
 setDefaultTimeout(60_000);
 const made: string[] = [];
@@ -12,17 +12,7 @@ afterAll(() => {
 });
 
 /** A project with ./data, a home with a secret, a config dir of its own, and the env naming both. */
-function setup(files: Record<string, unknown> = {}) {
-  const cwd = scratchIn(made);
-  mkdirSync(join(cwd, "data"));
-  const home = homeIn(made);
-  mkdirSync(join(home, ".ssh"));
-  writeFileSync(join(home, ".ssh/id_rsa"), "SECRET\n");
-  const config = join(scratchIn(made), "config");
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(cwd, name), typeof content === "string" ? content : JSON.stringify(content));
-  const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: config };
-  return { cwd, home, config, env };
-}
+const setup = (files: Record<string, unknown> = {}) => projectWithSecret(made, files);
 type Setup = ReturnType<typeof setup>;
 const run = (s: Setup, args: string[]) => nsbox(args, { cwd: s.cwd, env: s.env });
 const trust = (s: Setup) => run(s, ["trust"]);

@@ -1,6 +1,6 @@
 // Helpers for tests: run the real nsbox CLI as the current user and collect what a user sees.
 import { afterAll } from "bun:test";
-import { mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -141,4 +141,22 @@ export function background(argv: string[], opts: { cwd?: string; env?: Record<st
       return { stdout: out, stderr: await stderr, exitCode: await proc.exited, signalCode: proc.signalCode };
     },
   };
+}
+
+/**
+ * For config-trust tests: a project (with ./data/f and `files` written at its root, objects as
+ * JSON), a home holding ~/.ssh/id_rsa = "SECRET", a config directory of its own, and the
+ * environment naming both.
+ */
+export function projectWithSecret(made: string[], files: Record<string, unknown> = {}) {
+  const cwd = scratchIn(made);
+  mkdirSync(join(cwd, "data"));
+  writeFileSync(join(cwd, "data/f"), "data\n");
+  const home = homeIn(made);
+  mkdirSync(join(home, ".ssh"));
+  writeFileSync(join(home, ".ssh/id_rsa"), "SECRET\n");
+  const config = join(scratchIn(made), "config");
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(cwd, name), typeof content === "string" ? content : JSON.stringify(content));
+  const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: config };
+  return { cwd, home, config, env };
 }

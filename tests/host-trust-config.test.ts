@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { run as libraryRun, NsboxError } from "../src/index.ts";
 import { LOOSENING } from "../src/loosening.ts";
 import { SANDBOX_OPTIONS } from "../src/option-table.ts";
-import { homeIn, nsbox, scratchIn } from "./helpers.ts";
+import { homeIn, nsbox, projectWithSecret, scratchIn } from "./helpers.ts";
 
 setDefaultTimeout(60_000);
 const made: string[] = [];
@@ -18,19 +18,7 @@ afterAll(() => {
 });
 const ROOT_USER = process.getuid!() === 0;
 
-/** A project with ./data, a home with a secret, a config dir of its own, and the env naming both. */
-function setup(files: Record<string, unknown> = {}) {
-  const cwd = scratchIn(made);
-  mkdirSync(join(cwd, "data"));
-  writeFileSync(join(cwd, "data/f"), "data\n");
-  const home = homeIn(made);
-  mkdirSync(join(home, ".ssh"));
-  writeFileSync(join(home, ".ssh/id_rsa"), "SECRET\n");
-  const config = join(scratchIn(made), "config");
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(cwd, name), typeof content === "string" ? content : JSON.stringify(content));
-  const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: config };
-  return { cwd, home, config, env };
-}
+const setup = (files: Record<string, unknown> = {}) => projectWithSecret(made, files);
 type Setup = ReturnType<typeof setup>;
 const trust = async (s: Setup, args: string[] = [], cwd = s.cwd) => nsbox(["trust", ...args], { cwd, env: s.env });
 const refusedUntrusted = (r: { exitCode: number; stderr: string; stdout: string }, ...parts: string[]) => {
