@@ -94,6 +94,18 @@ export const SOCKET_PROTOCOLS_REFUSED: readonly { protocol: number; name: string
   { protocol: 132, name: "IPPROTO_SCTP", why: "telephony signalling transport: a long line of kernel bugs (CVE-2019-8956, CVE-2021-23133)" },
   { protocol: 256, name: "IPPROTO_SMC", why: "SMC through AF_INET (Linux 6.11+): the same surface as AF_SMC" },
 ];
+/**
+ * Socket types of AF_INET and AF_INET6 refused the same way, whatever the protocol: with
+ * protocol 0 the kernel picks the type's only protocol, so socket(AF_INET, SOCK_SEQPACKET, 0)
+ * is SCTP and SOCK_DCCP is DCCP wherever that code is built in or already loaded, and a filter
+ * that looked at the protocol number alone let both through. With SOCK_NONBLOCK and
+ * SOCK_CLOEXEC, the only flags the kernel accepts in the type.
+ */
+export const SOCKET_TYPES_REFUSED: readonly { type: number; name: string; why: string }[] = [
+  { type: 5, name: "SOCK_SEQPACKET", why: "AF_INET's only SOCK_SEQPACKET protocol is SCTP" },
+  { type: 6, name: "SOCK_DCCP", why: "AF_INET's only SOCK_DCCP protocol is DCCP" },
+];
+const SOCK_FLAGS = [0, 0x800, 0x80000, 0x80800]; // none, SOCK_NONBLOCK, SOCK_CLOEXEC, both
 
 /** The mount calls, refused unless the payload keeps CAP_SYS_ADMIN or may nest sandboxes (--allow-nested). */
 export const MOUNT_CALLS = ["mount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "open_tree_attr", "mount_setattr"];
@@ -172,12 +184,15 @@ export function seccompProgram(c: SeccompChoices, machine = arch()): Uint8Array 
   const ip = [AF_INET, AF_INET6];
   const others = SOCKET_FAMILIES.allowed.map((f) => f.family).filter((f) => !ip.includes(f));
   const protocols = SOCKET_PROTOCOLS_REFUSED.map((r) => r.protocol);
+  const types = SOCKET_TYPES_REFUSED.flatMap((t) => SOCK_FLAGS.map((f) => t.type | f));
   for (const name of ["socket", "socketpair"]) {
     // Layout: nr check, load domain, ip families → PROTO, other families → END, refuse;
-    // PROTO: load protocol, refused ones → REFUSE2, else → END; REFUSE2; END: reload nr.
+    // PROTO: load protocol, refused ones → REFUSE2; load type, refused ones → REFUSE2;
+    // else → END; REFUSE2; END: reload nr.
     const families = ip.length + others.length;
     const proto = 2 + families + 1; // index of PROTO within the block
-    const refuse2 = proto + 1 + protocols.length + 1;
+    const type = proto + 1 + protocols.length; // index of the type's load
+    const refuse2 = type + 1 + types.length + 1;
     const end = refuse2 + 1;
     p.push([JEQ_K, 0, end - 1, nr[name]!], [LD_W_ABS, 0, 0, ARG_LOW(0)]);
     ip.forEach((f, i) => p.push([JEQ_K, proto - (2 + i) - 1, 0, f]));
@@ -185,6 +200,8 @@ export function seccompProgram(c: SeccompChoices, machine = arch()): Uint8Array 
     deny("EAFNOSUPPORT");
     p.push([LD_W_ABS, 0, 0, ARG_LOW(2)]);
     protocols.forEach((v, i) => p.push([JEQ_K, refuse2 - (proto + 1 + i) - 1, 0, v]));
+    p.push([LD_W_ABS, 0, 0, ARG_LOW(1)]);
+    types.forEach((v, i) => p.push([JEQ_K, refuse2 - (type + 1 + i) - 1, 0, v]));
     p.push([JA, 0, 0, end - (refuse2 - 1) - 1]);
     deny("EPROTONOSUPPORT");
     loadNr();
