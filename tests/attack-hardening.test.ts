@@ -139,3 +139,45 @@ describe("reaching a refused socket protocol anyway", () => {
     expect(await run(cases, ["--seccomp", "none"])).toEqual([`${cases[0]!.join("/")} reached`]);
   }, TIMEOUT);
 });
+
+// ---------------------------------------------------------------------------------------------
+describe("kernel objects counted per user, which the sandbox shares with the user outside", () => {
+  const FAN_INIT = X64 ? 300 : 262; // fanotify_init
+  /** Take fanotify groups (FAN_REPORT_FID: no privilege needed since Linux 5.13) until refused; hold them ARGV[0] seconds. */
+  const GRAB = `my @fds; while (@fds < 100000) { my $r = syscall(${FAN_INIT}, 0x200, 0); last if $r < 0; push @fds, $r } print "held=", scalar(@fds), " errno=", ($! + 0), "\\n"; sleep($ARGV[0] // 0);`;
+  const hostLimit = (path: string) => Number(readFileSync(path, "utf8").trim());
+  const groups = () => hostLimit("/proc/sys/fs/fanotify/max_user_groups");
+
+  test("fanotify: a payload holding every group it can leaves the user outside some (it held all 128 before); the same grab outside takes more than the share", async () => {
+    const sandbox = Bun.spawn([process.execPath, "--no-env-file", "--config=/dev/null", join(ROOT, "bin", "nsbox"), "--no-cwd", "--chdir", "/", "--", "perl", "-e", GRAB, "3"], { cwd: scratch(), stdout: "pipe", stderr: "pipe" });
+    try {
+      const reader = sandbox.stdout.getReader();
+      let out = "";
+      while (!out.includes("\n")) {
+        const chunk = await reader.read();
+        if (chunk.done) break;
+        out += new TextDecoder().decode(chunk.value);
+      }
+      const [, held, errno] = /^held=(\d+) errno=(\d+)\n/.exec(out) ?? [];
+      expect(Number(errno)).toBe(24); // EMFILE: the sandbox's share is used up
+      expect(Number(held)).toBeLessThanOrEqual(Math.floor(groups() / 2));
+      const outside = Bun.spawnSync(["perl", "-e", `my $r = syscall(${FAN_INIT}, 0x200, 0); print $r < 0 ? "errno " . ($! + 0) : "ok"`]);
+      expect(outside.stdout.toString()).toBe("ok");
+    } finally {
+      await sandbox.exited;
+    }
+    const control = Bun.spawnSync(["perl", "-e", GRAB, "0"]);
+    expect(Number(/held=(\d+)/.exec(control.stdout.toString())?.[1])).toBeGreaterThan(Math.floor(groups() / 2));
+  }, TIMEOUT);
+
+  test("namespaces (--allow-nested): the sandbox's user namespace may create half of the user's of each kind; outside, the user's limit is whole", async () => {
+    const kinds = ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup", "time"];
+    const script = kinds.map((k) => `cat /proc/sys/user/max_${k}_namespaces`).join("; ");
+    const inside = await nsbox(["--allow-nested", "--", "sh", "-c", script]);
+    const outside = kinds.map((k) => hostLimit(`/proc/sys/user/max_${k}_namespaces`));
+    expect(inside.stdout.trim().split("\n").map(Number)).toEqual(outside.map((n) => Math.floor(n / 2)));
+    // Nesting still works within the share.
+    const nested = await nsbox(["--allow-nested", "--", "unshare", "-U", "sh", "-c", "echo nested"]);
+    expect(nested.stdout).toBe("nested\n");
+  }, TIMEOUT);
+});
