@@ -181,3 +181,16 @@ describe("kernel objects counted per user, which the sandbox shares with the use
     expect(nested.stdout).toBe("nested\n");
   }, TIMEOUT);
 });
+
+// ---------------------------------------------------------------------------------------------
+describe("pseudo-terminals, which the kernel counts for the whole machine", () => {
+  /** Open /dev/ptmx until refused (at most ARGV[0] times); print how many and the errno. */
+  const GRAB = `my @h; while (@h < $ARGV[0]) { open(my $f, "+<", "/dev/ptmx") or last; push @h, $f } print scalar(@h), " errno=", ($! + 0), "\\n"`;
+
+  test("a payload opening terminals stops at the sandbox's 256 (ENOSPC), not at every one the machine's containers share; the same grab on the host's /dev/ptmx gets past 256", async () => {
+    const inside = await nsbox(["--", "sh", "-c", `ulimit -n 4096; perl -e ${shq(GRAB)} 4000`]);
+    expect(inside.stdout).toBe("256 errno=28\n");
+    const control = Bun.spawnSync(["perl", "-e", GRAB, "257"]);
+    expect(control.stdout.toString()).toMatch(/^257 /);
+  }, TIMEOUT);
+});
