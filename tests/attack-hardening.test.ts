@@ -5,6 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, nsbox as nsboxIn, scratchDir } from "./helpers.ts";
+import { capBytes } from "../src/plan/tmpfs.ts";
 
 const TIMEOUT = 120_000;
 const X64 = process.arch === "x64";
@@ -192,5 +193,29 @@ describe("pseudo-terminals, which the kernel counts for the whole machine", () =
     expect(inside.stdout).toBe("256 errno=28\n");
     const control = Bun.spawnSync(["perl", "-e", GRAB, "257"]);
     expect(control.stdout.toString()).toMatch(/^257 /);
+  }, TIMEOUT);
+});
+
+// ---------------------------------------------------------------------------------------------
+describe("System V IPC of the sandbox's own IPC namespace", () => {
+  const NR = X64 ? { shmget: 29, shmctl: 31, msgget: 68 } : { shmget: 194, shmctl: 195, msgget: 186 };
+  const SHM_CAP = capBytes("shm");
+  /**
+   * shmget segments of the given sizes (removed at once, so no page is ever touched: shmall
+   * counts what is reserved); print "ok" or the errno of each; then make ARGV queues.
+   */
+  const SCRIPT = `my @out; my @ids; for my $size (split /,/, $ARGV[0]) { $! = 0; my $id = syscall(${NR.shmget}, 0, $size + 0, 0x380); push @out, $id < 0 ? "errno=" . ($! + 0) : "ok"; push @ids, $id if $id >= 0 }
+my $q = 0; while ($q < $ARGV[1]) { last if syscall(${NR.msgget}, 0, 0x380) < 0; $q++ } push @out, "queues=$q";
+syscall(${NR.shmctl}, $_, 0, 0) for @ids; print join(" ", @out), "\\n";`;
+  const args = [`${SHM_CAP + 4096},${SHM_CAP}`, "300"];
+
+  test("one segment past /dev/shm's cap is refused (EINVAL), segments past it in all too (ENOSPC), message queues stop at 256; in a fresh IPC namespace with the kernel's defaults each succeeds", async () => {
+    const inside = await nsbox(["--", "perl", "-e", SCRIPT, ...args]);
+    expect(inside.stdout).toBe("errno=22 ok queues=256\n");
+    const all = await nsbox(["--", "perl", "-e", SCRIPT, `${SHM_CAP / 2},${SHM_CAP / 2 + 4096}`, "0"]);
+    expect(all.stdout).toBe("ok errno=28 queues=0\n");
+    // Control: a user namespace and IPC namespace of the host's kernel defaults, no nsbox.
+    const control = Bun.spawnSync(["unshare", "-Ur", "-i", "perl", "-e", SCRIPT, ...args]);
+    expect(control.stdout.toString()).toBe("ok ok queues=300\n");
   }, TIMEOUT);
 });

@@ -6,6 +6,7 @@ import { ATTR, MNT_DETACH, MS, NEW_ROOT, OLD_ROOT, OPF, PlanBuilder, isAncestorO
 import { devOps } from "./dev.ts";
 import { PROTECTED } from "./protected.ts";
 import { inotifyOps } from "./inotify.ts";
+import { ipcOps } from "./ipc.ts";
 import { stagingOptions, tmpfsOptions } from "./tmpfs.ts";
 
 /** The host's system directories, shared read-only (a symlink, as in merged /usr, stays a symlink). */
@@ -150,6 +151,7 @@ export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
   const proc = { what: "mount /proc for the sandbox's PID namespace" };
   b.special("proc", "/proc", undefined, MS.NOSUID | MS.NODEV | MS.NOEXEC, proc);
   inotifyOps(b);
+  ipcOps(b);
   for (const entry of PROC_READ_ONLY) {
     if (kind(`/proc/${entry}`) === "missing") continue;
     const p = sandboxPath(`/proc/${entry}`);
