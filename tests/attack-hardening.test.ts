@@ -5,6 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, nsbox as nsboxIn, scratchDir } from "./helpers.ts";
+import { NETLINK_PROTOCOLS_ALLOWED } from "../src/plan/seccomp.ts";
 import { capBytes } from "../src/plan/tmpfs.ts";
 
 const TIMEOUT = 120_000;
@@ -132,6 +133,17 @@ describe("reaching a refused socket protocol anyway", () => {
     ];
     expect(await run(cases)).toEqual(["refused errno=97", "refused errno=97", "refused errno=93", "refused errno=97"].map((r, i) => `${cases[i]!.join("/")} ${r}`));
     expect(await run(cases, ["--seccomp", "none"])).toEqual(cases.map((c) => `${c.join("/")} reached`));
+  }, TIMEOUT);
+
+  test("AF_NETLINK with a protocol outside the allow-list (NETLINK_ISCSI, NETLINK_NETFILTER, NETLINK_AUDIT… whose modules the kernel loads on demand): EPROTONOSUPPORT from the filter; with --seccomp none each reaches the kernel", async () => {
+    const allowed = NETLINK_PROTOCOLS_ALLOWED.map((r) => r.protocol);
+    const refused = Array.from({ length: 34 }, (_, n) => n).filter((n) => !allowed.includes(n));
+    const cases = [...refused.map((proto) => [NR.socket, 16, 3, proto]), [NR.socketpair, 16, 3, 8], [NR.socketpair, 16, 2, 12]];
+    expect(await run(cases)).toEqual(cases.map((c) => `${c.join("/")} refused errno=93`));
+    expect(await run(cases, ["--seccomp", "none"])).toEqual(cases.map((c) => `${c.join("/")} reached`));
+    // The allowed ones still reach the kernel, raw or datagram, with flags.
+    const ok = allowed.flatMap((proto) => [[NR.socket, 16, 3, proto], [NR.socket, 16, 2 | 0x80000, proto]]);
+    expect(await run(ok)).toEqual(ok.map((c) => `${c.join("/")} reached`));
   }, TIMEOUT);
 
   test("io_uring (whose socket ops seccomp never sees) cannot be set up; with --seccomp none it reaches the kernel", async () => {
