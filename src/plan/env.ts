@@ -41,13 +41,15 @@ export const SCRUB_RULES: readonly ScrubRule[] = [
   { name: /MNEMONIC/i, why: "wallet seed phrases", examples: ["WALLET_MNEMONIC"] },
   { name: /CONNECTION_?STRING|CONN_?STR/i, why: "connection strings carry the password (Azure, .NET, ODBC)", examples: ["AZURE_STORAGE_CONNECTION_STRING", "ConnectionStrings__Default", "DB_CONNSTR"] },
   // Words that are secrets as a whole word of the name (between underscores or at an end).
-  { name: /(API|AUTH|ACCESS|ADMIN|MASTER|LICEN[CS]E|ENCRYPTION)_?KEY/i, why: "API keys, and keys named in one word (TS_AUTHKEY, MINIO_ACCESSKEY, accessKey)", examples: ["OPENAI_API_KEY", "SOME_APIKEY", "sendgrid_api_key", "TS_AUTHKEY", "MINIO_ACCESSKEY", "ORG_GRADLE_PROJECT_accessKey", "MEILI_MASTERKEY", "ALGOLIA_ADMINKEY"] },
+  { name: /(API|AUTH|ACCESS|ADMIN|MASTER|LICEN[CS]E|ENCRYPTION|WRITE)_?KEY|KEY(FILE|STORE)/i, why: "API keys, and keys named in one word (TS_AUTHKEY, MINIO_ACCESSKEY, accessKey, KEYFILE, KEYSTORE)", examples: ["HONEYCOMB_WRITEKEY", "GOOGLE_CLOUD_KEYFILE_JSON", "ANDROID_KEYSTORE_BASE64", "KEYSTORE", "OPENAI_API_KEY", "SOME_APIKEY", "sendgrid_api_key", "TS_AUTHKEY", "MINIO_ACCESSKEY", "ORG_GRADLE_PROJECT_accessKey", "MEILI_MASTERKEY", "ALGOLIA_ADMINKEY"] },
   { name: /(^|_)KEYS?(_|$)/i, why: "keys, key ids and key files", examples: ["SOPS_AGE_KEY", "STRIPE_KEY", "APP_KEYS", "SSH_KEY_PATH", "TLS_KEY_FILE", "key"] },
   { name: /(^|_)AUTH(_|$)|AUTHORIZATION/i, why: "auth strings, headers and configs", examples: ["NPM_CONFIG__AUTH", "npm_config__auth", "REDISCLI_AUTH", "DOCKER_AUTH_CONFIG", "HTTP_AUTHORIZATION", "BASIC_AUTH_USER"] },
   { name: /(^|_)(PASS|PW|PWD)(_|$)/i, why: "passwords by their short names (PWD itself and OLDPWD are directories, and kept)", examples: ["SMTP_PASS", "LDAP_BIND_PW", "MYSQL_PWD", "mysql_pwd", "PASS", "DB_PASS_FILE"] },
   { name: /PASSFILE/i, why: "password files (libpq's .pgpass)", examples: ["PGPASSFILE"] },
   { name: /(^|_)SK(_|$)/i, why: "secret keys by their short name (STRIPE_SK)", examples: ["STRIPE_SK", "LIVE_SK", "sk"] },
   { name: /(^|_)(SALT|PEPPER)(_|$)/i, why: "hashing salts and peppers (WordPress, Django): they forge sessions", examples: ["AUTH_SALT", "SECURE_AUTH_SALT", "HASH_PEPPER"] },
+  { name: /BEARER|(^|_)(PAT|P12|PFX|JKS)(_|$)|CERT(IFICATE)?_?(BASE64|B64|P12|PFX)|(^|_)ID_(RSA|DSA|ECDSA|ED25519)(_|$)/i, why: "bearer tokens, personal access tokens (PAT), signing certificates with their keys (PKCS#12, a keystore in base64) and ssh keys by their file names", examples: ["TWITTER_BEARER", "BEARER", "CR_PAT", "GHCR_PAT", "PAT", "P12_BASE64", "BUILD_CERTIFICATE_BASE64", "SIGNING_CERT_P12", "ID_RSA", "id_ed25519"] },
+  { name: /^(IDENTITY_HEADER|FASTLANE_SESSION)$/i, why: "Azure managed identity's header secret, fastlane's Apple ID session", examples: ["IDENTITY_HEADER", "FASTLANE_SESSION"] },
   { name: /KUBE_?CONFIG|SERVICE_?ACCOUNT/i, why: "a kubeconfig or a cloud service account's key, often base64 in CI (KUBE_CONFIG_DATA, GOOGLE_SERVICE_ACCOUNT)", examples: ["KUBE_CONFIG_DATA", "KUBECONFIG_B64", "GOOGLE_SERVICE_ACCOUNT", "FIREBASE_SERVICE_ACCOUNT_JSON", "gcp_serviceaccount"] },
   // Bundler reads a gem server's credentials from BUNDLE_<HOST> (dots as __); its settings
   // with a __ are build.*, mirror.*, local.* and gem.*.
@@ -85,6 +87,8 @@ export const SECRET_VALUES: readonly ScrubRule[] = [
   { value: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\./, why: "JSON Web Tokens", examples: ["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl"] },
   { value: /AGE-SECRET-KEY-1[0-9A-Z]{20,}/, why: "age secret keys", examples: ["AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"] },
   { value: /(^|[;\s])(password|pwd|passwd|accountkey|sharedaccesskey|sharedaccesssignature)\s*=/i, why: "key=value connection strings with a password (libpq, ODBC, Azure)", examples: ["host=db user=app password=hunter2", "Server=db;User Id=sa;Password=hunter2;", "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=abc=="] },
+  { value: /(?<![A-Za-z0-9_-])-D[\w.-]*(password|passwd|secret|token)[\w.-]*=/i, why: "Java system properties with a password (JAVA_TOOL_OPTIONS, MAVEN_OPTS: -Dhttp.proxyPassword=)", examples: ["-Dhttp.proxyPassword=hunter2", "-Xmx1g -Djavax.net.ssl.keyStorePassword=hunter2"] },
+  { value: /(?<![\w:])\d{8,10}:AA[A-Za-z0-9_-]{33}(?![\w-])/, why: "Telegram bot tokens", examples: ["123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"] },
   { value: /[?&](password|passwd|pwd|token|access_token|auth|api_?key|secret|client_secret|sig|signature|x-amz-signature|x-amz-credential|x-goog-signature)=/i, why: "credentials in a URL's query (presigned URLs, ?password=)", examples: ["https://bucket.s3.amazonaws.com/f?X-Amz-Credential=a&X-Amz-Signature=b", "mysql://db/app?password=hunter2", "https://api.example/v1?api_key=abc"] },
 ];
 
