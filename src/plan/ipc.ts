@@ -10,7 +10,9 @@ import { capBytes } from "./tmpfs.ts";
  * ends. So the sandbox's System V shared memory gets the same cap as /dev/shm, its POSIX
  * counterpart, and queues and semaphores a few MiB: PostgreSQL, the usual user, takes its
  * semaphores from shared memory on Linux and a small segment. Written by PID 1 while it holds
- * CAP_SYS_ADMIN in the namespace's owner, before /proc/sys becomes read-only.
+ * CAP_SYS_ADMIN in the namespace's owner, before /proc/sys becomes read-only. The kernel lets
+ * only the namespace's root uid write them, so with `--uid N` (N not 0) as a user other than
+ * root they keep the kernel's defaults (README says so).
  */
 export function ipcLimits(): [name: string, value: string][] {
   const shm = capBytes("shm");
