@@ -88,9 +88,12 @@ describe("secrets in the environment", () => {
     const vars = {
       PIP_INDEX_URL: "https://__token__:pypi-abc@pypi.corp/simple", GOPROXY: "https://u:p%40ss@goproxy.corp,direct",
       NSBOX_T_DB: "postgres://app:p@ss@db:5432/app", NSBOX_T_GIT: "https://x-access-token:abc@github.com/o/r.git",
+      NSBOX_T_SSH: "ssh://git@github.com/o/r.git", NSBOX_T_SSHPW: "ssh://git:hunter2@github.com/o/r.git", NSBOX_T_HTTPUSER: "https://ghp_token@github.com/o/r.git",
     };
     const inside = await envInside(vars);
     expect([inside.PIP_INDEX_URL, inside.GOPROXY, inside.NSBOX_T_DB, inside.NSBOX_T_GIT]).toEqual(["https://pypi.corp/simple", "https://goproxy.corp,direct", "postgres://db:5432/app", "https://github.com/o/r.git"]);
+    // ssh's user name is not a credential (ssh logs in with keys): kept; a password beside it is not.
+    expect([inside.NSBOX_T_SSH, inside.NSBOX_T_SSHPW, inside.NSBOX_T_HTTPUSER]).toEqual(["ssh://git@github.com/o/r.git", "ssh://github.com/o/r.git", "https://github.com/o/r.git"]);
   }, TIMEOUT);
 
   test("names that only look like secrets reach the program (tokenizers, GOPRIVATE, PASSENGER_*, SKIP_*, KEYTIMEOUT…); a real secret beside them does not", async () => {

@@ -115,7 +115,9 @@ const SCHEMELESS_USERINFO = /^[^\s/?#]*@(?=[^\s/?#@])/;
 
 /** `value` with the userinfo of every URL in it removed (`https://u:p@h/` → `https://h/`). */
 export function withoutUserinfo(value: string, name = ""): string {
-  const kept = value.replace(VALUE_URL_USERINFO, "$1");
+  // ssh logs in with keys, never with what stands in the URL: `ssh://git@host/` keeps its user
+  // name (without it ssh would log in as the local user), not a password.
+  const kept = value.replace(VALUE_URL_USERINFO, (userinfo, scheme: string) => (/^(git\+)?(ssh|sftp):\/\/$/i.test(scheme) && /^[\w.-]+@$/.test(userinfo.slice(scheme.length)) ? userinfo : scheme));
   return PROXY_NAME.test(name) && !kept.includes("://") ? kept.replace(SCHEMELESS_USERINFO, "") : kept;
 }
 
