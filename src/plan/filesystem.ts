@@ -7,6 +7,7 @@ import { ATTR, MNT_DETACH, MS, NEW_ROOT, OLD_ROOT, OPF, PlanBuilder, isAncestorO
 import { devOps } from "./dev.ts";
 import { PROTECTED } from "./protected.ts";
 import { inotifyOps } from "./inotify.ts";
+import { ipcOps } from "./ipc.ts";
 import { stagingOptions, tmpfsOptions } from "./tmpfs.ts";
 
 /** The host's system directories, shared read-only (a symlink, as in merged /usr, stays a symlink). */
@@ -24,6 +25,8 @@ export interface FilesystemChoices {
   home: string;
   passwd: string;
   group: string;
+  /** Whether PID 1 may set the IPC namespace's limits: the kernel lets only its root uid (ipc.ts). */
+  ipcLimits: boolean;
 }
 
 /** Where the kernel's and the session's own files live: never a project (checked with what is below). */
@@ -164,6 +167,7 @@ export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
   const proc = { what: "mount /proc for the sandbox's PID namespace" };
   b.special("proc", "/proc", undefined, MS.NOSUID | MS.NODEV | MS.NOEXEC, proc);
   inotifyOps(b);
+  if (c.ipcLimits) ipcOps(b);
   for (const entry of PROC_READ_ONLY) {
     if (kind(`/proc/${entry}`) === "missing") continue;
     const p = sandboxPath(`/proc/${entry}`);

@@ -94,6 +94,33 @@ export const SOCKET_PROTOCOLS_REFUSED: readonly { protocol: number; name: string
   { protocol: 132, name: "IPPROTO_SCTP", why: "telephony signalling transport: a long line of kernel bugs (CVE-2019-8956, CVE-2021-23133)" },
   { protocol: 256, name: "IPPROTO_SMC", why: "SMC through AF_INET (Linux 6.11+): the same surface as AF_SMC" },
 ];
+/**
+ * Socket types of AF_INET and AF_INET6 refused the same way, whatever the protocol: with
+ * protocol 0 the kernel picks the type's only protocol, so socket(AF_INET, SOCK_SEQPACKET, 0)
+ * is SCTP and SOCK_DCCP is DCCP wherever that code is built in or already loaded, and a filter
+ * that looked at the protocol number alone let both through. With SOCK_NONBLOCK and
+ * SOCK_CLOEXEC, the only flags the kernel accepts in the type.
+ */
+export const SOCKET_TYPES_REFUSED: readonly { type: number; name: string; why: string }[] = [
+  { type: 5, name: "SOCK_SEQPACKET", why: "AF_INET's only SOCK_SEQPACKET protocol is SCTP" },
+  { type: 6, name: "SOCK_DCCP", why: "AF_INET's only SOCK_DCCP protocol is DCCP" },
+];
+const SOCK_FLAGS = [0, 0x800, 0x80000, 0x80800]; // none, SOCK_NONBLOCK, SOCK_CLOEXEC, both
+/**
+ * The AF_NETLINK protocols socket() allows; every other one is EPROTONOSUPPORT, the kernel's
+ * answer for a protocol it lacks. An unprivileged socket(AF_NETLINK, SOCK_RAW, N) makes the
+ * kernel load the module of protocol N on demand: NETLINK_ISCSI loaded scsi_transport_iscsi,
+ * whose bugs gave root (CVE-2021-27365), and NETLINK_NETFILTER is nf_tables' door, the most
+ * exploited path from a user namespace (CVE-2022-1015, CVE-2024-1086) once --allow-nested
+ * lets one be made. NETLINK_AUDIT and NETLINK_SELINUX talk to host-wide subsystems;
+ * libaudit and libselinux take EPROTONOSUPPORT as "not built in".
+ */
+export const NETLINK_PROTOCOLS_ALLOWED: readonly { protocol: number; name: string; why: string }[] = [
+  { protocol: 0, name: "NETLINK_ROUTE", why: "interfaces and addresses: getaddrinfo(AI_ADDRCONFIG), getifaddrs, `ip`" },
+  { protocol: 4, name: "NETLINK_SOCK_DIAG", why: "the sandbox's own sockets: `ss`" },
+  { protocol: 15, name: "NETLINK_KOBJECT_UEVENT", why: "device events of the sandbox's network namespace (none): libudev and Chromium open it and expect it to exist" },
+  { protocol: 16, name: "NETLINK_GENERIC", why: "ethtool, WireGuard and Wi-Fi tools; its families that change anything need CAP_NET_ADMIN" },
+];
 
 /** The mount calls, refused unless the payload keeps CAP_SYS_ADMIN or may nest sandboxes (--allow-nested). */
 export const MOUNT_CALLS = ["mount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "open_tree_attr", "mount_setattr"];
@@ -172,22 +199,37 @@ export function seccompProgram(c: SeccompChoices, machine = arch()): Uint8Array 
   const ip = [AF_INET, AF_INET6];
   const others = SOCKET_FAMILIES.allowed.map((f) => f.family).filter((f) => !ip.includes(f));
   const protocols = SOCKET_PROTOCOLS_REFUSED.map((r) => r.protocol);
+  const types = SOCKET_TYPES_REFUSED.flatMap((t) => SOCK_FLAGS.map((f) => t.type | f));
+  const AF_NETLINK = 16;
+  const netlink = NETLINK_PROTOCOLS_ALLOWED.map((r) => r.protocol);
+  const direct = others.filter((f) => f !== AF_NETLINK);
   for (const name of ["socket", "socketpair"]) {
-    // Layout: nr check, load domain, ip families → PROTO, other families → END, refuse;
-    // PROTO: load protocol, refused ones → REFUSE2, else → END; REFUSE2; END: reload nr.
-    const families = ip.length + others.length;
-    const proto = 2 + families + 1; // index of PROTO within the block
-    const refuse2 = proto + 1 + protocols.length + 1;
-    const end = refuse2 + 1;
-    p.push([JEQ_K, 0, end - 1, nr[name]!], [LD_W_ABS, 0, 0, ARG_LOW(0)]);
-    ip.forEach((f, i) => p.push([JEQ_K, proto - (2 + i) - 1, 0, f]));
-    others.forEach((f, i) => p.push([JEQ_K, end - (2 + ip.length + i) - 1, 0, f]));
-    deny("EAFNOSUPPORT");
-    p.push([LD_W_ABS, 0, 0, ARG_LOW(2)]);
-    protocols.forEach((v, i) => p.push([JEQ_K, refuse2 - (proto + 1 + i) - 1, 0, v]));
-    p.push([JA, 0, 0, end - (refuse2 - 1) - 1]);
-    deny("EPROTONOSUPPORT");
-    loadNr();
+    // A block with labels, resolved below: jt and jf may name one (0: the next instruction).
+    const block: [code: number, jt: number | string, jf: number | string, k: number | string][] = [];
+    const labels: Record<string, number> = {};
+    const label = (l: string) => (labels[l] = block.length);
+    block.push([JEQ_K, 0, "end", nr[name]!], [LD_W_ABS, 0, 0, ARG_LOW(0)]);
+    for (const f of ip) block.push([JEQ_K, "ip", 0, f]);
+    if (others.includes(AF_NETLINK)) block.push([JEQ_K, "netlink", 0, AF_NETLINK]);
+    for (const f of direct) block.push([JEQ_K, "end", 0, f]);
+    block.push([RET_K, 0, 0, RET.ERRNO | ERRNO.EAFNOSUPPORT]);
+    // AF_INET, AF_INET6: not the refused protocols, nor the types only they implement.
+    label("ip");
+    block.push([LD_W_ABS, 0, 0, ARG_LOW(2)]);
+    for (const v of protocols) block.push([JEQ_K, "refuse", 0, v]);
+    block.push([LD_W_ABS, 0, 0, ARG_LOW(1)]);
+    for (const v of types) block.push([JEQ_K, "refuse", 0, v]);
+    block.push([JA, 0, 0, "end"]);
+    // AF_NETLINK: only the allowed protocols.
+    label("netlink");
+    block.push([LD_W_ABS, 0, 0, ARG_LOW(2)]);
+    for (const v of netlink) block.push([JEQ_K, "end", 0, v]);
+    label("refuse");
+    block.push([RET_K, 0, 0, RET.ERRNO | ERRNO.EPROTONOSUPPORT]);
+    label("end");
+    block.push([LD_W_ABS, 0, 0, NR_AT]);
+    const at = (l: number | string, i: number) => (typeof l === "number" ? l : labels[l]! - i - 1);
+    block.forEach(([code, jt, jf, k], i) => p.push([code, at(jt, i), at(jf, i), code === JA ? at(k, i) : (k as number)]));
   }
   // personality: only the harmless values.
   p.push([JEQ_K, 0, PERSONALITY_OK.length + 2, nr.personality!], [LD_W_ABS, 0, 0, ARG_LOW(0)]);

@@ -31,10 +31,15 @@ export const TMPFS_LIMITS = {
 
 export type TmpfsKind = keyof typeof TMPFS_LIMITS;
 
-/** A size as tmpfs takes it: the smaller of the cap and the share of RAM, in whole 4 KiB. */
-function sizeOf(kind: TmpfsKind, ram = totalmem()): string {
+/** A kind's cap in bytes: the smaller of the cap and the share of RAM, in whole 4 KiB. */
+export function capBytes(kind: TmpfsKind, ram = totalmem()): number {
   const { atMost, ofRam } = TMPFS_LIMITS[kind].size;
-  return `${Math.max(1, Math.floor(Math.min(atMost, ram * ofRam) / 4096)) * 4}k`;
+  return Math.max(1, Math.floor(Math.min(atMost, ram * ofRam) / 4096)) * 4096;
+}
+
+/** A size as tmpfs takes it, in KiB. */
+function sizeOf(kind: TmpfsKind, ram = totalmem()): string {
+  return `${capBytes(kind, ram) / 1024}k`;
 }
 
 /** tmpfs options for one of the kinds: `mode=…,size=…,nr_inodes=…`; given values win. */
