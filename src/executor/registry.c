@@ -81,14 +81,17 @@ int nsbox_send_data_fd(int sock, const void *data, int length, int fd) {
 }
 
 /* Connect to the socket at path (p, NUL-terminated, at most 107 bytes); the server's pid, uid,
- * gid are written at p + 112. Replies wait at most `seconds`. */
+ * gid are written at p + 112. The connection and replies wait at most `seconds`: a socket
+ * whose listener never accepts (its backlog full, e.g. one a sandbox bound in a shared runtime
+ * directory) would otherwise block connect(2) for as long as its owner likes (EAGAIN instead). */
 int nsbox_unix_connect(char *p, int seconds) {
   struct sockaddr_un addr;
   if (unix_address(p, &addr) < 0) return -EINVAL;
   int fd = socket(1, 1 | O_CLOEXEC, 0), e;
   if (fd < 0) return -errno;
   struct timeval_ { long s, us; } limit = { seconds, 0 };
-  if (connect(fd, &addr, sizeof addr) < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) < 0 ||
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) < 0 ||
+      connect(fd, &addr, sizeof addr) < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) < 0 ||
       (e = peer(fd, (int *)(p + 112))) < 0) {
     e = errno;
     close(fd);
