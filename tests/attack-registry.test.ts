@@ -1,6 +1,6 @@
 // Attacks on named sandboxes' registry (socket, server, clients) and on the terminal relay (issue 11, items 5 and 6), each beside its control.
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NSBOX, ROOT, type Ran, background, cleanedUp, collect, marker, scratchIn } from "./helpers.ts";
@@ -147,6 +147,30 @@ print("connections", n, "answered", answered, flush=True)`;
   );
 });
 
+describe("a large state", () => {
+  test(
+    "a command of 12 arguments of 100 KB of control characters (its state 7 MB as JSON): ps lists it and stop stops it, as a short one (control)",
+    async () => {
+      const big = uniqueName("big");
+      const arg = "\x01".repeat(100_000);
+      const b = background([process.execPath, NSBOX, "--name", big, "--", "sh", "-c", `echo ready; exec sleep ${marker()}`, ...Array(12).fill(arg)], { cwd: tempDir("nsbox-t-"), env: ENV });
+      started.push(b.proc);
+      expect(await b.waitFor("ready", 60_000)).toBe(true);
+      const short = uniqueName("short");
+      const s = await named(short);
+      const ps = await run(["ps", "--json"]);
+      expect(ps.exitCode).toBe(0);
+      const listed = JSON.parse(ps.stdout) as Array<{ name: string; command: string[] }>;
+      expect(listed.find((e) => e.name === short)).toBeDefined();
+      expect(listed.find((e) => e.name === big)?.command.slice(3)).toEqual(Array(12).fill(arg));
+      expect((await run(["stop", "--time", "0", big, short])).exitCode).toBe(0);
+      expect((await b.finish()).exitCode).toBe(137);
+      expect((await s.finish()).exitCode).toBe(137);
+    },
+    TIMEOUT,
+  );
+});
+
 describe("the registry is not reachable from inside", () => {
   const probe = (dir: string) => `ls -a ${dir} 2>&1 | grep -c '\\.sock$' | sed 's/^/SOCKETS:/'; echo ready`;
 
@@ -201,6 +225,46 @@ function descendants(root: number): number[] {
   walk(root);
   return out;
 }
+
+/*
+ * /run/user/UID: the runtime directory of the user's sessions that have $XDG_RUNTIME_DIR. Made
+ * for the test when this user can (root), removed after; the test is skipped where neither.
+ */
+const RUN_USER = `/run/user/${process.getuid!()}`;
+const runUserMade = (() => {
+  if (existsSync(RUN_USER)) return [] as string[];
+  const made: string[] = [];
+  try {
+    if (!existsSync("/run/user")) mkdirSync("/run/user", 0o755), made.push("/run/user");
+    mkdirSync(RUN_USER, 0o700);
+    made.push(RUN_USER);
+  } catch {}
+  return made;
+})();
+afterAll(() => {
+  for (const dir of runUserMade.reverse()) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("a run without $XDG_RUNTIME_DIR beside sandboxes of a session with it", () => {
+  test.skipIf(!existsSync(RUN_USER) || statSync(RUN_USER).uid !== process.getuid!())(
+    "--rw /run/user/UID from a session without $XDG_RUNTIME_DIR: the other session's registry is hidden; control: --rw of the registry itself shows its socket",
+    async () => {
+      const session = { ...process.env, XDG_RUNTIME_DIR: RUN_USER };
+      const bare = { ...process.env, XDG_RUNTIME_DIR: undefined };
+      const name = uniqueName("desktop");
+      const s = await sandbox(["--name", name], `echo ready; exec sleep ${marker()}`, session);
+      const look = `ls ${RUN_USER}/nsbox 2>&1 | grep -c '\\.sock$' | sed 's/^/SOCKETS:/'`;
+      const hidden = await run(["--no-cwd", "--rw", RUN_USER, "--", "sh", "-c", look], bare);
+      expect(hidden.stdout).toBe("SOCKETS:0\n");
+      const shown = await run(["--no-cwd", "--rw", `${RUN_USER}/nsbox`, "--", "sh", "-c", look], bare);
+      expect(shown.stdout).not.toBe("SOCKETS:0\n");
+      expect(shown.stdout).toMatch(/^SOCKETS:\d+\n$/);
+      expect((await run(["stop", "--time", "0", name], session)).exitCode).toBe(0);
+      await s.finish();
+    },
+    TIMEOUT,
+  );
+});
 
 /** A shell on a fresh pseudo-terminal (the user's terminal), with everything it printed. */
 class Terminal {
