@@ -171,6 +171,32 @@ describe("a large state", () => {
   );
 });
 
+describe("what inspect and ps print", () => {
+  test(
+    "a payload renames a directory above a mount point to a terminal escape (OSC 0, OSC 52): inspect and ps print it escaped; control: --json carries the raw name",
+    async () => {
+      const project = tempDir("nsbox-t-");
+      mkdirSync(join(project, "lib", "x"), { recursive: true });
+      const name = uniqueName("escape");
+      const evil = "x\x1b]0;PWNED\x07\x1b]52;c;ZWNobyBwd25lZA==\x07y";
+      const b = background([process.execPath, NSBOX, "--name", name, "--ro", "./lib/x", "--", "sh", "-c", `mv lib "$(printf 'x\\033]0;PWNED\\007\\033]52;c;ZWNobyBwd25lZA==\\007y')" && echo ready; exec sleep ${marker()}`], { cwd: project, env: ENV });
+      started.push(b.proc);
+      expect(await b.waitFor("ready", 60_000)).toBe(true);
+      const json = await run(["inspect", "--json", name]);
+      expect((JSON.parse(json.stdout).mounts as Array<{ mountPoint: string }>).map((m) => m.mountPoint)).toContain(`${project}/${evil}/x`);
+      for (const args of [["inspect", name], ["ps"]]) {
+        const r = await run(args);
+        expect(r.exitCode).toBe(0);
+        expect(r.stdout).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+      }
+      expect((await run(["inspect", name])).stdout).toContain(`${project}/x\\u001b]0;PWNED\\u0007\\u001b]52;c;ZWNobyBwd25lZA==\\u0007y/x`);
+      expect((await run(["stop", "--time", "0", name])).exitCode).toBe(0);
+      await b.finish();
+    },
+    TIMEOUT,
+  );
+});
+
 describe("the registry is not reachable from inside", () => {
   const probe = (dir: string) => `ls -a ${dir} 2>&1 | grep -c '\\.sock$' | sed 's/^/SOCKETS:/'; echo ready`;
 

@@ -3,7 +3,7 @@ import { readFileSync, readlinkSync } from "node:fs";
 import { NsboxError } from "../errors.ts";
 import { checkOwner, findSandbox, provenPayload } from "../registry.ts";
 import { parseSubArgs } from "./args.ts";
-import { age, commandLine, publicState } from "./ps.ts";
+import { age, commandLine, publicState, visible } from "./ps.ts";
 
 export const NAMESPACES = ["user", "mnt", "pid", "uts", "ipc", "net", "cgroup", "time"];
 
@@ -125,6 +125,6 @@ export async function run(args: string[], outer: Map<string, string | boolean>):
     "mounts (/proc/PID/mountinfo)",
     ...table(i.mounts.map((m) => [m.mountPoint, m.fstype, m.root !== "/" ? `${m.source}[${m.root}]` : m.source, m.options])),
   ];
-  await Bun.write(Bun.stdout, out.join("\n") + "\n");
+  await Bun.write(Bun.stdout, visible(out.join("\n")) + "\n");
   return 0;
 }
