@@ -126,8 +126,8 @@ export function unixConnect(path: string, seconds: number): { fd: number; peer: 
   return { fd, peer: { pid: cred[0]!, uid: cred[1]!, gid: cred[2]! } };
 }
 
-/** Read what the server sends until it closes (at most `max` bytes), and the descriptor that came with it (-1 when none). */
-export function receiveDataFd(sock: number, max = 1 << 20): { data: Uint8Array; fd: number } | number {
+/** Read what the server sends until it closes (at most `max` bytes: a state holds the command, up to ARG_MAX, JSON-escaped; pages untouched cost nothing), and the descriptor that came with it (-1 when none). */
+export function receiveDataFd(sock: number, max = 1 << 26): { data: Uint8Array; fd: number } | number {
   const b = new Uint8Array(max + 4);
   const n = lib()(CALL.recvDataFd, ptr(b), sock, b.length);
   if (n < 0) return n;

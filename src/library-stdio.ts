@@ -246,6 +246,15 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
     closeSync(fd);
     throw refuse(`${path} led to ${opened} when opened`);
   }
+  // A terminal by name (Bun.file("/dev/tty"), "/dev/pts/3") is as much the caller's as fd 0:
+  // through it the payload would read what is typed there. The rule of checkFd holds for it too.
+  if (terminalSize(fd)) {
+    closeSync(fd);
+    throw new NsboxError("BAD_OPTION", `${what} ${file.name}: a terminal, and the payload never gets one of yours (it could read what is typed there)`, {
+      option: what, path: file.name,
+      hint: `use ${what}: "inherit" when it is this process's own ${what} (the payload then gets a pty, relayed), or a pipe`,
+    });
+  }
   if (flags === "w" && fstatSync(fd).isFile()) ftruncateSync(fd, 0);
   return fd;
 }

@@ -24,7 +24,7 @@ export function userTerminal(): { rows: number; cols: number; fds: number } | nu
 }
 
 /**
- * Copies the pty's output to the user's terminal (stdout, or stderr when only that is one) and
+ * Copies the pty's output to the user's terminal (stdout, else stderr, else stdin itself) and
  * follows window-size changes. When stdin is the terminal it also relays keys: the terminal in
  * raw mode (Ctrl-C and Ctrl-Z go to the payload's terminal, whose line discipline turns them
  * into signals for its foreground job), restored on every exit. nsbox relays every key, so it
@@ -61,7 +61,9 @@ export class TerminalRelay {
   /** `fds`: which of stdin, stdout, stderr (bits 0, 1, 2) are the user's terminal. */
   constructor(private readonly master: number, fds = 7) {
     this.input = (fds & 1) !== 0;
-    this.out = fds & 2 ? 1 : fds & 4 ? 2 : 1;
+    // Only stdin a terminal (`> log 2>&1`): the pty's output (the echo of what is typed, prompts
+    // written to /dev/tty) goes back to that terminal, never into the file the user named.
+    this.out = fds & 2 ? 1 : fds & 4 ? 2 : 0;
   }
 
   /** Take the terminal as a job that reads it: raw in the foreground, stopped (SIGTTIN) in the background. */

@@ -3,7 +3,7 @@ import { readFileSync, readlinkSync } from "node:fs";
 import { NsboxError } from "../errors.ts";
 import { checkOwner, findSandbox, provenPayload } from "../registry.ts";
 import { parseSubArgs } from "./args.ts";
-import { age, commandLine, publicState } from "./ps.ts";
+import { age, commandLine, publicState, visible } from "./ps.ts";
 
 export const NAMESPACES = ["user", "mnt", "pid", "uts", "ipc", "net", "cgroup", "time"];
 
@@ -93,13 +93,14 @@ function table(rows: string[][], indent = "  "): string[] {
   return rows.map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd());
 }
 
-export function run(args: string[], outer: Map<string, string | boolean>): number {
+// Bun.write, awaited: process.stdout.write to a pipe is cut at 64 KiB when nsbox exits (a large inspect --json).
+export async function run(args: string[], outer: Map<string, string | boolean>): Promise<number> {
   const usage = "nsbox inspect NAME [--json]";
   const { flags, positional } = parseSubArgs(args, { json: { type: "boolean" } }, usage, outer);
   if (positional.length !== 1) throw new NsboxError("BAD_OPTION", `usage: ${usage}`);
   const i = inspect(positional[0]!);
   if (flags.get("json")) {
-    process.stdout.write(JSON.stringify(i, null, 2) + "\n");
+    await Bun.write(Bun.stdout, JSON.stringify(i, null, 2) + "\n");
     return 0;
   }
   const out = [
@@ -124,6 +125,6 @@ export function run(args: string[], outer: Map<string, string | boolean>): numbe
     "mounts (/proc/PID/mountinfo)",
     ...table(i.mounts.map((m) => [m.mountPoint, m.fstype, m.root !== "/" ? `${m.source}[${m.root}]` : m.source, m.options])),
   ];
-  process.stdout.write(out.join("\n") + "\n");
+  await Bun.write(Bun.stdout, visible(out.join("\n")) + "\n");
   return 0;
 }

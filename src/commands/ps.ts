@@ -9,6 +9,13 @@ export function age(startedAt: string, now = Date.now()): string {
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : s < 86400 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86400)}d`;
 }
 
+/**
+ * Text shown on the user's terminal with control characters escaped (\u001b): a sandbox's
+ * paths (a directory above a mount point, renamed by the payload, shows in inspect's mounts)
+ * and a project's option values must not carry terminal escapes (OSC 52 writes the clipboard).
+ */
+export const visible = (text: string): string => text.replace(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
 /** A command line as a shell user would retype it. */
 export function commandLine(argv: string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
@@ -21,18 +28,19 @@ export function publicState(s: SandboxState) {
   };
 }
 
-export function run(args: string[], outer: Map<string, string | boolean>): number {
+// Bun.write, awaited: process.stdout.write to a pipe is cut at 64 KiB when nsbox exits (a large ps --json).
+export async function run(args: string[], outer: Map<string, string | boolean>): Promise<number> {
   const { flags, positional } = parseSubArgs(args, { json: { type: "boolean" } }, "nsbox ps [--json]", outer);
   if (positional.length) throw new NsboxError("BAD_OPTION", `nsbox ps takes no arguments (got '${positional[0]}')`);
   const running = listSandboxes().filter((s) => s.pid !== null);
   if (flags.get("json")) {
-    process.stdout.write(JSON.stringify(running.map(publicState), null, 2) + "\n");
+    await Bun.write(Bun.stdout, JSON.stringify(running.map(publicState), null, 2) + "\n");
     return 0;
   }
   const rows = [["NAME", "PID", "UP", "COMMAND", "OPTIONS"], ...running.map((s) => [s.name, String(s.pid), age(s.startedAt), commandLine(s.command), s.summary])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const clip = (text: string, n: number) => (text.length > n ? text.slice(0, n - 1) + "…" : text);
   const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : clip(cell, 40).padEnd(Math.min(widths[i]!, 40)))).join("  ").trimEnd());
-  process.stdout.write(lines.join("\n") + "\n");
+  await Bun.write(Bun.stdout, visible(lines.join("\n")) + "\n");
   return 0;
 }

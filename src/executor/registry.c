@@ -9,6 +9,7 @@
 #define SO_SNDTIMEO 21
 #define SOCK_NONBLOCK O_NONBLOCK
 #define EAGAIN 11
+#define EIO 5
 #ifndef MSG_CMSG_CLOEXEC
 #define MSG_CMSG_CLOEXEC 0x40000000
 #endif
@@ -66,7 +67,9 @@ int nsbox_unix_accept(int listener, int *cred) {
   return fd;
 }
 
-/* Send `length` bytes of data, with descriptor `fd` attached unless it is negative. */
+/* Send `length` bytes of data, with descriptor `fd` attached (to the first part) unless it is
+ * negative. A large state goes out in parts: sendmsg(2) returns after a part when a signal
+ * arrives, and the client would read a cut-off state. */
 int nsbox_send_data_fd(int sock, const void *data, int length, int fd) {
   u64 control[3] = { 20, 0, 0 };
   int *head = (int *)control;
@@ -75,20 +78,30 @@ int nsbox_send_data_fd(int sock, const void *data, int length, int fd) {
   setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
   int flags = fcntl(sock, F_GETFL);
   if (flags >= 0) fcntl(sock, F_SETFL, flags & ~O_NONBLOCK);
-  struct iovec iov = { (void *)data, (size_t)length };
-  struct msghdr msg = { 0, 0, &iov, 1, fd >= 0 ? control : 0, fd >= 0 ? 24 : 0, 0 };
-  return sendmsg(sock, &msg, 0x4000 /* MSG_NOSIGNAL */) < 0 ? -errno : 0;
+  for (int sent = 0; sent < length || (sent == 0 && length == 0);) {
+    struct iovec iov = { (char *)data + sent, (size_t)(length - sent) };
+    struct msghdr msg = { 0, 0, &iov, 1, fd >= 0 && sent == 0 ? control : 0, fd >= 0 && sent == 0 ? 24 : 0, 0 };
+    ssize_t n = sendmsg(sock, &msg, 0x4000 /* MSG_NOSIGNAL */);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? -errno : -EIO;
+    sent += (int)n;
+    if (length == 0) break;
+  }
+  return 0;
 }
 
 /* Connect to the socket at path (p, NUL-terminated, at most 107 bytes); the server's pid, uid,
- * gid are written at p + 112. Replies wait at most `seconds`. */
+ * gid are written at p + 112. The connection and replies wait at most `seconds`: a socket
+ * whose listener never accepts (its backlog full, e.g. one a sandbox bound in a shared runtime
+ * directory) would otherwise block connect(2) for as long as its owner likes (EAGAIN instead). */
 int nsbox_unix_connect(char *p, int seconds) {
   struct sockaddr_un addr;
   if (unix_address(p, &addr) < 0) return -EINVAL;
   int fd = socket(1, 1 | O_CLOEXEC, 0), e;
   if (fd < 0) return -errno;
   struct timeval_ { long s, us; } limit = { seconds, 0 };
-  if (connect(fd, &addr, sizeof addr) < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) < 0 ||
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) < 0 ||
+      connect(fd, &addr, sizeof addr) < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) < 0 ||
       (e = peer(fd, (int *)(p + 112))) < 0) {
     e = errno;
     close(fd);

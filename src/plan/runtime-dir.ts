@@ -5,10 +5,16 @@ import { NsboxError } from "../errors.ts";
 import type { Host } from "../host.ts";
 import { ATTR, isAncestorOrSelf, type PlanBuilder } from "./builder.ts";
 
-/** Where this user's nsbox runs keep their registry: $XDG_RUNTIME_DIR/nsbox and /tmp/nsbox-UID (registry.ts runtimeDir). */
+/**
+ * Where this user's nsbox runs keep their registry: $XDG_RUNTIME_DIR/nsbox and /tmp/nsbox-UID
+ * (registry.ts runtimeDir), and /run/user/UID/nsbox, the usual $XDG_RUNTIME_DIR of the user's
+ * other sessions: a run from one without it (su, cron, a service) may share /run/user/UID while
+ * the desktop's sandboxes serve their sockets there.
+ */
 export function registryDirs(host: Pick<Host, "env" | "uid">): string[] {
   const xdg = host.env.XDG_RUNTIME_DIR;
-  return [...(xdg?.startsWith("/") ? [join(xdg, "nsbox")] : []), `/tmp/nsbox-${host.uid}`];
+  const dirs = [...(xdg?.startsWith("/") ? [join(xdg, "nsbox")] : []), `/run/user/${host.uid}/nsbox`, `/tmp/nsbox-${host.uid}`];
+  return [...new Set(dirs)];
 }
 
 const realDir = (path: string): string | undefined => {
