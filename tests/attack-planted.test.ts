@@ -1,0 +1,183 @@
+// Attacks on the host side's path handling (issue 11, item 3), each with the control that shows it could succeed.
+import { afterAll, describe, expect, it, setDefaultTimeout } from "bun:test";
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { execFileSync } from "node:child_process";
+import { nsbox, sh } from "./helpers.ts";
+import { parseMount } from "../src/plan/mount-spec.ts";
+import { buildPlan } from "../src/plan/index.ts";
+import { supervise } from "../src/supervise.ts";
+import { readHost } from "../src/host.ts";
+
+setDefaultTimeout(60_000);
+
+const made: string[] = [];
+afterAll(() => {
+  for (const path of made) {
+    Bun.spawnSync(["chmod", "-R", "u+rwx", path], { stderr: "ignore" });
+    rmSync(path, { recursive: true, force: true });
+  }
+});
+function scratch(prefix = "nsbox-a-"): string {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  made.push(dir);
+  return dir;
+}
+const SECRET = "NSBOX-ATTACK-SECRET";
+/** A stand-in for ~/.ssh outside the project, with a `config` and a key. */
+function secretDir(): string {
+  const dir = join(scratch("nsbox-home-"), ".ssh");
+  mkdirSync(dir);
+  writeFileSync(join(dir, "config"), SECRET + "\n");
+  writeFileSync(join(dir, "id_rsa"), SECRET + "\n");
+  return dir;
+}
+const quiet = { stdio: { stdin: -1, stdout: -1, stderr: -1 } };
+
+/** Exchanges two names as fast as it can (renameat2 RENAME_EXCHANGE) until `stop` exists; prints its count. */
+const SWAPPER = `
+import { dlopen, FFIType, ptr } from "bun:ffi";
+const libc = dlopen("libc.so.6", { renameat2: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 } });
+const [a, b, stop] = process.argv.slice(2).map((p) => Buffer.from(p + "\\0"));
+let swaps = 0;
+console.log("swapping");
+while (!(await Bun.file(stop.subarray(0, -1).toString()).exists())) {
+  for (let i = 0; i < 64; i++) if (libc.symbols.renameat2(-100, ptr(a), -100, ptr(b), 2) === 0) swaps++;
+  Bun.sleepSync(1);
+}
+console.log("swaps " + swaps);
+`;
+
+/**
+ * The walk looks every name up from `/` (lstat of the whole path so far), so a symlink swapped in
+ * for a directory *on the way*, after the walk passed it, is followed by the next lookup: the walk
+ * then records the identity of ~/.ssh/config, and an open with O_NOFOLLOW (which guards only the
+ * last name) reaches that very file while the link stands. Before the fix, about 1 plan in 60
+ * carried the secret as --file's content into the sandbox.
+ */
+describe("--file ./conf/config while the payload swaps conf for a symlink to ~/.ssh", () => {
+  it("never reads the secret in 2,000 plans (controls: swaps, the refusals that prove the window was hit, the content reaching a sandbox)", async () => {
+    const project = scratch();
+    const secret = secretDir();
+    const conf = join(project, "conf");
+    mkdirSync(conf);
+    writeFileSync(join(conf, "config"), "public\n");
+    symlinkSync(relative(project, secret), join(project, "link"));
+    writeFileSync(join(project, "swapper.ts"), SWAPPER);
+    const stop = join(project, "stop");
+    const swapper = Bun.spawn([process.execPath, join(project, "swapper.ts"), conf, join(project, "link"), stop], { stdout: "pipe", stderr: "inherit" });
+    const counts = { planned: 0, secret: 0, refusedLink: 0, refusedOpened: 0, refusedChanged: 0 };
+    const other: string[] = [];
+    let last: ReturnType<typeof buildPlan> | undefined;
+    const host = readHost(project);
+    try {
+      for (let i = 0; i < 2000; i++) {
+        try {
+          const plan = buildPlan(["cat", "/x"], { noCwd: true, mounts: [parseMount("file", `/x:${conf}/config`)] }, host, { terminal: null });
+          const content = String(plan.ops.find((o) => o.op === "WRITE_FILE" && o.data)?.data);
+          counts.planned++;
+          if (content.includes(SECRET)) counts.secret++;
+          else if (content === "public\n") last = plan;
+          else other.push(content);
+        } catch (e) {
+          const m = (e as Error).message;
+          if (/is a symlink to/.test(m)) counts.refusedLink++;
+          else if (/led to .* when opened/.test(m)) counts.refusedOpened++;
+          else if (/changed while nsbox read it|no such file/.test(m)) counts.refusedChanged++;
+          else other.push(m);
+        }
+      }
+    } finally {
+      writeFileSync(stop, "");
+    }
+    await swapper.exited;
+    const swaps = Number(/swaps (\d+)/.exec(await new Response(swapper.stdout).text())?.[1] ?? 0);
+    console.log(`race: ${JSON.stringify({ swaps, ...counts })}`);
+    expect(other).toEqual([]);
+    expect(counts.secret).toBe(0);
+    // Controls: the names were swapped throughout; the walk did see the secret's identity through a
+    // link on the way (the new check refused it); a planned content is what the payload gets.
+    expect(swaps).toBeGreaterThan(2000);
+    expect(counts.refusedOpened).toBeGreaterThan(0);
+    expect(counts.planned).toBeGreaterThan(0);
+    const out = await nsbox(["--file", `/x:${secret}/config`, "--", "cat", "/x"], { cwd: project });
+    expect(out).toMatchObject({ stdout: SECRET + "\n", exitCode: 0 }); // named, the secret would show
+    const run = await supervise(last!, quiet);
+    expect(run.exitCode).toBe(0);
+  }, 300_000);
+});
+
+describe("hard links instead of symlinks", () => {
+  it("the payload can't hard-link a file it sees read-only into the project, to write it through the link on a later run (control: a link within the project)", async () => {
+    const project = scratch();
+    const secret = secretDir();
+    writeFileSync(join(project, "a"), "a\n");
+    const r = await sh(`ln /keys/config stolen; echo "rc=$?"; ln a b && echo linked`, { cwd: project }, ["--ro-bind", `${secret}:/keys`]);
+    expect(r.stdout).toBe("rc=1\nlinked\n");
+    expect(r.stderr).toMatch(/cross-device|Invalid cross-device link/i);
+    expect(statSync(join(project, "b")).ino).toBe(statSync(join(project, "a")).ino);
+    expect(() => statSync(join(project, "stolen"))).toThrow();
+  });
+
+  it("a hard link the user made is the file the user named: --ro and --file show its content, read-only and nothing else (its content shows; the write is refused)", async () => {
+    const project = scratch();
+    writeFileSync(join(project, "data"), "data\n");
+    linkSync(join(project, "data"), join(project, "alias"));
+    const r = await nsbox(["--ro-bind", `${project}/alias:/a`, "--file", `/f:${project}/alias`, "--no-cwd", "--", "sh", "-c", "cat /a /f; echo x > /a"], { cwd: project });
+    expect(r.stdout).toBe("data\ndata\n");
+    expect(readFileSync(join(project, "data"), "utf8")).toBe("data\n");
+  });
+});
+
+describe("a host path changed by rename (no symlink) between the plan and the mount", () => {
+  const planFor = (cwd: string, value: string) =>
+    buildPlan(["cat", "/data/id_rsa"], { noCwd: true, mounts: [parseMount("ro-bind", value)] }, readHost(cwd), { terminal: null });
+
+  it("--ro-bind ./a/b after the payload exchanged the parent a with its own c (c/b holding other content): refused (control: unchanged, it mounts)", async () => {
+    const cwd = scratch();
+    mkdirSync(join(cwd, "a/b"), { recursive: true });
+    mkdirSync(join(cwd, "c/b"), { recursive: true });
+    writeFileSync(join(cwd, "a/b/id_rsa"), "public\n");
+    writeFileSync(join(cwd, "c/b/id_rsa"), SECRET + "\n");
+    const control = await supervise(planFor(cwd, `${cwd}/a/b:/data`), quiet);
+    expect(control.exitCode).toBe(0);
+    const plan = planFor(cwd, `${cwd}/a/b:/data`);
+    renameSync(join(cwd, "a"), join(cwd, "old"));
+    renameSync(join(cwd, "c"), join(cwd, "a"));
+    const out = await supervise(plan, quiet);
+    expect(out.exitCode).toBe(125);
+    expect(out.error?.message).toMatch(/was replaced by another file after nsbox checked it/);
+  });
+});
+
+describe("magic links as sources", () => {
+  it("/proc/self/cwd, /proc/self/root, /dev/stdin are refused as sources, with where they lead (control: the real path binds)", async () => {
+    const cwd = scratch();
+    writeFileSync(join(cwd, "f"), "f\n");
+    for (const src of ["/proc/self/cwd", "/proc/self/root/etc", "/dev/stdin", "/dev/fd/0"]) {
+      const r = await nsbox(["--ro-bind", `${src}:/x`, "--", "true"], { cwd });
+      expect(r.exitCode).toBe(125);
+      expect(r.stderr).toMatch(/is a symlink to .*name the real path/);
+    }
+    const control = await nsbox(["--ro-bind", `${cwd}:/x`, "--", "cat", "/x/f"], { cwd });
+    expect(control).toMatchObject({ stdout: "f\n", exitCode: 0 });
+  });
+});
+
+describe("the overlay work directory's cleanup", () => {
+  it("the payload can't swap in a directory holding protected files (a nested repository's .git): the rename is refused (control: a plain directory is swapped in)", async () => {
+    const cwd = scratch();
+    mkdirSync(join(cwd, "tree"));
+    execFileSync("git", ["init", "-q", join(cwd, "sub")]);
+    const config = readFileSync(join(cwd, "sub/.git/config"), "utf8");
+    mkdirSync(join(cwd, "plain"));
+    writeFileSync(join(cwd, "plain/x"), "x\n");
+    const r = await sh("mv .changes.nsbox-work gone && mv sub .changes.nsbox-work; echo rc=$?; mv plain .changes.nsbox-work && echo plain", { cwd }, ["--overlay", "./tree:./changes"]);
+    expect(r.stdout).toBe("rc=1\nplain\n");
+    expect(readFileSync(join(cwd, "sub/.git/config"), "utf8")).toBe(config);
+    // Control: the plain directory was swapped in, and the cleanup emptied what it found there.
+    expect(() => statSync(join(cwd, "plain"))).toThrow();
+    expect(() => statSync(join(cwd, ".changes.nsbox-work"))).toThrow();
+  });
+});
