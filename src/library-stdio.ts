@@ -206,6 +206,8 @@ export async function feed(data: Exclude<StdinOption, "inherit" | "pipe" | "igno
   }
 }
 
+const O_PATH = 0o10000000;
+
 const isBunFile = (v: unknown): v is BunFile => v instanceof Blob && typeof (v as BunFile).name === "string";
 
 /**
@@ -227,15 +229,40 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
   // No O_TRUNC yet: the file is truncated once it is known to be the one named (below).
   const mode = flags === "r" ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_WRONLY | constants.O_CREAT;
   const name = dir.ok ? `${dir.path}/${basename(path)}` : path;
+  // The directory is held first and checked to be the one walked: an open by the whole name would
+  // pass through a directory on the way swapped for a symlink after the walk (logs -> ~/.ssh), and
+  // O_CREAT would make logs' file there before the check below could refuse it.
+  let at = name;
+  let dirFd: number | undefined;
+  if (dir.ok) {
+    try {
+      dirFd = openSync(dir.path, O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOTDIR" || code === "ELOOP") throw refuse(`${dir.path} is no longer a directory (a symlink now?)`);
+      throw new NsboxError("BAD_OPTION", `${what} ${file.name}: ${(e as Error).message}`, { option: what, path: file.name, cause: e });
+    }
+    let held: string | undefined;
+    try {
+      held = readlinkSync(`/proc/self/fd/${dirFd}`);
+    } catch {}
+    if (held !== undefined && held !== dir.path) {
+      closeSync(dirFd);
+      throw refuse(`${dir.path} led to ${held} when opened`);
+    }
+    at = `/proc/self/fd/${dirFd}/${basename(path)}`;
+  }
   let fd: number;
   try {
-    fd = openSync(name, mode | constants.O_NOFOLLOW | constants.O_NOCTTY, 0o666); // Bun opens with O_CLOEXEC
+    fd = openSync(at, mode | constants.O_NOFOLLOW | constants.O_NOCTTY, 0o666); // Bun opens with O_CLOEXEC
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ELOOP") throw refuse(`${path} is a symlink`);
-    throw new NsboxError(code === "ENOENT" ? "PATH_NOT_FOUND" : "BAD_OPTION", `${what} ${file.name}: ${(e as Error).message}`, {
+    throw new NsboxError(code === "ENOENT" ? "PATH_NOT_FOUND" : "BAD_OPTION", `${what} ${file.name}: ${(e as Error).message.replace(at, name)}`, {
       option: what, path: file.name, cause: e,
     });
+  } finally {
+    if (dirFd !== undefined) closeSync(dirFd);
   }
   // A directory on the way swapped for a symlink after the walk: the descriptor shows where it went.
   let opened: string | undefined;

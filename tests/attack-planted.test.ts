@@ -181,3 +181,50 @@ describe("the overlay work directory's cleanup", () => {
     expect(() => statSync(join(cwd, ".changes.nsbox-work"))).toThrow();
   });
 });
+
+/**
+ * The library's stdio files: the directory was walked, then the file opened by its whole name with
+ * O_CREAT. A directory on the way swapped for a symlink in between made the file in the link's
+ * target (an empty ~/.ssh/authorized_keys, say) before the descriptor check refused the run.
+ */
+describe("stdout: Bun.file(logs/authorized_keys) while the payload swaps logs for a symlink to ~/.ssh", () => {
+  it("never creates the file there in 300 runs (controls: swaps, refusals proving the window was hit, runs that wrote the log)", async () => {
+    const { run } = await import("../src/library.ts");
+    const project = scratch();
+    const secret = secretDir();
+    const logs = join(project, "logs");
+    mkdirSync(logs);
+    symlinkSync(relative(project, secret), join(project, "link"));
+    writeFileSync(join(project, "swapper.ts"), SWAPPER);
+    const stop = join(project, "stop");
+    const swapper = Bun.spawn([process.execPath, join(project, "swapper.ts"), logs, join(project, "link"), stop], { stdout: "pipe", stderr: "inherit" });
+    const counts = { ran: 0, refusedLink: 0, refusedMoved: 0 };
+    const other: string[] = [];
+    try {
+      for (let i = 0; i < 300; i++) {
+        try {
+          await run(["echo", "hi"], { noCwd: true, stdout: Bun.file(join(logs, "authorized_keys")) });
+          counts.ran++;
+        } catch (e) {
+          const m = (e as Error).message;
+          if (/is a symlink to/.test(m)) counts.refusedLink++;
+          else if (/led to .* when opened|is no longer a directory/.test(m)) counts.refusedMoved++;
+          else other.push(m);
+        }
+      }
+    } finally {
+      writeFileSync(stop, "");
+    }
+    await swapper.exited;
+    const swaps = Number(/swaps (\d+)/.exec(await new Response(swapper.stdout).text())?.[1] ?? 0);
+    console.log(`race: ${JSON.stringify({ swaps, ...counts })}`);
+    expect(other).toEqual([]);
+    expect(() => statSync(join(secret, "authorized_keys"))).toThrow();
+    expect(swaps).toBeGreaterThan(300);
+    expect(counts.refusedMoved).toBeGreaterThan(0);
+    expect(counts.ran).toBeGreaterThan(0);
+    // The runs that went through wrote the log where it was named.
+    const where = [join(logs, "authorized_keys"), join(project, "link/authorized_keys")].filter((p) => { try { return statSync(p).isFile(); } catch { return false; } });
+    expect(where.map((p) => readFileSync(p, "utf8"))).toContain("hi\n");
+  }, 300_000);
+});
