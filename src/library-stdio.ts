@@ -5,7 +5,7 @@ import { closeSync, constants, fstatSync, ftruncateSync, openSync, readlinkSync,
 import { basename, dirname, resolve } from "node:path";
 import { walkError, walkHostPath } from "./plan/host-path.ts";
 import { NsboxError } from "./errors.ts";
-import { closeFd, pipe, readableBytes, terminalSize } from "./executor.ts";
+import { closeFd, pipe, readableBytes, setBlocking, terminalSize } from "./executor.ts";
 
 /** Where the payload's standard input comes from (as Bun.spawn's `stdin`). */
 export type StdinOption =
@@ -227,7 +227,9 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
   }
   if (!dir.ok && "link" in dir) throw refuse(`${dir.link} is a symlink to ${dir.leadsTo}`);
   // No O_TRUNC yet: the file is truncated once it is known to be the one named (below).
-  const mode = flags === "r" ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_WRONLY | constants.O_CREAT;
+  // Non-blocking for writes too: a FIFO the payload planted as out.log, with no reader, held
+  // this process in open(2) for good. The descriptor is made blocking again below.
+  const mode = flags === "r" ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK;
   const name = dir.ok ? `${dir.path}/${basename(path)}` : path;
   // The directory is held first and checked to be the one walked: an open by the whole name would
   // pass through a directory on the way swapped for a symlink after the walk (logs -> ~/.ssh), and
@@ -258,6 +260,9 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ELOOP") throw refuse(`${path} is a symlink`);
+    if (code === "ENXIO") {
+      throw new NsboxError("BAD_OPTION", `${what} ${file.name}: a FIFO no process reads (nsbox would wait for a reader for good); remove it or name a regular file`, { option: what, path: file.name });
+    }
     throw new NsboxError(code === "ENOENT" ? "PATH_NOT_FOUND" : "BAD_OPTION", `${what} ${file.name}: ${(e as Error).message.replace(at, name)}`, {
       option: what, path: file.name, cause: e,
     });
@@ -274,6 +279,7 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
     throw refuse(`${path} led to ${opened} when opened`);
   }
   if (flags === "w" && fstatSync(fd).isFile()) ftruncateSync(fd, 0);
+  if (flags === "w") setBlocking(fd);
   return fd;
 }
 

@@ -228,3 +228,86 @@ describe("stdout: Bun.file(logs/authorized_keys) while the payload swaps logs fo
     expect(where.map((p) => readFileSync(p, "utf8"))).toContain("hi\n");
   }, 300_000);
 });
+
+/**
+ * nsbox reads the git configs of a share to know what to guard (plan/protected.ts). A nested
+ * repository the payload made during a run is not guarded on that run, so a payload (here, a
+ * swapper standing for it) can exchange its .git/config with a FIFO while the next nsbox starts:
+ * checked with lstat, then read by name, the FIFO held nsbox in a blocking read for good.
+ */
+describe("a FIFO swapped in for a nested repository's .git/config while nsbox plans", () => {
+  const PLANNER = `
+import { lstatSync, openSync, fstatSync, closeSync, constants } from "node:fs";
+import { buildPlan } from ${JSON.stringify(join(import.meta.dir, "../src/plan/index.ts"))};
+import { readHost } from ${JSON.stringify(join(import.meta.dir, "../src/host.ts"))};
+const [project, config] = process.argv.slice(2);
+const host = readHost(project);
+let window = 0, errors = 0;
+for (let i = 0; i < 2000; i++) {
+  try { buildPlan(["true"], {}, host, { terminal: null }); } catch { errors++; }
+  // The control: the same look-then-open, non-blocking, sees the FIFO that a blocking read would hang on.
+  try {
+    if (lstatSync(config).isFile()) {
+      const fd = openSync(config, constants.O_RDONLY | constants.O_NONBLOCK);
+      if (fstatSync(fd).isFIFO()) window++;
+      closeSync(fd);
+    }
+  } catch {}
+}
+console.log(JSON.stringify({ window, errors }));
+`;
+
+  it("plans 2,000 times without hanging (controls: swaps, the look-then-open window seen from outside)", async () => {
+    const project = scratch();
+    execFileSync("git", ["init", "-q", project]);
+    execFileSync("git", ["init", "-q", join(project, "sub")]);
+    const config = join(project, "sub/.git/config");
+    execFileSync("mkfifo", [join(project, "sub/.git/fifo")]);
+    writeFileSync(join(project, "swapper.ts"), SWAPPER);
+    writeFileSync(join(project, "planner.ts"), PLANNER);
+    const stop = join(project, "stop");
+    const swapper = Bun.spawn([process.execPath, join(project, "swapper.ts"), config, join(project, "sub/.git/fifo"), stop], { stdout: "pipe", stderr: "inherit" });
+    const planner = Bun.spawn([process.execPath, join(project, "planner.ts"), project, config], { stdout: "pipe", stderr: "inherit" });
+    // A hang is the failure: a planner blocked in read(2) never exits. Generous for a loaded machine.
+    const ended = await Promise.race([planner.exited.then(() => true), Bun.sleep(240_000).then(() => false)]);
+    if (!ended) planner.kill(9);
+    writeFileSync(stop, "");
+    await swapper.exited;
+    const swaps = Number(/swaps (\d+)/.exec(await new Response(swapper.stdout).text())?.[1] ?? 0);
+    const out = await new Response(planner.stdout).text();
+    console.log(`race: ${JSON.stringify({ swaps, ended, out: out.trim() })}`);
+    expect(ended).toBe(true);
+    const { window, errors } = JSON.parse(out) as { window: number; errors: number };
+    expect(errors).toBe(0);
+    expect(swaps).toBeGreaterThan(2000);
+    expect(window).toBeGreaterThan(0);
+  }, 300_000);
+});
+
+describe("stdout: Bun.file(out.log) where the payload left a FIFO", () => {
+  it("is refused at once instead of holding nsbox in open(2) (control: with a reader, the FIFO gets the output)", async () => {
+    const { run } = await import("../src/library.ts");
+    const project = scratch();
+    const fifo = join(project, "out.log");
+    execFileSync("mkfifo", [fifo]);
+    let error = "";
+    try {
+      await run(["echo", "hi"], { noCwd: true, stdout: Bun.file(fifo) });
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    expect(error).toBe(`stdout ${fifo}: a FIFO no process reads (nsbox would wait for a reader for good); remove it or name a regular file`);
+    const reader = Bun.spawn(["cat", fifo], { stdout: "pipe" });
+    // The reader's open completes when a writer opens, so retry until cat has the FIFO open.
+    let r: Awaited<ReturnType<typeof run>> | undefined;
+    for (let i = 0; i < 200 && !r; i++) {
+      try {
+        r = await run(["echo", "hi"], { noCwd: true, stdout: Bun.file(fifo) });
+      } catch {
+        await Bun.sleep(50);
+      }
+    }
+    expect(r?.exitCode).toBe(0);
+    expect(await new Response(reader.stdout).text()).toBe("hi\n");
+  });
+});

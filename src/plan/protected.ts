@@ -1,7 +1,7 @@
 // Files in a writable share that the host runs later (git's config and hooks, direnv, editor
 // tasks, hook managers): read-only inside, and the ones that do not exist yet moved aside after
 // the run if the sandbox made them.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync, renameSync, type Stats } from "node:fs";
 import { join, normalize, resolve } from "node:path";
 import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
@@ -135,6 +135,24 @@ function nameId(path: string): string | undefined {
   }
 }
 
+/**
+ * A small file of the share (a git config, a `.git` file), read as data: the payload may have
+ * swapped a FIFO in after `look` saw a file (a blocking read held nsbox for good) or grown it to
+ * gigabytes. Opened without following or blocking, only a regular file, at most `max` bytes.
+ */
+function readSmall(path: string, max = 1 << 20): string {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    if (!fstatSync(fd).isFile()) return "";
+    const buf = Buffer.alloc(max);
+    let n = 0;
+    for (let got; n < max && (got = readSync(fd, buf, n, max - n, null)) > 0; ) n += got;
+    return buf.toString("utf8", 0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function look(path: string): Stats | undefined {
   try {
     return lstatSync(path);
@@ -154,7 +172,7 @@ function gitConfigValues(file: string, keys: string[] | RegExp): { key: string; 
   let text: string;
   try {
     if (!look(file)?.isFile()) return [];
-    text = readFileSync(file, "utf8");
+    text = readSmall(file);
   } catch {
     return [];
   }
@@ -297,7 +315,7 @@ class Collector {
 
   private read(rel: string): string {
     try {
-      return readFileSync(this.abs(rel), "utf8").slice(0, 4096);
+      return readSmall(this.abs(rel), 4096);
     } catch {
       return "";
     }
