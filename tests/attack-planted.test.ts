@@ -166,7 +166,28 @@ describe("magic links as sources", () => {
 });
 
 describe("the overlay work directory's cleanup", () => {
-  it("the payload can't swap in a directory holding protected files (a nested repository's .git): the rename is refused (control: a plain directory is swapped in)", async () => {
+  it("the payload renames a parent of --ro and --hide paths into the work directory's name: their files survive the cleanup (controls: the rename, the walls inside, a normal cleanup)", async () => {
+    const cwd = scratch();
+    mkdirSync(join(cwd, "tree"));
+    mkdirSync(join(cwd, "data/keep"), { recursive: true });
+    writeFileSync(join(cwd, "data/keep/file"), "precious\n");
+    writeFileSync(join(cwd, "data/secret.txt"), SECRET + "\n");
+    const script = "rm data/keep/file 2>/dev/null || echo ro; cat data/secret.txt 2>/dev/null || echo hidden; mv .changes.nsbox-work gone && mv data .changes.nsbox-work && echo moved";
+    const r = await sh(script, { cwd }, ["--ro", "./data/keep", "--hide", "./data/secret.txt", "--overlay", "./tree:./changes"]);
+    expect(r).toMatchObject({ stdout: "ro\nhidden\nmoved\n", exitCode: 0 });
+    expect(() => statSync(join(cwd, "data"))).toThrow();
+    // The files the payload could neither change nor read are still on the host.
+    expect(readFileSync(join(cwd, ".changes.nsbox-work/keep/file"), "utf8")).toBe("precious\n");
+    expect(readFileSync(join(cwd, ".changes.nsbox-work/secret.txt"), "utf8")).toBe(SECRET + "\n");
+    // Control: left alone, the work directory is removed after the run (with what overlayfs left in it).
+    const other = scratch();
+    mkdirSync(join(other, "tree"));
+    const ok = await sh("echo x > tree/new; mkdir tree/d; echo y > tree/d/f; rm -r tree/d", { cwd: other }, ["--overlay", "./tree:./changes"]);
+    expect(ok).toMatchObject({ exitCode: 0, stderr: "" });
+    expect(() => statSync(join(other, ".changes.nsbox-work"))).toThrow();
+  });
+
+  it("the payload can't swap in a directory holding protected files (a nested repository's .git): the rename is refused (control: a plain directory is swapped in, its file left)", async () => {
     const cwd = scratch();
     mkdirSync(join(cwd, "tree"));
     execFileSync("git", ["init", "-q", join(cwd, "sub")]);
@@ -176,9 +197,9 @@ describe("the overlay work directory's cleanup", () => {
     const r = await sh("mv .changes.nsbox-work gone && mv sub .changes.nsbox-work; echo rc=$?; mv plain .changes.nsbox-work && echo plain", { cwd }, ["--overlay", "./tree:./changes"]);
     expect(r.stdout).toBe("rc=1\nplain\n");
     expect(readFileSync(join(cwd, "sub/.git/config"), "utf8")).toBe(config);
-    // Control: the plain directory was swapped in, and the cleanup emptied what it found there.
+    // Control: the plain directory was swapped in (and its file, not overlayfs's, was left).
     expect(() => statSync(join(cwd, "plain"))).toThrow();
-    expect(() => statSync(join(cwd, ".changes.nsbox-work"))).toThrow();
+    expect(readFileSync(join(cwd, ".changes.nsbox-work/x"), "utf8")).toBe("x\n");
   });
 });
 
