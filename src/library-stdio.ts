@@ -230,7 +230,7 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
   // Non-blocking for writes too: a FIFO the payload planted as out.log, with no reader, held
   // this process in open(2) for good. The descriptor is made blocking again below.
   const mode = flags === "r" ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK;
-  const name = dir.ok ? `${dir.path}/${basename(path)}` : path;
+  const name = dir.ok ? `${dir.path === "/" ? "" : dir.path}/${basename(path)}` : path;
   // The directory is held first and checked to be the one walked: an open by the whole name would
   // pass through a directory on the way swapped for a symlink after the walk (logs -> ~/.ssh), and
   // O_CREAT would make logs' file there before the check below could refuse it.
