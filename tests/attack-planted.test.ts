@@ -1,6 +1,6 @@
 // Attacks on the host side's path handling (issue 11, item 3), each with the control that shows it could succeed.
 import { afterAll, describe, expect, it, setDefaultTimeout } from "bun:test";
-import { linkSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { execFileSync } from "node:child_process";
@@ -167,6 +167,19 @@ describe("magic links as sources", () => {
 });
 
 describe("the overlay work directory's cleanup", () => {
+  it("a directory renamed into the work directory's name before the run (in a shared, non-sticky directory, another user can) keeps its files (control: overlayfs's own work/ goes)", async () => {
+    const cwd = scratch();
+    mkdirSync(join(cwd, "tree"));
+    const work = join(cwd, ".changes.nsbox-work");
+    mkdirSync(join(work, "notes"), { recursive: true });
+    writeFileSync(join(work, "notes/todo.txt"), "mine\n");
+    writeFileSync(join(work, "#1f"), "overlayfs's\n");
+    const r = await sh("echo x > tree/new", { cwd }, ["--overlay", "./tree:./changes"]);
+    expect(r).toMatchObject({ exitCode: 0, stderr: "" });
+    expect(readFileSync(join(work, "notes/todo.txt"), "utf8")).toBe("mine\n");
+    expect(readdirSync(work).sort()).toEqual(["notes"]);
+  });
+
   it("the payload renames a parent of --ro and --hide paths into the work directory's name: the rename is refused and their files stay (controls: the walls inside, a normal cleanup)", async () => {
     const cwd = scratch();
     mkdirSync(join(cwd, "tree"));
