@@ -5,7 +5,7 @@ import { closeSync, constants, fstatSync, ftruncateSync, openSync, readlinkSync,
 import { basename, dirname, resolve } from "node:path";
 import { walkError, walkHostPath } from "./plan/host-path.ts";
 import { NsboxError } from "./errors.ts";
-import { closeFd, pipe, readableBytes, terminalSize } from "./executor.ts";
+import { closeFd, pipe, readableBytes, setBlocking, terminalSize } from "./executor.ts";
 
 /** Where the payload's standard input comes from (as Bun.spawn's `stdin`). */
 export type StdinOption =
@@ -206,6 +206,8 @@ export async function feed(data: Exclude<StdinOption, "inherit" | "pipe" | "igno
   }
 }
 
+const O_PATH = 0o10000000;
+
 const isBunFile = (v: unknown): v is BunFile => v instanceof Blob && typeof (v as BunFile).name === "string";
 
 /**
@@ -225,17 +227,47 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
   }
   if (!dir.ok && "link" in dir) throw refuse(`${dir.link} is a symlink to ${dir.leadsTo}`);
   // No O_TRUNC yet: the file is truncated once it is known to be the one named (below).
-  const mode = flags === "r" ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_WRONLY | constants.O_CREAT;
-  const name = dir.ok ? `${dir.path}/${basename(path)}` : path;
+  // Non-blocking for writes too: a FIFO the payload planted as out.log, with no reader, held
+  // this process in open(2) for good. The descriptor is made blocking again below.
+  const mode = flags === "r" ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK;
+  const name = dir.ok ? `${dir.path === "/" ? "" : dir.path}/${basename(path)}` : path;
+  // The directory is held first and checked to be the one walked: an open by the whole name would
+  // pass through a directory on the way swapped for a symlink after the walk (logs -> ~/.ssh), and
+  // O_CREAT would make logs' file there before the check below could refuse it.
+  let at = name;
+  let dirFd: number | undefined;
+  if (dir.ok) {
+    try {
+      dirFd = openSync(dir.path, O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOTDIR" || code === "ELOOP") throw refuse(`${dir.path} is no longer a directory (a symlink now?)`);
+      throw new NsboxError("BAD_OPTION", `${what} ${file.name}: ${(e as Error).message}`, { option: what, path: file.name, cause: e });
+    }
+    let held: string | undefined;
+    try {
+      held = readlinkSync(`/proc/self/fd/${dirFd}`);
+    } catch {}
+    if (held !== undefined && held !== dir.path) {
+      closeSync(dirFd);
+      throw refuse(`${dir.path} led to ${held} when opened`);
+    }
+    at = `/proc/self/fd/${dirFd}/${basename(path)}`;
+  }
   let fd: number;
   try {
-    fd = openSync(name, mode | constants.O_NOFOLLOW | constants.O_NOCTTY, 0o666); // Bun opens with O_CLOEXEC
+    fd = openSync(at, mode | constants.O_NOFOLLOW | constants.O_NOCTTY, 0o666); // Bun opens with O_CLOEXEC
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ELOOP") throw refuse(`${path} is a symlink`);
-    throw new NsboxError(code === "ENOENT" ? "PATH_NOT_FOUND" : "BAD_OPTION", `${what} ${file.name}: ${(e as Error).message}`, {
+    if (code === "ENXIO") {
+      throw new NsboxError("BAD_OPTION", `${what} ${file.name}: a FIFO no process reads (nsbox would wait for a reader for good); remove it or name a regular file`, { option: what, path: file.name });
+    }
+    throw new NsboxError(code === "ENOENT" ? "PATH_NOT_FOUND" : "BAD_OPTION", `${what} ${file.name}: ${(e as Error).message.replace(at, name)}`, {
       option: what, path: file.name, cause: e,
     });
+  } finally {
+    if (dirFd !== undefined) closeSync(dirFd);
   }
   // A directory on the way swapped for a symlink after the walk: the descriptor shows where it went.
   let opened: string | undefined;
@@ -256,6 +288,7 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
     });
   }
   if (flags === "w" && fstatSync(fd).isFile()) ftruncateSync(fd, 0);
+  if (flags === "w") setBlocking(fd);
   return fd;
 }
 

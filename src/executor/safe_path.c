@@ -21,6 +21,9 @@
 #define MOVE_MOUNT_T_EMPTY_PATH 0x40
 #define S_IFMT 0170000
 #define S_IFDIR 0040000
+#define S_IFLNK 0120000
+#define S_IFCHR 0020000
+#define AT_SYMLINK_NOFOLLOW 0x100
 #define STATX_BASIC_STATS 0x7ff
 
 int openat(int dirfd, const char *path, int flags, ...);
@@ -166,13 +169,25 @@ int hold_checked(const char *path, const char *identity, int slot) {
  * to its held parent, O_NOFOLLOW), and the top must still be a directory of this user. */
 struct dirent64_head { u64 ino; long long off; unsigned short reclen; unsigned char type; char name[]; };
 
+/* What overlayfs itself leaves in a work directory: its temporary names (#1a2b), whiteouts (char
+ * 0:0), and links. Anything else was put there: the payload can rename a directory of the share
+ * into the work directory's name, and one holding files it may not touch inside (`--ro
+ * ./data/keep`, `--hide ./data/secret`: mount points there, which it cannot move, but their parent
+ * it can) must not lose them to nsbox. Such files are left, and the directories holding them. */
+static int overlay_leftover(int dir, const char *name) {
+  struct statx_buf st;
+  if (name[0] == '#') return 1;
+  if (syscall(SYS_statx, dir, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &st) < 0) return 0;
+  u32 type = st.mode & S_IFMT;
+  return type == S_IFLNK || (type == S_IFCHR && st.rdev_major == 0 && st.rdev_minor == 0);
+}
+
 /* Remove one entry of `dir`; a directory is opened up (overlayfs leaves work/work with mode 000)
  * and emptied through descriptors. 1 when it is gone. */
 static void empty_dir(int dir, int depth);
 static int remove_entry(int dir, const char *name, int depth) {
-  if (unlinkat(dir, name, 0) == 0) return 1;
   int sub = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (sub < 0) return 0;
+  if (sub < 0) return overlay_leftover(dir, name) && unlinkat(dir, name, 0) == 0;
   char proc[32] = "/proc/self/fd/";
   int digits = 1, v = sub;
   for (int t = sub; t >= 10; t /= 10) digits++;

@@ -114,6 +114,15 @@ export function readChecked(path: string, st: BigIntStats, max: number, tooLarge
     const now = fstatSync(fd, { bigint: true });
     if (!now.isFile()) throw new Error("is not a regular file");
     if (now.dev !== st.dev || now.ino !== st.ino) throw new Error("changed while nsbox read it");
+    // O_NOFOLLOW guards the last name only, and the walk looked each name up from `/`: a directory
+    // on the way swapped for a symlink (`conf -> ~/.ssh`) between the walk's steps and until this
+    // open showed the walk, then this open, ~/.ssh/config itself, and its identity matched. The
+    // descriptor says where the open really went: it must be the path resolved.
+    let opened: string | undefined;
+    try {
+      opened = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {}
+    if (opened !== undefined && opened !== path) throw new Error(`led to ${opened} when opened (a directory on the way became a symlink)`);
     // Read to the end, not to the size: /proc and /sys files say 0.
     const chunks: Buffer[] = [];
     let total = 0;

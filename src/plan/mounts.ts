@@ -49,6 +49,26 @@ function source(spec: MountSpec, host: Host): { path: string; st: BigIntStats } 
   throw fail(spec, `${path}: no such file or directory`, "PATH_NOT_FOUND", path);
 }
 
+/**
+ * A path made read-only or hidden inside a writable share can't be moved (it is a mount point),
+ * but a directory above it could (`mv data data2`): the host keeps the file at data2/secret.txt,
+ * where the next run's `--hide-try ./data/secret.txt` no longer finds it. So each directory
+ * between the share's root and the path is bound over itself first (a mount point can't be
+ * renamed), as plan/protected.ts pins the parents of what it guards. Not when options placed
+ * mounts below one already: bound again from the host, it would cover them.
+ */
+function pinParents(b: PlanBuilder, dst: string, why: Purpose): void {
+  const share = b.coverAt(dst);
+  if (!share.writesHost) return;
+  const parents: string[] = [];
+  for (let p = dirname(dst); p !== share.at && isAncestorOrSelf(share.at, p); p = dirname(p)) parents.unshift(p);
+  for (const p of parents) {
+    const here = b.coverAt(p);
+    if (here.at === p || !here.writesHost || b.mountsBelow(p)) continue;
+    b.bind(here.host!, p, { readOnly: false, isDir: true, why: { ...why, what: `pin ${p} (${why.what})`, path: p } });
+  }
+}
+
 function target(spec: MountSpec, host: Host): string {
   const path = expandPath(spec.target, host);
   if (path === "/" || path === "/dev") throw fail(spec, `cannot replace ${path === "/" ? "the sandbox's root" : "/dev"}`);
@@ -87,6 +107,7 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
         // it would stay a mount point, and git's rename onto it would fail (EBUSY).
         const here = b.coverAt(dst);
         if (spec.kind === "rw" && here.writesHost && here.host === src.path && !b.mountsBelow(dst)) break;
+        if (readOnly) pinParents(b, dst, why);
         b.bind(src.path, dst, { readOnly, isDir, why, attrs });
         // A writable share: its git hooks and config, .envrc, editor tasks stay read-only inside.
         if (!readOnly && isDir) protectShare(b, dst, why, host, openedPaths(specs, host));
@@ -95,6 +116,7 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
       case "hide": {
         const dst = target(spec, host);
         const kind = b.kindAt(dst);
+        if (kind === "dir" || kind === "file") pinParents(b, dst, why);
         // Not in the sandbox's view: nothing to hide if the host has it (it is hidden already).
         if (kind === "missing" && !existsSync(dst) && !spec.optional) throw fail(spec, `${dst}: no such file or directory`, "PATH_NOT_FOUND", dst);
         if (kind === "dir") b.tmpfs(dst, tmpfsOptions("hidden", "0000"), why).setattr(dst, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, why);

@@ -146,6 +146,24 @@ function nameId(path: string): string | undefined {
   }
 }
 
+/**
+ * A small file of the share (a git config, a `.git` file), read as data: the payload may have
+ * swapped a FIFO in after `look` saw a file (a blocking read held nsbox for good) or grown it to
+ * gigabytes. Opened without following or blocking, only a regular file, at most `max` bytes.
+ */
+function readSmall(path: string, max = 1 << 20): string {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    if (!fstatSync(fd).isFile()) return "";
+    const buf = Buffer.alloc(max);
+    let n = 0;
+    for (let got; n < max && (got = readSync(fd, buf, n, max - n, null)) > 0; ) n += got;
+    return buf.toString("utf8", 0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function look(path: string): Stats | undefined {
   try {
     return lstatSync(path);
@@ -165,7 +183,7 @@ function gitConfigValues(file: string, keys: string[] | RegExp): { key: string; 
   let text: string;
   try {
     if (!look(file)?.isFile()) return [];
-    text = readFileSync(file, "utf8");
+    text = readSmall(file);
   } catch {
     return [];
   }
