@@ -1,6 +1,6 @@
 // Relay between the user's terminal and the payload's own pseudo-terminal.
 import { createReadStream, writeSync } from "node:fs";
-import { closeFd, killPid, setWindowSize, terminalJob, terminalSize } from "./executor.ts";
+import { closeFd, setWindowSize, terminalJob, terminalSize } from "./executor.ts";
 
 /*
  * The payload never gets a descriptor of the user's terminal: through any of them (stdin, and
@@ -27,15 +27,17 @@ export function userTerminal(): { rows: number; cols: number; fds: number } | nu
  * Copies the pty's output to the user's terminal (stdout, else stderr, else stdin itself) and
  * follows window-size changes. When stdin is the terminal it also relays keys: the terminal in
  * raw mode (Ctrl-C and Ctrl-Z go to the payload's terminal, whose line discipline turns them
- * into signals for its foreground job), restored on every exit. nsbox relays every key, so it
- * is a job that reads the terminal: in the background it stops itself with SIGTTIN, to its
- * process group, as the kernel stops any background job that reads (a plain `cat &`), and again
- * each time it is continued there (bg); it never touches the terminal's mode there. What the
- * user types at the shell's prompt meanwhile is the shell's. After fg it relays as usual.
+ * into signals for its foreground job), restored on every exit. nsbox reads the terminal only
+ * while it is the terminal's foreground job: in the background (`nsbox -- make > log &`) it
+ * neither reads nor touches the terminal's mode, so what the user types at the shell's prompt
+ * meanwhile (a password) is the shell's, and a payload that reads its stdin waits. It is not
+ * stopped either (a background build runs to its end, as under bubblewrap); once `fg` makes it
+ * the foreground job (seen on SIGCONT, or by looking every 250 ms) it relays every key.
  */
 export class TerminalRelay {
   private output?: Promise<void>;
   private raw = false;
+  private poll?: Timer;
   private readonly input: boolean;
   private readonly out: number;
   private readonly restore = () => {
@@ -55,7 +57,7 @@ export class TerminalRelay {
     const size = terminalSize(this.out) ?? terminalSize(0);
     if (size) setWindowSize(this.master, size.rows, size.cols);
   };
-  /** Continued: in the foreground (fg), raw again; in the background (bg), stopped again. */
+  /** Continued (fg, bg): read the terminal again only if it is now the foreground job. */
   private readonly onContinue = () => this.claim();
 
   /** `fds`: which of stdin, stdout, stderr (bits 0, 1, 2) are the user's terminal. */
@@ -66,11 +68,20 @@ export class TerminalRelay {
     this.out = fds & 2 ? 1 : fds & 4 ? 2 : 0;
   }
 
-  /** Take the terminal as a job that reads it: raw in the foreground, stopped (SIGTTIN) in the background. */
+  /** Read the terminal, raw, only as its foreground job; in the background, leave it alone. */
   private claim(): void {
-    const job = terminalJob(0);
-    if (job === "background") killPid(0, 21 /* SIGTTIN, to nsbox's process group */);
-    else this.makeRaw();
+    if (terminalJob(0) === "background") {
+      this.restore();
+      process.stdin.pause();
+      // bash's fg sends no SIGCONT to a job that is running: look for the terminal now and then.
+      this.poll ??= setInterval(() => terminalJob(0) !== "background" && this.claim(), 250);
+      this.poll.unref();
+      return;
+    }
+    clearInterval(this.poll);
+    this.poll = undefined;
+    this.makeRaw();
+    process.stdin.resume();
   }
 
   /** Raw mode only while nsbox is the terminal's foreground job: never under the shell's feet. */
@@ -85,10 +96,11 @@ export class TerminalRelay {
   start(): void {
     process.once("exit", this.restore);
     if (this.input) {
-      this.claim();
-      process.on("SIGCONT", this.onContinue);
+      // Paused first: a "data" listener would otherwise start reading at once, in the background too.
+      process.stdin.pause();
       process.stdin.on("data", this.onInput);
-      process.stdin.resume();
+      process.on("SIGCONT", this.onContinue);
+      this.claim();
     }
     process.on("SIGWINCH", this.onResize);
     this.onResize();
@@ -109,6 +121,7 @@ export class TerminalRelay {
       process.stdin.off("data", this.onInput);
       process.stdin.pause();
       process.off("SIGCONT", this.onContinue);
+      clearInterval(this.poll);
     }
     process.off("SIGWINCH", this.onResize);
     this.restore();

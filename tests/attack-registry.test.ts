@@ -395,7 +395,7 @@ describe("the user's terminal", () => {
     );
 
     test(
-      `stdin given as < /dev/tty, stdout and stderr a file (2>&1), nsbox in the background: ${withNsbox ? "nsbox is stopped, the payload reads nothing, the shell gets the line" : "control, a command in a session of its own with that descriptor (what the payload would be): it reads the user's line"}`,
+      `stdin given as < /dev/tty, stdout and stderr a file (2>&1), nsbox in the background: ${withNsbox ? "nsbox does not read it, the payload reads nothing, the shell gets the line" : "control, a command in a session of its own with that descriptor (what the payload would be): it reads the user's line"}`,
       async () => {
         // The control's shell does not read: it would race the command for the line.
         const cmd = withNsbox ? `${NSBOX_SH} -- bash -c ${shq(steal("<&0"))}` : `setsid bash -c ${shq(steal("<&0"))}`;
