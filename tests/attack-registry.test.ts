@@ -183,7 +183,8 @@ describe("what inspect and ps print", () => {
       mkdirSync(join(project, "lib", "x"), { recursive: true });
       const name = uniqueName("escape");
       const evil = "x\x1b]0;PWNED\x07\x1b]52;c;ZWNobyBwd25lZA==\x07y";
-      const b = background([process.execPath, NSBOX, "--name", name, "--ro", "./lib/x", "--", "sh", "-c", `mv lib "$(printf 'x\\033]0;PWNED\\007\\033]52;c;ZWNobyBwd25lZA==\\007y')" && echo ready; exec sleep ${marker()}`], { cwd: project, env: ENV });
+      // A tmpfs: the parents of --ro and --hide targets in a share are pinned (cannot be renamed).
+      const b = background([process.execPath, NSBOX, "--name", name, "--tmpfs", "./lib/x", "--", "sh", "-c", `mv lib "$(printf 'x\\033]0;PWNED\\007\\033]52;c;ZWNobyBwd25lZA==\\007y')" && echo ready; exec sleep ${marker()}`], { cwd: project, env: ENV });
       started.push(b.proc);
       expect(await b.waitFor("ready", 60_000)).toBe(true);
       const json = await run(["inspect", "--json", name]);
