@@ -63,6 +63,8 @@ function pinParents(b: PlanBuilder, dst: string, why: Purpose): void {
   const parents: string[] = [];
   for (let p = dirname(dst); p !== share.at && isAncestorOrSelf(share.at, p); p = dirname(p)) parents.unshift(p);
   for (const p of parents) {
+    // A symlink or a missing directory on the way: the target's own checks refuse it, in its words.
+    if (b.kindAt(p) !== "dir") return;
     const here = b.coverAt(p);
     if (here.at === p || !here.writesHost || b.mountsBelow(p)) continue;
     b.bind(here.host!, p, { readOnly: false, isDir: true, why: { ...why, what: `pin ${p} (${why.what})`, path: p } });
