@@ -2,8 +2,8 @@
 import { realpathSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { NsboxError } from "./errors.ts";
-import { loosenings } from "./loosening.ts";
-import type { SandboxOptions } from "./options.ts";
+import { checkedDigests, loosenings } from "./loosening.ts";
+import { PINNED_FILES, type Pinned, type SandboxOptions } from "./options.ts";
 import type { ProfileDef } from "./profiles.ts";
 import { resolveProfile } from "./profiles.ts";
 import { readConfigFile, realHome, requireTrust, sha256 } from "./trust.ts";
@@ -91,6 +91,13 @@ export function projectProfile(name: string, dir: string, warn: Warn = () => {})
   if (config) {
     const found = loosenings(name, config.profiles, config.file, { root: config.root, home: realHome() });
     requireTrust(found, name, config.file, config.sha256, config.root, dir, warn);
+    // Security decision: trust was checked against the filter's bytes as read just now; a
+    // payload with the project writable (a named sandbox) could swap the file before the plan
+    // reads it again, so the plan must install those bytes or none.
+    const filter = options.seccomp;
+    if (filter !== undefined && filter !== "default" && filter !== "none") {
+      (options as Pinned)[PINNED_FILES] = { [resolve(filter)]: checkedDigests.get(resolve(filter)) ?? "" };
+    }
   }
   return options;
 }

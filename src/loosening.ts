@@ -50,8 +50,17 @@ function outside(path: string | undefined, place: Place): string | undefined {
  */
 function fileDigest(path: string): string {
   const read = readConfigFile(resolve(path));
-  return !read ? "missing" : "ignored" in read ? `unusable: ${read.ignored}` : `sha256 ${sha256(read.bytes).slice(0, 16)}`;
+  const digest = read && "bytes" in read ? sha256(read.bytes) : "";
+  checkedDigests.set(resolve(path), digest);
+  return !read ? "missing" : "ignored" in read ? `unusable: ${read.ignored}` : `sha256 ${digest.slice(0, 16)}`;
 }
+
+/**
+ * The sha256 of each policy file as the last check read it ("" when it was missing or
+ * unusable), for the plan to install exactly those bytes (config.ts projectProfile): read twice,
+ * the file could be swapped between the check and the plan's read.
+ */
+export const checkedDigests = new Map<string, string>();
 
 /** A tmpfs size= beyond the scratch cap (a quarter of RAM, at most 1 GiB): what it lets the payload hold. */
 function bigTmpfs(size: string | undefined): string | undefined {

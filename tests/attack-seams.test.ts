@@ -86,3 +86,68 @@ describe("the trust store reached through a share: ~/.config -> dotfiles/config,
     expect(readFileSync(join(d.home, "pwned"), "utf8")).toBe("pwned\n");
   });
 });
+
+describe("a trusted profile's seccomp file swapped between the trust check and the plan's read", () => {
+  // Classic BPF. GOOD: uname(2) (63 on x86_64) fails with EPERM, the rest is allowed. EVIL: allow all.
+  const insn = (code: number, jt: number, jf: number, k: number) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt16LE(code, 0);
+    b.writeUInt8(jt, 2);
+    b.writeUInt8(jf, 3);
+    b.writeUInt32LE(k >>> 0, 4);
+    return b;
+  };
+  const GOOD = Buffer.concat([insn(0x20, 0, 0, 0), insn(0x15, 0, 1, 63), insn(0x06, 0, 0, 0x00050001), insn(0x06, 0, 0, 0x7fff0000)]);
+  const EVIL = insn(0x06, 0, 0, 0x7fff0000);
+  const project = (filter: Buffer) => {
+    const cwd = scratchIn(made);
+    const home = homeIn(made);
+    writeFileSync(join(cwd, "nsbox.json"), JSON.stringify({ profiles: { p: { seccomp: "./filter.bpf" } } }));
+    writeFileSync(join(cwd, "filter.bpf"), filter);
+    const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, "config") };
+    return { cwd, env };
+  };
+  const uname = (p: ReturnType<typeof project>) => nsbox(["-p", "p", "--", "uname", "-s"], { cwd: p.cwd, env: p.env });
+
+  it("control: the trusted filter is the one installed (uname fails), an allow-all one trusted lets it through", async () => {
+    const good = project(GOOD);
+    expect(await nsbox(["trust"], { cwd: good.cwd, env: good.env })).toMatchObject({ exitCode: 0 });
+    const r = await uname(good);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.exitCode).not.toBe(125);
+    expect(r.stderr).toContain("Operation not permitted");
+    const evil = project(EVIL);
+    expect(await nsbox(["trust"], { cwd: evil.cwd, env: evil.env })).toMatchObject({ exitCode: 0 });
+    expect(await uname(evil)).toMatchObject({ exitCode: 0, stdout: "Linux\n" });
+  });
+
+  it("a payload (a named sandbox on the same project) swapping in an allow-all filter never gets it installed", async () => {
+    const p = project(GOOD);
+    expect(await nsbox(["trust"], { cwd: p.cwd, env: p.env })).toMatchObject({ exitCode: 0 });
+    // The swapper stands for a payload with the project read-write: rename(2) is atomic, so each
+    // read sees one whole filter, GOOD or EVIL.
+    const swapper = Bun.spawn([process.execPath, "-e", `
+      const { renameSync, writeFileSync } = require("node:fs");
+      const good = Buffer.from(${JSON.stringify([...GOOD])}), evil = Buffer.from(${JSON.stringify([...EVIL])});
+      const end = Date.now() + 120000;
+      for (let i = 0; Date.now() < end; i++) {
+        writeFileSync("t", i % 2 ? good : evil);
+        renameSync("t", "filter.bpf");
+      }`], { cwd: p.cwd, stdout: "ignore", stderr: "ignore" });
+    let installed = 0;
+    let refused = 0;
+    try {
+      for (let i = 0; i < 60; i++) {
+        const r = await uname(p);
+        if (r.exitCode === 0) installed++;
+        else if (r.exitCode === 125) refused++;
+      }
+    } finally {
+      swapper.kill();
+      await swapper.exited;
+    }
+    // Refusals show the swap was seen (the trust check read EVIL, or the plan did).
+    expect(refused).toBeGreaterThan(0);
+    expect(installed).toBe(0);
+  });
+});
