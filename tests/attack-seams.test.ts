@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { homeIn, nsbox, scratchIn } from "./helpers.ts";
+import { background, homeIn, marker, NSBOX, nsbox, scratchIn, type Background } from "./helpers.ts";
 
 setDefaultTimeout(60_000);
 const made: string[] = [];
@@ -107,7 +107,7 @@ describe("a trusted profile's seccomp file swapped between the trust check and t
     const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, "config") };
     return { cwd, env };
   };
-  const uname = (p: ReturnType<typeof project>) => nsbox(["-p", "p", "--", "uname", "-s"], { cwd: p.cwd, env: p.env });
+  const uname = (p: { cwd: string; env: Record<string, string | undefined> }) => nsbox(["-p", "p", "--", "uname", "-s"], { cwd: p.cwd, env: p.env });
 
   it("control: the trusted filter is the one installed (uname fails), an allow-all one trusted lets it through", async () => {
     const good = project(GOOD);
@@ -149,5 +149,70 @@ describe("a trusted profile's seccomp file swapped between the trust check and t
     // Refusals show the swap was seen (the trust check read EVIL, or the plan did).
     expect(refused).toBeGreaterThan(0);
     expect(installed).toBe(0);
+  });
+});
+
+describe("nsbox exec into a sandbox whose seccomp file the payload rewrote", () => {
+  // As above: GOOD makes uname(2) fail with EPERM, EVIL allows everything.
+  const insn = (code: number, jt: number, jf: number, k: number) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt16LE(code, 0);
+    b.writeUInt8(jt, 2);
+    b.writeUInt8(jf, 3);
+    b.writeUInt32LE(k >>> 0, 4);
+    return b;
+  };
+  const GOOD = Buffer.concat([insn(0x20, 0, 0, 0), insn(0x15, 0, 1, 63), insn(0x06, 0, 0, 0x00050001), insn(0x06, 0, 0, 0x7fff0000)]);
+  const EVIL = insn(0x06, 0, 0, 0x7fff0000);
+  const setup = () => {
+    const cwd = scratchIn(made);
+    const home = homeIn(made);
+    const runtime = homeIn(made);
+    writeFileSync(join(cwd, "filter.bpf"), GOOD);
+    writeFileSync(join(cwd, "evil.bpf"), EVIL);
+    const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, "config"), XDG_RUNTIME_DIR: runtime };
+    return { cwd, env, name: `seam-${process.pid}-${Math.floor(Math.random() * 1e6)}` };
+  };
+  const started: Background[] = [];
+  afterAll(() => {
+    for (const b of started) b.proc.kill(9);
+  });
+  /** A named sandbox whose payload says "ready" and waits; `rewrite` runs in it first. */
+  const sandbox = async (s: ReturnType<typeof setup>, args: string[], rewrite: string) => {
+    const b = background([process.execPath, "--no-env-file", "--config=/dev/null", NSBOX, "--name", s.name, ...args, "--", "sh", "-c", `${rewrite}; echo ready; sleep ${marker()}`], { cwd: s.cwd, env: s.env });
+    started.push(b);
+    if (!(await b.waitFor("ready"))) throw new Error(`sandbox did not start: ${(await b.finish()).stderr}`);
+    return b;
+  };
+  const exec = (s: ReturnType<typeof setup>, cwd = s.cwd) => nsbox(["exec", s.name, "--", "uname", "-s"], { cwd, env: s.env });
+
+  it("a trusted profile's filter: exec installs what the sandbox got, not the payload's new file", async () => {
+    const s = setup();
+    writeFileSync(join(s.cwd, "nsbox.json"), JSON.stringify({ profiles: { p: { seccomp: "./filter.bpf" } } }));
+    expect(await nsbox(["trust"], { cwd: s.cwd, env: s.env })).toMatchObject({ exitCode: 0 });
+    const b = await sandbox(s, ["-p", "p"], "uname -s 2>/dev/null || echo own-uname-refused; cp evil.bpf f2 && mv f2 filter.bpf");
+    expect(b.out).toContain("own-uname-refused");
+    const r = await exec(s);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("Operation not permitted");
+    b.proc.kill("SIGTERM");
+  });
+
+  it("--seccomp ./filter.bpf: exec run from another directory installs the sandbox's filter, not that directory's", async () => {
+    const s = setup();
+    const elsewhere = scratchIn(made);
+    writeFileSync(join(elsewhere, "filter.bpf"), EVIL);
+    const b = await sandbox(s, ["--seccomp", "./filter.bpf"], "true");
+    const r = await exec(s, elsewhere);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("Operation not permitted");
+    b.proc.kill("SIGTERM");
+  });
+
+  it("control: a sandbox given the allow-all filter lets exec's uname through", async () => {
+    const s = setup();
+    const b = await sandbox(s, ["--seccomp", join(s.cwd, "evil.bpf")], "true");
+    expect(await exec(s)).toMatchObject({ exitCode: 0, stdout: "Linux\n" });
+    b.proc.kill("SIGTERM");
   });
 });

@@ -61,7 +61,8 @@ function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | u
   return program;
 }
 
-export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = process.getuid!()): void {
+/** `installed`: the filter a running sandbox got, for exec to install the same (plan/join.ts). */
+export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = process.getuid!(), installed?: Uint8Array): void {
   refuseCgroupLimits(o);
   const limits = (o.rlimits ?? []).map(parseRlimit);
   // The kernel never counts processes against RLIMIT_NPROC for the host's root user: the limit
@@ -89,6 +90,6 @@ export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = proces
     });
   }
   const keptSysAdmin = (caps.low & (1 << CAP_SYS_ADMIN)) !== 0;
-  const filter = seccompFilter(o, keptSysAdmin);
+  const filter = installed ?? seccompFilter(o, keptSysAdmin);
   if (filter) b.push({ op: "SECCOMP", data: filter, a: filter.length, why: { what: "install the seccomp filter", option: "--seccomp" } });
 }
