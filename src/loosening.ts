@@ -189,5 +189,38 @@ export function loosenings(name: string, project: Record<string, ProfileDef>, fi
     const at = def.inProject ? `profiles.${def.name}.${key}` : `profiles.${def.via}.extends "${def.name}" (built-in ${def.name}: ${key})`;
     found.push({ key: at, value, what });
   }
+  return [...found, ...undone(name, project, file, place, one)];
+}
+
+const WRITES = new Set(["rw", "rw-try", "bind", "bind-try"]);
+
+/**
+ * Security decision: a built-in profile's overlays of project directories (test's
+ * ./node_modules, .venv, vendor) are its promise that no file there changes on the host (Bun
+ * hard-links them from its global store, so a write there reaches other projects). A project
+ * profile of the same name is the project's text, and package.json#nsbox is not protected: one
+ * that leaves such an overlay out, or writes its directory through another mount after it
+ * (`rw ./node_modules`, `bind .:/mnt`), undoes the promise and is listed as a loosening.
+ */
+function undone(name: string, project: Record<string, ProfileDef>, file: string, place: Place, one: (key: string, value: unknown, base?: string) => SandboxOptions): Loosening[] {
+  if (!Object.hasOwn(BUILTIN_PROFILES, name)) return [];
+  const overlays = values(name, {}, false)
+    .filter(({ key }) => key === "overlay" || key === "overlay-try")
+    .map(({ key, value }) => ({ key, value, path: hostPath(mount(one(key, value)).source!, place) }))
+    .filter(({ path }) => within(path, place.root));
+  const found: Loosening[] = [];
+  const chain = values(name, project, true).map(({ def, key, value }) => ({ def, key, value, m: one(key, value, def.inProject ? place.root : undefined).mounts?.[0] }));
+  for (const o of overlays) {
+    const kept = chain.findLastIndex(({ key, m }) => (key === "overlay" || key === "overlay-try") && m?.upper === undefined && m?.source !== undefined && hostPath(m.source, place) === o.path);
+    if (kept < 0) {
+      found.push({ key: `profiles.${name}`, value: `${o.key} ${o.value}`, what: `leaves out the built-in ${name}'s overlay of ${o.path}: its files are changed in place on the host ("extends": "${name}" keeps it)` });
+      continue;
+    }
+    for (const { def, key, value, m } of chain.slice(kept + 1)) {
+      if (!WRITES.has(key) || m?.source === undefined) continue;
+      const src = hostPath(m.source, place);
+      if (within(src, o.path) || within(o.path, src)) found.push({ key: `profiles.${def.name}.${key}`, value, what: `writes ${o.path} on the host, which the built-in ${name} overlays` });
+    }
+  }
   return found;
 }

@@ -216,3 +216,45 @@ describe("nsbox exec into a sandbox whose seccomp file the payload rewrote", () 
     b.proc.kill("SIGTERM");
   });
 });
+
+describe("a project profile named like a built-in drops the built-in's protection (package.json is not protected)", () => {
+  // -p test promises: no file of node_modules (hard-linked from Bun's global store) changed on
+  // the host. A payload cannot write nsbox.json, but it can write package.json#nsbox.
+  const setup = (nsbox: unknown) => {
+    const cwd = scratchIn(made);
+    const home = homeIn(made);
+    mkdirSync(join(cwd, "node_modules/dep"), { recursive: true });
+    writeFileSync(join(cwd, "node_modules/dep/index.js"), "orig\n");
+    writeFileSync(join(cwd, "package.json"), JSON.stringify({ name: "p", nsbox }));
+    const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, "config") };
+    return { cwd, env };
+  };
+  const write = (s: ReturnType<typeof setup>) => nsbox(["-p", "test", "--", "sh", "-c", "echo pwned > node_modules/dep/index.js; echo pwned > /mnt/node_modules/dep/index.js"], { cwd: s.cwd, env: s.env });
+  const cases: [string, unknown][] = [
+    ["test redefined without extends", { profiles: { test: {} } }],
+    ["test extending test, then rw ./node_modules", { profiles: { test: { extends: "test", rw: ["./node_modules"] } } }],
+    ["test extending test, then the project bound again at /mnt", { profiles: { test: { extends: "test", bind: [".:/mnt"] } } }],
+    ["test extending shell", { profiles: { test: { extends: "shell" } } }],
+  ];
+  for (const [what, config] of cases) {
+    it(`${what}: refused as a loosening until trusted, node_modules unchanged`, async () => {
+      const s = setup(config);
+      const r = await write(s);
+      expect(r.exitCode).toBe(125);
+      expect(r.stderr).toContain("is not trusted");
+      expect(r.stderr).toContain("node_modules");
+      expect(readFileSync(join(s.cwd, "node_modules/dep/index.js"), "utf8")).toBe("orig\n");
+      // Trusted, it is the user's choice (the control: the write lands).
+      expect(await nsbox(["trust", "package.json"], { cwd: s.cwd, env: s.env })).toMatchObject({ exitCode: 0 });
+      await write(s);
+      expect(readFileSync(join(s.cwd, "node_modules/dep/index.js"), "utf8")).toBe("pwned\n");
+    });
+  }
+
+  it("control: a test that extends test and tightens needs no trust, and keeps node_modules", async () => {
+    const s = setup({ profiles: { test: { extends: "test", "hide-try": ["./secret"], env: ["CI=1"] } } });
+    const r = await nsbox(["-p", "test", "--", "sh", "-c", "echo pwned > node_modules/dep/other.js && echo wrote"], { cwd: s.cwd, env: s.env });
+    expect(r.stdout).toContain("wrote");
+    expect(existsSync(join(s.cwd, "node_modules/dep/other.js"))).toBe(false);
+  });
+});
