@@ -258,3 +258,19 @@ describe("a project profile named like a built-in drops the built-in's protectio
     expect(existsSync(join(s.cwd, "node_modules/dep/other.js"))).toBe(false);
   });
 });
+
+describe("a project file that made nsbox fail with an internal error", () => {
+  it("an nsbox.json nested 100,000 deep is one error naming the file, for every run there (control: a shallow mistake names its key)", async () => {
+    const cwd = scratchIn(made);
+    const deep = 100_000;
+    writeFileSync(join(cwd, "nsbox.json"), `{"profiles":{"x":{"env":${"[".repeat(deep)}${"]".repeat(deep)}}}}`);
+    const r = await nsbox(["--", "true"], { cwd });
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toContain(`${cwd}/nsbox.json: values nested deeper than 64 levels`);
+    expect(r.stderr).not.toContain("internal error");
+    writeFileSync(join(cwd, "nsbox.json"), `{"profiles":{"x":{"env":[[[]]]}}}`);
+    const shallow = await nsbox(["--", "true"], { cwd });
+    expect(shallow.exitCode).toBe(125);
+    expect(shallow.stderr).toContain("profiles.x.env: expected a string");
+  });
+});
