@@ -274,3 +274,31 @@ describe("a project file that made nsbox fail with an internal error", () => {
     expect(shallow.stderr).toContain("profiles.x.env: expected a string");
   });
 });
+
+describe("host memory through many tmpfs mounts, each under the cap, from an untrusted project profile", () => {
+  const dry = async (tmpfs: string[]) => {
+    const cwd = scratchIn(made);
+    const home = homeIn(made);
+    writeFileSync(join(cwd, "nsbox.json"), JSON.stringify({ profiles: { x: { tmpfs } } }));
+    return nsbox(["--dry-run", "-p", "x", "--", "true"], { cwd, env: { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, "config") } });
+  };
+  it("200 default-sized tmpfs (200 times the cap) need trust", async () => {
+    const r = await dry(Array.from({ length: 200 }, (_, i) => `/t${i}`));
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toContain("is not trusted");
+    expect(r.stderr).toContain("200 tmpfs mounts together");
+  });
+  it("1,000 small tmpfs with the default inode count (files cost kernel memory that size= does not count) need trust", async () => {
+    const r = await dry(Array.from({ length: 1000 }, (_, i) => `/t${i}:size=1m`));
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toContain("1000 tmpfs mounts together");
+  });
+  it("one tmpfs with nr_inodes=100m needs trust", async () => {
+    const r = await dry(["/x:size=1m,nr_inodes=100m"]);
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toContain("nr_inodes");
+  });
+  it("control: two tmpfs at the defaults, and one with fewer files, need no trust", async () => {
+    expect(await dry(["/var/tmp", "/run/x:size=64m,nr_inodes=1k"])).toMatchObject({ exitCode: 0 });
+  });
+});
