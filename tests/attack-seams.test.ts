@@ -1,7 +1,7 @@
 // Attacks on the seams between the parts of host-side trust (issue 11): trust x protected files,
 // trust x files a profile names, the current-directory rule x $HOME's links, and the like.
 import { afterAll, describe, expect, it, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { background, homeIn, marker, NSBOX, nsbox, scratchIn, type Background } from "./helpers.ts";
 
@@ -300,5 +300,31 @@ describe("host memory through many tmpfs mounts, each under the cap, from an unt
   });
   it("control: two tmpfs at the defaults, and one with fewer files, need no trust", async () => {
     expect(await dry(["/var/tmp", "/run/x:size=64m,nr_inodes=1k"])).toMatchObject({ exitCode: 0 });
+  });
+});
+
+describe("host memory through many --file contents, each under 16 MiB, from an untrusted project profile", () => {
+  // Each content is read into nsbox's memory and written to a tmpfs (host memory) inside.
+  const project = (n: number, size: number) => {
+    const cwd = scratchIn(made);
+    const home = homeIn(made);
+    const big = join(cwd, "big");
+    writeFileSync(big, "");
+    truncateSync(big, size); // sparse: no disk, but read as zeros
+    writeFileSync(join(cwd, "nsbox.json"), JSON.stringify({ profiles: { x: { file: Array.from({ length: n }, (_, i) => `/f${i}:./big`) } } }));
+    return { cwd, env: { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, "config") } };
+  };
+  it("contents together above 64 MiB are refused before they are read", async () => {
+    const p = project(100, 16 << 20);
+    const r = await nsbox(["--dry-run", "-p", "x", "--", "true"], p);
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toContain("makes the --file contents together more than 64 MiB");
+    expect(r.stderr).not.toContain("internal error");
+  });
+  it("control: four contents of 16 MiB are placed", async () => {
+    const p = project(4, 16 << 20);
+    const r = await nsbox(["--dry-run", "-p", "x", "--", "true"], p);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain("/f3");
   });
 });
