@@ -328,3 +328,17 @@ describe("host memory through many --file contents, each under 16 MiB, from an u
     expect(r.stdout).toContain("/f3");
   });
 });
+
+describe("a trust store edited by hand", () => {
+  it("an entry that is null or a number is no trust, not an internal error (control: a real entry is listed)", async () => {
+    const home = homeIn(made);
+    const config = join(home, "config");
+    mkdirSync(join(config, "nsbox"), { recursive: true, mode: 0o700 });
+    writeFileSync(join(config, "nsbox/trusted.json"), JSON.stringify({ files: { "/x/nsbox.json": null, "/y/nsbox.json": 5, "/z/nsbox.json": { sha256: "ab", trusted: "2026-01-01T00:00:00Z" } } }), { mode: 0o600 });
+    const r = await nsbox(["trust", "--list"], { env: { ...process.env, HOME: home, XDG_CONFIG_HOME: config } });
+    expect(r.stderr).not.toContain("internal error");
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain("/z/nsbox.json");
+    expect(r.stdout).not.toContain("/x/nsbox.json");
+  });
+});
