@@ -77,6 +77,28 @@ describe("the trust store reached through a share: ~/.config -> dotfiles/config,
     expect((await nsbox(loose, { cwd: d.evil, env: d.env })).exitCode).toBe(125);
   });
 
+  it("stow folding into an existing ~/.config (~/.config/git -> ../dotfiles/git), and ~/.local/bin/tool: refused too (control: no link, it runs)", async () => {
+    const home = homeIn(made);
+    const dotfiles = join(home, "dotfiles");
+    mkdirSync(join(dotfiles, "git"), { recursive: true });
+    mkdirSync(join(home, ".config"));
+    const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: undefined };
+    expect(await nsbox(["--", "true"], { cwd: dotfiles, env })).toMatchObject({ exitCode: 0 });
+    symlinkSync("../dotfiles/git", join(home, ".config/git"));
+    const r = await nsbox(["--", "sh", "-c", "echo '[core] fsmonitor = touch /tmp/x' > git/config"], { cwd: dotfiles, env });
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toContain(`${home}/.config/git leads into it`);
+    expect(existsSync(join(dotfiles, "git/config"))).toBe(false);
+    const tool = scratchIn(made);
+    mkdirSync(join(home, ".local/bin"), { recursive: true });
+    expect(await nsbox(["--", "true"], { cwd: tool, env })).toMatchObject({ exitCode: 0 });
+    writeFileSync(join(tool, "tool"), "#!/bin/sh\n");
+    symlinkSync(join(tool, "tool"), join(home, ".local/bin/tool"));
+    const t = await nsbox(["--", "true"], { cwd: tool, env });
+    expect(t.exitCode).toBe(125);
+    expect(t.stderr).toContain(`${home}/.local/bin/tool leads into it`);
+  });
+
   it("control: the store written on the host (as `nsbox trust` does) is obeyed, so the forged one would be", async () => {
     const d = dotfilesHome();
     mkdirSync(join(d.dotfiles, "config/nsbox"), { mode: 0o700 });

@@ -85,7 +85,7 @@ function notAProject(host: Host): string | undefined {
   const dot = homeDotDir(cwd, host.home);
   if (dot) return `it is inside ${dot}, where your tools keep their configuration and credentials (and run what is there)`;
   const linked = homeDotLink(cwd, host.home);
-  if (linked) return `${linked} leads into it, so it holds your tools' configuration (and nsbox's trust store), which they run or obey`;
+  if (linked) return `${linked} leads into it, so it holds what your shell and tools run or obey (and maybe nsbox's trust store)`;
   if (st.uid !== host.uid) return `it belongs to uid ${st.uid}, not to you`;
   if (st.mode & 0o002) return "other users can write to it";
   if (st.mode & 0o020 && !privateGroup(st.gid, host)) return `the group ${st.gid} can write to it`;
@@ -106,20 +106,22 @@ function homeDotDir(path: string, home: string): string | undefined {
 }
 
 /**
- * The hidden entry of $HOME (`~/.config`, `~/.bashrc`) that is a symlink into `path`, or to a
- * directory that holds it (other than $HOME and the directories above it). GNU stow, chezmoi's symlink mode and yadm make `~/.config ->
+ * The hidden entry of $HOME (`~/.config`, `~/.bashrc`), or entry of `~/.config` or
+ * `~/.local/bin`, that is a symlink into `path`, or to a directory that holds it (other than
+ * $HOME and the directories above it). GNU stow, chezmoi's symlink mode and yadm make `~/.config ->
  * dotfiles/config` with a plain `~/dotfiles`: shared from there, the payload wrote your shell's
  * and git's configuration and nsbox's own trust store, which the next run in any project obeys.
  */
 function homeDotLink(path: string, home: string): string | undefined {
-  let names: string[];
-  try {
-    names = readdirSync(home).filter((n) => n.startsWith(".") && n !== "." && n !== "..");
-  } catch {
-    return undefined;
+  // Stow folds into a ~/.config that exists already: its links are one level down
+  // (~/.config/git -> ../dotfiles/git/.config/git); ~/.local/bin is on PATH.
+  const links: string[] = [];
+  for (const [dir, all] of [[home, false], [join(home, ".config"), true], [join(home, ".local/bin"), true]] as const) {
+    try {
+      links.push(...readdirSync(dir).filter((n) => all || (n.startsWith(".") && n !== "." && n !== "..")).slice(0, 1000).map((n) => join(dir, n)));
+    } catch {}
   }
-  for (const name of names.slice(0, 1000)) {
-    const link = join(home, name);
+  for (const link of links) {
     try {
       if (!lstatSync(link).isSymbolicLink()) continue;
       const real = realpathSync(link);
