@@ -364,3 +364,27 @@ describe("a trust store edited by hand", () => {
     expect(r.stdout).not.toContain("/x/nsbox.json");
   });
 });
+
+describe("the registry in a $XDG_RUNTIME_DIR inside the project (an .envrc that sets it to ./run)", () => {
+  it("another sandbox in the project cannot list or reach a named sandbox's socket and state (control: a sibling directory is visible)", async () => {
+    const cwd = scratchIn(made);
+    const runtime = join(cwd, "run");
+    mkdirSync(runtime, { mode: 0o700 });
+    mkdirSync(join(cwd, "run-other"));
+    writeFileSync(join(cwd, "run-other/visible"), "");
+    const env = { ...process.env, XDG_RUNTIME_DIR: runtime };
+    const name = `seam-rt-${process.pid}`;
+    const victim = background([process.execPath, "--no-env-file", "--config=/dev/null", NSBOX, "--name", name, "--env", "API_TOKEN=s3cret", "--", "sh", "-c", `echo ready; sleep ${marker()}`], { cwd, env });
+    try {
+      expect(await victim.waitFor("ready")).toBe(true);
+      expect(existsSync(join(runtime, `nsbox/${name}.sock`))).toBe(true);
+      const r = await nsbox(["--", "sh", "-c", `ls run/nsbox; cat run/nsbox/${name}.json; ls run-other`], { cwd, env });
+      expect(r.stdout).toBe("visible\n");
+      expect(r.stdout + r.stderr).not.toContain("s3cret");
+      expect(r.stdout + r.stderr).not.toContain(`${name}.sock`);
+    } finally {
+      victim.proc.kill("SIGTERM");
+      await victim.proc.exited;
+    }
+  });
+});
