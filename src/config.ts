@@ -2,8 +2,8 @@
 import { realpathSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { NsboxError } from "./errors.ts";
-import { loosenings } from "./loosening.ts";
-import type { SandboxOptions } from "./options.ts";
+import { checkedDigests, loosenings } from "./loosening.ts";
+import { PINNED_FILES, type Pinned, type SandboxOptions } from "./options.ts";
 import type { ProfileDef } from "./profiles.ts";
 import { resolveProfile } from "./profiles.ts";
 import { readConfigFile, realHome, requireTrust, sha256 } from "./trust.ts";
@@ -27,9 +27,28 @@ function invalid(file: string, message: string): NsboxError {
   return new NsboxError("BAD_OPTION", `${file}: ${message}`, { path: file });
 }
 
+/**
+ * How deep a config's values may nest. JSON.parse accepts 100,000 levels, and JSON.stringify
+ * (the file's hash) then overflowed the stack: a cloned project's nsbox.json made every nsbox
+ * run there an internal error. Walked without recursion.
+ */
+const MAX_DEPTH = 64;
+
+function tooDeep(raw: unknown): boolean {
+  const todo: [unknown, number][] = [[raw, 0]];
+  while (todo.length > 0) {
+    const [v, depth] = todo.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth >= MAX_DEPTH) return true;
+    for (const inner of Object.values(v)) todo.push([inner, depth + 1]);
+  }
+  return false;
+}
+
 /** Validate a config object; every profile is applied once so that a bad value is found now. */
 export function parseConfig(raw: unknown, file: string, root = dirname(file.replace(/#nsbox$/, ""))): ProjectConfig {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw invalid(file, "expected an object");
+  if (tooDeep(raw)) throw invalid(file, `values nested deeper than ${MAX_DEPTH} levels`);
   for (const key of Object.keys(raw)) if (!TOP_KEYS.has(key)) throw invalid(file, `${key}: unknown key (expected "profiles")`);
   const profiles = (raw as { profiles?: unknown }).profiles ?? {};
   if (typeof profiles !== "object" || profiles === null || Array.isArray(profiles)) throw invalid(file, "profiles: expected an object of named profiles");
@@ -91,6 +110,13 @@ export function projectProfile(name: string, dir: string, warn: Warn = () => {})
   if (config) {
     const found = loosenings(name, config.profiles, config.file, { root: config.root, home: realHome() });
     requireTrust(found, name, config.file, config.sha256, config.root, dir, warn);
+    // Security decision: trust was checked against the filter's bytes as read just now; a
+    // payload with the project writable (a named sandbox) could swap the file before the plan
+    // reads it again, so the plan must install those bytes or none.
+    const filter = options.seccomp;
+    if (filter !== undefined && filter !== "default" && filter !== "none") {
+      (options as Pinned)[PINNED_FILES] = { [resolve(filter)]: checkedDigests.get(resolve(filter)) ?? "" };
+    }
   }
   return options;
 }

@@ -7,6 +7,8 @@ import type { MountSpec } from "./plan/mount-spec.ts";
 import { BUILTIN_PROFILES, profileChain, type ProfileDef } from "./profiles.ts";
 import { readConfigFile, sha256 } from "./trust.ts";
 import { parseRlimit } from "./plan/privileges.ts";
+import { capBytes, TMPFS_LIMITS } from "./plan/tmpfs.ts";
+import { totalmem } from "node:os";
 
 /** Where relative and `~` paths of a project profile lead. */
 export interface Place {
@@ -50,17 +52,41 @@ function outside(path: string | undefined, place: Place): string | undefined {
  */
 function fileDigest(path: string): string {
   const read = readConfigFile(resolve(path));
-  return !read ? "missing" : "ignored" in read ? `unusable: ${read.ignored}` : `sha256 ${sha256(read.bytes).slice(0, 16)}`;
+  const digest = read && "bytes" in read ? sha256(read.bytes) : "";
+  checkedDigests.set(resolve(path), digest);
+  return !read ? "missing" : "ignored" in read ? `unusable: ${read.ignored}` : `sha256 ${digest.slice(0, 16)}`;
 }
+
+/**
+ * The sha256 of each policy file as the last check read it ("" when it was missing or
+ * unusable), for the plan to install exactly those bytes (config.ts projectProfile): read twice,
+ * the file could be swapped between the check and the plan's read.
+ */
+export const checkedDigests = new Map<string, string>();
 
 /** A tmpfs size= beyond the scratch cap (a quarter of RAM, at most 1 GiB): what it lets the payload hold. */
 function bigTmpfs(size: string | undefined): string | undefined {
+  // As bytes: 25% of a 23 GiB machine is 6 GiB, past the 1 GiB cap.
+  return size !== undefined && tmpfsBytes(size) > capBytes("scratch") ? `lets a tmpfs hold up to ${size} of the host's memory` : undefined;
+}
+
+/** A tmpfs's size in bytes as mounted: size= (k, m, g, % of RAM), else the scratch cap. */
+function tmpfsBytes(size: string | undefined): number {
   const m = size?.match(/^(\d+)([kmg%]?)$/i);
-  if (!m) return undefined;
-  const n = Number(m[1]);
+  if (!m) return capBytes("scratch");
   const unit = m[2]!.toLowerCase();
-  const big = unit === "%" ? n > 25 : n * (({ k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[unit] ?? 1) > 1024 ** 3;
-  return big ? `lets a tmpfs hold up to ${size} of the host's memory` : undefined;
+  return unit === "%" ? (Number(m[1]) / 100) * totalmem() : Number(m[1]) * ({ k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[unit]! || Number(m[1]);
+}
+
+/** A tmpfs's file count as mounted: nr_inodes= (k, m, g), else the scratch default. */
+function tmpfsInodes(inodes: string | undefined): number {
+  const m = (inodes ?? TMPFS_LIMITS.scratch.inodes).match(/^(\d+)([kmg]?)$/i);
+  return m ? Number(m[1]) * (({ k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[m[2]!.toLowerCase()] ?? 1) : 0;
+}
+
+/** Files cost kernel memory that size= does not count (an inode and a dentry each, about 1 KiB). */
+function manyInodes(inodes: string | undefined): string | undefined {
+  return inodes !== undefined && tmpfsInodes(inodes) > tmpfsInodes(undefined) ? `lets a tmpfs hold nr_inodes=${inodes} files, each in the host's kernel memory` : undefined;
 }
 
 const mount = (o: SandboxOptions): MountSpec => o.mounts![0]!;
@@ -103,7 +129,7 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
   "dev-bind-try": { rule: (o) => `binds the device ${mount(o).source}`, why: "as dev-bind" },
   hide: { rule: never, why: "tightens: hides a path" },
   "hide-try": { rule: never, why: "as hide" },
-  tmpfs: { rule: (o) => bigTmpfs(mount(o).size), why: "a fresh, empty filesystem inside; its pages are the host's memory, so a size above the default cap (a quarter of RAM, at most 1 GiB) loosens" },
+  tmpfs: { rule: (o) => bigTmpfs(mount(o).size) ?? manyInodes(mount(o).inodes), why: "a fresh, empty filesystem inside; its pages are the host's memory, so a size above the default cap (a quarter of RAM, at most 1 GiB) loosens, and so does an nr_inodes above the default 256k (files are kernel memory); the mounts together are bounded too (tmpfsTotal)" },
   dir: { rule: never, why: "an empty directory inside the view; on the host only within a share that is writable anyway" },
   file: { rule: (o, place) => { const at = outside(mount(o).source, place); return at && `reads ${at} (the content file), outside the project`; }, why: "the content file is read on the host" },
   symlink: { rule: never, why: "a link inside the view; its target is resolved inside" },
@@ -179,6 +205,61 @@ export function loosenings(name: string, project: Record<string, ProfileDef>, fi
     if (what === undefined) continue;
     const at = def.inProject ? `profiles.${def.name}.${key}` : `profiles.${def.via}.extends "${def.name}" (built-in ${def.name}: ${key})`;
     found.push({ key: at, value, what });
+  }
+  return [...found, ...tmpfsTotal(name, project, builtin, one, same), ...undone(name, project, file, place, one)];
+}
+
+/**
+ * Security decision: each tmpfs is capped, but a project profile can list many: 200 at the
+ * default cap held 200 GiB of the host's memory, and 1,000 of size=1m still 256 million files.
+ * Together, the project's tmpfs mounts may hold twice one default tmpfs (bytes and files) before
+ * that is a loosening.
+ */
+function tmpfsTotal(name: string, project: Record<string, ProfileDef>, builtin: Set<string>, one: (key: string, value: unknown) => SandboxOptions, same: (o: SandboxOptions) => string): Loosening[] {
+  let bytes = 0;
+  let files = 0;
+  let n = 0;
+  for (const { key, value } of values(name, project, true)) {
+    if (key !== "tmpfs") continue;
+    const o = one(key, value);
+    if (builtin.has(`${key}\0${same(o)}`)) continue;
+    bytes += tmpfsBytes(mount(o).size);
+    files += tmpfsInodes(mount(o).inodes);
+    n++;
+  }
+  if (bytes <= 2 * tmpfsBytes(undefined) && files <= 2 * tmpfsInodes(undefined)) return [];
+  return [{ key: `profiles.${name}.tmpfs`, value: `${n} mounts`, what: `${n} tmpfs mounts together may hold ${Math.round(bytes / 1024 ** 2)} MiB and ${files} files of the host's memory` }];
+}
+
+const WRITES = new Set(["rw", "rw-try", "bind", "bind-try"]);
+
+/**
+ * Security decision: a built-in profile's overlays of project directories (test's
+ * ./node_modules, .venv, vendor) are its promise that no file there changes on the host (Bun
+ * hard-links them from its global store, so a write there reaches other projects). A project
+ * profile of the same name is the project's text, and package.json#nsbox is not protected: one
+ * that leaves such an overlay out, or writes its directory through another mount after it
+ * (`rw ./node_modules`, `bind .:/mnt`), undoes the promise and is listed as a loosening.
+ */
+function undone(name: string, project: Record<string, ProfileDef>, file: string, place: Place, one: (key: string, value: unknown, base?: string) => SandboxOptions): Loosening[] {
+  if (!Object.hasOwn(BUILTIN_PROFILES, name)) return [];
+  const overlays = values(name, {}, false)
+    .filter(({ key }) => key === "overlay" || key === "overlay-try")
+    .map(({ key, value }) => ({ key, value, path: hostPath(mount(one(key, value)).source!, place) }))
+    .filter(({ path }) => within(path, place.root));
+  const found: Loosening[] = [];
+  const chain = values(name, project, true).map(({ def, key, value }) => ({ def, key, value, m: one(key, value, def.inProject ? place.root : undefined).mounts?.[0] }));
+  for (const o of overlays) {
+    const kept = chain.findLastIndex(({ key, m }) => (key === "overlay" || key === "overlay-try") && m?.upper === undefined && m?.source !== undefined && hostPath(m.source, place) === o.path);
+    if (kept < 0) {
+      found.push({ key: `profiles.${name}`, value: `${o.key} ${o.value}`, what: `leaves out the built-in ${name}'s overlay of ${o.path}: its files are changed in place on the host ("extends": "${name}" keeps it)` });
+      continue;
+    }
+    for (const { def, key, value, m } of chain.slice(kept + 1)) {
+      if (!WRITES.has(key) || m?.source === undefined) continue;
+      const src = hostPath(m.source, place);
+      if (within(src, o.path) || within(o.path, src)) found.push({ key: `profiles.${def.name}.${key}`, value, what: `writes ${o.path} on the host, which the built-in ${name} overlays` });
+    }
   }
   return found;
 }

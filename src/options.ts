@@ -54,6 +54,14 @@ export interface SandboxOptions {
   name?: string;
 }
 
+/**
+ * Policy files a trusted project profile names, with the sha256 trust was checked against: the
+ * plan installs a file's content only if it is still that (src/plan/hardening.ts). A symbol, so
+ * no config file or library caller's plain object can set it.
+ */
+export const PINNED_FILES = Symbol("nsbox.pinnedFiles");
+export type Pinned = { [PINNED_FILES]?: Record<string, string> };
+
 /** Every key of SandboxOptions, for callers that pass an object (the library): an unknown key is an error, never ignored. */
 export const SANDBOX_OPTION_KEYS: readonly (keyof SandboxOptions)[] = [
   "uid", "gid", "hostname", "propagation", "env", "keepEnv", "clearEnv", "cwd", "verbose", "mounts", "chdir", "noCwd",

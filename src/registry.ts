@@ -33,6 +33,12 @@ export interface SandboxState {
   options: SandboxOptions;
   /** The trees Landlock let the payload write (the writable mounts, inside). */
   writable: string[];
+  /**
+   * With `--seccomp FILE`: the program the sandbox got, base64. exec installs it rather than
+   * reading the file again: the payload can rewrite a file in its project, and a relative name
+   * would be read from exec's own current directory.
+   */
+  seccompFilter?: string;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -539,6 +545,7 @@ export function registerRun(options: SandboxOptions, plan: import("./plan/index.
       hostname: plan.ops.find((op) => op.op === "SETHOSTNAME")?.s1 ?? "nsbox",
       options,
       writable: landlock?.lists?.s2 ?? [],
+      ...(options.seccomp !== undefined && options.seccomp !== "default" && options.seccomp !== "none" ? { seccompFilter: Buffer.from(plan.ops.find((op) => op.op === "SECCOMP")?.data ?? []).toString("base64") } : {}),
     }, dir);
   } catch (e) {
     if (name !== undefined || !(e instanceof NsboxError) || e.code !== "STATE_DIR") throw e;

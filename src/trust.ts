@@ -153,7 +153,9 @@ export function readTrust(warn: (message: string) => void = () => {}): Record<st
       return {};
     }
     const data = JSON.parse(readFileSync(fd, "utf8")) as { files?: Record<string, TrustEntry> };
-    return data.files && typeof data.files === "object" ? data.files : {};
+    // Entries are nsbox's own writing; one edited by hand to null is no trust, not an internal error.
+    const files = data.files && typeof data.files === "object" ? data.files : {};
+    return Object.fromEntries(Object.entries(files).filter(([, e]) => typeof (e as TrustEntry | null)?.sha256 === "string"));
   } catch (e) {
     warn(`the trust store ${file} is ignored: ${(e as Error).message}`);
     return {};

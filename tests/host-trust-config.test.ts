@@ -283,7 +283,7 @@ describe("the trust store", () => {
   });
 
   for (const profile of ["default", "test", "shell", "install"]) {
-    it(`is out of the sandbox's reach under -p ${profile} (control: --rw ~/.config reaches it)`, async () => {
+    it(`is out of the sandbox's reach under -p ${profile}, and read-only under --rw ~/.config (control: --rw ~/.config/nsbox reaches it)`, async () => {
       const s = setup({ "nsbox.json": loosening });
       const env = { ...s.env, XDG_CONFIG_HOME: undefined };
       expect(await nsbox(["trust"], { cwd: s.cwd, env })).toMatchObject({ exitCode: 0 });
@@ -293,7 +293,11 @@ describe("the trust store", () => {
       const r = await nsbox(["-p", profile, "--", "sh", "-c", attack], { cwd: s.cwd, env });
       expect(r).toMatchObject({ exitCode: 0, stdout: "" });
       expect(readFileSync(store, "utf8")).toBe(before);
-      const control = await nsbox(["-p", profile, "--rw", join(s.home, ".config"), "--", "sh", "-c", attack], { cwd: s.cwd, env });
+      // ~/.config shared: the store is nsbox's own policy, guarded in every writable share (attack-seams).
+      const shared = await nsbox(["-p", profile, "--rw", join(s.home, ".config"), "--", "sh", "-c", attack], { cwd: s.cwd, env });
+      expect(shared.stdout).toContain("READ");
+      expect(readFileSync(store, "utf8")).toBe(before);
+      const control = await nsbox(["-p", profile, "--rw", join(s.home, ".config/nsbox"), "--", "sh", "-c", attack], { cwd: s.cwd, env });
       expect(control.stdout).toContain("READ");
       expect(readFileSync(store, "utf8")).toBe('{"files":{}}\n');
     });

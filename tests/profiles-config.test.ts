@@ -252,10 +252,12 @@ describe("given a project with nsbox.json", () => {
     ]);
   });
 
-  it("a project profile may shadow a built-in name", async () => {
-    const cwd = project({ "nsbox.json": { profiles: { test: { hostname: "own-test" } } } });
+  it("a project profile may shadow a built-in name; leaving out the built-in's overlays needs trust", async () => {
+    const cwd = project({ "nsbox.json": { profiles: { test: { extends: "test", hostname: "own-test" } } } });
     const r = await nsbox(["-p", "test", "--", "hostname"], { cwd });
     expect(r).toMatchObject({ stdout: "own-test\n", exitCode: 0 });
+    writeFileSync(join(cwd, "nsbox.json"), JSON.stringify({ profiles: { test: { hostname: "own-test" } } }));
+    expectRefused(await nsbox(["-p", "test", "--", "hostname"], { cwd }), "leaves out the built-in test's overlay of");
   });
 
   it("is found from a subdirectory: the nearest directory upward with nsbox.json or package.json", async () => {

@@ -1,5 +1,5 @@
 // The default view of the filesystem: a fresh tmpfs root holding only what is placed there.
-import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
@@ -84,6 +84,8 @@ function notAProject(host: Host): string | undefined {
   // your tools' configuration and credentials, run or obeyed at the next shell, editor or git.
   const dot = homeDotDir(cwd, host.home);
   if (dot) return `it is inside ${dot}, where your tools keep their configuration and credentials (and run what is there)`;
+  const linked = homeDotLink(cwd, host.home);
+  if (linked) return `${linked} leads into it, so it holds what your shell and tools run or obey (and maybe nsbox's trust store)`;
   if (st.uid !== host.uid) return `it belongs to uid ${st.uid}, not to you`;
   if (st.mode & 0o002) return "other users can write to it";
   if (st.mode & 0o020 && !privateGroup(st.gid, host)) return `the group ${st.gid} can write to it`;
@@ -101,6 +103,33 @@ function homeDotDir(path: string, home: string): string | undefined {
   if (home === "/" || !isAncestorOrSelf(home, path) || path === home) return undefined;
   const first = path.slice(home.length + 1).split("/")[0]!;
   return first.startsWith(".") ? join(home, first) : undefined;
+}
+
+/**
+ * The hidden entry of $HOME (`~/.config`, `~/.bashrc`), or entry of `~/.config` or
+ * `~/.local/bin`, that is a symlink into `path`, or to a directory that holds it (other than
+ * $HOME and the directories above it). GNU stow, chezmoi's symlink mode and yadm make `~/.config ->
+ * dotfiles/config` with a plain `~/dotfiles`: shared from there, the payload wrote your shell's
+ * and git's configuration and nsbox's own trust store, which the next run in any project obeys.
+ */
+function homeDotLink(path: string, home: string): string | undefined {
+  // Stow folds into a ~/.config that exists already: its links are one level down
+  // (~/.config/git -> ../dotfiles/git/.config/git); ~/.local/bin is on PATH.
+  const links: string[] = [];
+  for (const [dir, all] of [[home, false], [join(home, ".config"), true], [join(home, ".local/bin"), true]] as const) {
+    try {
+      links.push(...readdirSync(dir).filter((n) => all || (n.startsWith(".") && n !== "." && n !== "..")).slice(0, 1000).map((n) => join(dir, n)));
+    } catch {}
+  }
+  for (const link of links) {
+    try {
+      if (!lstatSync(link).isSymbolicLink()) continue;
+      const real = realpathSync(link);
+      // The second: inside what the link names, as inside ~/.config itself (not `~/.x -> /`).
+      if (isAncestorOrSelf(path, real) || (isAncestorOrSelf(real, path) && !isAncestorOrSelf(real, home))) return link;
+    } catch {}
+  }
+  return undefined;
 }
 
 /** A group only the user is in (user private groups, umask 002): group-writable is then fine. */

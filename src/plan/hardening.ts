@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { readChecked, walkError, walkHostPath } from "./host-path.ts";
 import { NsboxError } from "../errors.ts";
-import type { SandboxOptions } from "../options.ts";
+import { PINNED_FILES, type Pinned, type SandboxOptions } from "../options.ts";
+import { sha256 } from "../trust.ts";
 import type { PlanBuilder } from "./builder.ts";
 import { keptCapabilities, parseRlimit } from "./privileges.ts";
 import { seccompProgram } from "./seccomp.ts";
@@ -50,13 +51,18 @@ function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | u
   } catch (e) {
     throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${walk.path} ${(e as Error).message}`, { option: "--seccomp", path: choice });
   }
+  const pinned = (o as Pinned)[PINNED_FILES]?.[where];
+  if (pinned !== undefined && sha256(Buffer.from(program)) !== pinned) {
+    throw new NsboxError("UNTRUSTED_CONFIG", `--seccomp ${choice}: ${walk.path} is not the filter your trust was checked against (it was ${pinned ? "changed" : "missing or unusable"} while nsbox started)`, { option: "--seccomp", path: choice, hint: "run again when nothing is writing the project; if the change is yours, trust the file again" });
+  }
   if (program.length === 0 || program.length % 8 !== 0 || program.length / 8 > 4096) {
     throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: not a compiled classic-BPF program (a whole number of 8-byte instructions, at most 4096)`, { option: "--seccomp", path: choice });
   }
   return program;
 }
 
-export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = process.getuid!()): void {
+/** `installed`: the filter a running sandbox got, for exec to install the same (plan/join.ts). */
+export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = process.getuid!(), installed?: Uint8Array): void {
   refuseCgroupLimits(o);
   const limits = (o.rlimits ?? []).map(parseRlimit);
   // The kernel never counts processes against RLIMIT_NPROC for the host's root user: the limit
@@ -84,6 +90,6 @@ export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = proces
     });
   }
   const keptSysAdmin = (caps.low & (1 << CAP_SYS_ADMIN)) !== 0;
-  const filter = seccompFilter(o, keptSysAdmin);
+  const filter = installed ?? seccompFilter(o, keptSysAdmin);
   if (filter) b.push({ op: "SECCOMP", data: filter, a: filter.length, why: { what: "install the seccomp filter", option: "--seccomp" } });
 }

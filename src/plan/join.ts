@@ -100,7 +100,10 @@ export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io
     .push(io.terminal
       ? { op: "USE_PTY", a: io.terminal.fds ?? 7, why: { what: "attach the command to its pseudo-terminal" } }
       : { op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } });
-  hardeningOps(b, o);
+  // A filter file is not read again: the sandbox's payload may have rewritten it (registry.ts).
+  const fromFile = o.seccomp !== undefined && o.seccomp !== "default" && o.seccomp !== "none";
+  if (fromFile && !s.seccompFilter) throw new NsboxError("STATE_DIR", `sandbox ${s.name} was started with --seccomp ${o.seccomp} by an nsbox that did not record the filter: stop it and start it again`);
+  hardeningOps(b, o, undefined, fromFile ? Buffer.from(s.seccompFilter!, "base64") : undefined);
   b.push({
     op: "EXEC",
     lists: { s1: execCandidates(command[0]!, env.PATH), s2: command, s3: Object.entries(env).map(([k, v]) => `${k}=${v}`) },

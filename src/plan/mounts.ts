@@ -15,6 +15,11 @@ import type { BigIntStats } from "node:fs";
 /** Trees nsbox itself manages inside; user options may not mount in them (devices may go in /dev). */
 const MANAGED = ["/proc", "/dev/pts"];
 const MAX_FILE_CONTENT = 16 << 20;
+/**
+ * All `--file` contents of one sandbox together: each is held in nsbox's memory and then in a
+ * tmpfs inside (the host's memory), and a project profile listed one 16 MiB file 100 times.
+ */
+const MAX_FILE_TOTAL = 64 << 20;
 
 /** `~` is the real home; a relative path is relative to the current directory. */
 export function expandPath(path: string, host: Host): string {
@@ -91,6 +96,7 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
   const cleanup: string[] = [];
   let staged = 0;
   const stage = (name: string) => `/nsbox-${name}-${staged++}`;
+  let contents = 0;
   for (const spec of specs) {
     const why: Purpose = { what: spec.origin, option: spec.option, path: spec.target };
     switch (spec.kind) {
@@ -146,11 +152,14 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
         const src = source(spec, host)!;
         if (!src.st.isFile()) throw fail(spec, `${src.path} is not a regular file`);
         let content: Buffer;
+        const together = `makes the --file contents together more than ${MAX_FILE_TOTAL >> 20} MiB; bind large files with --ro instead`;
+        if (Number(src.st.size) <= MAX_FILE_CONTENT && contents + Number(src.st.size) > MAX_FILE_TOTAL) throw fail(spec, `${src.path} ${together}`);
         try {
-          content = readChecked(src.path, src.st, MAX_FILE_CONTENT, "is larger than 16 MiB; bind it with --ro instead");
+          content = readChecked(src.path, src.st, Math.min(MAX_FILE_CONTENT, MAX_FILE_TOTAL - contents), Number(src.st.size) > MAX_FILE_CONTENT ? "is larger than 16 MiB; bind it with --ro instead" : together);
         } catch (e) {
           throw fail(spec, `${src.path} ${(e as Error).message}`, "PATH_NOT_FOUND", src.path);
         }
+        contents += content.length;
         const staging = stage("file");
         const dst = target(spec, host);
         b.push({ op: "WRITE_FILE", s1: staging, data: content, a: content.length, b: 0o644, flags: OPF.CREATE, why })

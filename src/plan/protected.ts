@@ -9,6 +9,7 @@ import { isAncestorOrSelf, type PlanBuilder } from "./builder.ts";
 import type { MountSpec } from "./mount-spec.ts";
 import { expandPath } from "./mounts.ts";
 import type { Host } from "../host.ts";
+import { configDir } from "../trust.ts";
 
 /** A path, relative to the root of a writable share, that the host's tools run or obey. */
 export interface ProtectedPath {
@@ -100,6 +101,19 @@ function realpathOr(path: string): string {
     return realpathSync(path);
   } catch {
     return path;
+  }
+}
+
+/** `path` with symlinks resolved as far as it exists (`~/.config/nsbox` when only ~/.config -> dotfiles/config does). */
+function realpathOfMissing(path: string): string {
+  const rest: string[] = [];
+  for (let at = normalize(path); ; at = dirname(at)) {
+    try {
+      return join(realpathSync(at), ...rest);
+    } catch {
+      if (at === "/" || at === ".") return path;
+      rest.unshift(basename(at));
+    }
   }
 }
 
@@ -232,6 +246,11 @@ class Collector {
       const inner = this.inside(path);
       if (inner) this.path(inner);
     }
+    // nsbox's trust store ($XDG_CONFIG_HOME/nsbox), where a share holds it (`--rw ~/dotfiles`
+    // that ~/.config links into, an XDG_CONFIG_HOME of a project's): a payload that wrote it
+    // would trust its own profiles for every later run, in every project.
+    const inner = this.inside(realpathOfMissing(configDir()));
+    if (inner) this.path(inner, 0, true);
   }
 
   private inside(path: string): string | undefined {
