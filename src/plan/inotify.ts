@@ -1,5 +1,5 @@
 // inotify's, fanotify's and the namespaces' per-user limits, which the sandbox shares with the user's own processes outside.
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import type { PlanBuilder } from "./builder.ts";
 import { sandboxPath } from "./builder.ts";
 
@@ -29,23 +29,43 @@ const LIMITS = [
   ...["user", "mnt", "pid", "net", "ipc", "uts", "cgroup", "time"].map((ns) => [`max_${ns}_namespaces`, `/proc/sys/user/max_${ns}_namespaces`, `${ns} namespaces`] as const),
 ] as const;
 
+const BUF = Buffer.alloc(32);
+
+/** A number in a /proc/sys file (one read of a small buffer: readFileSync costs more there). */
 function readNumber(path: string): number | undefined {
+  let fd = -1;
   try {
-    const n = Number(readFileSync(path, "utf8").trim());
+    fd = openSync(path, "r");
+    const n = Number(BUF.toString("latin1", 0, readSync(fd, BUF, 0, BUF.length, 0)).trim());
     return Number.isFinite(n) && n > 0 ? n : undefined;
   } catch {
     return undefined;
+  } finally {
+    if (fd >= 0) closeSync(fd);
   }
+}
+
+/**
+ * The share each limit gets, read once per process (a library that starts many sandboxes
+ * would otherwise read 24 /proc/sys files for each): the user's limits change rarely, and a
+ * stale share is still a share.
+ */
+let shares: { own: string; value: string; counts: string }[] | undefined;
+
+function limitShares() {
+  return (shares ??= LIMITS.flatMap(([name, hostWide, counts]) => {
+    // The user's limit here: the host's, or a smaller one of the namespace nsbox runs in.
+    const own = `/proc/sys/user/${name}`;
+    const mine = readNumber(own);
+    if (mine === undefined) return []; // no inotify, or no per-namespace limit
+    const limit = Math.min(mine, readNumber(hostWide) ?? mine);
+    return [{ own, value: String(Math.max(1, Math.floor(limit * INOTIFY_SHARE))), counts }];
+  }));
 }
 
 /** Ops that set the sandbox's shares of these limits (after its /proc is mounted, before /proc/sys is read-only). */
 export function inotifyOps(b: PlanBuilder): void {
-  for (const [name, hostWide, counts] of LIMITS) {
-    // The user's limit here: the host's, or a smaller one of the namespace nsbox runs in.
-    const own = `/proc/sys/user/${name}`;
-    const limits = [readNumber(hostWide), readNumber(own)].filter((n): n is number => n !== undefined);
-    if (limits.length === 0 || readNumber(own) === undefined) continue; // no inotify, or no per-namespace limit
-    const value = String(Math.max(1, Math.floor(Math.min(...limits) * INOTIFY_SHARE)));
+  for (const { own, value, counts } of limitShares()) {
     b.push({ op: "WRITE_FILE", s1: sandboxPath(own), s2: value, a: value.length, why: { what: `limit the sandbox to ${value} of your ${counts}`, path: own } });
   }
 }
