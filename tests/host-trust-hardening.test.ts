@@ -232,6 +232,7 @@ print join(" ", @out), "\n";`;
     expect(control.stdout).toBe("reached\n");
   }, TIMEOUT);
 
+  // modify_ldt exists only on x86.
   test.skipIf(!X64)("modify_ldt: ENOSYS from the filter; with --seccomp none the kernel answers (reads an empty LDT)", async () => {
     const ldt = `${probe(154, 0, 0, 0)}; perl -e '$! = 0; my $r = syscall(154, 0, 0, 0); print $r < 0 ? "errno " . ($! + 0) . "\\n" : "ok $r\\n"'`;
     const inside = await nsbox(["--", "sh", "-c", ldt]);
