@@ -1,6 +1,7 @@
 // Host paths nsbox reads or mounts: resolved without following a symlink anyone but root could have planted.
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, type BigIntStats } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import type { Host } from "../host.ts";
 
 /**
  * Which symlinks nsbox follows in a host path it mounts, creates or reads (mount sources, overlay
@@ -143,4 +144,11 @@ export function readChecked(path: string, st: BigIntStats, max: number, tooLarge
   } finally {
     closeSync(fd);
   }
+}
+
+/** `~` is the real home; a relative path is relative to the current directory. */
+export function expandPath(path: string, host: Host): string {
+  if (path === "~") return host.home;
+  if (path.startsWith("~/")) return join(host.home, path.slice(2));
+  return resolve(host.cwd, path);
 }

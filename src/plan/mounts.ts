@@ -9,7 +9,8 @@ import { ATTR, MS, OPF, PlanBuilder, hostPath, isAncestorOrSelf, sandboxPath } f
 import type { MountSpec } from "./mount-spec.ts";
 import { openedPaths, protectShare, watchMissing } from "./protected.ts";
 import { tmpfsOptions } from "./tmpfs.ts";
-import { identity, readChecked, walkError, walkHostPath } from "./host-path.ts";
+import { expandPath, identity, readChecked, walkError, walkHostPath } from "./host-path.ts";
+export { expandPath };
 import type { BigIntStats } from "node:fs";
 
 /** Trees nsbox itself manages inside; user options may not mount in them (devices may go in /dev). */
@@ -21,12 +22,6 @@ const MAX_FILE_CONTENT = 16 << 20;
  */
 const MAX_FILE_TOTAL = 64 << 20;
 
-/** `~` is the real home; a relative path is relative to the current directory. */
-export function expandPath(path: string, host: Host): string {
-  if (path === "~") return host.home;
-  if (path.startsWith("~/")) return join(host.home, path.slice(2));
-  return resolve(host.cwd, path);
-}
 
 function fail(spec: MountSpec, problem: string, code: "BAD_OPTION" | "PATH_NOT_FOUND" = "BAD_OPTION", path?: string): NsboxError {
   return new NsboxError(code, `${spec.origin}: ${problem}`, { option: spec.option, path });

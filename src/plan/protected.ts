@@ -7,7 +7,7 @@ import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
 import { isAncestorOrSelf, type PlanBuilder } from "./builder.ts";
 import type { MountSpec } from "./mount-spec.ts";
-import { expandPath } from "./mounts.ts";
+import { expandPath } from "./host-path.ts";
 import type { Host } from "../host.ts";
 import { configDir } from "../trust.ts";
 
