@@ -2,9 +2,12 @@
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, writeSync, fsyncSync, type Stats } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
+import { sha256 } from "./digest.ts";
 import { NsboxError } from "./errors.ts";
 import { userName } from "./host.ts";
 import type { Loosening } from "./loosening.ts";
+
+export { sha256 };
 
 /** A config file larger than this is not read: the project could make nsbox hold gigabytes (a sparse file costs no disk). */
 export const MAX_CONFIG_BYTES = 4 << 20;
@@ -85,8 +88,6 @@ export function readConfigFile(path: string): ConfigRead | undefined {
     closeSync(fd);
   }
 }
-
-export const sha256 = (data: string | Buffer) => new Bun.CryptoHasher("sha256").update(data).digest("hex");
 
 /** The user's nsbox config directory: $XDG_CONFIG_HOME/nsbox, else ~/.config/nsbox. */
 export function configDir(): string {

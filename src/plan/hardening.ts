@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { readChecked, walkError, walkHostPath } from "./host-path.ts";
 import { NsboxError } from "../errors.ts";
 import { PINNED_FILES, type Pinned, type SandboxOptions } from "../options.ts";
-import { sha256 } from "../trust.ts";
+import { sha256 } from "../digest.ts";
 import type { PlanBuilder } from "./builder.ts";
 import { keptCapabilities, parseRlimit } from "./privileges.ts";
 import { seccompProgram } from "./seccomp.ts";
