@@ -29,3 +29,21 @@ describe("a current directory that is not a project", () => {
     expect(await nsbox(["--no-cwd", "--", "true"], { cwd: "/proc" })).toMatchObject({ exitCode: 0 });
   });
 });
+
+describe("mistakes a new user makes name the option and the fix", () => {
+  it("--ro of a missing path says to create it or use --ro-try (control: --ro-try runs)", async () => {
+    const cwd = scratchIn(made);
+    const r = await nsbox(["--ro", "./missing", "--", "true"], { cwd });
+    expect(r).toMatchObject({ exitCode: 125, stdout: "" });
+    expect(r.stderr).toContain("--ro ./missing:");
+    expect(r.stderr).toContain("--ro-try");
+    expect(await nsbox(["--ro-try", "./missing", "--", "true"], { cwd })).toMatchObject({ exitCode: 0 });
+  });
+
+  it("--net allow= with a URL says to write the host (control: the host form is accepted)", async () => {
+    const r = await nsbox(["--dry-run", "--net", "allow=https://registry.example:8443/x", "--", "true"]);
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toContain("a rule names a host, not a URL: write allow=registry.example:8443");
+    expect(await nsbox(["--dry-run", "--net", "allow=registry.example:8443", "--", "true"])).toMatchObject({ exitCode: 0 });
+  });
+});

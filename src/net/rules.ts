@@ -52,6 +52,8 @@ function port(text: string, p: string): number {
 /** Parse one rule: `host`, `host:port`, `*.domain[:port]`, `IP[/bits][:port]`, `[IPv6][/bits][:port]`. */
 export function parseRule(text: string): Rule {
   let rest = text.trim();
+  const url = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?([^/?#]+)/i.exec(rest);
+  if (url) throw badOption("--net", `allow=${text}: a rule names a host, not a URL: write allow=${url[1]}`);
   let p: number | undefined;
   const bracket = /^\[([^\]]+)\](\/\d+)?(?::(\d+))?$/.exec(rest);
   if (bracket) {
