@@ -2,10 +2,10 @@
 // The nsbox command line: arguments → SandboxOptions (profile, then options in order) → the
 // same plan and run the library uses.
 import pkg from "../package.json" with { type: "json" };
-import { parseCommandLine, realArgv, type FlagDef } from "./cli-args.ts";
+import { argsOf, editDistance, HELP, parseArgv, type CommandDef, type Given } from "./cli-args.ts";
 import { loadProjectConfig, projectProfile } from "./config.ts";
-import { NsboxError } from "./errors.ts";
-import { killPid, prepareExecutor, terminalSize } from "./executor.ts";
+import { badOption, NsboxError } from "./errors.ts";
+import { killPid, prepareExecutor } from "./executor.ts";
 import { readHost } from "./host.ts";
 import { refuseCwdConfig } from "./launch.ts";
 import { log } from "./log.ts";
@@ -15,85 +15,160 @@ import { buildPlan } from "./plan/index.ts";
 import { supervise } from "./supervise.ts";
 import { userTerminal } from "./terminal.ts";
 
-/** Options of the command line itself, beside the sandbox options. */
-const CLI_FLAGS: Record<string, FlagDef & { description: string }> = {
-  profile: { type: "string", alias: "p", valueHint: "NAME", description: "Start from a profile: default, test, install, shell, or one in nsbox.json / package.json#nsbox" },
-  "dry-run": { type: "boolean", description: "Print the plan (every mount, in order) instead of running" },
-  json: { type: "boolean", description: "With --dry-run or profile show: print JSON" },
-  version: { type: "boolean", alias: "V", description: "Print the version" },
-  help: { type: "boolean", alias: "h", description: "Show this help" },
+/** Subcommands, loaded only when used. */
+const SUBCOMMANDS: Record<string, () => Promise<CommandDef>> = {
+  profile: () => import("./commands/profile.ts").then((m) => m.default),
+  doctor: () => import("./commands/doctor.ts").then((m) => m.default),
+  ps: () => import("./commands/ps.ts").then((m) => m.default),
+  inspect: () => import("./commands/inspect.ts").then((m) => m.default),
+  stop: () => import("./commands/stop.ts").then((m) => m.default),
+  exec: () => import("./commands/exec.ts").then((m) => m.default),
+  trust: () => import("./commands/trust.ts").then((m) => m.default),
+  untrust: () => import("./commands/trust.ts").then((m) => m.untrust),
+  help: async () => HELP_COMMAND,
 };
-const FLAGS: Record<string, FlagDef & { description: string }> = { ...SANDBOX_OPTIONS, ...CLI_FLAGS };
 
-/** citty renders the help; it is loaded only for --help, to keep start-up short. */
-async function usage(): Promise<string> {
-  const { defineCommand, renderUsage } = await import("citty");
-  const meta = {
-    name: "nsbox",
-    version: pkg.version,
-    description: "Run a command in a rootless Linux sandbox: nsbox [options] -- command [args…]\n  nsbox profile show NAME [--json]   print a profile's options" +
-      "\n  nsbox doctor [--json]              check that nsbox can work here, with fixes" +
-      "\n  nsbox ps [--json]                  your running sandboxes (name one with --name NAME)" +
-      "\n  nsbox inspect NAME [--json]        its namespaces, id maps, limits and mounts" +
-      "\n  nsbox exec NAME -- command         run another command inside it" +
-      "\n  nsbox stop NAME [--time 10]        SIGTERM, then SIGKILL after the grace period" +
-      "\n  nsbox trust [FILE] | --list        let a project's nsbox.json loosen the sandbox, as it is now" +
-      "\n  nsbox untrust [FILE]               withdraw that",
-  };
-  const args = Object.fromEntries(Object.entries(FLAGS).map(([name, d]) => [name, { type: d.type, alias: d.alias, valueHint: d.valueHint, description: d.description }]));
-  return renderUsage(defineCommand({ meta, args }));
+/** nsbox itself: its own options, then the sandbox options; the first non-option starts the command. */
+const NSBOX: CommandDef = {
+  meta: { name: "nsbox", description: "Run a command in a rootless Linux sandbox." },
+  args: {
+    profile: { type: "string", alias: "p", valueHint: "NAME", description: "Start from a profile: default, test, install, shell, or one in nsbox.json / package.json#nsbox" },
+    "dry-run": { type: "boolean", description: "Print the plan (every mount, in order) instead of running" },
+    json: { type: "boolean", description: "With --dry-run: print the plan as JSON" },
+    version: { type: "boolean", alias: "V", description: "Print the version" },
+    help: HELP,
+    ...SANDBOX_OPTIONS,
+  },
+  command: { valueHint: "command [args…]", description: "The command to run inside, and its arguments (a name is looked up on PATH)" },
+  subCommands: SUBCOMMANDS,
+};
+
+/** nsbox help [COMMAND…]: the same text as --help. */
+const HELP_COMMAND: CommandDef = {
+  meta: { name: "help", description: "Describe nsbox, or one of its commands" },
+  args: { command: { type: "positional", valueHint: "COMMAND", repeatable: true, description: "The command to describe (profile show, exec, …)" } },
+};
+
+/** The help of a command (`path` its words: ["nsbox", "exec"]), generated from the definitions; loaded only for --help. */
+async function help(cmd: CommandDef, path: string[]): Promise<number> {
+  const { renderHelp } = await import("./help.ts");
+  let subs: Record<string, CommandDef> | undefined;
+  if (cmd.subCommands) {
+    subs = {};
+    for (const [name, load] of Object.entries(cmd.subCommands)) {
+      const sub = await load();
+      if (!sub.subCommands) subs[name] = sub;
+      else for (const [leaf, loadLeaf] of Object.entries(sub.subCommands)) subs[`${name} ${leaf}`] = await loadLeaf();
+    }
+  }
+  const groups = cmd === NSBOX ? Object.fromEntries(Object.keys(SANDBOX_OPTIONS).map((name) => [name, "Sandbox options"])) : undefined;
+  process.stdout.write(renderHelp(cmd, path.join(" "), { subs, groups }));
+  return 0;
 }
 
+/**
+ * The sandbox options of a command line: the profile's (when one is named), then each option
+ * in the order given (`--ro a --tmpfs b --ro c` apply in that order). The one hand-over from the
+ * parser to the option definitions.
+ */
+function sandboxOptions(given: Given[], profile: string | undefined, cwd: string, warn: (m: string) => void): SandboxOptions {
+  const options: SandboxOptions = profile === undefined ? {} : projectProfile(profile, cwd, warn);
+  for (const { name, value, flag } of given) SANDBOX_OPTIONS[name]!.apply(options, value, flag);
+  return options;
+}
 
-/** Subcommands, loaded only when used. Each module exports `run(args, flags): Promise<number> | number`. */
-const SUBCOMMANDS: Record<string, () => Promise<{ run: (args: string[], flags: Map<string, string | boolean>) => number | Promise<number> }>> = {
-  profile: () => import("./commands/profile.ts"),
-  doctor: () => import("./commands/doctor.ts"),
-  ps: () => import("./commands/ps.ts"),
-  inspect: () => import("./commands/inspect.ts"),
-  stop: () => import("./commands/stop.ts"),
-  exec: () => import("./commands/exec.ts"),
-  trust: () => import("./commands/trust.ts"),
-  untrust: () => import("./commands/trust.ts").then((m) => ({ run: m.untrust })),
-};
+const warn = (m: string) => void log.warn(m);
+const sandboxOnly = (given: Given[]) => given.filter((g) => Object.hasOwn(SANDBOX_OPTIONS, g.name));
+
+/**
+ * Run subcommand `cmd` (its words so far in `path`) with `argv`; `outer` are the options given
+ * before its name, each of which must be one of its own.
+ */
+async function dispatch(cmd: CommandDef, path: string[], argv: string[], outer: Given[]): Promise<number> {
+  const where = path.join(" ");
+  for (const g of outer) {
+    if (!Object.hasOwn(cmd.args, g.name) || cmd.args[g.name]!.type === "positional") {
+      throw new NsboxError("BAD_OPTION", `${g.flag} does not apply to ${where} (see ${where} --help)`, { option: g.flag });
+    }
+  }
+  const parsed = parseArgv(argv, cmd, where, outer);
+  if (parsed.given.some((g) => g.name === "help")) return help(cmd, path);
+  if (cmd === HELP_COMMAND) return helpFor(parsed.positionals);
+  if (cmd.subCommands) {
+    const name = parsed.command[0];
+    const sub = name !== undefined && Object.hasOwn(cmd.subCommands, name) ? cmd.subCommands[name]! : undefined;
+    if (!sub) {
+      const { usageLine } = await import("./cli-args.ts");
+      const usages = await Promise.all(Object.entries(cmd.subCommands).map(async ([n, load]) => `usage: ${usageLine(await load(), `${where} ${n}`)}`));
+      throw new NsboxError("BAD_OPTION", `${where}: ${name === undefined ? "which command?" : `no command '${name}'`} (${usages.join("; ")})`);
+    }
+    return dispatch(await sub(), [...path, name!], parsed.command.slice(1), parsed.given);
+  }
+  const args = argsOf(cmd, where, parsed);
+  return cmd.run!({ args, given: parsed.given, command: parsed.command, options: () => sandboxOptions(sandboxOnly(parsed.given), undefined, process.cwd(), warn) });
+}
+
+/** nsbox help [COMMAND…]. */
+async function helpFor(words: string[]): Promise<number> {
+  let cmd = NSBOX;
+  const path = ["nsbox"];
+  for (const word of words) {
+    const load = cmd.subCommands && Object.hasOwn(cmd.subCommands, word) ? cmd.subCommands[word] : undefined;
+    if (!load) throw new NsboxError("BAD_OPTION", `nsbox help: no command '${[...path.slice(1), word].join(" ")}' (nsbox --help lists them)`);
+    cmd = await load();
+    path.push(word);
+  }
+  return help(cmd, path);
+}
+
+/** "did you mean nsbox ps?" for a command that was not found and is one typo from a subcommand. */
+function didYouMean(e: unknown, name: string | undefined): unknown {
+  if (!(e instanceof NsboxError) || e.code !== "NOT_FOUND" || !name || name.includes("/")) return e;
+  const near = Object.keys(SUBCOMMANDS).find((sub) => editDistance(name, sub) <= 2 && editDistance(name, sub) < sub.length);
+  if (!near) return e;
+  return new NsboxError(e.code, `${e.message} (did you mean nsbox ${near}?)`, { path: e.path, errno: e.errno, hint: e.hint, cause: e });
+}
 
 async function main(argv: string[]): Promise<number> {
   refuseCwdConfig();
-  const { given, command } = parseCommandLine(argv, FLAGS);
-  const flag = (name: string) => given.find(([n]) => n === name)?.[1];
-  if (flag("help")) {
-    const text = await usage();
-    // citty colours its help; a pipe or a file gets it plain.
-    process.stdout.write((terminalSize(1) ? text : text.replace(/\x1b\[[0-9;]*m/g, "")) + "\n");
-    return 0;
-  }
+  const top = parseArgv(argv, NSBOX, "nsbox");
+  const { given, command } = top;
+  const flag = (name: string) => given.find((g) => g.name === name)?.value;
+  // A subcommand is only recognised before `--`: `nsbox -- profile` runs a program named profile,
+  // while `nsbox exec NAME -- cmd` is the exec subcommand.
+  const sub = !top.terminated && command.length && Object.hasOwn(SUBCOMMANDS, command[0]!) ? command[0]! : undefined;
+  if (sub !== undefined) return dispatch(await SUBCOMMANDS[sub]!(), ["nsbox", sub], command.slice(1), given);
+  if (flag("help")) return help(NSBOX, ["nsbox"]);
   if (flag("version")) {
     process.stdout.write(`${pkg.version}\n`);
     return 0;
   }
-  // A subcommand is only recognised before `--`: `nsbox -- profile` runs a program named profile,
-  // while `nsbox exec NAME -- cmd` is the exec subcommand.
-  const sub = SUBCOMMANDS[command[0] ?? ""];
-  if (sub && argv[argv.length - command.length - 1] !== "--") return (await sub()).run(command.slice(1), new Map(given));
+  const dryRun = flag("dry-run") === true;
+  if (flag("json") && !dryRun) throw badOption("--json", "prints the plan, so only with --dry-run (nsbox --dry-run --json -- command)");
+  try {
+    return await runSandbox(given, command, dryRun);
+  } catch (e) {
+    throw top.terminated ? e : didYouMean(e, command[0]);
+  }
+}
 
+/** Run `command` in a sandbox with the options given (or print its plan). */
+async function runSandbox(given: Given[], command: string[], dryRun: boolean): Promise<number> {
+  const profile = given.find((g) => g.name === "profile")?.value as string | undefined;
   // The project's nsbox.json is always checked; its package.json only for a profile, so that
   // a package.json npm would refuse does not stop plain runs.
   // A project profile that loosens the sandbox needs `nsbox trust` (src/trust.ts).
-  const profile = flag("profile");
-  const warn = (m: string) => void log.warn(m);
   if (profile === undefined) loadProjectConfig(process.cwd(), false, warn);
-  const options: SandboxOptions = profile === undefined ? {} : projectProfile(String(profile), process.cwd(), warn);
-  for (const [name, value] of given) SANDBOX_OPTIONS[name]?.apply(options, value, `--${name}`);
+  const options = sandboxOptions(sandboxOnly(given), profile, process.cwd(), warn);
   if (options.verbose) {
     log.setLevel(4);
     await log.flush(); // load consola now, so step messages print as the steps run
   }
-  const dryRun = flag("dry-run") === true;
   if (!dryRun) prepareExecutor();
   const plan = buildPlan(command, options, readHost(), { terminal: dryRun ? null : userTerminal() });
   if (dryRun) {
     const { planJson, planText } = await import("./dry-run.ts");
-    process.stdout.write(flag("json") ? JSON.stringify(planJson(plan), null, 2) + "\n" : planText(plan));
+    process.stdout.write(given.some((g) => g.name === "json") ? JSON.stringify(planJson(plan), null, 2) + "\n" : planText(plan));
     return 0;
   }
   for (const note of plan.notes) await log.warn(note);

@@ -12,7 +12,7 @@ import { MS } from "../plan/builder.ts";
 import { idMapOps } from "../plan/ids.ts";
 import { buildPlan, CLONE, type Plan } from "../plan/index.ts";
 import { supervise } from "../supervise.ts";
-import { parseSubArgs } from "./args.ts";
+import { HELP, type CommandDef } from "../cli-args.ts";
 
 type Status = "ok" | "fail" | "warn" | "info";
 
@@ -243,11 +243,9 @@ export async function doctor(): Promise<{ ok: boolean; checks: Check[] }> {
   return { ok: checks.every((c) => !c.required || c.status === "ok"), checks };
 }
 
-export async function run(args: string[], outer: Map<string, string | boolean>): Promise<number> {
-  const { flags, positional } = parseSubArgs(args, { json: { type: "boolean" } }, "nsbox doctor [--json]", outer);
-  if (positional.length) throw new NsboxError("BAD_OPTION", `nsbox doctor takes no arguments (got '${positional[0]}')`);
+async function run({ args }: { args: Record<string, unknown> }): Promise<number> {
   const report = await doctor();
-  if (flags.get("json")) {
+  if (args.json) {
     process.stdout.write(JSON.stringify({ version: pkg.version, ...report }, null, 2) + "\n");
   } else {
     const lines = [`nsbox ${pkg.version} on Linux ${release()}, as uid ${process.getuid!()}`];
@@ -262,3 +260,9 @@ export async function run(args: string[], outer: Map<string, string | boolean>):
   }
   return report.ok ? 0 : 1;
 }
+
+export default {
+  meta: { name: "doctor", description: "Check that nsbox can work here, with fixes for what is missing" },
+  args: { json: { type: "boolean", description: "Print JSON" }, help: HELP },
+  run,
+} satisfies CommandDef;

@@ -1,4 +1,4 @@
-// nsbox exec [--chdir DIR] [--env NAME=VALUE] NAME -- command [args…]: run another command inside a running sandbox, with the same namespaces, root and restrictions as its own.
+// nsbox exec [--chdir DIR] [--env NAME=VALUE]… [-v] NAME [--] command [args…]: run another command inside a running sandbox, with the same namespaces, root and restrictions as its own.
 import { NsboxError } from "../errors.ts";
 import { Errno } from "../errno.ts";
 import { prepareExecutor } from "../executor.ts";
@@ -8,33 +8,21 @@ import { log } from "../log.ts";
 import { buildJoinPlan } from "../plan/join.ts";
 import { checkOwner, findSandbox, provenPayload } from "../registry.ts";
 import { supervise } from "../supervise.ts";
-import { parseSubArgs } from "./args.ts";
+import { HELP, type CommandContext, type CommandDef } from "../cli-args.ts";
+import { SANDBOX_OPTIONS } from "../option-table.ts";
 
-const USAGE = "nsbox exec [--chdir DIR] [--env NAME=VALUE] NAME -- command [args…]";
-
-export async function run(args: string[], outer: Map<string, string | boolean>): Promise<number> {
-  const { flags, positional, command } = parseSubArgs(args, {
-    chdir: { type: "string" },
-    env: { type: "string", repeatable: true },
-    verbose: { type: "boolean", alias: "v" },
-  }, USAGE, outer, 1);
-  const [name] = positional;
-  if (!name) throw new NsboxError("BAD_OPTION", `usage: ${USAGE}`);
-  const env: Record<string, string> = {};
-  for (const pair of (flags.get("env") as string[] | undefined) ?? []) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) throw new NsboxError("BAD_OPTION", `--env: expected NAME=VALUE, got '${pair}'`, { option: "--env" });
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
+async function run(ctx: CommandContext): Promise<number> {
+  const name = ctx.args.sandbox as string;
+  const command = ctx.command;
+  // --chdir, --env and -v are the sandbox options' own: the same parse and checks as `nsbox --env …`.
+  const { chdir, env = {}, verbose = false } = ctx.options();
   const s = findSandbox(name);
   checkOwner(s);
   prepareExecutor();
   // /proc/PID is checked against the pidfd right before the plan names it.
   const payload = provenPayload(s);
   const terminal = userTerminal();
-  const chdir = flags.get("chdir") as string | undefined;
   const plan = buildJoinPlan(s, command, readHost(), { terminal, chdir, env }, payload ?? s.pid);
-  const verbose = flags.get("verbose") === true;
   if (verbose) {
     log.setLevel(4);
     await log.flush();
@@ -56,3 +44,16 @@ export async function run(args: string[], outer: Map<string, string | boolean>):
   }
   return outcome.exitCode;
 }
+
+export default {
+  meta: { name: "exec", description: "Run another command inside a running sandbox, with the same namespaces, root and restrictions as its own" },
+  args: {
+    sandbox: { type: "positional", valueHint: "NAME", required: true, description: "The sandbox's name (nsbox ps lists them)" },
+    chdir: SANDBOX_OPTIONS.chdir!,
+    env: SANDBOX_OPTIONS.env!,
+    verbose: SANDBOX_OPTIONS.verbose!,
+    help: HELP,
+  },
+  command: { valueHint: "command [args…]", description: "The command to run, and its arguments" },
+  run,
+} satisfies CommandDef;

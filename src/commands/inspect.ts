@@ -2,7 +2,7 @@
 import { readFileSync, readlinkSync } from "node:fs";
 import { NsboxError } from "../errors.ts";
 import { checkOwner, findSandbox, provenPayload } from "../registry.ts";
-import { parseSubArgs } from "./args.ts";
+import { HELP, type CommandDef } from "../cli-args.ts";
 import { age, commandLine, publicState, visible } from "./ps.ts";
 
 export const NAMESPACES = ["user", "mnt", "pid", "uts", "ipc", "net", "cgroup", "time"];
@@ -94,12 +94,9 @@ function table(rows: string[][], indent = "  "): string[] {
 }
 
 // Bun.write, awaited: process.stdout.write to a pipe is cut at 64 KiB when nsbox exits (a large inspect --json).
-export async function run(args: string[], outer: Map<string, string | boolean>): Promise<number> {
-  const usage = "nsbox inspect NAME [--json]";
-  const { flags, positional } = parseSubArgs(args, { json: { type: "boolean" } }, usage, outer);
-  if (positional.length !== 1) throw new NsboxError("BAD_OPTION", `usage: ${usage}`);
-  const i = inspect(positional[0]!);
-  if (flags.get("json")) {
+async function run({ args }: { args: Record<string, unknown> }): Promise<number> {
+  const i = inspect(args.sandbox as string);
+  if (args.json) {
     await Bun.write(Bun.stdout, JSON.stringify(i, null, 2) + "\n");
     return 0;
   }
@@ -128,3 +125,13 @@ export async function run(args: string[], outer: Map<string, string | boolean>):
   await Bun.write(Bun.stdout, visible(out.join("\n")) + "\n");
   return 0;
 }
+
+export default {
+  meta: { name: "inspect", description: "A running sandbox from the host's side: its namespaces, id maps, limits, privileges and mounts" },
+  args: {
+    sandbox: { type: "positional", valueHint: "NAME", required: true, description: "The sandbox's name (nsbox ps lists them)" },
+    json: { type: "boolean", description: "Print JSON" },
+    help: HELP,
+  },
+  run,
+} satisfies CommandDef;

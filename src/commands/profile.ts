@@ -1,16 +1,11 @@
 // nsbox profile show NAME [--json]: a profile's definition and the options it resolves to.
 import { loadProjectConfig } from "../config.ts";
-import { NsboxError } from "../errors.ts";
 import { BUILTIN_PROFILES, resolveProfile } from "../profiles.ts";
-import { parseSubArgs } from "./args.ts";
+import { HELP, type CommandDef } from "../cli-args.ts";
 
-const USAGE = "nsbox profile show NAME [--json]";
-
-export function run(args: string[], outer: Map<string, string | boolean>): number {
-  const { flags, positional } = parseSubArgs(args, { json: { type: "boolean" } }, USAGE, outer);
-  const json = flags.get("json") === true;
-  const [verb, name] = positional;
-  if (verb !== "show" || !name) throw new NsboxError("BAD_OPTION", `usage: ${USAGE}`);
+function show({ args }: { args: Record<string, unknown> }): number {
+  const json = args.json === true;
+  const name = args.profile as string;
   const config = loadProjectConfig(process.cwd(), true, (m) => void process.stderr.write(`nsbox: ${m}\n`));
   const def = config && Object.hasOwn(config.profiles, name) ? config.profiles[name] : BUILTIN_PROFILES[name];
   const options = resolveProfile(name, config?.profiles, config?.file, config?.root);
@@ -29,3 +24,19 @@ export function run(args: string[], outer: Map<string, string | boolean>): numbe
   return 0;
 }
 
+
+const showCommand = {
+  meta: { name: "show", description: "Print a profile's definition and the options it resolves to" },
+  args: {
+    profile: { type: "positional", valueHint: "NAME", required: true, description: "A built-in profile (default, test, install, shell) or one in nsbox.json / package.json#nsbox" },
+    json: { type: "boolean", description: "Print JSON" },
+    help: HELP,
+  },
+  run: show,
+} satisfies CommandDef;
+
+export default {
+  meta: { name: "profile", description: "Print a profile's options" },
+  args: { json: { type: "boolean", description: "Print JSON" }, help: HELP },
+  subCommands: { show: async () => showCommand },
+} satisfies CommandDef;

@@ -1,7 +1,6 @@
 // nsbox ps [--json]: the caller's running sandboxes (stale entries of crashed ones are cleaned on the way).
-import { NsboxError } from "../errors.ts";
+import { HELP, type CommandDef } from "../cli-args.ts";
 import { listSandboxes, type SandboxState } from "../registry.ts";
-import { parseSubArgs } from "./args.ts";
 
 /** "12s", "5m", "3h", "2d". */
 export function age(startedAt: string, now = Date.now()): string {
@@ -29,11 +28,9 @@ export function publicState(s: SandboxState) {
 }
 
 // Bun.write, awaited: process.stdout.write to a pipe is cut at 64 KiB when nsbox exits (a large ps --json).
-export async function run(args: string[], outer: Map<string, string | boolean>): Promise<number> {
-  const { flags, positional } = parseSubArgs(args, { json: { type: "boolean" } }, "nsbox ps [--json]", outer);
-  if (positional.length) throw new NsboxError("BAD_OPTION", `nsbox ps takes no arguments (got '${positional[0]}')`);
+async function run({ args }: { args: Record<string, unknown> }): Promise<number> {
   const running = listSandboxes().filter((s) => s.pid !== null);
-  if (flags.get("json")) {
+  if (args.json) {
     await Bun.write(Bun.stdout, JSON.stringify(running.map(publicState), null, 2) + "\n");
     return 0;
   }
@@ -44,3 +41,9 @@ export async function run(args: string[], outer: Map<string, string | boolean>):
   await Bun.write(Bun.stdout, visible(lines.join("\n")) + "\n");
   return 0;
 }
+
+export default {
+  meta: { name: "ps", description: "Your running sandboxes (name one with nsbox --name NAME)" },
+  args: { json: { type: "boolean", description: "Print JSON" }, help: HELP },
+  run,
+} satisfies CommandDef;

@@ -4,7 +4,7 @@ import { NsboxError } from "../errors.ts";
 import { pidfdRunning, pidfdSignal } from "../executor.ts";
 import { findSandbox, type ProvenSandbox } from "../registry.ts";
 import { log } from "../log.ts";
-import { parseSubArgs } from "./args.ts";
+import { HELP, type CommandDef } from "../cli-args.ts";
 
 /** Signals go through the pidfd its own nsbox handed over (registry.ts), never to a pid read from a file. */
 async function ended(s: ProvenSandbox, ms: number): Promise<boolean> {
@@ -29,11 +29,9 @@ export async function stopSandbox(s: ProvenSandbox, graceMs: number): Promise<"t
   return "killed";
 }
 
-export async function run(args: string[], outer: Map<string, string | boolean>): Promise<number> {
-  const usage = "nsbox stop NAME… [--time SECONDS]";
-  const { flags, positional } = parseSubArgs(args, { time: { type: "string", alias: "t" } }, usage, outer);
-  if (positional.length === 0) throw new NsboxError("BAD_OPTION", `usage: ${usage}`);
-  const time = String(flags.get("time") ?? "10");
+async function run({ args }: { args: Record<string, unknown> }): Promise<number> {
+  const positional = args.sandboxes as string[];
+  const time = String(args.time ?? "10");
   if (!/^\d+(\.\d+)?$/.test(time)) throw new NsboxError("BAD_OPTION", `--time: expected seconds to wait before SIGKILL, got '${time}'`, { option: "--time" });
   // Every name is checked before anything is stopped.
   const targets = positional.map((name) => findSandbox(name));
@@ -45,3 +43,13 @@ export async function run(args: string[], outer: Map<string, string | boolean>):
   }
   return 0;
 }
+
+export default {
+  meta: { name: "stop", description: "SIGTERM to each sandbox, then SIGKILL to what still runs after the grace period" },
+  args: {
+    sandboxes: { type: "positional", valueHint: "NAME", required: true, repeatable: true, description: "The sandboxes' names (nsbox ps lists them)" },
+    time: { type: "string", alias: "t", valueHint: "SECONDS", description: "Seconds to wait after SIGTERM before SIGKILL (default 10; 0 kills at once)" },
+    help: HELP,
+  },
+  run,
+} satisfies CommandDef;

@@ -3,9 +3,7 @@ import { loadConfigFile, loadProjectConfig, type ProjectConfig } from "../config
 import { NsboxError } from "../errors.ts";
 import { loosenings } from "../loosening.ts";
 import { configDir, looseningLine, realHome, readTrust, shellWord, trustArgument, writeTrust } from "../trust.ts";
-import { parseSubArgs } from "./args.ts";
-
-const USAGE = "nsbox trust [FILE] | nsbox trust --list [--json] | nsbox untrust [FILE]";
+import { HELP, type CommandDef } from "../cli-args.ts";
 
 /** FILE as given, or the config of the project the current directory is in. */
 function target(file: string | undefined): ProjectConfig {
@@ -13,7 +11,7 @@ function target(file: string | undefined): ProjectConfig {
   const config = loadProjectConfig(process.cwd(), true, (m) => {
     throw new NsboxError("UNTRUSTED_CONFIG", m);
   });
-  if (!config) throw new NsboxError("PATH_NOT_FOUND", "no nsbox.json or package.json#nsbox here or above: name the file", { hint: `usage: ${USAGE}` });
+  if (!config) throw new NsboxError("PATH_NOT_FOUND", "no nsbox.json or package.json#nsbox here or above: name the file", { hint: "usage: nsbox trust FILE" });
   return config;
 }
 
@@ -32,11 +30,13 @@ function list(json: boolean): number {
   return 0;
 }
 
-export function run(args: string[], outer: Map<string, string | boolean>): number {
-  const { flags, positional } = parseSubArgs(args, { list: { type: "boolean" }, json: { type: "boolean" } }, USAGE, outer);
-  if (flags.get("list") === true) return list(flags.get("json") === true);
-  if (positional.length > 1) throw new NsboxError("BAD_OPTION", `usage: ${USAGE}`);
-  const config = target(positional[0]);
+function trust({ args }: { args: Record<string, unknown> }): number {
+  if (args.list === true) {
+    if (args.file !== undefined) throw new NsboxError("BAD_OPTION", `--list: lists every trusted file, so takes no FILE (got '${args.file}')`, { option: "--list" });
+    return list(args.json === true);
+  }
+  if (args.json === true) throw new NsboxError("BAD_OPTION", "--json: only with --list (nsbox trust --list --json)", { option: "--json" });
+  const config = target(args.file as string | undefined);
   const place = { root: config.root, home: realHome() };
   const lines = [...new Set(Object.keys(config.profiles).flatMap((name) => loosenings(name, config.profiles, config.file, place).map(looseningLine)))];
   const files = readTrust((m) => process.stderr.write(`nsbox: ${m}\n`));
@@ -50,9 +50,8 @@ export function run(args: string[], outer: Map<string, string | boolean>): numbe
   return 0;
 }
 
-export function untrust(args: string[], outer: Map<string, string | boolean>): number {
-  const { positional } = parseSubArgs(args, {}, USAGE, outer);
-  if (positional.length > 1) throw new NsboxError("BAD_OPTION", `usage: ${USAGE}`);
+function untrustFile({ args }: { args: Record<string, unknown> }): number {
+  const positional = args.file === undefined ? [] : [args.file as string];
   // The file may be gone or changed: find its entry by its real path without parsing it.
   let key: string;
   try {
@@ -75,3 +74,23 @@ export function untrust(args: string[], outer: Map<string, string | boolean>): n
   process.stdout.write(`untrusted ${key}\n`);
   return 0;
 }
+
+export default {
+  meta: { name: "trust", description: "Let a project's nsbox.json (or package.json#nsbox) loosen the sandbox, as the file is now" },
+  args: {
+    file: { type: "positional", valueHint: "FILE", description: "The config file (default: the project's, here or above)" },
+    list: { type: "boolean", description: "List the trusted files and whether each is unchanged since" },
+    json: { type: "boolean", description: "With --list: print JSON" },
+    help: HELP,
+  },
+  run: trust,
+} satisfies CommandDef;
+
+export const untrust = {
+  meta: { name: "untrust", description: "Withdraw nsbox trust from a config file" },
+  args: {
+    file: { type: "positional", valueHint: "FILE", description: "The config file (default: the project's, here or above)" },
+    help: HELP,
+  },
+  run: untrustFile,
+} satisfies CommandDef;
