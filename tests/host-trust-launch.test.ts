@@ -165,17 +165,17 @@ describe("a project's bunfig.toml preload and .env files never reach the nsbox p
     writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "tsconfig-project", private: true }));
     expect(await run([BUN, "add", tarball], dir)).toMatchObject({ exitCode: 0 });
     const mark = join(marks, "tsconfig-paths");
-    writeFileSync(join(dir, "evil.ts"), `require("node:fs").writeFileSync(${JSON.stringify(mark)}, "ran");\nexport const defineCommand = () => ({}); export const renderUsage = () => "";\n`);
-    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { paths: { citty: ["./evil.ts"] } } }));
-    // Control: the same package without its tsconfig.json takes the project's; --help imports citty.
+    writeFileSync(join(dir, "evil.ts"), `require("node:fs").writeFileSync(${JSON.stringify(mark)}, "ran");\nexport const createConsola = () => ({ error() {}, warn() {}, debug() {} });\n`);
+    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { paths: { consola: ["./evil.ts"] } } }));
+    // Control: the same package without its tsconfig.json takes the project's; an error message imports consola.
     cpSync(join(dir, "node_modules/nsbox"), join(dir, "node_modules/nsbox-bare"), { recursive: true });
     rmSync(join(dir, "node_modules/nsbox-bare/tsconfig.json"));
-    await run(["./node_modules/nsbox-bare/bin/nsbox", "--help"], dir);
+    await run(["./node_modules/nsbox-bare/bin/nsbox", "--nope"], dir);
     expect(existsSync(mark)).toBe(true);
     rmSync(mark);
-    const r = await run(["./node_modules/.bin/nsbox", "--help"], dir);
-    expect(r.exitCode).toBe(0);
-    expect(r.stdout).toContain("nsbox");
+    const r = await run(["./node_modules/.bin/nsbox", "--nope"], dir);
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toContain("nsbox: unknown option --nope");
     expect(existsSync(mark)).toBe(false);
   }, TIMEOUT);
 });
