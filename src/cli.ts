@@ -92,11 +92,12 @@ async function dispatch(cmd: CommandDef, path: string[], argv: string[], outer: 
     }
   }
   const parsed = parseArgv(argv, cmd, where, outer);
-  if (parsed.given.some((g) => g.name === "help")) return help(cmd, path);
+  const wantsHelp = parsed.given.some((g) => g.name === "help");
   if (cmd === HELP_COMMAND) return helpFor(parsed.positionals);
   if (cmd.subCommands) {
     const name = parsed.command[0];
     const sub = name !== undefined && Object.hasOwn(cmd.subCommands, name) ? cmd.subCommands[name]! : undefined;
+    if (!sub && wantsHelp) return help(cmd, path);
     if (!sub) {
       const { usageLine } = await import("./cli-args.ts");
       const usages = await Promise.all(Object.entries(cmd.subCommands).map(async ([n, load]) => `usage: ${usageLine(await load(), `${where} ${n}`)}`));
@@ -104,6 +105,7 @@ async function dispatch(cmd: CommandDef, path: string[], argv: string[], outer: 
     }
     return dispatch(await sub(), [...path, name!], parsed.command.slice(1), parsed.given);
   }
+  if (wantsHelp) return help(cmd, path);
   const args = argsOf(cmd, where, parsed);
   return cmd.run!({ args, given: parsed.given, command: parsed.command, options: () => sandboxOptions(sandboxOnly(parsed.given), undefined, process.cwd(), warn) });
 }

@@ -46,7 +46,7 @@ const optionLabel = (name: string, d: ArgDef) => `${d.alias ? `-${d.alias}, ` : 
  */
 export function renderHelp(cmd: CommandDef, path: string, opts: { groups?: Record<string, string>; subs?: Record<string, CommandDef> } = {}): string {
   const out = [`usage: ${wrap(usageLine(cmd, path), WIDTH - 7, 7)}`];
-  if (opts.subs) out.push(`       ${path} COMMAND [options] [args…]`);
+  if (opts.subs && cmd.command) out.push(`       ${path} COMMAND [options] [args…]`);
   out.push("", wrap(cmd.meta.description, WIDTH));
   const args = Object.entries(cmd.args);
   const positional: [string, string][] = args.filter(([, d]) => d.type === "positional").map(([name, d]) => [d.valueHint ?? name.toUpperCase(), d.description]);
@@ -61,7 +61,8 @@ export function renderHelp(cmd: CommandDef, path: string, opts: { groups?: Recor
   for (const [heading, rows] of sections) out.push("", `${heading}:`, ...table(rows));
   if (opts.subs) {
     out.push("", "Commands:", ...table(Object.entries(opts.subs).map(([name, sub]) => [usageLine(withoutOptions(sub), name).replace(" [--] ", " -- "), sub.meta.description])));
-    out.push("", wrap(`${path} COMMAND --help (or ${path} help COMMAND) describes a command and its options.`, WIDTH));
+    const alsoAs = path.includes(" ") ? "" : ` (or ${path} help COMMAND)`;
+    out.push("", wrap(`${path} COMMAND --help${alsoAs} describes a command and its options.`, WIDTH));
   }
   return out.join("\n") + "\n";
 }
