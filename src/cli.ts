@@ -2,7 +2,7 @@
 // The nsbox command line: arguments → SandboxOptions (profile, then options in order) → the
 // same plan and run the library uses.
 import pkg from "../package.json" with { type: "json" };
-import { argsOf, editDistance, HELP, parseArgv, type CommandDef, type Given } from "./cli-args.ts";
+import { argsOf, editDistance, HELP, parseArgv, usageLine, type CommandDef, type Given } from "./cli-args.ts";
 import { loadProjectConfig, projectProfile } from "./config.ts";
 import { badOption, NsboxError } from "./errors.ts";
 import { killPid, prepareExecutor } from "./executor.ts";
@@ -46,7 +46,7 @@ const NSBOX: CommandDef = {
 /** nsbox help [COMMAND…]: the same text as --help. */
 const HELP_COMMAND: CommandDef = {
   meta: { name: "help", description: "Describe nsbox, or one of its commands" },
-  args: { command: { type: "positional", valueHint: "COMMAND", repeatable: true, description: "The command to describe (profile show, exec, …)" } },
+  args: { command: { type: "positional", valueHint: "COMMAND", repeatable: true, description: "The command to describe (profile show, exec, …)" }, help: HELP },
 };
 
 /** The help of a command (`path` its words: ["nsbox", "exec"]), generated from the definitions; loaded only for --help. */
@@ -99,7 +99,6 @@ async function dispatch(cmd: CommandDef, path: string[], argv: string[], outer: 
     const sub = name !== undefined && Object.hasOwn(cmd.subCommands, name) ? cmd.subCommands[name]! : undefined;
     if (!sub && wantsHelp) return help(cmd, path);
     if (!sub) {
-      const { usageLine } = await import("./cli-args.ts");
       const usages = await Promise.all(Object.entries(cmd.subCommands).map(async ([n, load]) => `usage: ${usageLine(await load(), `${where} ${n}`)}`));
       throw new NsboxError("BAD_OPTION", `${where}: ${name === undefined ? "which command?" : `no command '${name}'`} (${usages.join("; ")})`);
     }
