@@ -1,8 +1,7 @@
-// The one command-line parser, for nsbox and every subcommand: node:util parseArgs splits the
-// words (tokens keep the order across options, which mounts need); this file checks them against
-// a citty-style command definition and keeps "the first non-option starts the command".
+// The one command-line parser, for nsbox and every subcommand: the words are split as node:util
+// parseArgs splits them (tokens keep the order across options, which mounts need), then checked
+// against a citty-style command definition; "the first non-option starts the command".
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { badOption, NsboxError } from "./errors.ts";
 import type { SandboxOptions } from "./options.ts";
 
@@ -60,6 +59,59 @@ export interface Parsed {
   terminated: boolean;
 }
 
+/** A token of node:util parseArgs (`tokens: true`). */
+export type Token =
+  | { kind: "option"; name: string; rawName: string; index: number; value?: string; inlineValue?: boolean }
+  | { kind: "positional"; index: number; value: string }
+  | { kind: "option-terminator"; index: number };
+
+/**
+ * node:util `parseArgs({ args, options, strict: false, allowPositionals: true, tokens: true }).tokens`,
+ * the same algorithm written out: importing node:util costs 1-4 ms of every start
+ * (measured; see tests/cli-args.test.ts, which holds the two to the same tokens).
+ */
+export function tokenize(args: string[], options: Record<string, { type: "string" | "boolean"; short?: string }>): Token[] {
+  const tokens: Token[] = [];
+  const long = (short: string) => Object.keys(options).find((name) => options[name]!.short === short) ?? short;
+  const isString = (name: string) => Object.hasOwn(options, name) && options[name]!.type === "string";
+  let index = 0;
+  /** `--name` or `-n` as a word of its own: a string option takes the next word. */
+  const lone = (name: string, rawName: string, at: number) => {
+    if (isString(name) && index + 1 < args.length) tokens.push({ kind: "option", name, rawName, index: at, value: args[++index]!, inlineValue: false });
+    else tokens.push({ kind: "option", name, rawName, index: at, value: undefined, inlineValue: undefined });
+  };
+  for (; index < args.length; index++) {
+    const arg = args[index]!;
+    const at = index;
+    if (arg === "--") {
+      tokens.push({ kind: "option-terminator", index });
+      for (let i = index + 1; i < args.length; i++) tokens.push({ kind: "positional", index: i, value: args[i]! });
+      break;
+    }
+    if (arg.length === 2 && arg[0] === "-" && arg[1] !== "-") lone(long(arg[1]!), arg, at);
+    else if (arg.length > 2 && arg[0] === "-" && arg[1] !== "-") {
+      if (isString(long(arg[1]!))) tokens.push({ kind: "option", name: long(arg[1]!), rawName: `-${arg[1]}`, index, value: arg.slice(2), inlineValue: true });
+      else {
+        // -vp: -v then -p, at this index; a string option's value is the rest of the group (-vpci) or the next word.
+        for (let i = 1; i < arg.length; i++) {
+          const name = long(arg[i]!);
+          if (!isString(name) || i === arg.length - 1) lone(name, `-${arg[i]}`, at);
+          else {
+            tokens.push({ kind: "option", name, rawName: `-${arg[i]}`, index: at, value: arg.slice(i + 1), inlineValue: true });
+            break;
+          }
+        }
+      }
+    } else if (arg.length > 2 && arg.startsWith("--")) {
+      // `--name=value`; a name that starts with `=` is all name (`--=x`).
+      const eq = arg.indexOf("=");
+      if (eq <= 2) lone(arg.slice(2), arg, at);
+      else tokens.push({ kind: "option", name: arg.slice(2, eq), rawName: arg.slice(0, eq), index, value: arg.slice(eq + 1), inlineValue: true });
+    } else tokens.push({ kind: "positional", index, value: arg });
+  }
+  return tokens;
+}
+
 const options = (cmd: CommandDef) => Object.entries(cmd.args).filter(([, d]) => d.type !== "positional");
 const positionals = (cmd: CommandDef) => Object.entries(cmd.args).filter(([, d]) => d.type === "positional");
 
@@ -92,7 +144,7 @@ export function parseArgv(argv: string[], cmd: CommandDef, path: string, outer: 
   const defs = Object.fromEntries(options(cmd));
   const config: Record<string, { type: "string" | "boolean"; short?: string }> = {};
   for (const [name, d] of Object.entries(defs)) config[name] = d.alias ? { type: d.type as "string", short: d.alias } : { type: d.type as "string" };
-  const { tokens } = parseArgs({ args: argv, options: config, strict: false, allowPositionals: true, tokens: true });
+  const tokens = tokenize(argv, config);
   const stopAfter = cmd.command || cmd.subCommands ? positionals(cmd).length : Infinity;
   const see = path === "nsbox" ? "see nsbox --help" : `usage: ${usageLine(cmd, path)}`;
   const given = [...outer];
@@ -117,7 +169,7 @@ export function parseArgv(argv: string[], cmd: CommandDef, path: string, outer: 
       if (t.value !== undefined) throw badOption(t.rawName, "takes no value");
       value = true;
     } else {
-      // parseArgs takes a following `--` as the value; here it ends the options, as it reads.
+      // The split takes a following `--` as the value; here it ends the options, as it reads.
       if (t.value === undefined || (t.value === "--" && !t.inlineValue)) throw badOption(t.rawName, `needs a value${def.valueHint ? ` (${def.valueHint})` : ""}`);
       value = t.value;
     }

@@ -93,7 +93,7 @@ async function dispatch(cmd: CommandDef, path: string[], argv: string[], outer: 
   }
   const parsed = parseArgv(argv, cmd, where, outer);
   const wantsHelp = parsed.given.some((g) => g.name === "help");
-  if (cmd === HELP_COMMAND) return helpFor(parsed.positionals);
+  if (cmd === HELP_COMMAND && !wantsHelp) return helpFor(parsed.positionals);
   if (cmd.subCommands) {
     const name = parsed.command[0];
     const sub = name !== undefined && Object.hasOwn(cmd.subCommands, name) ? cmd.subCommands[name]! : undefined;

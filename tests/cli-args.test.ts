@@ -1,6 +1,8 @@
 // The command-line parser (src/cli-args.ts) and the help generated from definitions (src/help.ts), without running anything.
 import { describe, expect, test } from "bun:test";
-import { argsOf, editDistance, HELP, parseArgv, usageLine, type CommandDef } from "../src/cli-args.ts";
+import fc from "fast-check";
+import { parseArgs } from "node:util";
+import { argsOf, editDistance, HELP, parseArgv, tokenize, usageLine, type CommandDef } from "../src/cli-args.ts";
 import { NsboxError } from "../src/errors.ts";
 import { renderHelp, wrap } from "../src/help.ts";
 
@@ -50,6 +52,21 @@ function thrown(fn: () => unknown): NsboxError {
   }
   throw new Error("nothing thrown");
 }
+
+describe("tokenize splits words as node:util parseArgs does", () => {
+  const OPTIONS = { uid: { type: "string" }, ro: { type: "string" }, profile: { type: "string", short: "p" }, verbose: { type: "boolean", short: "v" }, json: { type: "boolean" } } as const;
+  const nodeTokens = (args: string[]) => parseArgs({ args, options: OPTIONS, strict: false, allowPositionals: true, tokens: true }).tokens;
+  const WORDS = ["--==", "--=x=", "---=", "--a=", "-", "-v", "-p", "-vp", "-pv", "-pci", "-vpci", "-p=x", "-vx", "-xv", "--uid", "--uid=1", "--uid=", "--ro", "--json", "--json=1", "--nope", "--nope=2", "-x", "x", "---y", "--=z", "-=", "", "--verbose", "bash", "-c"];
+
+  test("on every pair and triple of tricky words", () => {
+    for (const a of WORDS) for (const b of WORDS) for (const c of ["x", "--", "-v"]) expect(tokenize([a, b, c], OPTIONS)).toEqual(nodeTokens([a, b, c]));
+  });
+
+  test("on generated command lines", () => {
+    const word = fc.oneof(fc.constantFrom(...WORDS), fc.string({ maxLength: 6 }), fc.string({ maxLength: 5 }).map((s) => `-${s}`), fc.string({ maxLength: 5 }).map((s) => `--${s}`));
+    fc.assert(fc.property(fc.array(word, { maxLength: 8 }), (args) => void expect(tokenize(args, OPTIONS)).toEqual(nodeTokens(args))), { numRuns: 2000 });
+  });
+});
 
 describe("parseArgv at the top level", () => {
   test("keeps the order across option names, with the flag as typed", () => {
