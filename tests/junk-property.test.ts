@@ -203,10 +203,10 @@ const cliFlag: fc.Arbitrary<Flag> = fc.oneof(
     const names = name === "profile" ? ["--profile", "-p"] : [`--${name}`];
     if (kind === "bool") {
       // A bare flag is a valid choice (but --allow-nested loosens: never bare); a value is junk.
-      return fc.oneof(oneOf(BOOL_VALUES).map((v) => ({ tokens: [`--${name}=${v}`], names })),
-        fc.constant(name === "allow-nested" ? { tokens: [`--${name}=false`], names } : { tokens: [`--${name}`], names }));
+      return fc.oneof(oneOf(BOOL_VALUES).map((v): Flag => ({ tokens: [`--${name}=${v}`], names })),
+        fc.constant<Flag>(name === "allow-nested" ? { tokens: [`--${name}=false`], names } : { tokens: [`--${name}`], names }));
     }
-    return fc.tuple(byKind[kind], fc.boolean()).map(([v, eq]) => ({ tokens: eq ? [`--${name}=${v}`] : [`--${name}`, v], names }));
+    return fc.tuple(byKind[kind] as fc.Arbitrary<string>, fc.boolean()).map(([v, eq]): Flag => ({ tokens: eq ? [`--${name}=${v}`] : [`--${name}`, v], names }));
   }) },
   { weight: 1, arbitrary: fc.tuple(oneOf(NEAR_MISS_FLAGS), fc.option(oddString, { nil: undefined })).map(([f, v]) => ({ tokens: v === undefined ? [f] : [f, v], names: [f] })) },
 );
@@ -529,12 +529,12 @@ describe("junk through the library", () => {
   ]);
   const entry: fc.Arbitrary<Entry> = fc.oneof(
     { weight: 3, arbitrary: fc.tuple(fc.constantFrom(...Object.keys(TYPES)), oneOf(WRONG)).map(([key, value]) => ({ key, value, strict: !ofType(TYPES[key]!, value) })) },
-    { weight: 3, arbitrary: fc.constantFrom(...Object.keys(STRING_KIND)).chain((key) => byKind[STRING_KIND[key]!].map((v) => {
+    { weight: 3, arbitrary: fc.constantFrom(...Object.keys(STRING_KIND)).chain((key) => (byKind[STRING_KIND[key]!] as fc.Arbitrary<string>).map((v): Entry => {
       const list = TYPES[key] === "strings";
       // landlock/seccomp/propagation/name…: a value outside its set is junk; a path or a size may be fine.
       return { key, value: list ? [v] : v, strict: ["landlock", "propagation"].includes(key) || /\0/.test(v) };
     })) },
-    { weight: 1, arbitrary: fc.constantFrom("env", "env", "mounts", "timeout").chain((key) => key === "mounts" ? mountJunk.map((value) => ({ key, value, strict: true }))
+    { weight: 1, arbitrary: fc.constantFrom("env", "env", "mounts", "timeout").chain((key): fc.Arbitrary<Entry> => key === "mounts" ? mountJunk.map((value) => ({ key, value, strict: true }))
       : key === "env" ? oneOf<unknown>([{ "A B": "x" }, { A: "x\0y" }, { A: 1 }, { "": "x" }, { A: null }, JSON.parse('{"__proto__":{"A":"x"}}'), ["A=1"]]).map((value) => ({ key, value, strict: true }))
         : oneOf([2 ** 31, 0.4, 597 * 3600 * 1000, 1e-9, 2 ** 31 - 1]).map((value) => ({ key, value, strict: false }))) },
     { weight: 1, arbitrary: fc.tuple(oneOf(["timeOut", "ro", "rw", "tmpfs", "clear-env", "allow_nested", "Landlock", "noCWD", "__proto__", "constructor", "toString", "valueOf", "hasOwnProperty", "", " ", "0", "then"]), oneOf<unknown>([true, false, ".", ["."], 5, null, {}]))
