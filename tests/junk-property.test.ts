@@ -8,6 +8,7 @@
 //   NSBOX_JUNK_SEED=N   another seed (the default is fixed: CI sees the same cases every time)
 //   NSBOX_JUNK_RUNS=K   K times the generated cases, for a longer hunt
 //   NSBOX_JUNK_SHRINK=1 stop at the first failure and let fast-check shrink it
+//   NSBOX_JUNK_TRACE=1  print every case as it is judged, with its time
 import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from "bun:test";
 import fc from "fast-check";
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -220,10 +221,13 @@ const STACK = /^\s+at .*(\.ts|\.js|native|<anonymous>)/m;
 
 /** Failures of one run of the CLI; `origins` are the names one of which a refusal must mention. */
 function judgeCli(r: { exitCode: number | null; stdout: string; stderr: string; hung: boolean; fifoRead: boolean }, origins: string[], o: {
-  dryRun: boolean; mustRefuse?: string; file?: string; created: string[];
+  dryRun: boolean; mustRefuse?: string; file?: string; created: string[]; input: string;
 }): { cls: string; detail: string }[] {
   const out: { cls: string; detail: string }[] = [];
   const said = r.stderr.trimEnd();
+  // A newline or an escape sequence from the input, printed as it is, forges lines and colours of nsbox's own.
+  const raw = [...new Set(o.input.match(/[\n\r\x1b\x01\x7f\u202e\u0085]/g) ?? [])].filter((c) => r.stderr.includes(c));
+  if (raw.length) out.push({ cls: "a control character from the input printed raw", detail: `${raw.map((c) => JSON.stringify(c)).join(" ")} in ${JSON.stringify(said.slice(0, 200))}` });
   if (r.hung) out.push({ cls: "hang", detail: `no exit after ${HANG_MS / 1000}s` });
   else if (r.fifoRead) out.push({ cls: "hang", detail: "read a FIFO (blocks until a writer comes; here a writer was provided after 2s)" });
   if (STACK.test(r.stderr)) out.push({ cls: "stack trace", detail: said.split("\n").slice(0, 3).join(" | ") });
@@ -237,8 +241,8 @@ function judgeCli(r: { exitCode: number | null; stdout: string; stderr: string; 
     const untrusted = lines[0]!.includes("is not trusted");
     if (!lines[0]!.startsWith("nsbox: ")) out.push({ cls: "refusal not worded 'nsbox: …'", detail: JSON.stringify(said.slice(0, 200)) });
     // The message, and the fix (NsboxError's hint) on a second "nsbox: " line: nothing more.
-    else if (lines.length > 2 && !untrusted) out.push({ cls: "refusal on more than two lines", detail: JSON.stringify(said.slice(0, 300)) });
-    else if (lines.length === 2 && !lines[1]!.startsWith("nsbox: ")) out.push({ cls: "refusal with a line not from nsbox", detail: JSON.stringify(said.slice(0, 300)) });
+    else if (lines.length > 2 && !untrusted && !raw.length) out.push({ cls: "refusal on more than two lines", detail: JSON.stringify(said.slice(0, 300)) });
+    else if (lines.length === 2 && !lines[1]!.startsWith("nsbox: ") && !raw.length) out.push({ cls: "refusal with a line not from nsbox", detail: JSON.stringify(said.slice(0, 300)) });
     if (lines[0] === "nsbox:" || said === "") out.push({ cls: "refusal without a message", detail: JSON.stringify(said) });
     else if (o.file && !said.includes(o.file)) out.push({ cls: "refusal does not name the file", detail: lines[0]! });
     else if (!origins.some((n) => said.includes(n))) out.push({ cls: "refusal does not name the origin", detail: `${lines[0]}  (expected one of ${origins.join(" ")})` });
@@ -400,7 +404,7 @@ describe("junk on the command line", () => {
       const before = snapshot();
       const r = await nsboxIn(["--dry-run", "--json", ...tokens, "--", "true"]);
       const created = appeared(before, snapshot(), []);
-      found.add(judgeCli(r, flags.flatMap((f) => f.names), { dryRun: true, mustRefuse: mustRefuse(flags, true), created }), `nsbox --dry-run --json ${shown(tokens)} -- true`);
+      found.add(judgeCli(r, flags.flatMap((f) => f.names), { dryRun: true, mustRefuse: mustRefuse(flags, true), created, input: tokens.join(" ") }), `nsbox --dry-run --json ${shown(tokens)} -- true`);
     });
     found.check();
   });
@@ -415,7 +419,7 @@ describe("junk on the command line", () => {
       const r = await nsboxIn([...tokens, "--", "/bin/sh", "-c", tokens.some((t) => t.startsWith("--timeout")) ? SLOW_PROBE : PROBE]);
       const created = appeared(before, snapshot(), askedFor(tokens));
       const refuse = flags.some((f) => f.tokens[0] === "--json") ? "--json without --dry-run" : mustRefuse(flags, false);
-      found.add(judgeCli(r, flags.flatMap((f) => f.names), { dryRun: false, mustRefuse: refuse, created }), `nsbox ${shown(tokens)} -- sh -c "$PROBE"`);
+      found.add(judgeCli(r, flags.flatMap((f) => f.names), { dryRun: false, mustRefuse: refuse, created, input: tokens.join(" ") }), `nsbox ${shown(tokens)} -- sh -c "$PROBE"`);
     });
     found.check();
   });
@@ -438,6 +442,11 @@ describe("junk in nsbox.json", () => {
     { weight: 1, arbitrary: fc.tuple(oneOf(KEYS_NEAR), fc.oneof(wrongType, oddString.map((v) => JSON.stringify(v)))).map(([key, value]) => ({ key, value })) },
   );
   const profile = fc.uniqueArray(entry, { minLength: 1, maxLength: 3, selector: (e) => e.key });
+  /** The keys and string values of a profile as nsbox reads them (escapes decoded). */
+  const decoded = (entries: Entry[]) => entries.map((e) => {
+    const v: unknown = JSON.parse(e.value);
+    return `${e.key} ${typeof v === "string" ? v : Array.isArray(v) ? v.filter((x) => typeof x === "string").join(" ") : ""}`;
+  }).join(" ");
   const text = (entries: Entry[]) => `{"profiles":{"p":{${entries.map((e) => `${JSON.stringify(e.key)}:${e.value}`).join(",")}}}}`;
   /** Whole files that are junk: written as they are, each run with -p p. */
   const FILES: [string, string | ((file: string) => void)][] = [
@@ -455,6 +464,10 @@ describe("junk in nsbox.json", () => {
     ["a link to /dev/zero", (f) => symlinkSync("/dev/zero", f)],
     ["a dangling link", (f) => symlinkSync("missing.json", f)],
     ["deep", `{"profiles":{"p":{"env":${"[".repeat(5000)}${"]".repeat(5000)}}}}`],
+    // No nsbox.json: the project's package.json is read for -p instead.
+    ["package.json null", (f) => writeFileSync(join(f, "../package.json"), "null")],
+    ["package.json nsbox 5", (f) => writeFileSync(join(f, "../package.json"), '{"nsbox":5}')],
+    ["package.json nsbox.profiles.p.timeOut", (f) => writeFileSync(join(f, "../package.json"), '{"nsbox":{"profiles":{"p":{"timeOut":"5s"}}}}')],
   ];
 
   it("a junk profile under -p: refused in one line naming the file and the key, or a plan as closed as the default", async () => {
@@ -471,19 +484,21 @@ describe("junk in nsbox.json", () => {
       const r = await nsboxIn(["-p", "p", "--dry-run", "--json", "--", "true"], text(entries).includes("fifo") ? join(P(), "fifo") : undefined);
       const created = appeared(before, snapshot(), []);
       rmSync(file(), { force: true });
-      found.add(judgeCli(r, entries.map((e) => `profiles.p${e.key === "" ? "" : `.${e.key}`}`), { dryRun: true, file: file(), created }), `echo ${shq(text(entries))} > nsbox.json; nsbox -p p --dry-run --json -- true`);
+      found.add(judgeCli(r, entries.map((e) => `profiles.p${e.key === "" ? "" : `.${e.key}`}`), { dryRun: true, file: file(), created, input: decoded(entries) }), `echo ${shq(text(entries))} > nsbox.json; nsbox -p p --dry-run --json -- true`);
     });
     for (const [what, content] of FILES) {
       rmSync(file(), { recursive: true, force: true });
+      rmSync(join(P(), "package.json"), { force: true });
       if (typeof content === "string") writeFileSync(file(), content);
       else content(file());
       const before = snapshot();
       const r = await nsboxIn(["-p", "p", "--dry-run", "--json", "--", "true"], what === "a FIFO" ? file() : undefined);
       const created = appeared(before, snapshot(), []);
       // A profile the file does not hold may be refused as unknown (naming -p); nothing else is right for these files.
-      const judged = judgeCli(r, ["nsbox.json", "--profile", "-p"], { dryRun: true, file: typeof content === "string" ? file() : undefined, created, mustRefuse: what.startsWith("extends") ? `nsbox.json ${what}` : undefined });
-      found.add(judged, `nsbox.json: ${what}; nsbox -p p --dry-run --json -- true`);
+      const judged = judgeCli(r, ["nsbox.json", "package.json", "--profile", "-p"], { dryRun: true, file: typeof content === "string" ? file() : undefined, created, input: "", mustRefuse: what.startsWith("extends") ? `nsbox.json ${what}` : undefined });
+      found.add(judged, `${what.startsWith("package.json") ? "" : "nsbox.json: "}${what}; nsbox -p p --dry-run --json -- true`);
       rmSync(file(), { recursive: true, force: true });
+      rmSync(join(P(), "package.json"), { force: true });
     }
     found.check();
   });
@@ -551,6 +566,13 @@ describe("junk through the library", () => {
     return o;
   }
   const describeValue = (v: unknown): string => {
+    try {
+      return describeValueOf(v);
+    } catch {
+      return Object.prototype.toString.call(v);
+    }
+  };
+  const describeValueOf = (v: unknown): string => {
     if (v === PROBE_COMMAND || v === SLOW_PROBE_COMMAND) return '["/bin/sh", "-c", PROBE]';
     if (typeof v === "bigint") return `${v}n`;
     if (typeof v === "symbol" || typeof v === "function") return String(v);
@@ -646,7 +668,7 @@ describe("junk through the library", () => {
       [{ key: "env", value: { A: "x\0y" }, strict: true }], [{ key: "uid", value: 10n, strict: true }], [{ key: "hostname", value: Symbol("junk"), strict: true }],
       [{ key: "seccomp", value: FIFO, strict: false }], [{ key: "profile", value: "__proto__", strict: false }], [{ key: "net", value: ["allow=example.com:99999"], strict: false }],
     ];
-    const endless = (e: Entry) => ENDLESS.has(String(e.value)) || (Array.isArray(e.value) && e.value.some((x) => ENDLESS.has(String(x))));
+    const endless = (e: Entry) => (typeof e.value === "string" && ENDLESS.has(e.value)) || (Array.isArray(e.value) && e.value.some((x) => typeof x === "string" && ENDLESS.has(x)));
     await property(options.filter((es) => !es.some(endless)), 70, examples, (entries) => libraryCase(PROBE_COMMAND, entries, found, false));
     for (const command of COMMANDS) {
       if (command === COMMANDS.at(-1)) continue; // /dev/zero as a command: exec'd in the sandbox, not read
