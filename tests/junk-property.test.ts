@@ -363,6 +363,15 @@ describe("the probe (the control every fail-open check leans on)", () => {
     // Landlock's signal scoping shows only on kernels that have it: then --landlock off must show too.
     if (BASELINE.includes("landlock=on")) expect((await nsboxIn(["--landlock", "off", "--", "/bin/sh", "-c", PROBE])).stdout).toContain("landlock=off");
   });
+
+  it("the FIFO watch sees a reader of the FIFO (cat), and no reader when none came", async () => {
+    const fifo = join(P(), "fifo");
+    const read = fifoWatch(fifo);
+    expect(Bun.spawnSync(["cat", fifo]).exitCode).toBe(0);
+    expect(await read.stop()).toBe(true);
+    const none = fifoWatch(fifo);
+    expect(await none.stop()).toBe(false);
+  });
 });
 
 describe("junk on the command line", () => {
@@ -382,6 +391,9 @@ describe("junk on the command line", () => {
     [{ tokens: ["--ro", "/dev/stdin"], names: ["--ro"] }],
     [{ tokens: ["--profile", "__proto__"], names: ["--profile", "-p"] }],
     [{ tokens: ["--allow-nested=false"], names: ["--allow-nested"] }],
+    // Found by this test: a newline in the value printed raw.
+    [{ tokens: ["--propagation", "slave\n"], names: ["--propagation"] }],
+    [{ tokens: ["--ro-bind", "\n"], names: ["--ro-bind"] }],
   ];
   /** Accepting these is a failure by itself (the "accepted silently"). */
   const MUST_REFUSE: [RegExp, string][] = [
@@ -477,6 +489,8 @@ describe("junk in nsbox.json", () => {
       [{ key: "net", value: '"allow=example.com:99999"' }], [{ key: "tmpfs", value: "5" }], [{ key: "__proto__", value: "{}" }], [{ key: "valueOf", value: "1" }],
       [{ key: "landlock", value: '"yes"' }], [{ key: "allow-nested", value: '"false"' }], [{ key: "timeout", value: '"597h"' }], [{ key: "uid", value: "1e400" }],
       [{ key: "hostname", value: '"a\\u0000b"' }], [{ key: "seccomp", value: '"./fifo"' }],
+      // Found by this test: refused at plan time without the file.
+      [{ key: "chdir", value: "4294967296" }], [{ key: "cap-drop", value: '"\\ufeff"' }],
     ];
     await property(profile, 12, examples, async (entries) => {
       writeFileSync(file(), text(entries));
@@ -667,6 +681,11 @@ describe("junk through the library", () => {
       [{ key: "timeout", value: 2 ** 31, strict: false }], [{ key: "timeout", value: 0.4, strict: false }], [{ key: "ro", value: ["."], strict: true }],
       [{ key: "env", value: { A: "x\0y" }, strict: true }], [{ key: "uid", value: 10n, strict: true }], [{ key: "hostname", value: Symbol("junk"), strict: true }],
       [{ key: "seccomp", value: FIFO, strict: false }], [{ key: "profile", value: "__proto__", strict: false }], [{ key: "net", value: ["allow=example.com:99999"], strict: false }],
+      // Found by this test: a name that is not a string leaves its registry entry behind; a newline
+      // in a message; lists given as one value; a signal that is not an AbortSignal.
+      [{ key: "name", value: 1.5, strict: true }], [{ key: "propagation", value: "slave\n", strict: true }], [{ key: "noCwd", value: "", strict: true }],
+      [{ key: "capAdd", value: "CAP_NET_RAW", strict: true }], [{ key: "signal", value: {}, strict: true }], [{ key: "chdir", value: 0, strict: true }],
+      [{ key: "seccomp", value: [1], strict: true }], [{ key: "env", value: { A: 1 }, strict: true }], [{ key: "landlock", value: 0, strict: true }],
     ];
     const endless = (e: Entry) => (typeof e.value === "string" && ENDLESS.has(e.value)) || (Array.isArray(e.value) && e.value.some((x) => typeof x === "string" && ENDLESS.has(x)));
     await property(options.filter((es) => !es.some(endless)), 70, examples, (entries) => libraryCase(PROBE_COMMAND, entries, found, false));
