@@ -293,6 +293,9 @@ function say(line: string): void {
  * reports (a refused setup step, NOT_FOUND, NOT_EXECUTABLE) rejects `exited`. The payload's own
  * failure is only ever an exit code.
  *
+ * The sandbox lives as long as the JavaScript thread that started it: one spawned in a Bun
+ * Worker is killed and reaped when the Worker ends (the parent-death signal is per thread).
+ *
  * @example
  *   const proc = spawn(["sh", "-c", "cat; echo done >&2"], { stdin: "pipe", stderr: "pipe" });
  *   proc.stdin.write("hello\n");

@@ -71,9 +71,17 @@ export async function supervise(plan: Plan, hooks: SuperviseHooks = {}): Promise
  * it to the end. Throws NsboxError when the kernel refuses to create the namespaces.
  */
 export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
-  const [reportRead, reportWrite] = pipe();
+  const [reportRead, reportWrite] = pipe("make the pipe the sandbox reports on");
   // The control socket carries descriptors out of the sandbox: its pty master, the proxy's socket.
-  const [controlParent, controlChild] = plan.terminal || plan.proxy ? socketPair() : [-1, -1];
+  let control: [number, number] = [-1, -1];
+  try {
+    if (plan.terminal || plan.proxy) control = socketPair("make the socket the sandbox passes its terminal and network on");
+  } catch (e) {
+    closeFd(reportRead);
+    closeFd(reportWrite);
+    throw e;
+  }
+  const [controlParent, controlChild] = control;
   const encoded = encodePlan(plan.ops, plan.cloneFlags, hooks.verbose ?? false);
   const stdio = hooks.stdio ?? { stdin: -1, stdout: -1, stderr: -1 };
   // Signals sent to nsbox go to the sandbox's PID 1, which passes them to the payload. The
