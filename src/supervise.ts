@@ -156,6 +156,7 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead
     }
   };
   let status: number | undefined;
+  let silent = false;
   let relay: import("./terminal.ts").TerminalRelay | undefined;
   try {
     let pending = new Uint8Array(0);
@@ -208,6 +209,8 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead
     closeFd(reportRead);
     if (controlParent >= 0) closeFd(controlParent);
     await guarded("ending the terminal relay", () => relay?.finish());
+    // PID 1 reports the payload's status; 125 without a report is its own failure before the first step.
+    if (status === undefined && initStatus === 125 << 8 && !failure) silent = true;
     status ??= initStatus;
     await guarded("removing the overlay work directories", () => void warnings.push(...removeWorkDirs(plan.cleanup ?? [], record)));
   }
@@ -216,6 +219,12 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead
   if (failure) {
     const error = explainStep(plan.ops[failure.index], failure.errno, plan.command[0]!);
     return { exitCode: error.exitCode, signal: null, error, ...extra };
+  }
+  if (silent) {
+    const error = new NsboxError("KERNEL_REFUSED", "the sandbox's first process ended with status 125 without reporting why", {
+      hint: "nsbox may be short of file descriptors (ulimit -n) or memory; nsbox -v shows the steps it reached",
+    });
+    return { exitCode: 125, signal: null, error, ...extra };
   }
   return { ...statusOutcome(status!), ...extra };
 }

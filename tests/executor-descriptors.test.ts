@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanedUp, collect, ROOT, scratchIn } from "./helpers.ts";
+import { cleanedUp, collect, NSBOX, nsbox, ROOT, scratchIn } from "./helpers.ts";
 
 const made = cleanedUp();
 
@@ -51,5 +51,18 @@ describe("given no descriptor left", () => {
       `try { await run(["true"]); out.run = "ran"; } catch (e) { out.run = show(e); }`,
     ].join("\n"));
     expect(out.run).toMatchObject({ name: "NsboxError", errno: 24 });
+  });
+});
+
+describe("given the CLI with only 16 descriptors (prlimit --nofile=16)", () => {
+  test("it is never a silent 125: it runs, or says why (control: a payload's own exit 125 is its status, silently)", async () => {
+    const cwd = scratchIn(made);
+    const r = await collect(["prlimit", "--nofile=16", process.execPath, "--no-env-file", "--config=/dev/null", NSBOX, "--", "true"], { cwd });
+    if (r.exitCode !== 0) {
+      expect(r.exitCode).toBe(125);
+      expect(r.stderr).toMatch(/^nsbox: .+\n/);
+    }
+    const own = await nsbox(["--", "sh", "-c", "exit 125"], { cwd });
+    expect(own).toMatchObject({ exitCode: 125, stderr: "" });
   });
 });
