@@ -128,6 +128,8 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
       verbose,
       forwardSignals: settings.forwardSignals ?? false,
       onListen: net?.onListen,
+      // At once, before anything else: nsbox ps and exec may look for the pid as soon as the payload runs.
+      onStart: (pid) => registration?.started(pid),
       onStep: verbose ? (i) => report("debug", `[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`) : undefined,
       warn: (line) => report("warn", line),
     });
@@ -136,7 +138,6 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
     registration?.release();
     throw e;
   }
-  registration?.started(running.pid);
 
   // timeout and abort: SIGKILL to PID 1 ends its PID namespace, so every process in the sandbox.
   const sent = { timeout: false, abort: false };
