@@ -5,14 +5,14 @@ import pkg from "../package.json" with { type: "json" };
 import { argsOf, editDistance, HELP, parseArgv, usageLine, type CommandDef, type Given } from "./cli-args.ts";
 import { loadProjectConfig, projectProfile } from "./config.ts";
 import { badOption, NsboxError } from "./errors.ts";
-import { killPid, prepareExecutor } from "./executor.ts";
+import { prepareExecutor } from "./executor.ts";
 import { readHost } from "./host.ts";
 import { refuseCwdConfig } from "./launch.ts";
 import { log } from "./log.ts";
 import { SANDBOX_OPTIONS } from "./option-table.ts";
 import type { SandboxOptions } from "./options.ts";
-import { buildPlan } from "./plan/index.ts";
-import { supervise } from "./supervise.ts";
+import { buildPlan, type Plan } from "./plan/index.ts";
+import { durationText, launch, type SandboxResult } from "./sandbox.ts";
 import { userTerminal } from "./terminal.ts";
 
 /** Subcommands, loaded only when used. */
@@ -172,35 +172,34 @@ async function runSandbox(given: Given[], command: string[], dryRun: boolean): P
     process.stdout.write(given.some((g) => g.name === "json") ? JSON.stringify(planJson(plan), null, 2) + "\n" : planText(plan));
     return 0;
   }
-  for (const note of plan.notes) await log.warn(note);
-  if (plan.droppedEnv.length) await log.debug(`dropped from the environment: ${plan.droppedEnv.join(" ")}`);
-  // nsbox ps/inspect/exec/stop find it by name while it runs (a second run of the same name: 125).
-  const registration = (await import("./registry.ts")).registerRun(options, plan);
-  let timer: Timer | undefined;
-  let timedOut = false;
-  const net = plan.proxy && (await import("./net/session.ts")).netSession(plan.proxy.rules, {
-    logFile: options.netLog,
-    live: options.verbose ? (line) => void log.warn(line) : undefined,
-  });
-  const outcome = await supervise(plan, {
-    onListen: net?.onListen,
-    verbose: options.verbose,
-    onStep: (i) => void log.debug(`[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`),
-    // --timeout: PID 1's death ends the PID namespace, so SIGKILL to it ends the whole sandbox.
-    onStart: (pid) => {
-      registration.started(pid);
-      if (options.timeout) timer = setTimeout(() => ((timedOut = true), killPid(pid, 9)), options.timeout);
-    },
-  });
-  clearTimeout(timer);
-  for (const line of net?.finish() ?? []) await log.warn(line);
-  for (const line of outcome.warnings ?? []) await log.warn(line);
-  if (outcome.error) throw outcome.error;
-  if (timedOut) {
-    await log.error(`timed out after ${options.timeout! >= 1000 ? `${options.timeout! / 1000}s` : `${options.timeout}ms`} (--timeout): the sandbox was killed`);
-    return 124;
+  return runPlan(plan, options);
+}
+
+/**
+ * Run the plan as the CLI does (registered for nsbox ps, signals forwarded, notes as warnings)
+ * and map its result to the exit status: the payload's, 128+N for signal N, 124 after
+ * --timeout, nsbox's own failure thrown (125/126/127).
+ */
+async function runPlan(plan: Plan, options: SandboxOptions): Promise<number> {
+  // Nothing on nsbox's side of a running sandbox may end it: what escapes is said, and it goes on.
+  const stray = (e: unknown) => void log.error(`internal error: ${e instanceof Error ? e.message : String(e)} (please report it); the sandbox goes on`);
+  process.on("uncaughtException", stray);
+  process.on("unhandledRejection", stray);
+  let result: SandboxResult;
+  try {
+    result = await launch(plan, {
+      options,
+      register: true,
+      forwardSignals: true,
+      report: (level, line) => void (level === "debug" ? log.debug(line) : log.warn(line)),
+    }).result;
+  } finally {
+    process.off("uncaughtException", stray);
+    process.off("unhandledRejection", stray);
   }
-  return outcome.exitCode;
+  if (result.error) throw result.error;
+  if (result.timedOut) await log.error(`timed out after ${durationText(options.timeout!)} (--timeout): the sandbox was killed`);
+  return result.exitCode;
 }
 
 /** Control characters other than newline and tab, escaped: messages quote the project's text (names, paths). */

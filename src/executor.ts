@@ -1,5 +1,7 @@
 // The C executor: compiled once per process with bun:ffi's cc(), then called to start sandboxes.
 import { cc, ptr } from "bun:ffi";
+import { NsboxError } from "./errors.ts";
+import { errnoName, errnoText } from "./errno.ts";
 
 /** executor.c includes the other files: one translation unit compiles faster than seven. */
 const SOURCE = new URL("./executor/executor.c", import.meta.url).pathname;
@@ -42,19 +44,31 @@ export function spawnPlan(plan: Uint8Array, fds: ChildFds): number {
   return lib()(CALL.spawn, ptr(plan), plan.length, fds.report, fds.control, fds.stdin, fds.stdout, fds.stderr);
 }
 
-/** A close-on-exec pipe: [read end, write end]. */
-export function pipe(): [number, number] {
+/**
+ * The kernel refused a descriptor nsbox needs before the sandbox starts (`step` says which):
+ * typed, with the errno, and the fix when it is the open-file limit.
+ */
+export function descriptorError(step: string, errno: number): NsboxError {
+  const limit = errno === 24 /* EMFILE */ || errno === 23; /* ENFILE */
+  return new NsboxError("KERNEL_REFUSED", `can't ${step}: ${errnoText(errno)} (${errnoName(errno)})`, {
+    errno,
+    hint: limit ? "this process has too many open files: close some, or raise the limit (ulimit -n)" : undefined,
+  });
+}
+
+/** A close-on-exec pipe: [read end, write end]. `step` names it in the NsboxError. */
+export function pipe(step = "make a pipe"): [number, number] {
   const fds = new Int32Array(2);
   const r = lib()(CALL.pipe, ptr(fds));
-  if (r < 0) throw new Error(`pipe failed: errno ${-r}`);
+  if (r < 0) throw descriptorError(step, -r);
   return [fds[0]!, fds[1]!];
 }
 
-/** A close-on-exec Unix stream socket pair. */
-export function socketPair(): [number, number] {
+/** A close-on-exec Unix stream socket pair. `step` names it in the NsboxError. */
+export function socketPair(step = "make a socket pair"): [number, number] {
   const fds = new Int32Array(2);
   const r = lib()(CALL.socketpair, ptr(fds));
-  if (r < 0) throw new Error(`socketpair failed: errno ${-r}`);
+  if (r < 0) throw descriptorError(step, -r);
   return [fds[0]!, fds[1]!];
 }
 

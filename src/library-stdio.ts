@@ -5,7 +5,7 @@ import { closeSync, constants, fstatSync, ftruncateSync, openSync, readlinkSync,
 import { basename, dirname, resolve } from "node:path";
 import { walkError, walkHostPath } from "./plan/host-path.ts";
 import { NsboxError } from "./errors.ts";
-import { closeFd, pipe, readableBytes, setBlocking, terminalSize } from "./executor.ts";
+import { closeFd, descriptorError, pipe, readableBytes, setBlocking, terminalSize } from "./executor.ts";
 
 /** Where the payload's standard input comes from (as Bun.spawn's `stdin`). */
 export type StdinOption =
@@ -338,10 +338,20 @@ export interface Stdio {
   stderr?: OutputPipe;
 }
 
+/** /dev/null for "ignore"; under descriptor exhaustion a typed NsboxError, like pipe(). */
+function openDevNull(): number {
+  try {
+    return openSync("/dev/null", "r+");
+  } catch (e) {
+    const errno = Math.abs((e as NodeJS.ErrnoException).errno ?? 5);
+    throw descriptorError("open /dev/null", errno);
+  }
+}
+
 export function openStdio(options: StdioOptions, defaults: { stderr: OutputOption }, fds: Descriptors): Stdio {
   const io: Stdio = { child: { stdin: -1, stdout: -1, stderr: -1 }, childOnly: [] };
   let devNull = -1;
-  const nullFd = () => (devNull >= 0 ? devNull : (io.childOnly.push((devNull = fds.add(openSync("/dev/null", "r+")))), devNull));
+  const nullFd = () => (devNull >= 0 ? devNull : (io.childOnly.push((devNull = fds.add(openDevNull()))), devNull));
   const forChild = (fd: number) => (io.childOnly.push(fds.add(fd)), fd);
 
   const stdin = options.stdin === undefined ? "ignore" : options.stdin;
@@ -350,7 +360,7 @@ export function openStdio(options: StdioOptions, defaults: { stderr: OutputOptio
   else if (typeof stdin === "number") io.child.stdin = checkFd(stdin, "stdin");
   else if (isBunFile(stdin)) io.child.stdin = forChild(openFile(stdin, "r", "stdin"));
   else {
-    const [r, w] = pipe();
+    const [r, w] = pipe("make the stdin pipe");
     io.child.stdin = forChild(r);
     io.stdin = stdinSink(fds.add(w), fds);
     if (stdin !== "pipe") io.feed = stdin;
@@ -363,7 +373,7 @@ export function openStdio(options: StdioOptions, defaults: { stderr: OutputOptio
     else if (typeof given === "number") io.child[name] = checkFd(given, name);
     else if (isBunFile(given)) io.child[name] = forChild(openFile(given, "w", name));
     else if (given === "pipe") {
-      const [r, w] = pipe();
+      const [r, w] = pipe(`make the ${name} pipe`);
       io.child[name] = forChild(w);
       io[name] = outputPipe(fds.add(r), fds);
     } else throw new NsboxError("BAD_OPTION", `${name}: expected "pipe", "inherit", "ignore", a file descriptor or Bun.file(path)`, { option: name });

@@ -9,7 +9,7 @@ import { readHost } from "./host.ts";
 import { SANDBOX_OPTION_KEYS, type SandboxOptions } from "./options.ts";
 import { MOUNT_KINDS } from "./plan/mount-spec.ts";
 import { buildPlan, FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
-import { start, type Outcome, type Running } from "./supervise.ts";
+import { launch, type Launched, type SandboxResult } from "./sandbox.ts";
 
 export type { OutputOption, StdinOption, StdinSink } from "./library-stdio.ts";
 
@@ -180,42 +180,29 @@ class Sandbox implements SandboxProcess {
   killed = false;
   timedOut = false;
   aborted = false;
-  private readonly running: Running;
-  /** Whether the timer or the abort signal sent SIGKILL (it may have come too late to matter). */
-  private readonly sent = { timeout: false, abort: false };
+  private readonly running: Launched;
 
   constructor(plan: Plan, sandbox: SandboxOptions, options: SpawnOptions, defaults: { stderr: OutputOption }) {
     const fds = new Descriptors();
     const verbose = sandbox.verbose === true;
     let io: Stdio | undefined;
-    let net: import("./net/session.ts").NetSession | undefined;
-    // Only a named sandbox is listed for nsbox ps, inspect, exec and stop: the others belong to this program alone.
-    let registration: import("./registry.ts").Registration | undefined;
     try {
-      if (sandbox.name !== undefined) {
-        const { registerRun } = require("./registry.ts") as typeof import("./registry.ts");
-        registration = registerRun(sandbox, plan);
-      }
       io = openStdio(options, defaults, fds);
-      if (plan.proxy) {
-        const { netSession } = require("./net/session.ts") as typeof import("./net/session.ts");
-        net = netSession(plan.proxy.rules, { logFile: sandbox.netLog, live: verbose ? say : undefined });
-      }
-      if (verbose) for (const note of plan.notes) say(note);
-      this.running = start(plan, {
+      // The launch the CLI and nsbox exec share (src/sandbox.ts). Only a named sandbox is listed
+      // for nsbox ps, inspect, exec and stop: the others belong to this program alone.
+      this.running = launch(plan, {
+        options: sandbox,
+        register: sandbox.name !== undefined,
+        signal: options.signal,
         stdio: io.child,
-        verbose,
         forwardSignals: false,
-        onListen: net?.onListen,
-        onStep: verbose ? (i) => say(`[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`) : undefined,
+        // Warnings (files moved aside, cleanups that failed) always: a security event the caller's user must see.
+        report: (level, line) => void ((level === "warn" || verbose) && say(line)),
       });
     } catch (e) {
-      net?.finish();
-      registration?.release();
       fds.closeAll();
       throw e;
     }
-    registration?.started(this.running.pid);
     // The sandbox has its own copies now.
     for (const fd of io.childOnly) fds.close(fd);
     const stdin = io.stdin;
@@ -226,38 +213,24 @@ class Sandbox implements SandboxProcess {
     const { stdout, stderr } = io;
     if (io.feed !== undefined) void feed(io.feed, stdin!);
 
-    // timeout and signal: SIGKILL to PID 1 ends its PID namespace, so every process in the sandbox.
-    const sigkill = constants.signals.SIGKILL;
-    const timer = sandbox.timeout === undefined ? undefined : setTimeout(() => (this.sent.timeout = this.running.kill(sigkill)), sandbox.timeout);
-    const onAbort = () => (this.sent.abort = this.running.kill(sigkill));
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-
-    this.exited = this.running.outcome
+    this.exited = this.running.result
       .finally(() => {
-        clearTimeout(timer);
-        options.signal?.removeEventListener("abort", onAbort);
-        net?.finish();
-        registration?.release();
         // Every process that could read stdin or write stdout and stderr is gone.
         if (stdin && !stdin.ended) void stdin.end();
         stdout?.settle();
         stderr?.settle();
       })
-      .then((outcome) => this.ended(outcome));
+      .then((result) => this.ended(result));
     // A caller who never awaits `exited` (only reading stdout, say) must not get an unhandled rejection.
     this.exited.catch(() => {});
   }
 
-  private ended(outcome: Outcome): number {
-    // Protected files moved aside: a security event the caller's user must see, verbose or not.
-    for (const line of outcome.warnings ?? []) say(line);
-    // Killed by us only if PID 1 really died of it: a payload that exited just before keeps its own status.
-    const byUs = outcome.signal === "SIGKILL" && !outcome.error;
-    this.timedOut = this.sent.timeout && byUs;
-    this.aborted = this.sent.abort && byUs && !this.timedOut;
-    this.signalCode = outcome.signal;
-    this.exitCode = this.timedOut ? 124 : outcome.exitCode;
-    if (outcome.error) throw outcome.error;
+  private ended(result: SandboxResult): number {
+    this.timedOut = result.timedOut;
+    this.aborted = result.aborted;
+    this.signalCode = result.signal;
+    this.exitCode = result.exitCode;
+    if (result.error) throw result.error;
     return this.exitCode;
   }
 
@@ -292,6 +265,9 @@ function say(line: string): void {
  * USERNS_DISABLED, KERNEL_REFUSED when the namespaces can't be made); what the sandbox itself
  * reports (a refused setup step, NOT_FOUND, NOT_EXECUTABLE) rejects `exited`. The payload's own
  * failure is only ever an exit code.
+ *
+ * The sandbox lives as long as the JavaScript thread that started it: one spawned in a Bun
+ * Worker is killed and reaped when the Worker ends (the parent-death signal is per thread).
  *
  * @example
  *   const proc = spawn(["sh", "-c", "cat; echo done >&2"], { stdin: "pipe", stderr: "pipe" });

@@ -1,11 +1,12 @@
 // Run a plan: start the executor, follow its reports, forward signals, relay the terminal, build the result.
 import { NsboxError } from "./errors.ts";
-import { closeFd, killPid, pipe, receiveFd, removeDir, socketPair, spawnPlan, waitPid } from "./executor.ts";
+import { closeFd, killPid, pipe, receiveFd, socketPair, spawnPlan, waitPid } from "./executor.ts";
 import { explainClone, explainStep } from "./explain.ts";
 import { encodePlan } from "./ops.ts";
 import { FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
 import { holdWatches, releaseWatches, type Held } from "./plan/protected.ts";
 import { constants } from "node:os";
+import { recordWorkDirs, removeWorkDirs, type WorkRecord } from "./work-dirs.ts";
 
 /** How a sandbox ended. `exitCode` follows the CLI's rules (125/126/127, status, 128+N). */
 export interface Outcome {
@@ -14,7 +15,10 @@ export interface Outcome {
   signal: NodeJS.Signals | null;
   /** nsbox's own failure (setup refused, command not found…), if any. */
   error?: NsboxError;
-  /** Protected files the sandbox created or replaced, moved aside after it ended (plan/protected.ts). */
+  /**
+   * Protected files the sandbox created or replaced, moved aside after it ended
+   * (plan/protected.ts); work directories that could not be removed; callbacks that failed.
+   */
   warnings?: string[];
 }
 
@@ -25,6 +29,11 @@ export interface SuperviseHooks {
   onStart?: (pid: number) => void;
   /** Called with the listening socket the sandbox made for the network proxy (the callee owns it). */
   onListen?: (fd: number) => void;
+  /**
+   * Told, at once, when a hook above throws or a report can't be handled: the sandbox goes on
+   * (a crash of nsbox's side must not kill the payload). Without it, the line joins `warnings`.
+   */
+  warn?: (line: string) => void;
   stdio?: { stdin: number; stdout: number; stderr: number };
   verbose?: boolean;
   /**
@@ -71,9 +80,17 @@ export async function supervise(plan: Plan, hooks: SuperviseHooks = {}): Promise
  * it to the end. Throws NsboxError when the kernel refuses to create the namespaces.
  */
 export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
-  const [reportRead, reportWrite] = pipe();
+  const [reportRead, reportWrite] = pipe("make the pipe the sandbox reports on");
   // The control socket carries descriptors out of the sandbox: its pty master, the proxy's socket.
-  const [controlParent, controlChild] = plan.terminal || plan.proxy ? socketPair() : [-1, -1];
+  let control: [number, number] = [-1, -1];
+  try {
+    if (plan.terminal || plan.proxy) control = socketPair("make the socket the sandbox passes its terminal and network on");
+  } catch (e) {
+    closeFd(reportRead);
+    closeFd(reportWrite);
+    throw e;
+  }
+  const [controlParent, controlChild] = control;
   const encoded = encodePlan(plan.ops, plan.cloneFlags, hooks.verbose ?? false);
   const stdio = hooks.stdio ?? { stdin: -1, stdout: -1, stderr: -1 };
   // Signals sent to nsbox go to the sandbox's PID 1, which passes them to the payload. The
@@ -88,8 +105,11 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   const forwarded = hooks.forwardSignals === false ? [] : FORWARDED_SIGNALS.filter((s) => !(plan.terminal && s === "SIGWINCH"));
   for (const s of forwarded) process.on(s, forward);
   let held: Held[];
+  let record: WorkRecord | undefined;
   try {
     held = holdWatches(plan.watch ?? []);
+    // Before the sandbox makes them: a kill of this process then leaves them to the next run.
+    record = recordWorkDirs(plan.cleanup ?? []);
   } catch (e) {
     for (const s of forwarded) process.off(s, forward);
     for (const fd of [reportRead, reportWrite, controlParent, controlChild]) if (fd >= 0) closeFd(fd);
@@ -99,6 +119,7 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   closeFd(reportWrite);
   if (controlChild >= 0) closeFd(controlChild);
   if (pid < 0) {
+    removeWorkDirs([], record);
     releaseWatches(held);
     for (const s of forwarded) process.off(s, forward);
     closeFd(reportRead);
@@ -107,7 +128,7 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   }
   for (const s of early) forward(s);
   hooks.onStart?.(pid);
-  const outcome = follow(plan, hooks, pid, reportRead, controlParent, held, () => {
+  const outcome = follow(plan, hooks, pid, reportRead, controlParent, held, record, () => {
     reaped = true;
     for (const s of forwarded) process.off(s, forward);
   });
@@ -115,10 +136,27 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
 }
 
 /** Read PID 1's reports until it exits, reap it (then `onReaped`), and build the Outcome. */
-async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead: number, controlParent: number, held: Held[], onReaped: () => void): Promise<Outcome> {
+async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead: number, controlParent: number, held: Held[], record: WorkRecord | undefined, onReaped: () => void): Promise<Outcome> {
   let failure: { index: number; errno: number } | undefined;
-  let warnings: string[] = [];
+  const warnings: string[] = [];
+  const warn = (line: string) => {
+    if (!hooks.warn) return void warnings.push(line);
+    try {
+      hooks.warn(line);
+    } catch {
+      warnings.push(line);
+    }
+  };
+  /** Run one piece of nsbox's side; a throw is reported in one line and the sandbox goes on. */
+  const guarded = async (what: string, f: () => unknown) => {
+    try {
+      await f();
+    } catch (e) {
+      warn(`${what} failed (${e instanceof Error ? e.message : String(e)}); the sandbox goes on`);
+    }
+  };
   let status: number | undefined;
+  let silent = false;
   let relay: import("./terminal.ts").TerminalRelay | undefined;
   try {
     let pending = new Uint8Array(0);
@@ -130,15 +168,28 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead
       let at = 0;
       for (; at + RECORD <= data.length; at += RECORD) {
         const [kind, index, value] = [0, 4, 8].map((o) => view.getInt32(at + o, true));
-        if (kind === REPORT.STEP) hooks.onStep?.(index!);
-        else if (kind === REPORT.FAIL) failure ??= { index: index!, errno: value! };
+        if (kind === REPORT.STEP) {
+          if (hooks.onStep) await guarded("reporting a setup step", () => hooks.onStep!(index!));
+        } else if (kind === REPORT.FAIL) failure ??= { index: index!, errno: value! };
         else if (kind === REPORT.EXIT) status = value;
         else if (kind === REPORT.PTY) {
           const master = receiveFd(controlParent);
-          if (master >= 0) (relay = new (await import("./terminal.ts")).TerminalRelay(master, plan.terminalFds ?? 7)).start();
+          if (master >= 0) {
+            await guarded("relaying the terminal", async () => {
+              try {
+                (relay = new (await import("./terminal.ts")).TerminalRelay(master, plan.terminalFds ?? 7)).start();
+              } catch (e) {
+                if (!relay) closeFd(master);
+                throw e;
+              }
+            });
+          }
         } else if (kind === REPORT.LISTEN) {
           const listener = receiveFd(controlParent);
-          if (listener >= 0) hooks.onListen?.(listener);
+          if (listener >= 0) {
+            if (hooks.onListen) await guarded("starting the network proxy", () => hooks.onListen!(listener));
+            else closeFd(listener);
+          }
         }
       }
       pending = data.slice(at);
@@ -153,15 +204,15 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead
     }
     // Every process of the sandbox is gone (PID 1 reaped ends its PID namespace): what it left in
     // place of protected files goes aside first, so that nothing after it can skip the move.
-    try {
-      warnings = releaseWatches(held);
-    } finally {
-      closeFd(reportRead);
-      if (controlParent >= 0) closeFd(controlParent);
-      await relay?.finish();
-      status ??= initStatus;
-      removeWorkDirs(plan.cleanup ?? []);
-    }
+    // What fails after this point is a warning: the payload's status is the result.
+    await guarded("moving aside protected files", () => void warnings.push(...releaseWatches(held)));
+    closeFd(reportRead);
+    if (controlParent >= 0) closeFd(controlParent);
+    await guarded("ending the terminal relay", () => relay?.finish());
+    // PID 1 reports the payload's status; 125 without a report is its own failure before the first step.
+    if (status === undefined && initStatus === 125 << 8 && !failure) silent = true;
+    status ??= initStatus;
+    await guarded("removing the overlay work directories", () => void warnings.push(...removeWorkDirs(plan.cleanup ?? [], record)));
   }
 
   const extra = warnings.length ? { warnings } : {};
@@ -169,18 +220,13 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead
     const error = explainStep(plan.ops[failure.index], failure.errno, plan.command[0]!);
     return { exitCode: error.exitCode, signal: null, error, ...extra };
   }
+  if (silent) {
+    const error = new NsboxError("KERNEL_REFUSED", "the sandbox's first process ended with status 125 without reporting why", {
+      hint: "nsbox may be short of file descriptors (ulimit -n) or memory; nsbox -v shows the steps it reached",
+    });
+    return { exitCode: 125, signal: null, error, ...extra };
+  }
   return { ...statusOutcome(status!), ...extra };
-}
-
-/**
- * Overlay work directories are only needed while the overlay is mounted. One beside an upper
- * directory in a share is the payload's to change while it runs (a symlink to $HOME in place of
- * the directory or of work/work, which the kernel leaves with mode 000): so nothing is followed,
- * each entry is removed relative to its held parent and opened up through a descriptor
- * (executor/safe_path.c), and the directory must still be the user's own.
- */
-function removeWorkDirs(dirs: string[]): void {
-  for (const dir of dirs) removeDir(dir);
 }
 
 /** Decode a wait status: exit code, or 128+N for death by signal N. */

@@ -7,7 +7,7 @@ import { readHost } from "../host.ts";
 import { log } from "../log.ts";
 import { buildJoinPlan } from "../plan/join.ts";
 import { checkOwner, findSandbox, provenPayload } from "../registry.ts";
-import { supervise } from "../supervise.ts";
+import { launch } from "../sandbox.ts";
 import { HELP, type CommandContext, type CommandDef } from "../cli-args.ts";
 import { SANDBOX_OPTIONS } from "../option-table.ts";
 
@@ -27,10 +27,18 @@ async function run(ctx: CommandContext): Promise<number> {
     log.setLevel(4);
     await log.flush();
   }
-  const outcome = await supervise(plan, {
-    verbose,
-    onStep: (i) => void log.debug(`[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`),
-  });
+  // The same launch as a run's (src/sandbox.ts): not registered, no timeout; signals go to the command.
+  let outcome: { exitCode: number; error?: NsboxError };
+  try {
+    outcome = await launch(plan, {
+      options: { verbose },
+      forwardSignals: true,
+      report: (level, line) => void (level === "debug" ? log.debug(line) : log.warn(line)),
+    }).result;
+  } catch (e) {
+    if (!(e instanceof NsboxError)) throw e;
+    outcome = { exitCode: e.exitCode, error: e };
+  }
   const e = outcome.error;
   if (e) {
     // Joining is the kernel's decision: it lets only the sandbox's owner in.

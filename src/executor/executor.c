@@ -10,4 +10,5 @@
 #include "net.c"
 #include "join.c"
 #include "registry.c"
+#include "reap.c"
 #include "host.c"

@@ -85,12 +85,12 @@ int nsbox_readable(int fd) {
  * numbers are CALL in src/executor.ts. */
 int nsbox_call(int fn, void *p, int a, int b, int c, int d, int e, int f) {
   switch (fn) {
-  case 1: return nsbox_spawn((unsigned char *)p, a, b, c, d, e, f);
+  case 1: { int pid = nsbox_spawn((unsigned char *)p, a, b, c, d, e, f); track_child(pid); return pid; }
   case 2: return nsbox_pipe((int *)p);
   case 3: return nsbox_socketpair((int *)p);
   case 4: return nsbox_close(a);
   case 5: return nsbox_kill(a, b);
-  case 6: return nsbox_wait(a, (int *)p, b);
+  case 6: { int r = nsbox_wait(a, (int *)p, b); if (r > 0) untrack_child(r); return r; }
   case 7: return nsbox_recv_fd(a);
   case 8: return nsbox_set_winsize(a, b, c);
   case 9: return nsbox_set_blocking(a);

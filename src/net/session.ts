@@ -93,7 +93,11 @@ const MAX_REPORTED = 100;
 const shown = (host: string) =>
   (host.length > 255 ? `${host.slice(0, 255)}…` : host).replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 
-export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
+/**
+ * `live`: each blocked connection as it happens (verbose). `warn`: told once when handling an
+ * event throws (a `live` that fails, say): the proxy and the sandbox go on, and so does the log.
+ */
+export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
   let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile);
   const blocked = new Map<string, string>();
   let more = 0;
@@ -117,8 +121,21 @@ export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line
     else if (blocked.has(key) || blocked.size < MAX_REPORTED) blocked.set(key, line);
     else more++;
   };
+  // The proxy calls this from its socket handlers, where a throw would end nsbox and the sandbox with it.
+  let eventFailed = false;
+  const safeEvent = (e: NetEvent) => {
+    try {
+      onEvent(e);
+    } catch (err) {
+      if (eventFailed) return;
+      eventFailed = true;
+      try {
+        opts.warn?.(`reporting a network event failed (${err instanceof Error ? err.message : String(err)}); the proxy goes on`);
+      } catch {}
+    }
+  };
   return {
-    onListen: (fd) => void (proxy = startProxy(fd, rules, onEvent, opts.proxy)),
+    onListen: (fd) => void (proxy = startProxy(fd, rules, safeEvent, opts.proxy)),
     finish() {
       proxy?.close();
       if (log >= 0) closeSync(log);
