@@ -4,13 +4,11 @@ import { cc, ptr } from "bun:ffi";
 /** executor.c includes the other files: one translation unit compiles faster than seven. */
 const SOURCE = new URL("./executor/executor.c", import.meta.url).pathname;
 
-/** The parent's calls into the executor, by number (the switch in executor/host.c). */
-export const CALL = {
-  spawn: 1, pipe: 2, socketpair: 3, close: 4, kill: 5, wait: 6, recvFd: 7,
-  setWinsize: 8, setBlocking: 9, terminalSize: 10, readable: 11, landlockAbi: 12,
-  unixListen: 13, unixAccept: 14, sendDataFd: 15, unixConnect: 16, recvDataFd: 17,
-  pidfdOpen: 18, pidfdSignal: 19, pidfdRunning: 20, foreground: 21, removeDir: 22,
-} as const;
+import { outOfDescriptors, tooFewDescriptors } from "./descriptors.ts";
+import { CALL } from "./kernel.ts";
+
+/** The parent's calls into the executor, by number (src/kernel.ts; the switch in executor/host.c). */
+export { CALL };
 
 /** One bound symbol, not one per call: each costs Bun about 0.3 ms to bind, at every start. */
 function compile() {
@@ -46,7 +44,7 @@ export function spawnPlan(plan: Uint8Array, fds: ChildFds): number {
 export function pipe(): [number, number] {
   const fds = new Int32Array(2);
   const r = lib()(CALL.pipe, ptr(fds));
-  if (r < 0) throw new Error(`pipe failed: errno ${-r}`);
+  if (r < 0) throw outOfDescriptors(-r) ? tooFewDescriptors(-r) : new Error(`pipe failed: errno ${-r}`);
   return [fds[0]!, fds[1]!];
 }
 
@@ -54,7 +52,7 @@ export function pipe(): [number, number] {
 export function socketPair(): [number, number] {
   const fds = new Int32Array(2);
   const r = lib()(CALL.socketpair, ptr(fds));
-  if (r < 0) throw new Error(`socketpair failed: errno ${-r}`);
+  if (r < 0) throw outOfDescriptors(-r) ? tooFewDescriptors(-r) : new Error(`socketpair failed: errno ${-r}`);
   return [fds[0]!, fds[1]!];
 }
 
