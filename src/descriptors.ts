@@ -4,8 +4,6 @@ import { readFileSync } from "node:fs";
 import { NsboxError } from "./errors.ts";
 import { ERRNO, FDS_NEEDED } from "./kernel.ts";
 
-const ENFILE = 23;
-
 /** The soft RLIMIT_NOFILE of this process (a sandbox starts with the same), or undefined. */
 function openFileLimit(): number | undefined {
   try {
@@ -20,14 +18,14 @@ function openFileLimit(): number | undefined {
 /** Whether `e` (an errno, or a Node error) says descriptors ran out. */
 export function outOfDescriptors(e: unknown): boolean {
   const code = typeof e === "number" ? e : (e as NodeJS.ErrnoException | undefined)?.code;
-  return code === ERRNO.EMFILE || code === ENFILE || code === "EMFILE" || code === "ENFILE";
+  return code === ERRNO.EMFILE || code === ERRNO.ENFILE || code === "EMFILE" || code === "ENFILE";
 }
 
 /** Descriptors ran out (this process's limit, or the system's table): the limit, nsbox's need, the fix. */
 export function tooFewDescriptors(e: unknown = ERRNO.EMFILE): NsboxError {
-  const system = e === ENFILE || (e as NodeJS.ErrnoException | undefined)?.code === "ENFILE";
+  const system = e === ERRNO.ENFILE || (e as NodeJS.ErrnoException | undefined)?.code === "ENFILE";
   if (system) {
-    return new NsboxError("KERNEL_REFUSED", "the system has run out of file descriptors (ENFILE): close some programs, or raise fs.file-max (as root: sysctl -w fs.file-max=N)", { errno: ENFILE });
+    return new NsboxError("KERNEL_REFUSED", "the system has run out of file descriptors (ENFILE): close some programs, or raise fs.file-max (as root: sysctl -w fs.file-max=N)", { errno: ERRNO.ENFILE });
   }
   const limit = openFileLimit();
   const is = limit === undefined ? "" : `ulimit -n is ${limit}, `;

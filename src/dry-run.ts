@@ -54,7 +54,7 @@ export function planJson(plan: Plan) {
     environment: { set: plan.env, dropped: plan.droppedEnv },
     notes: plan.notes,
     steps: plan.ops.map((op, index) => ({
-      index, op: op.op.toLowerCase(), what: op.why.what, ...(op.why.option ? { option: op.why.option } : {}),
+      index, op: op.op.toLowerCase(), what: op.why.what, ...(op.why.option ? { option: op.why.option } : {}), ...(op.why.origin ? { origin: op.why.origin } : {}),
       detail: describeOp(op),
     })),
   };

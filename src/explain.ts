@@ -6,7 +6,8 @@ import { outOfDescriptors, tooFewDescriptors } from "./descriptors.ts";
 import type { Op } from "./ops.ts";
 import { isDirectory } from "./plan/filesystem.ts";
 import { walkHostPath } from "./plan/host-path.ts";
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
+import { dirname } from "node:path";
 
 /** The #! interpreter of a script that exists (ENOENT from execve then means the interpreter is missing). */
 function scriptInterpreter(path: string): string | undefined {
@@ -140,9 +141,20 @@ function overlayRefused(op: Op, errno: number): string | undefined {
     return `invalid argument (EINVAL): the lower, upper and work directories must be directories the kernel can stack (not an overlay, FUSE or NFS upper, and the upper and work directories on one filesystem)`;
   }
   if ((op.op === "MKDIR" || op.op === "HOLD") && op.path?.startsWith("/oldroot/") && errno === Errno.ENOTDIR) {
-    return `${op.path.slice("/oldroot".length)}: a part of the path is a file, not a directory (ENOTDIR): name a directory`;
+    const path = op.path.slice("/oldroot".length);
+    let file = path;
+    while (file !== "/" && !existsAsFile(file)) file = dirname(file);
+    return file === "/" ? `${path}: a part of it is not a directory (ENOTDIR): name a directory` : `${file} is a file, not a directory (ENOTDIR): name a directory there`;
   }
   return undefined;
+}
+
+function existsAsFile(path: string): boolean {
+  try {
+    return !lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** Mount points strictly below host directory `dir`, as /proc/self/mountinfo lists them. */

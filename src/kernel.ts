@@ -22,10 +22,11 @@ export const SIGNAL = {
   HUP: 1, INT: 2, QUIT: 3, KILL: 9, USR1: 10, USR2: 12, TERM: 15, CHLD: 17, CONT: 18, WINCH: 28,
 } as const;
 
-/** errno values the executor reports and nsbox words (asm-generic/errno*.h). */
+/** errno values the executor reports and nsbox words (asm-generic/errno-base.h, errno.h). */
 export const ERRNO = {
-  EPERM: 1, ENOENT: 2, EINTR: 4, EIO: 5, EAGAIN: 11, EACCES: 13, EEXIST: 17, ENOTDIR: 20,
-  EINVAL: 22, EMFILE: 24, ELOOP: 40, ESTALE: 116,
+  EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EIO: 5, ENOEXEC: 8, ECHILD: 10, EAGAIN: 11, ENOMEM: 12,
+  EACCES: 13, EBUSY: 16, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, ENFILE: 23, EMFILE: 24,
+  ENOSPC: 28, EROFS: 30, ENOSYS: 38, ELOOP: 40, EUSERS: 87, ESTALE: 116,
 } as const;
 
 /** The plan's wire format: header magic and version, and the header's verbose flag. */

@@ -96,7 +96,7 @@ describe("src/kernel.ts and executor/nsbox.h", () => {
 
   it("number op codes and calls without gaps or repeats", () => {
     for (const table of [K.OP, K.CALL]) {
-      const values = Object.values(table).sort((a, b) => a - b);
+      const values: number[] = Object.values(table as Record<string, number>).sort((a, b) => a - b);
       expect(values).toEqual(values.map((_, i) => i + 1));
     }
   });
