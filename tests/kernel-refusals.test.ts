@@ -105,7 +105,7 @@ describe("nsbox under a small ulimit -n", () => {
   });
 
   it("below that: exit 125 and one line with the limit, what nsbox needs and the fix, never a bare 125", async () => {
-    for (const n of [FDS_NEEDED - 1, 10]) {
+    for (const n of [FDS_NEEDED - 1, 10, 9, 8]) {
       const r = await under(n);
       expect(r.exitCode).toBe(125);
       expect(oneLine(r.stderr)).toEqual([`nsbox: too few file descriptors: ulimit -n is ${n}, nsbox needs at least ${FDS_NEEDED} (EMFILE): raise the limit (ulimit -n 1024) and run again`]);
