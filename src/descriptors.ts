@@ -2,10 +2,13 @@
 // pipe): one message naming the limit, what nsbox needs and the fix.
 import { readFileSync } from "node:fs";
 import { NsboxError } from "./errors.ts";
+import { nofileLimit } from "./executor.ts";
 import { ERRNO, FDS_NEEDED } from "./kernel.ts";
 
 /** The soft RLIMIT_NOFILE of this process (a sandbox starts with the same), or undefined. */
 function openFileLimit(): number | undefined {
+  const known = nofileLimit(); // no descriptor needed
+  if (known !== undefined) return known;
   try {
     const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
     const soft = line?.slice("Max open files".length).trim().split(/\s+/)[0];

@@ -86,6 +86,12 @@ export function waitPid(pid: number, hang = true): number | undefined {
  */
 export const removeDir = (path: string) => lib()(CALL.removeDir, ptr(Buffer.from(path + "\0")));
 
+/** The soft RLIMIT_NOFILE, when the executor is compiled already (a message about descriptors may have none left to compile it with). */
+export const nofileLimit = (): number | undefined => {
+  const r = compiled?.(CALL.nofileLimit);
+  return r === undefined || r < 0 ? undefined : r;
+};
+
 /** Compile now (the CLI does it while it plans, the library on first use). */
 export function prepareExecutor(): void {
   lib();

@@ -64,5 +64,5 @@ export const CALL = {
   spawn: 1, pipe: 2, socketpair: 3, close: 4, kill: 5, wait: 6, recvFd: 7,
   setWinsize: 8, setBlocking: 9, terminalSize: 10, readable: 11, landlockAbi: 12,
   unixListen: 13, unixAccept: 14, sendDataFd: 15, unixConnect: 16, recvDataFd: 17,
-  pidfdOpen: 18, pidfdSignal: 19, pidfdRunning: 20, foreground: 21, removeDir: 22,
+  pidfdOpen: 18, pidfdSignal: 19, pidfdRunning: 20, foreground: 21, removeDir: 22, nofileLimit: 23,
 } as const;

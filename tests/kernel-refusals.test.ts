@@ -9,7 +9,7 @@ import { findOp } from "../src/ops.ts";
 import { buildPlan } from "../src/plan/index.ts";
 import { parseMount } from "../src/plan/mount-spec.ts";
 import { readHost } from "../src/host.ts";
-import { cleanedUp, collect, nsbox, NSBOX, scratchIn } from "./helpers.ts";
+import { cleanedUp, collect, nsbox, NSBOX, ROOT, scratchIn } from "./helpers.ts";
 
 const made = cleanedUp();
 const EPERM = 1;
@@ -110,5 +110,17 @@ describe("nsbox under a small ulimit -n", () => {
       expect(r.exitCode).toBe(125);
       expect(oneLine(r.stderr)).toEqual([`nsbox: too few file descriptors: ulimit -n is ${n}, nsbox needs at least ${FDS_NEEDED} (EMFILE): raise the limit (ulimit -n 1024) and run again`]);
     }
+  });
+
+  it("the library: a typed NsboxError with the same words (control: with enough it runs)", async () => {
+    const script = `import { run } from ${JSON.stringify(join(ROOT, "src/index.ts"))};
+      try { const r = await run(["true"], { noCwd: true }); console.log(JSON.stringify({ exitCode: r.exitCode })); }
+      catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })); }`;
+    const lib = (n: number) => collect(["prlimit", `--nofile=${n}`, process.execPath, "--no-env-file", "--config=/dev/null", "-e", script]);
+    expect(JSON.parse((await lib(10)).stdout)).toEqual({
+      name: "NsboxError", code: "KERNEL_REFUSED",
+      message: `too few file descriptors: ulimit -n is 10, nsbox needs at least ${FDS_NEEDED} (EMFILE): raise the limit (ulimit -n 1024) and run again`,
+    });
+    expect(JSON.parse((await lib(64)).stdout)).toEqual({ exitCode: 0 });
   });
 });

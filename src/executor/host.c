@@ -76,6 +76,14 @@ int nsbox_readable(int fd) {
   return n;
 }
 
+/* The soft RLIMIT_NOFILE (at most INT_MAX), or -errno: for the message when descriptors run out,
+ * which may have none left to read /proc/self/limits with. */
+int nsbox_nofile_limit(void) {
+  u64 limit[2] = { 0, 0 };
+  if (getrlimit(RLIMIT_NOFILE, limit) < 0) return -errno;
+  return limit[0] > 0x7fffffff ? 0x7fffffff : (int)limit[0];
+}
+
 /* The one function Bun binds. Each bound symbol costs Bun about 0.3 ms when the executor is
  * compiled, at every start of the CLI, so the parent's calls go through this switch. The
  * numbers are CALL_* in nsbox.h, CALL in src/kernel.ts. */
@@ -103,6 +111,7 @@ int nsbox_call(int fn, void *p, int a, int b, int c, int d, int e, int f) {
   case CALL_PIDFD_RUNNING: return nsbox_pidfd_running(a);
   case CALL_FOREGROUND: return nsbox_foreground(a);
   case CALL_REMOVE_DIR: return nsbox_remove_dir((const char *)p);
+  case CALL_NOFILE_LIMIT: return nsbox_nofile_limit();
   }
   return -EINVAL;
 }

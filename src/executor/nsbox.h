@@ -38,6 +38,7 @@ ssize_t sendmsg(int fd, const void *msg, int flags);
 ssize_t recvmsg(int fd, void *msg, int flags);
 int pipe2(int fds[2], int flags);
 int socketpair(int domain, int type, int protocol, int fds[2]);
+int getrlimit(int resource, void *limit);
 void _exit(int status);
 
 #define errno (*__errno_location())
@@ -105,6 +106,7 @@ void _exit(int status);
 #define MSG_NOSIGNAL 0x4000
 #define MSG_CMSG_CLOEXEC 0x40000000
 #define SIG_SETMASK 2
+#define RLIMIT_NOFILE 7
 
 /* errno values (asm-generic/errno-base.h, errno.h) */
 #define EPERM 1
@@ -242,6 +244,7 @@ struct report {
 #define CALL_PIDFD_RUNNING 20
 #define CALL_FOREGROUND 21
 #define CALL_REMOVE_DIR 22
+#define CALL_NOFILE_LIMIT 23
 
 /* sendmsg/recvmsg, for passing the pty master to the parent */
 struct iovec { void *base; size_t length; };

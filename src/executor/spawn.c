@@ -2,8 +2,6 @@
  * namespaces, and in that child run the plan. Nothing after the clone runs JavaScript. */
 #include "nsbox.h"
 
-int getrlimit(int resource, void *limit);
-#define RLIMIT_NOFILE 7
 
 struct clone_header {
   struct plan_header plan;
