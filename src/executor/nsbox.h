@@ -123,29 +123,16 @@ void _exit(int status);
 #define ESTALE 116
 
 /* Signals (asm/signal.h: the same numbers on x86_64 and aarch64); src/kernel.ts SIGNAL. */
-#define SIGHUP 1
-#define SIGINT 2
-#define SIGQUIT 3
 #define SIGKILL 9
-#define SIGUSR1 10
-#define SIGUSR2 12
-#define SIGTERM 15
 #define SIGCHLD 17
-#define SIGCONT 18
-#define SIGWINCH 28
 
-/* clone(2) flags (linux/sched.h); the namespace ones are src/kernel.ts CLONE. */
+/* clone(2) flags (linux/sched.h); CLONE_NEWNS is one of src/kernel.ts CLONE. */
 #define CLONE_VM 0x00000100
 #define CLONE_VFORK 0x00004000
 #define CLONE_NEWNS 0x00020000
-#define CLONE_NEWCGROUP 0x02000000
-#define CLONE_NEWUTS 0x04000000
-#define CLONE_NEWIPC 0x08000000
-#define CLONE_NEWUSER 0x10000000
-#define CLONE_NEWPID 0x20000000
-#define CLONE_NEWNET 0x40000000
 
-/* Everything below is mirrored by src/kernel.ts; tests/kernel.test.ts keeps the two equal. */
+/* Everything below is mirrored by src/kernel.ts, as is every name above that kernel.ts has too;
+ * tests/kernel.test.ts keeps them equal, and the kernel's own against its uapi headers. */
 
 /* The plan's wire format (src/ops.ts encodes it). */
 #define PLAN_MAGIC 0x58425340u   /* "@SBX" little-endian */
