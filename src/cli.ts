@@ -1,9 +1,11 @@
 #!/usr/bin/env -S bun --no-env-file --config=/dev/null
 // The nsbox command line: arguments → SandboxOptions (profile, then options in order) → the
 // same plan and run the library uses.
+import { writeSync } from "node:fs";
 import pkg from "../package.json" with { type: "json" };
 import { argsOf, editDistance, HELP, parseArgv, usageLine, type CommandDef, type Given } from "./cli-args.ts";
 import { loadProjectConfig, projectProfile } from "./config.ts";
+import { outOfDescriptors, tooFewDescriptors } from "./descriptors.ts";
 import { badOption, NsboxError } from "./errors.ts";
 import { prepareExecutor } from "./executor.ts";
 import { readHost } from "./host.ts";
@@ -202,10 +204,23 @@ async function runPlan(plan: Plan, options: SandboxOptions): Promise<number> {
   return result.exitCode;
 }
 
+const writeLine = (line: string): boolean => {
+  try {
+    writeSync(2, `nsbox: ${printable(line)}\n`);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /** Control characters other than newline and tab, escaped: messages quote the project's text (names, paths). */
 const printable = (s: string) => s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
 async function report(e: unknown): Promise<number> {
+  // Out of descriptors wherever it showed (Bun's own calls throw plain errors): the one message.
+  if (!(e instanceof NsboxError) && outOfDescriptors(e)) e = tooFewDescriptors(e);
+  // Written straight to descriptor 2: process.stderr would need a descriptor of its own.
+  if (e instanceof NsboxError && outOfDescriptors(e.errno)) return writeLine(e.message) ? e.exitCode : (await log.error(e.message), e.exitCode);
   if (e instanceof NsboxError) {
     await log.error(printable(e.message));
     if (e.hint) await log.error(printable(e.hint));

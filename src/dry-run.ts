@@ -1,6 +1,6 @@
 // --dry-run: the final plan, for people (every step with its source, target and flags) or as JSON.
-import { ATTR, MS } from "./plan/builder.ts";
-import { CLONE, type Plan } from "./plan/index.ts";
+import { ATTR, CLONE, MS } from "./kernel.ts";
+import type { Plan } from "./plan/index.ts";
 import type { Op } from "./ops.ts";
 
 const names = (value: number, table: Record<string, number>) =>
@@ -10,33 +10,33 @@ const names = (value: number, table: Record<string, number>) =>
 export function describeOp(op: Op): string {
   switch (op.op) {
     case "MOUNT":
-      if ((op.a ?? 0) & MS.BIND) return `bind ${op.s1} → ${op.s2}${(op.a ?? 0) & MS.REC ? " (with submounts)" : ""}`;
-      if (op.s3) return `mount ${op.s3} on ${op.s2}${op.s4 ? ` (${op.s4})` : ""} [${names(op.a ?? 0, { NOSUID: MS.NOSUID, NODEV: MS.NODEV, NOEXEC: MS.NOEXEC }).join(",")}]`;
-      return `propagation ${(op.a ?? 0) & MS.SLAVE ? "slave" : "private"} on ${op.s2}`;
+      if (op.flags & MS.BIND) return `bind ${op.source} → ${op.target}${op.flags & MS.REC ? " (with submounts)" : ""}`;
+      if (op.fstype) return `mount ${op.fstype} on ${op.target}${op.data ? ` (${op.data})` : ""} [${names(op.flags, { NOSUID: MS.NOSUID, NODEV: MS.NODEV, NOEXEC: MS.NOEXEC }).join(",")}]`;
+      return `propagation ${op.flags & MS.SLAVE ? "slave" : "private"} on ${op.target}`;
     case "BIND":
-      return `bind ${op.s1} → ${op.s2} (with submounts${op.a ? `; ${names(op.a, ATTR).join(",")}` : ""})`;
+      return `bind ${op.source} → ${op.target} (with submounts${op.attrs ? `; ${names(op.attrs, ATTR).join(",")}` : ""})`;
     case "HOLD":
-      return op.s1 ? `hold ${op.s1} as descriptor ${op.a}` : `release descriptor ${op.a}`;
+      return op.path ? `hold ${op.path} as descriptor ${op.slot}` : `release descriptor ${op.slot}`;
     case "SETATTR":
-      return `set ${names(op.a ?? 0, ATTR).join(",")} on ${op.s1}${(op.flags ?? 0) & 1 ? " and below" : ""}`;
+      return `set ${names(op.set, ATTR).join(",")} on ${op.path}${op.recursive ? " and below" : ""}`;
     case "MKDIR":
-      return `mkdir ${op.s1} (${(op.a ?? 0).toString(8)})`;
+      return `mkdir ${op.path} (${op.mode.toString(8)})`;
     case "MKFILE":
-      return `create ${op.s1}`;
+      return `create ${op.path}`;
     case "SYMLINK":
-      return `symlink ${op.s2} → ${op.s1}`;
+      return `symlink ${op.linkpath} → ${op.target}`;
     case "WRITE_FILE":
-      return `write ${op.s1}${op.s2 !== undefined ? `: ${JSON.stringify(op.s2)}` : ` (${op.a} bytes)`}`;
+      return `write ${op.path}${typeof op.content === "string" ? `: ${JSON.stringify(op.content)}` : ` (${op.content.length} bytes)`}`;
     case "PIVOT_ROOT":
-      return `pivot_root ${op.s1}, ${op.s2}`;
+      return `pivot_root ${op.newRoot}, ${op.putOld}`;
     case "UMOUNT":
-      return `detach ${op.s1}`;
+      return `detach ${op.path}`;
     case "CHDIR":
-      return `chdir ${op.s1}`;
+      return `chdir ${op.path}`;
     case "SETHOSTNAME":
-      return `hostname ${op.s1}`;
+      return `hostname ${op.name}`;
     case "EXEC":
-      return `exec ${JSON.stringify(op.lists?.s2)} (looking in ${op.lists?.s1?.length} places)`;
+      return `exec ${JSON.stringify(op.argv)} (looking in ${op.candidates.length} places)`;
     case "DROP_CAPS":
       return "drop all capabilities";
     default:
@@ -54,7 +54,7 @@ export function planJson(plan: Plan) {
     environment: { set: plan.env, dropped: plan.droppedEnv },
     notes: plan.notes,
     steps: plan.ops.map((op, index) => ({
-      index, op: op.op.toLowerCase(), what: op.why.what, ...(op.why.option ? { option: op.why.option } : {}),
+      index, op: op.op.toLowerCase(), what: op.why.what, ...(op.why.option ? { option: op.why.option } : {}), ...(op.why.origin ? { origin: op.why.origin } : {}),
       detail: describeOp(op),
     })),
   };

@@ -16,8 +16,5 @@ export function errnoName(errno: number): string {
   return system().get(-errno)?.[0] ?? `E${errno}`;
 }
 
-export const Errno = {
-  EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, ENOEXEC: 8, ECHILD: 10, EAGAIN: 11, ENOMEM: 12,
-  EACCES: 13, EBUSY: 16, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, ENOSPC: 28,
-  EROFS: 30, ENOSYS: 38, ELOOP: 40, EUSERS: 87, ESTALE: 116,
-} as const;
+/** errno numbers by name (src/kernel.ts, checked against the kernel's headers). */
+export { ERRNO as Errno } from "./kernel.ts";

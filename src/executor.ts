@@ -6,13 +6,11 @@ import { errnoName, errnoText } from "./errno.ts";
 /** executor.c includes the other files: one translation unit compiles faster than seven. */
 const SOURCE = new URL("./executor/executor.c", import.meta.url).pathname;
 
-/** The parent's calls into the executor, by number (the switch in executor/host.c). */
-export const CALL = {
-  spawn: 1, pipe: 2, socketpair: 3, close: 4, kill: 5, wait: 6, recvFd: 7,
-  setWinsize: 8, setBlocking: 9, terminalSize: 10, readable: 11, landlockAbi: 12,
-  unixListen: 13, unixAccept: 14, sendDataFd: 15, unixConnect: 16, recvDataFd: 17,
-  pidfdOpen: 18, pidfdSignal: 19, pidfdRunning: 20, foreground: 21, removeDir: 22,
-} as const;
+import { outOfDescriptors, tooFewDescriptors } from "./descriptors.ts";
+import { CALL } from "./kernel.ts";
+
+/** The parent's calls into the executor, by number (src/kernel.ts; the switch in executor/host.c). */
+export { CALL };
 
 /** One bound symbol, not one per call: each costs Bun about 0.3 ms to bind, at every start. */
 function compile() {
@@ -49,11 +47,8 @@ export function spawnPlan(plan: Uint8Array, fds: ChildFds): number {
  * typed, with the errno, and the fix when it is the open-file limit.
  */
 export function descriptorError(step: string, errno: number): NsboxError {
-  const limit = errno === 24 /* EMFILE */ || errno === 23; /* ENFILE */
-  return new NsboxError("KERNEL_REFUSED", `can't ${step}: ${errnoText(errno)} (${errnoName(errno)})`, {
-    errno,
-    hint: limit ? "this process has too many open files: close some, or raise the limit (ulimit -n)" : undefined,
-  });
+  if (outOfDescriptors(errno)) return tooFewDescriptors(errno);
+  return new NsboxError("KERNEL_REFUSED", `can't ${step}: ${errnoText(errno)} (${errnoName(errno)})`, { errno });
 }
 
 /** A close-on-exec pipe: [read end, write end]. `step` names it in the NsboxError. */
@@ -101,6 +96,12 @@ export function waitPid(pid: number, hang = true): number | undefined {
  * reached from its held parent); the top must be a directory of this user. 0 or -errno.
  */
 export const removeDir = (path: string) => lib()(CALL.removeDir, ptr(Buffer.from(path + "\0")));
+
+/** The soft RLIMIT_NOFILE, when the executor is compiled already (a message about descriptors may have none left to compile it with). */
+export const nofileLimit = (): number | undefined => {
+  const r = compiled?.(CALL.nofileLimit);
+  return r === undefined || r < 0 ? undefined : r;
+};
 
 /** Compile now (the CLI does it while it plans, the library on first use). */
 export function prepareExecutor(): void {

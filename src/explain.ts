@@ -1,11 +1,13 @@
 // Turning what the kernel refused, as (step, errno), into a sentence the user can act on.
 import { readFileSync } from "node:fs";
 import { NsboxError } from "./errors.ts";
-import { Errno, errnoText } from "./errno.ts";
+import { Errno, errnoName, errnoText } from "./errno.ts";
+import { outOfDescriptors, tooFewDescriptors } from "./descriptors.ts";
 import type { Op } from "./ops.ts";
 import { isDirectory } from "./plan/filesystem.ts";
 import { walkHostPath } from "./plan/host-path.ts";
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
+import { dirname } from "node:path";
 
 /** The #! interpreter of a script that exists (ENOENT from execve then means the interpreter is missing). */
 function scriptInterpreter(path: string): string | undefined {
@@ -70,10 +72,10 @@ function nestedHint(op: Op): string | undefined {
     }
   })();
   if (map === undefined || map === "0 0 4294967295") return undefined;
-  if (op.op === "WRITE_FILE" && op.s1?.endsWith("_map")) {
+  if (op.op === "WRITE_FILE" && op.path.endsWith("_map")) {
     return "nsbox is running inside another user namespace as its root, and mapping root again needs CAP_SETFCAP there: start the outer sandbox with a non-root id (e.g. --uid 1000 --gid 1000, and --allow-nested)";
   }
-  if (op.op === "MOUNT" && op.s3 === "proc") {
+  if (op.op === "MOUNT" && op.fstype === "proc") {
     return "nsbox is running inside another sandbox whose /proc has parts covered (read-only /proc/sys and the like), and the kernel then refuses a fresh /proc: nesting nsbox in nsbox is not supported yet";
   }
   return undefined;
@@ -89,22 +91,82 @@ export function explainClone(errno: number): NsboxError {
   return new NsboxError("KERNEL_REFUSED", `can't create the sandbox's namespaces: ${errnoText(errno)}`, { hint, errno });
 }
 
-/** A setup step failed inside the sandbox: word it against the option and path that caused it. */
+/**
+ * A setup step failed inside the sandbox: one line naming where the step comes from (the option
+ * or file entry as written), what it did, and why the kernel refused, in words and by errno name:
+ * `--ro ./data: can't bind /abs/data read-only: permission denied (EPERM)`.
+ */
 export function explainStep(op: Op | undefined, errno: number, command: string): NsboxError {
+  // Index -1: the executor had too few descriptors to start (executor/spawn.c); any step: one ran out.
+  if (outOfDescriptors(errno)) return tooFewDescriptors(errno);
   if (!op) return new NsboxError("INTERNAL", `the sandbox failed at an unknown step: ${errnoText(errno)}`, { errno });
   if (op.op === "EXEC") return explainExec(command, errno);
-  const where = op.why.option ? ` (${op.why.option})` : "";
+  const why = op.why;
+  // The option as written leads; an option only known by its flag follows the step, as before.
+  const step = why.origin ? `${why.origin}: can't ${why.what}` : `can't ${why.what}${why.option ? ` (${why.option})` : ""}`;
+  const refused = (reason: string, hint?: string) =>
+    new NsboxError("KERNEL_REFUSED", `${step}: ${reason}`, { option: why.option, path: why.path, hint, errno });
+  const changed = hostChanged(op, errno);
+  if (changed) return refused(changed);
+  const overlay = overlayRefused(op, errno);
+  if (overlay) return refused(overlay);
+  if (op.op === "SETRLIMIT" && errno === Errno.EPERM) {
+    return refused("operation not permitted (EPERM): the limit is above the hard limit nsbox runs under (ulimit -H), which only root can raise: give a lower one");
+  }
   let hint: string | undefined;
   if (errno === Errno.EPERM && (op.op === "WRITE_FILE" || op.op === "MOUNT")) {
     hint = diagnoseUserns(errno)?.hint ?? nestedHint(op);
   }
-  const changed = hostChanged(op, errno);
-  if (changed) {
-    return new NsboxError("KERNEL_REFUSED", `can't ${op.why.what}${where}: ${changed}`, { option: op.why.option, path: op.why.path, errno });
+  return refused(errnoWords(errno), hint);
+}
+
+/** "permission denied (EACCES)": the text and the name a user can look up. */
+export function errnoWords(errno: number): string {
+  const text = errnoText(errno);
+  return `${text.charAt(0).toLowerCase()}${text.slice(1)} (${errnoName(errno)})`;
+}
+
+/**
+ * An overlay the kernel refused, worded from what the host shows now: a lower directory with
+ * mounts below it (the kernel won't take a tree with mounts it locked into the sandbox's user
+ * namespace), or an upper or work directory that is not a directory.
+ */
+function overlayRefused(op: Op, errno: number): string | undefined {
+  if (op.op === "MOUNT" && op.fstype === "overlay" && errno === Errno.EINVAL) {
+    const lower = op.why.path; // the resolved lower directory (plan/mounts.ts)
+    const below = lower === undefined ? [] : mountsBelow(lower);
+    if (below.length) {
+      return `${lower} has ${below.length === 1 ? "a mount" : "mounts"} below it (${below.slice(0, 3).join(", ")}${below.length > 3 ? ", …" : ""}), and the kernel does not let an unprivileged overlay take in mounts it did not make (EINVAL): overlay a directory without mounts below it, or share this one with --ro or --rw`;
+    }
+    return `invalid argument (EINVAL): the lower, upper and work directories must be directories the kernel can stack (not an overlay, FUSE or NFS upper, and the upper and work directories on one filesystem)`;
   }
-  return new NsboxError("KERNEL_REFUSED", `can't ${op.why.what}${where}: ${errnoText(errno)}`, {
-    option: op.why.option, path: op.why.path, hint, errno,
-  });
+  if ((op.op === "MKDIR" || op.op === "HOLD") && op.path?.startsWith("/oldroot/") && errno === Errno.ENOTDIR) {
+    const path = op.path.slice("/oldroot".length);
+    let file = path;
+    while (file !== "/" && !existsAsFile(file)) file = dirname(file);
+    return file === "/" ? `${path}: a part of it is not a directory (ENOTDIR): name a directory` : `${file} is a file, not a directory (ENOTDIR): name a directory there`;
+  }
+  return undefined;
+}
+
+function existsAsFile(path: string): boolean {
+  try {
+    return !lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Mount points strictly below host directory `dir`, as /proc/self/mountinfo lists them. */
+function mountsBelow(dir: string): string[] {
+  try {
+    const prefix = dir === "/" ? "/" : dir + "/";
+    return readFileSync("/proc/self/mountinfo", "utf8").split("\n")
+      .map((l) => l.split(" ")[4]?.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))))
+      .filter((p): p is string => p !== undefined && p.startsWith(prefix));
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -113,12 +175,13 @@ export function explainStep(op: Op | undefined, errno: number, command: string):
  * created first by someone else, or an overlay directory stopped being the user's own.
  */
 function hostChanged(op: Op, errno: number): string | undefined {
-  const host = (op.op === "BIND" || op.op === "HOLD" || op.op === "MKDIR") && op.s1?.startsWith("/oldroot/") ? op.s1.slice("/oldroot".length) : undefined;
+  const source = op.op === "BIND" ? op.source : op.op === "HOLD" || op.op === "MKDIR" ? op.path : undefined;
+  const host = source?.startsWith("/oldroot/") ? source.slice("/oldroot".length) : undefined;
   if (host === undefined) return undefined;
   const after = "after nsbox checked it; nothing was mounted from it (something, perhaps a running sandbox, is changing it: run again once it holds still)";
   if (errno === Errno.ELOOP) {
     // The executor opens the target without following symlinks too: say which of the two it was.
-    if (op.op === "BIND" && op.s2 && hostPathIsPlain(host)) return `${op.s2.slice("/newroot".length) || "/"} now passes through a symlink inside the sandbox ${after}`;
+    if (op.op === "BIND" && hostPathIsPlain(host)) return `${op.target.slice("/newroot".length) || "/"} now passes through a symlink inside the sandbox ${after}`;
     return `${host} now passes through a symlink ${after}`;
   }
   if (errno === Errno.ESTALE) return `${host} was replaced by another file ${after}`;

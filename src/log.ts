@@ -1,20 +1,33 @@
 // Messages to the user through consola, loaded only when there is something to say (it costs
 // more to import than a whole sandbox takes to start).
 import type { ConsolaInstance } from "consola";
+import { writeSync } from "node:fs";
 
 let instance: ConsolaInstance | undefined;
 let loading: Promise<ConsolaInstance> | undefined;
 let level = 3;
 
+const write = (line: string) => void process.stderr.write(`nsbox: ${line}\n`);
+/** Without consola (it could not be loaded: no descriptor left to read it), messages go straight to descriptor 2. */
+const direct = (line: string) => {
+  try {
+    writeSync(2, `nsbox: ${line}\n`);
+  } catch {}
+};
+const plain = { error: direct, warn: direct, debug: direct } as unknown as ConsolaInstance;
+
 /** One instance, loaded once: messages logged while it loads keep their order. */
 function consola(): Promise<ConsolaInstance> {
-  loading ??= import("consola").then(({ createConsola }) => {
-    instance = createConsola({
-      level,
-      reporters: [{ log: (o) => process.stderr.write(`nsbox: ${o.args.map(String).join(" ")}\n`) }],
-    });
-    return instance;
-  });
+  loading ??= import("consola").then(
+    ({ createConsola }) => {
+      instance = createConsola({
+        level,
+        reporters: [{ log: (o) => write(o.args.map(String).join(" ")) }],
+      });
+      return instance;
+    },
+    () => (instance = plain),
+  );
   return loading;
 }
 

@@ -1,66 +1,130 @@
 // The operations the C executor interprets, and their byte encoding (see executor/nsbox.h).
 
-/** Operation codes; the numbers are the `OP_*` defines of executor/nsbox.h. */
-export const OpCode = {
-  WRITE_FILE: 1,
-  MOUNT: 2,
-  SETATTR: 3,
-  MKDIR: 4,
-  MKFILE: 5,
-  SYMLINK: 6,
-  PIVOT_ROOT: 7,
-  UMOUNT: 8,
-  CHDIR: 9,
-  SETHOSTNAME: 10,
-  LOOPBACK_UP: 11,
-  OPEN_PTY: 12,
-  SPAWN: 13,
-  SETSID: 14,
-  USE_PTY: 15,
-  DROP_CAPS: 16,
-  NO_NEW_PRIVS: 17,
-  DEATH_SIGNAL: 18,
-  EXEC: 19,
-  BLOCKING_STDIO: 20,
-  SETRLIMIT: 21,
-  LANDLOCK: 22,
-  SECCOMP: 23,
-  SETNS: 24,
-  CHROOT: 25,
-  LISTEN_TCP: 26,
-  BIND: 27,
-  HOLD: 28,
-} as const;
+import { OP, OPF, PLAN_MAGIC, PLAN_VERBOSE, PLAN_VERSION } from "./kernel.ts";
+
+export { PLAN_MAGIC, PLAN_VERBOSE, PLAN_VERSION };
+/** Operation codes (src/kernel.ts OP, nsbox.h OP_*). */
+export const OpCode = OP;
 export type OpName = keyof typeof OpCode;
 
 /** What an operation is for, in the user's terms: used to word a kernel refusal. */
 export interface Purpose {
   /** A phrase completing "nsbox: can't …", e.g. "bind /usr read-only". */
   what: string;
+  /**
+   * Where the operation comes from, as the user wrote it: the option and its value
+   * (`--ro ./data`) or the file, key and value (`/p/nsbox.json: profiles.ci.ro "./data"`).
+   */
+  origin?: string;
   /** The command-line option the operation comes from, if any. */
   option?: string;
   /** The host path it concerns, if any. */
   path?: string;
 }
 
-/** One step of the plan. Strings are NUL-terminated on the wire; lists become char* arrays. */
-export interface Op {
-  op: OpName;
-  flags?: number;
-  a?: number;
-  b?: number;
-  s1?: string;
-  s2?: string;
-  s3?: string;
-  s4?: string;
-  lists?: { s1?: string[]; s2?: string[]; s3?: string[] };
-  data?: Uint8Array; // WRITE_FILE content (s2), may hold any bytes
-  why: Purpose;
+/**
+ * One step of the plan, with named fields; `encodePlan` maps them to the executor's wire slots
+ * (nsbox.h documents each op's slots). Paths are as the executor sees them during setup
+ * (/oldroot/… the host, /newroot/… the sandbox; see plan/builder.ts).
+ */
+export type Op = { why: Purpose } & (
+  /** Write `content` to `path`; `create` makes (or truncates) a regular file with `mode`. */
+  | { op: "WRITE_FILE"; path: string; content: string | Uint8Array; mode?: number; create?: boolean }
+  /** mount(2); no source and no fstype: change the propagation of `target` (MS_PRIVATE…). */
+  | { op: "MOUNT"; source?: string; target: string; fstype?: string; data?: string; flags: number; noSymlinks?: boolean }
+  /** mount_setattr(2): set (and clear) MOUNT_ATTR_* on the mount at `path`, or its whole tree. */
+  | { op: "SETATTR"; path: string; set: number; clear?: number; recursive?: boolean; noSymlinks?: boolean }
+  /** A directory with `mode`; an existing one is fine unless `mustBeNew`. */
+  | { op: "MKDIR"; path: string; mode: number; noSymlinks?: boolean; mustBeNew?: boolean }
+  /** An empty file to mount on; an existing file is fine. */
+  | { op: "MKFILE"; path: string; mode: number; noSymlinks?: boolean }
+  /** symlink(2): a link at `linkpath` that reads `target`. */
+  | { op: "SYMLINK"; target: string; linkpath: string; noSymlinks?: boolean }
+  | { op: "PIVOT_ROOT"; newRoot: string; putOld: string }
+  | { op: "UMOUNT"; path: string; flags: number }
+  | { op: "CHDIR"; path: string }
+  | { op: "SETHOSTNAME"; name: string }
+  | { op: "LOOPBACK_UP" }
+  /** A pseudo-terminal from `ptmx`, sized rows × cols; its master goes to the parent. */
+  | { op: "OPEN_PTY"; ptmx: string; rows: number; cols: number }
+  /** Start the payload (the ops after this one run in it); PID 1 passes `forward` signals on to it. */
+  | { op: "SPAWN"; forward: readonly number[] }
+  | { op: "SETSID" }
+  /** The pty takes the place of stdin, stdout, stderr as bits 0, 1, 2 of `fds` say. */
+  | { op: "USE_PTY"; fds: number }
+  /** Keep these capabilities (bit N: capability N), drop every other one. */
+  | { op: "DROP_CAPS"; keep: { low: number; high: number } }
+  | { op: "NO_NEW_PRIVS" }
+  | { op: "DEATH_SIGNAL"; signal: number }
+  /** execve the first of `candidates` that runs (execvp's rule). */
+  | { op: "EXEC"; candidates: string[]; argv: string[]; envp: string[] }
+  | { op: "BLOCKING_STDIO" }
+  /** setrlimit(2); the limits are decimal or "inf". */
+  | { op: "SETRLIMIT"; resource: number; soft: string; hard: string }
+  /** Landlock: trees that may be read, written, and used as devices. */
+  | { op: "LANDLOCK"; read: string[]; write: string[]; dev: string[] }
+  /** A classic-BPF program (8 bytes an instruction). */
+  | { op: "SECCOMP"; program: Uint8Array }
+  /** setns(2) into /proc/PID/ns/NAME, of type `nstype` (a CLONE_NEW* flag). */
+  | { op: "SETNS"; path: string; nstype: number }
+  /** Join the mount namespace `mntns` and enter the root `root` (nsbox exec). */
+  | { op: "CHROOT"; root: string; mntns: string }
+  /** A socket listening on 127.0.0.1:port inside, passed to the parent. */
+  | { op: "LISTEN_TCP"; port: number }
+  /** Bind the checked host tree `source` (its `identity`, see plan/host-path.ts) at `target`, `attrs` set before it is attached. */
+  | { op: "BIND"; source: string; target: string; identity: string; attrs: number; tree?: boolean; noSymlinks?: boolean }
+  /** Hold the checked host directory `path` open at descriptor `slot`; without a path, close the slot. */
+  | { op: "HOLD"; path?: string; identity?: string; slot: number }
+);
+export type OpOf<N extends OpName> = Extract<Op, { op: N }>;
+
+/** Whether `o` is an op `name`, typed as one. */
+export const isOp = <N extends OpName>(o: Op, name: N): o is OpOf<N> => o.op === name;
+/** The first op `name` of `ops`. */
+export const findOp = <N extends OpName>(ops: readonly Op[], name: N): OpOf<N> | undefined =>
+  ops.find((o): o is OpOf<N> => o.op === name);
+
+/** The byte length of a WRITE_FILE's content (what the executor writes). */
+export const contentLength = (content: string | Uint8Array): number =>
+  typeof content === "string" ? Buffer.byteLength(content) : content.length;
+
+/** A string slot: text, a list of texts (a char* array), or bytes (NUL-terminated on the wire). */
+type Slot = string | string[] | Uint8Array | undefined;
+interface Wire { flags?: number; a?: number; b?: number; s1?: Slot; s2?: Slot; s3?: Slot; s4?: string }
+
+const bit = (on: boolean | undefined, flag: number) => (on ? flag : 0);
+
+/** The wire slots of one op: the only place that knows which field goes where (nsbox.h OP_*). */
+function wire(o: Op): Wire {
+  switch (o.op) {
+    case "WRITE_FILE": return { s1: o.path, s2: o.content, a: contentLength(o.content), b: o.mode ?? 0, flags: bit(o.create, OPF.CREATE) };
+    case "MOUNT": return { s1: o.source, s2: o.target, s3: o.fstype, s4: o.data, a: o.flags, flags: bit(o.noSymlinks, OPF.NO_SYMLINKS) };
+    case "SETATTR": return { s1: o.path, a: o.set, b: o.clear ?? 0, flags: bit(o.recursive, OPF.RECURSIVE) | bit(o.noSymlinks, OPF.NO_SYMLINKS) };
+    case "MKDIR": return { s1: o.path, a: o.mode, flags: bit(o.noSymlinks, OPF.NO_SYMLINKS) | bit(o.mustBeNew, OPF.NEW) };
+    case "MKFILE": return { s1: o.path, a: o.mode, flags: bit(o.noSymlinks, OPF.NO_SYMLINKS) };
+    case "SYMLINK": return { s1: o.target, s2: o.linkpath, flags: bit(o.noSymlinks, OPF.NO_SYMLINKS) };
+    case "PIVOT_ROOT": return { s1: o.newRoot, s2: o.putOld };
+    case "UMOUNT": return { s1: o.path, a: o.flags };
+    case "CHDIR": return { s1: o.path };
+    case "SETHOSTNAME": return { s1: o.name };
+    case "OPEN_PTY": return { s1: o.ptmx, a: o.rows, b: o.cols };
+    case "SPAWN": return { a: o.forward.reduce((mask, sig) => mask | (1 << sig), 0) };
+    case "USE_PTY": return { a: o.fds };
+    case "DROP_CAPS": return { a: o.keep.low, b: o.keep.high };
+    case "DEATH_SIGNAL": return { a: o.signal };
+    case "EXEC": return { s1: o.candidates, s2: o.argv, s3: o.envp };
+    case "SETRLIMIT": return { a: o.resource, s1: o.soft, s2: o.hard };
+    case "LANDLOCK": return { s1: o.read, s2: o.write, s3: o.dev };
+    case "SECCOMP": return { s2: o.program, a: o.program.length };
+    case "SETNS": return { s1: o.path, a: o.nstype };
+    case "CHROOT": return { s1: o.root, s2: o.mntns };
+    case "LISTEN_TCP": return { a: o.port };
+    case "BIND": return { s1: o.source, s2: o.target, s3: o.identity, a: o.attrs, flags: bit(o.tree, OPF.TREE) | bit(o.noSymlinks, OPF.NO_SYMLINKS) };
+    case "HOLD": return { s1: o.path, s3: o.identity, a: o.slot };
+    case "LOOPBACK_UP": case "SETSID": case "NO_NEW_PRIVS": case "BLOCKING_STDIO": return {};
+  }
 }
 
-export const PLAN_MAGIC = 0x58425340;
-export const PLAN_VERSION = 1;
-export const PLAN_VERBOSE = 1;
 const HEADER_SIZE = 32;
 const OP_SIZE = 32;
 
@@ -86,15 +150,12 @@ export function encodePlan(ops: Op[], cloneFlags: number, verbose: boolean): Uin
     fixups.push({ slots, items: items.map(str) });
     return slots;
   };
-  const field = (o: Op, k: "s1" | "s2" | "s3"): number => {
-    if (k === "s2" && o.data) return place(concat(o.data, new Uint8Array(1)));
-    const items = o.lists?.[k];
-    return items ? list(items) : str(o[k]);
-  };
-  const words = ops.map((o) => [
-    OpCode[o.op], o.flags ?? 0, o.a ?? 0, o.b ?? 0,
-    field(o, "s1"), field(o, "s2"), field(o, "s3"), str(o.s4),
-  ]);
+  const slot = (v: Slot): number =>
+    v === undefined ? 0 : typeof v === "string" ? str(v) : Array.isArray(v) ? list(v) : place(concat(v, new Uint8Array(1)));
+  const words = ops.map((o) => {
+    const w = wire(o);
+    return [OpCode[o.op], w.flags ?? 0, w.a ?? 0, w.b ?? 0, slot(w.s1), slot(w.s2), slot(w.s3), str(w.s4)];
+  });
   const buf = new Uint8Array(end);
   const view = new DataView(buf.buffer);
   [PLAN_MAGIC, PLAN_VERSION, ops.length, verbose ? PLAN_VERBOSE : 0, cloneFlags >>> 0].forEach(

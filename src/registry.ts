@@ -3,6 +3,7 @@ import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, r
 import { constants } from "node:os";
 import { join } from "node:path";
 import { NsboxError } from "./errors.ts";
+import { findOp } from "./ops.ts";
 import { closeFd, pidfdOpen, receiveDataFd, sendDataFd, unixAccept, unixConnect, unixListen } from "./executor.ts";
 import { log } from "./log.ts";
 import type { SandboxOptions } from "./options.ts";
@@ -534,7 +535,7 @@ export function summarize(o: SandboxOptions): string {
  * a host where /tmp/nsbox-UID is someone else's, or a user namespace that shows it so, still runs.
  */
 export function registerRun(options: SandboxOptions, plan: import("./plan/index.ts").Plan, dir?: string): Registration {
-  const landlock = plan.ops.find((op) => op.op === "LANDLOCK");
+  const landlock = findOp(plan.ops, "LANDLOCK");
   const name = options.name === undefined ? undefined : checkName(options.name);
   try {
     return claimName(name, {
@@ -542,10 +543,10 @@ export function registerRun(options: SandboxOptions, plan: import("./plan/index.
       cwd: process.cwd(),
       home: plan.env.HOME ?? "/",
       startDir: plan.startDir,
-      hostname: plan.ops.find((op) => op.op === "SETHOSTNAME")?.s1 ?? "nsbox",
+      hostname: findOp(plan.ops, "SETHOSTNAME")?.name ?? "nsbox",
       options,
-      writable: landlock?.lists?.s2 ?? [],
-      ...(options.seccomp !== undefined && options.seccomp !== "default" && options.seccomp !== "none" ? { seccompFilter: Buffer.from(plan.ops.find((op) => op.op === "SECCOMP")?.data ?? []).toString("base64") } : {}),
+      writable: landlock?.write ?? [],
+      ...(options.seccomp !== undefined && options.seccomp !== "default" && options.seccomp !== "none" ? { seccompFilter: Buffer.from(findOp(plan.ops, "SECCOMP")?.program ?? []).toString("base64") } : {}),
     }, dir);
   } catch (e) {
     if (name !== undefined || !(e instanceof NsboxError) || e.code !== "STATE_DIR") throw e;

@@ -2,6 +2,7 @@
 import { NsboxError } from "./errors.ts";
 import { closeFd, killPid, pipe, receiveFd, socketPair, spawnPlan, waitPid } from "./executor.ts";
 import { explainClone, explainStep } from "./explain.ts";
+import { REPORT } from "./kernel.ts";
 import { encodePlan } from "./ops.ts";
 import { FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
 import { holdWatches, releaseWatches, type Held } from "./plan/protected.ts";
@@ -57,7 +58,6 @@ export interface Running {
   outcome: Promise<Outcome>;
 }
 
-const REPORT = { STEP: 1, FAIL: 2, STARTED: 3, EXIT: 4, PTY: 5, LISTEN: 6 };
 const RECORD = 16;
 
 const signalName = (n: number) =>

@@ -502,7 +502,7 @@ describe.skipIf(!asRoot)("only the owner can join (as root: uid 1000 and 1001 vi
       console.log(o.exitCode, o.error?.code, o.error?.message);
     `;
     const r = await run(["-e", script], { argv0: [...other.argv0.slice(0, -1)], cwd: other.cwd });
-    expect(r.stdout).toMatch(new RegExp(`^125 KERNEL_REFUSED can't join sandbox ${name}'s user namespace: (Permission denied|Operation not permitted)$`, "m"));
+    expect(r.stdout).toMatch(new RegExp(`^125 KERNEL_REFUSED can't join sandbox ${name}'s user namespace: (permission denied \\(EACCES\\)|operation not permitted \\(EPERM\\))$`, "m"));
     expect(r.stdout).not.toContain("secret");
     s.proc.kill("SIGTERM");
     await s.finish();

@@ -100,9 +100,12 @@ const inNewRoot = (p: string) => p === "/newroot" || p.startsWith("/newroot/");
 const clean = (p: string) => !p.split("/").slice(1).some((c) => c === "" || c === "." || c === "..");
 const below = (a: string, b: string) => b.startsWith(a === "/" ? "/" : `${a}/`) && a !== b;
 const ancestorOrSelf = (a: string, b: string) => a === b || below(a, b);
-const targetOf = (op: Op) => (op.op === "MOUNT" || op.op === "BIND" || op.op === "SYMLINK" ? op.s2 : op.s1);
+const targetOf = (op: Op): string | undefined =>
+  op.op === "MOUNT" || op.op === "BIND" ? op.target : op.op === "SYMLINK" ? op.linkpath
+  : op.op === "MKDIR" || op.op === "MKFILE" || op.op === "SETATTR" ? op.path : undefined;
+const sourceOf = (op: Op): string | undefined => (op.op === "MOUNT" || op.op === "BIND" ? op.source : undefined);
 /** A host bind: a BIND op (a host tree held by descriptor), or a MOUNT of a staged file. */
-const isBind = (op: Op) => op.op === "BIND" || (op.op === "MOUNT" && ((op.a ?? 0) & MS.BIND) !== 0);
+const isBind = (op: Op) => op.op === "BIND" || (op.op === "MOUNT" && (op.flags & MS.BIND) !== 0);
 
 /**
  * Check a plan against an independent model of the new root: which mounts cover which paths
@@ -138,18 +141,18 @@ function problems(plan: Plan, specs: MountSpec[]): string[] {
   };
   let pivoted = false;
   for (const op of plan.ops) {
-    if (op.op === "UMOUNT" && op.s1 === "/oldroot") pivoted = true;
+    if (op.op === "UMOUNT" && op.path === "/oldroot") pivoted = true;
     if (pivoted) break;
-    if (op.op === "WRITE_FILE" && op.s1 && STAGING.test(op.s1)) staged.add(op.s1);
-    if (op.op === "HOLD" && op.s1) held.set(`/oldroot/proc/self/fd/${op.a}`, op.s1);
+    if (op.op === "WRITE_FILE" && STAGING.test(op.path)) staged.add(op.path);
+    if (op.op === "HOLD" && op.path) held.set(`/oldroot/proc/self/fd/${op.slot}`, op.path);
     const target = targetOf(op);
-    const mine = origins.has(op.why.what);
+    const mine = op.why.origin !== undefined && origins.has(op.why.origin);
     if (!["MOUNT", "BIND", "MKDIR", "MKFILE", "SYMLINK", "SETATTR"].includes(op.op) || target === undefined) continue;
     if (mine) {
       if (!(inNewRoot(target) || STAGING.test(target) || hostCreation(op, target))) found.push(`${op.why.what}: ${op.op} target ${target} is outside /newroot`);
       if (!clean(target)) found.push(`${op.why.what}: ${op.op} target ${target} has a '.', '..' or empty component`);
       if (isBind(op)) {
-        const src = op.s1 ?? "";
+        const src = sourceOf(op) ?? "";
         if (!(src.startsWith("/oldroot/") || staged.has(src))) found.push(`${op.why.what}: bind source ${src} is neither under /oldroot/ nor a staged file`);
         if (src !== "/oldroot/" && !clean(src)) found.push(`${op.why.what}: bind source ${src} has a '.', '..' or empty component`);
         if (src.startsWith("/oldroot/")) {
@@ -161,8 +164,8 @@ function problems(plan: Plan, specs: MountSpec[]): string[] {
           if (real !== hostSrc) found.push(`${op.why.what}: bind source ${hostSrc} is not a resolved host path (${real})`);
         }
       }
-      if (op.op === "MOUNT" && op.s3 === "overlay") {
-        const data = Object.fromEntries((op.s4 ?? "").split(",").map((kv) => kv.split("=")).map(([k, v]) => [k, held.get(v!) ?? v]));
+      if (op.op === "MOUNT" && op.fstype === "overlay") {
+        const data = Object.fromEntries((op.data ?? "").split(",").map((kv) => kv.split("=")).map(([k, v]) => [k, held.get(v!) ?? v]));
         if (!data.lowerdir?.startsWith("/oldroot/")) found.push(`${op.why.what}: overlay lowerdir ${data.lowerdir} is not under /oldroot/`);
         for (const k of ["upperdir", "workdir"]) {
           if (!(data[k]?.startsWith("/oldroot/") || STAGING.test(data[k] ?? ""))) found.push(`${op.why.what}: overlay ${k} ${data[k]} is neither under /oldroot/ nor staged`);
@@ -182,9 +185,10 @@ function problems(plan: Plan, specs: MountSpec[]): string[] {
     }
     if (op.op === "SYMLINK") links.add(inside);
     if (op.op === "MOUNT" || op.op === "BIND") {
-      const lowerdir = /lowerdir=([^,]*)/.exec(op.s4 ?? "")?.[1];
-      const host = isBind(op) && op.s1?.startsWith("/oldroot/") ? op.s1.slice("/oldroot".length)
-        : op.s3 === "overlay" && lowerdir ? (held.get(lowerdir) ?? lowerdir).slice("/oldroot".length) : undefined;
+      const lowerdir = op.op === "MOUNT" ? /lowerdir=([^,]*)/.exec(op.data ?? "")?.[1] : undefined;
+      const src = sourceOf(op);
+      const host = isBind(op) && src?.startsWith("/oldroot/") ? src.slice("/oldroot".length)
+        : op.op === "MOUNT" && op.fstype === "overlay" && lowerdir ? (held.get(lowerdir) ?? lowerdir).slice("/oldroot".length) : undefined;
       // A mount hides everything below it.
       mounts = mounts.filter((m) => !below(inside, m.at));
       for (const l of [...links]) if (below(inside, l)) links.delete(l);

@@ -405,9 +405,9 @@ describe("--dry-run", () => {
     expect(j.startDir).toBe(cwd);
     expect(Array.isArray(j.steps)).toBe(true);
     expect(j.steps.map((s: { index: number }) => s.index)).toEqual(j.steps.map((_: unknown, i: number) => i));
-    const mine = j.steps.filter((s: { what: string }) => origins.includes(s.what));
+    const mine = j.steps.filter((s: { origin?: string }) => s.origin !== undefined && origins.includes(s.origin));
     // Each option's steps are contiguous and in the order given.
-    const order = mine.map((s: { what: string }) => s.what).filter((w: string, i: number, all: string[]) => all[i - 1] !== w);
+    const order = mine.map((s: { origin: string }) => s.origin).filter((w: string, i: number, all: string[]) => all[i - 1] !== w);
     expect(order).toEqual(origins);
     expect(mine.map((s: { index: number }) => s.index)).toEqual(mine.map((_: unknown, i: number) => mine[0].index + i));
     const cwdShare = j.steps.findIndex((s: { what: string }) => s.what === `share the current directory ${cwd}`);
@@ -415,7 +415,7 @@ describe("--dry-run", () => {
     expect(cwdShare).toBeGreaterThan(0);
     expect(mine[0].index).toBeGreaterThan(cwdShare);
     expect(mine.at(-1).index).toBeLessThan(leave);
-    expect(mine.map((s: { option: string }) => s.option)).toEqual(mine.map((s: { what: string }) => s.what.split(" ")[0]));
+    expect(mine.map((s: { option: string }) => s.option)).toEqual(mine.map((s: { origin: string }) => s.origin.split(" ")[0]));
   });
 
   it("shows a profile's steps with where they came from", async () => {
@@ -423,8 +423,8 @@ describe("--dry-run", () => {
     const home = fakeHome();
     await trust(cwd, withHome(home));
     const j = JSON.parse((await nsbox(["--dry-run", "--json", "-p", "ci", "--", "true"], { cwd, env: withHome(home) })).stdout);
-    const whats = [...new Set(j.steps.map((s: { what: string }) => s.what).filter((w: string) => w.includes("profile")))];
-    expect(whats).toEqual([
+    const origins = [...new Set(j.steps.map((s: { origin?: string }) => s.origin).filter((w?: string) => w?.includes("profile")))];
+    expect(origins).toEqual([
       'built-in profile test.ro-try "~/.bun/bin"',
       'built-in profile test.ro-try "~/.bun/install/cache"',
       'built-in profile test.ro-try "~/.npm"',

@@ -8,7 +8,7 @@ import { landlockAbi, prepareExecutor } from "../executor.ts";
 import { diagnoseUserns } from "../explain.ts";
 import { readHost, type Host } from "../host.ts";
 import type { Op } from "../ops.ts";
-import { MS } from "../plan/builder.ts";
+import { MS, SIGNAL } from "../kernel.ts";
 import { idMapOps } from "../plan/ids.ts";
 import { buildPlan, CLONE, type Plan } from "../plan/index.ts";
 import { supervise } from "../supervise.ts";
@@ -51,9 +51,9 @@ function versionAtLeast(have: number[], want: number[]): boolean {
 /** A plan of bare ops, for the probes below (no payload init, no hardening). */
 function probePlan(ops: Op[], cloneFlags: number): Plan {
   const why = { what: "run true" };
-  const run: Op = { op: "EXEC", lists: { s1: ["/usr/bin/true", "/bin/true"], s2: ["true"], s3: [] }, why };
+  const run: Op = { op: "EXEC", candidates: ["/usr/bin/true", "/bin/true"], argv: ["true"], envp: [], why };
   return {
-    ops: [{ op: "DEATH_SIGNAL", a: 9, why: { what: "tie the probe to nsbox" } }, ...ops, run],
+    ops: [{ op: "DEATH_SIGNAL", signal: SIGNAL.KILL, why: { what: "tie the probe to nsbox" } }, ...ops, run],
     cloneFlags, command: ["true"], env: {}, droppedEnv: [], startDir: "/", terminal: false, notes: [], net: { mode: "none" },
   };
 }
@@ -134,10 +134,10 @@ async function overlayCheck(host: Host, userns: boolean): Promise<Check> {
   const why = { what: "mount an overlay" };
   const ops: Op[] = [
     ...idMapOps(host, { uid: 0, gid: 0 }),
-    { op: "MOUNT", s2: "/", a: MS.REC | MS.PRIVATE, why },
-    { op: "MOUNT", s1: "tmpfs", s2: "/tmp", s3: "tmpfs", s4: "mode=0755", a: MS.NOSUID | MS.NODEV, why },
-    ...["l", "u", "w", "m"].map((d): Op => ({ op: "MKDIR", s1: `/tmp/${d}`, a: 0o755, why })),
-    { op: "MOUNT", s1: "overlay", s2: "/tmp/m", s3: "overlay", s4: "lowerdir=/tmp/l,upperdir=/tmp/u,workdir=/tmp/w,userxattr", a: MS.NOSUID | MS.NODEV, why },
+    { op: "MOUNT", target: "/", flags: MS.REC | MS.PRIVATE, why },
+    { op: "MOUNT", source: "tmpfs", target: "/tmp", fstype: "tmpfs", data: "mode=0755", flags: MS.NOSUID | MS.NODEV, why },
+    ...["l", "u", "w", "m"].map((d): Op => ({ op: "MKDIR", path: `/tmp/${d}`, mode: 0o755, why })),
+    { op: "MOUNT", source: "overlay", target: "/tmp/m", fstype: "overlay", data: "lowerdir=/tmp/l,upperdir=/tmp/u,workdir=/tmp/w,userxattr", flags: MS.NOSUID | MS.NODEV, why },
   ];
   const error = await attempt(probePlan(ops, CLONE.NEWUSER | CLONE.NEWNS));
   if (!error) return { ...base, status: "ok", detail: "an overlay was mounted in a user namespace" };

@@ -1,6 +1,9 @@
-/* One translation unit: TinyCC compiles it in one pass, faster than seven. */
+/* One translation unit: TinyCC compiles it in one pass, faster than many. Each file includes
+ * only nsbox.h, and calls only what it declares; none includes another. */
 #include "spawn.c"
+#include "plan.c"
 #include "run_ops.c"
+#include "report.c"
 #include "safe_path.c"
 #include "init.c"
 #include "pty.c"

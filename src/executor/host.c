@@ -1,11 +1,7 @@
 /* Small helpers the parent Bun process calls: descriptors, waiting, the pty master. */
 #include "nsbox.h"
 
-#define AF_UNIX 1
-#define SOCK_STREAM 1
 #define SOCK_CLOEXEC O_CLOEXEC
-#define MSG_DONTWAIT 0x40
-#define MSG_CMSG_CLOEXEC 0x40000000
 
 int nsbox_pipe(int *fds) { return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0; }
 
@@ -80,33 +76,42 @@ int nsbox_readable(int fd) {
   return n;
 }
 
+/* The soft RLIMIT_NOFILE (at most INT_MAX), or -errno: for the message when descriptors run out,
+ * which may have none left to read /proc/self/limits with. */
+int nsbox_nofile_limit(void) {
+  u64 limit[2] = { 0, 0 };
+  if (getrlimit(RLIMIT_NOFILE, limit) < 0) return -errno;
+  return limit[0] > 0x7fffffff ? 0x7fffffff : (int)limit[0];
+}
+
 /* The one function Bun binds. Each bound symbol costs Bun about 0.3 ms when the executor is
  * compiled, at every start of the CLI, so the parent's calls go through this switch. The
- * numbers are CALL in src/executor.ts. */
+ * numbers are CALL_* in nsbox.h, CALL in src/kernel.ts. */
 int nsbox_call(int fn, void *p, int a, int b, int c, int d, int e, int f) {
   switch (fn) {
-  case 1: { int pid = nsbox_spawn((unsigned char *)p, a, b, c, d, e, f); track_child(pid); return pid; }
-  case 2: return nsbox_pipe((int *)p);
-  case 3: return nsbox_socketpair((int *)p);
-  case 4: return nsbox_close(a);
-  case 5: return nsbox_kill(a, b);
-  case 6: { int r = nsbox_wait(a, (int *)p, b); if (r > 0) untrack_child(r); return r; }
-  case 7: return nsbox_recv_fd(a);
-  case 8: return nsbox_set_winsize(a, b, c);
-  case 9: return nsbox_set_blocking(a);
-  case 10: return nsbox_terminal_size(a);
-  case 11: return nsbox_readable(a);
-  case 12: return nsbox_landlock_abi();
-  case 13: return nsbox_unix_listen((const char *)p);
-  case 14: return nsbox_unix_accept(a, (int *)p);
-  case 15: return nsbox_send_data_fd(a, p, b, c);
-  case 16: return nsbox_unix_connect((char *)p, a);
-  case 17: return nsbox_recv_data_fd(a, (char *)p, b);
-  case 18: return nsbox_pidfd_open(a);
-  case 19: return nsbox_pidfd_signal(a, b);
-  case 20: return nsbox_pidfd_running(a);
-  case 21: return nsbox_foreground(a);
-  case 22: return nsbox_remove_dir((const char *)p);
+  case CALL_SPAWN: { int pid = nsbox_spawn((unsigned char *)p, a, b, c, d, e, f); track_child(pid); return pid; }
+  case CALL_PIPE: return nsbox_pipe((int *)p);
+  case CALL_SOCKETPAIR: return nsbox_socketpair((int *)p);
+  case CALL_CLOSE: return nsbox_close(a);
+  case CALL_KILL: return nsbox_kill(a, b);
+  case CALL_WAIT: { int r = nsbox_wait(a, (int *)p, b); if (r > 0) untrack_child(r); return r; }
+  case CALL_RECV_FD: return nsbox_recv_fd(a);
+  case CALL_SET_WINSIZE: return nsbox_set_winsize(a, b, c);
+  case CALL_SET_BLOCKING: return nsbox_set_blocking(a);
+  case CALL_TERMINAL_SIZE: return nsbox_terminal_size(a);
+  case CALL_READABLE: return nsbox_readable(a);
+  case CALL_LANDLOCK_ABI: return nsbox_landlock_abi();
+  case CALL_UNIX_LISTEN: return nsbox_unix_listen((const char *)p);
+  case CALL_UNIX_ACCEPT: return nsbox_unix_accept(a, (int *)p);
+  case CALL_SEND_DATA_FD: return nsbox_send_data_fd(a, p, b, c);
+  case CALL_UNIX_CONNECT: return nsbox_unix_connect((char *)p, a);
+  case CALL_RECV_DATA_FD: return nsbox_recv_data_fd(a, (char *)p, b);
+  case CALL_PIDFD_OPEN: return nsbox_pidfd_open(a);
+  case CALL_PIDFD_SIGNAL: return nsbox_pidfd_signal(a, b);
+  case CALL_PIDFD_RUNNING: return nsbox_pidfd_running(a);
+  case CALL_FOREGROUND: return nsbox_foreground(a);
+  case CALL_REMOVE_DIR: return nsbox_remove_dir((const char *)p);
+  case CALL_NOFILE_LIMIT: return nsbox_nofile_limit();
   }
   return -EINVAL;
 }

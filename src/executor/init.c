@@ -7,7 +7,6 @@
 typedef void (*handler_t)(int);
 handler_t signal(int sig, handler_t handler);
 #define SIG_DFL ((handler_t)0)
-#define SIG_SETMASK 2
 
 static volatile int payload_pid;
 

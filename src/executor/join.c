@@ -7,10 +7,6 @@ int setns(int fd, int nstype);
 int fchdir(int fd);
 int chroot(const char *path);
 
-#define O_DIRECTORY 0200000
-#define O_PATH_JOIN 010000000
-#define CLONE_NEWNS_JOIN 0x00020000
-#define PR_SET_DUMPABLE 4
 
 /* s1 = /proc/PID/ns/NAME, nstype = its CLONE_NEW* flag. Until exec, the process is not
  * dumpable: processes already in the sandbox may not ptrace it or read its memory (a copy of
@@ -29,10 +25,10 @@ int join_namespace(const char *path, int nstype) {
  * is still this process's view, then the mount namespace is joined and its root (as the
  * sandbox's PID 1 sees it, after its pivot_root) becomes this process's root. */
 int enter_root(const char *root, const char *mntns) {
-  int rootfd = open(root, O_PATH_JOIN | O_DIRECTORY | O_CLOEXEC), nsfd = -1, r = -1, e;
+  int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC), nsfd = -1, r = -1, e;
   if (rootfd < 0) return -1;
   if ((nsfd = open(mntns, O_RDONLY | O_CLOEXEC)) < 0) goto out;
-  if (setns(nsfd, CLONE_NEWNS_JOIN) < 0) goto out;
+  if (setns(nsfd, CLONE_NEWNS) < 0) goto out;
   if (fchdir(rootfd) < 0) goto out;
   r = chroot(".");
 out:

@@ -10,7 +10,6 @@
 #define SYS_landlock_restrict_self 446
 #define LANDLOCK_CREATE_RULESET_VERSION 1
 #define LANDLOCK_RULE_PATH_BENEATH 1
-#define O_PATH 010000000
 
 #define LL_EXECUTE (1ULL << 0)
 #define LL_WRITE_FILE (1ULL << 1)

@@ -1,12 +1,9 @@
 /* Networking inside the sandbox's own network namespace: loopback, and the proxy's socket. */
 #include "nsbox.h"
 
-#define AF_INET 2
-#define SOCK_DGRAM 2
 #define SIOCGIFFLAGS 0x8913
 #define SIOCSIFFLAGS 0x8914
 #define IFF_UP 1
-#define SOCK_STREAM 1
 int bind(int fd, const void *addr, unsigned length);
 int listen(int fd, int backlog);
 

@@ -38,11 +38,12 @@ ssize_t sendmsg(int fd, const void *msg, int flags);
 ssize_t recvmsg(int fd, void *msg, int flags);
 int pipe2(int fds[2], int flags);
 int socketpair(int domain, int type, int protocol, int fds[2]);
+int getrlimit(int resource, void *limit);
 void _exit(int status);
 
 #define errno (*__errno_location())
 
-/* Architecture: only the system calls without a libc wrapper differ. */
+/* Architecture: the system calls without a libc wrapper, and two open(2) flags, differ. */
 #if defined(__x86_64__)
 #define SYS_clone 56
 #define SYS_pivot_root 155
@@ -52,6 +53,8 @@ void _exit(int status);
 #define SYS_statx 332
 #define SYS_getdents64 217
 #define SYS_lseek 8
+#define O_DIRECTORY 0200000
+#define O_NOFOLLOW 0400000
 #elif defined(__aarch64__)
 #define SYS_clone 220
 #define SYS_pivot_root 41
@@ -61,6 +64,8 @@ void _exit(int status);
 #define SYS_statx 291
 #define SYS_getdents64 61
 #define SYS_lseek 62
+#define O_DIRECTORY 040000  /* arm64's own (asm/fcntl.h), not asm-generic's */
+#define O_NOFOLLOW 0100000
 #else
 #error "nsbox supports x86_64 and aarch64"
 #endif
@@ -79,28 +84,64 @@ void _exit(int status);
 #define O_TRUNC 01000
 #define O_NONBLOCK 04000
 #define O_CLOEXEC 02000000
+#define O_PATH 010000000
+#define F_DUPFD_CLOEXEC 1030
 #define F_GETFL 3
 #define F_SETFL 4
-#define EINTR 4
-#define ENOENT 2
-#define ENOTDIR 20
-#define EACCES 13
-#define EEXIST 17
-#define EINVAL 22
-#define SIGKILL 9
-#define SIGCHLD 17
+#define F_SETFD 2
+#define FD_CLOEXEC 1
 #define AT_FDCWD (-100)
 #define AT_RECURSIVE 0x8000
 #define TIOCSWINSZ 0x5414
+#define PR_SET_PDEATHSIG 1
+#define PR_SET_DUMPABLE 4
+#define PR_SET_NO_NEW_PRIVS 38
+#define AF_UNIX 1
+#define AF_INET 2
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define SOL_SOCKET 1
+#define SCM_RIGHTS 1
+#define MSG_DONTWAIT 0x40
+#define MSG_NOSIGNAL 0x4000
+#define MSG_CMSG_CLOEXEC 0x40000000
+#define SIG_SETMASK 2
+#define RLIMIT_NOFILE 7
 
-/* Wire format shared with src/ops.ts (a test keeps the two in step). */
+/* errno values (asm-generic/errno-base.h, errno.h) */
+#define EPERM 1
+#define ENOENT 2
+#define EINTR 4
+#define EIO 5
+#define EAGAIN 11
+#define EACCES 13
+#define EEXIST 17
+#define ENOTDIR 20
+#define EINVAL 22
+#define EMFILE 24
+#define ELOOP 40
+#define ESTALE 116
+
+/* Signals (asm/signal.h: the same numbers on x86_64 and aarch64); src/kernel.ts SIGNAL. */
+#define SIGKILL 9
+#define SIGCHLD 17
+
+/* clone(2) flags (linux/sched.h); CLONE_NEWNS is one of src/kernel.ts CLONE. */
+#define CLONE_VM 0x00000100
+#define CLONE_VFORK 0x00004000
+#define CLONE_NEWNS 0x00020000
+
+/* Everything below is mirrored by src/kernel.ts, as is every name above that kernel.ts has too;
+ * tests/kernel.test.ts keeps them equal, and the kernel's own against its uapi headers. */
+
+/* The plan's wire format (src/ops.ts encodes it). */
 #define PLAN_MAGIC 0x58425340u   /* "@SBX" little-endian */
 #define PLAN_VERSION 1
 #define PLAN_VERBOSE 1
 
-#define OP_WRITE_FILE 1      /* s1 path, s2 data, a length, b mode          */
+#define OP_WRITE_FILE 1      /* s1 path, s2 data, a length, b mode, flags OPF_CREATE */
 #define OP_MOUNT 2           /* s1 source, s2 target, s3 fstype, s4 data, a flags */
-#define OP_SETATTR 3         /* s1 path, a attr_set, b attr_clr, flags 1 = recursive */
+#define OP_SETATTR 3         /* s1 path, a attr_set, b attr_clr, flags OPF_RECURSIVE */
 #define OP_MKDIR 4           /* s1 path, a mode; an existing directory is fine */
 #define OP_MKFILE 5          /* s1 path, a mode; an existing file is fine      */
 #define OP_SYMLINK 6         /* s1 target, s2 link path                         */
@@ -127,12 +168,12 @@ void _exit(int status);
 #define OP_BIND 27           /* s1 host source, s2 target, s3 identity, a attributes set before attaching */
 #define OP_HOLD 28           /* s1 host directory (none: close), s3 identity, a descriptor slot */
 
-/* Op flags */
+/* Op flags: one bit each, whatever op reads them. */
 #define OPF_RECURSIVE 1   /* SETATTR: the whole tree                                      */
-#define OPF_CREATE 1      /* WRITE_FILE: create or truncate                                */
 #define OPF_NO_SYMLINKS 2 /* the target path may not pass through a symlink (see safe_path) */
 #define OPF_NEW 4         /* MKDIR: the directory must not exist yet                      */
 #define OPF_TREE 8        /* BIND: with the submounts below the source                    */
+#define OPF_CREATE 16     /* WRITE_FILE: create or truncate                                */
 
 struct op {
   u32 type, flags;
@@ -160,6 +201,37 @@ struct report {
 #define REPORT_FD 3
 #define CONTROL_FD 4   /* Unix socket to the parent: the pty master, the proxy's listening socket */
 #define PTY_SLAVE_FD 5
+#define HOLD_LOWER_FD 6 /* an overlay's host layers, held by OP_HOLD (named /proc/self/fd/N) */
+#define HOLD_UPPER_FD 7
+#define HOLD_WORK_FD 8
+/* Descriptors the executor needs at once, at most (the fixed ones, and two a step opens for a
+ * moment): fewer under RLIMIT_NOFILE and it reports EMFILE before its first step. */
+#define FDS_NEEDED 12
+
+/* The parent's calls into the executor (nsbox_call in host.c; CALL in src/kernel.ts). */
+#define CALL_SPAWN 1
+#define CALL_PIPE 2
+#define CALL_SOCKETPAIR 3
+#define CALL_CLOSE 4
+#define CALL_KILL 5
+#define CALL_WAIT 6
+#define CALL_RECV_FD 7
+#define CALL_SET_WINSIZE 8
+#define CALL_SET_BLOCKING 9
+#define CALL_TERMINAL_SIZE 10
+#define CALL_READABLE 11
+#define CALL_LANDLOCK_ABI 12
+#define CALL_UNIX_LISTEN 13
+#define CALL_UNIX_ACCEPT 14
+#define CALL_SEND_DATA_FD 15
+#define CALL_UNIX_CONNECT 16
+#define CALL_RECV_DATA_FD 17
+#define CALL_PIDFD_OPEN 18
+#define CALL_PIDFD_SIGNAL 19
+#define CALL_PIDFD_RUNNING 20
+#define CALL_FOREGROUND 21
+#define CALL_REMOVE_DIR 22
+#define CALL_NOFILE_LIMIT 23
 
 /* sendmsg/recvmsg, for passing the pty master to the parent */
 struct iovec { void *base; size_t length; };
@@ -176,10 +248,12 @@ int bind_checked(const char *source, const char *target, const char *identity, u
 int hold_checked(const char *path, const char *identity, int slot);
 int nsbox_remove_dir(const char *path);
 
-/* run_ops.c */
-int run_ops(unsigned char *plan, u32 first, int verbose);
+/* report.c */
 void report(int kind, int index, int value);
-char *plan_string(unsigned char *plan, u32 offset);
+void report_to(int fd, int kind, int index, int value);
+/* plan.c: the plan's loop; run_ops.c: one op */
+int run_plan(unsigned char *plan, u32 first, int verbose);
+int run_op(unsigned char *plan, struct op *op);
 /* init.c */
 void run_init(int payload, u32 signal_mask);
 void reset_signals(void);

@@ -3,16 +3,10 @@
  * sandbox's PID 1 (SCM_RIGHTS). Policy (which peer to believe) is in src/registry.ts. */
 #include "nsbox.h"
 
-#define SOL_SOCKET 1
 #define SO_PEERCRED 17
 #define SO_RCVTIMEO 20
 #define SO_SNDTIMEO 21
 #define SOCK_NONBLOCK O_NONBLOCK
-#define EAGAIN 11
-#define EIO 5
-#ifndef MSG_CMSG_CLOEXEC
-#define MSG_CMSG_CLOEXEC 0x40000000
-#endif
 #define SYS_pidfd_send_signal 424
 #define SYS_pidfd_open 434
 int connect(int fd, const void *addr, unsigned length);
@@ -26,7 +20,7 @@ struct sockaddr_un { unsigned short family; char path[108]; };
 
 static int unix_address(const char *path, struct sockaddr_un *addr) {
   int n = 0;
-  addr->family = 1; /* AF_UNIX */
+  addr->family = AF_UNIX;
   for (; path[n]; n++) {
     if (n >= 107) return -1;
     addr->path[n] = path[n];
@@ -40,7 +34,7 @@ static int unix_address(const char *path, struct sockaddr_un *addr) {
 int nsbox_unix_listen(const char *path) {
   struct sockaddr_un addr;
   if (unix_address(path, &addr) < 0) return -EINVAL;
-  int fd = socket(1, 1 /* SOCK_STREAM */ | O_CLOEXEC | SOCK_NONBLOCK, 0), e;
+  int fd = socket(AF_UNIX, SOCK_STREAM | O_CLOEXEC | SOCK_NONBLOCK, 0), e;
   if (fd < 0) return -errno;
   if (bind(fd, &addr, sizeof addr) < 0 || listen(fd, 16) < 0) {
     e = errno;
@@ -81,7 +75,7 @@ int nsbox_send_data_fd(int sock, const void *data, int length, int fd) {
   for (int sent = 0; sent < length || (sent == 0 && length == 0);) {
     struct iovec iov = { (char *)data + sent, (size_t)(length - sent) };
     struct msghdr msg = { 0, 0, &iov, 1, fd >= 0 && sent == 0 ? control : 0, fd >= 0 && sent == 0 ? 24 : 0, 0 };
-    ssize_t n = sendmsg(sock, &msg, 0x4000 /* MSG_NOSIGNAL */);
+    ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return n < 0 ? -errno : -EIO;
     sent += (int)n;
@@ -97,7 +91,7 @@ int nsbox_send_data_fd(int sock, const void *data, int length, int fd) {
 int nsbox_unix_connect(char *p, int seconds) {
   struct sockaddr_un addr;
   if (unix_address(p, &addr) < 0) return -EINVAL;
-  int fd = socket(1, 1 | O_CLOEXEC, 0), e;
+  int fd = socket(AF_UNIX, SOCK_STREAM | O_CLOEXEC, 0), e;
   if (fd < 0) return -errno;
   struct timeval_ { long s, us; } limit = { seconds, 0 };
   if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) < 0 ||
@@ -136,7 +130,7 @@ int nsbox_recv_data_fd(int sock, char *buf, int length) {
 int nsbox_pidfd_open(int pid) {
   long fd = syscall(SYS_pidfd_open, pid, 0);
   if (fd < 0) return -errno;
-  fcntl((int)fd, 2 /* F_SETFD */, 1 /* FD_CLOEXEC */);
+  fcntl((int)fd, F_SETFD, FD_CLOEXEC);
   return (int)fd;
 }
 

@@ -1,12 +1,12 @@
-/* The interpreter: run the plan's operations in order, one switch, no decisions. A failing
- * operation is reported to the parent as (index, errno) and the process exits 125. */
+/* One operation of the plan: one switch, no decisions. -1 with errno when it fails (plan.c
+ * reports it); OP_SPAWN is plan.c's own. */
 #include "nsbox.h"
 
 struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; };
 
 static size_t length_of(const char *s) { size_t n = 0; while (s[n]) n++; return n; }
 
-char *plan_string(unsigned char *plan, u32 offset) { return offset ? (char *)(plan + offset) : 0; }
+static char *plan_string(unsigned char *plan, u32 offset) { return offset ? (char *)(plan + offset) : 0; }
 
 /* A list is an 8-aligned, zero-terminated array of string offsets; turn it into a char* array
  * in place (this is the child's own copy of the plan). */
@@ -14,11 +14,6 @@ static char **plan_list(unsigned char *plan, u32 offset) {
   u64 *slot = (u64 *)(plan + offset), *p;
   for (p = slot; *p; p++) *p = (u64)(plan + *p);
   return (char **)slot;
-}
-
-void report(int kind, int index, int value) {
-  struct report r = { kind, index, value, 0 };
-  while (write(REPORT_FD, &r, sizeof r) < 0 && errno == EINTR) {}
 }
 
 static int write_file(const char *path, const char *data, int length, int mode, int create) {
@@ -61,7 +56,7 @@ static int check_target(struct op *op, char *s1, char *s2) {
   return 0;
 }
 
-static int run_op(unsigned char *plan, struct op *op) {
+int run_op(unsigned char *plan, struct op *op) {
   char *s1 = plan_string(plan, op->s1), *s2 = plan_string(plan, op->s2);
   char *s3 = plan_string(plan, op->s3), *s4 = plan_string(plan, op->s4);
   struct mount_attr attr = { (u32)op->a, (u32)op->b, 0, 0 };
@@ -90,8 +85,8 @@ static int run_op(unsigned char *plan, struct op *op) {
   case OP_SETSID: return setsid();
   case OP_USE_PTY: return use_pty(op->a);
   case OP_DROP_CAPS: return drop_caps(((u64)(u32)op->b << 32) | (u32)op->a);
-  case OP_NO_NEW_PRIVS: return prctl(38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
-  case OP_DEATH_SIGNAL: return prctl(1 /* PR_SET_PDEATHSIG */, op->a, 0, 0, 0);
+  case OP_NO_NEW_PRIVS: return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  case OP_DEATH_SIGNAL: return prctl(PR_SET_PDEATHSIG, op->a, 0, 0, 0);
   case OP_BLOCKING_STDIO:
     for (int fd = 0; fd < 3; fd++) {
       int flags = fcntl(fd, F_GETFL);
@@ -109,56 +104,4 @@ static int run_op(unsigned char *plan, struct op *op) {
   }
   errno = EINVAL;
   return -1;
-}
-
-/* The payload is started the way posix_spawn starts a program: sharing PID 1's memory, on a
- * stack of its own, with PID 1 suspended until it execs or exits. PID 1 is a copy of the Bun
- * process, so a plain fork would copy, and the exec then tear down, Bun's whole page table.
- * Only system calls run in the payload before exec; its descriptors, signal handlers and
- * credentials are its own (no CLONE_FILES, CLONE_SIGHAND or CLONE_THREAD). */
-#define PR_SET_DUMPABLE 4
-#define CLONE_VM 0x100
-#define CLONE_VFORK 0x4000
-int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
-
-static unsigned char payload_stack[64 * 1024] __attribute__((aligned(16)));
-static struct { unsigned char *plan; u32 first; int verbose; } payload;
-
-static int payload_main(void *unused) {
-  reset_signals();
-  run_ops(payload.plan, payload.first, payload.verbose);
-  _exit(125);
-  return 0;
-}
-
-static int spawn_payload(unsigned char *plan, u32 first, int verbose) {
-  payload.plan = plan, payload.first = first, payload.verbose = verbose;
-  return clone(payload_main, payload_stack + sizeof payload_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, 0);
-}
-
-int run_ops(unsigned char *plan, u32 first, int verbose) {
-  struct plan_header *header = (struct plan_header *)plan;
-  struct op *ops = (struct op *)(plan + 32);
-  for (u32 i = first; i < header->count; i++) {
-    if (verbose) report(REPORT_STEP, i, 0);
-    if (ops[i].type == OP_SPAWN) {
-      /* PID 1's memory is a copy of nsbox's, its environment included. Not dumpable, it belongs
-       * to the host's user namespace for ptrace and /proc: even a payload given CAP_SYS_PTRACE
-       * (--cap-add) cannot read it. Set before the payload exists, which shares this memory until
-       * its exec (a new, dumpable one); not earlier, since the id maps were written through
-       * /proc/self. nsbox exec and inspect read the payload's /proc instead. */
-      if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) { report(REPORT_FAIL, i, errno); _exit(125); }
-      int pid = spawn_payload(plan, i + 1, verbose);
-      if (pid < 0) { report(REPORT_FAIL, i, errno); _exit(125); }
-      run_init(pid, (u32)ops[i].a);
-    }
-    if (run_op(plan, &ops[i]) < 0) {
-      int e = errno;
-      report(REPORT_FAIL, i, e);
-      _exit(ops[i].type == OP_EXEC ? (e == ENOENT ? 127 : 126) : 125);
-    }
-    if (ops[i].type == OP_OPEN_PTY) report(REPORT_PTY, i, 0);
-    if (ops[i].type == OP_LISTEN_TCP) report(REPORT_LISTEN, i, 0);
-  }
-  return 0;
 }

@@ -7,13 +7,7 @@
  * used through that descriptor (open_tree + move_mount): no check-then-use by name. */
 #include "nsbox.h"
 
-#define O_PATH 010000000
-#define O_NOFOLLOW 0400000
-#define O_DIRECTORY 0200000
 #define RESOLVE_NO_SYMLINKS 0x04
-#define ELOOP 40
-#define ESTALE 116
-#define EPERM 1
 #define AT_EMPTY_PATH 0x1000
 #define AT_REMOVEDIR 0x200
 #define OPEN_TREE_CLONE 1

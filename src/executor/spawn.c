@@ -2,24 +2,41 @@
  * namespaces, and in that child run the plan. Nothing after the clone runs JavaScript. */
 #include "nsbox.h"
 
+
 struct clone_header {
   struct plan_header plan;
   u32 clone_flags;
 };
 
-#define F_DUPFD_CLOEXEC 1030
+/* Close every descriptor numbered `count` or more but the sources: Bun's event loop, its
+ * sockets and files must not leak into the sandbox, and a process with few descriptors to
+ * spare then has room to place its own. */
+static void close_others(const int *source, int count) {
+  int keep[8], n = 0, i, j, low = count;
+  for (i = 0; i < count; i++) {
+    if (source[i] < count) continue;
+    for (j = n++; j > 0 && keep[j - 1] > source[i]; j--) keep[j] = keep[j - 1];
+    keep[j] = source[i];
+  }
+  for (i = 0; i < n; i++) {
+    if (keep[i] > low) syscall(SYS_close_range, low, keep[i] - 1, 0);
+    if (keep[i] >= low) low = keep[i] + 1;
+  }
+  syscall(SYS_close_range, low, ~0U, 0);
+}
 
 /* In the child: put the descriptors it keeps at fixed numbers (0-2 stdio when given, then
- * REPORT_FD and CONTROL_FD) and close every other one inherited from Bun: its event loop,
- * its sockets and files must not leak into the sandbox. Sources are first copied above
- * every number in play, so that no move overwrites a source not yet moved. */
-static int place_fds(const int *source, int count) {
-  int copy[8], base = 16, i;
-  for (i = 0; i < count; i++) if (source[i] >= base) base = source[i] + 1;
+ * REPORT_FD and CONTROL_FD), and close every other one. Each source is first copied to a free
+ * number at or above `count`, all before any move, so that no move overwrites a source not yet
+ * copied. `report_at` follows the report pipe, for telling the parent why this failed. */
+static int place_fds(const int *source, int count, int *report_at) {
+  int copy[8], i;
+  close_others(source, count);
   for (i = 0; i < count; i++) {
     copy[i] = -1;
-    if (source[i] >= 0 && (copy[i] = fcntl(source[i], F_DUPFD_CLOEXEC, base)) < 0) return -1;
+    if (source[i] >= 0 && (copy[i] = fcntl(source[i], F_DUPFD_CLOEXEC, count)) < 0) return -1;
   }
+  *report_at = copy[3];
   for (i = 0; i < count; i++) {
     if (copy[i] >= 0) {
       if (dup3(copy[i], i, i > 2 ? O_CLOEXEC : 0) < 0) return -1;
@@ -27,6 +44,7 @@ static int place_fds(const int *source, int count) {
       close(i);
     }
   }
+  *report_at = REPORT_FD;
   return (int)syscall(SYS_close_range, count, ~0U, 0);
 }
 
@@ -41,11 +59,21 @@ int nsbox_spawn(unsigned char *plan, int length, int report_w, int pty_sock,
   long pid = syscall(SYS_clone, (unsigned long)header->clone_flags | SIGCHLD, 0, 0, 0, 0);
   if (pid < 0) return -errno;
   if (pid == 0) {
-    int fds[5] = { in, out, err, report_w, pty_sock };
+    int fds[5] = { in, out, err, report_w, pty_sock }, report_at = report_w;
+    u64 limit[2] = { 0, 0 };
     reset_signals();
     block_signals();
-    if (place_fds(fds, 5) < 0) _exit(125);
-    run_ops(plan, 0, header->plan.flags & PLAN_VERBOSE);
+    /* Too few descriptors allowed: say so before the first step, rather than fail at a
+     * random one (index -1: before any step; the parent words it). */
+    if (getrlimit(RLIMIT_NOFILE, limit) == 0 && limit[0] < FDS_NEEDED) {
+      report_to(report_w, REPORT_FAIL, -1, EMFILE);
+      _exit(125);
+    }
+    if (place_fds(fds, 5, &report_at) < 0) {
+      report_to(report_at, REPORT_FAIL, -1, errno);
+      _exit(125);
+    }
+    run_plan(plan, 0, header->plan.flags & PLAN_VERBOSE);
     _exit(125);
   }
   return (int)pid;

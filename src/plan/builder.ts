@@ -6,12 +6,9 @@ import { NsboxError } from "../errors.ts";
 import type { Op, Purpose } from "../ops.ts";
 import { identity, walkError, walkHostPath } from "./host-path.ts";
 
-/** Mount flags (mount(2)) and mount attributes (mount_setattr(2)). */
-export const MS = { NOSUID: 2, NODEV: 4, NOEXEC: 8, BIND: 4096, REC: 16384, PRIVATE: 1 << 18, SLAVE: 1 << 19 };
-export const ATTR = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8 };
-export const MNT_DETACH = 2;
-/** Op flags (executor/nsbox.h OPF_*). */
-export const OPF = { RECURSIVE: 1, CREATE: 1, NO_SYMLINKS: 2, NEW: 4, TREE: 8 };
+import { ATTR, MS } from "../kernel.ts";
+/** Mount flags, mount attributes and op flags live in src/kernel.ts (mirrored by executor/nsbox.h). */
+export { ATTR, MNT_DETACH, MS, OPF } from "../kernel.ts";
 
 /**
  * During setup the sandbox's root is built at NEW_ROOT while the host's root is reachable at
@@ -85,10 +82,10 @@ export class PlanBuilder {
         }
         if (last && what === "file") {
           this.files.add(at);
-          this.push({ op: "MKFILE", s1: sandboxPath(at), a: 0o644, flags: OPF.NO_SYMLINKS, why });
+          this.push({ op: "MKFILE", path: sandboxPath(at), mode: 0o644, noSymlinks: true, why });
         } else {
           this.made.add(at);
-          this.push({ op: "MKDIR", s1: sandboxPath(at), a: last ? mode : 0o755, flags: OPF.NO_SYMLINKS, why });
+          this.push({ op: "MKDIR", path: sandboxPath(at), mode: last ? mode : 0o755, noSymlinks: true, why });
         }
       } else if (!last && kind === "file") {
         throw refuse(why, `${at} is a file, not a directory`);
@@ -120,14 +117,14 @@ export class PlanBuilder {
     if (walk.st.isDirectory() !== opts.isDir) throw refuse(opts.why, `${walk.path} is ${opts.isDir ? "not a directory" : "a directory"}`);
     this.prepare(dst, opts.isDir ? "dir" : "file", opts.why);
     const set = (opts.readOnly ? ATTR.RDONLY : 0) | (opts.attrs ?? ATTR.NOSUID | ATTR.NODEV);
-    this.push({ op: "BIND", s1: hostPath(walk.path), s2: sandboxPath(dst), s3: identity(walk.st), a: set, flags: OPF.TREE | OPF.NO_SYMLINKS, why: opts.why });
+    this.push({ op: "BIND", source: hostPath(walk.path), target: sandboxPath(dst), identity: identity(walk.st), attrs: set, tree: true, noSymlinks: true, why: opts.why });
     return this.place({ at: dst, host: walk.path, creatable: false, readOnly: opts.readOnly });
   }
 
   /** A fresh tmpfs at sandbox `dst`; `options` are tmpfs's own (mode=, size=). */
   tmpfs(dst: string, options: string, why: Purpose, flags = MS.NOSUID | MS.NODEV): this {
     this.prepare(dst, "dir", why);
-    this.push({ op: "MOUNT", s1: "tmpfs", s2: sandboxPath(dst), s3: "tmpfs", s4: options, a: flags, flags: OPF.NO_SYMLINKS, why });
+    this.push({ op: "MOUNT", source: "tmpfs", target: sandboxPath(dst), fstype: "tmpfs", data: options, flags, noSymlinks: true, why });
     return this.place({ at: dst, creatable: true, readOnly: false });
   }
 
@@ -138,14 +135,14 @@ export class PlanBuilder {
   overlay(lower: string, lowerdir: string, dst: string, upper: string, work: string, why: Purpose): this {
     this.prepare(dst, "dir", why);
     const data = `lowerdir=${lowerdir},upperdir=${upper},workdir=${work},userxattr`;
-    this.push({ op: "MOUNT", s1: "overlay", s2: sandboxPath(dst), s3: "overlay", s4: data, a: MS.NOSUID | MS.NODEV, flags: OPF.NO_SYMLINKS, why });
+    this.push({ op: "MOUNT", source: "overlay", target: sandboxPath(dst), fstype: "overlay", data, flags: MS.NOSUID | MS.NODEV, noSymlinks: true, why });
     return this.place({ at: dst, host: lower, creatable: true, readOnly: false });
   }
 
   /** A kernel filesystem (proc, devpts) at `dst`: nothing below it is the plan's to create. */
   special(fstype: string, dst: string, data: string | undefined, flags: number, why: Purpose): this {
     this.prepare(dst, "dir", why);
-    this.push({ op: "MOUNT", s1: fstype, s2: sandboxPath(dst), s3: fstype, s4: data, a: flags, flags: OPF.NO_SYMLINKS, why });
+    this.push({ op: "MOUNT", source: fstype, target: sandboxPath(dst), fstype, data, flags, noSymlinks: true, why });
     return this.place({ at: dst, creatable: false, readOnly: false, special: true });
   }
 
@@ -156,7 +153,7 @@ export class PlanBuilder {
 
   /** Make `dst` read-only (and more) after the fact, e.g. a tmpfs that only hides. */
   setattr(dst: string, attrs: number, why: Purpose): this {
-    return this.push({ op: "SETATTR", s1: sandboxPath(dst), a: attrs, flags: OPF.NO_SYMLINKS, why });
+    return this.push({ op: "SETATTR", path: sandboxPath(dst), set: attrs, noSymlinks: true, why });
   }
 
   symlink(target: string, dst: string, why: Purpose): this {
@@ -167,7 +164,7 @@ export class PlanBuilder {
       throw refuse(why, cover.readOnly ? `${cover.at} is read-only inside` : `${dst} would be created in the shared ${cover.at}; nsbox creates nothing on the host`);
     }
     this.links.set(dst, target);
-    return this.push({ op: "SYMLINK", s1: target, s2: sandboxPath(dst), flags: OPF.NO_SYMLINKS, why });
+    return this.push({ op: "SYMLINK", target, linkpath: sandboxPath(dst), noSymlinks: true, why });
   }
 
   /**
@@ -224,8 +221,8 @@ function hostKind(path: string): Kind {
 }
 
 function refuse(why: Purpose, problem: string): NsboxError {
-  // User options carry their whole spelling in `what` ("--ro ./data"); name it when it is one.
-  const origin = why.option && why.what.startsWith(why.option) ? why.what : why.option ?? why.what;
+  // An option as the user wrote it ("--ro ./data", or its file entry), else its flag, else the step.
+  const origin = why.origin ?? why.option ?? why.what;
   return new NsboxError("BAD_OPTION", `${origin}: ${problem}`, { option: why.option, path: why.path });
 }
 

@@ -3,7 +3,8 @@ import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statS
 import { join } from "node:path";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
-import { ATTR, MNT_DETACH, MS, NEW_ROOT, OLD_ROOT, OPF, PlanBuilder, isAncestorOrSelf, sandboxPath } from "./builder.ts";
+import { contentLength, type OpOf } from "../ops.ts";
+import { ATTR, MNT_DETACH, MS, NEW_ROOT, OLD_ROOT, PlanBuilder, isAncestorOrSelf, sandboxPath } from "./builder.ts";
 import { devOps } from "./dev.ts";
 import { PROTECTED } from "./protected.ts";
 import { inotifyOps } from "./inotify.ts";
@@ -169,14 +170,14 @@ export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
   if (kind(STAGING) !== "dir") {
     throw new NsboxError("KERNEL_REFUSED", `${STAGING} does not exist on this host; nsbox stages the sandbox's root there`, { path: STAGING });
   }
-  b.push({ op: "MOUNT", s2: "/", a: MS.REC | (c.propagation === "slave" ? MS.SLAVE : MS.PRIVATE), why: { what: `make mount propagation ${c.propagation}`, option: "--propagation" } })
+  b.push({ op: "MOUNT", target: "/", flags: MS.REC | (c.propagation === "slave" ? MS.SLAVE : MS.PRIVATE), why: { what: `make mount propagation ${c.propagation}`, option: "--propagation" } })
     // Sized by leaveHostOps, once everything staged there is known.
-    .push({ op: "MOUNT", s1: "tmpfs", s2: STAGING, s3: "tmpfs", s4: stagingOptions([]), a: MS.NOSUID | MS.NODEV, why: setup })
-    .push({ op: "MKDIR", s1: STAGING + NEW_ROOT, a: 0o755, why: setup })
-    .push({ op: "MKDIR", s1: STAGING + OLD_ROOT, a: 0o755, why: setup })
-    .push({ op: "MOUNT", s1: "tmpfs", s2: STAGING + NEW_ROOT, s3: "tmpfs", s4: tmpfsOptions("skeleton", "0755"), a: MS.NOSUID | MS.NODEV, why: setup })
-    .push({ op: "PIVOT_ROOT", s1: STAGING, s2: STAGING + OLD_ROOT, why: setup })
-    .push({ op: "CHDIR", s1: "/", why: setup });
+    .push({ op: "MOUNT", source: "tmpfs", target: STAGING, fstype: "tmpfs", data: stagingOptions([]), flags: MS.NOSUID | MS.NODEV, why: setup })
+    .push({ op: "MKDIR", path: STAGING + NEW_ROOT, mode: 0o755, why: setup })
+    .push({ op: "MKDIR", path: STAGING + OLD_ROOT, mode: 0o755, why: setup })
+    .push({ op: "MOUNT", source: "tmpfs", target: STAGING + NEW_ROOT, fstype: "tmpfs", data: tmpfsOptions("skeleton", "0755"), flags: MS.NOSUID | MS.NODEV, why: setup })
+    .push({ op: "PIVOT_ROOT", newRoot: STAGING, putOld: STAGING + OLD_ROOT, why: setup })
+    .push({ op: "CHDIR", path: "/", why: setup });
 
   for (const dir of SYSTEM_DIRS) {
     const why = { what: `share ${dir} read-only`, path: dir };
@@ -188,8 +189,8 @@ export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
     if (kind(file) !== "file") continue;
     const staged = `/nsbox${file.replaceAll("/", "-")}`;
     const why = { what: `provide ${file}`, path: file };
-    b.push({ op: "WRITE_FILE", s1: staged, s2: content, a: Buffer.byteLength(content), b: 0o644, flags: 1, why })
-      .push({ op: "MOUNT", s1: staged, s2: sandboxPath(file), a: MS.BIND, flags: OPF.NO_SYMLINKS, why })
+    b.push({ op: "WRITE_FILE", path: staged, content, mode: 0o644, create: true, why })
+      .push({ op: "MOUNT", source: staged, target: sandboxPath(file), flags: MS.BIND, noSymlinks: true, why })
       .setattr(file, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV, why);
   }
 
@@ -201,8 +202,8 @@ export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
     if (kind(`/proc/${entry}`) === "missing") continue;
     const p = sandboxPath(`/proc/${entry}`);
     const why = { what: `protect /proc/${entry}`, path: `/proc/${entry}` };
-    b.push({ op: "MOUNT", s1: p, s2: p, a: MS.BIND | MS.REC, flags: OPF.NO_SYMLINKS, why })
-      .push({ op: "SETATTR", s1: p, a: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, flags: OPF.RECURSIVE | OPF.NO_SYMLINKS, why });
+    b.push({ op: "MOUNT", source: p, target: p, flags: MS.BIND | MS.REC, noSymlinks: true, why })
+      .push({ op: "SETATTR", path: p, set: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, recursive: true, noSymlinks: true, why });
   }
 
   devOps(b);
@@ -218,17 +219,17 @@ export function leaveHostOps(b: PlanBuilder): void {
   // pivot_root onto itself stacks the staging tmpfs on top of the new root; the detach removes it.
   const leave = { what: "pivot into the sandbox's root" };
   // The staging tmpfs (the first one mounted) gets room for exactly what was written to it.
-  const staging = b.ops.find((o) => o.op === "MOUNT" && o.s1 === "tmpfs" && o.s2 === STAGING);
-  const staged = b.ops.filter((o) => o.op === "WRITE_FILE" && !o.s1!.startsWith(NEW_ROOT + "/") && !o.s1!.startsWith(OLD_ROOT + "/"));
-  if (staging) staging.s4 = stagingOptions(staged.map((o) => o.a ?? 0));
-  b.push({ op: "UMOUNT", s1: OLD_ROOT, a: MNT_DETACH, why: leave })
-    .push({ op: "CHDIR", s1: NEW_ROOT, why: leave })
-    .push({ op: "PIVOT_ROOT", s1: ".", s2: ".", why: leave })
-    .push({ op: "UMOUNT", s1: ".", a: MNT_DETACH, why: leave })
-    .push({ op: "CHDIR", s1: "/", why: leave })
+  const staging = b.ops.find((o): o is OpOf<"MOUNT"> => o.op === "MOUNT" && o.source === "tmpfs" && o.target === STAGING);
+  const staged = b.ops.filter((o): o is OpOf<"WRITE_FILE"> => o.op === "WRITE_FILE" && !o.path.startsWith(NEW_ROOT + "/") && !o.path.startsWith(OLD_ROOT + "/"));
+  if (staging) staging.data = stagingOptions(staged.map((o) => contentLength(o.content)));
+  b.push({ op: "UMOUNT", path: OLD_ROOT, flags: MNT_DETACH, why: leave })
+    .push({ op: "CHDIR", path: NEW_ROOT, why: leave })
+    .push({ op: "PIVOT_ROOT", newRoot: ".", putOld: ".", why: leave })
+    .push({ op: "UMOUNT", path: ".", flags: MNT_DETACH, why: leave })
+    .push({ op: "CHDIR", path: "/", why: leave })
     // Nothing new may appear beside what was placed: the root and /dev become read-only.
-    .push({ op: "SETATTR", s1: "/", a: ATTR.RDONLY, why: { what: "make the sandbox's root read-only" } })
-    .push({ op: "SETATTR", s1: "/dev", a: ATTR.RDONLY, why: { what: "make /dev read-only" } });
+    .push({ op: "SETATTR", path: "/", set: ATTR.RDONLY, why: { what: "make the sandbox's root read-only" } })
+    .push({ op: "SETATTR", path: "/dev", set: ATTR.RDONLY, why: { what: "make /dev read-only" } });
 }
 
 /** Whether a host directory exists (for validating paths before fork). */

@@ -1,4 +1,4 @@
-// The payload's last steps before exec: resource limits, no_new_privs, capabilities, Landlock, seccomp.
+// The payload's last steps before exec: no_new_privs, capabilities, Landlock, resource limits, seccomp.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { readChecked, walkError, walkHostPath } from "./host-path.ts";
@@ -73,23 +73,31 @@ export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = proces
       hint: "run nsbox as an unprivileged user for a process limit (it is rootless: sudo is not needed)",
     });
   }
-  if (!limits.some((l) => l.name === "core")) limits.unshift(parseRlimit("core=0"));
-  for (const l of limits) {
-    b.push({ op: "SETRLIMIT", a: l.resource, s1: l.soft, s2: l.hard, why: { what: `set the ${l.name} limit to ${l.soft}${l.hard !== l.soft ? `:${l.hard}` : ""}`, option: "--rlimit" } });
+  // The command starts with stdin, stdout and stderr open, and a dynamically linked one needs a
+  // fourth descriptor to load its libraries: below that it could only fail, blaming its loader.
+  const nofile = limits.find((l) => l.name === "nofile");
+  if (nofile && nofile.soft !== "inf" && Number(nofile.soft) < 4) {
+    throw new NsboxError("BAD_OPTION", `--rlimit nofile=${nofile.soft}${nofile.hard !== nofile.soft ? `:${nofile.hard}` : ""}: too few for any command to start (stdin, stdout, stderr and one more to load its libraries): give 4 or more`, { option: "--rlimit" });
   }
+  if (!limits.some((l) => l.name === "core")) limits.unshift(parseRlimit("core=0"));
   const caps = keptCapabilities(o.capAdd, o.capDrop);
   b.push({ op: "NO_NEW_PRIVS", why: { what: "set no_new_privs" } })
-    .push({ op: "DROP_CAPS", a: caps.low, b: caps.high, why: { what: caps.names.length ? `drop capabilities but ${caps.names.join(" ")}` : "drop every capability", option: caps.names.length ? "--cap-add" : undefined } });
+    .push({ op: "DROP_CAPS", keep: caps, why: { what: caps.names.length ? `drop capabilities but ${caps.names.join(" ")}` : "drop every capability", option: caps.names.length ? "--cap-add" : undefined } });
   // Landlock refuses mount(2) to the processes it confines, so a nested sandbox cannot set
   // itself up under it: --allow-nested leaves it off unless --landlock on insists.
   if (o.landlock === "on" || (o.landlock === undefined && !o.allowNested)) {
     b.push({
       op: "LANDLOCK",
-      lists: { s1: ["/"], s2: b.writableMounts(), s3: ["/dev", "/proc"] },
+      read: ["/"], write: b.writableMounts(), dev: ["/dev", "/proc"],
       why: { what: "restrict filesystem access with Landlock", option: "--landlock" },
     });
   }
+  // After Landlock, which needs descriptors (--rlimit nofile=3 would refuse it them), before
+  // seccomp, which a filter file could make refuse setrlimit(2). Nothing after needs a descriptor.
+  for (const l of limits) {
+    b.push({ op: "SETRLIMIT", resource: l.resource, soft: l.soft, hard: l.hard, why: { what: `set the ${l.name} limit to ${l.soft}${l.hard !== l.soft ? `:${l.hard}` : ""}`, option: "--rlimit" } });
+  }
   const keptSysAdmin = (caps.low & (1 << CAP_SYS_ADMIN)) !== 0;
   const filter = installed ?? seccompFilter(o, keptSysAdmin);
-  if (filter) b.push({ op: "SECCOMP", data: filter, a: filter.length, why: { what: "install the seccomp filter", option: "--seccomp" } });
+  if (filter) b.push({ op: "SECCOMP", program: filter, why: { what: "install the seccomp filter", option: "--seccomp" } });
 }

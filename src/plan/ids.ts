@@ -14,10 +14,10 @@ export interface Identity {
 export function idMapOps(host: Host, id: Identity): Op[] {
   const why = (what: string) => ({ what, option: "--uid/--gid" });
   return [
-    { op: "WRITE_FILE", s1: "/proc/self/setgroups", s2: "deny", a: 4, why: why("deny setgroups in the user namespace") },
-    { op: "WRITE_FILE", s1: "/proc/self/uid_map", s2: `${id.uid} ${host.uid} 1\n`, a: 0, why: why(`map uid ${host.uid} to ${id.uid}`) },
-    { op: "WRITE_FILE", s1: "/proc/self/gid_map", s2: `${id.gid} ${host.gid} 1\n`, a: 0, why: why(`map gid ${host.gid} to ${id.gid}`) },
-  ].map((o) => ({ ...o, a: o.s2.length }) as Op);
+    { op: "WRITE_FILE", path: "/proc/self/setgroups", content: "deny", why: why("deny setgroups in the user namespace") },
+    { op: "WRITE_FILE", path: "/proc/self/uid_map", content: `${id.uid} ${host.uid} 1\n`, why: why(`map uid ${host.uid} to ${id.uid}`) },
+    { op: "WRITE_FILE", path: "/proc/self/gid_map", content: `${id.gid} ${host.gid} 1\n`, why: why(`map gid ${host.gid} to ${id.gid}`) },
+  ];
 }
 
 /** /etc/passwd inside: the payload's own id, and nobody for every unmapped id. */

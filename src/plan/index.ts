@@ -5,22 +5,17 @@ import { NsboxError } from "../errors.ts";
 import type { Op } from "../ops.ts";
 import { validateOptions, type SandboxOptions } from "../options.ts";
 import { isAncestorOrSelf, PlanBuilder } from "./builder.ts";
-import { execCandidates } from "./command.ts";
 import { sandboxEnv } from "./env.ts";
 import { chooseShareDir, filesystemOps, leaveHostOps } from "./filesystem.ts";
 import { expandPath, mountOps } from "./mounts.ts";
 import { groupFile, idMapOps, passwdFile } from "./ids.ts";
-import { hardeningOps } from "./hardening.ts";
+import { payloadOps } from "./payload.ts";
 import { finalWatches, openedPaths, protectShare, type Watch } from "./protected.ts";
 import { netChoice, PROXY_PORT, proxyEnv, type NetChoice } from "./network.ts";
 
-export const CLONE = {
-  NEWNS: 0x00020000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000,
-  NEWUSER: 0x10000000, NEWPID: 0x20000000, NEWNET: 0x40000000,
-};
-const SIGNAL = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, USR1: 10, USR2: 12, TERM: 15, CONT: 18, WINCH: 28 };
-/** Signals PID 1 passes on to the payload (the parent passes the same ones to PID 1). */
-export const FORWARDED_SIGNALS = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGCONT", "SIGWINCH"] as const;
+import { CLONE, SIGNAL } from "../kernel.ts";
+export { CLONE };
+export { FORWARDED_SIGNALS } from "./payload.ts";
 
 export interface Plan {
   ops: Op[];
@@ -81,7 +76,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   if (net.mode === "allow" && net.notes) notes.push(...net.notes);
 
   const b = new PlanBuilder();
-  b.push({ op: "DEATH_SIGNAL", a: SIGNAL.KILL, why: { what: "tie the sandbox's life to nsbox's" } });
+  b.push({ op: "DEATH_SIGNAL", signal: SIGNAL.KILL, why: { what: "tie the sandbox's life to nsbox's" } });
   for (const op of idMapOps(host, id)) b.push(op);
   filesystemOps(b, {
     propagation: o.propagation ?? "private",
@@ -111,33 +106,17 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   });
   leaveHostOps(b);
   const hostname = o.hostname ?? "nsbox";
-  b.push({ op: "SETHOSTNAME", s1: hostname, why: { what: `set the host name to ${hostname}`, option: "--hostname" } });
+  b.push({ op: "SETHOSTNAME", name: hostname, why: { what: `set the host name to ${hostname}`, option: "--hostname" } });
   if (net.mode !== "host") b.push({ op: "LOOPBACK_UP", why: { what: "bring up the loopback interface" } });
   if (net.mode === "allow") {
-    b.push({ op: "LISTEN_TCP", a: PROXY_PORT, why: { what: `listen on 127.0.0.1:${PROXY_PORT} inside for the network proxy`, option: "--net" } });
+    b.push({ op: "LISTEN_TCP", port: PROXY_PORT, why: { what: `listen on 127.0.0.1:${PROXY_PORT} inside for the network proxy`, option: "--net" } });
   }
   if (io.terminal) {
-    b.push({ op: "OPEN_PTY", s1: "/dev/pts/ptmx", a: io.terminal.rows, b: io.terminal.cols, why: { what: "open a pseudo-terminal for the command" } });
+    b.push({ op: "OPEN_PTY", ptmx: "/dev/pts/ptmx", rows: io.terminal.rows, cols: io.terminal.cols, why: { what: "open a pseudo-terminal for the command" } });
   }
-  b.push({ op: "CHDIR", s1: startDir, why: { what: `start in ${startDir}`, path: startDir } });
+  b.push({ op: "CHDIR", path: startDir, why: { what: `start in ${startDir}`, path: startDir } });
 
-  const mask = FORWARDED_SIGNALS.reduce((m, s) => m | (1 << SIGNAL[s.slice(3) as keyof typeof SIGNAL]), 0);
-  b.push({ op: "SPAWN", a: mask, why: { what: "start the command under the sandbox's init" } })
-    // From here on, the payload's own process.
-    .push({ op: "SETSID", why: { what: "give the command a session of its own" } })
-    .push(io.terminal
-      ? { op: "USE_PTY", a: io.terminal.fds ?? 7, why: { what: "attach the command to its pseudo-terminal" } }
-      : { op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } })
-  hardeningOps(b, o);
-  b.push({
-      op: "EXEC",
-      lists: {
-        s1: execCandidates(command[0]!, env.PATH),
-        s2: command,
-        s3: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      },
-      why: { what: `run ${command[0]}`, path: command[0] },
-    });
+  payloadOps(b, o, { command, env, terminal: io.terminal, spawn: { what: "start the command under the sandbox's init" } });
 
   const cloneFlags = Object.values(CLONE).reduce((a, f) => a | f, 0) & ~(net.mode === "host" ? CLONE.NEWNET : 0);
   return {

@@ -66,6 +66,6 @@ function limitShares() {
 /** Ops that set the sandbox's shares of these limits (after its /proc is mounted, before /proc/sys is read-only). */
 export function inotifyOps(b: PlanBuilder): void {
   for (const { own, value, counts } of limitShares()) {
-    b.push({ op: "WRITE_FILE", s1: sandboxPath(own), s2: value, a: value.length, why: { what: `limit the sandbox to ${value} of your ${counts}`, path: own } });
+    b.push({ op: "WRITE_FILE", path: sandboxPath(own), content: value, why: { what: `limit the sandbox to ${value} of your ${counts}`, path: own } });
   }
 }

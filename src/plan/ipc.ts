@@ -28,6 +28,6 @@ export function ipcLimits(): [name: string, value: string][] {
 export function ipcOps(b: PlanBuilder): void {
   for (const [name, value] of ipcLimits()) {
     const path = `/proc/sys/kernel/${name}`;
-    b.push({ op: "WRITE_FILE", s1: sandboxPath(path), s2: value, a: value.length, why: { what: `limit the sandbox's System V ${name} to ${value}`, path } });
+    b.push({ op: "WRITE_FILE", path: sandboxPath(path), content: value, why: { what: `limit the sandbox's System V ${name} to ${value}`, path } });
   }
 }

@@ -1,15 +1,15 @@
 // buildJoinPlan: the ops of `nsbox exec`: join a running sandbox's namespaces and root, start the command under a small init, and harden it as the sandbox's own payload was.
 import { readlinkSync } from "node:fs";
-import { constants } from "node:os";
 import { NsboxError } from "../errors.ts";
 import type { Host } from "../host.ts";
 import { validateOptions } from "../options.ts";
 import type { SandboxState } from "../registry.ts";
 import { PlanBuilder } from "./builder.ts";
-import { execCandidates } from "./command.ts";
 import { sandboxEnv } from "./env.ts";
-import { hardeningOps } from "./hardening.ts";
-import { CLONE, FORWARDED_SIGNALS, type Plan, type PlanIo } from "./index.ts";
+import { CLONE, SIGNAL } from "../kernel.ts";
+import type { Op } from "../ops.ts";
+import type { Plan, PlanIo } from "./index.ts";
+import { payloadOps } from "./payload.ts";
 import { netChoice, proxyEnv, type NetChoice } from "./network.ts";
 
 /** The namespaces joined, user first (it grants the capabilities the others need); mnt comes last, with the root. */
@@ -80,34 +80,25 @@ export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io
   });
 
   const b = new JoinBuilder(s.writable);
-  const tie = { op: "DEATH_SIGNAL", a: constants.signals.SIGKILL, why: { what: "tie the command's life to nsbox exec's" } } as const;
+  const tie: Op = { op: "DEATH_SIGNAL", signal: SIGNAL.KILL, why: { what: "tie the command's life to nsbox exec's" } };
   b.push(tie);
   for (const [ns, flag] of NAMESPACES) {
-    if (differs(proc, ns)) b.push({ op: "SETNS", s1: `${proc}/ns/${ns}`, a: flag, why: { what: `join sandbox ${s.name}'s ${ns} namespace`, path: `${proc}/ns/${ns}` } });
+    if (differs(proc, ns)) b.push({ op: "SETNS", path: `${proc}/ns/${ns}`, nstype: flag, why: { what: `join sandbox ${s.name}'s ${ns} namespace`, path: `${proc}/ns/${ns}` } });
   }
-  b.push({ op: "CHROOT", s1: `${proc}/root`, s2: `${proc}/ns/mnt`, why: { what: `enter sandbox ${s.name}'s mount namespace and root`, path: `${proc}/root` } })
+  b.push({ op: "CHROOT", root: `${proc}/root`, mntns: `${proc}/ns/mnt`, why: { what: `enter sandbox ${s.name}'s mount namespace and root`, path: `${proc}/root` } })
     .push(tie) // new credentials may have cleared it
-    .push({ op: "CHDIR", s1: startDir, why: { what: `start in ${startDir}`, option: io.chdir ? "--chdir" : undefined, path: startDir } });
+    .push({ op: "CHDIR", path: startDir, why: { what: `start in ${startDir}`, option: io.chdir ? "--chdir" : undefined, path: startDir } });
   if (io.terminal) {
     // The sandbox's own devpts: the command's terminal is one of the sandbox's.
-    b.push({ op: "OPEN_PTY", s1: "/dev/pts/ptmx", a: io.terminal.rows, b: io.terminal.cols, why: { what: "open a pseudo-terminal for the command" } });
+    b.push({ op: "OPEN_PTY", ptmx: "/dev/pts/ptmx", rows: io.terminal.rows, cols: io.terminal.cols, why: { what: "open a pseudo-terminal for the command" } });
   }
-  const mask = FORWARDED_SIGNALS.reduce((m, sig) => m | (1 << constants.signals[sig]), 0);
-  b.push({ op: "SPAWN", a: mask, why: { what: "start the command in the sandbox's PID namespace" } })
-    // From here on, the command's own process.
-    .push(tie)
-    .push({ op: "SETSID", why: { what: "give the command a session of its own" } })
-    .push(io.terminal
-      ? { op: "USE_PTY", a: io.terminal.fds ?? 7, why: { what: "attach the command to its pseudo-terminal" } }
-      : { op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } });
   // A filter file is not read again: the sandbox's payload may have rewritten it (registry.ts).
   const fromFile = o.seccomp !== undefined && o.seccomp !== "default" && o.seccomp !== "none";
   if (fromFile && !s.seccompFilter) throw new NsboxError("STATE_DIR", `sandbox ${s.name} was started with --seccomp ${o.seccomp} by an nsbox that did not record the filter: stop it and start it again`);
-  hardeningOps(b, o, undefined, fromFile ? Buffer.from(s.seccompFilter!, "base64") : undefined);
-  b.push({
-    op: "EXEC",
-    lists: { s1: execCandidates(command[0]!, env.PATH), s2: command, s3: Object.entries(env).map(([k, v]) => `${k}=${v}`) },
-    why: { what: `run ${command[0]}`, path: command[0] },
+  payloadOps(b, o, {
+    command, env, terminal: io.terminal, first: [tie],
+    spawn: { what: "start the command in the sandbox's PID namespace" },
+    installed: fromFile ? Buffer.from(s.seccompFilter!, "base64") : undefined,
   });
   return { ops: b.ops, cloneFlags: 0, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, terminalFds: io.terminal ? io.terminal.fds ?? 7 : 0, notes: [], net };
 }

@@ -5,8 +5,9 @@ import { release } from "node:os";
 import { NsboxError } from "../errors.ts";
 import type { Host } from "../host.ts";
 import type { Op, Purpose } from "../ops.ts";
-import { ATTR, MS, OPF, PlanBuilder, hostPath, isAncestorOrSelf, sandboxPath } from "./builder.ts";
+import { ATTR, MS, PlanBuilder, hostPath, isAncestorOrSelf, sandboxPath } from "./builder.ts";
 import type { MountSpec } from "./mount-spec.ts";
+import { FD } from "../kernel.ts";
 import { openedPaths, protectShare, watchMissing } from "./protected.ts";
 import { tmpfsOptions } from "./tmpfs.ts";
 import { expandPath, identity, readChecked, walkError, walkHostPath } from "./host-path.ts";
@@ -69,7 +70,25 @@ function pinParents(b: PlanBuilder, dst: string, why: Purpose): void {
     if (b.kindAt(p) !== "dir") return;
     const here = b.coverAt(p);
     if (here.at === p || !here.writesHost || b.mountsBelow(p)) continue;
-    b.bind(here.host!, p, { readOnly: false, isDir: true, why: { ...why, what: `pin ${p} (${why.what})`, path: p } });
+    b.bind(here.host!, p, { readOnly: false, isDir: true, why: { ...why, what: `pin ${p} in place, to ${why.what}`, path: p } });
+  }
+}
+
+/** What the option does, in words completing "can't …" (a kernel refusal names it). */
+function action(spec: MountSpec, host: Host): string {
+  const src = spec.source === undefined ? "" : spec.kind === "symlink" ? spec.source : expandPath(spec.source, host);
+  const dst = expandPath(spec.target, host);
+  const at = dst === src ? "" : ` at ${dst}`;
+  switch (spec.kind) {
+    case "ro": case "ro-bind": return `bind ${src}${at} read-only`;
+    case "rw": case "bind": return `bind ${src}${at} writable`;
+    case "dev-bind": return `bind ${src}${at} with its devices`;
+    case "hide": return `hide ${dst}`;
+    case "tmpfs": return `mount a tmpfs at ${dst}`;
+    case "dir": return `create the directory ${dst}`;
+    case "file": return `place the content of ${src} at ${dst}`;
+    case "symlink": return `create the symlink ${dst} → ${src}`;
+    case "overlay": return `mount an overlay over ${src}${spec.upper ? `, its changes kept in ${expandPath(spec.upper, host)}` : ""}`;
   }
 }
 
@@ -95,7 +114,7 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
   const stage = (name: string) => `/nsbox-${name}-${staged++}`;
   let contents = 0;
   for (const spec of specs) {
-    const why: Purpose = { what: spec.origin, option: spec.option, path: spec.target };
+    const why: Purpose = { what: action(spec, host), origin: spec.origin, option: spec.option, path: spec.target };
     switch (spec.kind) {
       case "ro":
       case "rw":
@@ -127,9 +146,9 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
         if (kind === "dir") b.tmpfs(dst, tmpfsOptions("hidden", "0000"), why).setattr(dst, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, why);
         else if (kind === "file") {
           const empty = stage("hidden");
-          b.push({ op: "WRITE_FILE", s1: empty, s2: "", a: 0, b: 0, flags: OPF.CREATE, why });
+          b.push({ op: "WRITE_FILE", path: empty, content: "", create: true, why });
           b.prepare(dst, "file", why)
-            .push({ op: "MOUNT", s1: empty, s2: sandboxPath(dst), a: MS.BIND, flags: OPF.NO_SYMLINKS, why })
+            .push({ op: "MOUNT", source: empty, target: sandboxPath(dst), flags: MS.BIND, noSymlinks: true, why })
             .setattr(dst, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, why);
         } else if (kind === "symlink") throw fail(spec, `${dst} is a symlink inside the sandbox; hide the real path`);
         break; // missing inside: already hidden
@@ -159,9 +178,9 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
         contents += content.length;
         const staging = stage("file");
         const dst = target(spec, host);
-        b.push({ op: "WRITE_FILE", s1: staging, data: content, a: content.length, b: 0o644, flags: OPF.CREATE, why })
+        b.push({ op: "WRITE_FILE", path: staging, content, mode: 0o644, create: true, why })
           .prepare(dst, "file", why)
-          .push({ op: "MOUNT", s1: staging, s2: sandboxPath(dst), a: MS.BIND, flags: OPF.NO_SYMLINKS, why })
+          .push({ op: "MOUNT", source: staging, target: sandboxPath(dst), flags: MS.BIND, noSymlinks: true, why })
           .setattr(dst, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV, why);
         break;
       }
@@ -177,7 +196,7 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
 }
 
 /** Descriptor slots the executor holds an overlay's host layers at, named /oldroot/proc/self/fd/N. */
-const SLOT = { lower: 6, upper: 7, work: 8 };
+const SLOT = { lower: FD.HOLD_LOWER, upper: FD.HOLD_UPPER, work: FD.HOLD_WORK };
 const heldPath = (slot: number) => hostPath(`/proc/self/fd/${slot}`);
 
 /**
@@ -229,7 +248,8 @@ function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stag
   }
   if (!lower.st.isDirectory()) throw fail(spec, `${lower.path} is not a directory`);
   const dst = target(spec, host);
-  const ops: Op[] = [{ op: "HOLD", s1: hostPath(lower.path), s3: identity(lower.st), a: SLOT.lower, why }];
+  why = { ...why, path: lower.path }; // a refusal looks at what is mounted below it (explain.ts)
+  const ops: Op[] = [{ op: "HOLD", path: hostPath(lower.path), identity: identity(lower.st), slot: SLOT.lower, why }];
   let upper: string;
   let work: string;
   if (spec.upper) {
@@ -243,21 +263,21 @@ function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stag
       for (const d of dir.missing) {
         if (made.has(d)) continue;
         made.add(d);
-        ops.push({ op: "MKDIR", s1: hostPath(d), a: d === dir.path ? 0o700 : 0o755, flags: OPF.NO_SYMLINKS | OPF.NEW, why });
+        ops.push({ op: "MKDIR", path: hostPath(d), mode: d === dir.path ? 0o700 : 0o755, noSymlinks: true, mustBeNew: true, why });
       }
-      ops.push({ op: "HOLD", s1: hostPath(dir.path), s3: dir.st ? identity(dir.st) : "mine", a: slot, why });
+      ops.push({ op: "HOLD", path: hostPath(dir.path), identity: dir.st ? identity(dir.st) : "mine", slot, why });
     }
     cleanup.push(w.path);
     [upper, work] = [heldPath(SLOT.upper), heldPath(SLOT.work)];
   } else {
     const layer = stage("overlay");
-    ops.push({ op: "MKDIR", s1: layer, a: 0o700, why },
-      { op: "MOUNT", s1: "tmpfs", s2: layer, s3: "tmpfs", s4: tmpfsOptions("overlay", "0700"), a: MS.NOSUID | MS.NODEV, why },
-      { op: "MKDIR", s1: `${layer}/upper`, a: 0o755, why },
-      { op: "MKDIR", s1: `${layer}/work`, a: 0o700, why });
+    ops.push({ op: "MKDIR", path: layer, mode: 0o700, why },
+      { op: "MOUNT", source: "tmpfs", target: layer, fstype: "tmpfs", data: tmpfsOptions("overlay", "0700"), flags: MS.NOSUID | MS.NODEV, why },
+      { op: "MKDIR", path: `${layer}/upper`, mode: 0o755, why },
+      { op: "MKDIR", path: `${layer}/work`, mode: 0o700, why });
     [upper, work] = [`${layer}/upper`, `${layer}/work`];
   }
   for (const op of ops) b.push(op);
   b.overlay(lower.path, heldPath(SLOT.lower), dst, upper, work, why);
-  for (const slot of spec.upper ? [SLOT.lower, SLOT.upper, SLOT.work] : [SLOT.lower]) b.push({ op: "HOLD", a: slot, why });
+  for (const slot of spec.upper ? [SLOT.lower, SLOT.upper, SLOT.work] : [SLOT.lower]) b.push({ op: "HOLD", slot, why });
 }

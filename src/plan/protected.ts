@@ -5,6 +5,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, read
 import { basename, dirname, join, normalize, resolve } from "node:path";
 import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
+import { outOfDescriptors, tooFewDescriptors } from "../descriptors.ts";
 import { isAncestorOrSelf, type PlanBuilder } from "./builder.ts";
 import type { MountSpec } from "./mount-spec.ts";
 import { expandPath } from "./host-path.ts";
@@ -622,6 +623,7 @@ export function holdWatches(watches: Watch[]): Held[] {
     } catch (e) {
       if (fd >= 0) closeSync(fd);
       for (const h of held) closeSync(h.fd);
+      if (outOfDescriptors(e)) throw tooFewDescriptors(e);
       const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
       throw new NsboxError("KERNEL_REFUSED", `${watch.dir} changed while nsbox was starting (${why}); run again`, { path: watch.dir });
     }
