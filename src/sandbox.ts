@@ -2,6 +2,7 @@
 // network session, notes, verbose steps, timeout and abort, and one result shape for every end.
 import { constants } from "node:os";
 import { NsboxError } from "./errors.ts";
+import { outOfDescriptors, tooFewDescriptors } from "./descriptors.ts";
 import type { SandboxOptions } from "./options.ts";
 import type { Plan } from "./plan/index.ts";
 import { start, type Outcome } from "./supervise.ts";
@@ -150,7 +151,7 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
   const result = running.outcome
     .catch((e): Outcome => {
       // A failure of nsbox's own side after PID 1 was reaped: reported, never the payload's end.
-      const error = e instanceof NsboxError ? e : new NsboxError("INTERNAL", `supervising the sandbox failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      const error = e instanceof NsboxError ? e : outOfDescriptors(e) ? tooFewDescriptors(e) : new NsboxError("INTERNAL", `supervising the sandbox failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       return { exitCode: error.exitCode, signal: null, error };
     })
     .then((outcome): SandboxResult => {

@@ -108,7 +108,7 @@ describe("the parent's calls into the executor", () => {
   it("go through host.c's nsbox_call switch by the CALL_* names kernel.ts numbers", async () => {
     const { CALL } = await import("../src/executor.ts");
     const host = readFileSync(join(ROOT, "src/executor/host.c"), "utf8");
-    const cases = Object.fromEntries([...host.matchAll(/case CALL_(\w+): return nsbox_(\w+)\(/g)].map(([, n, f]) => [f, n]));
+    const cases = Object.fromEntries([...host.matchAll(/case CALL_(\w+): (?:return |\{ int \w+ = )nsbox_(\w+)\(/g)].map(([, n, f]) => [f, n]));
     const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
     expect(cases).toEqual(Object.fromEntries(Object.keys(CALL).map((k) => [snake(k), snake(k).toUpperCase()])));
   });
