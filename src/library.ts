@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import { projectProfile } from "./config.ts";
 import { NsboxError } from "./errors.ts";
 import { Descriptors, feed, inheritedTerminal, openStdio, type OutputOption, type Stdio, type StdinOption, type StdinSink } from "./library-stdio.ts";
-import { readHost } from "./host.ts";
+import { currentDir, readHost } from "./host.ts";
 import { SANDBOX_OPTION_KEYS, type SandboxOptions } from "./options.ts";
 import { MOUNT_KINDS } from "./plan/mount-spec.ts";
 import { buildPlan, FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
@@ -134,7 +134,7 @@ function sandboxOptions(options: RunOptions, cwd: string): SandboxOptions {
 
 /** The host directory shared as the payload's current directory: `cwd`, resolved, or this process's. */
 function hostDir(cwd: string | undefined): string {
-  if (cwd === undefined) return process.cwd();
+  if (cwd === undefined) return currentDir();
   // Shared read-write: resolved without following a symlink a sandbox could have placed (host-path.ts).
   let walk: ReturnType<typeof walkHostPath>;
   try {

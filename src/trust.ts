@@ -3,8 +3,9 @@ import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFi
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { sha256 } from "./digest.ts";
+import { fileError, fileKind } from "./errno.ts";
 import { NsboxError } from "./errors.ts";
-import { userName } from "./host.ts";
+import { homeFrom, userName } from "./host.ts";
 import type { Loosening } from "./loosening.ts";
 
 export { sha256 };
@@ -14,9 +15,9 @@ export const MAX_CONFIG_BYTES = 4 << 20;
 
 const NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_CLOEXEC;
 
-/** The home directory `~` means, as readHost finds it. */
+/** The home directory `~` means, as readHost finds it (a relative $HOME is refused there too). */
 export function homeDir(): string {
-  return process.env.HOME || homedir();
+  return homeFrom(process.env) || homedir();
 }
 
 /** The home directory with symlinks resolved, as the plan uses it (Silverblue's /home -> var/home). */
@@ -69,24 +70,32 @@ export function readConfigFile(path: string): ConfigRead | undefined {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     if (code === "ELOOP") return { ignored: `${path} is a symbolic link (nsbox reads config files only as regular files)` };
-    return { ignored: `${path} cannot be read (${code})` };
+    return { ignored: `${path} cannot be read: ${fileError(e)}` };
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) return { ignored: `${path} is not a regular file` };
+    if (!st.isFile()) return { ignored: `${path} is ${fileKind(st.mode)}, not a regular file` };
     if (st.size > MAX_CONFIG_BYTES) return { ignored: `${path} is larger than ${MAX_CONFIG_BYTES >> 20} MiB` };
     const dir = dirname(path);
     const why = foreignWriter(st, path) ?? foreignWriter(lstatSync(dir), `its directory ${dir}`);
     if (why) return { ignored: why };
-    // Bounded read as well: the file may grow after the fstat.
-    const buf = Buffer.allocUnsafe(MAX_CONFIG_BYTES + 1);
-    let n = 0;
-    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
-    if (n > MAX_CONFIG_BYTES) return { ignored: `${path} is larger than ${MAX_CONFIG_BYTES >> 20} MiB` };
-    return { bytes: buf.subarray(0, n) };
+    const bytes = readBounded(fd, MAX_CONFIG_BYTES);
+    if (bytes === undefined) return { ignored: `${path} is larger than ${MAX_CONFIG_BYTES >> 20} MiB` };
+    return { bytes };
+  } catch (e) {
+    // EIO, EISDIR on a strange file system: the file is unusable, which is no reason for an internal error.
+    return { ignored: `${path} cannot be read: ${fileError(e)}` };
   } finally {
     closeSync(fd);
   }
+}
+
+/** Read `fd` to its end, or undefined past `max` bytes: a file may grow after its fstat. */
+function readBounded(fd: number, max: number): Buffer | undefined {
+  const buf = Buffer.allocUnsafe(max + 1);
+  let n = 0;
+  for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
+  return n > max ? undefined : buf.subarray(0, n);
 }
 
 /** The user's nsbox config directory: $XDG_CONFIG_HOME/nsbox, else ~/.config/nsbox. */
@@ -143,17 +152,22 @@ export function readTrust(warn: (message: string) => void = () => {}): Record<st
   try {
     fd = openSync(file, NOFOLLOW);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") warn(`the trust store ${file} is ignored: ${(e as NodeJS.ErrnoException).code === "ELOOP" ? "it is a symbolic link" : (e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") warn(`the trust store ${file} is ignored: ${fileError(e)}`);
     return {};
   }
   try {
     const st = fstatSync(fd);
-    const why = !st.isFile() ? "not a regular file" : st.uid !== process.getuid!() ? `owned by uid ${st.uid}` : st.mode & 0o022 ? "writable by others" : undefined;
+    const why = !st.isFile() ? `it is ${fileKind(st.mode)}, not a regular file` : st.size > MAX_CONFIG_BYTES ? `it is larger than ${MAX_CONFIG_BYTES >> 20} MiB` : st.uid !== process.getuid!() ? `owned by uid ${st.uid}` : st.mode & 0o022 ? "writable by others" : undefined;
     if (why) {
       warn(`the trust store ${file} is ignored: ${why}`);
       return {};
     }
-    const data = JSON.parse(readFileSync(fd, "utf8")) as { files?: Record<string, TrustEntry> };
+    const bytes = readBounded(fd, MAX_CONFIG_BYTES);
+    if (bytes === undefined) {
+      warn(`the trust store ${file} is ignored: it is larger than ${MAX_CONFIG_BYTES >> 20} MiB`);
+      return {};
+    }
+    const data = JSON.parse(bytes.toString("utf8")) as { files?: Record<string, TrustEntry> };
     // Entries are nsbox's own writing; one edited by hand to null is no trust, not an internal error.
     const files = data.files && typeof data.files === "object" ? data.files : {};
     return Object.fromEntries(Object.entries(files).filter(([, e]) => typeof (e as TrustEntry | null)?.sha256 === "string"));

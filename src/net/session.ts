@@ -2,6 +2,7 @@
 // of blocked connections, and --net-log.
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, realpathSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
+import { fileError, fileKind } from "../errno.ts";
 import { NsboxError } from "../errors.ts";
 import type { Rule } from "./rules.ts";
 import { startProxy, type NetEvent, type Proxy, type ProxyOptions } from "./proxy.ts";
@@ -58,7 +59,7 @@ export function openNetLog(path: string): number {
     closeSync(dir);
   }
   const st = fstatSync(fd);
-  const why = !st.isFile() ? "not a regular file"
+  const why = !st.isFile() ? `it is ${fileKind(st.mode)}, not a regular file`
     : st.uid !== process.getuid!() ? `owned by uid ${st.uid}, not by you`
     : st.nlink !== 1 ? "it has other hard links (it may be another file of yours)"
     : undefined;
@@ -70,10 +71,7 @@ export function openNetLog(path: string): number {
   return fd;
 }
 
-const describe = (e: unknown) => {
-  const code = (e as NodeJS.ErrnoException).code;
-  return code === "ENOENT" ? "no such directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : code ?? String(e);
-};
+const describe = (e: unknown) => ((e as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : fileError(e));
 
 function symlinkHint(full: string): string | undefined {
   try {
@@ -107,7 +105,7 @@ export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line
       } catch (err) {
         closeSync(log);
         log = -1;
-        logFailed = `--net-log ${opts.logFile}: stopped writing (${(err as NodeJS.ErrnoException).code ?? err}); the lines after that are missing`;
+        logFailed = `--net-log ${opts.logFile}: stopped writing: ${fileError(err)}; the lines after that are missing`;
       }
     }
     if (e.action !== "block") return;

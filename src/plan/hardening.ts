@@ -1,7 +1,7 @@
 // The payload's last steps before exec: resource limits, no_new_privs, capabilities, Landlock, seccomp.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { readChecked, walkError, walkHostPath } from "./host-path.ts";
+import { notAFile, readChecked, walkError, walkHostPath } from "./host-path.ts";
 import { NsboxError } from "../errors.ts";
 import { PINNED_FILES, type Pinned, type SandboxOptions } from "../options.ts";
 import { sha256 } from "../digest.ts";
@@ -42,6 +42,8 @@ function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | u
   } catch (e) {
     throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${walkError(e)}`, { option: "--seccomp", path: choice });
   }
+  const odd = !walk.ok && "link" in walk ? notAFile(walk.leadsTo) : undefined;
+  if (odd) throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${(walk as { link: string }).link} is ${odd}, not a file`, { option: "--seccomp", path: choice, hint: "write the compiled filter to a file and name that" });
   if (!walk.ok && "link" in walk) {
     throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${walk.link} is a symlink to ${walk.leadsTo}; nsbox follows no symlink a sandbox or another user could have placed: name the real path`, { option: "--seccomp", path: choice });
   }
