@@ -1,5 +1,6 @@
 // Facts about the host and the calling user that a plan is built from, read once per run.
 import { readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { homedir } from "node:os";
 import { NsboxError } from "./errors.ts";
 
 export interface Host {
@@ -86,6 +87,21 @@ export function homeFrom(env: Record<string, string | undefined>): string | unde
   return home;
 }
 
+/**
+ * The user's home: $HOME, else the one /etc/passwd (or NSS) gives the uid. With neither (a uid
+ * with no passwd entry, started with `env -i`), os.homedir() threw and nsbox reported an
+ * internal error; nsbox cannot tell which directories are the user's config, so it says so.
+ */
+export function findHome(env: Record<string, string | undefined> = process.env, pw = passwdEntry(process.getuid!())): string {
+  const home = homeFrom(env) || pw?.[5];
+  if (home) return home;
+  try {
+    return homedir();
+  } catch {
+    throw new NsboxError("BAD_OPTION", `HOME is not set, and uid ${process.getuid!()} has no home directory in /etc/passwd: nsbox cannot tell where your home is`, { hint: "set HOME to your home directory (e.g. HOME=/home/you)" });
+  }
+}
+
 /** Read the host facts; `cwd` defaults to the process's current directory. */
 export function readHost(cwd?: string, env: Record<string, string | undefined> = process.env): Host {
   const uid = process.getuid!();
@@ -97,7 +113,7 @@ export function readHost(cwd?: string, env: Record<string, string | undefined> =
     user: pw?.[0] ?? "user",
     group: groupName(gid) ?? "users",
     shell: pw?.[6] || "/bin/sh",
-    home: resolved(homeFrom(env) || pw?.[5] || "/"),
+    home: resolved(findHome(env, pw)),
     cwd: cwd ?? currentDir(),
     env,
   };

@@ -1,5 +1,5 @@
 // Running sandboxes by name: in the user's private runtime directory, a JSON file (the name's claim, for listing) and a Unix socket served by the nsbox process that runs the sandbox, the only proof stop, exec and inspect accept.
-import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, constants as fsConstants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { NsboxError } from "./errors.ts";
@@ -120,12 +120,27 @@ export function payloadOf(pid: number): number | undefined {
   }
 }
 
+/** A state file is a few hundred bytes; anything else in its place is not one. */
+const MAX_STATE_BYTES = 1 << 20;
+
+/**
+ * A state file's content, or undefined. Read without following a symlink and without blocking,
+ * as a regular file of bounded size: the runtime directory may be shared with a sandbox (an
+ * explicit --rw of it), whose payload could leave a FIFO there that held nsbox at its exit.
+ */
 function readState(file: string): SandboxState | undefined {
+  let fd = -1;
   try {
-    const s = JSON.parse(readFileSync(file, "utf8")) as SandboxState;
-    return s.version === STATE_VERSION && typeof s.name === "string" ? s : undefined;
+    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY | fsConstants.O_CLOEXEC);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_STATE_BYTES) return undefined;
+    const buf = Buffer.alloc(st.size);
+    const s = JSON.parse(buf.subarray(0, readSync(fd, buf, 0, st.size, 0)).toString("utf8")) as SandboxState;
+    return s?.version === STATE_VERSION && typeof s.name === "string" ? s : undefined;
   } catch {
     return undefined;
+  } finally {
+    if (fd >= 0) closeSync(fd);
   }
 }
 

@@ -1,11 +1,10 @@
 // Trust in project config files: reading them safely, and the user's consent to what they loosen.
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, writeSync, fsyncSync, type Stats } from "node:fs";
-import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { sha256 } from "./digest.ts";
 import { fileError, fileKind } from "./errno.ts";
 import { NsboxError } from "./errors.ts";
-import { homeFrom, userName } from "./host.ts";
+import { findHome, userName } from "./host.ts";
 import type { Loosening } from "./loosening.ts";
 
 export { sha256 };
@@ -17,7 +16,7 @@ const NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOC
 
 /** The home directory `~` means, as readHost finds it (a relative $HOME is refused there too). */
 export function homeDir(): string {
-  return homeFrom(process.env) || homedir();
+  return findHome();
 }
 
 /** The home directory with symlinks resolved, as the plan uses it (Silverblue's /home -> var/home). */

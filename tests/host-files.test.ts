@@ -2,10 +2,10 @@
 // conditions of the host the user caused: each refused or ignored at once, worded as what it is
 // (a FIFO, a device, a directory, permission denied), never a hang, a stack trace or an internal error.
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
-import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
-import { NSBOX, ROOT, cleanedUp, collect, homeIn, nsbox, scratchIn, type Ran } from "./helpers.ts";
+import { NSBOX, ROOT, cleanedUp, collect, homeIn, nsbox, readableCheckout, scratchIn, type Ran } from "./helpers.ts";
 
 setDefaultTimeout(60_000);
 
@@ -137,6 +137,34 @@ describe("project config files that are not regular files are ignored with a war
   });
 });
 
+describe("nsbox trust FILE", () => {
+  const trust = (cwd: string, file: string, home: string) => nsbox(["trust", file], { cwd, env: { ...process.env, HOME: home, XDG_CONFIG_HOME: undefined } });
+
+  it("a FIFO is refused at once as one (control: a regular nsbox.json is trusted)", async () => {
+    const cwd = scratch();
+    const home = homeIn(made);
+    fifo(join(cwd, "nsbox.json"));
+    const r = await trust(cwd, "nsbox.json", home);
+    expect(r).toMatchObject({ exitCode: 125, stdout: "" });
+    expect(r.stderr).toBe(`nsbox: ${join(cwd, "nsbox.json")} cannot be trusted: ${join(cwd, "nsbox.json")} is a FIFO (named pipe), not a regular file\n`);
+    rmSync(join(cwd, "nsbox.json"));
+    writeFileSync(join(cwd, "nsbox.json"), JSON.stringify({ profiles: { p: { rw: ["~"] } } }));
+    expect((await trust(cwd, "nsbox.json", home)).exitCode).toBe(0);
+  });
+
+  it.skipIf(AS_ROOT)("behind a directory the user may not enter: permission denied, not 'no such file' (control: entered, it is trusted)", async () => {
+    const cwd = scratch();
+    const home = homeIn(made);
+    mkdirSync(join(cwd, "locked/p"), { recursive: true });
+    writeFileSync(join(cwd, "locked/p/nsbox.json"), JSON.stringify({ profiles: { p: { rw: ["~"] } } }));
+    chmodSync(join(cwd, "locked"), 0o000);
+    const r = await trust(cwd, "locked/p/nsbox.json", home);
+    expect(r).toMatchObject({ exitCode: 125, stdout: "", stderr: "nsbox: locked/p/nsbox.json: permission denied\n" });
+    chmodSync(join(cwd, "locked"), 0o700);
+    expect((await trust(cwd, "locked/p/nsbox.json", home)).exitCode).toBe(0);
+  });
+});
+
 describe("the trust store (trusted.json) that is not a regular file, or huge", () => {
   const store = (home: string) => join(home, ".config", "nsbox", "trusted.json");
   const list = (home: string) => nsbox(["trust", "--list"], { cwd: scratch(), env: { ...process.env, HOME: home, XDG_CONFIG_HOME: undefined } });
@@ -205,6 +233,23 @@ describe("conditions the user caused are one message with the fix, not an intern
       expect(r.stderr).toStartWith("nsbox: HOME=rel: not an absolute path, so nsbox cannot tell where your home is\nnsbox: set HOME to");
     }
     expect(await nsbox(["--", "echo", "ran"], { cwd, env: { ...process.env, HOME: homeIn(made) } })).toMatchObject({ stdout: "ran\n", exitCode: 0 });
+  });
+
+  // Starting nsbox as a uid that /etc/passwd does not know takes root (setpriv).
+  it.skipIf(!AS_ROOT)("HOME unset for a uid with no passwd entry: said with the fix, not an internal error (control: with HOME set it runs)", async () => {
+    const uid = 4242;
+    const code = readableCheckout(made);
+    const cwd = scratch();
+    chownSync(cwd, uid, uid);
+    const as = (env: string[]) => collect(["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "env", "-i", `PATH=${process.env.PATH}`, ...env, process.execPath, "--no-env-file", "--config=/dev/null", join(code, "bin/nsbox"), "--", "echo", "ran"], { cwd });
+    expect(readFileSync("/etc/passwd", "utf8").split("\n").some((l) => l.split(":")[2] === String(uid))).toBe(false);
+    expect(await as([])).toMatchObject({
+      exitCode: 125, stdout: "",
+      stderr: `nsbox: HOME is not set, and uid ${uid} has no home directory in /etc/passwd: nsbox cannot tell where your home is\nnsbox: set HOME to your home directory (e.g. HOME=/home/you)\n`,
+    });
+    const home = homeIn(made);
+    chownSync(home, uid, uid);
+    expect(await as([`HOME=${home}`])).toMatchObject({ stdout: "ran\n", exitCode: 0 });
   });
 
   // Root reads and lists any directory: a 0311 current directory stops only users.
