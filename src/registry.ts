@@ -2,6 +2,8 @@
 import { chmodSync, closeSync, constants as fsConstants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
+import { fileError } from "./errno.ts";
+import { currentDir } from "./host.ts";
 import { NsboxError } from "./errors.ts";
 import { closeFd, pidfdOpen, receiveDataFd, sendDataFd, unixAccept, unixConnect, unixListen } from "./executor.ts";
 import { log } from "./log.ts";
@@ -71,7 +73,7 @@ function privateDir(dir: string, uid: number): string {
     mkdirSync(dir, 0o700);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code !== "EEXIST") throw stateDirError(dir, `can't be created (${code})`);
+    if (code !== "EEXIST") throw stateDirError(dir, `can't be created: ${fileError(e)}`);
   }
   const st = lstatSync(dir);
   if (st.isSymbolicLink()) throw stateDirError(dir, "is a symlink; nsbox keeps its state only in a real directory");
@@ -428,7 +430,7 @@ export function claimName(name: string | undefined, facts: StateFacts, dir = run
     unlinkSync(tmp);
   } catch {}
   const listener = unixListen(tmp);
-  if (listener < 0) throw stateDirError(dir, `can't hold a socket (${errnoName(listener)})`);
+  if (listener < 0) throw stateDirError(dir, `can't hold a socket: ${fileError({ errno: listener, code: errnoName(listener) })}`);
   let state: SandboxState | undefined;
   let sock = "";
   try {
@@ -442,7 +444,7 @@ export function claimName(name: string | undefined, facts: StateFacts, dir = run
           startedAt: new Date().toISOString(), summary: summarize(facts.options), ...facts,
         };
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw stateDirError(dir, `can't be written (${(e as NodeJS.ErrnoException).code})`);
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw stateDirError(dir, `can't be written: ${fileError(e)}`);
         let other: ProvenSandbox | undefined;
         try {
           other = querySandbox(candidate, dir);
@@ -554,7 +556,7 @@ export function registerRun(options: SandboxOptions, plan: import("./plan/index.
   try {
     return claimName(name, {
       command: plan.command,
-      cwd: process.cwd(),
+      cwd: currentDir(),
       home: plan.env.HOME ?? "/",
       startDir: plan.startDir,
       hostname: plan.ops.find((op) => op.op === "SETHOSTNAME")?.s1 ?? "nsbox",

@@ -252,6 +252,18 @@ describe("conditions the user caused are one message with the fix, not an intern
     expect(await as([`HOME=${home}`])).toMatchObject({ stdout: "ran\n", exitCode: 0 });
   });
 
+  // Root writes into a 0500 directory all the same: the refusal exists for users only.
+  it.skipIf(AS_ROOT)("a runtime directory the user may not write, for --name: permission denied, not an errno name (control: writable, the name is held)", async () => {
+    const runtime = scratch();
+    mkdirSync(join(runtime, "nsbox"), { mode: 0o500 });
+    chmodSync(join(runtime, "nsbox"), 0o500);
+    const env = { ...process.env, XDG_RUNTIME_DIR: runtime };
+    const r = await nsbox(["--name", "files-ro", "--", "true"], { cwd: scratch(), env });
+    expectRefused(r, `nsbox's runtime directory ${join(runtime, "nsbox")} can't hold a socket`, /: permission denied$/);
+    chmodSync(join(runtime, "nsbox"), 0o700);
+    expect(await nsbox(["--name", "files-ro", "--", "echo", "ran"], { cwd: scratch(), env })).toMatchObject({ stdout: "ran\n", exitCode: 0 });
+  });
+
   // Root reads and lists any directory: a 0311 current directory stops only users.
   it.skipIf(AS_ROOT)("a current directory the user may not list: permission denied with the fix, not 'changed while starting' (control: --no-cwd runs)", async () => {
     const cwd = join(scratch(), "noread");
