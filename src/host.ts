@@ -1,6 +1,7 @@
 // Facts about the host and the calling user that a plan is built from, read once per run.
 import { readFileSync, readlinkSync, realpathSync } from "node:fs";
 import { homedir } from "node:os";
+import { fileError } from "./errno.ts";
 import { NsboxError } from "./errors.ts";
 
 export interface Host {
@@ -69,7 +70,10 @@ export function currentDir(): string {
       was = ` (it was ${readlinkSync("/proc/self/cwd").replace(/ \(deleted\)$/, "")})`;
     } catch {}
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? `the current directory was removed${was}` : `the current directory cannot be found${was}: ${code === "EACCES" ? "permission denied" : (e as Error).message}`;
+    if (code === "ERANGE" || code === "ENAMETOOLONG") {
+      throw new NsboxError("PATH_NOT_FOUND", "the path of the current directory is longer than Linux lets a program ask for (4096 bytes)", { hint: "run nsbox from a directory with a shorter path" });
+    }
+    const why = code === "ENOENT" ? `the current directory was removed${was}` : `the current directory cannot be found${was}: ${fileError(e)}`;
     throw new NsboxError("PATH_NOT_FOUND", why, { hint: "cd to a directory that exists, then run nsbox again" });
   }
 }

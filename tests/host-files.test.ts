@@ -203,6 +203,21 @@ describe("conditions the user caused are one message with the fix, not an intern
     expect(await bun(`cd ${dir} && exec ${nsboxCmd} -- echo ran`, "/")).toMatchObject({ stdout: "ran\n", exitCode: 0 });
   });
 
+  it("a current directory whose path is longer than getcwd returns (4096 bytes): said so, not an internal error (control: 4,000 bytes deep it runs)", async () => {
+    const top = scratch();
+    // bash, not sh: dash's cd keeps a logical path and stops at 4096 bytes itself.
+    const deep = (levels: number, args: string) => collect(["bash", "-c", `for i in $(seq ${levels}); do mkdir -p ${"d".repeat(200)} && cd ${"d".repeat(200)} || exit 9; done; exec ${nsboxCmd} ${args}`], { cwd: top });
+    try {
+      const r = await deep(21, "-- true");
+      expect(r).toMatchObject({ exitCode: 125, stdout: "" });
+      expect(r.stderr).toBe("nsbox: the path of the current directory is longer than Linux lets a program ask for (4096 bytes)\nnsbox: run nsbox from a directory with a shorter path\n");
+      const levels = Math.floor((4000 - top.length) / 201);
+      expect(await deep(levels, "-- echo ran")).toMatchObject({ stdout: "ran\n", exitCode: 0 });
+    } finally {
+      execFileSync("rm", ["-rf", join(top, "d".repeat(200))]); // coreutils rm goes below PATH_MAX by descriptor
+    }
+  });
+
   it("the library from a removed directory throws an NsboxError (control: from an existing one it runs)", async () => {
     const dir = join(scratch(), "gone");
     mkdirSync(dir);
