@@ -89,6 +89,21 @@ describe("--net-log PATH that is not a regular file", () => {
   });
 });
 
+describe("--net-log PATH that can't be written", () => {
+  // chattr +a takes CAP_LINUX_IMMUTABLE (root) and a file system that keeps the flag.
+  it.skipIf(!AS_ROOT)("an append-only file (chattr +a) is refused in words, before the payload runs (control: without the flag it is written)", async () => {
+    const cwd = scratch();
+    writeFileSync(join(cwd, "net.log"), "");
+    if (Bun.spawnSync(["chattr", "+a", join(cwd, "net.log")]).exitCode !== 0) return; // this file system keeps no such flag: nothing to show
+    try {
+      expectRefused(await nsbox(["--net", "allow=allowed.test", "--net-log", "net.log", "--", "echo", "ran"], { cwd }), "--net-log net.log", "can't write it: operation not permitted");
+    } finally {
+      Bun.spawnSync(["chattr", "-a", join(cwd, "net.log")]);
+    }
+    expect(await nsbox(["--net", "allow=allowed.test", "--net-log", "net.log", "--", "echo", "ran"], { cwd })).toMatchObject({ stdout: "ran\n", exitCode: 0 });
+  });
+});
+
 describe("project config files that are not regular files are ignored with a warning, never read", () => {
   const profile = { profiles: { mine: { env: "FROM_CONFIG=1" } } };
 

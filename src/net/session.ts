@@ -67,7 +67,12 @@ export function openNetLog(path: string): number {
     closeSync(fd);
     throw fail(why, "remove it, or give another path");
   }
-  ftruncateSync(fd, 0);
+  try {
+    ftruncateSync(fd, 0); // EPERM on an append-only file (chattr +a)
+  } catch (e) {
+    closeSync(fd);
+    throw fail(`can't empty it: ${fileError(e)}`, "remove it, or give another path");
+  }
   return fd;
 }
 
@@ -91,6 +96,16 @@ const MAX_REPORTED = 100;
 const shown = (host: string) =>
   (host.length > 255 ? `${host.slice(0, 255)}…` : host).replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 
+/** Close `fd`; false when close(2) failed. */
+function closeQuietly(fd: number): boolean {
+  try {
+    closeSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
   let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile);
   const blocked = new Map<string, string>();
@@ -103,7 +118,7 @@ export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line
       try {
         writeSync(log, JSON.stringify(e) + "\n");
       } catch (err) {
-        closeSync(log);
+        closeQuietly(log);
         log = -1;
         logFailed = `--net-log ${opts.logFile}: stopped writing: ${fileError(err)}; the lines after that are missing`;
       }
@@ -119,7 +134,8 @@ export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line
     onListen: (fd) => void (proxy = startProxy(fd, rules, onEvent, opts.proxy)),
     finish() {
       proxy?.close();
-      if (log >= 0) closeSync(log);
+      // close(2) reports a write the file system deferred (NFS, a full disk): said, not thrown.
+      if (log >= 0 && !closeQuietly(log)) logFailed ??= `--net-log ${opts.logFile}: the last lines may be missing (closing it failed)`;
       log = -1;
       const rest = more ? [`and ${more} more blocked connections${opts.logFile === undefined ? "" : " (every one is in --net-log)"}`] : [];
       return [...blocked.values(), ...rest, ...(logFailed ? [logFailed] : [])];
