@@ -320,6 +320,31 @@ describe("--overlay: what the host decides is said before the sandbox starts", (
     expect(await nsbox(["--overlay", join(cwd, "plain"), "--", "sh", "-c", `echo g > ${cwd}/plain/g; cat ${cwd}/plain/f`], { cwd })).toMatchObject({ stdout: "f\n", exitCode: 0 });
   });
 
+  // Mounting a tmpfs on the host takes root.
+  it.skipIf(!AS_ROOT)("an UPPERDIR that is a mount point, or has one below it, is refused before fork (control: a directory inside that mount keeps the change)", async () => {
+    const cwd = scratch();
+    const lower = join(cwd, "lower");
+    mkdirSync(lower);
+    const keep = scratch();
+    const upper = join(keep, "upper");
+    mkdirSync(upper, { mode: 0o700 });
+    execFileSync("mount", ["-t", "tmpfs", "-o", "mode=0700,size=1m", "nsbox-test", upper]);
+    try {
+      expectRefused(await nsbox(["--overlay", `${lower}:${upper}`, "--", "true"], { cwd }), `--overlay ${lower}:${upper}`, `the upper directory ${upper} is on another file system than ${join(keep, ".upper.nsbox-work")}`);
+      mkdirSync(join(upper, "changes/m"), { recursive: true, mode: 0o700 });
+      execFileSync("mount", ["-t", "tmpfs", "-o", "mode=0700,size=1m", "nsbox-test", join(upper, "changes/m")]);
+      try {
+        expectRefused(await nsbox(["--overlay", `${lower}:${join(upper, "changes")}`, "--", "true"], { cwd }), `--overlay ${lower}:${join(upper, "changes")}`, `the upper directory ${join(upper, "changes")} has mounts below it (${join(upper, "changes/m")})`);
+      } finally {
+        execFileSync("umount", [join(upper, "changes/m")]);
+      }
+      expect(await nsbox(["--overlay", `${lower}:${join(upper, "changes")}`, "--", "sh", "-c", `echo new > ${lower}/n`], { cwd })).toMatchObject({ exitCode: 0 });
+      expect(readFileSync(join(upper, "changes", "n"), "utf8")).toBe("new\n");
+    } finally {
+      execFileSync("umount", [upper]);
+    }
+  });
+
   it("an UPPERDIR that is a file is refused as one (control: a new upper directory keeps the change)", async () => {
     const cwd = scratch();
     const lower = join(cwd, "lower");

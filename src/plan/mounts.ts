@@ -1,5 +1,5 @@
 // The user's filesystem options (MountSpecs) as ops, in order, with every path resolved and checked before fork.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { release } from "node:os";
 import { fileKind } from "../errno.ts";
@@ -274,6 +274,19 @@ function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stag
     if (isAncestorOrSelf(lower.path, u.path) || isAncestorOrSelf(u.path, lower.path)) throw fail(spec, `the upper directory ${u.path} may not be inside ${lower.path} or contain it`);
     if (u.st) refuseSubmounts(spec, u.path, "upper directory");
     const w = privateDir(spec, host, join(dirname(u.path), `.${basename(u.path)}.nsbox-work`), "work");
+    // The kernel wants the work directory on the upper's file system (EINVAL otherwise): an upper
+    // that is itself a mount point (a tmpfs on ./changes) has its sibling on the parent's.
+    if (u.st) {
+      let workDev: bigint | undefined = w.st?.dev;
+      try {
+        workDev ??= lstatSync(dirname(u.path), { bigint: true }).dev;
+      } catch {}
+      if (workDev !== undefined && workDev !== u.st.dev) {
+        throw new NsboxError("BAD_OPTION", `${spec.origin}: the upper directory ${u.path} is on another file system than ${w.path}, the work directory the kernel needs beside it (is ${u.path} a mount point?)`, {
+          option: spec.option, path: u.path, hint: `keep the changes in a directory inside it, e.g. ${join(u.path, "changes")}`,
+        });
+      }
+    }
     // Created when the sandbox starts (as the user, through the host's root), not while
     // planning: a dry run or a plan refused later leaves nothing behind. Each must be new then.
     const made = new Set<string>();
