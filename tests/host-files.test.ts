@@ -74,6 +74,18 @@ describe("--file DST:CONTENT whose content is not a regular file", () => {
   });
 });
 
+describe("a path through a file (notes.txt/x)", () => {
+  it("--ro, --file and --seccomp say which component is not a directory, not 'no such file' (control: --ro-try skips it, a real path binds)", async () => {
+    const cwd = scratch();
+    writeFileSync(join(cwd, "notes.txt"), "n\n");
+    expectRefused(await nsbox(["--ro", "notes.txt/x", "--", "true"], { cwd }), "--ro notes.txt/x", `${join(cwd, "notes.txt")} is not a directory`);
+    expectRefused(await nsbox(["--file", "/x:notes.txt/x", "--", "true"], { cwd }), "--file /x:notes.txt/x", `${join(cwd, "notes.txt")} is not a directory`);
+    expectRefused(await nsbox(["--seccomp", "notes.txt/x", "--", "true"], { cwd }), "--seccomp notes.txt/x", `${join(cwd, "notes.txt")} is not a directory`);
+    expect(await nsbox(["--ro-try", "notes.txt/x", "--", "echo", "ran"], { cwd })).toMatchObject({ stdout: "ran\n", exitCode: 0 });
+    expect(await nsbox(["--ro", "notes.txt", "--", "cat", join(cwd, "notes.txt")], { cwd })).toMatchObject({ stdout: "n\n", exitCode: 0 });
+  });
+});
+
 describe("--net-log PATH that is not a regular file", () => {
   const log = (cwd: string, path: string) => nsbox(["--net", "allow=allowed.test", "--net-log", path, "--", "echo", "ran"], { cwd });
 

@@ -47,7 +47,7 @@ function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | u
   if (!walk.ok && "link" in walk) {
     throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${walk.link} is a symlink to ${walk.leadsTo}; nsbox follows no symlink a sandbox or another user could have placed: name the real path`, { option: "--seccomp", path: choice });
   }
-  if (!walk.ok) throw new NsboxError("PATH_NOT_FOUND", `--seccomp ${choice}: no such file`, { option: "--seccomp", path: choice });
+  if (!walk.ok) throw new NsboxError("PATH_NOT_FOUND", `--seccomp ${choice}: ${"notDir" in walk && walk.notDir ? `${walk.notDir} is not a directory` : "no such file"}`, { option: "--seccomp", path: choice });
   try {
     program = readChecked(walk.path, walk.st, 8 * 4096);
   } catch (e) {

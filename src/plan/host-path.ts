@@ -20,7 +20,7 @@ const MAX_LINKS = 40;
 
 export type Walk =
   | { ok: true; path: string; st: BigIntStats }
-  | { ok: false; missing: string; path: string }
+  | { ok: false; missing: string; path: string; notDir?: string }
   | { ok: false; link: string; leadsTo: string };
 
 function trustedDir(dir: string, uid: number): boolean {
@@ -49,7 +49,8 @@ function leadsTo(link: string): string {
 /**
  * Resolve the absolute path `path` component by component. Trusted symlinks are followed;
  * `missing` names the first component that does not exist (with `path` what was resolved so
- * far joined with the rest), `link` the first symlink that is not trusted.
+ * far joined with the rest; `notDir` the component that is a file, not a directory, if that is
+ * why), `link` the first symlink that is not trusted.
  */
 export function walkHostPath(path: string, uid = process.getuid!()): Walk {
   const todo = path.split("/").filter(Boolean);
@@ -80,7 +81,7 @@ export function walkHostPath(path: string, uid = process.getuid!()): Walk {
       st = lstatSync(at, { bigint: true });
       continue;
     }
-    if (todo.length > 0 && !st.isDirectory()) return { ok: false, missing: next + "/" + todo[0], path: [next, ...todo].join("/") };
+    if (todo.length > 0 && !st.isDirectory()) return { ok: false, missing: next + "/" + todo[0], path: [next, ...todo].join("/"), notDir: next };
     at = next;
   }
   return { ok: true, path: at, st };

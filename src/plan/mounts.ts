@@ -53,6 +53,7 @@ function source(spec: MountSpec, host: Host): { path: string; st: BigIntStats } 
     throw fail(spec, `${shown} is a symlink to ${walk.leadsTo}; nsbox follows no symlink in a host path that a sandbox, the project or another user could have placed: name the real path if that is what you mean`, "BAD_OPTION", path);
   }
   if (spec.optional) return undefined;
+  if (walk.notDir) throw fail(spec, `${path}: ${walk.notDir} is not a directory`, "PATH_NOT_FOUND", path);
   throw new NsboxError("PATH_NOT_FOUND", `${spec.origin}: ${path}: no such file or directory`, {
     option: spec.option, path, hint: spec.option ? `create it first, or use ${spec.option}-try to skip it when it is missing` : undefined,
   });
