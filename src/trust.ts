@@ -181,26 +181,43 @@ export function readTrust(warn: (message: string) => void = () => {}): Record<st
 /** Write the trusted files: the directory made 0700 if missing, the file replaced atomically (0600). */
 export function writeTrust(files: Record<string, TrustEntry>): void {
   const dir = configDir();
-  mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
+  } catch {} // ~/.config a file, or not writable: the mkdir below says which
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
+      throw new NsboxError("STATE_DIR", `cannot record trust: can't create ${dir}: ${fileError(e)}`, { path: dir, hint: `make ${dir} a directory of your own with mode 700` });
+    }
   }
   const bad = checkDir(dir);
   if (bad) throw new NsboxError("STATE_DIR", `cannot record trust: ${bad}`, { path: dir, hint: `make ${dir} a directory of your own with mode 700` });
+  const file = join(dir, STORE);
   const tmp = join(dir, `.${STORE}.${process.pid}.${Math.random().toString(36).slice(2)}`);
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_CLOEXEC, 0o600);
+  // The directory is the user's, but what is in it may not be what nsbox left (a trusted.json
+  // made a directory, a mode 500): said with the fix, not an internal error.
+  const cannot = (e: unknown) => new NsboxError("STATE_DIR", `cannot record trust in ${file}: ${fileError(e)}`, {
+    path: file, hint: (e as NodeJS.ErrnoException).code === "EISDIR" ? `remove the directory ${file} (nsbox keeps a file there), then trust again` : `make ${dir} a directory you can write (chmod 700 ${dir}), then trust again`,
+  });
+  let fd: number;
+  try {
+    fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_CLOEXEC, 0o600);
+  } catch (e) {
+    throw cannot(e);
+  }
+  let open = true;
   try {
     writeSync(fd, JSON.stringify({ files }, null, 2) + "\n");
     fsyncSync(fd);
-  } catch (e) {
+    open = false;
     closeSync(fd);
+    renameSync(tmp, file);
+  } catch (e) {
+    if (open) closeSync(fd);
     rmSync(tmp, { force: true });
-    throw e;
+    throw cannot(e);
   }
-  closeSync(fd);
-  renameSync(tmp, join(dir, STORE));
 }
 
 const within = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`);

@@ -179,6 +179,26 @@ describe("nsbox trust FILE", () => {
     expect((await trust(cwd, "nsbox.json", home)).exitCode).toBe(0);
   });
 
+  it("where the store can't be written (trusted.json a directory, ~/.config a file): one message with the fix, not an internal error (control: a fresh home records it)", async () => {
+    const cwd = scratch();
+    writeFileSync(join(cwd, "nsbox.json"), JSON.stringify({ profiles: { p: { rw: ["~"] } } }));
+    const dirStore = homeIn(made);
+    mkdirSync(join(dirStore, ".config/nsbox/trusted.json"), { recursive: true });
+    chmodSync(join(dirStore, ".config/nsbox"), 0o700);
+    const r = await trust(cwd, "nsbox.json", dirStore);
+    expect(r).toMatchObject({ exitCode: 125, stdout: "" });
+    expect(r.stderr).toContain(`nsbox: cannot record trust in ${join(dirStore, ".config/nsbox/trusted.json")}: it is a directory\nnsbox: remove the directory`);
+    const fileConfig = homeIn(made);
+    writeFileSync(join(fileConfig, ".config"), "");
+    const f = await trust(cwd, "nsbox.json", fileConfig);
+    expect(f).toMatchObject({ exitCode: 125, stdout: "" });
+    expect(f.stderr).toContain(`nsbox: cannot record trust: can't create ${join(fileConfig, ".config/nsbox")}: a component of the path is not a directory\n`);
+    for (const e of [r.stderr, f.stderr]) expect(e).not.toContain("internal error");
+    const fresh = homeIn(made);
+    expect((await trust(cwd, "nsbox.json", fresh)).exitCode).toBe(0);
+    expect(JSON.parse(readFileSync(join(fresh, ".config/nsbox/trusted.json"), "utf8")).files).toHaveProperty([join(cwd, "nsbox.json")]);
+  });
+
   it.skipIf(AS_ROOT)("behind a directory the user may not enter: permission denied, not 'no such file' (control: entered, it is trusted)", async () => {
     const cwd = scratch();
     const home = homeIn(made);
