@@ -326,6 +326,17 @@ describe("conditions the user caused are one message with the fix, not an intern
     expect(await nsbox(["--name", "files-ro", "--", "echo", "ran"], { cwd: scratch(), env })).toMatchObject({ stdout: "ran\n", exitCode: 0 });
   });
 
+  it("nsbox doctor with TMPDIR a missing directory: a failed check with the fix, not an internal error (control: a real TMPDIR passes it)", async () => {
+    const cwd = scratch();
+    const missing = join(cwd, "no-such-tmp");
+    const r = await nsbox(["doctor"], { cwd, env: { ...process.env, TMPDIR: missing } });
+    expect(r.stderr).not.toContain("internal error");
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain(`✗ a real sandbox: can't create a scratch directory in ${missing}: no such file or directory\n    fix: set TMPDIR to a directory you can write, or unset it (/tmp)\n`);
+    const control = await nsbox(["doctor"], { cwd, env: { ...process.env, TMPDIR: cwd } });
+    expect(control.stdout).toMatch(/^✓ a real sandbox: /m);
+  });
+
   // Root reads and lists any directory: a 0311 current directory stops only users.
   it.skipIf(AS_ROOT)("a current directory the user may not list: permission denied with the fix, not 'changed while starting' (control: --no-cwd runs)", async () => {
     const cwd = join(scratch(), "noread");
