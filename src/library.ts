@@ -1,5 +1,5 @@
 // nsbox as a library: spawn() and run() start sandboxes from a Bun program, shaped like Bun.spawn.
-import { walkHostPath } from "./plan/host-path.ts";
+import { walkError, walkHostPath } from "./plan/host-path.ts";
 import { constants } from "node:os";
 import { resolve } from "node:path";
 import { projectProfile } from "./config.ts";
@@ -136,11 +136,12 @@ function sandboxOptions(options: RunOptions, cwd: string): SandboxOptions {
 function hostDir(cwd: string | undefined): string {
   if (cwd === undefined) return currentDir();
   // Shared read-write: resolved without following a symlink a sandbox could have placed (host-path.ts).
+  const abs = resolve(cwd.startsWith("/") ? "/" : currentDir(), cwd); // a removed current directory: said by currentDir
   let walk: ReturnType<typeof walkHostPath>;
   try {
-    walk = walkHostPath(resolve(cwd));
+    walk = walkHostPath(abs);
   } catch (e) {
-    throw new NsboxError("PATH_NOT_FOUND", `cwd ${cwd}: ${(e as Error).message}`, { option: "cwd", path: cwd, cause: e });
+    throw new NsboxError("PATH_NOT_FOUND", `cwd ${cwd}: ${walkError(e)}`, { option: "cwd", path: cwd, cause: e });
   }
   if (!walk.ok && "link" in walk) {
     throw new NsboxError("BAD_OPTION", `cwd ${cwd}: ${walk.link} is a symlink to ${walk.leadsTo}; nsbox shares no directory through a symlink a sandbox could have placed: name the real path`, { option: "cwd", path: cwd });
