@@ -348,6 +348,12 @@ describe("conditions the user caused are one message with the fix, not an intern
     expect(r.stderr).toContain(`chmod u+r ${cwd}`);
     expect(await nsbox(["--no-cwd", "--", "echo", "ran"], { cwd })).toMatchObject({ stdout: "ran\n", exitCode: 0 });
     chmodSync(cwd, 0o700);
+    // The same for a repository's .git of mode 000 in the project (nsbox watches its hooks).
+    mkdirSync(join(cwd, ".git"), { mode: 0o000 });
+    chmodSync(join(cwd, ".git"), 0o000);
+    expectRefused(await nsbox(["--", "true"], { cwd }), join(cwd, ".git"), "permission denied: nsbox reads each directory it shares writable");
+    chmodSync(join(cwd, ".git"), 0o700);
+    expect(await nsbox(["--", "echo", "ran"], { cwd })).toMatchObject({ stdout: "ran\n", exitCode: 0 });
   });
 });
 

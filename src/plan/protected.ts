@@ -626,7 +626,7 @@ export function holdWatches(watches: Watch[]): Held[] {
       if (code === "EACCES") {
         // The user's own mode bits (a 0311 directory), not a race: said as such, with the fix.
         throw new NsboxError("PATH_NOT_FOUND", `${watch.dir}: permission denied: nsbox reads each directory it shares writable, to see what the sandbox leaves there for the host to run later (.git/hooks, .envrc)`, {
-          path: watch.dir, hint: `give yourself read permission (chmod u+r ${watch.dir}), or share it read-only with --ro, or not at all with --no-cwd`,
+          path: watch.dir, hint: `give yourself read permission (chmod u+r ${watch.dir}), or share what holds it read-only (--ro), or not at all (--no-cwd for the current directory)`,
         });
       }
       const why = code ?? (e as Error).message;
