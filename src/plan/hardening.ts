@@ -42,9 +42,9 @@ function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | u
   } catch (e) {
     throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${walkError(e)}`, { option: "--seccomp", path: choice });
   }
-  const odd = !walk.ok && "link" in walk ? notAFile(walk.leadsTo) : undefined;
-  if (odd) throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${(walk as { link: string }).link} is ${odd}, not a file`, { option: "--seccomp", path: choice, hint: "write the compiled filter to a file and name that" });
   if (!walk.ok && "link" in walk) {
+    const odd = notAFile(walk.leadsTo);
+    if (odd) throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${walk.link} is ${odd}, not a file`, { option: "--seccomp", path: choice, hint: "write the compiled filter to a file and name that" });
     throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${walk.link} is a symlink to ${walk.leadsTo}; nsbox follows no symlink a sandbox or another user could have placed: name the real path`, { option: "--seccomp", path: choice });
   }
   if (!walk.ok) throw new NsboxError("PATH_NOT_FOUND", `--seccomp ${choice}: ${"notDir" in walk && walk.notDir ? `${walk.notDir} is not a directory` : "no such file"}`, { option: "--seccomp", path: choice });
