@@ -291,7 +291,8 @@ describe("conditions the user caused are one message with the fix, not an intern
   it("a relative HOME is refused with what to set (control: an absolute one runs)", async () => {
     const cwd = scratch();
     for (const args of [["--", "true"], ["trust", "--list"]]) {
-      const r = await nsbox(args, { cwd, env: { ...process.env, HOME: "rel" } });
+      // XDG_CONFIG_HOME unset: with it, trust --list needs no home (another test file may have set it in this process).
+      const r = await nsbox(args, { cwd, env: { ...process.env, HOME: "rel", XDG_CONFIG_HOME: undefined } });
       expect(r).toMatchObject({ exitCode: 125, stdout: "" });
       expect(r.stderr).toStartWith("nsbox: HOME=rel: not an absolute path, so nsbox cannot tell where your home is\nnsbox: set HOME to");
     }
