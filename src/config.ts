@@ -1,6 +1,7 @@
 // The project config: an `nsbox` key in package.json or an nsbox.json at the project root.
 import { realpathSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { fileError } from "./errno.ts";
 import { NsboxError } from "./errors.ts";
 import { checkedDigests, loosenings } from "./loosening.ts";
 import { PINNED_FILES, type Pinned, type SandboxOptions } from "./options.ts";
@@ -129,11 +130,12 @@ export function loadConfigFile(path: string): ProjectConfig {
   let file: string;
   try {
     file = join(realpathSync(dirname(resolve(path))), basename(path));
-  } catch {
-    throw new NsboxError("PATH_NOT_FOUND", `${path}: no such file`, { path });
+  } catch (e) {
+    // EACCES on a directory on the way is not "no such file".
+    throw new NsboxError("PATH_NOT_FOUND", `${path}: ${fileError(e)}`, { path });
   }
   const read = readConfigFile(file);
-  if (!read) throw new NsboxError("PATH_NOT_FOUND", `${file}: no such file`, { path: file });
+  if (!read) throw new NsboxError("PATH_NOT_FOUND", `${file}: no such file or directory`, { path: file });
   if ("ignored" in read) throw new NsboxError("UNTRUSTED_CONFIG", `${file} cannot be trusted: ${read.ignored}`, { path: file });
   const json = parseJson(file, read.bytes);
   if (basename(file) !== "package.json") return { ...parseConfig(json, file), sha256: sha256(read.bytes) };

@@ -18,3 +18,44 @@ export function errnoName(errno: number): string {
 
 /** errno numbers by name (src/kernel.ts, checked against the kernel's headers). */
 export { ERRNO as Errno } from "./kernel.ts";
+
+/** What a file is, from its mode, for messages: "a directory", "a FIFO (named pipe)", … */
+export function fileKind(mode: number | bigint): string {
+  switch (Number(mode) & 0o170000) {
+    case 0o040000: return "a directory";
+    case 0o010000: return "a FIFO (named pipe)";
+    case 0o020000: return "a character device";
+    case 0o060000: return "a block device";
+    case 0o140000: return "a socket";
+    case 0o120000: return "a symbolic link";
+    default: return "a regular file";
+  }
+}
+
+/** Texts libuv words misleadingly for a file nsbox opens ("illegal operation on a directory"). */
+const FILE_ERRORS: Record<string, string> = {
+  ENOENT: "no such file or directory",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EISDIR: "it is a directory",
+  ENOTDIR: "a component of the path is not a directory",
+  ELOOP: "it is a symbolic link",
+  ENXIO: "it is a FIFO with no reader, or a device that is not there",
+  ETXTBSY: "it is a program being run",
+  EROFS: "the file system is read-only",
+  ENOSPC: "no space left on the device",
+  EDQUOT: "disk quota exceeded",
+  EFBIG: "the file is too large (a file-size limit)",
+  EIO: "an I/O error",
+};
+
+/** A failed fs call on a file, worded truthfully: "permission denied", never a code or "no such file". */
+export function fileError(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code && FILE_ERRORS[err.code]) return FILE_ERRORS[err.code]!;
+  if (typeof err?.errno === "number") {
+    const entry = system().get(err.errno < 0 ? err.errno : -err.errno);
+    if (entry) return `${entry[1]} (${entry[0]})`;
+  }
+  return err?.message ?? String(e);
+}

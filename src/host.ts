@@ -1,5 +1,8 @@
 // Facts about the host and the calling user that a plan is built from, read once per run.
-import { readFileSync, realpathSync } from "node:fs";
+import { readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { homedir } from "node:os";
+import { fileError } from "./errno.ts";
+import { NsboxError } from "./errors.ts";
 
 export interface Host {
   uid: number;
@@ -53,6 +56,56 @@ export function userName(uid: number): string | undefined {
   return passwdEntry(uid)?.[0];
 }
 
+/**
+ * This process's current directory, or an NsboxError the user can act on: process.cwd() throws
+ * when the directory was removed (`cd /tmp/x && rmdir /tmp/x && nsbox …`), which nsbox reported
+ * as an internal error. Every use of the current directory by the CLI and the library goes here.
+ */
+export function currentDir(): string {
+  try {
+    return process.cwd();
+  } catch (e) {
+    let was = "";
+    try {
+      was = ` (it was ${readlinkSync("/proc/self/cwd").replace(/ \(deleted\)$/, "")})`;
+    } catch {}
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ERANGE" || code === "ENAMETOOLONG") {
+      throw new NsboxError("PATH_NOT_FOUND", "the path of the current directory is longer than Linux lets a program ask for (4096 bytes)", { hint: "run nsbox from a directory with a shorter path" });
+    }
+    const why = code === "ENOENT" ? `the current directory was removed${was}` : `the current directory cannot be found${was}: ${fileError(e)}`;
+    throw new NsboxError("PATH_NOT_FOUND", why, { hint: "cd to a directory that exists, then run nsbox again" });
+  }
+}
+
+/**
+ * $HOME when it is usable: a relative one would make `~` and the home checks depend on the
+ * current directory (HOME=rel put "your home" inside the project), so it is refused.
+ */
+export function homeFrom(env: Record<string, string | undefined>): string | undefined {
+  const home = env.HOME;
+  if (!home) return undefined;
+  if (!home.startsWith("/")) {
+    throw new NsboxError("BAD_OPTION", `HOME=${home}: not an absolute path, so nsbox cannot tell where your home is`, { hint: "set HOME to your home directory (e.g. HOME=/home/you), or unset it to use the one in /etc/passwd" });
+  }
+  return home;
+}
+
+/**
+ * The user's home: $HOME, else the one /etc/passwd (or NSS) gives the uid. With neither (a uid
+ * with no passwd entry, started with `env -i`), os.homedir() threw and nsbox reported an
+ * internal error; nsbox cannot tell which directories are the user's config, so it says so.
+ */
+export function findHome(env: Record<string, string | undefined> = process.env, pw = passwdEntry(process.getuid!())): string {
+  const home = homeFrom(env) || pw?.[5];
+  if (home) return home;
+  try {
+    return homedir();
+  } catch {
+    throw new NsboxError("BAD_OPTION", `HOME is not set, and uid ${process.getuid!()} has no home directory in /etc/passwd: nsbox cannot tell where your home is`, { hint: "set HOME to your home directory (e.g. HOME=/home/you)" });
+  }
+}
+
 /** Read the host facts; `cwd` defaults to the process's current directory. */
 export function readHost(cwd?: string, env: Record<string, string | undefined> = process.env): Host {
   const uid = process.getuid!();
@@ -64,8 +117,8 @@ export function readHost(cwd?: string, env: Record<string, string | undefined> =
     user: pw?.[0] ?? "user",
     group: groupName(gid) ?? "users",
     shell: pw?.[6] || "/bin/sh",
-    home: resolved(env.HOME || pw?.[5] || "/"),
-    cwd: cwd ?? process.cwd(),
+    home: resolved(findHome(env, pw)),
+    cwd: cwd ?? currentDir(),
     env,
   };
 }

@@ -2,6 +2,7 @@
 import { existsSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { NsboxError } from "./errors.ts";
+import { currentDir } from "./host.ts";
 
 /** The flags bin/nsbox's first line passes to Bun (`#!/usr/bin/env -S bun …`). */
 export const SAFE_BUN_FLAGS = ["--no-env-file", "--config=/dev/null"];
@@ -20,7 +21,7 @@ const DOTENV = /^\.env(\..+)?$/;
  * it, but it stops nsbox from acting for it and tells the user how to start nsbox. nsbox's own
  * checkout (its bunfig.toml sets the test timeout) is as trusted as the code being run.
  */
-export function cwdConfigBunRead(execArgv = process.execArgv, cwd = process.cwd()): string[] {
+export function cwdConfigBunRead(execArgv = process.execArgv, cwd = currentDir()): string[] {
   const noEnv = execArgv.includes("--no-env-file");
   const ownConfig = execArgv.some((a) => a.startsWith("--config=") || a.startsWith("-c="));
   if (noEnv && ownConfig) return [];

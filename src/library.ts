@@ -1,11 +1,11 @@
 // nsbox as a library: spawn() and run() start sandboxes from a Bun program, shaped like Bun.spawn.
-import { walkHostPath } from "./plan/host-path.ts";
+import { walkError, walkHostPath } from "./plan/host-path.ts";
 import { constants } from "node:os";
 import { resolve } from "node:path";
 import { projectProfile } from "./config.ts";
 import { NsboxError } from "./errors.ts";
 import { Descriptors, feed, inheritedTerminal, openStdio, type OutputOption, type Stdio, type StdinOption, type StdinSink } from "./library-stdio.ts";
-import { readHost } from "./host.ts";
+import { currentDir, readHost } from "./host.ts";
 import { SANDBOX_OPTION_KEYS, type SandboxOptions } from "./options.ts";
 import { MOUNT_KINDS } from "./plan/mount-spec.ts";
 import { buildPlan, FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
@@ -134,13 +134,14 @@ function sandboxOptions(options: RunOptions, cwd: string): SandboxOptions {
 
 /** The host directory shared as the payload's current directory: `cwd`, resolved, or this process's. */
 function hostDir(cwd: string | undefined): string {
-  if (cwd === undefined) return process.cwd();
+  if (cwd === undefined) return currentDir();
   // Shared read-write: resolved without following a symlink a sandbox could have placed (host-path.ts).
+  const abs = resolve(cwd.startsWith("/") ? "/" : currentDir(), cwd); // a removed current directory: said by currentDir
   let walk: ReturnType<typeof walkHostPath>;
   try {
-    walk = walkHostPath(resolve(cwd));
+    walk = walkHostPath(abs);
   } catch (e) {
-    throw new NsboxError("PATH_NOT_FOUND", `cwd ${cwd}: ${(e as Error).message}`, { option: "cwd", path: cwd, cause: e });
+    throw new NsboxError("PATH_NOT_FOUND", `cwd ${cwd}: ${walkError(e)}`, { option: "cwd", path: cwd, cause: e });
   }
   if (!walk.ok && "link" in walk) {
     throw new NsboxError("BAD_OPTION", `cwd ${cwd}: ${walk.link} is a symlink to ${walk.leadsTo}; nsbox shares no directory through a symlink a sandbox could have placed: name the real path`, { option: "cwd", path: cwd });

@@ -1,7 +1,9 @@
 // Running sandboxes by name: in the user's private runtime directory, a JSON file (the name's claim, for listing) and a Unix socket served by the nsbox process that runs the sandbox, the only proof stop, exec and inspect accept.
-import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, constants as fsConstants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
+import { fileError } from "./errno.ts";
+import { currentDir } from "./host.ts";
 import { NsboxError } from "./errors.ts";
 import { findOp } from "./ops.ts";
 import { closeFd, pidfdOpen, receiveDataFd, sendDataFd, unixAccept, unixConnect, unixListen } from "./executor.ts";
@@ -72,7 +74,7 @@ function privateDir(dir: string, uid: number): string {
     mkdirSync(dir, 0o700);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code !== "EEXIST") throw stateDirError(dir, `can't be created (${code})`);
+    if (code !== "EEXIST") throw stateDirError(dir, `can't be created: ${fileError(e)}`);
   }
   const st = lstatSync(dir);
   if (st.isSymbolicLink()) throw stateDirError(dir, "is a symlink; nsbox keeps its state only in a real directory");
@@ -121,12 +123,27 @@ export function payloadOf(pid: number): number | undefined {
   }
 }
 
+/** A state file is a few hundred bytes; anything else in its place is not one. */
+const MAX_STATE_BYTES = 1 << 20;
+
+/**
+ * A state file's content, or undefined. Read without following a symlink and without blocking,
+ * as a regular file of bounded size: the runtime directory may be shared with a sandbox (an
+ * explicit --rw of it), whose payload could leave a FIFO there that held nsbox at its exit.
+ */
 function readState(file: string): SandboxState | undefined {
+  let fd = -1;
   try {
-    const s = JSON.parse(readFileSync(file, "utf8")) as SandboxState;
-    return s.version === STATE_VERSION && typeof s.name === "string" ? s : undefined;
+    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY | fsConstants.O_CLOEXEC);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_STATE_BYTES) return undefined;
+    const buf = Buffer.alloc(st.size);
+    const s = JSON.parse(buf.subarray(0, readSync(fd, buf, 0, st.size, 0)).toString("utf8")) as SandboxState;
+    return s?.version === STATE_VERSION && typeof s.name === "string" ? s : undefined;
   } catch {
     return undefined;
+  } finally {
+    if (fd >= 0) closeSync(fd);
   }
 }
 
@@ -414,7 +431,7 @@ export function claimName(name: string | undefined, facts: StateFacts, dir = run
     unlinkSync(tmp);
   } catch {}
   const listener = unixListen(tmp);
-  if (listener < 0) throw stateDirError(dir, `can't hold a socket (${errnoName(listener)})`);
+  if (listener < 0) throw stateDirError(dir, `can't hold a socket: ${fileError({ errno: listener, code: errnoName(listener) })}`);
   let state: SandboxState | undefined;
   let sock = "";
   try {
@@ -428,7 +445,7 @@ export function claimName(name: string | undefined, facts: StateFacts, dir = run
           startedAt: new Date().toISOString(), summary: summarize(facts.options), ...facts,
         };
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw stateDirError(dir, `can't be written (${(e as NodeJS.ErrnoException).code})`);
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw stateDirError(dir, `can't be written: ${fileError(e)}`);
         let other: ProvenSandbox | undefined;
         try {
           other = querySandbox(candidate, dir);
@@ -540,7 +557,7 @@ export function registerRun(options: SandboxOptions, plan: import("./plan/index.
   try {
     return claimName(name, {
       command: plan.command,
-      cwd: process.cwd(),
+      cwd: currentDir(),
       home: plan.env.HOME ?? "/",
       startDir: plan.startDir,
       hostname: findOp(plan.ops, "SETHOSTNAME")?.name ?? "nsbox",

@@ -1,10 +1,10 @@
 // Trust in project config files: reading them safely, and the user's consent to what they loosen.
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, writeSync, fsyncSync, type Stats } from "node:fs";
-import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { sha256 } from "./digest.ts";
+import { fileError, fileKind } from "./errno.ts";
 import { NsboxError } from "./errors.ts";
-import { userName } from "./host.ts";
+import { findHome, userName } from "./host.ts";
 import type { Loosening } from "./loosening.ts";
 
 export { sha256 };
@@ -14,9 +14,9 @@ export const MAX_CONFIG_BYTES = 4 << 20;
 
 const NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_CLOEXEC;
 
-/** The home directory `~` means, as readHost finds it. */
+/** The home directory `~` means, as readHost finds it (a relative $HOME is refused there too). */
 export function homeDir(): string {
-  return process.env.HOME || homedir();
+  return findHome();
 }
 
 /** The home directory with symlinks resolved, as the plan uses it (Silverblue's /home -> var/home). */
@@ -69,24 +69,32 @@ export function readConfigFile(path: string): ConfigRead | undefined {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     if (code === "ELOOP") return { ignored: `${path} is a symbolic link (nsbox reads config files only as regular files)` };
-    return { ignored: `${path} cannot be read (${code})` };
+    return { ignored: `${path} cannot be read: ${fileError(e)}` };
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) return { ignored: `${path} is not a regular file` };
+    if (!st.isFile()) return { ignored: `${path} is ${fileKind(st.mode)}, not a regular file` };
     if (st.size > MAX_CONFIG_BYTES) return { ignored: `${path} is larger than ${MAX_CONFIG_BYTES >> 20} MiB` };
     const dir = dirname(path);
     const why = foreignWriter(st, path) ?? foreignWriter(lstatSync(dir), `its directory ${dir}`);
     if (why) return { ignored: why };
-    // Bounded read as well: the file may grow after the fstat.
-    const buf = Buffer.allocUnsafe(MAX_CONFIG_BYTES + 1);
-    let n = 0;
-    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
-    if (n > MAX_CONFIG_BYTES) return { ignored: `${path} is larger than ${MAX_CONFIG_BYTES >> 20} MiB` };
-    return { bytes: buf.subarray(0, n) };
+    const bytes = readBounded(fd, MAX_CONFIG_BYTES);
+    if (bytes === undefined) return { ignored: `${path} is larger than ${MAX_CONFIG_BYTES >> 20} MiB` };
+    return { bytes };
+  } catch (e) {
+    // EIO, EISDIR on a strange file system: the file is unusable, which is no reason for an internal error.
+    return { ignored: `${path} cannot be read: ${fileError(e)}` };
   } finally {
     closeSync(fd);
   }
+}
+
+/** Read `fd` to its end, or undefined past `max` bytes: a file may grow after its fstat. */
+function readBounded(fd: number, max: number): Buffer | undefined {
+  const buf = Buffer.allocUnsafe(max + 1);
+  let n = 0;
+  for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
+  return n > max ? undefined : buf.subarray(0, n);
 }
 
 /** The user's nsbox config directory: $XDG_CONFIG_HOME/nsbox, else ~/.config/nsbox. */
@@ -143,17 +151,22 @@ export function readTrust(warn: (message: string) => void = () => {}): Record<st
   try {
     fd = openSync(file, NOFOLLOW);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") warn(`the trust store ${file} is ignored: ${(e as NodeJS.ErrnoException).code === "ELOOP" ? "it is a symbolic link" : (e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") warn(`the trust store ${file} is ignored: ${fileError(e)}`);
     return {};
   }
   try {
     const st = fstatSync(fd);
-    const why = !st.isFile() ? "not a regular file" : st.uid !== process.getuid!() ? `owned by uid ${st.uid}` : st.mode & 0o022 ? "writable by others" : undefined;
+    const why = !st.isFile() ? `it is ${fileKind(st.mode)}, not a regular file` : st.size > MAX_CONFIG_BYTES ? `it is larger than ${MAX_CONFIG_BYTES >> 20} MiB` : st.uid !== process.getuid!() ? `owned by uid ${st.uid}` : st.mode & 0o022 ? "writable by others" : undefined;
     if (why) {
       warn(`the trust store ${file} is ignored: ${why}`);
       return {};
     }
-    const data = JSON.parse(readFileSync(fd, "utf8")) as { files?: Record<string, TrustEntry> };
+    const bytes = readBounded(fd, MAX_CONFIG_BYTES);
+    if (bytes === undefined) {
+      warn(`the trust store ${file} is ignored: it is larger than ${MAX_CONFIG_BYTES >> 20} MiB`);
+      return {};
+    }
+    const data = JSON.parse(bytes.toString("utf8")) as { files?: Record<string, TrustEntry> };
     // Entries are nsbox's own writing; one edited by hand to null is no trust, not an internal error.
     const files = data.files && typeof data.files === "object" ? data.files : {};
     return Object.fromEntries(Object.entries(files).filter(([, e]) => typeof (e as TrustEntry | null)?.sha256 === "string"));
@@ -168,26 +181,43 @@ export function readTrust(warn: (message: string) => void = () => {}): Record<st
 /** Write the trusted files: the directory made 0700 if missing, the file replaced atomically (0600). */
 export function writeTrust(files: Record<string, TrustEntry>): void {
   const dir = configDir();
-  mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
+  } catch {} // ~/.config a file, or not writable: the mkdir below says which
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
+      throw new NsboxError("STATE_DIR", `cannot record trust: can't create ${dir}: ${fileError(e)}`, { path: dir, hint: `make ${dir} a directory of your own with mode 700` });
+    }
   }
   const bad = checkDir(dir);
   if (bad) throw new NsboxError("STATE_DIR", `cannot record trust: ${bad}`, { path: dir, hint: `make ${dir} a directory of your own with mode 700` });
+  const file = join(dir, STORE);
   const tmp = join(dir, `.${STORE}.${process.pid}.${Math.random().toString(36).slice(2)}`);
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_CLOEXEC, 0o600);
+  // The directory is the user's, but what is in it may not be what nsbox left (a trusted.json
+  // made a directory, a mode 500): said with the fix, not an internal error.
+  const cannot = (e: unknown) => new NsboxError("STATE_DIR", `cannot record trust in ${file}: ${fileError(e)}`, {
+    path: file, hint: (e as NodeJS.ErrnoException).code === "EISDIR" ? `remove the directory ${file} (nsbox keeps a file there), then trust again` : `make ${dir} a directory you can write (chmod 700 ${dir}), then trust again`,
+  });
+  let fd: number;
+  try {
+    fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_CLOEXEC, 0o600);
+  } catch (e) {
+    throw cannot(e);
+  }
+  let open = true;
   try {
     writeSync(fd, JSON.stringify({ files }, null, 2) + "\n");
     fsyncSync(fd);
-  } catch (e) {
+    open = false;
     closeSync(fd);
+    renameSync(tmp, file);
+  } catch (e) {
+    if (open) closeSync(fd);
     rmSync(tmp, { force: true });
-    throw e;
+    throw cannot(e);
   }
-  closeSync(fd);
-  renameSync(tmp, join(dir, STORE));
 }
 
 const within = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`);

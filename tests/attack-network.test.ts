@@ -152,7 +152,7 @@ describe("--net-log: a write that fails is not a crash", () => {
     const r = await run(p, 200);
     expect(r.stdout).toBe("payload done\n");
     expect(r.stderr).not.toContain("    at ");
-    expect(r.stderr).toContain(`nsbox: --net-log ${join(p.dir, "net.log")}: stopped writing (EFBIG); the lines after that are missing`);
+    expect(r.stderr).toContain(`nsbox: --net-log ${join(p.dir, "net.log")}: stopped writing: the file is too large (a file-size limit); the lines after that are missing`);
     const control = await run(p, 5);
     expect(control.stdout).toBe("payload done\n");
     expect(readFileSync(join(p.dir, "net.log"), "utf8").trim().split("\n").length).toBe(5);

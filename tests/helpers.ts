@@ -46,9 +46,14 @@ export async function collect(
 export const sh = (script: string, opts: Parameters<typeof nsbox>[1] = {}, extra: string[] = []) =>
   nsbox([...extra, "--", "sh", "-c", script], opts);
 
-/** A fresh directory the current user owns, outside $HOME (so it is shared read-write). */
+/** The scratch directories this process made, removed when the whole run ends (tests/preload.ts). */
+const scratchMade: string[] = ((globalThis as { __nsboxScratch?: string[] }).__nsboxScratch ??= []);
+
+/** A fresh directory the current user owns, outside $HOME (so it is shared read-write); removed after the run. */
 export function scratchDir(): string {
-  return realpathSync(mkdtempSync(join(tmpdir(), "nsbox-t-")));
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), "nsbox-t-")));
+  scratchMade.push(dir);
+  return dir;
 }
 
 /**
@@ -68,6 +73,24 @@ export function scratchIn(made: string[]): string {
   const dir = scratchDir();
   made.push(dir);
   return dir;
+}
+
+/**
+ * A copy of nsbox's code that every user can read, for root-run tests that start nsbox as
+ * another uid (setpriv): the checkout itself may lie where only its owner can reach it (a clone
+ * in a 0700 temporary directory), and the test must not depend on that. Returns the copy's
+ * root (`join(root, "bin/nsbox")` is the command), recorded in `made`.
+ */
+export function readableCheckout(made: string[]): string {
+  const copy = realpathSync(mkdtempSync(join(tmpdir(), "nsbox-code-")));
+  made.push(copy);
+  mkdirSync(join(copy, "node_modules"));
+  const parts = ["bin", "src", "package.json", "tsconfig.json", "node_modules/citty", "node_modules/consola"];
+  const cp = Bun.spawnSync(["cp", "-a", "--parents", ...parts, copy], { cwd: ROOT, stderr: "pipe" });
+  if (cp.exitCode !== 0) throw new Error(`copying the checkout failed: ${cp.stderr.toString()}`);
+  const chmod = Bun.spawnSync(["chmod", "-R", "a+rX", copy], { stderr: "pipe" });
+  if (chmod.exitCode !== 0) throw new Error(`chmod of the copy failed: ${chmod.stderr.toString()}`);
+  return copy;
 }
 
 /** A stand-in $HOME outside every scratch directory, recorded in `made`. */

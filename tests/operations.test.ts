@@ -3,7 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NSBOX, ROOT, type Ran, cleanedUp, eventually, collect, background as startBackground } from "./helpers.ts";
+import { NSBOX, type Ran, cleanedUp, eventually, collect, readableCheckout, background as startBackground } from "./helpers.ts";
 
 const UID = process.getuid!();
 const GID = process.getgid!();
@@ -448,12 +448,15 @@ describe("nsbox stop", () => {
 
 // Acting as two different users needs root (setpriv); scripts/test runs this as root in CI.
 describe.skipIf(!asRoot)("only the owner can join (as root: uid 1000 and 1001 via setpriv)", () => {
+  /** nsbox's code where uid 1000 and 1001 can read it, wherever the checkout lies. */
+  let code: string | undefined;
+  const codeRoot = () => (code ??= readableCheckout(made));
   /** The nsbox command line as another uid, with a HOME and runtime directory of its own. */
   function as(uid: number) {
     const home = tempDir(`nsbox-home-${uid}-`, uid);
     const runtime = privateRuntime(uid);
     const cwd = tempDir(`nsbox-cwd-${uid}-`, uid);
-    const argv0 = ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "env", "-i", `PATH=${process.env.PATH}`, `HOME=${home}`, `XDG_RUNTIME_DIR=${runtime}`, process.execPath, NSBOX];
+    const argv0 = ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "env", "-i", `PATH=${process.env.PATH}`, `HOME=${home}`, `XDG_RUNTIME_DIR=${runtime}`, process.execPath, join(codeRoot(), "bin/nsbox")];
     return { argv0, runtime, cwd, env: ENV };
   }
   /** Hand one user's state file and socket to another, as a user tampering with their own runtime directory could. */
@@ -494,9 +497,9 @@ describe.skipIf(!asRoot)("only the owner can join (as root: uid 1000 and 1001 vi
     handOver(name, join(owner.runtime, "nsbox"), other, 1001);
     const script = `
       import { readFileSync } from "node:fs";
-      import { buildJoinPlan } from ${JSON.stringify(join(ROOT, "src/plan/join.ts"))};
-      import { supervise } from ${JSON.stringify(join(ROOT, "src/supervise.ts"))};
-      import { readHost } from ${JSON.stringify(join(ROOT, "src/host.ts"))};
+      import { buildJoinPlan } from ${JSON.stringify(join(codeRoot(), "src/plan/join.ts"))};
+      import { supervise } from ${JSON.stringify(join(codeRoot(), "src/supervise.ts"))};
+      import { readHost } from ${JSON.stringify(join(codeRoot(), "src/host.ts"))};
       const state = JSON.parse(readFileSync(process.env.XDG_RUNTIME_DIR + "/nsbox/${name}.json", "utf8"));
       const o = await supervise(buildJoinPlan(state, ["cat", "/tmp/secret"], readHost(), { terminal: null }));
       console.log(o.exitCode, o.error?.code, o.error?.message);

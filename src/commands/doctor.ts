@@ -3,6 +3,7 @@ import { accessSync, constants as fsConstants, mkdtempSync, readFileSync, rmSync
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
+import { fileError } from "../errno.ts";
 import { NsboxError } from "../errors.ts";
 import { landlockAbi, prepareExecutor } from "../executor.ts";
 import { diagnoseUserns } from "../explain.ts";
@@ -212,7 +213,13 @@ function cgroupCheck(): Check {
 async function endToEndCheck(host: Host, userns: boolean): Promise<Check> {
   const base = { id: "sandbox", title: "a real sandbox", required: true };
   if (!userns) return { ...base, status: "fail", detail: "not attempted: user namespaces are unavailable (see above)" };
-  const dir = mkdtempSync(join(tmpdir(), "nsbox-doctor-"));
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(tmpdir(), "nsbox-doctor-"));
+  } catch (e) {
+    // TMPDIR set to a missing or read-only directory: the user's to fix, and a finding, not a crash.
+    return { ...base, status: "fail", detail: `can't create a scratch directory in ${tmpdir()}: ${fileError(e)}`, fix: "set TMPDIR to a directory you can write, or unset it (/tmp)" };
+  }
   try {
     const times: number[] = [];
     for (let i = 0; i < 3; i++) {

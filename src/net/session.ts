@@ -2,6 +2,7 @@
 // of blocked connections, and --net-log.
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, realpathSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
+import { fileError, fileKind } from "../errno.ts";
 import { NsboxError } from "../errors.ts";
 import type { Rule } from "./rules.ts";
 import { startProxy, type NetEvent, type Proxy, type ProxyOptions } from "./proxy.ts";
@@ -58,7 +59,7 @@ export function openNetLog(path: string): number {
     closeSync(dir);
   }
   const st = fstatSync(fd);
-  const why = !st.isFile() ? "not a regular file"
+  const why = !st.isFile() ? `it is ${fileKind(st.mode)}, not a regular file`
     : st.uid !== process.getuid!() ? `owned by uid ${st.uid}, not by you`
     : st.nlink !== 1 ? "it has other hard links (it may be another file of yours)"
     : undefined;
@@ -66,14 +67,16 @@ export function openNetLog(path: string): number {
     closeSync(fd);
     throw fail(why, "remove it, or give another path");
   }
-  ftruncateSync(fd, 0);
+  try {
+    ftruncateSync(fd, 0); // EPERM on an append-only file (chattr +a)
+  } catch (e) {
+    closeSync(fd);
+    throw fail(`can't empty it: ${fileError(e)}`, "remove it, or give another path");
+  }
   return fd;
 }
 
-const describe = (e: unknown) => {
-  const code = (e as NodeJS.ErrnoException).code;
-  return code === "ENOENT" ? "no such directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : code ?? String(e);
-};
+const describe = (e: unknown) => ((e as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : fileError(e));
 
 function symlinkHint(full: string): string | undefined {
   try {
@@ -93,6 +96,16 @@ const MAX_REPORTED = 100;
 const shown = (host: string) =>
   (host.length > 255 ? `${host.slice(0, 255)}…` : host).replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 
+/** Close `fd`; false when close(2) failed. */
+function closeQuietly(fd: number): boolean {
+  try {
+    closeSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * `live`: each blocked connection as it happens (verbose). `warn`: told once when handling an
  * event throws (a `live` that fails, say): the proxy and the sandbox go on, and so does the log.
@@ -109,9 +122,9 @@ export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line
       try {
         writeSync(log, JSON.stringify(e) + "\n");
       } catch (err) {
-        closeSync(log);
+        closeQuietly(log);
         log = -1;
-        logFailed = `--net-log ${opts.logFile}: stopped writing (${(err as NodeJS.ErrnoException).code ?? err}); the lines after that are missing`;
+        logFailed = `--net-log ${opts.logFile}: stopped writing: ${fileError(err)}; the lines after that are missing`;
       }
     }
     if (e.action !== "block") return;
@@ -138,7 +151,8 @@ export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line
     onListen: (fd) => void (proxy = startProxy(fd, rules, safeEvent, opts.proxy)),
     finish() {
       proxy?.close();
-      if (log >= 0) closeSync(log);
+      // close(2) reports a write the file system deferred (NFS, a full disk): said, not thrown.
+      if (log >= 0 && !closeQuietly(log)) logFailed ??= `--net-log ${opts.logFile}: the last lines may be missing (closing it failed)`;
       log = -1;
       const rest = more ? [`and ${more} more blocked connections${opts.logFile === undefined ? "" : " (every one is in --net-log)"}`] : [];
       return [...blocked.values(), ...rest, ...(logFailed ? [logFailed] : [])];

@@ -1,7 +1,7 @@
 // The payload's last steps before exec: no_new_privs, capabilities, Landlock, resource limits, seccomp.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { readChecked, walkError, walkHostPath } from "./host-path.ts";
+import { notAFile, readChecked, walkError, walkHostPath } from "./host-path.ts";
 import { NsboxError } from "../errors.ts";
 import { PINNED_FILES, type Pinned, type SandboxOptions } from "../options.ts";
 import { sha256 } from "../digest.ts";
@@ -43,9 +43,11 @@ function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | u
     throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${walkError(e)}`, { option: "--seccomp", path: choice });
   }
   if (!walk.ok && "link" in walk) {
+    const odd = notAFile(walk.leadsTo);
+    if (odd) throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${walk.link} is ${odd}, not a file`, { option: "--seccomp", path: choice, hint: "write the compiled filter to a file and name that" });
     throw new NsboxError("BAD_OPTION", `--seccomp ${choice}: ${walk.link} is a symlink to ${walk.leadsTo}; nsbox follows no symlink a sandbox or another user could have placed: name the real path`, { option: "--seccomp", path: choice });
   }
-  if (!walk.ok) throw new NsboxError("PATH_NOT_FOUND", `--seccomp ${choice}: no such file`, { option: "--seccomp", path: choice });
+  if (!walk.ok) throw new NsboxError("PATH_NOT_FOUND", `--seccomp ${choice}: ${"notDir" in walk && walk.notDir ? `${walk.notDir} is not a directory` : "no such file"}`, { option: "--seccomp", path: choice });
   try {
     program = readChecked(walk.path, walk.st, 8 * 4096);
   } catch (e) {

@@ -1,6 +1,7 @@
 // Host paths nsbox reads or mounts: resolved without following a symlink anyone but root could have planted.
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, type BigIntStats } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { fileError, fileKind } from "../errno.ts";
 import type { Host } from "../host.ts";
 
 /**
@@ -19,7 +20,7 @@ const MAX_LINKS = 40;
 
 export type Walk =
   | { ok: true; path: string; st: BigIntStats }
-  | { ok: false; missing: string; path: string }
+  | { ok: false; missing: string; path: string; notDir?: string }
   | { ok: false; link: string; leadsTo: string };
 
 function trustedDir(dir: string, uid: number): boolean {
@@ -35,18 +36,21 @@ function leadsTo(link: string): string {
   try {
     return realpathSync(link);
   } catch {
+    // A chain ending in no name (/dev/stdin -> /proc/self/fd/0 -> pipe:[123] or a memfd): its last step.
+    let at: string | undefined;
     try {
-      return readlinkSync(link);
-    } catch {
-      return "?";
-    }
+      at = readlinkSync(link);
+      for (let i = 0; i < MAX_LINKS && at.startsWith("/"); i++) at = readlinkSync(at);
+    } catch {}
+    return at ?? "?";
   }
 }
 
 /**
  * Resolve the absolute path `path` component by component. Trusted symlinks are followed;
  * `missing` names the first component that does not exist (with `path` what was resolved so
- * far joined with the rest), `link` the first symlink that is not trusted.
+ * far joined with the rest; `notDir` the component that is a file, not a directory, if that is
+ * why), `link` the first symlink that is not trusted.
  */
 export function walkHostPath(path: string, uid = process.getuid!()): Walk {
   const todo = path.split("/").filter(Boolean);
@@ -77,15 +81,27 @@ export function walkHostPath(path: string, uid = process.getuid!()): Walk {
       st = lstatSync(at, { bigint: true });
       continue;
     }
-    if (todo.length > 0 && !st.isDirectory()) return { ok: false, missing: next + "/" + todo[0], path: [next, ...todo].join("/") };
+    if (todo.length > 0 && !st.isDirectory()) return { ok: false, missing: next + "/" + todo[0], path: [next, ...todo].join("/"), notDir: next };
     at = next;
   }
   return { ok: true, path: at, st };
 }
 
+/**
+ * What a symlink leads to when no name on the host reaches it: /dev/stdin and /proc/self/fd/N
+ * name a pipe, a socket, an anonymous inode ("pipe:[123]"), a memfd or a deleted file.
+ */
+export function notAFile(leadsTo: string): string | undefined {
+  const kind = /^(pipe|socket|anon_inode):/.exec(leadsTo)?.[1];
+  if (kind !== undefined) return `${kind === "anon_inode" ? "an anonymous inode" : `a ${kind}`} (${leadsTo})`;
+  if (leadsTo.startsWith("/memfd:")) return `a file in memory (${leadsTo})`;
+  if (leadsTo.endsWith(" (deleted)")) return `a deleted file (${leadsTo})`;
+  return undefined;
+}
+
 /** A walk that failed on an unreadable directory, worded for a message. */
 export function walkError(e: unknown): string {
-  return (e as NodeJS.ErrnoException).code === "EACCES" ? "permission denied" : (e as Error).message;
+  return fileError(e);
 }
 
 /** The file type bits, device and inode of `st`, as the executor compares them (see safe_path.c). */
@@ -109,11 +125,11 @@ export function readChecked(path: string, st: BigIntStats, max: number, tooLarge
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === "ELOOP" ? "became a symlink while nsbox read it" : `can't be read: ${code === "EACCES" ? "permission denied" : (e as Error).message}`);
+    throw new Error(code === "ELOOP" ? "became a symlink while nsbox read it" : `can't be read: ${fileError(e)}`);
   }
   try {
     const now = fstatSync(fd, { bigint: true });
-    if (!now.isFile()) throw new Error("is not a regular file");
+    if (!now.isFile()) throw new Error(`is ${fileKind(now.mode)}, not a regular file`);
     if (now.dev !== st.dev || now.ino !== st.ino) throw new Error("changed while nsbox read it");
     // O_NOFOLLOW guards the last name only, and the walk looked each name up from `/`: a directory
     // on the way swapped for a symlink (`conf -> ~/.ssh`) between the walk's steps and until this
@@ -133,7 +149,7 @@ export function readChecked(path: string, st: BigIntStats, max: number, tooLarge
       try {
         n = readSync(fd, chunk, 0, chunk.length, null);
       } catch (e) {
-        throw new Error(`can't be read: ${(e as Error).message}`);
+        throw new Error(`can't be read: ${fileError(e)}`);
       }
       if (n <= 0) break;
       chunks.push(chunk.subarray(0, n));

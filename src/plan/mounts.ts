@@ -1,7 +1,8 @@
 // The user's filesystem options (MountSpecs) as ops, in order, with every path resolved and checked before fork.
-import { existsSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { release } from "node:os";
+import { fileKind } from "../errno.ts";
 import { NsboxError } from "../errors.ts";
 import type { Host } from "../host.ts";
 import type { Op, Purpose } from "../ops.ts";
@@ -10,7 +11,7 @@ import type { MountSpec } from "./mount-spec.ts";
 import { FD } from "../kernel.ts";
 import { openedPaths, protectShare, watchMissing } from "./protected.ts";
 import { tmpfsOptions } from "./tmpfs.ts";
-import { expandPath, identity, readChecked, walkError, walkHostPath } from "./host-path.ts";
+import { expandPath, identity, notAFile, readChecked, walkError, walkHostPath } from "./host-path.ts";
 export { expandPath };
 import type { BigIntStats } from "node:fs";
 
@@ -44,9 +45,16 @@ function source(spec: MountSpec, host: Host): { path: string; st: BigIntStats } 
   if (walk.ok) return { path: walk.path, st: walk.st };
   if ("link" in walk) {
     const shown = walk.link === path ? path : `${walk.link} (in ${path})`;
+    const odd = notAFile(walk.leadsTo);
+    if (odd) {
+      throw new NsboxError("BAD_OPTION", `${spec.origin}: ${shown} is ${odd}, not a file or directory`, {
+        option: spec.option, path, hint: "write the data to a file and name that, or hand it to the payload on its stdin (nsbox passes stdin through)",
+      });
+    }
     throw fail(spec, `${shown} is a symlink to ${walk.leadsTo}; nsbox follows no symlink in a host path that a sandbox, the project or another user could have placed: name the real path if that is what you mean`, "BAD_OPTION", path);
   }
   if (spec.optional) return undefined;
+  if (walk.notDir) throw fail(spec, `${path}: ${walk.notDir} is not a directory`, "PATH_NOT_FOUND", path);
   throw new NsboxError("PATH_NOT_FOUND", `${spec.origin}: ${path}: no such file or directory`, {
     option: spec.option, path, hint: spec.option ? `create it first, or use ${spec.option}-try to skip it when it is missing` : undefined,
   });
@@ -166,7 +174,7 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
       }
       case "file": {
         const src = source(spec, host)!;
-        if (!src.st.isFile()) throw fail(spec, `${src.path} is not a regular file`);
+        if (!src.st.isFile()) throw fail(spec, `${src.path} is ${fileKind(src.st.mode)}, not a regular file`);
         let content: Buffer;
         const together = `makes the --file contents together more than ${MAX_FILE_TOTAL >> 20} MiB; bind large files with --ro instead`;
         if (Number(src.st.size) <= MAX_FILE_CONTENT && contents + Number(src.st.size) > MAX_FILE_TOTAL) throw fail(spec, `${src.path} ${together}`);
@@ -220,7 +228,7 @@ function privateDir(spec: MountSpec, host: Host, path: string, what: string): { 
   if (walk.ok) {
     const st = walk.st;
     const uid = host.uid;
-    if (!st.isDirectory()) throw fail(spec, `the ${what} directory ${walk.path} is not a directory`);
+    if (!st.isDirectory()) throw fail(spec, `the ${what} directory ${walk.path} is ${fileKind(st.mode)}, not a directory`);
     if (st.uid !== BigInt(uid)) {
       throw fail(spec, `the ${what} directory ${walk.path} belongs to uid ${st.uid}, not you: its owner could read and change what the sandbox writes; remove it or choose a directory of your own`);
     }
@@ -236,6 +244,35 @@ function privateDir(spec: MountSpec, host: Host, path: string, what: string): { 
   return { path: walk.path, missing };
 }
 
+/** The host's mount points strictly below `dir` (mountinfo's field 5, its octal escapes undone). */
+function mountsBelow(dir: string): string[] {
+  let info: string;
+  try {
+    info = readFileSync("/proc/self/mountinfo", "utf8");
+  } catch {
+    return []; // no /proc: the kernel's refusal is worded after the fact
+  }
+  const prefix = dir === "/" ? "/" : `${dir}/`;
+  return info.split("\n").map((l) => l.split(" ")[4]?.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))))
+    .filter((m, i, all): m is string => m !== undefined && m !== dir && m.startsWith(prefix) && all.indexOf(m) === i);
+}
+
+/**
+ * The kernel refuses (EINVAL) an overlay layer with mounts below it in a user namespace: the
+ * mounts nsbox inherits from the host are locked there, and overlayfs does not take a layer whose
+ * submounts it could not carry along. Known before fork: said with the mounts and the fix.
+ */
+function refuseSubmounts(spec: MountSpec, dir: string, what: string): void {
+  const below = mountsBelow(dir);
+  if (below.length === 0) return;
+  const shown = below.length > 3 ? `${below.slice(0, 3).join(", ")} and ${below.length - 3} more` : below.join(", ");
+  throw new NsboxError("BAD_OPTION", `${spec.origin}: the ${what} ${dir} has mounts below it (${shown}), and the kernel takes no overlay layer with submounts in a user namespace`, {
+    option: spec.option, path: dir, hint: what === "directory"
+      ? `overlay a directory without mounts below it (e.g. each mount on its own, --overlay ${below[0]}), or share ${dir} with --ro or --rw instead`
+      : "keep the changes in a directory without mounts below it",
+  });
+}
+
 function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stage: (n: string) => string, cleanup: string[]): void {
   if (!kernelAtLeast(5, 11)) throw fail(spec, `overlays in a user namespace need Linux 5.11 or later (this is ${release()})`);
   const lower = source(spec, host);
@@ -246,7 +283,8 @@ function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stag
     watchMissing(b, expandPath(spec.source!, host), target(spec, host));
     return;
   }
-  if (!lower.st.isDirectory()) throw fail(spec, `${lower.path} is not a directory`);
+  if (!lower.st.isDirectory()) throw fail(spec, `${lower.path} is ${fileKind(lower.st.mode)}, not a directory`);
+  refuseSubmounts(spec, lower.path, "directory");
   const dst = target(spec, host);
   why = { ...why, path: lower.path }; // a refusal looks at what is mounted below it (explain.ts)
   const ops: Op[] = [{ op: "HOLD", path: hostPath(lower.path), identity: identity(lower.st), slot: SLOT.lower, why }];
@@ -255,7 +293,21 @@ function overlay(b: PlanBuilder, spec: MountSpec, host: Host, why: Purpose, stag
   if (spec.upper) {
     const u = privateDir(spec, host, expandPath(spec.upper, host), "upper");
     if (isAncestorOrSelf(lower.path, u.path) || isAncestorOrSelf(u.path, lower.path)) throw fail(spec, `the upper directory ${u.path} may not be inside ${lower.path} or contain it`);
+    if (u.st) refuseSubmounts(spec, u.path, "upper directory");
     const w = privateDir(spec, host, join(dirname(u.path), `.${basename(u.path)}.nsbox-work`), "work");
+    // The kernel wants the work directory on the upper's file system (EINVAL otherwise): an upper
+    // that is itself a mount point (a tmpfs on ./changes) has its sibling on the parent's.
+    if (u.st) {
+      let workDev: bigint | undefined = w.st?.dev;
+      try {
+        workDev ??= lstatSync(dirname(u.path), { bigint: true }).dev;
+      } catch {}
+      if (workDev !== undefined && workDev !== u.st.dev) {
+        throw new NsboxError("BAD_OPTION", `${spec.origin}: the upper directory ${u.path} is on another file system than ${w.path}, the work directory the kernel needs beside it (is ${u.path} a mount point?)`, {
+          option: spec.option, path: u.path, hint: `keep the changes in a directory inside it, e.g. ${join(u.path, "changes")}`,
+        });
+      }
+    }
     // Created when the sandbox starts (as the user, through the host's root), not while
     // planning: a dry run or a plan refused later leaves nothing behind. Each must be new then.
     const made = new Set<string>();

@@ -624,7 +624,14 @@ export function holdWatches(watches: Watch[]): Held[] {
       if (fd >= 0) closeSync(fd);
       for (const h of held) closeSync(h.fd);
       if (outOfDescriptors(e)) throw tooFewDescriptors(e);
-      const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EACCES") {
+        // The user's own mode bits (a 0311 directory), not a race: said as such, with the fix.
+        throw new NsboxError("PATH_NOT_FOUND", `${watch.dir}: permission denied: nsbox reads each directory it shares writable, to see what the sandbox leaves there for the host to run later (.git/hooks, .envrc)`, {
+          path: watch.dir, hint: `give yourself read permission (chmod u+r ${watch.dir}), or share what holds it read-only (--ro), or not at all (--no-cwd for the current directory)`,
+        });
+      }
+      const why = code ?? (e as Error).message;
       throw new NsboxError("KERNEL_REFUSED", `${watch.dir} changed while nsbox was starting (${why}); run again`, { path: watch.dir });
     }
     held.push({ watch, fd });
