@@ -213,8 +213,21 @@ const writeLine = (line: string): boolean => {
   }
 };
 
-/** Control characters other than newline and tab, escaped: messages quote the project's text (names, paths). */
-const printable = (s: string) => s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+/**
+ * Control characters escaped, newline included: messages quote the project's text (names, paths,
+ * values), and a newline in one would print a line of its own that looks like nsbox's.
+ */
+const printable = (s: string) => s.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
+/**
+ * An error as the user reads it: one line, the message and then the fix. The one exception is the
+ * list of what an untrusted config would loosen (src/trust.ts), one escaped item a line.
+ */
+function errorLines(e: NsboxError): string[] {
+  const [first = "", ...items] = e.code === "UNTRUSTED_CONFIG" ? e.message.split("\n") : [e.message];
+  const head = printable(first) + (e.hint ? `; ${printable(e.hint)}` : "");
+  return e.code === "UNTRUSTED_CONFIG" && items.length ? [printable(first), ...items.map(printable), printable(e.hint ?? "")].filter(Boolean) : [head];
+}
 
 async function report(e: unknown): Promise<number> {
   // Out of descriptors wherever it showed (Bun's own calls throw plain errors): the one message.
@@ -222,8 +235,7 @@ async function report(e: unknown): Promise<number> {
   // Written straight to descriptor 2: process.stderr would need a descriptor of its own.
   if (e instanceof NsboxError && outOfDescriptors(e.errno)) return writeLine(e.message) ? e.exitCode : (await log.error(e.message), e.exitCode);
   if (e instanceof NsboxError) {
-    await log.error(printable(e.message));
-    if (e.hint) await log.error(printable(e.hint));
+    for (const line of errorLines(e)) await log.error(line);
     return e.exitCode;
   }
   await log.error(`internal error: ${e instanceof Error ? e.message : String(e)} (please report it)`);
