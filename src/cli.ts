@@ -3,14 +3,13 @@
 // same plan and run the library uses.
 import pkg from "../package.json" with { type: "json" };
 import { parseCommandLine, realArgv, type FlagDef } from "./cli-args.ts";
-import { loadProjectConfig, projectProfile } from "./config.ts";
 import { NsboxError } from "./errors.ts";
 import { killPid, prepareExecutor, terminalSize } from "./executor.ts";
 import { readHost } from "./host.ts";
 import { refuseCwdConfig } from "./launch.ts";
 import { log } from "./log.ts";
 import { SANDBOX_OPTIONS } from "./option-table.ts";
-import type { SandboxOptions } from "./options.ts";
+import { normalizeCommandLine } from "./options/sources.ts";
 import { buildPlan } from "./plan/index.ts";
 import { supervise } from "./supervise.ts";
 import { userTerminal } from "./terminal.ts";
@@ -76,14 +75,12 @@ async function main(argv: string[]): Promise<number> {
   const sub = SUBCOMMANDS[command[0] ?? ""];
   if (sub && argv[argv.length - command.length - 1] !== "--") return (await sub()).run(command.slice(1), new Map(given));
 
-  // The project's nsbox.json is always checked; its package.json only for a profile, so that
-  // a package.json npm would refuse does not stop plain runs.
-  // A project profile that loosens the sandbox needs `nsbox trust` (src/trust.ts).
+  // The profile (a project one that loosens the sandbox needs `nsbox trust`, src/trust.ts), then
+  // the options in order: one normalisation pass (src/options/sources.ts).
   const profile = flag("profile");
   const warn = (m: string) => void log.warn(m);
-  if (profile === undefined) loadProjectConfig(process.cwd(), false, warn);
-  const options: SandboxOptions = profile === undefined ? {} : projectProfile(String(profile), process.cwd(), warn);
-  for (const [name, value] of given) SANDBOX_OPTIONS[name]?.apply(options, value, `--${name}`);
+  const cli = given.map(([name, value]) => ({ name, value, flag: `--${name}` }));
+  const options = normalizeCommandLine(cli, profile === undefined ? undefined : String(profile), process.cwd(), warn);
   if (options.verbose) {
     log.setLevel(4);
     await log.flush(); // load consola now, so step messages print as the steps run

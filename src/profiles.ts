@@ -1,6 +1,6 @@
 // Named bundles of options: the built-in profiles, and resolving a name (project profiles first).
 import { NsboxError } from "./errors.ts";
-import { applyConfigValue } from "./option-table.ts";
+import { applyConfigValue } from "./options/normalize.ts";
 import type { SandboxOptions } from "./options.ts";
 
 /** A profile as written in nsbox.json or here: option names as on the command line. */
@@ -78,6 +78,50 @@ export function profileChain(name: string, project: Record<string, ProfileDef> =
   };
   visit(name, "--profile", false);
   return chain;
+}
+
+/**
+ * Check every profile of a project once, in time linear in the file: each profile's own values
+ * (applied alone, so a bad value is named by its profile and key), and each `extends` chain
+ * (unknown names, loops, more than MAX_CHAIN deep) with the chain length of every profile
+ * remembered, so that a chain is walked once and not again from each of its members. A file of
+ * 3,200 profiles each extending the next took 10 s when every chain was resolved in full.
+ */
+export function checkProfiles(project: Record<string, ProfileDef>, origin: string, base?: string): void {
+  for (const [name, def] of Object.entries(project)) {
+    const scratch: SandboxOptions = {};
+    for (const [key, value] of Object.entries(def)) {
+      if (key === "description" || key === "extends") continue;
+      applyConfigValue(scratch, key, value, `${origin}: profiles.${name}.${key}`, base);
+    }
+  }
+  const depth = new Map<string, number>();
+  for (const start of Object.keys(project)) {
+    const path: string[] = [];
+    let below = 0;
+    for (let n = start; ; ) {
+      const known = depth.get(n);
+      if (known !== undefined) {
+        below = known;
+        break;
+      }
+      // A loop, or deeper than allowed: profileChain walks it (at most MAX_CHAIN + 1 steps) and says which.
+      if (path.includes(n) || path.length > MAX_CHAIN) profileChain(start, project, origin);
+      path.push(n);
+      const ext = project[n]!.extends;
+      if (ext === undefined) break;
+      // Another project profile, else a built-in (a profile may extend the built-in of its own name).
+      if (ext !== n && Object.hasOwn(project, ext)) {
+        n = ext;
+        continue;
+      }
+      if (!Object.hasOwn(BUILTIN_PROFILES, ext)) profileChain(start, project, origin);
+      below = 1;
+      break;
+    }
+    path.forEach((n, i) => depth.set(n, below + path.length - i));
+    if (below + path.length > MAX_CHAIN) profileChain(start, project, origin);
+  }
 }
 
 /**

@@ -3,7 +3,8 @@ import { hideRegistry } from "./runtime-dir.ts";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
 import type { Op } from "../ops.ts";
-import { validateOptions, type SandboxOptions } from "../options.ts";
+import type { SandboxOptions } from "../options.ts";
+import { checkCommand, resolved } from "../options/normalize.ts";
 import { isAncestorOrSelf, PlanBuilder } from "./builder.ts";
 import { execCandidates } from "./command.ts";
 import { sandboxEnv } from "./env.ts";
@@ -64,11 +65,16 @@ function hiddenCwd(o: SandboxOptions, host: Host, dir: string): NsboxError {
     : new NsboxError("BAD_OPTION", `the current directory ${dir} is not a directory inside the sandbox; add --chdir DIR or --no-cwd`, { path: dir });
 }
 
+/**
+ * `options` as normalised (src/options/normalize.ts): the values are checked and resolved, and
+ * only what depends on the host is checked here.
+ */
 export function buildPlan(command: string[], options: SandboxOptions, host: Host, io: PlanIo): Plan {
   if (command.length === 0 || command[0] === "") {
     throw new NsboxError("BAD_OPTION", "no command given: usage is nsbox [options] -- command [args…]");
   }
-  const o = validateOptions(options);
+  checkCommand(command);
+  const o = options;
   const id = { uid: o.uid ?? 0, gid: o.gid ?? 0 };
   const notes: string[] = [];
   // An option that mounts over the current directory (--rw DIR, --ro DIR, …) is the user's own choice for it.
@@ -77,7 +83,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   if ("reason" in share && share.reason) notes.push(share.reason);
   const home = host.home;
   let startDir = o.chdir !== undefined ? expandPath(o.chdir, host) : share.dir ?? home;
-  const net = netChoice(o, host);
+  const net = netChoice(resolved(o).net, host);
   if (net.mode === "allow" && net.notes) notes.push(...net.notes);
 
   const b = new PlanBuilder();
