@@ -114,7 +114,7 @@ export const LIBRARY_CHECKS: ReadonlyMap<keyof SandboxOptions, Check> = new Map<
     const env = Object.create(null) as Record<string, string>;
     for (const [k, x] of Object.entries(v)) {
       if (typeof x !== "string") throw problem(`${k} must be a string, got ${typeof x}`);
-      env[envName(k)] = noNul(x);
+      env[envName(k)] = element(k, () => noNul(x));
     }
     return env;
   }],

@@ -178,7 +178,9 @@ export function finish(options: SandboxOptions): NormalOptions {
   if (o.netLog !== undefined && r.net.mode !== "allow") {
     const net = (o as Tracked)[ORIGINS]?.get("net");
     const naming = net ? ` (the network is ${r.net.mode}${net.from === "cli" ? `, from ${net.flag} ${net.text}` : net.from === "config" ? `, from ${net.where}` : ""})` : " (the network is none, the default)";
-    throw attribute(originOf(o, "netLog"), problem(`nothing would be logged without --net allow=…${naming}: only nsbox's proxy logs connections`));
+    const log = originOf(o, "netLog");
+    const allow = log.from === "library" ? '`net: "allow=…"`' : log.from === "config" ? '"net": "allow=…"' : "--net allow=…";
+    throw attribute(log, problem(`nothing would be logged without ${allow}${naming}: only nsbox's proxy logs connections`));
   }
   o[RESOLVED] = r;
   return o as NormalOptions;

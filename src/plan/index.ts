@@ -1,4 +1,5 @@
 // buildPlan: options + host facts → the ordered ops for the executor. Every user error is raised here.
+import { existsSync } from "node:fs";
 import { hideRegistry } from "./runtime-dir.ts";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
@@ -106,6 +107,11 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   hideRegistry(b, host, share.dir);
   // `cd /tmp && nsbox --rw /tmp -- cmd`: the option shares the current directory, so start there.
   if (covered && !o.noCwd && o.chdir === undefined && share.dir === null && b.kindAt(host.cwd) === "dir") startDir = host.cwd;
+  // `--hide .`: the command would start in an empty directory it cannot read; said rather than run.
+  const last = [...(o.mounts ?? [])].reverse().find((m) => isAncestorOrSelf(expandPath(m.target, host), startDir));
+  if (last?.kind === "hide" && (!last.optional || existsSync(expandPath(last.target, host)))) {
+    throw new NsboxError("BAD_OPTION", `${last.origin}: hides ${startDir}, where the command starts, behind an empty unreadable directory; add --chdir DIR to start elsewhere${o.noCwd ? "" : ", or --no-cwd to share no directory"}`, { option: last.option, path: startDir });
+  }
   if (b.kindAt(startDir) !== "dir") {
     throw o.chdir !== undefined
       ? new NsboxError("BAD_OPTION", `--chdir ${startDir}: not a directory inside the sandbox`, { option: "--chdir", path: startDir })
