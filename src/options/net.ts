@@ -11,8 +11,17 @@ export type NetValue = { mode: "none" } | { mode: "host" } | { mode: "allow"; en
 /** The network the options ask for: the last none/host wins, allow= rules accumulate after it. */
 export type NetSpec = { mode: "none" } | { mode: "host" } | { mode: "allow"; entries: AllowEntry[] };
 
+/** Values parsed in this process: each is parsed once (checked when given, folded when resolved). */
+const parsed = new Map<string, NetValue>();
+
 /** Parse one value: `none`, `host`, or `allow=RULE[,RULE…]`. Throws a Problem. */
 export function parseNetValue(text: string): NetValue {
+  let v = parsed.get(text);
+  if (v === undefined) parsed.set(text, (v = parse(text)));
+  return v;
+}
+
+function parse(text: string): NetValue {
   if (text === "none" || text === "host") return { mode: text };
   if (!text.startsWith("allow=")) throw expected("none, host, or allow=RULE[,RULE…]");
   const texts = text.slice(6).split(",").filter(Boolean);

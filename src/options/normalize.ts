@@ -2,7 +2,7 @@
 // object all become one checked SandboxOptions with its resolved values (network rules, limits,
 // capabilities, filter choice) that the plan takes as they are.
 import { NsboxError } from "../errors.ts";
-import type { SandboxOptions } from "../options.ts";
+import { PINNED_FILES, type Pinned, type SandboxOptions } from "../options.ts";
 import { keptCapabilities, parseRlimit } from "../plan/privileges.ts";
 import { optionDef } from "./defs.ts";
 import { LIBRARY_CHECKS } from "./library.ts";
@@ -160,6 +160,18 @@ export function resolveOptions(o: SandboxOptions): Resolved {
     caps: attributed(originOf(o, "capAdd"), () => keptCapabilities(o.capAdd, o.capDrop)),
     seccomp: seccomp === "default" || seccomp === "none" ? { kind: seccomp } : { kind: "file", path: seccomp },
   };
+}
+
+/**
+ * `o` as normalize makes it: itself when it went through normalize, else checked as the
+ * library's options are and resolved (a caller of buildPlan with its own object).
+ */
+export function ensureNormal(o: SandboxOptions): NormalOptions {
+  if ((o as Tracked)[RESOLVED]) return o as NormalOptions;
+  const checked = finish(checkLibraryOptions(o));
+  // Policy files a trusted profile pinned (config.ts): kept with the options they belong to.
+  if ((o as Pinned)[PINNED_FILES]) (checked as Pinned)[PINNED_FILES] = (o as Pinned)[PINNED_FILES];
+  return checked;
 }
 
 /** The resolved values of `o`: those normalize attached, else parsed now. */

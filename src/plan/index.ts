@@ -5,7 +5,7 @@ import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
 import type { Op } from "../ops.ts";
 import type { SandboxOptions } from "../options.ts";
-import { checkCommand, resolved } from "../options/normalize.ts";
+import { checkCommand, ensureNormal, resolved } from "../options/normalize.ts";
 import { isAncestorOrSelf, PlanBuilder } from "./builder.ts";
 import { execCandidates } from "./command.ts";
 import { sandboxEnv } from "./env.ts";
@@ -75,7 +75,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     throw new NsboxError("BAD_OPTION", "no command given: usage is nsbox [options] -- command [args…]");
   }
   checkCommand(command);
-  const o = options;
+  const o = ensureNormal(options);
   const id = { uid: o.uid ?? 0, gid: o.gid ?? 0 };
   const notes: string[] = [];
   // An option that mounts over the current directory (--rw DIR, --ro DIR, …) is the user's own choice for it.
