@@ -138,9 +138,9 @@ export function loadProjectConfig(dir: string, forProfile = true, warn: Warn = (
  * when the project's definition loosens the sandbox and the user has not trusted the file in
  * its current content (src/trust.ts, src/loosening.ts).
  */
-export function projectProfile(name: string, dir: string, warn: Warn = () => {}): SandboxOptions {
+export function projectProfile(name: string, dir: string, warn: Warn = () => {}, asked = "--profile"): SandboxOptions {
   const config = loadProjectConfig(dir, true, warn);
-  const options = resolveProfile(name, config?.profiles, config?.file, config?.root);
+  const options = resolveProfile(name, config?.profiles, config?.file, config?.root, asked);
   if (config) {
     const found = loosenings(name, config.profiles, config.file, { root: config.root, home: realHome() });
     requireTrust(found, name, config.file, config.sha256, config.root, dir, warn);

@@ -54,9 +54,10 @@ export interface ChainStep {
 
 /**
  * The profiles `name` is made of, the ones it extends first: project profiles (from `project`,
- * keyed by name) before the built-ins. `origin` names the file for messages.
+ * keyed by name) before the built-ins. `origin` names the file for messages; `asked`, how the
+ * name was given ("--profile", or the library's "profile").
  */
-export function profileChain(name: string, project: Record<string, ProfileDef> = {}, origin = "nsbox.json"): ChainStep[] {
+export function profileChain(name: string, project: Record<string, ProfileDef> = {}, origin = "nsbox.json", asked = "--profile"): ChainStep[] {
   const chain: ChainStep[] = [];
   const seen: string[] = [];
   const visit = (n: string, from: string, builtinOnly: boolean, via?: string) => {
@@ -64,7 +65,7 @@ export function profileChain(name: string, project: Record<string, ProfileDef> =
     const def = inProject ? project[n]! : Object.hasOwn(BUILTIN_PROFILES, n) ? BUILTIN_PROFILES[n] : undefined;
     if (!def) {
       const known = [...Object.keys(BUILTIN_PROFILES), ...Object.keys(project)].join(", ");
-      throw new NsboxError("BAD_OPTION", `${from}: no profile named '${n}' (known: ${known})`, { option: "--profile" });
+      throw new NsboxError("BAD_OPTION", `${from}: no profile named '${n}' (known: ${known})`, { option: asked });
     }
     const id = inProject ? n : `built-in ${n}`;
     // A bound on the chain: a planted file of 20,000 profiles each extending the next overflowed the stack.
@@ -76,7 +77,7 @@ export function profileChain(name: string, project: Record<string, ProfileDef> =
     if (def.extends !== undefined) visit(String(def.extends), `${where}.extends`, inProject && def.extends === n, n);
     chain.push({ name: n, def, inProject, via, where });
   };
-  visit(name, "--profile", false);
+  visit(name, asked === "profile" ? "The `profile` option" : asked, false);
   return chain;
 }
 
@@ -128,9 +129,9 @@ export function checkProfiles(project: Record<string, ProfileDef>, origin: strin
  * The options of profile `name` (see profileChain), each profile's after those of the profile it
  * extends. `base` is the project root that relative paths in project profiles start from.
  */
-export function resolveProfile(name: string, project: Record<string, ProfileDef> = {}, origin = "nsbox.json", base?: string): SandboxOptions {
+export function resolveProfile(name: string, project: Record<string, ProfileDef> = {}, origin = "nsbox.json", base?: string, asked = "--profile"): SandboxOptions {
   const options: SandboxOptions = {};
-  for (const { def, inProject, where } of profileChain(name, project, origin)) {
+  for (const { def, inProject, where } of profileChain(name, project, origin, asked)) {
     for (const [key, value] of Object.entries(def)) {
       if (key === "description" || key === "extends") continue;
       applyConfigValue(options, key, value, `${where}.${key}`, inProject ? base : undefined);

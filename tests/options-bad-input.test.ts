@@ -178,6 +178,8 @@ describe("the library's options object", () => {
     expect((await libraryRefusal(() => run(["true"], { cwd, mounts: [{ kind: "ro", path: "/etc" }] } as never))).message).toContain("mounts[0] has an unknown field `path`");
     expect((await libraryRefusal(() => run(["true"], { cwd, env: ["A=1"] } as never))).message).toBe("The `env` option must be an object of NAME: value strings, got a list");
     expect((await libraryRefusal(() => run(["true"], { cwd, net: "allow=example.com:99999" }))).message).toBe('The `net` option "allow=example.com:99999": port 99999 is out of range (1-65535)');
-    expect(await run(["sh", "-c", 'echo "$A"'], { cwd, env: { A: "1" }, mounts: [{ kind: "ro", source: "/etc", target: "/etc" } as never] })).toMatchObject({ exitCode: 0, stdout: "1\n" });
+    expect((await libraryRefusal(() => run(["true"], { cwd, profile: 5 as never }))).message).toBe("The `profile` option must be a profile name (a string), got 5 (number)");
+    expect((await libraryRefusal(() => run(["true"], { cwd, profile: "nope" }))).message).toStartWith("The `profile` option: no profile named 'nope'");
+    expect(await run(["sh", "-c", 'echo "$A"'], { cwd, profile: "default", env: { A: "1" }, mounts: [{ kind: "ro", source: "/etc", target: "/etc" } as never] })).toMatchObject({ exitCode: 0, stdout: "1\n" });
   });
 });

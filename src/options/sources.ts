@@ -34,5 +34,5 @@ export function normalizeLibrary(options: unknown, cwd: string, warn: Warn): Nor
     throw attribute({ from: "library", key: "profile", value: profile }, expected("a profile name (a string)"));
   }
   // The project at cwd is untrusted input: a profile there that loosens needs `nsbox trust`.
-  return finish(mergeOptions(projectProfile(profile, cwd, warn), own));
+  return finish(mergeOptions(projectProfile(profile, cwd, warn, "profile"), own));
 }
