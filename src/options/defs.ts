@@ -6,9 +6,9 @@ import type { SandboxOptions } from "../options.ts";
 import { MOUNT_KINDS, TRY_KINDS, parseMountSpec, type MountSpec } from "../plan/mount-spec.ts";
 import { capNumbers, parseRlimit } from "../plan/privileges.ts";
 import { checkName } from "../registry.ts";
-import { checkMilliseconds, parseDuration } from "./duration.ts";
+import { parseDuration } from "./duration.ts";
 import { parseNetValue } from "./net.ts";
-import { expected, Problem, problem } from "./problem.ts";
+import { expected, problem } from "./problem.ts";
 
 export const ID_MAX = 4294967294;
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -212,9 +212,3 @@ function nameOf(text: string): string {
 export function optionDef(name: string): OptionDef | undefined {
   return OPTION_DEFS.get(name);
 }
-
-/** Whether a thrown value is an option's Problem (to be attributed), not a failure of nsbox. */
-export const isProblem = (e: unknown): e is Problem => e instanceof Problem;
-
-/** The chosen duration back in milliseconds, for the library's `timeout` (a number there). */
-export { checkMilliseconds };
