@@ -3,8 +3,7 @@
 // same plan and run the library uses.
 import { writeSync } from "node:fs";
 import pkg from "../package.json" with { type: "json" };
-import { argsOf, editDistance, HELP, parseArgv, usageLine, type CommandDef, type Given } from "./cli-args.ts";
-import { loadProjectConfig, projectProfile } from "./config.ts";
+import { argsOf, editDistance, HELP, parseArgv, realArgv, usageLine, type CommandDef, type Given } from "./cli-args.ts";
 import { outOfDescriptors, tooFewDescriptors } from "./descriptors.ts";
 import { badOption, NsboxError } from "./errors.ts";
 import { prepareExecutor } from "./executor.ts";
@@ -15,6 +14,8 @@ import { SANDBOX_OPTIONS } from "./option-table.ts";
 import type { SandboxOptions } from "./options.ts";
 import { buildPlan, type Plan } from "./plan/index.ts";
 import { durationText, launch, type SandboxResult } from "./sandbox.ts";
+import { applyCommandLine, finish } from "./options/normalize.ts";
+import { normalizeCommandLine } from "./options/sources.ts";
 import { userTerminal } from "./terminal.ts";
 
 /** Subcommands, loaded only when used. */
@@ -74,9 +75,14 @@ async function help(cmd: CommandDef, path: string[]): Promise<number> {
  * parser to the option definitions.
  */
 function sandboxOptions(given: Given[], profile: string | undefined, cwd: string, warn: (m: string) => void): SandboxOptions {
-  const options: SandboxOptions = profile === undefined ? {} : projectProfile(profile, cwd, warn);
-  for (const { name, value, flag } of given) SANDBOX_OPTIONS[name]!.apply(options, value, flag);
-  return options;
+  return normalizeCommandLine(given, profile, cwd, warn);
+}
+
+/** A subcommand's sandbox options (exec's --env, --chdir, -v): the same definitions, no profile and no project config. */
+function subcommandOptions(given: Given[]): SandboxOptions {
+  const options: SandboxOptions = {};
+  applyCommandLine(options, given);
+  return finish(options);
 }
 
 const warn = (m: string) => void log.warn(m);
@@ -108,7 +114,7 @@ async function dispatch(cmd: CommandDef, path: string[], argv: string[], outer: 
   }
   if (wantsHelp) return help(cmd, path);
   const args = argsOf(cmd, where, parsed);
-  return cmd.run!({ args, given: parsed.given, command: parsed.command, options: () => sandboxOptions(sandboxOnly(parsed.given), undefined, process.cwd(), warn) });
+  return cmd.run!({ args, given: parsed.given, command: parsed.command, options: () => subcommandOptions(sandboxOnly(parsed.given)) });
 }
 
 /** nsbox help [COMMAND…]. */
@@ -161,7 +167,6 @@ async function runSandbox(given: Given[], command: string[], dryRun: boolean): P
   // The project's nsbox.json is always checked; its package.json only for a profile, so that
   // a package.json npm would refuse does not stop plain runs.
   // A project profile that loosens the sandbox needs `nsbox trust` (src/trust.ts).
-  if (profile === undefined) loadProjectConfig(process.cwd(), false, warn);
   const options = sandboxOptions(sandboxOnly(given), profile, process.cwd(), warn);
   if (options.verbose) {
     log.setLevel(4);

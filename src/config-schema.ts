@@ -8,7 +8,7 @@ export function configSchema(): object {
     const def = SANDBOX_OPTIONS[name]!;
     const description = `--${name}${def.valueHint ? ` ${def.valueHint}` : ""}: ${def.description}`;
     if (def.type === "boolean") return { type: "boolean", description };
-    const one = { type: ["string", "number"] };
+    const one = def.numeric ? { type: ["string", "number"] } : { type: "string" };
     return def.repeatable ? { description, oneOf: [one, { type: "array", items: one }] } : { ...one, description };
   };
   const profile = {

@@ -1,12 +1,13 @@
 // The project config: an `nsbox` key in package.json or an nsbox.json at the project root.
-import { realpathSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileError } from "./errno.ts";
 import { NsboxError } from "./errors.ts";
 import { checkedDigests, loosenings } from "./loosening.ts";
 import { PINNED_FILES, type Pinned, type SandboxOptions } from "./options.ts";
+import type { Warn } from "./options/normalize.ts";
 import type { ProfileDef } from "./profiles.ts";
-import { resolveProfile } from "./profiles.ts";
+import { checkProfiles, resolveProfile } from "./profiles.ts";
 import { readConfigFile, realHome, requireTrust, sha256 } from "./trust.ts";
 
 export interface ProjectConfig {
@@ -19,8 +20,7 @@ export interface ProjectConfig {
   sha256: string;
 }
 
-/** Where messages about ignored config files go (the CLI's log, the library's stderr). */
-export type Warn = (message: string) => void;
+export type { Warn };
 
 const TOP_KEYS = new Set(["$schema", "profiles"]);
 
@@ -46,30 +46,64 @@ function tooDeep(raw: unknown): boolean {
   return false;
 }
 
-/** Validate a config object; every profile is applied once so that a bad value is found now. */
+/** Validate a config object: every profile's values and `extends` chain, once (profiles.ts checkProfiles). */
 export function parseConfig(raw: unknown, file: string, root = dirname(file.replace(/#nsbox$/, ""))): ProjectConfig {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw invalid(file, "expected an object");
   if (tooDeep(raw)) throw invalid(file, `values nested deeper than ${MAX_DEPTH} levels`);
   for (const key of Object.keys(raw)) if (!TOP_KEYS.has(key)) throw invalid(file, `${key}: unknown key (expected "profiles")`);
   const profiles = (raw as { profiles?: unknown }).profiles ?? {};
   if (typeof profiles !== "object" || profiles === null || Array.isArray(profiles)) throw invalid(file, "profiles: expected an object of named profiles");
-  for (const [name, def] of Object.entries(profiles)) {
+  // A null-prototype copy: profile names like "__proto__" or "valueOf" are names like any other.
+  const own = Object.assign(Object.create(null) as Record<string, ProfileDef>, profiles);
+  for (const [name, def] of Object.entries(own)) {
     if (typeof def !== "object" || def === null || Array.isArray(def)) throw invalid(file, `profiles.${name}: expected an object of options`);
     for (const key of ["extends", "description"]) {
       const v = (def as Record<string, unknown>)[key];
       if (v !== undefined && typeof v !== "string") throw invalid(file, `profiles.${name}.${key}: expected a string, got ${JSON.stringify(v)}`);
     }
   }
-  const config = { file, root, profiles: profiles as Record<string, ProfileDef>, sha256: sha256(JSON.stringify(raw)) };
-  for (const name of Object.keys(config.profiles)) resolveProfile(name, config.profiles, file, root);
-  return config;
+  checkProfiles(own, file, root);
+  return { file, root, profiles: own, sha256: sha256(JSON.stringify(raw)) };
 }
 
 function parseJson(path: string, bytes: Buffer): unknown {
   try {
-    return JSON.parse(bytes.toString("utf8"));
+    // A byte order mark, as some Windows editors write one, is not part of the JSON.
+    return JSON.parse(bytes.toString("utf8").replace(/^\uFEFF/, ""));
   } catch (e) {
     throw invalid(path, `not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** package.json's `nsbox` value, if it has one (the file may hold any JSON: null, a list, a number). */
+function nsboxKey(json: unknown): unknown {
+  return typeof json === "object" && json !== null && !Array.isArray(json) && Object.hasOwn(json, "nsbox") ? (json as { nsbox: unknown }).nsbox : undefined;
+}
+
+/**
+ * For a run without -p, which uses no profile: the project's nsbox.json is found and read, but
+ * its profiles are not resolved, and what is wrong with it is a warning, not a refusal. A
+ * broken nsbox.json used to stop every run in its directory; as with docker-compose.yml and
+ * `docker run`, it now matters only to the runs that use it (-p). package.json is npm's file and
+ * is not read at all.
+ */
+export function checkProjectConfig(dir: string, warn: Warn): void {
+  for (let at = dir; ; at = dirname(at)) {
+    const own = join(at, "nsbox.json");
+    try {
+      const read = readConfigFile(own);
+      if (read && "ignored" in read) return warn(`${own} is ignored: ${read.ignored}`);
+      if (read) {
+        const raw = parseJson(own, read.bytes);
+        if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw invalid(own, "expected an object");
+        if (tooDeep(raw)) throw invalid(own, `values nested deeper than ${MAX_DEPTH} levels`);
+        return;
+      }
+    } catch (e) {
+      if (!(e instanceof NsboxError)) throw e;
+      return warn(`${e.message} (this run uses no profile from it; runs with -p are refused until it is fixed)`);
+    }
+    if (existsSync(join(at, "package.json")) || at === "/") return;
   }
 }
 
@@ -93,8 +127,8 @@ export function loadProjectConfig(dir: string, forProfile = true, warn: Warn = (
     if (pkgRead) {
       if (!forProfile) return undefined;
       if ("ignored" in pkgRead) return void warn(`${pkg} is ignored: ${pkgRead.ignored}`);
-      const json = parseJson(pkg, pkgRead.bytes) as { nsbox?: unknown };
-      return json?.nsbox === undefined ? undefined : parseConfig(json.nsbox, `${pkg}#nsbox`);
+      const nsbox = nsboxKey(parseJson(pkg, pkgRead.bytes));
+      return nsbox === undefined ? undefined : parseConfig(nsbox, `${pkg}#nsbox`);
     }
     if (at === "/") return undefined;
   }
@@ -105,9 +139,9 @@ export function loadProjectConfig(dir: string, forProfile = true, warn: Warn = (
  * when the project's definition loosens the sandbox and the user has not trusted the file in
  * its current content (src/trust.ts, src/loosening.ts).
  */
-export function projectProfile(name: string, dir: string, warn: Warn = () => {}): SandboxOptions {
+export function projectProfile(name: string, dir: string, warn: Warn = () => {}, asked = "--profile"): SandboxOptions {
   const config = loadProjectConfig(dir, true, warn);
-  const options = resolveProfile(name, config?.profiles, config?.file, config?.root);
+  const options = resolveProfile(name, config?.profiles, config?.file, config?.root, asked);
   if (config) {
     const found = loosenings(name, config.profiles, config.file, { root: config.root, home: realHome() });
     requireTrust(found, name, config.file, config.sha256, config.root, dir, warn);
@@ -139,7 +173,7 @@ export function loadConfigFile(path: string): ProjectConfig {
   if ("ignored" in read) throw new NsboxError("UNTRUSTED_CONFIG", `${file} cannot be trusted: ${read.ignored}`, { path: file });
   const json = parseJson(file, read.bytes);
   if (basename(file) !== "package.json") return { ...parseConfig(json, file), sha256: sha256(read.bytes) };
-  const nsbox = (json as { nsbox?: unknown } | null)?.nsbox;
+  const nsbox = nsboxKey(json);
   if (nsbox === undefined) throw new NsboxError("BAD_OPTION", `${file} has no "nsbox" key: there is nothing to trust`, { path: file });
   return parseConfig(nsbox, `${file}#nsbox`);
 }

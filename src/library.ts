@@ -2,12 +2,12 @@
 import { walkError, walkHostPath } from "./plan/host-path.ts";
 import { constants } from "node:os";
 import { resolve } from "node:path";
-import { projectProfile } from "./config.ts";
 import { NsboxError } from "./errors.ts";
 import { Descriptors, feed, inheritedTerminal, openStdio, type OutputOption, type Stdio, type StdinOption, type StdinSink } from "./library-stdio.ts";
 import { currentDir, readHost } from "./host.ts";
-import { SANDBOX_OPTION_KEYS, type SandboxOptions } from "./options.ts";
-import { MOUNT_KINDS } from "./plan/mount-spec.ts";
+import type { SandboxOptions } from "./options.ts";
+import { attribute, expected } from "./options/problem.ts";
+import { normalizeLibrary } from "./options/sources.ts";
 import { buildPlan, FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
 import { launch, type Launched, type SandboxResult } from "./sandbox.ts";
 
@@ -105,36 +105,15 @@ export interface SandboxProcess<
 const KILLABLE = new Set<number>([0, constants.signals.SIGKILL, ...FORWARDED_SIGNALS.map((s) => constants.signals[s])]);
 const NAMES = Object.fromEntries(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
-const LIBRARY_ONLY = ["profile", "stdin", "stdout", "stderr", "signal", "encoding"] as const;
-
-/** The sandbox options: the profile's, then the caller's on top (lists appended, env merged, the rest replaced). */
+/** The sandbox options, normalised (src/options/sources.ts): the profile's, then the caller's on top (lists appended, env merged, the rest replaced). */
 function sandboxOptions(options: RunOptions, cwd: string): SandboxOptions {
-  const own: Record<string, unknown> = { ...options };
-  for (const key of LIBRARY_ONLY) delete own[key];
-  for (const key of Object.keys(own)) {
-    // A misspelt or command-line-shaped key (`ro: ["."]`, `timeOut`) ignored would fail open.
-    if ((SANDBOX_OPTION_KEYS as readonly string[]).includes(key)) continue;
-    const mount = (MOUNT_KINDS as readonly string[]).includes(key.replace(/-try$/, "").replace(/Try$/, "").replace(/Bind$/, "-bind"));
-    throw new NsboxError("BAD_OPTION", `unknown option \`${key}\`${mount ? `: filesystem options are \`mounts: [{ kind: "${key}", source, target }]\`` : ""} (known: ${[...SANDBOX_OPTION_KEYS, ...LIBRARY_ONLY].join(", ")})`, { option: key });
-  }
-  // `net: "host"` as on the command line, one value.
-  if (typeof own.net === "string") own.net = [own.net];
-  if (options.profile === undefined) return own as SandboxOptions;
-  // The project at cwd is untrusted input: a profile there that loosens needs `nsbox trust`.
-  const merged: Record<string, unknown> = { ...projectProfile(options.profile, cwd, (m) => void process.stderr.write(`nsbox: ${m}\n`)) };
-  for (const [key, value] of Object.entries(own)) {
-    if (value === undefined) continue;
-    const base = merged[key];
-    if (Array.isArray(base) && Array.isArray(value)) merged[key] = [...base, ...value];
-    else if (key === "env") merged[key] = { ...(base as object), ...(value as object) };
-    else merged[key] = value;
-  }
-  return merged as SandboxOptions;
+  return normalizeLibrary(options, cwd, (m) => void process.stderr.write(`nsbox: ${m}\n`));
 }
 
 /** The host directory shared as the payload's current directory: `cwd`, resolved, or this process's. */
 function hostDir(cwd: string | undefined): string {
   if (cwd === undefined) return currentDir();
+  if (typeof cwd !== "string" || cwd === "" || cwd.includes("\0")) throw attribute({ from: "library", key: "cwd", value: cwd }, expected("a directory (a non-empty string)"));
   // Shared read-write: resolved without following a symlink a sandbox could have placed (host-path.ts).
   const abs = resolve(cwd.startsWith("/") ? "/" : currentDir(), cwd); // a removed current directory: said by currentDir
   let walk: ReturnType<typeof walkHostPath>;
@@ -151,14 +130,6 @@ function hostDir(cwd: string | undefined): string {
   return walk.path;
 }
 
-function checkTimeout(timeout: unknown): number | undefined {
-  if (timeout === undefined) return undefined;
-  if (typeof timeout !== "number" || !(timeout > 0) || !Number.isFinite(timeout)) {
-    throw new NsboxError("BAD_OPTION", `timeout: expected a positive number of milliseconds, got ${String(timeout)}`, { option: "timeout" });
-  }
-  return timeout;
-}
-
 /** Plan a sandbox for the library: the host as this process sees it; a pty only in place of an inherited terminal (library-stdio.ts). */
 function planFor(command: string[], options: RunOptions, defaults: { stderr: OutputOption }): { plan: Plan; sandbox: SandboxOptions } {
   if (!Array.isArray(command) || command.some((a) => typeof a !== "string")) {
@@ -166,7 +137,6 @@ function planFor(command: string[], options: RunOptions, defaults: { stderr: Out
   }
   const cwd = hostDir(options.cwd);
   const sandbox = sandboxOptions(options, cwd);
-  checkTimeout(sandbox.timeout);
   return { plan: buildPlan(command, sandbox, readHost(cwd), { terminal: inheritedTerminal(options, defaults) }), sandbox };
 }
 

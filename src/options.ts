@@ -1,5 +1,5 @@
-// SandboxOptions: the one description of every option, shared by the CLI and the library.
-import { badOption } from "./errors.ts";
+// SandboxOptions: the one description of every option, shared by the CLI and the library. Checked
+// and resolved by src/options/normalize.ts; defined option by option in src/options/defs.ts.
 import type { MountSpec } from "./plan/mount-spec.ts";
 
 /** How a sandbox is made. Every field is optional; the defaults are the safe ones. */
@@ -8,7 +8,7 @@ export interface SandboxOptions {
   uid?: number;
   /** Group id the payload sees itself as (default 0). */
   gid?: number;
-  /** Host name inside (default "nsbox"). */
+  /** Host name inside (default "nsbox"), at most 64 characters. */
   hostname?: string;
   /** Mount propagation from the host into the sandbox: none ("private", default) or one-way ("slave"). */
   propagation?: "private" | "slave";
@@ -40,7 +40,11 @@ export interface SandboxOptions {
   landlock?: "on" | "off";
   /** POSIX resource limits, "NAME=SOFT[:HARD]" (nofile, nproc, as, fsize, cpu, core, …); core is 0 unless set. */
   rlimits?: string[];
-  /** Kill the whole sandbox after this many milliseconds (exit status 124, as timeout(1)). */
+  /**
+   * Kill the whole sandbox after this many milliseconds (exit status 124, as timeout(1)): from 1
+   * to 2147483647 (2^31-1, about 24.8 days, the longest a timer can wait), as Bun.spawn's
+   * `timeout`. On the command line and in config files it is a duration ("30s", "5m").
+   */
   timeout?: number;
   /** Memory limit through a delegated cgroup v2, e.g. "512m". */
   memory?: string;
@@ -61,37 +65,3 @@ export interface SandboxOptions {
  */
 export const PINNED_FILES = Symbol("nsbox.pinnedFiles");
 export type Pinned = { [PINNED_FILES]?: Record<string, string> };
-
-/** Every key of SandboxOptions, for callers that pass an object (the library): an unknown key is an error, never ignored. */
-export const SANDBOX_OPTION_KEYS: readonly (keyof SandboxOptions)[] = [
-  "uid", "gid", "hostname", "propagation", "env", "keepEnv", "clearEnv", "cwd", "verbose", "mounts", "chdir", "noCwd",
-  "capAdd", "capDrop", "seccomp", "allowNested", "landlock", "rlimits", "timeout", "memory", "pids", "net", "netLog", "name",
-];
-
-export const ID_MAX = 4294967294;
-export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-export const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-
-/** Check every option's value, with a message that names the option; returns a normalised copy. */
-export function validateOptions(options: SandboxOptions): SandboxOptions {
-  const o = { ...options };
-  for (const key of ["uid", "gid"] as const) {
-    const v = o[key];
-    if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= ID_MAX)) {
-      throw badOption(`--${key}`, `expected a whole number from 0 to ${ID_MAX}, got '${v}'`);
-    }
-  }
-  if (o.hostname !== undefined && (o.hostname.length > 64 || !HOSTNAME.test(o.hostname))) {
-    throw badOption("--hostname", `'${o.hostname}' is not a valid host name (letters, digits, '-' and '.', at most 64)`);
-  }
-  if (o.propagation !== undefined && o.propagation !== "private" && o.propagation !== "slave") {
-    throw badOption("--propagation", `expected 'private' or 'slave', got '${o.propagation}'`);
-  }
-  for (const name of Object.keys(o.env ?? {})) {
-    if (!ENV_NAME.test(name)) throw badOption("--env", `'${name}' is not a valid variable name`);
-  }
-  for (const name of o.keepEnv ?? []) {
-    if (!ENV_NAME.test(name)) throw badOption("--keep-env", `'${name}' is not a valid variable name`);
-  }
-  return o;
-}

@@ -254,8 +254,8 @@ describe("rlimit", () => {
     // Found: RLIMITS[name] found Object's members, so "constructor=1" was accepted and reached the executor.
     for (const v of ["constructor=1", "__proto__=1"]) {
       const s = setup({ "nsbox.json": { profiles: { p: { rlimit: v } } } });
-      refused(await run(s, ["-p", "p", "--", "true"]), `got '${v}'`);
-      refused(await nsbox(["--rlimit", v, "--", "true"], { cwd: s.cwd, env: s.env }), `got '${v}'`);
+      refused(await run(s, ["-p", "p", "--", "true"]), `got "${v}"`, "NAME=VALUE");
+      refused(await nsbox(["--rlimit", v, "--", "true"], { cwd: s.cwd, env: s.env }), `--rlimit '${v}': must be NAME=VALUE`);
     }
   });
 });

@@ -233,7 +233,7 @@ describe("addresses the parser could not count", () => {
     expect(r.stderr).not.toContain("    at ");
     expect(r.stdout).toBe("HTTP/1.1 403 Forbidden\n2\nHTTP/1.1 403 Forbidden\n");
     const rule = await nsbox(["--net", "allow=[1:::2]", "--", "true"], { cwd: p.dir, env: p.env });
-    expect([rule.exitCode, rule.stderr.split("\n")[0]]).toEqual([125, "nsbox: --net: allow=[1:::2]: expected host, host:port, *.domain, or an IP address or range with an optional port"]);
+    expect([rule.exitCode, rule.stderr.split("\n")[0]]).toEqual([125, "nsbox: --net 'allow=[1:::2]': expected host, host:port, *.domain, or an IP address or range with an optional port"]);
     const control = await nsbox(["--net", "allow=[1::2]", "--", "true"], { cwd: p.dir, env: p.env });
     expect(control.exitCode).toBe(0);
   });

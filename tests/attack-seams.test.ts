@@ -282,18 +282,22 @@ describe("a project profile named like a built-in drops the built-in's protectio
 });
 
 describe("a project file that made nsbox fail with an internal error", () => {
-  it("an nsbox.json nested 100,000 deep is one error naming the file, for every run there (control: a shallow mistake names its key)", async () => {
+  it("an nsbox.json nested 100,000 deep is one error naming the file, for every run with -p, a warning without (control: a shallow mistake names its key)", async () => {
     const cwd = scratchIn(made);
     const deep = 100_000;
     writeFileSync(join(cwd, "nsbox.json"), `{"profiles":{"x":{"env":${"[".repeat(deep)}${"]".repeat(deep)}}}}`);
-    const r = await nsbox(["--", "true"], { cwd });
+    const r = await nsbox(["-p", "x", "--", "true"], { cwd });
     expect(r.exitCode).toBe(125);
     expect(r.stderr).toContain(`${cwd}/nsbox.json: values nested deeper than 64 levels`);
     expect(r.stderr).not.toContain("internal error");
+    // A run without -p uses no profile: it runs, and says what is wrong with the file.
+    const plain = await nsbox(["--", "true"], { cwd });
+    expect(plain.exitCode).toBe(0);
+    expect(plain.stderr).toContain(`${cwd}/nsbox.json: values nested deeper than 64 levels`);
     writeFileSync(join(cwd, "nsbox.json"), `{"profiles":{"x":{"env":[[[]]]}}}`);
-    const shallow = await nsbox(["--", "true"], { cwd });
+    const shallow = await nsbox(["-p", "x", "--", "true"], { cwd });
     expect(shallow.exitCode).toBe(125);
-    expect(shallow.stderr).toContain("profiles.x.env: expected a string");
+    expect(shallow.stderr).toContain("profiles.x.env: must be a string");
   });
 });
 

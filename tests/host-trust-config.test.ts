@@ -94,7 +94,8 @@ describe("every option that loosens needs trust; the same file trusted runs", ()
   ];
   for (const [key, value] of cases) {
     it(`${key} ${JSON.stringify(value)}`, async () => {
-      const s = setup({ "nsbox.json": { profiles: { p: { [key]: value } } } });
+      // --net-log needs --net allow= (nothing else is logged).
+      const s = setup({ "nsbox.json": { profiles: { p: { ...(key === "net-log" ? { net: "allow=example.com" } : {}), [key]: value } } } });
       const r = await nsbox(["--dry-run", "-p", "p", "--", "true"], { cwd: s.cwd, env: s.env });
       refusedUntrusted(r, `profiles.p.${key} ${JSON.stringify(value)}: `, `nsbox trust ${s.cwd}/nsbox.json`);
       expect(await trust(s)).toMatchObject({ exitCode: 0 });

@@ -7,7 +7,7 @@ import { explainStep } from "../src/explain.ts";
 import { FDS_NEEDED } from "../src/kernel.ts";
 import { findOp } from "../src/ops.ts";
 import { buildPlan } from "../src/plan/index.ts";
-import { parseMount } from "../src/plan/mount-spec.ts";
+import { parseMountSpec } from "../src/plan/mount-spec.ts";
 import { readHost } from "../src/host.ts";
 import { cleanedUp, collect, nsbox, NSBOX, ROOT, scratchIn } from "./helpers.ts";
 
@@ -35,7 +35,7 @@ describe("a kernel refusal names the option as typed, the step and the errno", (
     const dir = scratchIn(made);
     mkdirSync(join(dir, "data"));
     const origin = `${dir}/nsbox.json: profiles.ci.ro "./data"`;
-    const plan = buildPlan(["true"], { mounts: [parseMount("ro", "./data", origin)] }, readHost(dir), { terminal: null });
+    const plan = buildPlan(["true"], { mounts: [parseMountSpec("ro", "./data", origin)] }, readHost(dir), { terminal: null });
     const bind = plan.ops.find((o) => o.op === "BIND" && o.why.origin === origin);
     expect(explainStep(bind, EPERM, "true").message).toStartWith(`${origin}: can't bind ${dir}/data read-only: operation not permitted (EPERM)`);
   });

@@ -381,7 +381,7 @@ describe("timeout and AbortSignal", () => {
 describe("nsbox's own failures are NsboxErrors; the payload's are exit codes", () => {
   it("BAD_OPTION: spawn() throws at once, run() rejects, and nothing starts", async () => {
     const e = await caught(() => spawn(["true"], { cwd, uid: -1 }));
-    expect([e.code, e.option, e.exitCode]).toEqual(["BAD_OPTION", "--uid", 125]);
+    expect([e.code, e.option, e.exitCode]).toEqual(["BAD_OPTION", "uid", 125]);
     expect((await caught(() => run(["true"], { cwd, uid: -1 }))).code).toBe("BAD_OPTION");
     expect((await caught(() => run([], { cwd }))).code).toBe("BAD_OPTION");
   });

@@ -7,6 +7,7 @@ import { basename, dirname, join } from "node:path";
 import { NsboxError } from "../src/errors.ts";
 import { readHost } from "../src/host.ts";
 import type { Op } from "../src/ops.ts";
+import { shellWord } from "../src/options/problem.ts";
 import { buildPlan, type Plan } from "../src/plan/index.ts";
 import { expandPath } from "../src/plan/mounts.ts";
 import { MOUNT_KINDS, TRY_KINDS, parseMount, type MountSpec } from "../src/plan/mount-spec.ts";
@@ -227,8 +228,9 @@ describe("the plan builder, given random filesystem options", () => {
         const outcome = build(opts);
         if (!("error" in outcome) || !(outcome.error instanceof NsboxError)) return;
         const message = outcome.error.message;
-        // The message starts with one of the options as written (or its flag, for a malformed value).
-        const ok = opts.some(([n, v]) => message.startsWith(`--${n} ${v}:`) || message.startsWith(`--${n}:`) || message.startsWith(`can't --${n} ${v}`))
+        // The message starts with one of the options as written, quoted as a shell would need it
+        // (or its flag, for a malformed value).
+        const ok = opts.some(([n, v]) => message.startsWith(`--${n} ${v}:`) || message.startsWith(`--${n} ${shellWord(v)}:`) || message.startsWith(`--${n}:`) || message.startsWith(`can't --${n} ${v}`))
           || message.startsWith("--chdir ");
         if (!ok) throw new Error(`${JSON.stringify(opts)}: ${message}`);
       }),

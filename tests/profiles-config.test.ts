@@ -308,19 +308,20 @@ describe("given a project with an nsbox key in package.json", () => {
 
 describe("a mistake in the project config", () => {
   const cases: [string, unknown, string[], string[]][] = [
-    // [what, profiles (or the whole file as a string), arguments, what the message names]
+    // [what, profiles (or the whole file as a string), arguments, what the message names].
+    // Any -p checks the whole file; a plain run uses none of it and only warns (below).
     ["a value of the wrong type", { profiles: { ci: { uid: true } } }, ["-p", "ci"], ["profiles.ci.uid", "true"]],
     ["an unknown option", { profiles: { ci: { bogus: 1 } } }, ["-p", "ci"], ["profiles.ci.bogus", "unknown option"]],
     ["a CLI-only flag", { profiles: { ci: { "dry-run": true } } }, ["-p", "ci"], ["profiles.ci.dry-run", "unknown option"]],
-    ["an unknown top-level key", { profile: {} }, [], ["profile", "unknown key"]],
-    ["profiles that is not an object", { profiles: [] }, [], ["profiles", "expected an object"]],
-    ["a profile that is not an object", { profiles: { ci: "test" } }, [], ["profiles.ci", "expected an object"]],
+    ["an unknown top-level key", { profile: {} }, ["-p", "default"], ["profile", "unknown key"]],
+    ["profiles that is not an object", { profiles: [] }, ["-p", "default"], ["profiles", "expected an object"]],
+    ["a profile that is not an object", { profiles: { ci: "test" } }, ["-p", "default"], ["profiles.ci", "expected an object"]],
     ["extends naming no profile", { profiles: { ci: { extends: "nope" } } }, ["-p", "ci"], ["profiles.ci.extends", "nope"]],
-    ["extends in a loop", { profiles: { a: { extends: "b" }, b: { extends: "a" } } }, [], ["extends", "loop"]],
+    ["extends in a loop", { profiles: { a: { extends: "b" }, b: { extends: "a" } } }, ["-p", "default"], ["extends", "loop"]],
     ["a list for a single-valued option", { profiles: { ci: { hostname: ["a", "b"] } } }, ["-p", "ci"], ["profiles.ci.hostname", "[\"a\",\"b\"]"]],
     ["an object for env", { profiles: { ci: { env: { CI: "1" } } } }, ["-p", "ci"], ["profiles.ci.env", "{\"CI\":\"1\"}"]],
     ["a missing path", { profiles: { ci: { ro: ["./missing"] } } }, ["-p", "ci"], ["profiles.ci.ro", "./missing", "no such file"]],
-    ["invalid JSON", "{\"profiles\": {", [], ["not valid JSON"]],
+    ["invalid JSON", "{\"profiles\": {", ["-p", "default"], ["not valid JSON"]],
   ];
   for (const [what, content, args, names] of cases) {
     it(`in nsbox.json, ${what}: 125 naming the file and the key`, async () => {
@@ -330,6 +331,19 @@ describe("a mistake in the project config", () => {
       expect(existsSync(marker)).toBe(false);
     });
   }
+
+  // Decision: a run without -p uses no profile, so a broken nsbox.json does not stop it (it used
+  // to stop every run in the directory); it says what is wrong, and any -p is refused.
+  it("a plain run with a broken nsbox.json runs, warning with the file and the mistake (control: -p is refused)", async () => {
+    for (const content of ["{\"profiles\": {", JSON.stringify({ profile: {} }), JSON.stringify({ profiles: { a: { extends: "b" }, b: { extends: "a" } } })]) {
+      const cwd = project({ "nsbox.json": content });
+      const r = await nsbox(["--", "true"], { cwd });
+      expect(r.exitCode).toBe(0);
+      if (content.startsWith("{\"profiles\": {")) expect(r.stderr).toContain(`${cwd}/nsbox.json: not valid JSON`);
+      expect(r.stderr).not.toContain("internal error");
+      expect((await nsbox(["-p", "default", "--", "true"], { cwd })).exitCode).toBe(125);
+    }
+  });
 
   it("in package.json#nsbox: 125 naming package.json#nsbox and the key", async () => {
     const cwd = project({ "package.json": { name: "p", nsbox: { profiles: { ci: { uid: true } } } } });

@@ -1,5 +1,5 @@
 // --net allow= rules: which host:port the proxy lets the sandbox reach.
-import { badOption } from "../errors.ts";
+import { problem } from "../options/problem.ts";
 
 // Not node:net's isIP: importing node:net costs Bun about 4 ms, on every start of the CLI.
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -45,15 +45,15 @@ export function addressValue(address: string): { family: 4 | 6; value: bigint } 
 
 function port(text: string, p: string): number {
   const n = Number(p);
-  if (!/^\d+$/.test(p) || n < 1 || n > 65535) throw badOption("--net", `allow=${text}: bad port '${p}'`);
+  if (!/^\d+$/.test(p) || n < 1 || n > 65535) throw problem(p === "" ? "a port must follow ':' (1-65535)" : /^\d+$/.test(p) ? `port ${p} is out of range (1-65535)` : `port '${p}' is not a number (1-65535)`);
   return n;
 }
 
-/** Parse one rule: `host`, `host:port`, `*.domain[:port]`, `IP[/bits][:port]`, `[IPv6][/bits][:port]`. */
+/** Parse one rule (throws a Problem, worded without the option: options/normalize.ts names it): `host`, `host:port`, `*.domain[:port]`, `IP[/bits][:port]`, `[IPv6][/bits][:port]`. */
 export function parseRule(text: string): Rule {
   let rest = text.trim();
   const url = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?([^/?#]+)/i.exec(rest);
-  if (url) throw badOption("--net", `allow=${text}: a rule names a host, not a URL: write allow=${url[1]}`);
+  if (url) throw problem(`a rule names a host, not a URL: write allow=${url[1]}`);
   let p: number | undefined;
   const bracket = /^\[([^\]]+)\](\/\d+)?(?::(\d+))?$/.exec(rest);
   if (bracket) {
@@ -70,14 +70,14 @@ export function parseRule(text: string): Rule {
   if (value) {
     const max = value.family === 4 ? 32 : 128;
     const bits = bitsText === undefined ? max : Number(bitsText);
-    if (!Number.isInteger(bits) || bits < 0 || bits > max) throw badOption("--net", `allow=${text}: bad prefix length`);
+    if (!Number.isInteger(bits) || bits < 0 || bits > max) throw problem(`prefix length ${bitsText} is out of range (0-${max})`);
     const shift = BigInt(max - bits);
     return { kind: "cidr", family: value.family, base: (value.value >> shift) << shift, bits, ...withPort, text };
   }
-  if (bitsText !== undefined) throw badOption("--net", `allow=${text}: a prefix length needs an IP address`);
+  if (bitsText !== undefined) throw problem(`a prefix length needs an IP address`);
   if (rest.startsWith("*.") && HOST.test(rest.slice(2))) return { kind: "subdomains", suffix: rest.slice(1).toLowerCase(), ...withPort, text };
   if (HOST.test(rest)) return { kind: "host", host: rest.toLowerCase(), ...withPort, text };
-  throw badOption("--net", `allow=${text}: expected host, host:port, *.domain, or an IP address or range with an optional port`);
+  throw problem(`expected host, host:port, *.domain, or an IP address or range with an optional port`);
 }
 
 /** The rule that lets the sandbox reach `host`:`port` as it asked for it (a name or a literal address). */

@@ -6,7 +6,8 @@ import { NsboxError } from "../errors.ts";
 import { PINNED_FILES, type Pinned, type SandboxOptions } from "../options.ts";
 import { sha256 } from "../digest.ts";
 import type { PlanBuilder } from "./builder.ts";
-import { keptCapabilities, parseRlimit } from "./privileges.ts";
+import { parseRlimit } from "./privileges.ts";
+import { resolved } from "../options/normalize.ts";
 import { seccompProgram } from "./seccomp.ts";
 
 const CAP_SYS_ADMIN = 21;
@@ -27,11 +28,12 @@ function refuseCgroupLimits(o: SandboxOptions): void {
 }
 
 function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | undefined {
-  const choice = o.seccomp ?? "default";
-  if (choice === "none") return undefined;
+  const kind = resolved(o).seccomp;
+  if (kind.kind === "none") return undefined;
   // A nested sandbox mounts in its own namespaces: --allow-nested lets the mount calls through
   // (the kernel still locks what nsbox mounted; tests/view.test.ts tries to undo it from there).
-  if (choice === "default") return seccompProgram({ allowMounts: keptSysAdmin || (o.allowNested ?? false), allowNested: o.allowNested ?? false });
+  if (kind.kind === "default") return seccompProgram({ allowMounts: keptSysAdmin || (o.allowNested ?? false), allowNested: o.allowNested ?? false });
+  const choice = kind.path;
   let program: Uint8Array;
   // A file in the project may be a planted symlink (to /dev/zero, or a permissive filter) or a
   // FIFO: read as --file's content is (plan/host-path.ts).
@@ -66,7 +68,8 @@ function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | u
 /** `installed`: the filter a running sandbox got, for exec to install the same (plan/join.ts). */
 export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = process.getuid!(), installed?: Uint8Array): void {
   refuseCgroupLimits(o);
-  const limits = (o.rlimits ?? []).map(parseRlimit);
+  const r = resolved(o);
+  const limits = [...r.rlimits];
   // The kernel never counts processes against RLIMIT_NPROC for the host's root user: the limit
   // would be silently void, so it is refused rather than pretended.
   if (hostUid === 0 && limits.some((l) => l.name === "nproc")) {
@@ -82,7 +85,7 @@ export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = proces
     throw new NsboxError("BAD_OPTION", `--rlimit nofile=${nofile.soft}${nofile.hard !== nofile.soft ? `:${nofile.hard}` : ""}: too few for any command to start (stdin, stdout, stderr and one more to load its libraries): give 4 or more`, { option: "--rlimit" });
   }
   if (!limits.some((l) => l.name === "core")) limits.unshift(parseRlimit("core=0"));
-  const caps = keptCapabilities(o.capAdd, o.capDrop);
+  const caps = r.caps;
   b.push({ op: "NO_NEW_PRIVS", why: { what: "set no_new_privs" } })
     .push({ op: "DROP_CAPS", keep: caps, why: { what: caps.names.length ? `drop capabilities but ${caps.names.join(" ")}` : "drop every capability", option: caps.names.length ? "--cap-add" : undefined } });
   // Landlock refuses mount(2) to the processes it confines, so a nested sandbox cannot set

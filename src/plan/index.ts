@@ -1,9 +1,11 @@
 // buildPlan: options + host facts → the ordered ops for the executor. Every user error is raised here.
+import { existsSync } from "node:fs";
 import { hideRegistry } from "./runtime-dir.ts";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
 import type { Op } from "../ops.ts";
-import { validateOptions, type SandboxOptions } from "../options.ts";
+import type { SandboxOptions } from "../options.ts";
+import { checkCommand, ensureNormal, resolved } from "../options/normalize.ts";
 import { isAncestorOrSelf, PlanBuilder } from "./builder.ts";
 import { sandboxEnv } from "./env.ts";
 import { chooseShareDir, filesystemOps, leaveHostOps } from "./filesystem.ts";
@@ -59,11 +61,16 @@ function hiddenCwd(o: SandboxOptions, host: Host, dir: string): NsboxError {
     : new NsboxError("BAD_OPTION", `the current directory ${dir} is not a directory inside the sandbox; add --chdir DIR or --no-cwd`, { path: dir });
 }
 
+/**
+ * `options` as normalised (src/options/normalize.ts): the values are checked and resolved, and
+ * only what depends on the host is checked here.
+ */
 export function buildPlan(command: string[], options: SandboxOptions, host: Host, io: PlanIo): Plan {
   if (command.length === 0 || command[0] === "") {
     throw new NsboxError("BAD_OPTION", "no command given: usage is nsbox [options] -- command [args…]");
   }
-  const o = validateOptions(options);
+  checkCommand(command);
+  const o = ensureNormal(options);
   const id = { uid: o.uid ?? 0, gid: o.gid ?? 0 };
   const notes: string[] = [];
   // An option that mounts over the current directory (--rw DIR, --ro DIR, …) is the user's own choice for it.
@@ -72,7 +79,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   if ("reason" in share && share.reason) notes.push(share.reason);
   const home = host.home;
   let startDir = o.chdir !== undefined ? expandPath(o.chdir, host) : share.dir ?? home;
-  const net = netChoice(o, host);
+  const net = netChoice(resolved(o).net, host);
   if (net.mode === "allow" && net.notes) notes.push(...net.notes);
 
   const b = new PlanBuilder();
@@ -95,6 +102,11 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   hideRegistry(b, host, share.dir);
   // `cd /tmp && nsbox --rw /tmp -- cmd`: the option shares the current directory, so start there.
   if (covered && !o.noCwd && o.chdir === undefined && share.dir === null && b.kindAt(host.cwd) === "dir") startDir = host.cwd;
+  // `--hide .`: the command would start in an empty directory it cannot read; said rather than run.
+  const last = [...(o.mounts ?? [])].reverse().find((m) => isAncestorOrSelf(expandPath(m.target, host), startDir));
+  if (last?.kind === "hide" && (!last.optional || existsSync(expandPath(last.target, host)))) {
+    throw new NsboxError("BAD_OPTION", `${last.origin}: hides ${startDir}, where the command starts, behind an empty unreadable directory; add --chdir DIR to start elsewhere${o.noCwd ? "" : ", or --no-cwd to share no directory"}`, { option: last.option, path: startDir });
+  }
   if (b.kindAt(startDir) !== "dir") {
     throw o.chdir !== undefined
       ? new NsboxError("BAD_OPTION", `--chdir ${startDir}: not a directory inside the sandbox`, { option: "--chdir", path: startDir })

@@ -2,7 +2,7 @@
 import { readlinkSync } from "node:fs";
 import { NsboxError } from "../errors.ts";
 import type { Host } from "../host.ts";
-import { validateOptions } from "../options.ts";
+import { checkCommand, resolved } from "../options/normalize.ts";
 import type { SandboxState } from "../registry.ts";
 import { PlanBuilder } from "./builder.ts";
 import { sandboxEnv } from "./env.ts";
@@ -41,12 +41,9 @@ function differs(proc: string, ns: string): boolean {
   }
 }
 
+/** The sandbox's network as it was resolved at its start (its options were normalised then), @registries as the caller's host gives them. */
 function network(s: SandboxState, host: Host): NetChoice {
-  try {
-    return netChoice(s.options, { ...host, home: s.home, cwd: s.cwd });
-  } catch {
-    return { mode: "none" };
-  }
+  return netChoice(resolved(s.options).net, { ...host, home: s.home, cwd: s.cwd });
 }
 
 export interface JoinIo extends PlanIo {
@@ -67,7 +64,8 @@ export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io
     throw new NsboxError("BAD_OPTION", "no command given: usage is nsbox exec NAME -- command [args…]");
   }
   if (s.pid === null) throw new NsboxError("NOT_RUNNING", `sandbox ${s.name} is still starting`);
-  const o = validateOptions(s.options);
+  checkCommand(command);
+  const o = s.options;
   // `target` is a process in the sandbox's namespaces whose /proc may be read: its command,
   // since PID 1 is not dumpable (see registry.ts payloadOf).
   const proc = `/proc/${target}`;

@@ -1,10 +1,9 @@
 // The network a sandbox gets: none (its own namespace with lo), the host's, or allowed hosts through nsbox's proxy.
-import { NsboxError } from "../errors.ts";
 import type { Host } from "../host.ts";
 import { refusal } from "../net/address-policy.ts";
 import { configuredRegistries } from "../net/registries.ts";
 import { findRule, parseRule, type Rule } from "../net/rules.ts";
-import type { SandboxOptions } from "../options.ts";
+import type { NetSpec } from "../options/net.ts";
 
 /** The port of the proxy on the sandbox's own loopback (its network namespace is fresh: it is free). */
 export const PROXY_PORT = 3128;
@@ -12,35 +11,28 @@ export const PROXY_PORT = 3128;
 /** `notes`: what @registries ignored (registries named only by project files), to be shown as warnings. */
 export type NetChoice = { mode: "none" } | { mode: "host" } | { mode: "allow"; rules: Rule[]; notes?: string[] };
 
-/** Fold the --net values in order: `none` and `host` replace, `allow=` rules accumulate. */
-export function netChoice(o: SandboxOptions, host: Host): NetChoice {
-  let choice: NetChoice = { mode: "none" };
-  for (const value of o.net ?? []) {
-    if (value === "none" || value === "host") choice = { mode: value };
-    else if (value.startsWith("allow=")) {
-      const texts = value.slice(6).split(",").filter(Boolean);
-      if (texts.length === 0) throw new NsboxError("BAD_OPTION", "--net allow=: name at least one host", { option: "--net" });
-      const notes = choice.mode === "allow" ? [...(choice.notes ?? [])] : [];
-      // @registries' rules are marked: they never open an internal or private address (src/net/address-policy.ts).
-      const rules = texts.flatMap((t): Rule[] => {
-        if (t !== "@registries") return [parseRule(t)];
-        const found = configuredRegistries(host.home, host.cwd, host.env, host.uid);
-        notes.push(...found.notes);
-        return found.registries.flatMap((r) => {
-          try {
-            return [{ ...parseRule(r), origin: "registry" as const }];
-          } catch {
-            notes.push(`@registries: ignored the registry ${r}: not a host name nsbox can allow`);
-            return [];
-          }
-        });
-      });
-      choice = { mode: "allow", rules: [...(choice.mode === "allow" ? choice.rules : []), ...rules], ...(notes.length ? { notes } : {}) };
-    } else {
-      throw new NsboxError("BAD_OPTION", `--net ${value}: expected none, host, or allow=RULE[,RULE…]`, { option: "--net" });
-    }
-  }
-  return choice;
+/**
+ * The network of the resolved --net values (src/options/net.ts): @registries expanded from the
+ * host's package-manager configuration, the only part that depends on the host.
+ */
+export function netChoice(spec: NetSpec, host: Host): NetChoice {
+  if (spec.mode !== "allow") return spec;
+  const notes: string[] = [];
+  // @registries' rules are marked: they never open an internal or private address (src/net/address-policy.ts).
+  const rules = spec.entries.flatMap((e): Rule[] => {
+    if (e !== "@registries") return [e];
+    const found = configuredRegistries(host.home, host.cwd, host.env, host.uid);
+    notes.push(...found.notes);
+    return found.registries.flatMap((r) => {
+      try {
+        return [{ ...parseRule(r), origin: "registry" as const }];
+      } catch {
+        notes.push(`@registries: ignored the registry ${r}: not a host name nsbox can allow`);
+        return [];
+      }
+    });
+  });
+  return { mode: "allow", rules, ...(notes.length ? { notes } : {}) };
 }
 
 /**

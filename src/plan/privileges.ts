@@ -1,5 +1,5 @@
 // Capabilities the payload keeps (none by default) and resource limits, by name.
-import { badOption } from "../errors.ts";
+import { expected, problem } from "../options/problem.ts";
 
 /** Capability names in kernel order (capability.h); the index is the number. */
 export const CAPABILITIES = [
@@ -11,19 +11,19 @@ export const CAPABILITIES = [
   "checkpoint_restore",
 ];
 
-/** "CAP_NET_RAW", "net_raw" → 13; "ALL" → every capability. */
-function capNumbers(option: string, name: string): number[] {
+/** "CAP_NET_RAW", "net_raw" → 13; "ALL" → every capability. Throws a Problem (options/problem.ts). */
+export function capNumbers(name: string): number[] {
   const n = name.toLowerCase().replace(/^cap_/, "");
   if (n === "all") return CAPABILITIES.map((_, i) => i);
   const i = CAPABILITIES.indexOf(n);
-  if (i < 0) throw badOption(option, `unknown capability '${name}' (e.g. CAP_NET_RAW, CAP_SYS_PTRACE, or ALL)`);
+  if (i < 0) throw problem(`unknown capability '${name}' (e.g. CAP_NET_RAW, CAP_SYS_PTRACE, or ALL)`);
   return [i];
 }
 
 /** The capabilities kept: those added, less those dropped (as two 32-bit halves for the executor). */
 export function keptCapabilities(add: string[] = [], drop: string[] = []): { low: number; high: number; names: string[] } {
-  const keep = new Set(add.flatMap((n) => capNumbers("--cap-add", n)));
-  for (const n of drop.flatMap((d) => capNumbers("--cap-drop", d))) keep.delete(n);
+  const keep = new Set(add.flatMap((n) => capNumbers(n)));
+  for (const n of drop.flatMap((d) => capNumbers(d))) keep.delete(n);
   let low = 0, high = 0;
   for (const c of keep) c < 32 ? (low |= 1 << c) : (high |= 1 << (c - 32));
   return { low, high, names: [...keep].sort((a, b) => a - b).map((c) => `cap_${CAPABILITIES[c]}`) };
@@ -38,17 +38,17 @@ function limitValue(name: string, text: string): string {
   if (text === "unlimited" || text === "inf") return "inf";
   const m = /^(\d+)([kmg]?)$/i.exec(text);
   if (!m || (m[2] && !SIZE_LIMITS.has(name))) {
-    throw badOption("--rlimit", `${name}: expected a number${SIZE_LIMITS.has(name) ? " (k, m, g allowed)" : ""} or 'unlimited', got '${text}'`);
+    throw problem(`${name}: expected a number${SIZE_LIMITS.has(name) ? " (k, m, g allowed)" : ""} or 'unlimited', got '${text}'`);
   }
   return String(BigInt(m[1]!) * UNITS[m[2]!.toLowerCase()]!);
 }
 
-/** "nofile=1024" or "nofile=1024:4096" → [resource, soft, hard] for the executor. */
+/** "nofile=1024" or "nofile=1024:4096" → [resource, soft, hard] for the executor. Throws a Problem (options/problem.ts). */
 export function parseRlimit(spec: string): { name: string; resource: number; soft: string; hard: string } {
   const eq = spec.indexOf("=");
   const name = spec.slice(0, eq).toLowerCase();
   if (eq <= 0 || !Object.hasOwn(RLIMITS, name)) {
-    throw badOption("--rlimit", `expected NAME=VALUE with NAME one of ${Object.keys(RLIMITS).join(", ")}, got '${spec}'`);
+    throw expected(`NAME=VALUE with NAME one of ${Object.keys(RLIMITS).join(", ")}`);
   }
   const [soft, hard = soft] = spec.slice(eq + 1).split(":");
   return { name, resource: RLIMITS[name]!, soft: limitValue(name, soft!), hard: limitValue(name, hard) };

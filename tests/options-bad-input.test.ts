@@ -1,0 +1,185 @@
+// Bad input to the options, through the real CLI (bun bin/nsbox) and the library: each refused
+// with one line naming where it was written, each with its control that runs.
+import { describe, expect, it, setDefaultTimeout } from "bun:test";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { NsboxError, run } from "../src/index.ts";
+import { cleanedUp, nsbox, scratchIn, type Ran } from "./helpers.ts";
+
+setDefaultTimeout(60_000);
+const made = cleanedUp();
+
+/** Refused by nsbox (125) with one line holding every part (and perhaps a line with the fix), and no stack trace. */
+function refused(r: Ran, ...parts: string[]): void {
+  expect(r.exitCode).toBe(125);
+  expect(r.stderr.trim().split("\n").length).toBeLessThanOrEqual(2);
+  for (const p of parts) expect(r.stderr.split("\n")[0]).toContain(p);
+  expect(r.stderr).not.toContain("internal error");
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+}
+
+/** The NsboxError a library call rejects with. */
+async function libraryRefusal(f: () => Promise<unknown>): Promise<NsboxError> {
+  const e = await f().then(() => undefined, (x) => x);
+  expect(e).toBeInstanceOf(NsboxError);
+  expect(e.code).toBe("BAD_OPTION");
+  return e;
+}
+
+const project = (files: Record<string, string> = {}) => {
+  const cwd = scratchIn(made);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(cwd, name), text);
+  return cwd;
+};
+
+describe("durations", () => {
+  it("--timeout 597h (past setTimeout's 2^31-1 ms, which fired at once) is refused with the range (control: 596h runs)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--timeout", "597h", "--", "true"], { cwd }), "--timeout 597h: ", "2147483647ms");
+    expect(await nsbox(["--timeout", "596h", "--", "echo", "ran"], { cwd })).toMatchObject({ exitCode: 0, stdout: "ran\n", stderr: "" });
+  });
+
+  it("--timeout 0.4ms (silently no timeout) is refused (control: 1ms kills a sleep, 124)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--timeout", "0.4ms", "--", "true"], { cwd }), "--timeout 0.4ms: is shorter than 1ms");
+    expect((await nsbox(["--timeout", "1ms", "--", "sleep", "30"], { cwd })).exitCode).toBe(124);
+  });
+
+  it("library timeout: 2**31 is refused, in milliseconds (control: 2**31-1 runs and does not time out)", async () => {
+    const cwd = project();
+    const e = await libraryRefusal(() => run(["true"], { cwd, timeout: 2 ** 31 }));
+    expect(e.message).toContain("The `timeout` option 2147483648 (number)");
+    expect(e.option).toBe("timeout");
+    expect(await run(["true"], { cwd, timeout: 2 ** 31 - 1 })).toMatchObject({ exitCode: 0, timedOut: false });
+  });
+});
+
+describe("host names", () => {
+  it("64 characters (HOST_NAME_MAX) run; 65 are refused saying at most 64", async () => {
+    const cwd = project();
+    expect(await nsbox(["--hostname", "a".repeat(64), "--", "hostname"], { cwd })).toMatchObject({ exitCode: 0, stdout: `${"a".repeat(64)}\n` });
+    refused(await nsbox(["--hostname", "a".repeat(65), "--", "true"], { cwd }), "--hostname", "from 1 to 64 characters");
+  });
+});
+
+describe("values accepted silently before", () => {
+  it("--chdir '' is refused (control: --chdir / runs there)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--chdir", "", "--", "true"], { cwd }), "--chdir '': needs a directory");
+    expect(await nsbox(["--chdir", "/", "--", "pwd"], { cwd })).toMatchObject({ exitCode: 0, stdout: "/\n" });
+  });
+
+  it("--tmpfs :size=1m (a tmpfs over the project) is refused (control: --tmpfs /x:size=1m)", async () => {
+    const cwd = project({ kept: "k" });
+    refused(await nsbox(["--tmpfs", ":size=1m", "--", "ls"], { cwd }), "--tmpfs ':size=1m': needs a path before ':'");
+    expect(await nsbox(["--tmpfs", "/x:size=1m", "--", "cat", "kept"], { cwd })).toMatchObject({ exitCode: 0, stdout: "k" });
+  });
+
+  it("--hide . (the directory the command starts in) is refused, saying how (control: with --chdir / it runs)", async () => {
+    const cwd = project({ kept: "k" });
+    refused(await nsbox(["--hide", ".", "--", "ls"], { cwd }), `--hide .: hides ${cwd}, where the command starts`, "--chdir");
+    expect(await nsbox(["--hide", ".", "--chdir", "/", "--", "sh", "-c", `ls ${cwd} 2>/dev/null || echo hidden`], { cwd })).toMatchObject({ exitCode: 0, stdout: "hidden\n" });
+  });
+
+  it("--net-log without --net allow= is refused naming both, and writes nothing (control: with allow= it is taken)", async () => {
+    const cwd = project();
+    const log = join(cwd, "net.log");
+    refused(await nsbox(["--net", "host", "--net-log", log, "--", "true"], { cwd }), `--net-log ${log}: nothing would be logged without --net allow=`, "from --net host");
+    refused(await nsbox(["--net-log", log, "--", "true"], { cwd }), "the network is none");
+    expect(existsSync(log)).toBe(false);
+    expect((await nsbox(["--dry-run", "--net", "allow=example.com", "--net-log", log, "--", "true"], { cwd })).exitCode).toBe(0);
+  });
+
+  it("a NUL in an argument or a variable (cut short before) is refused (control: without it)", async () => {
+    const cwd = project();
+    expect((await libraryRefusal(() => run(["echo", "a\0b"], { cwd }))).message).toContain("command[1]");
+    expect((await libraryRefusal(() => run(["true"], { cwd, env: { A: "x\0y" } }))).message).toContain('The `env` option: "A": contains a NUL byte');
+    writeFileSync(join(cwd, "nsbox.json"), JSON.stringify({ profiles: { p: { env: "A=x\0y" } } }));
+    refused(await nsbox(["-p", "p", "--", "true"], { cwd }), `${cwd}/nsbox.json: profiles.p.env`, "NUL");
+    expect(await run(["sh", "-c", 'echo "$A"'], { cwd, env: { A: "xy" } })).toMatchObject({ exitCode: 0, stdout: "xy\n" });
+  });
+});
+
+describe("a host path holding ':'", () => {
+  it("--ro-bind 'a\\:b:/mnt' shares a:b (control: unescaped, the ':' splits and a is missing)", async () => {
+    const cwd = project();
+    mkdirSync(join(cwd, "a:b"));
+    writeFileSync(join(cwd, "a:b", "f"), "colon\n");
+    expect(await nsbox(["--ro-bind", "a\\:b:/mnt", "--", "cat", "/mnt/f"], { cwd })).toMatchObject({ exitCode: 0, stdout: "colon\n" });
+    refused(await nsbox(["--ro-bind", "a:b:/mnt", "--", "cat", "/mnt/f"], { cwd }), "a: no such file");
+  });
+
+  it("in nsbox.json too, and --help says how", async () => {
+    const cwd = project({ "nsbox.json": JSON.stringify({ profiles: { p: { "ro-bind": "./a\\:b:/mnt" } } }) });
+    mkdirSync(join(cwd, "a:b"));
+    writeFileSync(join(cwd, "a:b", "f"), "colon\n");
+    expect(await nsbox(["-p", "p", "--", "cat", "/mnt/f"], { cwd })).toMatchObject({ exitCode: 0, stdout: "colon\n" });
+    expect((await nsbox(["--help"], { cwd })).stdout).toContain("a ':' in a path is written \\:");
+  });
+});
+
+describe("config files", () => {
+  it("a bad --net rule names the file, the key and the value", async () => {
+    const cwd = project({ "nsbox.json": JSON.stringify({ profiles: { ci: { net: "allow=example.com:99999" } } }) });
+    refused(await nsbox(["-p", "ci", "--", "true"], { cwd }), `${cwd}/nsbox.json: profiles.ci.net "allow=example.com:99999": port 99999 is out of range (1-65535)`);
+  });
+
+  it('"tmpfs": 5 is refused (a number only where the option takes one; control: "uid": 5 runs)', async () => {
+    const cwd = project({ "nsbox.json": JSON.stringify({ profiles: { ci: { tmpfs: 5 }, ok: { uid: 5 } } }) });
+    refused(await nsbox(["-p", "ok", "--", "id", "-u"], { cwd }), `${cwd}/nsbox.json: profiles.ci.tmpfs: must be a string or a list of strings, got 5`);
+    writeFileSync(join(cwd, "nsbox.json"), JSON.stringify({ profiles: { ok: { uid: 5 } } }));
+    expect(await nsbox(["-p", "ok", "--", "id", "-u"], { cwd })).toMatchObject({ exitCode: 0, stdout: "5\n" });
+  });
+
+  it("a UTF-8 byte order mark is accepted (control: the same file without it)", async () => {
+    const body = JSON.stringify({ profiles: { p: { hostname: "bom" } } });
+    for (const text of [`\uFEFF${body}`, body]) {
+      const cwd = project({ "nsbox.json": text });
+      expect(await nsbox(["-p", "p", "--", "hostname"], { cwd })).toMatchObject({ exitCode: 0, stdout: "bom\n" });
+    }
+  });
+
+  it("package.json holding null is npm's business: runs go on; an nsbox.json holding null is refused by name with -p", async () => {
+    const cwd = project({ "package.json": "null" });
+    expect(await nsbox(["-p", "test", "--", "true"], { cwd })).toMatchObject({ exitCode: 0 });
+    expect(await nsbox(["--", "true"], { cwd })).toMatchObject({ exitCode: 0 });
+    const other = project({ "nsbox.json": "null" });
+    refused(await nsbox(["-p", "test", "--", "true"], { cwd: other }), `${other}/nsbox.json: expected an object`);
+  });
+
+  it("profiles named __proto__, valueOf, constructor, toString are profiles; without a project they are unknown names", async () => {
+    const cwd = project({ "nsbox.json": '{"profiles":{"__proto__":{"hostname":"p"},"valueOf":{"hostname":"v"},"toString":{"hostname":"t"},"constructor":{"hostname":"c"}}}' });
+    for (const [name, host] of [["valueOf", "v"], ["toString", "t"], ["constructor", "c"], ["__proto__", "p"]]) {
+      expect(await nsbox(["-p", name!, "--", "hostname"], { cwd })).toMatchObject({ exitCode: 0, stdout: `${host}\n` });
+    }
+    const bare = project();
+    for (const name of ["valueOf", "__proto__", "constructor", "toString"]) refused(await nsbox(["-p", name, "--", "true"], { cwd: bare }), `no profile named '${name}'`);
+  });
+
+  it("an extends chain of 3,200 profiles is refused by depth when used; a plain run does not resolve it", async () => {
+    const profiles = Object.fromEntries(Array.from({ length: 3200 }, (_, i) => [`p${i}`, i < 3199 ? { extends: `p${i + 1}` } : { hostname: "deep" }]));
+    const cwd = project({ "nsbox.json": JSON.stringify({ profiles }) });
+    refused(await nsbox(["-p", "p0", "--", "true"], { cwd }), "profiles extend each other more than 32 deep");
+    expect(await nsbox(["--", "echo", "plain"], { cwd })).toMatchObject({ exitCode: 0, stdout: "plain\n", stderr: "" });
+  });
+});
+
+describe("the library's options object", () => {
+  it("security switches never fail open: landlock \"yes\", allowNested \"false\" (control: \"on\" and false run)", async () => {
+    const cwd = project();
+    expect((await libraryRefusal(() => run(["true"], { cwd, landlock: "yes" as never }))).message).toBe('The `landlock` option must be "on" or "off", got "yes"');
+    expect((await libraryRefusal(() => run(["true"], { cwd, allowNested: "false" as never }))).message).toBe('The `allowNested` option must be true or false, got "false"');
+    expect(await run(["true"], { cwd, landlock: "on", allowNested: false })).toMatchObject({ exitCode: 0 });
+  });
+
+  it("a typo (timeOut) and wrong shapes (mounts [{kind, path}], env as a list) are NsboxErrors, not TypeErrors", async () => {
+    const cwd = project();
+    expect((await libraryRefusal(() => run(["true"], { cwd, timeOut: 5 } as never))).message).toStartWith("Unknown option `timeOut`: did you mean `timeout`?");
+    expect((await libraryRefusal(() => run(["true"], { cwd, mounts: [{ kind: "ro", path: "/etc" }] } as never))).message).toContain("mounts[0] has an unknown field `path`");
+    expect((await libraryRefusal(() => run(["true"], { cwd, env: ["A=1"] } as never))).message).toBe("The `env` option must be an object of NAME: value strings, got a list");
+    expect((await libraryRefusal(() => run(["true"], { cwd, net: "allow=example.com:99999" }))).message).toBe('The `net` option "allow=example.com:99999": port 99999 is out of range (1-65535)');
+    expect((await libraryRefusal(() => run(["true"], { cwd, profile: 5 as never }))).message).toBe("The `profile` option must be a profile name (a string), got 5 (number)");
+    expect((await libraryRefusal(() => run(["true"], { cwd, profile: "nope" }))).message).toStartWith("The `profile` option: no profile named 'nope'");
+    expect(await run(["sh", "-c", 'echo "$A"'], { cwd, profile: "default", env: { A: "1" }, mounts: [{ kind: "ro", source: "/etc", target: "/etc" } as never] })).toMatchObject({ exitCode: 0, stdout: "1\n" });
+  });
+});
