@@ -173,7 +173,11 @@ export function parseArgv(argv: string[], cmd: CommandDef, path: string, outer: 
       if (t.value === undefined || (t.value === "--" && !t.inlineValue)) throw badOption(t.rawName, `needs a value${def.valueHint ? ` (${def.valueHint})` : ""}`);
       value = t.value;
     }
-    if (!def.repeatable && given.some((g) => g.name === t.name)) throw badOption(t.rawName, "given more than once");
+    // A switch given twice (-vv) says the same thing twice; a value given twice would leave one unused.
+    if (!def.repeatable && given.some((g) => g.name === t.name)) {
+      if (def.type === "boolean") continue;
+      throw badOption(t.rawName, "given more than once");
+    }
     given.push({ name: t.name, value, flag: t.rawName });
   }
   return { given, positionals: found, command: [], terminated: false };

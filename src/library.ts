@@ -225,6 +225,22 @@ class Sandbox implements SandboxProcess {
   }
 }
 
+/**
+ * The options only run() and spawn() take (the sandbox options are normalize.ts's): each of its
+ * type, or a BAD_OPTION naming the key, before any of them is used.
+ */
+function checkRunOptions(options: RunOptions): void {
+  const bad = (key: string, what: string, value: unknown) =>
+    attribute({ from: "library", key, value }, expected(what));
+  if (typeof options !== "object" || Array.isArray(options)) return; // normalize.ts words it
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw bad("signal", "an AbortSignal (new AbortController().signal)", options.signal);
+  if (options.encoding !== undefined && options.encoding !== "utf8" && options.encoding !== "buffer") throw bad("encoding", '"utf8" or "buffer"', options.encoding);
+  const stdin: unknown = options.stdin;
+  const stdinOk = stdin === undefined || stdin === null || stdin === "inherit" || stdin === "pipe" || stdin === "ignore" || typeof stdin === "string" ||
+    typeof stdin === "number" || stdin instanceof Blob || stdin instanceof ReadableStream || stdin instanceof ArrayBuffer || ArrayBuffer.isView(stdin);
+  if (!stdinOk) throw bad("stdin", '"pipe", "inherit", "ignore", a file descriptor, Bun.file(path), or the input (a string, bytes, a Blob or a ReadableStream)', stdin);
+}
+
 /** "nsbox: …" on this process's stderr, as the CLI words it (verbose only). */
 function say(line: string): void {
   process.stderr.write(`nsbox: ${line}\n`);
@@ -249,6 +265,7 @@ function say(line: string): void {
  */
 export function spawn<const O extends SpawnOptions = {}>(command: string[], options?: O): SandboxProcessFor<O> {
   const o: SpawnOptions = options ?? {};
+  checkRunOptions(o);
   o.signal?.throwIfAborted();
   const { plan, sandbox } = planFor(command, o, { stderr: "inherit" });
   return new Sandbox(plan, sandbox, o, { stderr: "inherit" }) as unknown as SandboxProcessFor<O>;
@@ -266,9 +283,8 @@ export function spawn<const O extends SpawnOptions = {}>(command: string[], opti
 export async function run(command: string[], options: RunOptions & { encoding: "buffer" }): Promise<RunResult<Uint8Array>>;
 export async function run(command: string[], options?: RunOptions): Promise<RunResult<string>>;
 export async function run(command: string[], options: RunOptions = {}): Promise<RunResult<string | Uint8Array>> {
-  if (options.encoding !== undefined && options.encoding !== "utf8" && options.encoding !== "buffer") {
-    throw new NsboxError("BAD_OPTION", `encoding: expected "utf8" or "buffer", got ${JSON.stringify(options.encoding)}`, { option: "encoding" });
-  }
+  checkRunOptions(options ?? {});
+  options ??= {};
   options.signal?.throwIfAborted();
   const { plan, sandbox } = planFor(command, options, { stderr: "pipe" });
   const proc = new Sandbox(plan, sandbox, options, { stderr: "pipe" });

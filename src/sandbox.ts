@@ -6,6 +6,7 @@ import { outOfDescriptors, tooFewDescriptors } from "./descriptors.ts";
 import type { SandboxOptions } from "./options.ts";
 import type { Plan } from "./plan/index.ts";
 import { start, type Outcome } from "./supervise.ts";
+import { optionLabel } from "./options/normalize.ts";
 import { sweepWorkDirs } from "./work-dirs.ts";
 
 /**
@@ -120,6 +121,7 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
       const { netSession } = require("./net/session.ts") as typeof import("./net/session.ts");
       net = netSession(plan.proxy.rules, {
         logFile: options.netLog,
+        logLabel: options.netLog === undefined ? undefined : optionLabel(options, "netLog"),
         live: verbose ? (line) => report("note", line) : undefined,
         warn: (line) => report("warn", line),
       });

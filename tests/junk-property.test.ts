@@ -198,6 +198,7 @@ const BOOL_VALUES = ["false", "0", "no", "yes", "true", "", "off"];
 
 /** One command-line option as typed: its tokens, and the name the refusal must mention. */
 type Flag = { tokens: string[]; names: string[] };
+const SHORT: Record<string, string> = { p: "--profile", v: "--verbose", V: "--version", h: "--help" };
 const cliFlag: fc.Arbitrary<Flag> = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...Object.keys(CLI_OPTIONS)).chain((name) => {
     const kind = CLI_OPTIONS[name]!;
@@ -209,7 +210,8 @@ const cliFlag: fc.Arbitrary<Flag> = fc.oneof(
     }
     return fc.tuple(byKind[kind] as fc.Arbitrary<string>, fc.boolean()).map(([v, eq]): Flag => ({ tokens: eq ? [`--${name}=${v}`] : [`--${name}`, v], names }));
   }) },
-  { weight: 1, arbitrary: fc.tuple(oneOf(NEAR_MISS_FLAGS), fc.option(oddString, { nil: undefined })).map(([f, v]) => ({ tokens: v === undefined ? [f] : [f, v], names: [f] })) },
+  // A cluster of short options (-pv is -p v) is named by its option's long name too.
+  { weight: 1, arbitrary: fc.tuple(oneOf(NEAR_MISS_FLAGS), fc.option(oddString, { nil: undefined })).map(([f, v]) => ({ tokens: v === undefined ? [f] : [f, v], names: [f, ...(SHORT[f[1]!] && f[0] === "-" && f[1] !== "-" ? [SHORT[f[1]!]!] : [])] })) },
 );
 const cliCase = fc.array(cliFlag, { minLength: 1, maxLength: 3 });
 
@@ -226,7 +228,7 @@ function judgeCli(r: { exitCode: number | null; stdout: string; stderr: string; 
   const out: { cls: string; detail: string }[] = [];
   const said = r.stderr.trimEnd();
   // A newline or an escape sequence from the input, printed as it is, forges lines and colours of nsbox's own.
-  const raw = [...new Set(o.input.match(/[\n\r\x1b\x01\x7f\u202e\u0085]/g) ?? [])].filter((c) => r.stderr.includes(c));
+  const raw = [...new Set(o.input.match(/[\n\r\x1b\x01\x7f\u202e\u0085]/g) ?? [])].filter((c) => said.includes(c));
   if (raw.length) out.push({ cls: "a control character from the input printed raw", detail: `${raw.map((c) => JSON.stringify(c)).join(" ")} in ${JSON.stringify(said.slice(0, 200))}` });
   if (r.hung) out.push({ cls: "hang", detail: `no exit after ${HANG_MS / 1000}s` });
   else if (r.fifoRead) out.push({ cls: "hang", detail: "read a FIFO (blocks until a writer comes; here a writer was provided after 2s)" });
@@ -240,9 +242,8 @@ function judgeCli(r: { exitCode: number | null; stdout: string; stderr: string; 
     const lines = said.split("\n").filter((l, i, all) => i === all.length - 1 || !/ is ignored: |warning/i.test(l));
     const untrusted = lines[0]!.includes("is not trusted");
     if (!lines[0]!.startsWith("nsbox: ")) out.push({ cls: "refusal not worded 'nsbox: …'", detail: JSON.stringify(said.slice(0, 200)) });
-    // The message, and the fix (NsboxError's hint) on a second "nsbox: " line: nothing more.
-    else if (lines.length > 2 && !untrusted && !raw.length) out.push({ cls: "refusal on more than two lines", detail: JSON.stringify(said.slice(0, 300)) });
-    else if (lines.length === 2 && !lines[1]!.startsWith("nsbox: ") && !raw.length) out.push({ cls: "refusal with a line not from nsbox", detail: JSON.stringify(said.slice(0, 300)) });
+    // The message and the fix (NsboxError's hint) on one line: nothing more.
+    else if (lines.length > 1 && !untrusted && !raw.length) out.push({ cls: "refusal on more than one line", detail: JSON.stringify(said.slice(0, 300)) });
     if (lines[0] === "nsbox:" || said === "") out.push({ cls: "refusal without a message", detail: JSON.stringify(said) });
     else if (o.file && !said.includes(o.file)) out.push({ cls: "refusal does not name the file", detail: lines[0]! });
     else if (!origins.some((n) => said.includes(n))) out.push({ cls: "refusal does not name the origin", detail: `${lines[0]}  (expected one of ${origins.join(" ")})` });
@@ -268,8 +269,9 @@ function judgeCli(r: { exitCode: number | null; stdout: string; stderr: string; 
     } else if (r.stdout !== BASELINE) {
       out.push({ cls: r.stdout === "" ? "accepted, but the payload did not run" : "fail-open", detail: `inside: ${JSON.stringify(r.stdout)} (default: ${JSON.stringify(BASELINE)}); ${said.split("\n")[0]}` });
     }
-  } else if ((r.exitCode === 126 || r.exitCode === 127) && said.startsWith("nsbox: ") && !said.includes("\n")) {
-    // The payload not found or not executable (a --tmpfs or --hide over /bin, say): a user's choice, reported as such.
+  } else if ((r.exitCode === 126 || r.exitCode === 127) && /^nsbox: .*(not found|executable)/.test(said.split("\n").at(-1)!)) {
+    // The payload not found or not executable (a --tmpfs or --hide over /bin, or junk after a switch
+    // taken as the command): a user's choice, reported as such in its last line (-v prints steps before).
   } else {
     out.push({ cls: `exit ${r.exitCode} (neither 0 nor 125)`, detail: said.split("\n").slice(0, 2).join(" | ").slice(0, 300) });
   }

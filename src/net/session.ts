@@ -25,8 +25,8 @@ const O_PATH = 0o10000000;
  * O_NOFOLLOW, and it must be a regular file of the user's with no other link; every line is
  * then written through this one descriptor, never reopened by name.
  */
-export function openNetLog(path: string): number {
-  const fail = (why: string, hint?: string) => new NsboxError("PATH_NOT_FOUND", `--net-log ${path}: ${why}`, { option: "--net-log", path, hint });
+export function openNetLog(path: string, label = `--net-log ${path}`): number {
+  const fail = (why: string, hint?: string) => new NsboxError("PATH_NOT_FOUND", `${label}: ${why}`, { option: "--net-log", path, hint });
   const full = resolve(path);
   const parts = full.split("/").filter(Boolean);
   const name = parts.pop();
@@ -110,8 +110,8 @@ function closeQuietly(fd: number): boolean {
  * `live`: each blocked connection as it happens (verbose). `warn`: told once when handling an
  * event throws (a `live` that fails, say): the proxy and the sandbox go on, and so does the log.
  */
-export function netSession(rules: Rule[], opts: { logFile?: string; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
-  let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile);
+export function netSession(rules: Rule[], opts: { logFile?: string; logLabel?: string; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
+  let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile, opts.logLabel);
   const blocked = new Map<string, string>();
   let more = 0;
   let logFailed: string | undefined;

@@ -7,7 +7,7 @@ import { keptCapabilities, parseRlimit } from "../plan/privileges.ts";
 import { optionDef } from "./defs.ts";
 import { LIBRARY_CHECKS } from "./library.ts";
 import { foldNet, parseNetValue, type NetSpec } from "./net.ts";
-import { attribute, expected, Problem, problem, type Origin } from "./problem.ts";
+import { attribute, expected, originText, Problem, problem, type Origin } from "./problem.ts";
 
 /** Where messages about config files go (the CLI's log, the library's stderr). */
 export type Warn = (message: string) => void;
@@ -145,6 +145,16 @@ export function mergeOptions(base: SandboxOptions, top: SandboxOptions): Sandbox
 /** The origin of key `key` as recorded, or the library's key. */
 function originOf(o: SandboxOptions, key: keyof SandboxOptions): Origin {
   return (o as Tracked)[ORIGINS]?.get(key) ?? { from: "library", key, value: o[key] };
+}
+
+/**
+ * Where option `key` was written, as messages name it: `--net-log ./x`, `/p/nsbox.json:
+ * profiles.ci.net-log "./x"`, or the library's `The \`netLog\` option "./x"`. For errors found
+ * after normalisation (a file that can't be opened at the start).
+ */
+export function optionLabel(o: SandboxOptions, key: keyof SandboxOptions): string {
+  const origin = originOf(o, key);
+  return origin.from === "library" ? `The \`${key}\` option ${JSON.stringify(String(o[key]))}` : originText(origin);
 }
 
 /**
