@@ -13,7 +13,8 @@ import { log } from "./log.ts";
 import { SANDBOX_OPTIONS } from "./option-table.ts";
 import type { SandboxOptions } from "./options.ts";
 import { buildPlan, type Plan } from "./plan/index.ts";
-import { durationText, launch, type SandboxResult } from "./sandbox.ts";
+import { formatDuration } from "./options/duration.ts";
+import { launch, type SandboxResult } from "./sandbox.ts";
 import { applyCommandLine, finish } from "./options/normalize.ts";
 import { normalizeCommandLine } from "./options/sources.ts";
 import { userTerminal } from "./terminal.ts";
@@ -205,7 +206,7 @@ async function runPlan(plan: Plan, options: SandboxOptions): Promise<number> {
     process.off("unhandledRejection", stray);
   }
   if (result.error) throw result.error;
-  if (result.timedOut) await log.error(`timed out after ${durationText(options.timeout!)} (--timeout): the sandbox was killed`);
+  if (result.timedOut) await log.error(`timed out after ${formatDuration(options.timeout!)} (--timeout): the sandbox was killed`);
   return result.exitCode;
 }
 

@@ -9,6 +9,7 @@ import { findOp } from "./ops.ts";
 import { closeFd, pidfdOpen, receiveDataFd, sendDataFd, unixAccept, unixConnect, unixListen } from "./executor.ts";
 import { log } from "./log.ts";
 import type { SandboxOptions } from "./options.ts";
+import { summarize } from "./options/summary.ts";
 
 /** What `ps`, `inspect`, `stop` and `exec` know about a running sandbox. */
 export interface SandboxState {
@@ -516,36 +517,6 @@ export function claimName(name: string | undefined, facts: StateFacts, dir = run
     release,
   };
 }
-/** The options in command-line words ("--rw ./out --net host --cap-add CAP_NET_RAW"), or "defaults". */
-export function summarize(o: SandboxOptions): string {
-  const words: string[] = [];
-  const add = (flag: string, value?: string | number | boolean) => {
-    if (value === undefined || value === false) return;
-    words.push(value === true ? flag : `${flag} ${value}`);
-  };
-  add("--uid", o.uid);
-  add("--gid", o.gid);
-  add("--hostname", o.hostname);
-  add("--propagation", o.propagation);
-  add("--no-cwd", o.noCwd);
-  add("--chdir", o.chdir);
-  for (const m of o.mounts ?? []) {
-    words.push(m.origin.startsWith("--") ? m.origin : `--${m.kind}${m.optional ? "-try" : ""} ${m.source ? `${m.source}:` : ""}${m.target}`);
-  }
-  for (const n of o.net ?? []) add("--net", n);
-  for (const c of o.capAdd ?? []) add("--cap-add", c);
-  for (const c of o.capDrop ?? []) add("--cap-drop", c);
-  add("--seccomp", o.seccomp);
-  add("--allow-nested", o.allowNested);
-  add("--landlock", o.landlock);
-  for (const r of o.rlimits ?? []) add("--rlimit", r);
-  if (o.timeout !== undefined) add("--timeout", o.timeout >= 1000 ? `${o.timeout / 1000}s` : `${o.timeout}ms`);
-  add("--clear-env", o.clearEnv);
-  for (const k of Object.keys(o.env ?? {})) add("--env", `${k}=…`);
-  for (const k of o.keepEnv ?? []) add("--keep-env", k);
-  return words.length ? words.join(" ") : "defaults";
-}
-
 /**
  * Register a sandbox about to run `plan` (the CLI's run path; the name from --name, else
  * generated). Without --name, an unusable runtime directory only costs the listing (said with -v):

@@ -71,9 +71,6 @@ export function after(ms: number, fire: () => void): () => void {
   return () => clearTimeout(timer);
 }
 
-/** The wording of a timeout, as --timeout takes it: "30s", "500ms". */
-export const durationText = (ms: number) => (ms >= 1000 ? `${ms / 1000}s` : `${ms}ms`);
-
 /**
  * Start the sandbox `plan` describes: PID 1 runs when this returns. Throws NsboxError for what
  * fails before it exists (the name taken, --net-log refused, the kernel refusing the clone);
