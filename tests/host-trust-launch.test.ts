@@ -1,6 +1,6 @@
 // Host trust, launch: no way of starting nsbox lets Bun take bunfig.toml, .env* or tsconfig.json
 // from the project it runs in. Each planted file is first shown working on plain `bun` (the control).
-// Installing fetches citty and consola from the npm registry into a private cache, as package.test.ts.
+// Installing fetches consola from the npm registry into a private cache, as package.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";

@@ -13,7 +13,7 @@ describe("nsbox's own code in a writable share", () => {
     const probe = `.own-code-probe-${process.pid}`;
     try {
       const r = await nsbox(["--", "sh", "-c", [
-        "for f in src/cli.ts bin/nsbox package.json tsconfig.json bunfig.toml node_modules/citty/package.json; do",
+        "for f in src/cli.ts bin/nsbox package.json tsconfig.json bunfig.toml node_modules/consola/package.json; do",
         // access(W_OK) answers EROFS for a read-only mount, without changing the file.
         "  if test -w \"$f\"; then echo \"writable $f\"; fi",
         "done",

@@ -1,5 +1,5 @@
 // The package as users get it: `bun pm pack`'s tarball, installed globally and into a project.
-// Installing fetches citty and consola from the npm registry into a private cache.
+// Installing fetches consola from the npm registry into a private cache.
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";

@@ -87,7 +87,7 @@ const OWN_CODE: readonly string[] = (() => {
   const own = ["bin", "src", "package.json", "tsconfig.json", "bunfig.toml", "node_modules"].map((e) => join(pkg, e));
   // A project-local install: node_modules/.bin/nsbox is the link the shell runs.
   if (pkg.endsWith("/node_modules/nsbox")) own.push(join(pkg, "..", ".bin", "nsbox"));
-  for (const dep of ["citty", "consola"]) {
+  for (const dep of ["consola"]) {
     try {
       const entry = realpathOr(Bun.resolveSync(dep, pkg));
       const at = entry.lastIndexOf(`/node_modules/${dep}/`);
