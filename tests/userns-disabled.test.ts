@@ -11,23 +11,26 @@ function underLimit(script: string) {
   return collect(["unshare", "-Ur", "sh", "-c", script], { env: { ...process.env, BUN: process.execPath, NSBOX } });
 }
 
-function expectNsboxError(stderr: string): string[] {
+/** The one line `nsbox: CAUSE; FIX`, returned as [cause, fix]. */
+function expectNsboxError(stderr: string): [string, string] {
   const lines = stderr.trimEnd().split("\n");
-  for (const line of lines) expect(line.startsWith("nsbox: ")).toBe(true);
+  expect(lines).toHaveLength(1);
+  expect(lines[0]!.startsWith("nsbox: ")).toBe(true);
   expect(stderr).not.toMatch(/^\s*at /m);
   expect(stderr).not.toContain("internal error");
-  return lines;
+  const parts = lines[0]!.split("; ");
+  expect(parts).toHaveLength(2);
+  return parts as [string, string];
 }
 
 test("max_user_namespaces = 0: 125, says so, and gives the sysctl that fixes it", async () => {
   const r = await underLimit(`echo 0 > /proc/sys/user/max_user_namespaces && exec "$BUN" "$NSBOX" -- sh -c 'echo ran'`);
   expect(r.exitCode).toBe(125);
   expect(r.stdout).toBe("");
-  const lines = expectNsboxError(r.stderr);
-  expect(lines).toHaveLength(2);
-  expect(lines[0]).toContain("user namespace");
-  expect(lines[0]).toContain("max_user_namespaces = 0");
-  expect(lines[1]).toContain("sysctl -w user.max_user_namespaces=");
+  const [cause, fix] = expectNsboxError(r.stderr);
+  expect(cause).toContain("user namespace");
+  expect(cause).toContain("max_user_namespaces = 0");
+  expect(fix).toContain("sysctl -w user.max_user_namespaces=");
 });
 
 test("max_user_namespaces = 1 is enough: nsbox needs exactly one user namespace", async () => {
@@ -54,11 +57,10 @@ test("the limit already used up by another process: 125, 'limit is reached', and
     const r = await underLimit(script);
     expect(r.exitCode).toBe(125);
     expect(r.stdout).toBe("");
-    const lines = expectNsboxError(r.stderr);
-    expect(lines).toHaveLength(2);
-    expect(lines[0]).toContain("limit is reached");
-    expect(lines[0]).toContain("max_user_namespaces = 1");
-    expect(lines[1]).toContain("sysctl -w user.max_user_namespaces=");
+    const [cause, fix] = expectNsboxError(r.stderr);
+    expect(cause).toContain("limit is reached");
+    expect(cause).toContain("max_user_namespaces = 1");
+    expect(fix).toContain("sysctl -w user.max_user_namespaces=");
   } finally {
     // Should the script have failed before its kill, don't leave the holder behind.
     for (const name of readdirSync("/proc")) {
