@@ -9,6 +9,7 @@ import { findOp } from "./ops.ts";
 import { closeFd, pidfdOpen, receiveDataFd, sendDataFd, unixAccept, unixConnect, unixListen } from "./executor.ts";
 import { log } from "./log.ts";
 import type { SandboxOptions } from "./options.ts";
+import { SANDBOX_NAME as NAME } from "./options/defs.ts";
 import { summarize } from "./options/summary.ts";
 
 /** What `ps`, `inspect`, `stop` and `exec` know about a running sandbox. */
@@ -45,16 +46,7 @@ export interface SandboxState {
   seccompFilter?: string;
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const STATE_VERSION = 1;
-
-/** Check a sandbox name (it is a file name in the runtime directory). */
-export function checkName(name: string, origin = "--name"): string {
-  if (!NAME.test(name)) {
-    throw new NsboxError("BAD_OPTION", `${origin} ${name}: a sandbox name is 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit`, { option: origin });
-  }
-  return name;
-}
 
 /** A short random name, like a container id. */
 export function generateName(): string {
@@ -524,7 +516,9 @@ export function claimName(name: string | undefined, facts: StateFacts, dir = run
  */
 export function registerRun(options: SandboxOptions, plan: import("./plan/index.ts").Plan, dir?: string): Registration {
   const landlock = findOp(plan.ops, "LANDLOCK");
-  const name = options.name === undefined ? undefined : checkName(options.name);
+  // Checked as --name (options/defs.ts); checked again here, as it becomes a file name in the runtime directory.
+  const name = options.name;
+  if (name !== undefined && !NAME.test(name)) throw new NsboxError("BAD_OPTION", `--name ${JSON.stringify(name)}: not a sandbox name`, { option: "--name" });
   try {
     return claimName(name, {
       command: plan.command,

@@ -5,7 +5,6 @@ import { join } from "node:path";
 import type { SandboxOptions } from "../options.ts";
 import { MOUNT_KINDS, TRY_KINDS, parseMountSpec, type MountSpec } from "../plan/mount-spec.ts";
 import { capNumbers, parseRlimit } from "../plan/privileges.ts";
-import { checkName } from "../registry.ts";
 import { parseDuration } from "./duration.ts";
 import { parseNetValue } from "./net.ts";
 import { expected, problem } from "./problem.ts";
@@ -199,13 +198,12 @@ export const OPTION_DEFS: ReadonlyMap<string, OptionDef> = new Map<string, Optio
   ["verbose", { key: "verbose", type: "boolean", alias: "v", description: "Print each setup step as it runs", add: (o, v) => void (o.verbose = v === true) }],
 ]);
 
-/** registry.ts's name check, as a Problem (it words its own message against the option). */
+/** A sandbox's name: a file name in the runtime directory (registry.ts). */
+export const SANDBOX_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
 function nameOf(text: string): string {
-  try {
-    return checkName(text);
-  } catch {
-    throw expected("a sandbox name of 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit");
-  }
+  if (!SANDBOX_NAME.test(text)) throw expected("a sandbox name of 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit");
+  return text;
 }
 
 /** The definition of command-line/config name `name`, or undefined (own entries only). */
