@@ -24,17 +24,27 @@ function allowAll(path: string): void {
   writeFileSync(path, b);
 }
 
-/** Refused before the payload ran: exit 125, the first line names the origin and says `problem`; no trace. */
-function expectRefused(r: Ran, origin: string, problem: RegExp | string): void {
+/**
+ * Refused before the payload ran: exit 125, one line `nsbox: ORIGIN: …` that says `problem`; no
+ * trace. With `fix`, the line ends in "; " and the fix, and `problem` is matched against what comes
+ * before it (a regex's `$` is the end of the message).
+ */
+function expectRefused(r: Ran, origin: string, problem: RegExp | string, fix?: string): void {
   expect(r.stdout).toBe("");
   expect(r.exitCode).toBe(125);
-  const [first] = r.stderr.split("\n");
-  expect(first!.startsWith(`nsbox: ${origin}: `)).toBe(true);
-  if (typeof problem === "string") expect(first).toContain(problem);
-  else expect(first).toMatch(problem);
+  expect(r.stderr).toEndWith("\n");
+  const lines = r.stderr.slice(0, -1).split("\n");
+  expect(lines).toHaveLength(1);
+  let message = lines[0]!;
+  expect(message.startsWith(`nsbox: ${origin}: `)).toBe(true);
+  if (fix !== undefined) {
+    expect(message).toEndWith(`; ${fix}`);
+    message = message.slice(0, -`; ${fix}`.length);
+  }
+  if (typeof problem === "string") expect(message).toContain(problem);
+  else expect(message).toMatch(problem);
   expect(r.stderr).not.toContain("internal error");
   expect(r.stderr).not.toContain("    at ");
-  expect(r.stderr.trim().split("\n").length).toBeLessThanOrEqual(2); // the message, and the fix when there is one
 }
 
 describe("--seccomp FILE that is not a regular file", () => {
@@ -187,12 +197,12 @@ describe("nsbox trust FILE", () => {
     chmodSync(join(dirStore, ".config/nsbox"), 0o700);
     const r = await trust(cwd, "nsbox.json", dirStore);
     expect(r).toMatchObject({ exitCode: 125, stdout: "" });
-    expect(r.stderr).toContain(`nsbox: cannot record trust in ${join(dirStore, ".config/nsbox/trusted.json")}: it is a directory\nnsbox: remove the directory`);
+    expect(r.stderr).toContain(`nsbox: cannot record trust in ${join(dirStore, ".config/nsbox/trusted.json")}: it is a directory; remove the directory`);
     const fileConfig = homeIn(made);
     writeFileSync(join(fileConfig, ".config"), "");
     const f = await trust(cwd, "nsbox.json", fileConfig);
     expect(f).toMatchObject({ exitCode: 125, stdout: "" });
-    expect(f.stderr).toContain(`nsbox: cannot record trust: can't create ${join(fileConfig, ".config/nsbox")}: a component of the path is not a directory\n`);
+    expect(f.stderr).toContain(`nsbox: cannot record trust: can't create ${join(fileConfig, ".config/nsbox")}: a component of the path is not a directory; make ${join(fileConfig, ".config/nsbox")} a directory of your own with mode 700\n`);
     for (const e of [r.stderr, f.stderr]) expect(e).not.toContain("internal error");
     const fresh = homeIn(made);
     expect((await trust(cwd, "nsbox.json", fresh)).exitCode).toBe(0);
@@ -244,7 +254,7 @@ describe("conditions the user caused are one message with the fix, not an intern
       mkdirSync(dir);
       const r = await bun(`cd ${dir} && rmdir ${dir} && exec ${nsboxCmd} ${args}`, "/");
       expect(r).toMatchObject({ exitCode: 125, stdout: "" });
-      expect(r.stderr).toBe(`nsbox: the current directory was removed (it was ${dir})\nnsbox: cd to a directory that exists, then run nsbox again\n`);
+      expect(r.stderr).toBe(`nsbox: the current directory was removed (it was ${dir}); cd to a directory that exists, then run nsbox again\n`);
     }
     mkdirSync(dir);
     expect(await bun(`cd ${dir} && exec ${nsboxCmd} -- echo ran`, "/")).toMatchObject({ stdout: "ran\n", exitCode: 0 });
@@ -257,7 +267,7 @@ describe("conditions the user caused are one message with the fix, not an intern
     try {
       const r = await deep(21, "-- true");
       expect(r).toMatchObject({ exitCode: 125, stdout: "" });
-      expect(r.stderr).toBe("nsbox: the path of the current directory is longer than Linux lets a program ask for (4096 bytes)\nnsbox: run nsbox from a directory with a shorter path\n");
+      expect(r.stderr).toBe("nsbox: the path of the current directory is longer than Linux lets a program ask for (4096 bytes); run nsbox from a directory with a shorter path\n");
       const levels = Math.floor((4000 - top.length) / 201);
       expect(await deep(levels, "-- echo ran")).toMatchObject({ stdout: "ran\n", exitCode: 0 });
     } finally {
@@ -282,8 +292,8 @@ describe("conditions the user caused are one message with the fix, not an intern
     const cwd = scratch();
     // Through sh: Bun hands a spawned process its stdin bytes in a memfd, not a pipe.
     const r = await collect(["sh", "-c", `echo data | exec ${nsboxCmd} --ro /dev/stdin -- true`], { cwd });
-    expectRefused(r, "--ro /dev/stdin", /^nsbox: --ro \/dev\/stdin: (\/dev\/stdin|\/proc\/\d+\/fd\/0 \(in \/dev\/stdin\)) is a pipe \(pipe:\[\d+\]\), not a file or directory$/m);
-    expect(r.stderr).toContain("hand it to the payload on its stdin");
+    expectRefused(r, "--ro /dev/stdin", /^nsbox: --ro \/dev\/stdin: (\/dev\/stdin|\/proc\/\d+\/fd\/0 \(in \/dev\/stdin\)) is a pipe \(pipe:\[\d+\]\), not a file or directory$/,
+      "write the data to a file and name that, or hand it to the payload on its stdin (nsbox passes stdin through)");
     writeFileSync(join(cwd, "data"), "data\n");
     expect(await nsbox(["--ro", join(cwd, "data"), "--", "cat", join(cwd, "data")], { cwd })).toMatchObject({ stdout: "data\n", exitCode: 0 });
   });
@@ -294,7 +304,7 @@ describe("conditions the user caused are one message with the fix, not an intern
       // XDG_CONFIG_HOME unset: with it, trust --list needs no home (another test file may have set it in this process).
       const r = await nsbox(args, { cwd, env: { ...process.env, HOME: "rel", XDG_CONFIG_HOME: undefined } });
       expect(r).toMatchObject({ exitCode: 125, stdout: "" });
-      expect(r.stderr).toStartWith("nsbox: HOME=rel: not an absolute path, so nsbox cannot tell where your home is\nnsbox: set HOME to");
+      expect(r.stderr).toStartWith("nsbox: HOME=rel: not an absolute path, so nsbox cannot tell where your home is; set HOME to");
     }
     expect(await nsbox(["--", "echo", "ran"], { cwd, env: { ...process.env, HOME: homeIn(made) } })).toMatchObject({ stdout: "ran\n", exitCode: 0 });
   });
@@ -309,7 +319,7 @@ describe("conditions the user caused are one message with the fix, not an intern
     expect(readFileSync("/etc/passwd", "utf8").split("\n").some((l) => l.split(":")[2] === String(uid))).toBe(false);
     expect(await as([])).toMatchObject({
       exitCode: 125, stdout: "",
-      stderr: `nsbox: HOME is not set, and uid ${uid} has no home directory in /etc/passwd: nsbox cannot tell where your home is\nnsbox: set HOME to your home directory (e.g. HOME=/home/you)\n`,
+      stderr: `nsbox: HOME is not set, and uid ${uid} has no home directory in /etc/passwd: nsbox cannot tell where your home is; set HOME to your home directory (e.g. HOME=/home/you)\n`,
     });
     const home = homeIn(made);
     chownSync(home, uid, uid);
@@ -323,7 +333,7 @@ describe("conditions the user caused are one message with the fix, not an intern
     chmodSync(join(runtime, "nsbox"), 0o500);
     const env = { ...process.env, XDG_RUNTIME_DIR: runtime };
     const r = await nsbox(["--name", "files-ro", "--", "true"], { cwd: scratch(), env });
-    expectRefused(r, `nsbox's runtime directory ${join(runtime, "nsbox")} can't hold a socket`, /: permission denied$/);
+    expectRefused(r, `nsbox's runtime directory ${join(runtime, "nsbox")} can't hold a socket`, /: permission denied$/, "remove it, or set XDG_RUNTIME_DIR to a private directory of yours");
     chmodSync(join(runtime, "nsbox"), 0o700);
     expect(await nsbox(["--name", "files-ro", "--", "echo", "ran"], { cwd: scratch(), env })).toMatchObject({ stdout: "ran\n", exitCode: 0 });
   });
@@ -365,7 +375,11 @@ describe("--overlay: what the host decides is said before the sandbox starts", (
   it.skipIf(!submounts("/dev"))("a directory with mounts below it (/dev) names them and the fix (control: a plain directory overlays)", async () => {
     const cwd = scratch();
     const r = await nsbox(["--overlay", "/dev", "--", "true"], { cwd });
-    expectRefused(r, "--overlay /dev", /^nsbox: --overlay \/dev: the directory \/dev has mounts below it \(\/dev\/.+\), and the kernel takes no overlay layer with submounts in a user namespace$/m);
+    // The message, "; " and the fix, whose example is the first mount named.
+    const line = /^nsbox: --overlay \/dev: the directory \/dev has mounts below it \((\/dev\/[^,]+)(, \/dev\/[^,]+)*\), and the kernel takes no overlay layer with submounts in a user namespace; overlay a directory without mounts below it \(e\.g\. each mount on its own, --overlay (\/dev\/\S+)\), or share \/dev with --ro or --rw instead$/;
+    expectRefused(r, "--overlay /dev", line);
+    const [, first, , example] = r.stderr.trimEnd().match(line)!;
+    expect(example).toBe(first!);
     mkdirSync(join(cwd, "plain"));
     writeFileSync(join(cwd, "plain/f"), "f\n");
     expect(await nsbox(["--overlay", join(cwd, "plain"), "--", "sh", "-c", `echo g > ${cwd}/plain/g; cat ${cwd}/plain/f`], { cwd })).toMatchObject({ stdout: "f\n", exitCode: 0 });
