@@ -7,7 +7,7 @@ import { explainStep } from "../src/explain.ts";
 import { FDS_NEEDED } from "../src/kernel.ts";
 import { findOp } from "../src/ops.ts";
 import { buildPlan } from "../src/plan/index.ts";
-import { parseMountSpec } from "../src/plan/mount-spec.ts";
+import { parseMount, parseMountSpec } from "../src/plan/mount-spec.ts";
 import { readHost } from "../src/host.ts";
 import { cleanedUp, collect, nsbox, NSBOX, ROOT, scratchIn } from "./helpers.ts";
 
@@ -45,14 +45,15 @@ describe("a kernel refusal names the option as typed, the step and the errno", (
     mkdirSync(join(dir, "lower/sub"), { recursive: true });
     mkdirSync(join(dir, "plain"));
     // The mount is made in a namespace of the test's own (unshare -Urm), where any user may mount;
-    // nsbox, started there, sees it as a host mount.
+    // nsbox, started there, sees it as a host mount, and refuses before fork (src/plan/mounts.ts)
+    // what the kernel would refuse with EINVAL: the message, "; " and the fix.
     const script = `mount -t tmpfs none ${dir}/lower/sub || exit 99
       "$0" --no-env-file --config=/dev/null ${NSBOX} --no-cwd --overlay ${dir}/lower -- true; echo "with: $?" >&2
       "$0" --no-env-file --config=/dev/null ${NSBOX} --no-cwd --overlay ${dir}/plain -- true; echo "without: $?" >&2`;
     const r = await collect(["unshare", "-Urm", "sh", "-c", script, process.execPath], { cwd: dir });
     const lines = oneLine(r.stderr);
     expect(lines).toEqual([
-      `nsbox: --overlay ${dir}/lower: can't mount an overlay over ${dir}/lower: ${dir}/lower has a mount below it (${dir}/lower/sub), and the kernel does not let an unprivileged overlay take in mounts it did not make (EINVAL): overlay a directory without mounts below it, or share this one with --ro or --rw`,
+      `nsbox: --overlay ${dir}/lower: the directory ${dir}/lower has mounts below it (${dir}/lower/sub), and the kernel takes no overlay layer with submounts in a user namespace; overlay a directory without mounts below it (e.g. each mount on its own, --overlay ${dir}/lower/sub), or share ${dir}/lower with --ro or --rw instead`,
       "with: 125",
       "without: 0",
     ]);
