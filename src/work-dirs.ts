@@ -1,6 +1,6 @@
 // Overlay work directories on the host: removed after each run, and, when nsbox was killed
 // before it could, at the next run. A failed removal is a warning, never the run's result.
-import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { errnoName, errnoText, Errno } from "./errno.ts";
 import { removeDir } from "./executor.ts";
@@ -57,7 +57,9 @@ export function removeWorkDirs(dirs: string[], record: WorkRecord | undefined, e
       warnings.push(`the overlay work directory ${dir} was not removed (${(e as Error).message}): remove it by hand`);
       continue;
     }
-    if (r >= 0 || r === -Errno.ENOENT) continue;
+    // Nothing there to remove: never made, or under a path that is not a directory (an upper
+    // directory named below a file: the run was refused, and that refusal says so).
+    if (r >= 0 || r === -Errno.ENOENT || (r === -Errno.ENOTDIR && absent(dir))) continue;
     const whose = earlier ? " (left by an nsbox run that was killed)" : "";
     warnings.push(r === -ENOTEMPTY
       ? `the overlay work directory ${dir}${whose} was left: it holds files overlayfs did not make; look at them, then remove it`
@@ -69,6 +71,17 @@ export function removeWorkDirs(dirs: string[], record: WorkRecord | undefined, e
     } catch {}
   }
   return warnings;
+}
+
+/** True when nothing is at `path` (the last component not followed). */
+function absent(path: string): boolean {
+  try {
+    lstatSync(path);
+    return false;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === "ENOENT" || code === "ENOTDIR";
+  }
 }
 
 /**

@@ -2,9 +2,10 @@
 // exit status; those left when nsbox is killed are removed by the next run, never a running
 // sandbox's, and never a path a record could name that is not a work directory.
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runtimeDir } from "../src/registry.ts";
+import { removeWorkDirs } from "../src/work-dirs.ts";
 import { NSBOX, background, cleanedUp, eventually, nsbox, scratchIn, sh } from "./helpers.ts";
 
 const made = cleanedUp();
@@ -34,6 +35,18 @@ describe("given a work directory the run can't remove", () => {
     const clean = project();
     expect(await sh("echo x > tree/new; exit 3", { cwd: clean.cwd, env }, OVERLAY)).toMatchObject({ exitCode: 3, stderr: "" });
     expect(existsSync(clean.work)).toBe(false);
+  });
+});
+
+describe("given a work directory path the run never made", () => {
+  test("one below a file (an upper directory named under a file) is nothing to say (control: a file where the directory should be is said, and kept)", () => {
+    const cwd = scratchIn(made);
+    writeFileSync(join(cwd, "file"), "");
+    expect(removeWorkDirs([join(cwd, "file/.up.nsbox-work")], undefined)).toEqual([]);
+    const planted = join(cwd, ".up.nsbox-work");
+    writeFileSync(planted, "mine\n");
+    expect(removeWorkDirs([planted], undefined)).toEqual([`the overlay work directory ${planted} was not removed: Not a directory (ENOTDIR); remove it by hand`]);
+    expect(readFileSync(planted, "utf8")).toBe("mine\n");
   });
 });
 
