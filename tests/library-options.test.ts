@@ -37,4 +37,34 @@ describe("library options", () => {
     expect(one).toMatchObject({ exitCode: 0 });
     expect(one.stdout).toBe(list.stdout);
   });
+
+  it("a polluted Object.prototype does not turn seccomp or Landlock off (control: the same values given as options do)", async () => {
+    const cwd = scratchIn(made);
+    const probe = ["sh", "-c", "grep '^Seccomp:' /proc/self/status"];
+    const proto = Object.prototype as Record<string, unknown>;
+    let polluted: Awaited<ReturnType<typeof run>>;
+    try {
+      proto.seccomp = "none";
+      proto.landlock = "off";
+      proto.allowNested = true;
+      polluted = await run(probe, { cwd });
+    } finally {
+      delete proto.seccomp;
+      delete proto.landlock;
+      delete proto.allowNested;
+    }
+    expect(polluted.stdout).toMatch(/Seccomp:\s*2/);
+    const off = await run(probe, { cwd, seccomp: "none" });
+    expect(off.stdout).toMatch(/Seccomp:\s*0/);
+  });
+
+  it("a hole in a list is a wrong value, named (control: the list without the hole runs)", async () => {
+    const cwd = scratchIn(made);
+    for (const [key, value] of [["rlimits", [, "nofile=64"]], ["net", [, "none"]], ["mounts", [,]], ["capAdd", [,]], ["keepEnv", [,]]] as const) {
+      const e = await run(["true"], { cwd, [key]: value } as never).catch((x) => x);
+      expect(e).toBeInstanceOf(NsboxError);
+      expect(e).toMatchObject({ code: "BAD_OPTION", option: key });
+    }
+    expect(await run(["true"], { cwd, rlimits: ["nofile=64"], net: ["none"], mounts: [], capAdd: [], keepEnv: [] })).toMatchObject({ exitCode: 0 });
+  });
 });
