@@ -1,6 +1,8 @@
 // What a project profile loosens: one table, every option with its rule and the reason for it.
 import { realpathSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
+import { readHost } from "./host.ts";
+import { guardedPaths } from "./plan/protected.ts";
 import { applyConfigValue } from "./option-table.ts";
 import type { SandboxOptions } from "./options.ts";
 import type { MountSpec } from "./plan/mount-spec.ts";
@@ -89,6 +91,44 @@ function manyInodes(inodes: string | undefined): string | undefined {
   return inodes !== undefined && tmpfsInodes(inodes) > tmpfsInodes(undefined) ? `lets a tmpfs hold nr_inodes=${inodes} files, each in the host's kernel memory` : undefined;
 }
 
+/**
+ * Security decision: a writable share guards the files of the project that the host runs or
+ * obeys later (git's hooks and config, .envrc, editor tasks: plan/protected.ts), but a share
+ * whose root is one of them, or lies inside one (`rw: ".git/hooks"`, `rw-try: ".envrc"`, an
+ * overlay's upper directory at `.git/hooks`), or holds one that its own root does not guard
+ * again (`rw: ".git"`), leaves it writable: the next `git commit` on the host runs what the
+ * payload wrote. That is the user's to open, never a project file's: listed as a loosening.
+ * Checked against what every directory from the project root down to the share would guard,
+ * as the current directory or any share there could be the one that guards it.
+ */
+function opensGuarded(path: string | undefined, place: Place): string | undefined {
+  if (path === undefined) return undefined;
+  const asWritten = hostPath(path, place);
+  let real = asWritten;
+  try {
+    real = realpathSync(asWritten);
+  } catch {}
+  for (const share of new Set([asWritten, real])) {
+    if (share === place.root || !within(share, place.root)) continue;
+    let host: ReturnType<typeof readHost>;
+    try {
+      host = readHost(place.root);
+    } catch {
+      return `may make files the host runs later writable (${share}), which nsbox could not check`;
+    }
+    const above: string[] = [];
+    for (let d = dirname(share); within(d, place.root); d = dirname(d)) {
+      above.push(d);
+      if (d === place.root) break;
+    }
+    const again = new Set(guardedPaths(share, host, true));
+    for (const g of above.flatMap((d) => guardedPaths(d, host))) {
+      if (within(share, g) || (within(g, share) && !again.has(g))) return `makes ${g} writable, which the host runs or obeys later`;
+    }
+  }
+  return undefined;
+}
+
 const mount = (o: SandboxOptions): MountSpec => o.mounts![0]!;
 const reads: Rule = (o, place) => {
   const at = outside(mount(o).source, place);
@@ -96,7 +136,7 @@ const reads: Rule = (o, place) => {
 };
 const writes: Rule = (o, place) => {
   const at = outside(mount(o).source, place);
-  return at && `writes ${at}, outside the project`;
+  return at ? `writes ${at}, outside the project` : opensGuarded(mount(o).source, place);
 };
 const never: Rule = () => undefined;
 
@@ -137,7 +177,8 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
     rule: (o, place) => {
       const lower = outside(mount(o).source, place);
       const upper = outside(mount(o).upper, place);
-      if (!lower && !upper) return undefined;
+      // The upper directory is written on the host: inside the project, where it may still be `.git/hooks`.
+      if (!lower && !upper) return opensGuarded(mount(o).upper, place);
       return `${[lower && `reads ${lower}`, upper && `writes the changes to ${upper}`].filter(Boolean).join(" and ")}, outside the project`;
     },
     why: "the lower layer is read and the upper directory written on the host",

@@ -284,3 +284,42 @@ describe("the project's text in what nsbox prints", () => {
     expect(r.stdout).not.toMatch(/[\u001b\u0007]/);
   });
 });
+
+describe("a project profile that opens what the host runs later needs trust", () => {
+  // Found: a writable share inside the project is no loosening, but one rooted at a guarded path
+  // (`rw: ".git/hooks"`, `rw-try: ".envrc"`), or an overlay whose upper directory is one, is not
+  // guarded again by its own root: the payload wrote .git/hooks/pre-commit on the host, and the
+  // next `git commit` ran it. Control: the same profile trusted writes it; `rw: "."` stays guarded.
+  const hook = ["sh", "-c", 'mkdir -p lower; printf "#!/bin/sh\\n" > .git/hooks/pre-commit 2>/dev/null; printf "#!/bin/sh\\n" > lower/pre-commit 2>/dev/null; echo x > .envrc 2>/dev/null; true'];
+  const gitProject = (profile: Record<string, unknown>) => {
+    const s = setup({ "nsbox.json": { profiles: { x: profile } } });
+    mkdirSync(join(s.cwd, ".git/hooks"), { recursive: true });
+    writeFileSync(join(s.cwd, ".git/config"), "[core]\n\trepositoryformatversion = 0\n");
+    mkdirSync(join(s.cwd, "lower"));
+    return s;
+  };
+  for (const [profile, shows, written] of [
+    [{ rw: ".git/hooks" }, 'profiles.x.rw ".git/hooks": makes', ".git/hooks/pre-commit"],
+    [{ rw: ".git" }, 'profiles.x.rw ".git": makes', ".git/hooks/pre-commit"],
+    [{ bind: ".git/hooks:/h" }, 'profiles.x.bind ".git/hooks:/h": makes', ".git/hooks/pre-commit"],
+    [{ "rw-try": ".envrc" }, 'profiles.x.rw-try ".envrc": makes', ".envrc"],
+    [{ overlay: "./lower:.git/hooks" }, 'profiles.x.overlay "./lower:.git/hooks": makes', ".git/hooks/pre-commit"],
+  ] as const) {
+    it(`${JSON.stringify(profile)}: refused untrusted, nothing written (control: trusted, it is)`, async () => {
+      const s = gitProject(profile);
+      refused(await run(s, ["-p", "x", "--", ...hook]), shows, "would loosen the sandbox");
+      expect(existsSync(join(s.cwd, written))).toBe(false);
+      expect(await trust(s)).toMatchObject({ exitCode: 0 });
+      expect(await run(s, ["-p", "x", "--", ...hook])).toMatchObject({ exitCode: 0 });
+      expect(existsSync(join(s.cwd, written))).toBe(true);
+    });
+  }
+
+  it('rw "." and rw of a plain directory need no trust, and the guarded files stay guarded', async () => {
+    for (const profile of [{ rw: "." }, { rw: "./data" }, { overlay: "./lower:./changes" }]) {
+      const s = gitProject(profile);
+      expect(await run(s, ["-p", "x", "--", ...hook])).toMatchObject({ exitCode: 0 });
+      expect(existsSync(join(s.cwd, ".git/hooks/pre-commit"))).toBe(false);
+    }
+  });
+});
