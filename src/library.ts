@@ -140,6 +140,12 @@ function planFor(command: string[], options: RunOptions, defaults: { stderr: Out
   return { plan: buildPlan(command, sandbox, readHost(cwd), { terminal: inheritedTerminal(options, defaults) }), sandbox };
 }
 
+/** `signal` is an AbortSignal or absent: anything else failed as a TypeError, or never aborted. */
+function checkSignal(signal: unknown): void {
+  if (signal === undefined || signal instanceof AbortSignal) return;
+  throw new NsboxError("BAD_OPTION", `The \`signal\` option must be an AbortSignal, got ${signal === null ? "null" : Array.isArray(signal) ? "a list" : typeof signal}`, { option: "signal" });
+}
+
 class Sandbox implements SandboxProcess {
   readonly pid: number;
   readonly stdin: StdinSink | undefined;
@@ -249,6 +255,7 @@ function say(line: string): void {
  */
 export function spawn<const O extends SpawnOptions = {}>(command: string[], options?: O): SandboxProcessFor<O> {
   const o: SpawnOptions = options ?? {};
+  checkSignal(o.signal);
   o.signal?.throwIfAborted();
   const { plan, sandbox } = planFor(command, o, { stderr: "inherit" });
   return new Sandbox(plan, sandbox, o, { stderr: "inherit" }) as unknown as SandboxProcessFor<O>;
@@ -269,6 +276,7 @@ export async function run(command: string[], options: RunOptions = {}): Promise<
   if (options.encoding !== undefined && options.encoding !== "utf8" && options.encoding !== "buffer") {
     throw new NsboxError("BAD_OPTION", `encoding: expected "utf8" or "buffer", got ${JSON.stringify(options.encoding)}`, { option: "encoding" });
   }
+  checkSignal(options.signal);
   options.signal?.throwIfAborted();
   const { plan, sandbox } = planFor(command, options, { stderr: "pipe" });
   const proc = new Sandbox(plan, sandbox, options, { stderr: "pipe" });

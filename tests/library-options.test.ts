@@ -68,3 +68,18 @@ describe("library options", () => {
     expect(await run(["true"], { cwd, rlimits: ["nofile=64"], net: ["none"], mounts: [], capAdd: [], keepEnv: [] })).toMatchObject({ exitCode: 0 });
   });
 });
+
+describe("library signal", () => {
+  it("a signal that is not an AbortSignal is refused by name, not a TypeError (control: an AbortSignal aborts)", async () => {
+    const cwd = scratchIn(made);
+    for (const signal of [{}, /x/, false, null]) {
+      const e = await run(["true"], { cwd, signal: signal as never }).catch((x) => x);
+      expect(e).toBeInstanceOf(NsboxError);
+      expect(e).toMatchObject({ code: "BAD_OPTION", option: "signal" });
+    }
+    const ac = new AbortController();
+    const r = run(["sleep", "30"], { cwd, signal: ac.signal });
+    setTimeout(() => ac.abort(), 200);
+    expect(await r).toMatchObject({ aborted: true });
+  });
+});
