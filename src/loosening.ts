@@ -159,7 +159,7 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
   "no-cwd": { rule: never, why: "tightens: the current directory is not shared" },
   ro: { rule: reads, why: "a host path outside the project becomes readable" },
   "ro-try": { rule: reads, why: "as ro" },
-  rw: { rule: writes, why: "a host path outside the project becomes writable" },
+  rw: { rule: writes, why: "a host path outside the project becomes writable; inside it, a share at or in a path the host runs later (.git/hooks, .envrc) opens it" },
   "rw-try": { rule: writes, why: "as rw" },
   bind: { rule: writes, why: "as rw, at another place inside" },
   "bind-try": { rule: writes, why: "as bind" },
@@ -181,7 +181,7 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
       if (!lower && !upper) return opensGuarded(mount(o).upper, place);
       return `${[lower && `reads ${lower}`, upper && `writes the changes to ${upper}`].filter(Boolean).join(" and ")}, outside the project`;
     },
-    why: "the lower layer is read and the upper directory written on the host",
+    why: "the lower layer is read and the upper directory written on the host (inside the project too, where it may be .git/hooks)",
   },
   "overlay-try": { rule: (o, place) => LOOSENING.overlay!.rule(o, place), why: "as overlay" },
   "cap-add": { rule: (o) => `keeps the capability ${o.capAdd![0]}`, why: "capabilities inside the namespaces widen the kernel attack surface" },
