@@ -276,6 +276,17 @@ describe("the project's text in what nsbox prints", () => {
     expect(await run(s, ["-p", "ci", "--", "true"])).toMatchObject({ exitCode: 0 });
   });
 
+  it("bidirectional overrides and line separators in a profile name are shown escaped (control: the loosening is listed)", async () => {
+    const odd = "x\u202e\u2066\u2028y";
+    const s = setup({ "nsbox.json": { profiles: { ci: { extends: odd }, [odd]: { rw: "~" } } } });
+    const r = await run(s, ["-p", "ci", "--", "true"]);
+    refused(r, `profiles.x\\u202e\\u2066\\u2028y.rw "~": writes ${s.home}, outside the project`);
+    expect(r.stderr).not.toMatch(/[\u202e\u2066\u2028]/);
+    const t = await trust(s);
+    expect(t).toMatchObject({ exitCode: 0 });
+    expect(t.stdout).not.toMatch(/[\u202e\u2066\u2028]/);
+  });
+
   it("nsbox profile show escapes a description's control characters (control: the text is shown)", async () => {
     const s = setup({ "nsbox.json": { profiles: { p: { description: "safe\u001b]52;c;ZWNobyBwd25lZA==\u0007", hostname: "h" } } } });
     const r = await run(s, ["profile", "show", "p"]);
