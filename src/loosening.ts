@@ -17,6 +17,8 @@ export interface Place {
   /** The project root (the config file's directory), real. */
   root: string;
   home: string;
+  /** Where the run starts (default: the root): a built-in profile's relative paths (test's `./node_modules`) lead from there. */
+  cwd?: string;
 }
 
 /** One option value's rule: undefined when it does not loosen, else what it opens (a phrase). */
@@ -284,21 +286,25 @@ const WRITES = new Set(["rw", "rw-try", "bind", "bind-try"]);
  */
 function undone(name: string, project: Record<string, ProfileDef>, file: string, place: Place, one: (key: string, value: unknown, base?: string) => SandboxOptions): Loosening[] {
   if (!Object.hasOwn(BUILTIN_PROFILES, name)) return [];
+  // The built-in's relative paths are the current directory's, as the plan resolves them: run
+  // from a package of a monorepo, `test` overlays ITS node_modules, which a project `test` that
+  // overlays the root's ./node_modules left writable in place.
+  const builtinPlace = { ...place, root: place.cwd ?? place.root };
   const overlays = values(name, {}, false)
     .filter(({ key }) => key === "overlay" || key === "overlay-try")
-    .map(({ key, value }) => ({ key, value, path: hostPath(mount(one(key, value)).source!, place) }))
+    .map(({ key, value }) => ({ key, value, path: hostPath(mount(one(key, value)).source!, builtinPlace) }))
     .filter(({ path }) => within(path, place.root));
   const found: Loosening[] = [];
-  const chain = values(name, project, true).map(({ def, key, value }) => ({ def, key, value, m: one(key, value, def.inProject ? place.root : undefined).mounts?.[0] }));
+  const chain = values(name, project, true).map(({ def, key, value }) => ({ def, key, value, at: def.inProject ? place : builtinPlace, m: one(key, value, def.inProject ? place.root : undefined).mounts?.[0] }));
   for (const o of overlays) {
-    const kept = chain.findLastIndex(({ key, m }) => (key === "overlay" || key === "overlay-try") && m?.upper === undefined && m?.source !== undefined && hostPath(m.source, place) === o.path);
+    const kept = chain.findLastIndex(({ key, m, at }) => (key === "overlay" || key === "overlay-try") && m?.upper === undefined && m?.source !== undefined && hostPath(m.source, at) === o.path);
     if (kept < 0) {
       found.push({ key: `profiles.${name}`, value: `${o.key} ${o.value}`, what: `leaves out the built-in ${name}'s overlay of ${o.path}: its files are changed in place on the host ("extends": "${name}" keeps it)` });
       continue;
     }
-    for (const { def, key, value, m } of chain.slice(kept + 1)) {
+    for (const { def, key, value, m, at } of chain.slice(kept + 1)) {
       if (!WRITES.has(key) || m?.source === undefined) continue;
-      const src = hostPath(m.source, place);
+      const src = hostPath(m.source, at);
       if (within(src, o.path) || within(o.path, src)) found.push({ key: `profiles.${def.name}.${key}`, value, what: `writes ${o.path} on the host, which the built-in ${name} overlays` });
     }
   }

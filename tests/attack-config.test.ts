@@ -334,3 +334,36 @@ describe("a project profile that opens what the host runs later needs trust", ()
     }
   });
 });
+
+describe("a project test profile run from a package of a monorepo", () => {
+  // Found: the check compared the built-in test's overlay of ./node_modules, resolved from the
+  // project root, with the project's; the plan resolves the built-in's from the current
+  // directory. A project "test" overlaying only the root's ./node_modules, run from packages/a,
+  // left packages/a/node_modules writable in place, untrusted. Control: "extends": "test" keeps
+  // the overlay and needs no trust; from the root, the project's own overlay is the built-in's.
+  const write = ["sh", "-c", "echo changed > node_modules/x"];
+  const monorepo = (test: Record<string, unknown>) => {
+    const s = setup({ "nsbox.json": { profiles: { test } } });
+    const pkg = join(s.cwd, "packages/a");
+    mkdirSync(join(pkg, "node_modules"), { recursive: true });
+    mkdirSync(join(s.cwd, "node_modules"));
+    writeFileSync(join(pkg, "node_modules/x"), "orig\n");
+    writeFileSync(join(s.cwd, "node_modules/x"), "orig\n");
+    return { ...s, pkg };
+  };
+
+  it("a test profile that overlays only the root's node_modules is refused from the package, which stays unchanged", async () => {
+    const s = monorepo({ "overlay-try": ["./node_modules", "./.venv", "./vendor"] });
+    refused(await nsbox(["-p", "test", "--", ...write], { cwd: s.pkg, env: s.env }), `leaves out the built-in test's overlay of ${s.pkg}/node_modules`);
+    expect(readFileSync(join(s.pkg, "node_modules/x"), "utf8")).toBe("orig\n");
+    // From the root the same profile is the built-in's overlay: no trust needed, nothing changed.
+    expect(await nsbox(["-p", "test", "--", ...write], { cwd: s.cwd, env: s.env })).toMatchObject({ exitCode: 0 });
+    expect(readFileSync(join(s.cwd, "node_modules/x"), "utf8")).toBe("orig\n");
+  });
+
+  it('control: "extends": "test" runs from the package without trust, node_modules unchanged on the host', async () => {
+    const s = monorepo({ extends: "test" });
+    expect(await nsbox(["-p", "test", "--", ...write], { cwd: s.pkg, env: s.env })).toMatchObject({ exitCode: 0 });
+    expect(readFileSync(join(s.pkg, "node_modules/x"), "utf8")).toBe("orig\n");
+  });
+});
