@@ -93,6 +93,16 @@ function manyInodes(inodes: string | undefined): string | undefined {
   return inodes !== undefined && tmpfsInodes(inodes) > tmpfsInodes(undefined) ? `lets a tmpfs hold nr_inodes=${inodes} files, each in the host's kernel memory` : undefined;
 }
 
+/** guardedPaths of `dir`, once per check (a profile of many shares in one directory reads its git config once). */
+const guardCache = new WeakMap<Place, Map<string, string[]>>();
+function guardedOnce(place: Place, dir: string, host: ReturnType<typeof readHost>): string[] {
+  let cache = guardCache.get(place);
+  if (!cache) guardCache.set(place, (cache = new Map()));
+  let paths = cache.get(dir);
+  if (!paths) cache.set(dir, (paths = guardedPaths(dir, host)));
+  return paths;
+}
+
 /**
  * Security decision: a writable share guards the files of the project that the host runs or
  * obeys later (git's hooks and config, .envrc, editor tasks: plan/protected.ts), but a share
@@ -124,7 +134,7 @@ function opensGuarded(path: string | undefined, place: Place): string | undefine
       if (d === place.root) break;
     }
     const again = new Set(guardedPaths(share, host, true));
-    for (const g of above.flatMap((d) => guardedPaths(d, host))) {
+    for (const g of above.flatMap((d) => guardedOnce(place, d, host))) {
       if (within(share, g) || (within(g, share) && !again.has(g))) return `makes ${g} writable, which the host runs or obeys later`;
     }
   }
