@@ -143,7 +143,7 @@ export function projectProfile(name: string, dir: string, warn: Warn = () => {},
   const config = loadProjectConfig(dir, true, warn);
   const options = resolveProfile(name, config?.profiles, config?.file, config?.root, asked);
   if (config) {
-    const found = loosenings(name, config.profiles, config.file, { root: config.root, home: realHome() });
+    const found = loosenings(name, config.profiles, config.file, { root: config.root, home: realHome(), cwd: dir });
     requireTrust(found, name, config.file, config.sha256, config.root, dir, warn);
     // Security decision: trust was checked against the filter's bytes as read just now; a
     // payload with the project writable (a named sandbox) could swap the file before the plan

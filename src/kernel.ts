@@ -26,7 +26,7 @@ export const SIGNAL = {
 export const ERRNO = {
   EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EIO: 5, ENOEXEC: 8, ECHILD: 10, EAGAIN: 11, ENOMEM: 12,
   EACCES: 13, EBUSY: 16, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, ENFILE: 23, EMFILE: 24,
-  ENOSPC: 28, EROFS: 30, ENOSYS: 38, ELOOP: 40, EUSERS: 87, ESTALE: 116,
+  ENOSPC: 28, EROFS: 30, ENAMETOOLONG: 36, ENOSYS: 38, ELOOP: 40, EUSERS: 87, ESTALE: 116,
 } as const;
 
 /** The plan's wire format: header magic and version, and the header's verbose flag. */

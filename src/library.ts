@@ -140,6 +140,7 @@ function planFor(command: string[], options: RunOptions, defaults: { stderr: Out
   return { plan: buildPlan(command, sandbox, readHost(cwd), { terminal: inheritedTerminal(options, defaults) }), sandbox };
 }
 
+/** `signal` is an AbortSignal or absent: anything else failed as a TypeError, or never aborted. */
 class Sandbox implements SandboxProcess {
   readonly pid: number;
   readonly stdin: StdinSink | undefined;

@@ -1,6 +1,8 @@
 // What a project profile loosens: one table, every option with its rule and the reason for it.
 import { realpathSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
+import { readHost } from "./host.ts";
+import { guardedPaths } from "./plan/protected.ts";
 import { applyConfigValue } from "./option-table.ts";
 import type { SandboxOptions } from "./options.ts";
 import type { MountSpec } from "./plan/mount-spec.ts";
@@ -15,6 +17,8 @@ export interface Place {
   /** The project root (the config file's directory), real. */
   root: string;
   home: string;
+  /** Where the run starts (default: the root): a built-in profile's relative paths (test's `./node_modules`) lead from there. */
+  cwd?: string;
 }
 
 /** One option value's rule: undefined when it does not loosen, else what it opens (a phrase). */
@@ -89,6 +93,54 @@ function manyInodes(inodes: string | undefined): string | undefined {
   return inodes !== undefined && tmpfsInodes(inodes) > tmpfsInodes(undefined) ? `lets a tmpfs hold nr_inodes=${inodes} files, each in the host's kernel memory` : undefined;
 }
 
+/** guardedPaths of `dir`, once per check (a profile of many shares in one directory reads its git config once). */
+const guardCache = new WeakMap<Place, Map<string, string[]>>();
+function guardedOnce(place: Place, dir: string, host: ReturnType<typeof readHost>): string[] {
+  let cache = guardCache.get(place);
+  if (!cache) guardCache.set(place, (cache = new Map()));
+  let paths = cache.get(dir);
+  if (!paths) cache.set(dir, (paths = guardedPaths(dir, host)));
+  return paths;
+}
+
+/**
+ * Security decision: a writable share guards the files of the project that the host runs or
+ * obeys later (git's hooks and config, .envrc, editor tasks: plan/protected.ts), but a share
+ * whose root is one of them, or lies inside one (`rw: ".git/hooks"`, `rw-try: ".envrc"`, an
+ * overlay's upper directory at `.git/hooks`), or holds one that its own root does not guard
+ * again (`rw: ".git"`), leaves it writable: the next `git commit` on the host runs what the
+ * payload wrote. That is the user's to open, never a project file's: listed as a loosening.
+ * Checked against what every directory from the project root down to the share would guard,
+ * as the current directory or any share there could be the one that guards it.
+ */
+function opensGuarded(path: string | undefined, place: Place): string | undefined {
+  if (path === undefined) return undefined;
+  const asWritten = hostPath(path, place);
+  let real = asWritten;
+  try {
+    real = realpathSync(asWritten);
+  } catch {}
+  for (const share of new Set([asWritten, real])) {
+    if (share === place.root || !within(share, place.root)) continue;
+    let host: ReturnType<typeof readHost>;
+    try {
+      host = readHost(place.root);
+    } catch {
+      return `may make files the host runs later writable (${share}), which nsbox could not check`;
+    }
+    const above: string[] = [];
+    for (let d = dirname(share); within(d, place.root); d = dirname(d)) {
+      above.push(d);
+      if (d === place.root) break;
+    }
+    const again = new Set(guardedPaths(share, host, true));
+    for (const g of above.flatMap((d) => guardedOnce(place, d, host))) {
+      if (within(share, g) || (within(g, share) && !again.has(g))) return `makes ${g} writable, which the host runs or obeys later`;
+    }
+  }
+  return undefined;
+}
+
 const mount = (o: SandboxOptions): MountSpec => o.mounts![0]!;
 const reads: Rule = (o, place) => {
   const at = outside(mount(o).source, place);
@@ -96,7 +148,7 @@ const reads: Rule = (o, place) => {
 };
 const writes: Rule = (o, place) => {
   const at = outside(mount(o).source, place);
-  return at && `writes ${at}, outside the project`;
+  return at ? `writes ${at}, outside the project` : opensGuarded(mount(o).source, place);
 };
 const never: Rule = () => undefined;
 
@@ -119,7 +171,7 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
   "no-cwd": { rule: never, why: "tightens: the current directory is not shared" },
   ro: { rule: reads, why: "a host path outside the project becomes readable" },
   "ro-try": { rule: reads, why: "as ro" },
-  rw: { rule: writes, why: "a host path outside the project becomes writable" },
+  rw: { rule: writes, why: "a host path outside the project becomes writable; inside it, a share at or in a path the host runs later (.git/hooks, .envrc) opens it" },
   "rw-try": { rule: writes, why: "as rw" },
   bind: { rule: writes, why: "as rw, at another place inside" },
   "bind-try": { rule: writes, why: "as bind" },
@@ -137,10 +189,11 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
     rule: (o, place) => {
       const lower = outside(mount(o).source, place);
       const upper = outside(mount(o).upper, place);
-      if (!lower && !upper) return undefined;
+      // The upper directory is written on the host: inside the project, where it may still be `.git/hooks`.
+      if (!lower && !upper) return opensGuarded(mount(o).upper, place);
       return `${[lower && `reads ${lower}`, upper && `writes the changes to ${upper}`].filter(Boolean).join(" and ")}, outside the project`;
     },
-    why: "the lower layer is read and the upper directory written on the host",
+    why: "the lower layer is read and the upper directory written on the host (inside the project too, where it may be .git/hooks)",
   },
   "overlay-try": { rule: (o, place) => LOOSENING.overlay!.rule(o, place), why: "as overlay" },
   "cap-add": { rule: (o) => `keeps the capability ${o.capAdd![0]}`, why: "capabilities inside the namespaces widen the kernel attack surface" },
@@ -243,21 +296,25 @@ const WRITES = new Set(["rw", "rw-try", "bind", "bind-try"]);
  */
 function undone(name: string, project: Record<string, ProfileDef>, file: string, place: Place, one: (key: string, value: unknown, base?: string) => SandboxOptions): Loosening[] {
   if (!Object.hasOwn(BUILTIN_PROFILES, name)) return [];
+  // The built-in's relative paths are the current directory's, as the plan resolves them: run
+  // from a package of a monorepo, `test` overlays ITS node_modules, which a project `test` that
+  // overlays the root's ./node_modules left writable in place.
+  const builtinPlace = { ...place, root: place.cwd ?? place.root };
   const overlays = values(name, {}, false)
     .filter(({ key }) => key === "overlay" || key === "overlay-try")
-    .map(({ key, value }) => ({ key, value, path: hostPath(mount(one(key, value)).source!, place) }))
+    .map(({ key, value }) => ({ key, value, path: hostPath(mount(one(key, value)).source!, builtinPlace) }))
     .filter(({ path }) => within(path, place.root));
   const found: Loosening[] = [];
-  const chain = values(name, project, true).map(({ def, key, value }) => ({ def, key, value, m: one(key, value, def.inProject ? place.root : undefined).mounts?.[0] }));
+  const chain = values(name, project, true).map(({ def, key, value }) => ({ def, key, value, at: def.inProject ? place : builtinPlace, m: one(key, value, def.inProject ? place.root : undefined).mounts?.[0] }));
   for (const o of overlays) {
-    const kept = chain.findLastIndex(({ key, m }) => (key === "overlay" || key === "overlay-try") && m?.upper === undefined && m?.source !== undefined && hostPath(m.source, place) === o.path);
+    const kept = chain.findLastIndex(({ key, m, at }) => (key === "overlay" || key === "overlay-try") && m?.upper === undefined && m?.source !== undefined && hostPath(m.source, at) === o.path);
     if (kept < 0) {
       found.push({ key: `profiles.${name}`, value: `${o.key} ${o.value}`, what: `leaves out the built-in ${name}'s overlay of ${o.path}: its files are changed in place on the host ("extends": "${name}" keeps it)` });
       continue;
     }
-    for (const { def, key, value, m } of chain.slice(kept + 1)) {
+    for (const { def, key, value, m, at } of chain.slice(kept + 1)) {
       if (!WRITES.has(key) || m?.source === undefined) continue;
-      const src = hostPath(m.source, place);
+      const src = hostPath(m.source, at);
       if (within(src, o.path) || within(o.path, src)) found.push({ key: `profiles.${def.name}.${key}`, value, what: `writes ${o.path} on the host, which the built-in ${name} overlays` });
     }
   }

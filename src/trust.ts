@@ -119,7 +119,7 @@ export interface TrustEntry {
  * one with ESC[2K, CR or ESC[8m could erase or conceal the rest of the line it is asked to trust.
  */
 export const looseningLine = (l: Loosening) =>
-  `${l.key} ${JSON.stringify(l.value)}: ${l.what}`.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  `${l.key} ${JSON.stringify(l.value)}: ${l.what}`.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
 /** Check the config directory: a real directory (not a link), the user's own, closed to others. */
 function checkDir(dir: string): string | undefined {

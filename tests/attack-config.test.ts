@@ -276,11 +276,94 @@ describe("the project's text in what nsbox prints", () => {
     expect(await run(s, ["-p", "ci", "--", "true"])).toMatchObject({ exitCode: 0 });
   });
 
+  it("bidirectional overrides and line separators in a profile name are shown escaped (control: the loosening is listed)", async () => {
+    const odd = "x\u202e\u2066\u2028y";
+    const s = setup({ "nsbox.json": { profiles: { ci: { extends: odd }, [odd]: { rw: "~" } } } });
+    const r = await run(s, ["-p", "ci", "--", "true"]);
+    refused(r, `profiles.x\\u202e\\u2066\\u2028y.rw "~": writes ${s.home}, outside the project`);
+    expect(r.stderr).not.toMatch(/[\u202e\u2066\u2028]/);
+    const t = await trust(s);
+    expect(t).toMatchObject({ exitCode: 0 });
+    expect(t.stdout).not.toMatch(/[\u202e\u2066\u2028]/);
+  });
+
   it("nsbox profile show escapes a description's control characters (control: the text is shown)", async () => {
     const s = setup({ "nsbox.json": { profiles: { p: { description: "safe\u001b]52;c;ZWNobyBwd25lZA==\u0007", hostname: "h" } } } });
     const r = await run(s, ["profile", "show", "p"]);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain("safe\\u001b]52;c;ZWNobyBwd25lZA==\\u0007");
     expect(r.stdout).not.toMatch(/[\u001b\u0007]/);
+  });
+});
+
+describe("a project profile that opens what the host runs later needs trust", () => {
+  // Found: a writable share inside the project is no loosening, but one rooted at a guarded path
+  // (`rw: ".git/hooks"`, `rw-try: ".envrc"`), or an overlay whose upper directory is one, is not
+  // guarded again by its own root: the payload wrote .git/hooks/pre-commit on the host, and the
+  // next `git commit` ran it. Control: the same profile trusted writes it; `rw: "."` stays guarded.
+  const hook = ["sh", "-c", 'mkdir -p lower; printf "#!/bin/sh\\n" > .git/hooks/pre-commit 2>/dev/null; printf "#!/bin/sh\\n" > lower/pre-commit 2>/dev/null; echo x > .envrc 2>/dev/null; true'];
+  const gitProject = (profile: Record<string, unknown>) => {
+    const s = setup({ "nsbox.json": { profiles: { x: profile } } });
+    mkdirSync(join(s.cwd, ".git/hooks"), { recursive: true });
+    writeFileSync(join(s.cwd, ".git/config"), "[core]\n\trepositoryformatversion = 0\n");
+    mkdirSync(join(s.cwd, "lower"));
+    return s;
+  };
+  for (const [profile, shows, written] of [
+    [{ rw: ".git/hooks" }, 'profiles.x.rw ".git/hooks": makes', ".git/hooks/pre-commit"],
+    [{ rw: ".git" }, 'profiles.x.rw ".git": makes', ".git/hooks/pre-commit"],
+    [{ bind: ".git/hooks:/h" }, 'profiles.x.bind ".git/hooks:/h": makes', ".git/hooks/pre-commit"],
+    [{ "rw-try": ".envrc" }, 'profiles.x.rw-try ".envrc": makes', ".envrc"],
+    [{ overlay: "./lower:.git/hooks" }, 'profiles.x.overlay "./lower:.git/hooks": makes', ".git/hooks/pre-commit"],
+  ] as const) {
+    it(`${JSON.stringify(profile)}: refused untrusted, nothing written (control: trusted, it is)`, async () => {
+      const s = gitProject(profile);
+      refused(await run(s, ["-p", "x", "--", ...hook]), shows, "would loosen the sandbox");
+      expect(existsSync(join(s.cwd, written))).toBe(false);
+      expect(await trust(s)).toMatchObject({ exitCode: 0 });
+      expect(await run(s, ["-p", "x", "--", ...hook])).toMatchObject({ exitCode: 0 });
+      expect(existsSync(join(s.cwd, written))).toBe(true);
+    });
+  }
+
+  it('rw "." and rw of a plain directory need no trust, and the guarded files stay guarded', async () => {
+    for (const profile of [{ rw: "." }, { rw: "./data" }, { overlay: "./lower:./changes" }]) {
+      const s = gitProject(profile);
+      expect(await run(s, ["-p", "x", "--", ...hook])).toMatchObject({ exitCode: 0 });
+      expect(existsSync(join(s.cwd, ".git/hooks/pre-commit"))).toBe(false);
+    }
+  });
+});
+
+describe("a project test profile run from a package of a monorepo", () => {
+  // Found: the check compared the built-in test's overlay of ./node_modules, resolved from the
+  // project root, with the project's; the plan resolves the built-in's from the current
+  // directory. A project "test" overlaying only the root's ./node_modules, run from packages/a,
+  // left packages/a/node_modules writable in place, untrusted. Control: "extends": "test" keeps
+  // the overlay and needs no trust; from the root, the project's own overlay is the built-in's.
+  const write = ["sh", "-c", "echo changed > node_modules/x"];
+  const monorepo = (test: Record<string, unknown>) => {
+    const s = setup({ "nsbox.json": { profiles: { test } } });
+    const pkg = join(s.cwd, "packages/a");
+    mkdirSync(join(pkg, "node_modules"), { recursive: true });
+    mkdirSync(join(s.cwd, "node_modules"));
+    writeFileSync(join(pkg, "node_modules/x"), "orig\n");
+    writeFileSync(join(s.cwd, "node_modules/x"), "orig\n");
+    return { ...s, pkg };
+  };
+
+  it("a test profile that overlays only the root's node_modules is refused from the package, which stays unchanged", async () => {
+    const s = monorepo({ "overlay-try": ["./node_modules", "./.venv", "./vendor"] });
+    refused(await nsbox(["-p", "test", "--", ...write], { cwd: s.pkg, env: s.env }), `leaves out the built-in test's overlay of ${s.pkg}/node_modules`);
+    expect(readFileSync(join(s.pkg, "node_modules/x"), "utf8")).toBe("orig\n");
+    // From the root the same profile is the built-in's overlay: no trust needed, nothing changed.
+    expect(await nsbox(["-p", "test", "--", ...write], { cwd: s.cwd, env: s.env })).toMatchObject({ exitCode: 0 });
+    expect(readFileSync(join(s.cwd, "node_modules/x"), "utf8")).toBe("orig\n");
+  });
+
+  it('control: "extends": "test" runs from the package without trust, node_modules unchanged on the host', async () => {
+    const s = monorepo({ extends: "test" });
+    expect(await nsbox(["-p", "test", "--", ...write], { cwd: s.pkg, env: s.env })).toMatchObject({ exitCode: 0 });
+    expect(readFileSync(join(s.pkg, "node_modules/x"), "utf8")).toBe("orig\n");
   });
 });

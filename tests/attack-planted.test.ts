@@ -153,6 +153,41 @@ describe("a host path changed by rename (no symlink) between the plan and the mo
   });
 });
 
+describe("a path longer than PATH_MAX: nothing cut short", () => {
+  // Found: the executor copied a path into a 4096-byte buffer and cut it there, so the parent it
+  // held was a prefix of the real one and the rest, several components long, went to mkdirat,
+  // which follows symlinks on the way: a directory swapped for a link after the plan made nsbox
+  // create the overlay's upper directory through it, outside.
+  const overlayPlan = (cwd: string, upper: string) =>
+    buildPlan(["true"], { noCwd: true, mounts: [{ kind: "overlay", source: join(cwd, "lower"), target: "/mnt", upper, origin: "--overlay", option: "--overlay" }] }, readHost(cwd), { terminal: null });
+  const swap = (dir: string, to: string) => {
+    renameSync(dir, `${dir}-old`);
+    symlinkSync(relative(join(dir, ".."), to), dir);
+  };
+
+  it("an overlay upper whose directory on the way became a symlink after the plan: nothing is made through it (control: a short path is refused the same way, and unswapped it mounts)", async () => {
+    const cwd = scratch();
+    const victim = scratch("nsbox-victim-");
+    mkdirSync(join(cwd, "lower"));
+    let deep = cwd;
+    while (deep.length < 4085) deep += "/dd";
+    mkdirSync(join(deep, "sw"), { recursive: true });
+    const plan = overlayPlan(cwd, join(deep, "sw/new/up"));
+    swap(join(deep, "sw"), victim);
+    const out = await supervise(plan, quiet);
+    expect(out.exitCode).toBe(125);
+    expect(readdirSync(victim)).toEqual([]);
+    // Control: the same swap on a short path is refused by the kernel's no-symlink rule, and without it the overlay mounts.
+    mkdirSync(join(cwd, "sw"));
+    const short = overlayPlan(cwd, join(cwd, "sw/new/up"));
+    swap(join(cwd, "sw"), victim);
+    expect((await supervise(short, quiet)).exitCode).toBe(125);
+    expect(readdirSync(victim)).toEqual([]);
+    mkdirSync(join(cwd, "ok"));
+    expect((await supervise(overlayPlan(cwd, join(cwd, "ok/new/up")), quiet)).exitCode).toBe(0);
+  });
+});
+
 describe("magic links as sources", () => {
   it("/proc/self/cwd, /proc/self/root, /dev/stdin are refused as sources, with where they lead (control: the real path binds)", async () => {
     const cwd = scratch();

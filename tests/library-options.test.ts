@@ -37,4 +37,49 @@ describe("library options", () => {
     expect(one).toMatchObject({ exitCode: 0 });
     expect(one.stdout).toBe(list.stdout);
   });
+
+  it("a polluted Object.prototype does not turn seccomp or Landlock off (control: the same values given as options do)", async () => {
+    const cwd = scratchIn(made);
+    const probe = ["sh", "-c", "grep '^Seccomp:' /proc/self/status"];
+    const proto = Object.prototype as Record<string, unknown>;
+    let polluted: Awaited<ReturnType<typeof run>>;
+    try {
+      proto.seccomp = "none";
+      proto.landlock = "off";
+      proto.allowNested = true;
+      polluted = await run(probe, { cwd });
+    } finally {
+      delete proto.seccomp;
+      delete proto.landlock;
+      delete proto.allowNested;
+    }
+    expect(polluted.stdout).toMatch(/Seccomp:\s*2/);
+    const off = await run(probe, { cwd, seccomp: "none" });
+    expect(off.stdout).toMatch(/Seccomp:\s*0/);
+  });
+
+  it("a hole in a list is a wrong value, named (control: the list without the hole runs)", async () => {
+    const cwd = scratchIn(made);
+    for (const [key, value] of [["rlimits", [, "nofile=64"]], ["net", [, "none"]], ["mounts", [,]], ["capAdd", [,]], ["keepEnv", [,]]] as const) {
+      const e = await run(["true"], { cwd, [key]: value } as never).catch((x) => x);
+      expect(e).toBeInstanceOf(NsboxError);
+      expect(e).toMatchObject({ code: "BAD_OPTION", option: key });
+    }
+    expect(await run(["true"], { cwd, rlimits: ["nofile=64"], net: ["none"], mounts: [], capAdd: [], keepEnv: [] })).toMatchObject({ exitCode: 0 });
+  });
+});
+
+describe("library signal", () => {
+  it("a signal that is not an AbortSignal is refused by name, not a TypeError (control: an AbortSignal aborts)", async () => {
+    const cwd = scratchIn(made);
+    for (const signal of [{}, /x/, false, null]) {
+      const e = await run(["true"], { cwd, signal: signal as never }).catch((x) => x);
+      expect(e).toBeInstanceOf(NsboxError);
+      expect(e).toMatchObject({ code: "BAD_OPTION", option: "signal" });
+    }
+    const ac = new AbortController();
+    const r = run(["sleep", "30"], { cwd, signal: ac.signal });
+    setTimeout(() => ac.abort(), 200);
+    expect(await r).toMatchObject({ aborted: true });
+  });
 });

@@ -18,7 +18,7 @@ function show({ args }: { args: Record<string, unknown> }): number {
       for (const v of [value].flat()) lines.push(key === "extends" ? `  extends ${v}` : `  --${key}${v === true ? "" : ` ${v}`}`);
     }
     // The project's text (description, values) with control characters escaped: no terminal escapes from a file.
-    const shown = lines.filter(Boolean).map((l) => l.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+    const shown = lines.filter(Boolean).map((l) => l.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
     process.stdout.write(shown.join("\n") + "\n");
   }
   return 0;

@@ -37,7 +37,8 @@ function trust({ args }: { args: Record<string, unknown> }): number {
   }
   if (args.json === true) throw new NsboxError("BAD_OPTION", "--json: only with --list (nsbox trust --list --json)", { option: "--json" });
   const config = target(args.file as string | undefined);
-  const place = { root: config.root, home: realHome() };
+  // Where the runs start that the user trusts it for: a built-in's relative paths lead from there (loosening.ts undone).
+  const place = { root: config.root, home: realHome(), cwd: process.cwd() };
   const lines = [...new Set(Object.keys(config.profiles).flatMap((name) => loosenings(name, config.profiles, config.file, place).map(looseningLine)))];
   const files = readTrust((m) => process.stderr.write(`nsbox: ${m}\n`));
   files[config.file] = { sha256: config.sha256, trusted: new Date().toISOString(), loosens: lines };

@@ -119,6 +119,7 @@ void _exit(int status);
 #define ENOTDIR 20
 #define EINVAL 22
 #define EMFILE 24
+#define ENAMETOOLONG 36
 #define ELOOP 40
 #define ESTALE 116
 

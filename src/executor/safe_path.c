@@ -37,6 +37,21 @@ struct statx_buf {
   u64 spare[14];
 };
 
+/* Copy `path` into `buf` (`size` bytes) and return the offset of its last '/'; -1 with
+ * ENAMETOOLONG when it does not fit. Cut short, the parent would be a prefix of the real one and
+ * the name after it a path of several components, resolved by mkdirat/unlinkat with symlinks
+ * followed: the very thing these helpers refuse. */
+static long split_path(const char *path, char *buf, size_t size) {
+  size_t n = 0, cut = 0;
+  for (; path[n]; n++) {
+    if (n >= size - 1) { errno = ENAMETOOLONG; return -1; }
+    buf[n] = path[n];
+    if (path[n] == '/') cut = n;
+  }
+  buf[n] = 0;
+  return (long)cut;
+}
+
 /* Open `path` (O_PATH unless `flags` say otherwise) when no component of it is a symlink. */
 static int open_nofollow(const char *path, int flags) {
   struct open_how how = { (u64)(flags | O_CLOEXEC), 0, RESOLVE_NO_SYMLINKS };
@@ -47,9 +62,8 @@ static int open_nofollow(const char *path, int flags) {
  * errno ELOOP (or the lookup's errno) otherwise. */
 int check_no_symlinks(const char *path, int parent_only) {
   char buf[4096];
-  size_t n = 0, cut = 0;
-  while (path[n] && n < sizeof buf - 1) { buf[n] = path[n]; if (path[n] == '/') cut = n; n++; }
-  buf[n] = 0;
+  long cut = split_path(path, buf, sizeof buf);
+  if (cut < 0) return -1;
   if (parent_only) buf[cut ? cut : 1] = 0;
   int fd = open_nofollow(buf, O_PATH);
   if (fd < 0) return -1;
@@ -68,9 +82,8 @@ int make_file_nofollow(const char *path, int mode) {
  * that descriptor. An existing directory is fine unless `must_be_new`. */
 int make_dir_nofollow(const char *path, int mode, int must_be_new) {
   char parent[4096];
-  size_t n = 0, cut = 0;
-  while (path[n] && n < sizeof parent - 1) { parent[n] = path[n]; if (path[n] == '/') cut = n; n++; }
-  parent[n] = 0;
+  long cut = split_path(path, parent, sizeof parent);
+  if (cut < 0) return -1;
   parent[cut ? cut : 1] = 0;
   const char *name = path + cut + 1;
   int dir = open_nofollow(parent, O_PATH | O_DIRECTORY);
@@ -223,9 +236,8 @@ int nsbox_remove_dir(const char *path) {
   empty_dir(fd, 0);
   close(fd);
   char parent[4096];
-  size_t n = 0, cut = 0;
-  while (path[n] && n < sizeof parent - 1) { parent[n] = path[n]; if (path[n] == '/') cut = n; n++; }
-  parent[n] = 0;
+  long cut = split_path(path, parent, sizeof parent);
+  if (cut < 0) return -errno;
   parent[cut ? cut : 1] = 0;
   int dir = open_nofollow(parent, O_PATH | O_DIRECTORY);
   if (dir < 0) return -errno;

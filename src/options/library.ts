@@ -33,9 +33,15 @@ function element<T>(x: string, f: () => T): T {
   }
 }
 
+/**
+ * A list's elements, holes included: `some` and `map` skip the holes of `[, "x"]`, which then
+ * reached the plan as undefined (a TypeError there, not the option's message).
+ */
+const elements = (v: unknown[]): unknown[] => Array.from(v);
+
 const list = (each: (s: string) => string, what: string): Check => (v) => {
-  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw expected(`a list of ${what}`);
-  return v.map((x: string) => element(x, () => each(noNul(x))));
+  if (!Array.isArray(v) || elements(v).some((x) => typeof x !== "string")) throw expected(`a list of ${what}`);
+  return elements(v).map((x) => element(x as string, () => each(noNul(x as string))));
 };
 /** Through the command-line option's own parser: the same rule and wording for the same value. */
 const viaText = (cli: string): Check => (v) => {
@@ -124,7 +130,7 @@ export const LIBRARY_CHECKS: ReadonlyMap<keyof SandboxOptions, Check> = new Map<
   ["verbose", boolean],
   ["mounts", (v) => {
     if (!Array.isArray(v)) throw expected("a list of { kind, source?, target } objects");
-    return v.map(mountSpec);
+    return elements(v).map(mountSpec);
   }],
   ["chdir", (v) => nonEmpty(v, "a directory inside (a non-empty string)")],
   ["noCwd", boolean],
@@ -142,7 +148,7 @@ export const LIBRARY_CHECKS: ReadonlyMap<keyof SandboxOptions, Check> = new Map<
   ["memory", (v) => nonEmpty(typeof v === "number" ? String(v) : v, "a size like \"512m\"")],
   ["pids", (v) => nonEmpty(typeof v === "number" ? String(v) : v, "a number of processes")],
   ["net", (v) => {
-    const values = typeof v === "string" ? [v] : v;
+    const values = typeof v === "string" ? [v] : Array.isArray(v) ? elements(v) : v;
     if (!Array.isArray(values) || values.some((x) => typeof x !== "string")) throw expected(`"none", "host", "allow=RULE[,RULE…]", or a list of them`);
     for (const x of values as string[]) typeof v === "string" ? parseNetValue(noNul(x)) : element(x, () => parseNetValue(noNul(x)));
     return [...values];

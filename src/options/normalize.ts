@@ -194,7 +194,10 @@ export function resolved(o: SandboxOptions): Resolved {
  * values attached. Errors name the option as it was given (flag, file and key, or library key).
  */
 export function finish(options: SandboxOptions): NormalOptions {
-  const o = { ...options } as Tracked;
+  // Own values only, in an object without a prototype: a polluted Object.prototype (`seccomp:
+  // "none"`, `landlock: "off"` set there by a bug elsewhere in the caller's process) must not
+  // read as the caller's choice when the plan asks for an option that was not given.
+  const o = Object.assign(Object.create(null), options) as Tracked;
   const r = resolveOptions(o);
   // Only the proxy of --net allow= logs: with none or host, the file would stay empty forever.
   if (o.netLog !== undefined && r.net.mode !== "allow") {

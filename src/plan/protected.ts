@@ -521,6 +521,33 @@ class Collector {
  * `--rw`/`--bind` target), and of every guarded path below it that it now shows. Called right
  * after the share is mounted, so a later option (`--rw .git/config`) still mounts over it.
  */
+/** What a writable share of host directory `root` guards, collected. */
+function collect(root: string, host: Host): Collector {
+  const c = new Collector(root, host);
+  for (const p of PROTECTED) (p.path === ".git" ? c.gitEntry(".git") : c.path(p.path, 0, p.missingParents));
+  c.ownCode();
+  c.childRepositories();
+  c.envrcFiles();
+  c.miseFiles();
+  c.workspaceFiles();
+  return c;
+}
+
+/**
+ * The host paths a writable share of host directory `root` guards: bound read-only, or watched
+ * to be moved aside when the sandbox creates them. For the loosening check (src/loosening.ts):
+ * a writable option that names one of them, or a directory inside one, opens it. With
+ * `pinned`, the directories it pins too (a child repository's existing .git).
+ */
+export function guardedPaths(root: string, host: Host, pinned = false): string[] {
+  if (!look(root)?.isDirectory()) return [];
+  const c = collect(root, host);
+  const paths = [...c.actions.values()].filter((a) => pinned || a.kind === "ro").map((a) => join(root, a.rel));
+  for (const [dirRel, names] of c.watched) for (const name of Object.keys(names)) paths.push(join(root, dirRel, name));
+  for (const child of Object.keys(c.children)) paths.push(join(root, child));
+  return paths;
+}
+
 export function protectShare(b: PlanBuilder, at: string, why: Purpose, host: Host, opened: string[]): void {
   const roots = [at, ...b.guarded.filter((g) => g !== at && isAncestorOrSelf(at, g))];
   if (!b.guarded.includes(at)) b.guarded.push(at);
@@ -529,13 +556,7 @@ export function protectShare(b: PlanBuilder, at: string, why: Purpose, host: Hos
     if (!cover.writesHost || !cover.host || !look(cover.host)?.isDirectory()) continue;
     const root = cover.host;
     const isOpened = (rel: string) => opened.some((o) => o !== root && isAncestorOrSelf(root, o) && isAncestorOrSelf(o, join(root, rel)));
-    const c = new Collector(root, host);
-    for (const p of PROTECTED) (p.path === ".git" ? c.gitEntry(".git") : c.path(p.path, 0, p.missingParents));
-    c.ownCode();
-    c.childRepositories();
-    c.envrcFiles();
-    c.miseFiles();
-    c.workspaceFiles();
+    const c = collect(root, host);
     const sandbox = (rel: string) => (rel === "" ? rootAt : `${rootAt}/${rel}`);
     const depth = (rel: string) => (rel === "" ? 0 : rel.split("/").length);
     // Shallow first: a directory bound over itself after its contents would hide them.
