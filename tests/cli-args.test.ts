@@ -102,6 +102,9 @@ describe("parseArgv at the top level", () => {
 
   test.each([
     [["--nope", "--", "true"], "unknown option --nope (see nsbox --help)"],
+    [["--verbsoe", "--", "true"], "unknown option --verbsoe (did you mean --verbose? see nsbox --help)"],
+    [["--Profile", "ci", "--", "true"], "unknown option --Profile (did you mean --profile? see nsbox --help)"],
+    [["--tmpfsdir", "/x", "--", "true"], "unknown option --tmpfsdir (did you mean --tmpfs? see nsbox --help)"],
     [["-x", "true"], "unknown option -x"],
     [["--constructor"], "unknown option --constructor"],
     [["--__proto__", "x"], "unknown option --__proto__"],

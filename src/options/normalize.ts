@@ -4,7 +4,8 @@
 import { NsboxError } from "../errors.ts";
 import { PINNED_FILES, type Pinned, type SandboxOptions } from "../options.ts";
 import { keptCapabilities, parseRlimit } from "../plan/privileges.ts";
-import { optionDef } from "./defs.ts";
+import { nearest } from "../cli-args.ts";
+import { OPTION_DEFS, optionDef } from "./defs.ts";
 import { LIBRARY_CHECKS } from "./library.ts";
 import { foldNet, parseNetValue, type NetSpec } from "./net.ts";
 import { attribute, expected, Problem, problem, type Origin } from "./problem.ts";
@@ -61,7 +62,10 @@ function attributed<T>(origin: Origin, f: () => T): T {
  */
 export function applyConfigValue(o: SandboxOptions, name: string, value: unknown, where: string, base?: string): void {
   const def = optionDef(name);
-  if (!def) throw new NsboxError("BAD_OPTION", `${where}: unknown option`);
+  if (!def) {
+    const near = nearest(name, OPTION_DEFS.keys());
+    throw new NsboxError("BAD_OPTION", `${where}: unknown option${near !== undefined ? ` (did you mean "${near}"?)` : ""}`);
+  }
   const values = Array.isArray(value) && def.repeatable ? value : [value];
   for (const v of values) {
     const origin: Origin = { from: "config", where, value: v };
