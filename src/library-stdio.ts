@@ -292,8 +292,17 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
   return fd;
 }
 
+/** A value as a message shows it: a string quoted, else its kind. */
+const describe = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) : v === null ? "null" : Array.isArray(v) ? "a list" : typeof v === "object" ? "an object" : typeof v);
+
 function checkFd(fd: number, what: string): number {
   if (!Number.isInteger(fd) || fd < 0) throw new NsboxError("BAD_OPTION", `${what}: expected a file descriptor (a whole number), got ${fd}`, { option: what });
+  try {
+    fstatSync(fd);
+  } catch {
+    // Else the sandbox's setup fails at dup2 and reads as an internal error.
+    throw new NsboxError("BAD_OPTION", `${what}: descriptor ${fd} is not open in this process`, { option: what, hint: `open it first, or give ${what} a Bun.file(path)` });
+  }
   if (fd !== STDIO.indexOf(what as (typeof STDIO)[number]) && terminalSize(fd)) {
     throw new NsboxError("BAD_OPTION", `${what}: descriptor ${fd} is a terminal, and the payload never gets one of yours (it could read what is typed there)`, {
       option: what,
@@ -360,6 +369,10 @@ export function openStdio(options: StdioOptions, defaults: { stderr: OutputOptio
   else if (typeof stdin === "number") io.child.stdin = checkFd(stdin, "stdin");
   else if (isBunFile(stdin)) io.child.stdin = forChild(openFile(stdin, "r", "stdin"));
   else {
+    const data = typeof stdin === "string" || ArrayBuffer.isView(stdin) || stdin instanceof ArrayBuffer || stdin instanceof Blob || stdin instanceof ReadableStream;
+    if (stdin !== "pipe" && !data) {
+      throw new NsboxError("BAD_OPTION", `stdin: expected "pipe", "inherit", "ignore", a file descriptor, Bun.file(path), or data (a string, Uint8Array, ArrayBuffer, Blob or ReadableStream), got ${describe(stdin)}`, { option: "stdin" });
+    }
     const [r, w] = pipe("make the stdin pipe");
     io.child.stdin = forChild(r);
     io.stdin = stdinSink(fds.add(w), fds);

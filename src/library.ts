@@ -131,6 +131,16 @@ function hostDir(cwd: string | undefined): string {
 }
 
 /** Plan a sandbox for the library: the host as this process sees it; a pty only in place of an inherited terminal (library-stdio.ts). */
+/** An aborted signal throws its reason: nothing starts. Anything but an AbortSignal is a BAD_OPTION, not a TypeError. */
+function throwIfAborted(signal: unknown): void {
+  if (signal === undefined) return;
+  if (!(signal instanceof AbortSignal)) {
+    const got = signal === null ? "null" : typeof signal === "object" ? "an object" : `${JSON.stringify(signal) ?? typeof signal} (${typeof signal})`;
+    throw new NsboxError("BAD_OPTION", `The \`signal\` option must be an AbortSignal (new AbortController().signal), got ${got}`, { option: "signal" });
+  }
+  signal.throwIfAborted();
+}
+
 function planFor(command: string[], options: RunOptions, defaults: { stderr: OutputOption }): { plan: Plan; sandbox: SandboxOptions } {
   if (!Array.isArray(command) || command.some((a) => typeof a !== "string")) {
     throw new NsboxError("BAD_OPTION", 'command: expected an array of strings, e.g. ["ls", "-l"]', { option: "command" });
@@ -249,7 +259,7 @@ function say(line: string): void {
  */
 export function spawn<const O extends SpawnOptions = {}>(command: string[], options?: O): SandboxProcessFor<O> {
   const o: SpawnOptions = options ?? {};
-  o.signal?.throwIfAborted();
+  throwIfAborted(o.signal);
   const { plan, sandbox } = planFor(command, o, { stderr: "inherit" });
   return new Sandbox(plan, sandbox, o, { stderr: "inherit" }) as unknown as SandboxProcessFor<O>;
 }
@@ -265,11 +275,13 @@ export function spawn<const O extends SpawnOptions = {}>(command: string[], opti
  */
 export async function run(command: string[], options: RunOptions & { encoding: "buffer" }): Promise<RunResult<Uint8Array>>;
 export async function run(command: string[], options?: RunOptions): Promise<RunResult<string>>;
-export async function run(command: string[], options: RunOptions = {}): Promise<RunResult<string | Uint8Array>> {
+export async function run(command: string[], given?: RunOptions): Promise<RunResult<string | Uint8Array>> {
+  // null is "no options", as for spawn(); a non-object is refused by the options check.
+  const options: RunOptions = given ?? {};
   if (options.encoding !== undefined && options.encoding !== "utf8" && options.encoding !== "buffer") {
-    throw new NsboxError("BAD_OPTION", `encoding: expected "utf8" or "buffer", got ${JSON.stringify(options.encoding)}`, { option: "encoding" });
+    throw new NsboxError("BAD_OPTION", `The \`encoding\` option must be "utf8" or "buffer", got ${JSON.stringify(options.encoding) ?? typeof options.encoding}`, { option: "encoding" });
   }
-  options.signal?.throwIfAborted();
+  throwIfAborted(options.signal);
   const { plan, sandbox } = planFor(command, options, { stderr: "pipe" });
   const proc = new Sandbox(plan, sandbox, options, { stderr: "pipe" });
   const bytes = (s: ReadableStream<Uint8Array> | undefined) => (s ? Bun.readableStreamToBytes(s) : new Uint8Array(0));

@@ -3,7 +3,7 @@
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { NsboxError, run } from "../src/index.ts";
+import { NsboxError, run, spawn } from "../src/index.ts";
 import { cleanedUp, scratchIn } from "./helpers.ts";
 
 setDefaultTimeout(60_000);
@@ -36,5 +36,45 @@ describe("library options", () => {
     const list = await run(probe, { cwd, net: ["none"] });
     expect(one).toMatchObject({ exitCode: 0 });
     expect(one.stdout).toBe(list.stdout);
+  });
+
+  it("null options are no options, as for spawn() (control: a string is refused)", async () => {
+    expect(await run(["true"], null as never)).toMatchObject({ exitCode: 0 });
+    expect(await run(["true"], "x" as never).catch((x) => x)).toMatchObject({ code: "BAD_OPTION", option: "options" });
+  });
+
+  it("a signal that is not an AbortSignal is a BAD_OPTION naming it, from run() and spawn() (control: a real one runs)", async () => {
+    const cwd = scratchIn(made);
+    for (const signal of ["x", {}, 5]) {
+      const e = await run(["true"], { cwd, signal } as never).catch((x) => x);
+      expect(e).toBeInstanceOf(NsboxError);
+      expect(e).toMatchObject({ code: "BAD_OPTION", option: "signal" });
+      expect(e.message).toContain("AbortSignal");
+      let thrown: unknown;
+      try {
+        spawn(["true"], { cwd, signal } as never);
+      } catch (x) {
+        thrown = x;
+      }
+      expect(thrown).toMatchObject({ code: "BAD_OPTION", option: "signal" });
+    }
+    expect(await run(["true"], { cwd, signal: new AbortController().signal })).toMatchObject({ exitCode: 0 });
+  });
+
+  it("stdin of the wrong shape, or a descriptor that is not open, is a BAD_OPTION before anything starts (control: a string is data)", async () => {
+    const cwd = scratchIn(made);
+    const shape = await run(["cat"], { cwd, stdin: { a: 1 } } as never).catch((x) => x);
+    expect(shape).toMatchObject({ code: "BAD_OPTION", option: "stdin" });
+    expect(shape.message).toContain("got an object");
+    const closed = await run(["cat"], { cwd, stdin: 987 }).catch((x) => x);
+    expect(closed).toMatchObject({ code: "BAD_OPTION", option: "stdin" });
+    expect(closed.message).toContain("descriptor 987 is not open");
+    expect(await run(["cat"], { cwd, stdin: "data in" })).toMatchObject({ exitCode: 0, stdout: "data in" });
+  });
+
+  it("a wrong encoding is worded as the other options are", async () => {
+    const e = await run(["true"], { cwd: scratchIn(made), encoding: "latin1" } as never).catch((x) => x);
+    expect(e).toMatchObject({ code: "BAD_OPTION", option: "encoding" });
+    expect(e.message).toBe('The `encoding` option must be "utf8" or "buffer", got "latin1"');
   });
 });
