@@ -54,6 +54,31 @@ describe("durations", () => {
   });
 });
 
+describe("a value is checked before the host is asked", () => {
+  it("--memory lots and --pids 0 name the value, not the missing cgroup (control: --memory 1g is refused for the cgroup, or runs)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--memory", "lots", "--", "true"], { cwd }), "--memory lots: must be a size like 512m");
+    refused(await nsbox(["--pids", "0", "--", "true"], { cwd }), "--pids 0: must be a whole number of processes above 0");
+    const e = await libraryRefusal(() => run(["true"], { cwd, memory: "lots" }));
+    expect(e.option).toBe("memory");
+    expect(e.message).toContain("must be a size like 512m");
+    const control = await nsbox(["--memory", "1g", "--", "true"], { cwd });
+    if (control.exitCode !== 0) expect(control.stderr).toContain("--memory 1g: needs a delegated cgroup v2");
+  });
+
+  it("a tmpfs size it cannot read is named as the size (control: bogus is an unknown setting)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--tmpfs", "/var/tmp:size=1t", "--", "true"], { cwd }), "--tmpfs '/var/tmp:size=1t': size must be N[k|m|g|%] above 0");
+    refused(await nsbox(["--tmpfs", "/var/tmp:bogus", "--", "true"], { cwd }), "unknown tmpfs setting 'bogus'");
+  });
+
+  it("--chdir names the directory as typed, and where that led (control: an absolute one is named once)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--chdir", "sub", "--", "true"], { cwd }), `--chdir sub: ${join(cwd, "sub")} is not a directory inside the sandbox`);
+    refused(await nsbox(["--chdir", "/nonexistent-nsbox", "--", "true"], { cwd }), "--chdir /nonexistent-nsbox: not a directory inside the sandbox");
+  });
+});
+
 describe("host names", () => {
   it("64 characters (HOST_NAME_MAX) run; 65 are refused saying at most 64", async () => {
     const cwd = project();

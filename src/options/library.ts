@@ -3,7 +3,7 @@
 import type { SandboxOptions } from "../options.ts";
 import { MOUNT_KINDS, TRY_KINDS, type MountKind, type MountSpec } from "../plan/mount-spec.ts";
 import { checkMilliseconds } from "./duration.ts";
-import { capability, envName, hostname, id, noNul, oneOf, optionDef, rlimit } from "./defs.ts";
+import { capability, cgroupCount, cgroupSize, envName, hostname, id, noNul, oneOf, optionDef, rlimit } from "./defs.ts";
 import { parseNetValue } from "./net.ts";
 import { expected, Problem, problem } from "./problem.ts";
 
@@ -139,8 +139,8 @@ export const LIBRARY_CHECKS: ReadonlyMap<keyof SandboxOptions, Check> = new Map<
     if (typeof v !== "number") throw expected("a number of milliseconds from 1 to 2147483647");
     return checkMilliseconds(v);
   }],
-  ["memory", (v) => nonEmpty(typeof v === "number" ? String(v) : v, "a size like \"512m\"")],
-  ["pids", (v) => nonEmpty(typeof v === "number" ? String(v) : v, "a number of processes")],
+  ["memory", (v) => cgroupSize(nonEmpty(typeof v === "number" ? String(v) : v, "a size like \"512m\""))],
+  ["pids", (v) => cgroupCount(nonEmpty(typeof v === "number" ? String(v) : v, "a number of processes"))],
   ["net", (v) => {
     const values = typeof v === "string" ? [v] : v;
     if (!Array.isArray(values) || values.some((x) => typeof x !== "string")) throw expected(`"none", "host", "allow=RULE[,RULE…]", or a list of them`);

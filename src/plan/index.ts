@@ -109,7 +109,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   }
   if (b.kindAt(startDir) !== "dir") {
     throw o.chdir !== undefined
-      ? new NsboxError("BAD_OPTION", `--chdir ${startDir}: not a directory inside the sandbox`, { option: "--chdir", path: startDir })
+      ? new NsboxError("BAD_OPTION", `--chdir ${o.chdir}: ${o.chdir === startDir ? "" : `${startDir} is `}not a directory inside the sandbox`, { option: "--chdir", path: startDir })
       : hiddenCwd(o, host, startDir);
   }
   const { env, dropped } = sandboxEnv({
