@@ -77,4 +77,12 @@ describe("library options", () => {
     expect(e).toMatchObject({ code: "BAD_OPTION", option: "encoding" });
     expect(e.message).toBe('The `encoding` option must be "utf8" or "buffer", got "latin1"');
   });
+
+  it("a missing mount source's hint is the library's own form, optional: true (control: with it the run goes on)", async () => {
+    const cwd = scratchIn(made);
+    const missing = join(cwd, "missing");
+    const e = await run(["true"], { cwd, mounts: [{ kind: "ro", source: missing, target: "/data" }] }).catch((x) => x);
+    expect(e).toMatchObject({ code: "PATH_NOT_FOUND", hint: "create it first, or set optional: true in mounts[0] to skip it when it is missing" });
+    expect(await run(["true"], { cwd, mounts: [{ kind: "ro", source: missing, target: "/data", optional: true }] })).toMatchObject({ exitCode: 0 });
+  });
 });

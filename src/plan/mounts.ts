@@ -56,8 +56,15 @@ function source(spec: MountSpec, host: Host): { path: string; st: BigIntStats } 
   if (spec.optional) return undefined;
   if (walk.notDir) throw fail(spec, `${path}: ${walk.notDir} is not a directory`, "PATH_NOT_FOUND", path);
   throw new NsboxError("PATH_NOT_FOUND", `${spec.origin}: ${path}: no such file or directory`, {
-    option: spec.option, path, hint: spec.option ? `create it first, or use ${spec.option}-try to skip it when it is missing` : undefined,
+    option: spec.option, path, hint: missingHint(spec),
   });
+}
+
+/** The library's mounts skip a missing source with `optional: true`, the command line and config files with the -try form. */
+function missingHint(spec: MountSpec): string | undefined {
+  const entry = /^mounts\[\d+\]/.exec(spec.origin)?.[0];
+  if (entry) return `create it first, or set optional: true in ${entry} to skip it when it is missing`;
+  return spec.option ? `create it first, or use ${spec.option}-try to skip it when it is missing` : undefined;
 }
 
 /**
