@@ -72,6 +72,16 @@ describe("a value is checked before the host is asked", () => {
     refused(await nsbox(["--tmpfs", "/var/tmp:bogus", "--", "true"], { cwd }), "unknown tmpfs setting 'bogus'");
   });
 
+  it("a missing SRC split at a ':' of the path says how to write one (control: written \\: it runs; one ':' gets no such hint)", async () => {
+    const cwd = project();
+    mkdirSync(join(cwd, "data:2024"));
+    writeFileSync(join(cwd, "data:2024", "x"), "d");
+    const r = await nsbox(["--ro-bind", "data:2024:/data", "--", "true"], { cwd });
+    refused(r, "--ro-bind data:2024:/data", "a ':' inside a path is written \\: (--ro-bind 'data\\:2024:/data')");
+    expect(await nsbox(["--ro-bind", "data\\:2024:/data", "--", "cat", "/data/x"], { cwd })).toMatchObject({ exitCode: 0, stdout: "d" });
+    expect((await nsbox(["--ro-bind", "nope:/data", "--", "true"], { cwd })).stderr).not.toContain("inside a path");
+  });
+
   it("--chdir names the directory as typed, and where that led (control: an absolute one is named once)", async () => {
     const cwd = project();
     refused(await nsbox(["--chdir", "sub", "--", "true"], { cwd }), `--chdir sub: ${join(cwd, "sub")} is not a directory inside the sandbox`);

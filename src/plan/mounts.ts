@@ -64,7 +64,11 @@ function source(spec: MountSpec, host: Host): { path: string; st: BigIntStats } 
 function missingHint(spec: MountSpec): string | undefined {
   const entry = /^mounts\[\d+\]/.exec(spec.origin)?.[0];
   if (entry) return `create it first, or set optional: true in ${entry} to skip it when it is missing`;
-  return spec.option ? `create it first, or use ${spec.option}-try to skip it when it is missing` : undefined;
+  if (!spec.option) return undefined;
+  // `--ro-bind data:2024:/data` took `data` as the source: the first unescaped ':' split it.
+  const value = spec.origin.startsWith("--") ? spec.origin.slice(spec.origin.indexOf(" ") + 1).replace(/^'(.*)'$/s, "$1") : "";
+  const colon = (value.match(/(?<!\\):/g) ?? []).length >= 2 ? `; a ':' inside a path is written \\: (${spec.option} '${value.replace(/(?<!\\):/, "\\:")}')` : "";
+  return `create it first, or use ${spec.option}-try to skip it when it is missing${colon}`;
 }
 
 /**
