@@ -72,7 +72,10 @@ export function applyConfigValue(o: SandboxOptions, name: string, value: unknown
     attributed(origin, () => {
       if (def.type === "boolean" && typeof v !== "boolean") throw expected("true or false");
       if (def.type === "string" && typeof v !== "string" && !(def.numeric && typeof v === "number")) {
-        throw expected(def.numeric ? "a string or a number" : def.repeatable ? "a string or a list of strings" : "a string");
+        // `"landlock": false` is told the words it takes, not only their type.
+        const words = def.valueHint?.split("|");
+        const choice = words && words.length > 1 && words.every((w) => /^[a-z]+$/.test(w)) ? words.map((w) => JSON.stringify(w)).join(" or ") : undefined;
+        throw expected(def.numeric ? "a string or a number" : def.repeatable ? "a string or a list of strings" : choice ?? "a string");
       }
       def.add(o, typeof v === "number" ? String(v) : (v as string | boolean), { base, origin: `${where} ${JSON.stringify(v)}` });
     });
