@@ -147,7 +147,7 @@ function planFor(command: string[], options: RunOptions, defaults: { stderr: Out
   }
   const cwd = hostDir(options.cwd);
   const sandbox = sandboxOptions(options, cwd);
-  return { plan: buildPlan(command, sandbox, readHost(cwd), { terminal: inheritedTerminal(options, defaults) }), sandbox };
+  return { plan: buildPlan(command, sandbox, readHost(cwd), { terminal: inheritedTerminal(options, defaults), library: true }), sandbox };
 }
 
 class Sandbox implements SandboxProcess {

@@ -50,6 +50,8 @@ export interface PlanIo {
    * which of stdin, stdout, stderr (bits 0, 1, 2) are that terminal (default all three).
    */
   terminal: { rows: number; cols: number; fds?: number } | null;
+  /** Planned for the library: a refusal of the current directory names `cwd`, `noCwd` and `mounts`, not the command line's flags. */
+  library?: boolean;
 }
 
 /** The current directory is gone from the view: name the option that covered it. */
@@ -75,7 +77,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   const notes: string[] = [];
   // An option that mounts over the current directory (--rw DIR, --ro DIR, …) is the user's own choice for it.
   const covered = (o.mounts ?? []).some((m) => isAncestorOrSelf(expandPath(m.target, host), host.cwd));
-  const share = o.noCwd ? { dir: null } : chooseShareDir(host, covered);
+  const share = o.noCwd ? { dir: null } : chooseShareDir(host, covered, io.library === true);
   if ("reason" in share && share.reason) notes.push(share.reason);
   const home = host.home;
   let startDir = o.chdir !== undefined ? expandPath(o.chdir, host) : share.dir ?? home;
