@@ -85,4 +85,12 @@ describe("library options", () => {
     expect(e).toMatchObject({ code: "PATH_NOT_FOUND", hint: "create it first, or set optional: true in mounts[0] to skip it when it is missing" });
     expect(await run(["true"], { cwd, mounts: [{ kind: "ro", source: missing, target: "/data", optional: true }] })).toMatchObject({ exitCode: 0 });
   });
+
+  it("an empty command is named in the library's terms, not the command line's usage", async () => {
+    for (const command of [[], [""]]) {
+      const e = await run(command, { cwd: scratchIn(made) }).catch((x) => x);
+      expect(e).toMatchObject({ code: "BAD_OPTION", option: "command" });
+      expect(e.message).toStartWith('command: expected a program and its arguments, e.g. ["ls", "-l"]');
+    }
+  });
 });

@@ -69,6 +69,7 @@ function hiddenCwd(o: SandboxOptions, host: Host, dir: string): NsboxError {
  */
 export function buildPlan(command: string[], options: SandboxOptions, host: Host, io: PlanIo): Plan {
   if (command.length === 0 || command[0] === "") {
+    if (io.library) throw new NsboxError("BAD_OPTION", `command: expected a program and its arguments, e.g. ["ls", "-l"], got ${JSON.stringify(command)}`, { option: "command" });
     throw new NsboxError("BAD_OPTION", "no command given: usage is nsbox [options] -- command [args…]");
   }
   checkCommand(command);
