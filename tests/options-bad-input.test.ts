@@ -82,6 +82,12 @@ describe("a value is checked before the host is asked", () => {
     expect((await nsbox(["--ro-bind", "nope:/data", "--", "true"], { cwd })).stderr).not.toContain("inside a path");
   });
 
+  it("--hide of a missing path says --hide-try, as --ro says --ro-try (control: --hide-try runs)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--hide", "./nosuch", "--", "true"], { cwd }), "--hide ./nosuch: ", "no such file or directory; create it first, or use --hide-try");
+    expect(await nsbox(["--hide-try", "./nosuch", "--", "true"], { cwd })).toMatchObject({ exitCode: 0 });
+  });
+
   it("--chdir names the directory as typed, and where that led (control: an absolute one is named once)", async () => {
     const cwd = project();
     refused(await nsbox(["--chdir", "sub", "--", "true"], { cwd }), `--chdir sub: ${join(cwd, "sub")} is not a directory inside the sandbox`);

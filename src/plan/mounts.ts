@@ -161,7 +161,9 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
         const kind = b.kindAt(dst);
         if (kind === "dir" || kind === "file") pinParents(b, dst, why);
         // Not in the sandbox's view: nothing to hide if the host has it (it is hidden already).
-        if (kind === "missing" && !existsSync(dst) && !spec.optional) throw fail(spec, `${dst}: no such file or directory`, "PATH_NOT_FOUND", dst);
+        if (kind === "missing" && !existsSync(dst) && !spec.optional) {
+          throw new NsboxError("PATH_NOT_FOUND", `${spec.origin}: ${dst}: no such file or directory`, { option: spec.option, path: dst, hint: missingHint(spec) });
+        }
         if (kind === "dir") b.tmpfs(dst, tmpfsOptions("hidden", "0000"), why).setattr(dst, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, why);
         else if (kind === "file") {
           const empty = stage("hidden");
