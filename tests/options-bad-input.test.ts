@@ -88,6 +88,12 @@ describe("a value is checked before the host is asked", () => {
     expect(await nsbox(["--hide-try", "./nosuch", "--", "true"], { cwd })).toMatchObject({ exitCode: 0 });
   });
 
+  it("a missing ~name/… says that only ~ and ~/… mean the home (control: ~/… is the home)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--ro", "~nosuchuser/x", "--", "true"], { cwd }), `--ro ~nosuchuser/x: ${cwd}/~nosuchuser/x: no such file`, "only ~ and ~/… mean your home: ~nosuchuser is a name in the current directory");
+    expect((await nsbox(["--ro", "~/nsbox-nope", "--", "true"], { cwd })).stderr).not.toContain("only ~");
+  });
+
   it("--chdir names the directory as typed, and where that led (control: an absolute one is named once)", async () => {
     const cwd = project();
     refused(await nsbox(["--chdir", "sub", "--", "true"], { cwd }), `--chdir sub: ${join(cwd, "sub")} is not a directory inside the sandbox`);

@@ -68,7 +68,9 @@ function missingHint(spec: MountSpec): string | undefined {
   // `--ro-bind data:2024:/data` took `data` as the source: the first unescaped ':' split it.
   const value = spec.origin.startsWith("--") ? spec.origin.slice(spec.origin.indexOf(" ") + 1).replace(/^'(.*)'$/s, "$1") : "";
   const colon = (value.match(/(?<!\\):/g) ?? []).length >= 2 ? `; a ':' inside a path is written \\: (${spec.option} '${value.replace(/(?<!\\):/, "\\:")}')` : "";
-  return `create it first, or use ${spec.option}-try to skip it when it is missing${colon}`;
+  // A shell expands ~bob; nsbox only ~ and ~/…, so '~bob/x' is a directory named ~bob here.
+  const tilde = spec.origin.startsWith("--") && /^~[^/]/.test(spec.source ?? "") ? `; only ~ and ~/… mean your home: ${spec.source!.split("/")[0]} is a name in the current directory` : "";
+  return `create it first, or use ${spec.option}-try to skip it when it is missing${colon}${tilde}`;
 }
 
 /**
