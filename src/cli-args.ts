@@ -176,7 +176,12 @@ export function parseArgv(argv: string[], cmd: CommandDef, path: string, outer: 
       if (t.value === undefined || (t.value === "--" && !t.inlineValue)) throw badOption(t.rawName, `needs a value${def.valueHint ? ` (${def.valueHint})` : ""}`);
       value = t.value;
     }
-    if (!def.repeatable && given.some((g) => g.name === t.name)) throw badOption(t.rawName, "given more than once");
+    if (!def.repeatable && given.some((g) => g.name === t.name)) {
+      // `-vv` reads as more verbose elsewhere: name the word typed, and that it counts once.
+      const word = argv[t.index];
+      const within = word !== undefined && word !== t.rawName && !word.startsWith("--") ? ` (in ${word}${def.type === "boolean" ? "; it takes no count" : ""})` : "";
+      throw badOption(t.rawName, `given more than once${within}`);
+    }
     given.push({ name: t.name, value, flag: t.rawName });
   }
   return { given, positionals: found, command: [], terminated: false };

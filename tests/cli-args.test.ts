@@ -112,6 +112,8 @@ describe("parseArgv at the top level", () => {
     [["--uid", "--", "true"], "--uid: needs a value (N)"],
     [["--verbose=1", "true"], "--verbose: takes no value"],
     [["--uid", "1", "--uid", "2", "true"], "--uid: given more than once"],
+    [["-vv", "true"], "-v: given more than once (in -vv; it takes no count)"],
+    [["-v", "-v", "true"], "-v: given more than once"],
   ])("%j is refused: %s", (argv, message) => {
     const e = thrown(() => parseArgv(argv, TOP, "nsbox"));
     expect(e.code).toBe("BAD_OPTION");
