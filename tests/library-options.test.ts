@@ -93,4 +93,12 @@ describe("library options", () => {
       expect(e.message).toStartWith('command: expected a program and its arguments, e.g. ["ls", "-l"]');
     }
   });
+
+  it("a netLog that is not a regular file is named as the library's key, with a fix that is not to remove /dev/zero", async () => {
+    const e = await run(["true"], { cwd: scratchIn(made), net: "allow=example.com", netLog: "/dev/zero" }).catch((x) => x);
+    expect(e).toBeInstanceOf(NsboxError);
+    expect(e.option).toBe("netLog");
+    expect(e.message).toBe('The `netLog` option "/dev/zero": it is a character device, not a regular file');
+    expect(e.hint).toBe("give the path of a regular file (it is created when missing)");
+  });
 });

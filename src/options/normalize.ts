@@ -150,7 +150,7 @@ export function mergeOptions(base: SandboxOptions, top: SandboxOptions): Sandbox
 }
 
 /** The origin of key `key` as recorded, or the library's key. */
-function originOf(o: SandboxOptions, key: keyof SandboxOptions): Origin {
+export function originOf(o: SandboxOptions, key: keyof SandboxOptions): Origin {
   return (o as Tracked)[ORIGINS]?.get(key) ?? { from: "library", key, value: o[key] };
 }
 
