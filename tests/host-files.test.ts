@@ -187,12 +187,12 @@ describe("nsbox trust FILE", () => {
     chmodSync(join(dirStore, ".config/nsbox"), 0o700);
     const r = await trust(cwd, "nsbox.json", dirStore);
     expect(r).toMatchObject({ exitCode: 125, stdout: "" });
-    expect(r.stderr).toContain(`nsbox: cannot record trust in ${join(dirStore, ".config/nsbox/trusted.json")}: it is a directory\nnsbox: remove the directory`);
+    expect(r.stderr).toContain(`nsbox: cannot record trust in ${join(dirStore, ".config/nsbox/trusted.json")}: it is a directory; remove the directory`);
     const fileConfig = homeIn(made);
     writeFileSync(join(fileConfig, ".config"), "");
     const f = await trust(cwd, "nsbox.json", fileConfig);
     expect(f).toMatchObject({ exitCode: 125, stdout: "" });
-    expect(f.stderr).toContain(`nsbox: cannot record trust: can't create ${join(fileConfig, ".config/nsbox")}: a component of the path is not a directory\n`);
+    expect(f.stderr).toContain(`nsbox: cannot record trust: can't create ${join(fileConfig, ".config/nsbox")}: a component of the path is not a directory; make`);
     for (const e of [r.stderr, f.stderr]) expect(e).not.toContain("internal error");
     const fresh = homeIn(made);
     expect((await trust(cwd, "nsbox.json", fresh)).exitCode).toBe(0);
@@ -244,7 +244,7 @@ describe("conditions the user caused are one message with the fix, not an intern
       mkdirSync(dir);
       const r = await bun(`cd ${dir} && rmdir ${dir} && exec ${nsboxCmd} ${args}`, "/");
       expect(r).toMatchObject({ exitCode: 125, stdout: "" });
-      expect(r.stderr).toBe(`nsbox: the current directory was removed (it was ${dir})\nnsbox: cd to a directory that exists, then run nsbox again\n`);
+      expect(r.stderr).toBe(`nsbox: the current directory was removed (it was ${dir}); cd to a directory that exists, then run nsbox again\n`);
     }
     mkdirSync(dir);
     expect(await bun(`cd ${dir} && exec ${nsboxCmd} -- echo ran`, "/")).toMatchObject({ stdout: "ran\n", exitCode: 0 });
@@ -257,7 +257,7 @@ describe("conditions the user caused are one message with the fix, not an intern
     try {
       const r = await deep(21, "-- true");
       expect(r).toMatchObject({ exitCode: 125, stdout: "" });
-      expect(r.stderr).toBe("nsbox: the path of the current directory is longer than Linux lets a program ask for (4096 bytes)\nnsbox: run nsbox from a directory with a shorter path\n");
+      expect(r.stderr).toBe("nsbox: the path of the current directory is longer than Linux lets a program ask for (4096 bytes); run nsbox from a directory with a shorter path\n");
       const levels = Math.floor((4000 - top.length) / 201);
       expect(await deep(levels, "-- echo ran")).toMatchObject({ stdout: "ran\n", exitCode: 0 });
     } finally {
@@ -282,7 +282,7 @@ describe("conditions the user caused are one message with the fix, not an intern
     const cwd = scratch();
     // Through sh: Bun hands a spawned process its stdin bytes in a memfd, not a pipe.
     const r = await collect(["sh", "-c", `echo data | exec ${nsboxCmd} --ro /dev/stdin -- true`], { cwd });
-    expectRefused(r, "--ro /dev/stdin", /^nsbox: --ro \/dev\/stdin: (\/dev\/stdin|\/proc\/\d+\/fd\/0 \(in \/dev\/stdin\)) is a pipe \(pipe:\[\d+\]\), not a file or directory$/m);
+    expectRefused(r, "--ro /dev/stdin", /^nsbox: --ro \/dev\/stdin: (\/dev\/stdin|\/proc\/\d+\/fd\/0 \(in \/dev\/stdin\)) is a pipe \(pipe:\[\d+\]\), not a file or directory; write the data to a file/m);
     expect(r.stderr).toContain("hand it to the payload on its stdin");
     writeFileSync(join(cwd, "data"), "data\n");
     expect(await nsbox(["--ro", join(cwd, "data"), "--", "cat", join(cwd, "data")], { cwd })).toMatchObject({ stdout: "data\n", exitCode: 0 });
@@ -294,7 +294,7 @@ describe("conditions the user caused are one message with the fix, not an intern
       // XDG_CONFIG_HOME unset: with it, trust --list needs no home (another test file may have set it in this process).
       const r = await nsbox(args, { cwd, env: { ...process.env, HOME: "rel", XDG_CONFIG_HOME: undefined } });
       expect(r).toMatchObject({ exitCode: 125, stdout: "" });
-      expect(r.stderr).toStartWith("nsbox: HOME=rel: not an absolute path, so nsbox cannot tell where your home is\nnsbox: set HOME to");
+      expect(r.stderr).toStartWith("nsbox: HOME=rel: not an absolute path, so nsbox cannot tell where your home is; set HOME to");
     }
     expect(await nsbox(["--", "echo", "ran"], { cwd, env: { ...process.env, HOME: homeIn(made) } })).toMatchObject({ stdout: "ran\n", exitCode: 0 });
   });
@@ -309,7 +309,7 @@ describe("conditions the user caused are one message with the fix, not an intern
     expect(readFileSync("/etc/passwd", "utf8").split("\n").some((l) => l.split(":")[2] === String(uid))).toBe(false);
     expect(await as([])).toMatchObject({
       exitCode: 125, stdout: "",
-      stderr: `nsbox: HOME is not set, and uid ${uid} has no home directory in /etc/passwd: nsbox cannot tell where your home is\nnsbox: set HOME to your home directory (e.g. HOME=/home/you)\n`,
+      stderr: `nsbox: HOME is not set, and uid ${uid} has no home directory in /etc/passwd: nsbox cannot tell where your home is; set HOME to your home directory (e.g. HOME=/home/you)\n`,
     });
     const home = homeIn(made);
     chownSync(home, uid, uid);
@@ -323,7 +323,7 @@ describe("conditions the user caused are one message with the fix, not an intern
     chmodSync(join(runtime, "nsbox"), 0o500);
     const env = { ...process.env, XDG_RUNTIME_DIR: runtime };
     const r = await nsbox(["--name", "files-ro", "--", "true"], { cwd: scratch(), env });
-    expectRefused(r, `nsbox's runtime directory ${join(runtime, "nsbox")} can't hold a socket`, /: permission denied$/);
+    expectRefused(r, `nsbox's runtime directory ${join(runtime, "nsbox")} can't hold a socket`, /: permission denied; remove it, or set XDG_RUNTIME_DIR/);
     chmodSync(join(runtime, "nsbox"), 0o700);
     expect(await nsbox(["--name", "files-ro", "--", "echo", "ran"], { cwd: scratch(), env })).toMatchObject({ stdout: "ran\n", exitCode: 0 });
   });
@@ -365,7 +365,7 @@ describe("--overlay: what the host decides is said before the sandbox starts", (
   it.skipIf(!submounts("/dev"))("a directory with mounts below it (/dev) names them and the fix (control: a plain directory overlays)", async () => {
     const cwd = scratch();
     const r = await nsbox(["--overlay", "/dev", "--", "true"], { cwd });
-    expectRefused(r, "--overlay /dev", /^nsbox: --overlay \/dev: the directory \/dev has mounts below it \(\/dev\/.+\), and the kernel takes no overlay layer with submounts in a user namespace$/m);
+    expectRefused(r, "--overlay /dev", /^nsbox: --overlay \/dev: the directory \/dev has mounts below it \(\/dev\/.+\), and the kernel takes no overlay layer with submounts in a user namespace; overlay a directory without mounts below it/m);
     mkdirSync(join(cwd, "plain"));
     writeFileSync(join(cwd, "plain/f"), "f\n");
     expect(await nsbox(["--overlay", join(cwd, "plain"), "--", "sh", "-c", `echo g > ${cwd}/plain/g; cat ${cwd}/plain/f`], { cwd })).toMatchObject({ stdout: "f\n", exitCode: 0 });
