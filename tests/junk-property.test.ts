@@ -226,7 +226,9 @@ function judgeCli(r: { exitCode: number | null; stdout: string; stderr: string; 
   const out: { cls: string; detail: string }[] = [];
   const said = r.stderr.trimEnd();
   // A newline or an escape sequence from the input, printed as it is, forges lines and colours of nsbox's own.
-  const raw = [...new Set(o.input.match(/[\n\r\x1b\x01\x7f\u202e\u0085]/g) ?? [])].filter((c) => r.stderr.includes(c));
+  // Every stderr line ends in nsbox's own newline: one from the input shows as a line that is not nsbox's.
+  const forged = (c: string) => (c === "\n" ? said.split("\n").some((l) => !l.startsWith("nsbox: ")) : r.stderr.includes(c));
+  const raw = [...new Set(o.input.match(/[\n\r\x1b\x01\x7f\u202e\u0085]/g) ?? [])].filter(forged);
   if (raw.length) out.push({ cls: "a control character from the input printed raw", detail: `${raw.map((c) => JSON.stringify(c)).join(" ")} in ${JSON.stringify(said.slice(0, 200))}` });
   if (r.hung) out.push({ cls: "hang", detail: `no exit after ${HANG_MS / 1000}s` });
   else if (r.fifoRead) out.push({ cls: "hang", detail: "read a FIFO (blocks until a writer comes; here a writer was provided after 2s)" });
