@@ -2,9 +2,10 @@
 // each descriptor closed exactly once.
 import type { BunFile } from "bun";
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readlinkSync, readSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { walkError, walkHostPath } from "./plan/host-path.ts";
 import { NsboxError } from "./errors.ts";
+import { fileError } from "./errno.ts";
 import { closeFd, descriptorError, pipe, readableBytes, setBlocking, terminalSize } from "./executor.ts";
 
 /** Where the payload's standard input comes from (as Bun.spawn's `stdin`). */
@@ -242,7 +243,7 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOTDIR" || code === "ELOOP") throw refuse(`${dir.path} is no longer a directory (a symlink now?)`);
-      throw new NsboxError("BAD_OPTION", `${what} ${file.name}: ${(e as Error).message}`, { option: what, path: file.name, cause: e });
+      throw new NsboxError("BAD_OPTION", `${what} ${file.name}: ${dir.path}: ${fileError(e)}`, { option: what, path: file.name, cause: e });
     }
     let held: string | undefined;
     try {
@@ -263,8 +264,10 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
     if (code === "ENXIO") {
       throw new NsboxError("BAD_OPTION", `${what} ${file.name}: a FIFO no process reads (nsbox would wait for a reader for good); remove it or name a regular file`, { option: what, path: file.name });
     }
-    throw new NsboxError(code === "ENOENT" ? "PATH_NOT_FOUND" : "BAD_OPTION", `${what} ${file.name}: ${(e as Error).message.replace(at, name)}`, {
+    // Worded as the other path errors are ("no such file or directory"), not Node's "ENOENT: …, open '…'".
+    throw new NsboxError(code === "ENOENT" ? "PATH_NOT_FOUND" : "BAD_OPTION", `${what} ${file.name}: ${fileError(e)}`, {
       option: what, path: file.name, cause: e,
+      hint: code === "EISDIR" ? `name a file in it, e.g. Bun.file(${JSON.stringify(join(file.name ?? "", `${what}.log`))})` : undefined,
     });
   } finally {
     if (dirFd !== undefined) closeSync(dirFd);

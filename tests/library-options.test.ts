@@ -101,4 +101,16 @@ describe("library options", () => {
     expect(e.message).toBe('The `netLog` option "/dev/zero": it is a character device, not a regular file');
     expect(e.hint).toBe("give the path of a regular file (it is created when missing)");
   });
+
+  it("a Bun.file that is missing or a directory is worded as other paths are, not as Node's ENOENT/EISDIR (control: a file is read)", async () => {
+    const cwd = scratchIn(made);
+    const missing = await run(["cat"], { cwd, stdin: Bun.file(join(cwd, "nope.txt")) }).catch((x) => x);
+    expect(missing).toMatchObject({ code: "PATH_NOT_FOUND", option: "stdin" });
+    expect(missing.message).toBe(`stdin ${join(cwd, "nope.txt")}: no such file or directory`);
+    const dir = await run(["echo"], { cwd, stdout: Bun.file(cwd) }).catch((x) => x);
+    expect(dir).toMatchObject({ code: "BAD_OPTION", option: "stdout", hint: `name a file in it, e.g. Bun.file(${JSON.stringify(join(cwd, "stdout.log"))})` });
+    expect(dir.message).toBe(`stdout ${cwd}: it is a directory`);
+    await Bun.write(join(cwd, "in.txt"), "from file");
+    expect(await run(["cat"], { cwd, stdin: Bun.file(join(cwd, "in.txt")) })).toMatchObject({ exitCode: 0, stdout: "from file" });
+  });
 });
