@@ -64,6 +64,13 @@ describe("a value is checked before the host is asked", () => {
     expect(e.message).toContain("must be a size like 512m");
     const control = await nsbox(["--memory", "1g", "--", "true"], { cwd });
     if (control.exitCode !== 0) expect(control.stderr).toContain("--memory 1g: needs a delegated cgroup v2");
+    // The library's refusal names its own key and its own limits (rlimits), not the flags.
+    const lib = await run(["true"], { cwd, memory: "1g" }).then(() => undefined, (x) => x);
+    if (lib !== undefined) {
+      expect(lib).toMatchObject({ code: "BAD_OPTION", option: "memory" });
+      expect(lib.message).toStartWith('The `memory` option "1g": needs a delegated cgroup v2');
+      expect(lib.hint).toContain('rlimits: ["as=…"]');
+    }
   });
 
   it("a tmpfs size it cannot read is named as the size (control: bogus is an unknown setting)", async () => {
