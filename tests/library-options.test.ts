@@ -113,4 +113,10 @@ describe("library options", () => {
     await Bun.write(join(cwd, "in.txt"), "from file");
     expect(await run(["cat"], { cwd, stdin: Bun.file(join(cwd, "in.txt")) })).toMatchObject({ exitCode: 0, stdout: "from file" });
   });
+
+  it("a mount kind in the command line's -try form says to write optional: true", async () => {
+    const e = await run(["true"], { cwd: scratchIn(made), mounts: [{ kind: "ro-try", source: "./x" }] } as never).catch((x) => x);
+    expect(e).toMatchObject({ code: "BAD_OPTION", option: "mounts" });
+    expect(e.message).toContain('mounts[0].kind "ro-try": write kind: "ro" with optional: true');
+  });
 });

@@ -53,6 +53,10 @@ function mountSpec(v: unknown, i: number): MountSpec {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw expected(`a list of { kind, source?, target } objects (${at} is not one)`);
   const m = v as Record<string, unknown>;
   for (const k of Object.keys(m)) if (!MOUNT_FIELDS.has(k)) throw problem(`${at} has an unknown field \`${k}\` (known: ${[...MOUNT_FIELDS].join(", ")})`);
+  // The command line's `--ro-try` is `{ kind: "ro", optional: true }` here.
+  if (typeof m.kind === "string" && m.kind.endsWith("-try") && (TRY_KINDS as readonly string[]).includes(m.kind.slice(0, -4))) {
+    throw problem(`${at}.kind ${JSON.stringify(m.kind)}: write kind: ${JSON.stringify(m.kind.slice(0, -4))} with optional: true`);
+  }
   if (typeof m.kind !== "string" || !(MOUNT_KINDS as readonly string[]).includes(m.kind)) {
     throw problem(`${at}.kind must be one of ${MOUNT_KINDS.map((k) => JSON.stringify(k)).join(", ")}, got ${JSON.stringify(m.kind) ?? "nothing"}`);
   }
