@@ -163,7 +163,10 @@ export function parseArgv(argv: string[], cmd: CommandDef, path: string, outer: 
       continue;
     }
     const def = Object.hasOwn(defs, t.name) ? defs[t.name]! : undefined;
-    if (!def) throw new NsboxError("BAD_OPTION", `unknown option ${t.rawName} (${see})`, { option: t.rawName });
+    if (!def) {
+      const near = t.rawName.startsWith("--") ? nearest(t.name, Object.keys(defs)) : undefined;
+      throw new NsboxError("BAD_OPTION", `unknown option ${t.rawName} (${near !== undefined ? `did you mean --${near}? ` : ""}${see})`, { option: t.rawName });
+    }
     let value: string | boolean;
     if (def.type === "boolean") {
       if (t.value !== undefined) throw badOption(t.rawName, "takes no value");
@@ -208,6 +211,19 @@ export function editDistance(a: string, b: string): number {
     row = next;
   }
   return row[b.length]!;
+}
+
+/** The one of `known` a typo away from `name` (case, `-`/`_`, a longer word, or at most 2 edits), for "did you mean". */
+export function nearest(name: string, known: Iterable<string>): string | undefined {
+  const flat = (x: string) => x.toLowerCase().replace(/[-_]/g, "");
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    // `network` for `net`: the known name a word begins with.
+    const d = flat(k) === flat(name) ? 0 : k.length >= 3 && flat(name).startsWith(flat(k)) ? 1 : editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance && d <= Math.min(2, k.length - 2)) [best, bestDistance] = [k, d];
+  }
+  return best;
 }
 
 /**

@@ -75,8 +75,9 @@ async function help(cmd: CommandDef, path: string[]): Promise<number> {
  * in the order given (`--ro a --tmpfs b --ro c` apply in that order). The one hand-over from the
  * parser to the option definitions.
  */
-function sandboxOptions(given: Given[], profile: string | undefined, cwd: string, warn: (m: string) => void): SandboxOptions {
-  return normalizeCommandLine(given, profile, cwd, warn);
+function sandboxOptions(given: Given[], profile: Given | undefined, cwd: string, warn: (m: string) => void): SandboxOptions {
+  // A profile that is not there is named as typed: `-p ci`, or `--profile ci`.
+  return normalizeCommandLine(given, profile?.value as string | undefined, cwd, warn, profile?.flag);
 }
 
 /** A subcommand's sandbox options (exec's --env, --chdir, -v): the same definitions, no profile and no project config. */
@@ -164,11 +165,12 @@ async function main(argv: string[]): Promise<number> {
 
 /** Run `command` in a sandbox with the options given (or print its plan). */
 async function runSandbox(given: Given[], command: string[], dryRun: boolean): Promise<number> {
-  const profile = given.find((g) => g.name === "profile")?.value as string | undefined;
+  const profileGiven = given.find((g) => g.name === "profile");
+  const profile = profileGiven?.value as string | undefined;
   // The project's nsbox.json is always checked; its package.json only for a profile, so that
   // a package.json npm would refuse does not stop plain runs.
   // A project profile that loosens the sandbox needs `nsbox trust` (src/trust.ts).
-  const options = sandboxOptions(sandboxOnly(given), profile, process.cwd(), warn);
+  const options = sandboxOptions(sandboxOnly(given), profileGiven, process.cwd(), warn);
   if (options.verbose) {
     log.setLevel(4);
     await log.flush(); // load consola now, so step messages print as the steps run

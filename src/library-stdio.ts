@@ -2,9 +2,10 @@
 // each descriptor closed exactly once.
 import type { BunFile } from "bun";
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readlinkSync, readSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { walkError, walkHostPath } from "./plan/host-path.ts";
 import { NsboxError } from "./errors.ts";
+import { fileError } from "./errno.ts";
 import { closeFd, descriptorError, pipe, readableBytes, setBlocking, terminalSize } from "./executor.ts";
 
 /** Where the payload's standard input comes from (as Bun.spawn's `stdin`). */
@@ -242,7 +243,7 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOTDIR" || code === "ELOOP") throw refuse(`${dir.path} is no longer a directory (a symlink now?)`);
-      throw new NsboxError("BAD_OPTION", `${what} ${file.name}: ${(e as Error).message}`, { option: what, path: file.name, cause: e });
+      throw new NsboxError("BAD_OPTION", `${what} ${file.name}: ${dir.path}: ${fileError(e)}`, { option: what, path: file.name, cause: e });
     }
     let held: string | undefined;
     try {
@@ -263,8 +264,10 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
     if (code === "ENXIO") {
       throw new NsboxError("BAD_OPTION", `${what} ${file.name}: a FIFO no process reads (nsbox would wait for a reader for good); remove it or name a regular file`, { option: what, path: file.name });
     }
-    throw new NsboxError(code === "ENOENT" ? "PATH_NOT_FOUND" : "BAD_OPTION", `${what} ${file.name}: ${(e as Error).message.replace(at, name)}`, {
+    // Worded as the other path errors are ("no such file or directory"), not Node's "ENOENT: …, open '…'".
+    throw new NsboxError(code === "ENOENT" ? "PATH_NOT_FOUND" : "BAD_OPTION", `${what} ${file.name}: ${fileError(e)}`, {
       option: what, path: file.name, cause: e,
+      hint: code === "EISDIR" ? `name a file in it, e.g. Bun.file(${JSON.stringify(join(file.name ?? "", `${what}.log`))})` : undefined,
     });
   } finally {
     if (dirFd !== undefined) closeSync(dirFd);
@@ -292,8 +295,17 @@ function openFile(file: BunFile, flags: "r" | "w", what: string): number {
   return fd;
 }
 
+/** A value as a message shows it: a string quoted, else its kind. */
+const describe = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) : v === null ? "null" : Array.isArray(v) ? "a list" : typeof v === "object" ? "an object" : typeof v);
+
 function checkFd(fd: number, what: string): number {
   if (!Number.isInteger(fd) || fd < 0) throw new NsboxError("BAD_OPTION", `${what}: expected a file descriptor (a whole number), got ${fd}`, { option: what });
+  try {
+    fstatSync(fd);
+  } catch {
+    // Else the sandbox's setup fails at dup2 and reads as an internal error.
+    throw new NsboxError("BAD_OPTION", `${what}: descriptor ${fd} is not open in this process`, { option: what, hint: `open it first, or give ${what} a Bun.file(path)` });
+  }
   if (fd !== STDIO.indexOf(what as (typeof STDIO)[number]) && terminalSize(fd)) {
     throw new NsboxError("BAD_OPTION", `${what}: descriptor ${fd} is a terminal, and the payload never gets one of yours (it could read what is typed there)`, {
       option: what,
@@ -360,6 +372,10 @@ export function openStdio(options: StdioOptions, defaults: { stderr: OutputOptio
   else if (typeof stdin === "number") io.child.stdin = checkFd(stdin, "stdin");
   else if (isBunFile(stdin)) io.child.stdin = forChild(openFile(stdin, "r", "stdin"));
   else {
+    const data = typeof stdin === "string" || ArrayBuffer.isView(stdin) || stdin instanceof ArrayBuffer || stdin instanceof Blob || stdin instanceof ReadableStream;
+    if (stdin !== "pipe" && !data) {
+      throw new NsboxError("BAD_OPTION", `stdin: expected "pipe", "inherit", "ignore", a file descriptor, Bun.file(path), or data (a string, Uint8Array, ArrayBuffer, Blob or ReadableStream), got ${describe(stdin)}`, { option: "stdin" });
+    }
     const [r, w] = pipe("make the stdin pipe");
     io.child.stdin = forChild(r);
     io.stdin = stdinSink(fds.add(w), fds);

@@ -131,13 +131,23 @@ function hostDir(cwd: string | undefined): string {
 }
 
 /** Plan a sandbox for the library: the host as this process sees it; a pty only in place of an inherited terminal (library-stdio.ts). */
+/** An aborted signal throws its reason: nothing starts. Anything but an AbortSignal is a BAD_OPTION, not a TypeError. */
+function throwIfAborted(signal: unknown): void {
+  if (signal === undefined) return;
+  if (!(signal instanceof AbortSignal)) {
+    const got = signal === null ? "null" : typeof signal === "object" ? "an object" : `${JSON.stringify(signal) ?? typeof signal} (${typeof signal})`;
+    throw new NsboxError("BAD_OPTION", `The \`signal\` option must be an AbortSignal (new AbortController().signal), got ${got}`, { option: "signal" });
+  }
+  signal.throwIfAborted();
+}
+
 function planFor(command: string[], options: RunOptions, defaults: { stderr: OutputOption }): { plan: Plan; sandbox: SandboxOptions } {
   if (!Array.isArray(command) || command.some((a) => typeof a !== "string")) {
     throw new NsboxError("BAD_OPTION", 'command: expected an array of strings, e.g. ["ls", "-l"]', { option: "command" });
   }
   const cwd = hostDir(options.cwd);
   const sandbox = sandboxOptions(options, cwd);
-  return { plan: buildPlan(command, sandbox, readHost(cwd), { terminal: inheritedTerminal(options, defaults) }), sandbox };
+  return { plan: buildPlan(command, sandbox, readHost(cwd), { terminal: inheritedTerminal(options, defaults), library: true }), sandbox };
 }
 
 /** `signal` is an AbortSignal or absent: anything else failed as a TypeError, or never aborted. */

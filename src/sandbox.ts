@@ -8,6 +8,15 @@ import type { Plan } from "./plan/index.ts";
 import { start, type Outcome } from "./supervise.ts";
 import { optionLabel } from "./options/normalize.ts";
 import { sweepWorkDirs } from "./work-dirs.ts";
+import { originOf } from "./options/normalize.ts";
+import { optionOf, originText } from "./options/problem.ts";
+
+/** --net-log named where it was written: the flag, the config file's key, or the library's `netLog`. */
+function logNamed(options: SandboxOptions): { text: string; option?: string } {
+  const origin = originOf(options, "netLog");
+  const text = originText(origin);
+  return { text: origin.from === "library" ? `${text} ${JSON.stringify(options.netLog)}` : text, option: optionOf(origin) ?? "--net-log" };
+}
 
 /**
  * How nsbox's lines are shown. "warn": something the user must see (files moved aside, a
@@ -118,7 +127,7 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
       const { netSession } = require("./net/session.ts") as typeof import("./net/session.ts");
       net = netSession(plan.proxy.rules, {
         logFile: options.netLog,
-        logLabel: options.netLog === undefined ? undefined : optionLabel(options, "netLog"),
+        logNamed: options.netLog === undefined ? undefined : logNamed(options),
         live: verbose ? (line) => report("note", line) : undefined,
         warn: (line) => report("warn", line),
       });

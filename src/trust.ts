@@ -76,8 +76,10 @@ export function readConfigFile(path: string): ConfigRead | undefined {
     if (!st.isFile()) return { ignored: `${path} is ${fileKind(st.mode)}, not a regular file` };
     if (st.size > MAX_CONFIG_BYTES) return { ignored: `${path} is larger than ${MAX_CONFIG_BYTES >> 20} MiB` };
     const dir = dirname(path);
-    const why = foreignWriter(st, path) ?? foreignWriter(lstatSync(dir), `its directory ${dir}`);
-    if (why) return { ignored: why };
+    const own = foreignWriter(st, path);
+    const why = own ?? foreignWriter(lstatSync(dir), `its directory ${dir}`);
+    // Writable by others is the user's to change; owned by another user is not.
+    if (why) return { ignored: why.includes(" is writable by ") ? `${why}; if that is not meant, chmod go-w ${own ? path : dir}` : why };
     const bytes = readBounded(fd, MAX_CONFIG_BYTES);
     if (bytes === undefined) return { ignored: `${path} is larger than ${MAX_CONFIG_BYTES >> 20} MiB` };
     return { bytes };

@@ -102,6 +102,9 @@ describe("parseArgv at the top level", () => {
 
   test.each([
     [["--nope", "--", "true"], "unknown option --nope (see nsbox --help)"],
+    [["--verbsoe", "--", "true"], "unknown option --verbsoe (did you mean --verbose? see nsbox --help)"],
+    [["--Profile", "ci", "--", "true"], "unknown option --Profile (did you mean --profile? see nsbox --help)"],
+    [["--tmpfsdir", "/x", "--", "true"], "unknown option --tmpfsdir (did you mean --tmpfs? see nsbox --help)"],
     [["-x", "true"], "unknown option -x"],
     [["--constructor"], "unknown option --constructor"],
     [["--__proto__", "x"], "unknown option --__proto__"],
@@ -109,6 +112,8 @@ describe("parseArgv at the top level", () => {
     [["--uid", "--", "true"], "--uid: needs a value (N)"],
     [["--verbose=1", "true"], "--verbose: takes no value"],
     [["--uid", "1", "--uid", "2", "true"], "--uid: given more than once"],
+    [["-vv", "true"], "-v: given more than once (in -vv; it takes no count)"],
+    [["-v", "-v", "true"], "-v: given more than once"],
   ])("%j is refused: %s", (argv, message) => {
     const e = thrown(() => parseArgv(argv, TOP, "nsbox"));
     expect(e.code).toBe("BAD_OPTION");

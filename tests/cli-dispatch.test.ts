@@ -72,6 +72,11 @@ describe("options given before a subcommand", () => {
     expect(await run(["exec", "--env", "X_1=y", name, "--", "sh", "-c", "echo $X_1"])).toEqual({ stdout: "y\n", stderr: "", exitCode: 0 });
   });
 
+  test("nsbox stop --time abc names the option and value, and nothing is stopped (control: the sandbox is still listed)", async () => {
+    expectOneLineError(await run(["stop", "--time", "abc", name]), 125, "--time abc: must be the seconds to wait before SIGKILL");
+    expect(JSON.parse((await run(["ps", "--json"])).stdout).map((s: { name: string }) => s.name)).toContain(name);
+  });
+
   test("nsbox --ro /etc ps: --ro does not apply to nsbox ps (control: --json does)", async () => {
     expectOneLineError(await run(["--ro", "/etc", "ps"]), 125, "--ro does not apply to nsbox ps");
     expectOneLineError(await run(["-p", "test", "ps"]), 125, "-p does not apply to nsbox ps");

@@ -24,6 +24,11 @@ describe("bad input is refused before anything runs (125)", () => {
     expectOneLineError(await nsbox(["--nope", "--", "true"]), 125, "--nope");
   });
 
+  test("a misspelt option names the one it was probably meant to be", async () => {
+    expectOneLineError(await nsbox(["--hostnmae", "x", "--", "true"]), 125, "unknown option --hostnmae (did you mean --hostname?");
+    expectOneLineError(await nsbox(["--network", "host", "--", "true"]), 125, "unknown option --network (did you mean --net?");
+  });
+
   test("an unknown short option is named", async () => {
     expectOneLineError(await nsbox(["-x", "--", "true"]), 125, "-x");
   });

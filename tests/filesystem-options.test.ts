@@ -447,7 +447,7 @@ describe("--chdir and --no-cwd", () => {
     const cwd = scratch();
     populate(cwd, { "file": "f\n" });
     expectRefused(await nsbox(["--chdir", "/nonexistent-nsbox", "--", "true"], { cwd }), "--chdir /nonexistent-nsbox", /not a directory/);
-    expectRefused(await nsbox(["--chdir", "./file", "--", "true"], { cwd }), "--chdir", /not a directory/);
+    expectRefused(await nsbox(["--chdir", "./file", "--", "true"], { cwd }), "--chdir ./file:", /file is not a directory/);
     // Present on the host but not placed inside the sandbox.
     expectRefused(await nsbox(["--chdir", "/var", "--", "true"], { cwd }), "--chdir /var", /not a directory/);
   });

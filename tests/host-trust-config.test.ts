@@ -201,7 +201,7 @@ describe("config files someone else could have written are ignored, with a warni
     const s = setup({ "nsbox.json": loosening });
     chmodSync(join(s.cwd, "nsbox.json"), 0o666);
     const r = await nsbox(probe, { cwd: s.cwd, env: s.env });
-    expect(r.stderr).toContain(`${s.cwd}/nsbox.json is ignored: ${s.cwd}/nsbox.json is writable by every user`);
+    expect(r.stderr).toContain(`${s.cwd}/nsbox.json is ignored: ${s.cwd}/nsbox.json is writable by every user; if that is not meant, chmod go-w ${s.cwd}/nsbox.json`);
     expect(r.exitCode).toBe(125);
     // A plain run still works, with the warning.
     const plain = await nsbox(["--", "true"], { cwd: s.cwd, env: s.env });

@@ -381,9 +381,13 @@ describe("the current directory is shared only when it is a project", () => {
     expect((await sh("echo ok", { cwd: top })).stdout).toBe("ok\n");
   });
 
-  it("the library's cwd follows the same rule", async () => {
+  it("the library's cwd follows the same rule, and its refusal names the library's options, not the command line's", async () => {
     await expect(run(["true"], { cwd: "/tmp" })).rejects.toThrow(NsboxError);
-    await expect(run(["true"], { cwd: "/tmp" })).rejects.toThrow(/not sharing the current directory \/tmp/);
+    const e = await run(["true"], { cwd: "/tmp" }).catch((x) => x);
+    expect(e).toMatchObject({ code: "BAD_OPTION", option: "cwd" });
+    expect(e.message).toStartWith("cwd /tmp: not sharing it: every user shares it");
+    expect(e.message).toContain('noCwd: true to share nothing, or mounts: [{ kind: "rw", source: "/tmp" }] if you really mean to share it');
+    expect(e.message).not.toContain("--");
     expect((await run(["true"], { cwd: "/tmp", noCwd: true })).exitCode).toBe(0);
     expect((await run(["true"], { cwd: scratchIn(made) })).exitCode).toBe(0);
   });

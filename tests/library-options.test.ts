@@ -3,7 +3,7 @@
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { NsboxError, run } from "../src/index.ts";
+import { NsboxError, run, spawn } from "../src/index.ts";
 import { cleanedUp, scratchIn } from "./helpers.ts";
 
 setDefaultTimeout(60_000);
@@ -81,5 +81,87 @@ describe("library signal", () => {
     const r = run(["sleep", "30"], { cwd, signal: ac.signal });
     setTimeout(() => ac.abort(), 200);
     expect(await r).toMatchObject({ aborted: true });
+  });
+
+  it("null options are no options, as for spawn() (control: a string is refused)", async () => {
+    expect(await run(["true"], null as never)).toMatchObject({ exitCode: 0 });
+    expect(await run(["true"], "x" as never).catch((x) => x)).toMatchObject({ code: "BAD_OPTION", option: "options" });
+  });
+
+  it("a signal that is not an AbortSignal is a BAD_OPTION naming it, from run() and spawn() (control: a real one runs)", async () => {
+    const cwd = scratchIn(made);
+    for (const signal of ["x", {}, 5]) {
+      const e = await run(["true"], { cwd, signal } as never).catch((x) => x);
+      expect(e).toBeInstanceOf(NsboxError);
+      expect(e).toMatchObject({ code: "BAD_OPTION", option: "signal" });
+      expect(e.message).toContain("AbortSignal");
+      let thrown: unknown;
+      try {
+        spawn(["true"], { cwd, signal } as never);
+      } catch (x) {
+        thrown = x;
+      }
+      expect(thrown).toMatchObject({ code: "BAD_OPTION", option: "signal" });
+    }
+    expect(await run(["true"], { cwd, signal: new AbortController().signal })).toMatchObject({ exitCode: 0 });
+  });
+
+  it("stdin of the wrong shape, or a descriptor that is not open, is a BAD_OPTION before anything starts (control: a string is data)", async () => {
+    const cwd = scratchIn(made);
+    const shape = await run(["cat"], { cwd, stdin: { a: 1 } } as never).catch((x) => x);
+    expect(shape).toMatchObject({ code: "BAD_OPTION", option: "stdin" });
+    expect(shape.message).toContain("got an object");
+    const closed = await run(["cat"], { cwd, stdin: 987 }).catch((x) => x);
+    expect(closed).toMatchObject({ code: "BAD_OPTION", option: "stdin" });
+    expect(closed.message).toContain("descriptor 987 is not open");
+    expect(await run(["cat"], { cwd, stdin: "data in" })).toMatchObject({ exitCode: 0, stdout: "data in" });
+  });
+
+  it("a wrong encoding is worded as the other options are", async () => {
+    const e = await run(["true"], { cwd: scratchIn(made), encoding: "latin1" } as never).catch((x) => x);
+    expect(e).toMatchObject({ code: "BAD_OPTION", option: "encoding" });
+    expect(e.message).toBe('The `encoding` option must be "utf8" or "buffer", got "latin1"');
+  });
+
+  it("a missing mount source's hint is the library's own form, optional: true (control: with it the run goes on)", async () => {
+    const cwd = scratchIn(made);
+    const missing = join(cwd, "missing");
+    const e = await run(["true"], { cwd, mounts: [{ kind: "ro", source: missing, target: "/data" }] }).catch((x) => x);
+    expect(e).toMatchObject({ code: "PATH_NOT_FOUND", hint: "create it first, or set optional: true in mounts[0] to skip it when it is missing" });
+    expect(await run(["true"], { cwd, mounts: [{ kind: "ro", source: missing, target: "/data", optional: true }] })).toMatchObject({ exitCode: 0 });
+  });
+
+  it("an empty command is named in the library's terms, not the command line's usage", async () => {
+    for (const command of [[], [""]]) {
+      const e = await run(command, { cwd: scratchIn(made) }).catch((x) => x);
+      expect(e).toMatchObject({ code: "BAD_OPTION", option: "command" });
+      expect(e.message).toStartWith('command: expected a program and its arguments, e.g. ["ls", "-l"]');
+    }
+  });
+
+  it("a netLog that is not a regular file is named as the library's key, with a fix that is not to remove /dev/zero", async () => {
+    const e = await run(["true"], { cwd: scratchIn(made), net: "allow=example.com", netLog: "/dev/zero" }).catch((x) => x);
+    expect(e).toBeInstanceOf(NsboxError);
+    expect(e.option).toBe("netLog");
+    expect(e.message).toBe('The `netLog` option "/dev/zero": it is a character device, not a regular file');
+    expect(e.hint).toBe("give the path of a regular file (it is created when missing)");
+  });
+
+  it("a Bun.file that is missing or a directory is worded as other paths are, not as Node's ENOENT/EISDIR (control: a file is read)", async () => {
+    const cwd = scratchIn(made);
+    const missing = await run(["cat"], { cwd, stdin: Bun.file(join(cwd, "nope.txt")) }).catch((x) => x);
+    expect(missing).toMatchObject({ code: "PATH_NOT_FOUND", option: "stdin" });
+    expect(missing.message).toBe(`stdin ${join(cwd, "nope.txt")}: no such file or directory`);
+    const dir = await run(["echo"], { cwd, stdout: Bun.file(cwd) }).catch((x) => x);
+    expect(dir).toMatchObject({ code: "BAD_OPTION", option: "stdout", hint: `name a file in it, e.g. Bun.file(${JSON.stringify(join(cwd, "stdout.log"))})` });
+    expect(dir.message).toBe(`stdout ${cwd}: it is a directory`);
+    await Bun.write(join(cwd, "in.txt"), "from file");
+    expect(await run(["cat"], { cwd, stdin: Bun.file(join(cwd, "in.txt")) })).toMatchObject({ exitCode: 0, stdout: "from file" });
+  });
+
+  it("a mount kind in the command line's -try form says to write optional: true", async () => {
+    const e = await run(["true"], { cwd: scratchIn(made), mounts: [{ kind: "ro-try", source: "./x" }] } as never).catch((x) => x);
+    expect(e).toMatchObject({ code: "BAD_OPTION", option: "mounts" });
+    expect(e.message).toContain('mounts[0].kind "ro-try": write kind: "ro" with optional: true');
   });
 });

@@ -43,4 +43,12 @@ describe("given a malformed value", () => {
     }
     expect(() => parseMount("bind", "a\\:b")).toThrow("must be SRC:DST (a ':' in a path is written \\:)");
   });
+
+  it("a tmpfs size or inode count it cannot read is named as that setting, not as an unknown one (control: bogus is unknown)", () => {
+    expect(() => parseMount("tmpfs", "/var/tmp:size=1t")).toThrow("--tmpfs '/var/tmp:size=1t': size must be N[k|m|g|%] above 0 (size=64m, nr_inodes=10k), got 'size=1t'");
+    expect(() => parseMount("tmpfs", "/var/tmp:nr_inodes=0")).toThrow("nr_inodes must be N[k|m|g] above 0");
+    expect(() => parseMount("tmpfs", "/var/tmp:size=")).toThrow("size must be");
+    expect(() => parseMount("tmpfs", "/var/tmp:bogus")).toThrow("unknown tmpfs setting 'bogus'");
+    expect(parseMount("tmpfs", "/var/tmp:size=64m,nr_inodes=10k")).toMatchObject({ size: "64m", inodes: "10k" });
+  });
 });

@@ -84,6 +84,19 @@ describe("given a config file's value", () => {
     expect(o).toMatchObject({ uid: 5, timeout: 5000 });
   });
 
+  it("a switch given a boolean is told its words (control: a free string option says a string)", () => {
+    expect(refusal(() => applyConfigValue({}, "landlock", false, "f: profiles.p.landlock")).message).toBe('f: profiles.p.landlock: must be "on" or "off", got false');
+    expect(refusal(() => applyConfigValue({}, "propagation", true, "f: profiles.p.propagation")).message).toBe('f: profiles.p.propagation: must be "private" or "slave", got true');
+    expect(refusal(() => applyConfigValue({}, "hostname", 42, "f: profiles.p.hostname")).message).toBe("f: profiles.p.hostname: must be a string, got 42");
+  });
+
+  it("a misspelt key names the option it was probably meant to be", () => {
+    expect(refusal(() => applyConfigValue({}, "network", true, "f: profiles.p.network")).message).toBe('f: profiles.p.network: unknown option (did you mean "net"?)');
+    expect(refusal(() => applyConfigValue({}, "timeOut", "5s", "f: profiles.p.timeOut")).message).toBe('f: profiles.p.timeOut: unknown option (did you mean "timeout"?)');
+    expect(refusal(() => applyConfigValue({}, "keep_env", "A", "f: profiles.p.keep_env")).message).toBe('f: profiles.p.keep_env: unknown option (did you mean "keep-env"?)');
+    expect(refusal(() => applyConfigValue({}, "bogus", 1, "f: profiles.p.bogus")).message).toBe("f: profiles.p.bogus: unknown option");
+  });
+
   it("keys named like Object's members are unknown options (control: hostname is taken)", () => {
     for (const key of ["__proto__", "constructor", "toString", "valueOf", "hasOwnProperty"]) {
       expect(refusal(() => applyConfigValue({}, key, "x", `f: profiles.p.${key}`)).message).toBe(`f: profiles.p.${key}: unknown option`);

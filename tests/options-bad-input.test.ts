@@ -54,6 +54,60 @@ describe("durations", () => {
   });
 });
 
+describe("a value is checked before the host is asked", () => {
+  it("--memory lots and --pids 0 name the value, not the missing cgroup (control: --memory 1g is refused for the cgroup, or runs)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--memory", "lots", "--", "true"], { cwd }), "--memory lots: must be a size like 512m");
+    refused(await nsbox(["--pids", "0", "--", "true"], { cwd }), "--pids 0: must be a whole number of processes above 0");
+    const e = await libraryRefusal(() => run(["true"], { cwd, memory: "lots" }));
+    expect(e.option).toBe("memory");
+    expect(e.message).toContain("must be a size like 512m");
+    const control = await nsbox(["--memory", "1g", "--", "true"], { cwd });
+    if (control.exitCode !== 0) expect(control.stderr).toContain("--memory 1g: needs a delegated cgroup v2");
+    // The library's refusal names its own key and its own limits (rlimits), not the flags.
+    const lib = await run(["true"], { cwd, memory: "1g" }).then(() => undefined, (x) => x);
+    if (lib !== undefined) {
+      expect(lib).toMatchObject({ code: "BAD_OPTION", option: "memory" });
+      expect(lib.message).toStartWith('The `memory` option "1g": needs a delegated cgroup v2');
+      expect(lib.hint).toContain('rlimits: ["as=…"]');
+    }
+  });
+
+  it("a tmpfs size it cannot read is named as the size (control: bogus is an unknown setting)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--tmpfs", "/var/tmp:size=1t", "--", "true"], { cwd }), "--tmpfs '/var/tmp:size=1t': size must be N[k|m|g|%] above 0");
+    refused(await nsbox(["--tmpfs", "/var/tmp:bogus", "--", "true"], { cwd }), "unknown tmpfs setting 'bogus'");
+  });
+
+  it("a missing SRC split at a ':' of the path says how to write one (control: written \\: it runs; one ':' gets no such hint)", async () => {
+    const cwd = project();
+    mkdirSync(join(cwd, "data:2024"));
+    writeFileSync(join(cwd, "data:2024", "x"), "d");
+    const r = await nsbox(["--ro-bind", "data:2024:/data", "--", "true"], { cwd });
+    refused(r, "--ro-bind data:2024:/data", "a ':' inside a path is written \\: (--ro-bind 'data\\:2024:/data')");
+    expect(await nsbox(["--ro-bind", "data\\:2024:/data", "--", "cat", "/data/x"], { cwd })).toMatchObject({ exitCode: 0, stdout: "d" });
+    expect((await nsbox(["--ro-bind", "nope:/data", "--", "true"], { cwd })).stderr).not.toContain("inside a path");
+  });
+
+  it("--hide of a missing path says --hide-try, as --ro says --ro-try (control: --hide-try runs)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--hide", "./nosuch", "--", "true"], { cwd }), "--hide ./nosuch: ", "no such file or directory; create it first, or use --hide-try");
+    expect(await nsbox(["--hide-try", "./nosuch", "--", "true"], { cwd })).toMatchObject({ exitCode: 0 });
+  });
+
+  it("a missing ~name/… says that only ~ and ~/… mean the home (control: ~/… is the home)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--ro", "~nosuchuser/x", "--", "true"], { cwd }), `--ro ~nosuchuser/x: ${cwd}/~nosuchuser/x: no such file`, "only ~ and ~/… mean your home: ~nosuchuser is a name in the current directory");
+    expect((await nsbox(["--ro", "~/nsbox-nope", "--", "true"], { cwd })).stderr).not.toContain("only ~");
+  });
+
+  it("--chdir names the directory as typed, and where that led (control: an absolute one is named once)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--chdir", "sub", "--", "true"], { cwd }), `--chdir sub: ${join(cwd, "sub")} is not a directory inside the sandbox`);
+    refused(await nsbox(["--chdir", "/nonexistent-nsbox", "--", "true"], { cwd }), "--chdir /nonexistent-nsbox: not a directory inside the sandbox");
+  });
+});
+
 describe("host names", () => {
   it("64 characters (HOST_NAME_MAX) run; 65 are refused saying at most 64", async () => {
     const cwd = project();

@@ -206,8 +206,9 @@ describe("the built-in profiles in a sandbox", () => {
     ]);
   });
 
-  it("refuses an unknown profile, naming it and the known ones", async () => {
-    expectRefused(await nsbox(["-p", "nope", "--", "true"], { cwd: scratch() }), "--profile", "no profile named 'nope'", "default, test, install, shell");
+  it("refuses an unknown profile, naming it as typed (-p or --profile) and the known ones", async () => {
+    expectRefused(await nsbox(["-p", "nope", "--", "true"], { cwd: scratch() }), "nsbox: -p: no profile named 'nope'", "default, test, install, shell");
+    expectRefused(await nsbox(["--profile", "nope", "--", "true"], { cwd: scratch() }), "nsbox: --profile: no profile named 'nope'");
   });
 });
 

@@ -32,7 +32,7 @@ export async function stopSandbox(s: ProvenSandbox, graceMs: number): Promise<"t
 async function run({ args }: { args: Record<string, unknown> }): Promise<number> {
   const positional = args.sandboxes as string[];
   const time = String(args.time ?? "10");
-  if (!/^\d+(\.\d+)?$/.test(time)) throw new NsboxError("BAD_OPTION", `--time: expected seconds to wait before SIGKILL, got '${time}'`, { option: "--time" });
+  if (!/^\d+(\.\d+)?$/.test(time)) throw new NsboxError("BAD_OPTION", `--time ${time === "" ? "''" : time}: must be the seconds to wait before SIGKILL, like 10, 2.5 or 0`, { option: "--time" });
   // Every name is checked before anything is stopped.
   const targets = positional.map((name) => findSandbox(name));
   const graceMs = Number(time) * 1000;

@@ -16,6 +16,12 @@ export interface NetSession {
 
 const O_PATH = 0o10000000;
 
+/** How a refusal of the log file names it: `--net-log FILE`, the config file's key, or the library's `netLog`. */
+export interface LogNamed {
+  text: string;
+  option?: string;
+}
+
 /**
  * Open --net-log once, for the whole run. Security decision: the file may lie in a directory
  * the payload writes (the project), and a file it left there from an earlier run may be a
@@ -25,8 +31,8 @@ const O_PATH = 0o10000000;
  * O_NOFOLLOW, and it must be a regular file of the user's with no other link; every line is
  * then written through this one descriptor, never reopened by name.
  */
-export function openNetLog(path: string, label = `--net-log ${path}`): number {
-  const fail = (why: string, hint?: string) => new NsboxError("PATH_NOT_FOUND", `${label}: ${why}`, { option: "--net-log", path, hint });
+export function openNetLog(path: string, named: LogNamed = { text: `--net-log ${path}`, option: "--net-log" }): number {
+  const fail = (why: string, hint?: string) => new NsboxError("PATH_NOT_FOUND", `${named.text}: ${why}`, { option: named.option, path, hint });
   const full = resolve(path);
   const parts = full.split("/").filter(Boolean);
   const name = parts.pop();
@@ -65,7 +71,8 @@ export function openNetLog(path: string, label = `--net-log ${path}`): number {
     : undefined;
   if (why) {
     closeSync(fd);
-    throw fail(why, "remove it, or give another path");
+    // /dev/null or /dev/zero is not the user's to remove: name a file instead.
+    throw fail(why, st.isFile() ? "remove it, or give another path" : "give the path of a regular file (it is created when missing)");
   }
   try {
     ftruncateSync(fd, 0); // EPERM on an append-only file (chattr +a)
@@ -110,8 +117,8 @@ function closeQuietly(fd: number): boolean {
  * `live`: each blocked connection as it happens (verbose). `warn`: told once when handling an
  * event throws (a `live` that fails, say): the proxy and the sandbox go on, and so does the log.
  */
-export function netSession(rules: Rule[], opts: { logFile?: string; logLabel?: string; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
-  let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile, opts.logLabel);
+export function netSession(rules: Rule[], opts: { logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
+  let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile, opts.logNamed);
   const blocked = new Map<string, string>();
   let more = 0;
   let logFailed: string | undefined;

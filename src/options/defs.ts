@@ -192,14 +192,25 @@ export const OPTION_DEFS: ReadonlyMap<string, OptionDef> = new Map<string, Optio
     },
   }],
   ["net-log", { key: "netLog", type: "string", valueHint: "FILE", description: "Write every network decision to FILE as JSON lines (needs --net allow=)", add: (o, v, { base }) => void (o.netLog = fromBase(nonEmpty(String(v), "a file"), base)) }],
-  ["memory", { key: "memory", type: "string", valueHint: "SIZE", numeric: true, description: "Memory limit (needs a delegated cgroup v2)", add: (o, v) => void (o.memory = nonEmpty(String(v), "a size")) }],
-  ["pids", { key: "pids", type: "string", valueHint: "N", numeric: true, description: "Process limit (needs a delegated cgroup v2)", add: (o, v) => void (o.pids = nonEmpty(String(v), "a number")) }],
+  ["memory", { key: "memory", type: "string", valueHint: "SIZE", numeric: true, description: "Memory limit (needs a delegated cgroup v2)", add: (o, v) => void (o.memory = cgroupSize(String(v))) }],
+  ["pids", { key: "pids", type: "string", valueHint: "N", numeric: true, description: "Process limit (needs a delegated cgroup v2)", add: (o, v) => void (o.pids = cgroupCount(String(v))) }],
   ["name", { key: "name", type: "string", valueHint: "NAME", description: "Name the sandbox for nsbox ps, inspect, exec and stop (default: a short generated id)", add: (o, v) => void (o.name = nameOf(str(v))) }],
   ["verbose", { key: "verbose", type: "boolean", alias: "v", description: "Print each setup step as it runs", add: (o, v) => void (o.verbose = v === true) }],
 ]);
 
 /** A sandbox's name: a file name in the runtime directory (registry.ts). */
 export const SANDBOX_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+/** --memory's value, checked before the host is asked for a cgroup: a mistake in it is the first thing to fix. */
+export function cgroupSize(text: string): string {
+  if (!/^[1-9]\d*[kmg]?$/i.test(noNul(text))) throw expected("a size like 512m or 2g (bytes, or k, m, g)");
+  return text;
+}
+/** --pids's value: a whole number of processes above 0. */
+export function cgroupCount(text: string): string {
+  if (!/^[1-9]\d*$/.test(noNul(text))) throw expected("a whole number of processes above 0");
+  return text;
+}
 
 function nameOf(text: string): string {
   if (!SANDBOX_NAME.test(text)) throw expected("a sandbox name of 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit");

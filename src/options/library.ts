@@ -3,7 +3,7 @@
 import type { SandboxOptions } from "../options.ts";
 import { MOUNT_KINDS, TRY_KINDS, type MountKind, type MountSpec } from "../plan/mount-spec.ts";
 import { checkMilliseconds } from "./duration.ts";
-import { capability, envName, hostname, id, noNul, oneOf, optionDef, rlimit } from "./defs.ts";
+import { capability, cgroupCount, cgroupSize, envName, hostname, id, noNul, oneOf, optionDef, rlimit } from "./defs.ts";
 import { parseNetValue } from "./net.ts";
 import { expected, Problem, problem } from "./problem.ts";
 
@@ -59,6 +59,10 @@ function mountSpec(v: unknown, i: number): MountSpec {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw expected(`a list of { kind, source?, target } objects (${at} is not one)`);
   const m = v as Record<string, unknown>;
   for (const k of Object.keys(m)) if (!MOUNT_FIELDS.has(k)) throw problem(`${at} has an unknown field \`${k}\` (known: ${[...MOUNT_FIELDS].join(", ")})`);
+  // The command line's `--ro-try` is `{ kind: "ro", optional: true }` here.
+  if (typeof m.kind === "string" && m.kind.endsWith("-try") && (TRY_KINDS as readonly string[]).includes(m.kind.slice(0, -4))) {
+    throw problem(`${at}.kind ${JSON.stringify(m.kind)}: write kind: ${JSON.stringify(m.kind.slice(0, -4))} with optional: true`);
+  }
   if (typeof m.kind !== "string" || !(MOUNT_KINDS as readonly string[]).includes(m.kind)) {
     throw problem(`${at}.kind must be one of ${MOUNT_KINDS.map((k) => JSON.stringify(k)).join(", ")}, got ${JSON.stringify(m.kind) ?? "nothing"}`);
   }
@@ -145,8 +149,8 @@ export const LIBRARY_CHECKS: ReadonlyMap<keyof SandboxOptions, Check> = new Map<
     if (typeof v !== "number") throw expected("a number of milliseconds from 1 to 2147483647");
     return checkMilliseconds(v);
   }],
-  ["memory", (v) => nonEmpty(typeof v === "number" ? String(v) : v, "a size like \"512m\"")],
-  ["pids", (v) => nonEmpty(typeof v === "number" ? String(v) : v, "a number of processes")],
+  ["memory", (v) => cgroupSize(nonEmpty(typeof v === "number" ? String(v) : v, "a size like \"512m\""))],
+  ["pids", (v) => cgroupCount(nonEmpty(typeof v === "number" ? String(v) : v, "a number of processes"))],
   ["net", (v) => {
     const values = typeof v === "string" ? [v] : Array.isArray(v) ? elements(v) : v;
     if (!Array.isArray(values) || values.some((x) => typeof x !== "string")) throw expected(`"none", "host", "allow=RULE[,RULE…]", or a list of them`);

@@ -4,7 +4,8 @@
 import { NsboxError } from "../errors.ts";
 import { PINNED_FILES, type Pinned, type SandboxOptions } from "../options.ts";
 import { keptCapabilities, parseRlimit } from "../plan/privileges.ts";
-import { optionDef } from "./defs.ts";
+import { nearest } from "../cli-args.ts";
+import { OPTION_DEFS, optionDef } from "./defs.ts";
 import { LIBRARY_CHECKS } from "./library.ts";
 import { foldNet, parseNetValue, type NetSpec } from "./net.ts";
 import { attribute, expected, originText, Problem, problem, type Origin } from "./problem.ts";
@@ -61,14 +62,20 @@ function attributed<T>(origin: Origin, f: () => T): T {
  */
 export function applyConfigValue(o: SandboxOptions, name: string, value: unknown, where: string, base?: string): void {
   const def = optionDef(name);
-  if (!def) throw new NsboxError("BAD_OPTION", `${where}: unknown option`);
+  if (!def) {
+    const near = nearest(name, OPTION_DEFS.keys());
+    throw new NsboxError("BAD_OPTION", `${where}: unknown option${near !== undefined ? ` (did you mean "${near}"?)` : ""}`);
+  }
   const values = Array.isArray(value) && def.repeatable ? value : [value];
   for (const v of values) {
     const origin: Origin = { from: "config", where, value: v };
     attributed(origin, () => {
       if (def.type === "boolean" && typeof v !== "boolean") throw expected("true or false");
       if (def.type === "string" && typeof v !== "string" && !(def.numeric && typeof v === "number")) {
-        throw expected(def.numeric ? "a string or a number" : def.repeatable ? "a string or a list of strings" : "a string");
+        // `"landlock": false` is told the words it takes, not only their type.
+        const words = def.valueHint?.split("|");
+        const choice = words && words.length > 1 && words.every((w) => /^[a-z]+$/.test(w)) ? words.map((w) => JSON.stringify(w)).join(" or ") : undefined;
+        throw expected(def.numeric ? "a string or a number" : def.repeatable ? "a string or a list of strings" : choice ?? "a string");
       }
       def.add(o, typeof v === "number" ? String(v) : (v as string | boolean), { base, origin: `${where} ${JSON.stringify(v)}` });
     });
@@ -143,7 +150,7 @@ export function mergeOptions(base: SandboxOptions, top: SandboxOptions): Sandbox
 }
 
 /** The origin of key `key` as recorded, or the library's key. */
-function originOf(o: SandboxOptions, key: keyof SandboxOptions): Origin {
+export function originOf(o: SandboxOptions, key: keyof SandboxOptions): Origin {
   return (o as Tracked)[ORIGINS]?.get(key) ?? { from: "library", key, value: o[key] };
 }
 

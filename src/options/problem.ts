@@ -67,7 +67,7 @@ export function originText(origin: Origin): string {
 }
 
 /** The option the error is about, for NsboxError.option: the flag as typed, or the library key. */
-function optionOf(origin: Origin): string | undefined {
+export function optionOf(origin: Origin): string | undefined {
   return origin.from === "cli" ? origin.flag : origin.from === "library" ? origin.key : undefined;
 }
 

@@ -14,9 +14,9 @@ import { applyCommandLine, checkLibraryOptions, finish, mergeOptions, type Comma
  * @example
  *   normalizeCommandLine([{ name: "ro", value: "./data", flag: "--ro" }], undefined, process.cwd(), console.warn)
  */
-export function normalizeCommandLine(given: readonly CommandLineOption[], profile: string | undefined, cwd: string, warn: Warn): NormalOptions {
+export function normalizeCommandLine(given: readonly CommandLineOption[], profile: string | undefined, cwd: string, warn: Warn, asked = "--profile"): NormalOptions {
   if (profile === undefined) checkProjectConfig(cwd, warn);
-  const options = profile === undefined ? {} : projectProfile(profile, cwd, warn);
+  const options = profile === undefined ? {} : projectProfile(profile, cwd, warn, asked);
   applyCommandLine(options, given);
   return finish(options);
 }

@@ -44,7 +44,7 @@ const SHARED_TMP = ["/tmp", "/var/tmp"];
  * gives the payload a way out: /tmp holds tmux's and X11's sockets, /run/user/UID the
  * ssh-agent and D-Bus, /proc the host's processes.
  */
-export function chooseShareDir(host: Host, coveredByOption = false): { dir: string | null; reason?: string } {
+export function chooseShareDir(host: Host, coveredByOption = false, library = false): { dir: string | null; reason?: string } {
   const cwd = host.cwd;
   // The system's own directories first: /tmp is refused even when $HOME is below it.
   const system = systemDir(host);
@@ -56,7 +56,12 @@ export function chooseShareDir(host: Host, coveredByOption = false): { dir: stri
   if (problem === undefined) return { dir: cwd };
   if (coveredByOption) return { dir: null };
   // The system's own trees (/proc, /run, the runtime directory) cannot be meant: no --rw hint.
-  const share = system !== undefined && !SHARED_TMP.includes(cwd) ? "" : `, or --rw ${cwd} if you really mean to share it`;
+  const meant = system !== undefined && !SHARED_TMP.includes(cwd) ? "" : " if you really mean to share it";
+  if (library) {
+    const share = meant && `, or mounts: [{ kind: "rw", source: ${JSON.stringify(cwd)} }]${meant}`;
+    throw new NsboxError("BAD_OPTION", `cwd ${cwd}: not sharing it: ${problem}; give cwd a project directory, or noCwd: true to share nothing${share}`, { option: "cwd", path: cwd });
+  }
+  const share = meant && `, or --rw ${cwd}${meant}`;
   throw new NsboxError("BAD_OPTION", `not sharing the current directory ${cwd}: ${problem}; run nsbox from a project directory, or add --no-cwd to share nothing${share}`, { option: "--no-cwd", path: cwd });
 }
 

@@ -7,22 +7,29 @@ import { PINNED_FILES, type Pinned, type SandboxOptions } from "../options.ts";
 import { sha256 } from "../digest.ts";
 import type { PlanBuilder } from "./builder.ts";
 import { parseRlimit } from "./privileges.ts";
-import { resolved } from "../options/normalize.ts";
+import { originOf, resolved } from "../options/normalize.ts";
+import { optionOf, originText } from "../options/problem.ts";
 import { seccompProgram } from "./seccomp.ts";
 
 const CAP_SYS_ADMIN = 21;
 
 /** cgroup limits need a cgroup v2 subtree the user may write (a systemd user session delegates one). */
 function refuseCgroupLimits(o: SandboxOptions): void {
-  for (const [option, value] of [["--memory", o.memory], ["--pids", o.pids]] as const) {
+  for (const [key, value] of [["memory", o.memory], ["pids", o.pids]] as const) {
     if (value === undefined) continue;
     let where = "this host has no unified cgroup v2 hierarchy";
     try {
       if (readFileSync("/proc/self/cgroup", "utf8").trim().startsWith("0::")) where = "this session has no delegated cgroup v2 subtree";
     } catch {}
-    throw new NsboxError("BAD_OPTION", `${option} ${value}: needs a delegated cgroup v2, and ${where}`, {
-      option,
-      hint: "run nsbox inside a systemd user session (systemd-run --user --scope -p Delegate=yes nsbox …), or use --rlimit as (address space) and, as an unprivileged user, --rlimit nproc instead",
+    // Named as it was given: the flag, the config file's key, or the library's key (whose limits are `rlimits`).
+    const origin = originOf(o, key);
+    const library = origin.from === "library";
+    const named = origin.from === "cli" ? `${origin.flag} ${value}` : `${originText(origin)}${library ? ` ${JSON.stringify(value)}` : ""}`;
+    throw new NsboxError("BAD_OPTION", `${named}: needs a delegated cgroup v2, and ${where}`, {
+      option: optionOf(origin) ?? `--${key}`,
+      hint: library
+        ? 'run your program inside a systemd user session (systemd-run --user --scope -p Delegate=yes …), or use rlimits: ["as=…"] (address space) and, as an unprivileged user, "nproc=…" instead'
+        : "run nsbox inside a systemd user session (systemd-run --user --scope -p Delegate=yes nsbox …), or use --rlimit as (address space) and, as an unprivileged user, --rlimit nproc instead",
     });
   }
 }

@@ -50,6 +50,8 @@ export interface PlanIo {
    * which of stdin, stdout, stderr (bits 0, 1, 2) are that terminal (default all three).
    */
   terminal: { rows: number; cols: number; fds?: number } | null;
+  /** Planned for the library: a refusal of the current directory names `cwd`, `noCwd` and `mounts`, not the command line's flags. */
+  library?: boolean;
 }
 
 /** The current directory is gone from the view: name the option that covered it. */
@@ -67,6 +69,7 @@ function hiddenCwd(o: SandboxOptions, host: Host, dir: string): NsboxError {
  */
 export function buildPlan(command: string[], options: SandboxOptions, host: Host, io: PlanIo): Plan {
   if (command.length === 0 || command[0] === "") {
+    if (io.library) throw new NsboxError("BAD_OPTION", `command: expected a program and its arguments, e.g. ["ls", "-l"], got ${JSON.stringify(command)}`, { option: "command" });
     throw new NsboxError("BAD_OPTION", "no command given: usage is nsbox [options] -- command [args…]");
   }
   checkCommand(command);
@@ -75,7 +78,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   const notes: string[] = [];
   // An option that mounts over the current directory (--rw DIR, --ro DIR, …) is the user's own choice for it.
   const covered = (o.mounts ?? []).some((m) => isAncestorOrSelf(expandPath(m.target, host), host.cwd));
-  const share = o.noCwd ? { dir: null } : chooseShareDir(host, covered);
+  const share = o.noCwd ? { dir: null } : chooseShareDir(host, covered, io.library === true);
   if ("reason" in share && share.reason) notes.push(share.reason);
   const home = host.home;
   let startDir = o.chdir !== undefined ? expandPath(o.chdir, host) : share.dir ?? home;
@@ -109,7 +112,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   }
   if (b.kindAt(startDir) !== "dir") {
     throw o.chdir !== undefined
-      ? new NsboxError("BAD_OPTION", `--chdir ${startDir}: not a directory inside the sandbox`, { option: "--chdir", path: startDir })
+      ? new NsboxError("BAD_OPTION", `--chdir ${o.chdir}: ${o.chdir === startDir ? "" : `${startDir} is `}not a directory inside the sandbox`, { option: "--chdir", path: startDir })
       : hiddenCwd(o, host, startDir);
   }
   const { env, dropped } = sandboxEnv({

@@ -125,6 +125,7 @@ export function parseMountSpec(name: string, value: string, origin: string): Mou
         if (k === "size" && v && SIZE.test(v) && !/^0+[kmg%]?$/i.test(v)) spec.size = v;
         else if (k === "nr_inodes" && v && /^\d+[kmg]?$/i.test(v) && !/^0+[kmg]?$/i.test(v)) spec.inodes = v;
         else if (k === "mode" && v) spec.mode = mode(v);
+        else if (k === "size" || k === "nr_inodes") throw problem(`${k} must be N[k|m|g${k === "size" ? "|%" : ""}] above 0 (size=64m, nr_inodes=10k), got '${opt}'`);
         else throw problem(`unknown tmpfs setting '${opt}' (size=N[k|m|g|%] above 0, nr_inodes=N[k|m|g] above 0, mode=OCTAL)`);
       }
       return spec;

@@ -56,8 +56,21 @@ function source(spec: MountSpec, host: Host): { path: string; st: BigIntStats } 
   if (spec.optional) return undefined;
   if (walk.notDir) throw fail(spec, `${path}: ${walk.notDir} is not a directory`, "PATH_NOT_FOUND", path);
   throw new NsboxError("PATH_NOT_FOUND", `${spec.origin}: ${path}: no such file or directory`, {
-    option: spec.option, path, hint: spec.option ? `create it first, or use ${spec.option}-try to skip it when it is missing` : undefined,
+    option: spec.option, path, hint: missingHint(spec),
   });
+}
+
+/** The library's mounts skip a missing source with `optional: true`, the command line and config files with the -try form. */
+function missingHint(spec: MountSpec): string | undefined {
+  const entry = /^mounts\[\d+\]/.exec(spec.origin)?.[0];
+  if (entry) return `create it first, or set optional: true in ${entry} to skip it when it is missing`;
+  if (!spec.option) return undefined;
+  // `--ro-bind data:2024:/data` took `data` as the source: the first unescaped ':' split it.
+  const value = spec.origin.startsWith("--") ? spec.origin.slice(spec.origin.indexOf(" ") + 1).replace(/^'(.*)'$/s, "$1") : "";
+  const colon = (value.match(/(?<!\\):/g) ?? []).length >= 2 ? `; a ':' inside a path is written \\: (${spec.option} '${value.replace(/(?<!\\):/, "\\:")}')` : "";
+  // A shell expands ~bob; nsbox only ~ and ~/…, so '~bob/x' is a directory named ~bob here.
+  const tilde = spec.origin.startsWith("--") && /^~[^/]/.test(spec.source ?? "") ? `; only ~ and ~/… mean your home: ${spec.source!.split("/")[0]} is a name in the current directory` : "";
+  return `create it first, or use ${spec.option}-try to skip it when it is missing${colon}${tilde}`;
 }
 
 /**
@@ -150,7 +163,9 @@ export function mountOps(b: PlanBuilder, specs: MountSpec[], host: Host): string
         const kind = b.kindAt(dst);
         if (kind === "dir" || kind === "file") pinParents(b, dst, why);
         // Not in the sandbox's view: nothing to hide if the host has it (it is hidden already).
-        if (kind === "missing" && !existsSync(dst) && !spec.optional) throw fail(spec, `${dst}: no such file or directory`, "PATH_NOT_FOUND", dst);
+        if (kind === "missing" && !existsSync(dst) && !spec.optional) {
+          throw new NsboxError("PATH_NOT_FOUND", `${spec.origin}: ${dst}: no such file or directory`, { option: spec.option, path: dst, hint: missingHint(spec) });
+        }
         if (kind === "dir") b.tmpfs(dst, tmpfsOptions("hidden", "0000"), why).setattr(dst, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, why);
         else if (kind === "file") {
           const empty = stage("hidden");
