@@ -210,8 +210,8 @@ const cliFlag: fc.Arbitrary<Flag> = fc.oneof(
     }
     return fc.tuple(byKind[kind] as fc.Arbitrary<string>, fc.boolean()).map(([v, eq]): Flag => ({ tokens: eq ? [`--${name}=${v}`] : [`--${name}`, v], names }));
   }) },
-  // A cluster of short options (-pv is -p v) is named by its option's long name too.
-  { weight: 1, arbitrary: fc.tuple(oneOf(NEAR_MISS_FLAGS), fc.option(oddString, { nil: undefined })).map(([f, v]) => ({ tokens: v === undefined ? [f] : [f, v], names: [f, ...(SHORT[f[1]!] && f[0] === "-" && f[1] !== "-" ? [SHORT[f[1]!]!] : [])] })) },
+  // A cluster of short options (-pv is -p v) is named by its option as typed (-p) or its long name.
+  { weight: 1, arbitrary: fc.tuple(oneOf(NEAR_MISS_FLAGS), fc.option(oddString, { nil: undefined })).map(([f, v]) => ({ tokens: v === undefined ? [f] : [f, v], names: [f, ...(SHORT[f[1]!] && f[0] === "-" && f[1] !== "-" ? [SHORT[f[1]!]!, f.slice(0, 2)] : [])] })) },
 );
 const cliCase = fc.array(cliFlag, { minLength: 1, maxLength: 3 });
 
