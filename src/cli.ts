@@ -4,7 +4,7 @@
 import { writeSync } from "node:fs";
 import pkg from "../package.json" with { type: "json" };
 import { argsOf, editDistance, HELP, parseArgv, realArgv, usageLine, type CommandDef, type Given } from "./cli-args.ts";
-import { outOfDescriptors, tooFewDescriptors } from "./descriptors.ts";
+import { outOfDescriptors, tooFewDescriptors } from "./errno.ts";
 import { badOption, NsboxError } from "./errors.ts";
 import { prepareExecutor } from "./executor.ts";
 import { readHost } from "./host.ts";

@@ -1,12 +1,11 @@
 // The C executor: compiled once per process with bun:ffi's cc(), then called to start sandboxes.
 import { cc, ptr } from "bun:ffi";
 import { NsboxError } from "./errors.ts";
-import { errnoName, errnoText } from "./errno.ts";
+import { errnoName, errnoText, outOfDescriptors, readNofileWith, tooFewDescriptors } from "./errno.ts";
 
 /** executor.c includes the other files: one translation unit compiles faster than seven. */
 const SOURCE = new URL("./executor/executor.c", import.meta.url).pathname;
 
-import { outOfDescriptors, tooFewDescriptors } from "./descriptors.ts";
 import { CALL } from "./kernel.ts";
 
 /** The parent's calls into the executor, by number (src/kernel.ts; the switch in executor/host.c). */
@@ -102,6 +101,7 @@ export const nofileLimit = (): number | undefined => {
   const r = compiled?.(CALL.nofileLimit);
   return r === undefined || r < 0 ? undefined : r;
 };
+readNofileWith(nofileLimit);
 
 /** Compile now (the CLI does it while it plans, the library on first use). */
 export function prepareExecutor(): void {

@@ -1,8 +1,7 @@
 // Turning what the kernel refused, as (step, errno), into a sentence the user can act on.
 import { readFileSync } from "node:fs";
 import { NsboxError } from "./errors.ts";
-import { Errno, errnoName, errnoText } from "./errno.ts";
-import { outOfDescriptors, tooFewDescriptors } from "./descriptors.ts";
+import { Errno, errnoName, errnoText, outOfDescriptors, tooFewDescriptors } from "./errno.ts";
 import type { Op } from "./ops.ts";
 import { isDirectory } from "./plan/filesystem.ts";
 import { walkHostPath } from "./plan/host-path.ts";

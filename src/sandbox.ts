@@ -2,7 +2,7 @@
 // network session, notes, verbose steps, timeout and abort, and one result shape for every end.
 import { constants } from "node:os";
 import { NsboxError } from "./errors.ts";
-import { outOfDescriptors, tooFewDescriptors } from "./descriptors.ts";
+import { outOfDescriptors, tooFewDescriptors } from "./errno.ts";
 import type { SandboxOptions } from "./options.ts";
 import type { Plan } from "./plan/index.ts";
 import { start, type Outcome } from "./supervise.ts";

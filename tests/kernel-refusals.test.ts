@@ -1,5 +1,5 @@
 // What the kernel refuses, worded against the option as the user typed it (src/explain.ts), and
-// nsbox with few file descriptors (src/descriptors.ts, executor/spawn.c).
+// nsbox with few file descriptors (tooFewDescriptors in src/errno.ts, executor/spawn.c).
 import { describe, expect, it } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

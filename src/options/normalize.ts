@@ -6,7 +6,6 @@ import { PINNED_FILES, type Pinned, type SandboxOptions } from "../options.ts";
 import { keptCapabilities, parseRlimit } from "../plan/privileges.ts";
 import { nearest } from "../cli-args.ts";
 import { OPTION_DEFS, optionDef } from "./defs.ts";
-import { LIBRARY_CHECKS } from "./library.ts";
 import { foldNet, parseNetValue, type NetSpec } from "./net.ts";
 import { attribute, expected, originText, Problem, problem, type Origin } from "./problem.ts";
 
@@ -97,10 +96,13 @@ export function applyCommandLine(o: SandboxOptions, given: readonly CommandLineO
 /** Options of the library that are not sandbox options (spawn/run's own). */
 export const LIBRARY_ONLY = ["profile", "stdin", "stdout", "stderr", "signal", "encoding"] as const;
 
+/** The library's checks (library.ts), loaded only for the library: the command line never needs them. */
+const libraryChecks = (): typeof import("./library.ts").LIBRARY_CHECKS => (require("./library.ts") as typeof import("./library.ts")).LIBRARY_CHECKS;
+
 /** What a misspelt key most likely meant, for the message. */
 function meant(key: string): string {
   const lower = key.toLowerCase().replace(/[-_]/g, "");
-  const known = [...LIBRARY_CHECKS.keys()].find((k) => k.toLowerCase() === lower);
+  const known = [...libraryChecks().keys()].find((k) => k.toLowerCase() === lower);
   if (known) return `: did you mean \`${known}\`?`;
   const def = optionDef(key) ?? optionDef(key.replace(/([A-Z])/g, "-$1").toLowerCase());
   if (def?.key === "mounts") return `: filesystem options are \`mounts: [{ kind: "${key.replace(/Try$|-try$/, "")}", source, target }]\``;
@@ -121,9 +123,9 @@ export function checkLibraryOptions(options: unknown): SandboxOptions {
   const o: Tracked = {};
   for (const [key, value] of Object.entries(options)) {
     if ((LIBRARY_ONLY as readonly string[]).includes(key)) continue;
-    const check = LIBRARY_CHECKS.get(key as keyof SandboxOptions);
+    const check = libraryChecks().get(key as keyof SandboxOptions);
     if (!check) {
-      throw new NsboxError("BAD_OPTION", `Unknown option \`${key}\`${meant(key)} (known: ${[...LIBRARY_CHECKS.keys(), ...LIBRARY_ONLY].join(", ")})`, { option: key });
+      throw new NsboxError("BAD_OPTION", `Unknown option \`${key}\`${meant(key)} (known: ${[...libraryChecks().keys(), ...LIBRARY_ONLY].join(", ")})`, { option: key });
     }
     // An explicit undefined is the default, as if the key were not there.
     if (value === undefined) continue;

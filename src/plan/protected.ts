@@ -5,7 +5,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, read
 import { basename, dirname, join, normalize, resolve } from "node:path";
 import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
-import { outOfDescriptors, tooFewDescriptors } from "../descriptors.ts";
+import { outOfDescriptors, tooFewDescriptors } from "../errno.ts";
 import { isAncestorOrSelf, type PlanBuilder } from "./builder.ts";
 import type { MountSpec } from "./mount-spec.ts";
 import { expandPath } from "./host-path.ts";
