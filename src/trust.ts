@@ -1,5 +1,5 @@
 // Trust in project config files: reading them safely, and the user's consent to what they loosen.
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, writeSync, fsyncSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeSync, fsyncSync, type Stats } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { sha256 } from "./digest.ts";
 import { fileError, fileKind } from "./errno.ts";
@@ -181,6 +181,20 @@ export function readTrust(warn: (message: string) => void = () => {}): Record<st
 }
 
 /** Write the trusted files: the directory made 0700 if missing, the file replaced atomically (0600). */
+/** The first component of `path`, from the root, that exists and is not a directory (or `path`). */
+function notADirectory(path: string): string {
+  const parts = path.split("/").filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const at = "/" + parts.slice(0, i).join("/");
+    try {
+      if (!statSync(at).isDirectory()) return at; // for the message only: a link to a directory is one
+    } catch {
+      return path;
+    }
+  }
+  return path;
+}
+
 export function writeTrust(files: Record<string, TrustEntry>): void {
   const dir = configDir();
   try {
@@ -189,8 +203,13 @@ export function writeTrust(files: Record<string, TrustEntry>): void {
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
-      throw new NsboxError("STATE_DIR", `cannot record trust: can't create ${dir}: ${fileError(e)}`, { path: dir, hint: `make ${dir} a directory of your own with mode 700` });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "EEXIST") {
+      // ~/.config a file: the fix is there, not in the nsbox directory nobody could create.
+      const hint = code === "ENOTDIR"
+        ? `${notADirectory(dirname(dir))} is not a directory: move it aside, or set XDG_CONFIG_HOME to a directory of your own`
+        : `make ${dir} a directory of your own with mode 700`;
+      throw new NsboxError("STATE_DIR", `cannot record trust: can't create ${dir}: ${fileError(e)}`, { path: dir, hint });
     }
   }
   const bad = checkDir(dir);

@@ -202,7 +202,7 @@ describe("nsbox trust FILE", () => {
     writeFileSync(join(fileConfig, ".config"), "");
     const f = await trust(cwd, "nsbox.json", fileConfig);
     expect(f).toMatchObject({ exitCode: 125, stdout: "" });
-    expect(f.stderr).toContain(`nsbox: cannot record trust: can't create ${join(fileConfig, ".config/nsbox")}: a component of the path is not a directory; make ${join(fileConfig, ".config/nsbox")} a directory of your own with mode 700\n`);
+    expect(f.stderr).toContain(`nsbox: cannot record trust: can't create ${join(fileConfig, ".config/nsbox")}: a component of the path is not a directory; ${join(fileConfig, ".config")} is not a directory: move it aside, or set XDG_CONFIG_HOME to a directory of your own\n`);
     for (const e of [r.stderr, f.stderr]) expect(e).not.toContain("internal error");
     const fresh = homeIn(made);
     expect((await trust(cwd, "nsbox.json", fresh)).exitCode).toBe(0);
