@@ -10,7 +10,7 @@ import { prepareExecutor } from "./executor.ts";
 import { readHost } from "./host.ts";
 import { refuseCwdConfig } from "./launch.ts";
 import { log } from "./log.ts";
-import { SANDBOX_OPTIONS } from "./option-table.ts";
+import { SANDBOX_OPTIONS } from "./options/defs.ts";
 import type { SandboxOptions } from "./options.ts";
 import { buildPlan, type Plan } from "./plan/index.ts";
 import { formatDuration } from "./options/duration.ts";

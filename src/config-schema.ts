@@ -1,7 +1,7 @@
 // The JSON Schema of nsbox.json (and package.json#nsbox), derived from the option table so that
 // editors complete exactly the options the command line takes. schema/nsbox.schema.json is
 // this function's output; tests/config-schema.test.ts keeps the two equal.
-import { SANDBOX_OPTIONS } from "./option-table.ts";
+import { SANDBOX_OPTIONS } from "./options/defs.ts";
 
 export function configSchema(): object {
   const option = (name: string) => {

@@ -3,7 +3,7 @@ import { realpathSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { readHost } from "./host.ts";
 import { guardedPaths } from "./plan/protected.ts";
-import { applyConfigValue } from "./option-table.ts";
+import { applyConfigValue } from "./options/normalize.ts";
 import type { SandboxOptions } from "./options.ts";
 import type { MountSpec } from "./plan/mount-spec.ts";
 import { BUILTIN_PROFILES, profileChain, type ProfileDef } from "./profiles.ts";

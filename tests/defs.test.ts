@@ -1,7 +1,7 @@
-// src/options/defs.ts: every option defined once; the flag view (option-table.ts), the library's
+// src/options/defs.ts: every option defined once; the flag view (SANDBOX_OPTIONS), the library's
 // checks and the schema all come from it.
 import { describe, expect, it } from "bun:test";
-import { SANDBOX_OPTIONS } from "../src/option-table.ts";
+import { SANDBOX_OPTIONS } from "../src/options/defs.ts";
 import { OPTION_DEFS, optionDef } from "../src/options/defs.ts";
 import { LIBRARY_CHECKS } from "../src/options/library.ts";
 import { configSchema } from "../src/config-schema.ts";

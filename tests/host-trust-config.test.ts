@@ -5,7 +5,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, r
 import { join } from "node:path";
 import { run as libraryRun, NsboxError } from "../src/index.ts";
 import { LOOSENING } from "../src/loosening.ts";
-import { SANDBOX_OPTIONS } from "../src/option-table.ts";
+import { SANDBOX_OPTIONS } from "../src/options/defs.ts";
 import { homeIn, nsbox, projectWithSecret, scratchIn } from "./helpers.ts";
 
 setDefaultTimeout(60_000);

@@ -9,7 +9,7 @@ import { buildJoinPlan } from "../plan/join.ts";
 import { checkOwner, findSandbox, provenPayload } from "../registry.ts";
 import { launch } from "../sandbox.ts";
 import { HELP, type CommandContext, type CommandDef } from "../cli-args.ts";
-import { SANDBOX_OPTIONS } from "../option-table.ts";
+import { SANDBOX_OPTIONS } from "../options/defs.ts";
 
 async function run(ctx: CommandContext): Promise<number> {
   const name = ctx.args.sandbox as string;

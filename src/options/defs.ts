@@ -221,3 +221,18 @@ function nameOf(text: string): string {
 export function optionDef(name: string): OptionDef | undefined {
   return OPTION_DEFS.get(name);
 }
+
+/** What the argument parser and the help need of one option: a view of its definition. */
+export type OptionFlag = Pick<OptionDef, "type" | "description" | "valueHint" | "alias" | "repeatable" | "numeric">;
+
+/**
+ * Every sandbox option as a command-line flag, by its name without `--`, in help order: what the
+ * parser, the help and the JSON Schema read. A null-prototype object: `SANDBOX_OPTIONS["constructor"]`
+ * is undefined, not Object's.
+ */
+export const SANDBOX_OPTIONS: Readonly<Record<string, OptionFlag>> = Object.assign(
+  Object.create(null) as Record<string, OptionFlag>,
+  Object.fromEntries(
+    [...OPTION_DEFS].map(([name, d]) => [name, { type: d.type, description: d.description, valueHint: d.valueHint, alias: d.alias, repeatable: d.repeatable, numeric: d.numeric }]),
+  ),
+);
