@@ -28,6 +28,11 @@ export interface SandboxOptions {
   chdir?: string;
   /** Do not share the current directory. */
   noCwd?: boolean;
+  /**
+   * The toolchains on the caller's PATH below $HOME (~/.bun/bin, nvm's, rustup's, ~/.local/bin…)
+   * and the Bun nsbox runs on, read-only inside without their credentials files: "on" (default) or "off".
+   */
+  homeTools?: "on" | "off";
   /** Capabilities the payload keeps (none by default): names like "CAP_NET_RAW", or "ALL". */
   capAdd?: string[];
   /** Capabilities removed from capAdd (useful with "ALL"). */

@@ -185,7 +185,7 @@ const CLI_OPTIONS: Record<string, Kind | "bool"> = {
   uid: "id", gid: "id", hostname: "hostname", propagation: "propagation", env: "env", "keep-env": "envName", "clear-env": "bool", chdir: "path",
   "no-cwd": "bool", ro: "path", "ro-try": "path", rw: "path", "rw-try": "path", bind: "pair", "bind-try": "pair", "ro-bind": "pair", "ro-bind-try": "pair",
   "dev-bind": "pair", "dev-bind-try": "pair", hide: "path", "hide-try": "path", tmpfs: "tmpfs", dir: "dir", file: "file", symlink: "pair", overlay: "path",
-  "overlay-try": "path", "cap-add": "cap", "cap-drop": "cap", seccomp: "seccomp", "allow-nested": "bool", landlock: "landlock", rlimit: "rlimit",
+  "overlay-try": "path", "cap-add": "cap", "cap-drop": "cap", seccomp: "seccomp", "allow-nested": "bool", landlock: "landlock", "home-tools": "landlock", rlimit: "rlimit",
   timeout: "duration", net: "net", "net-log": "netLog", memory: "size", pids: "size", name: "name", verbose: "bool", profile: "profile",
 };
 /** Not options, but near them: misspellings, Object's own members, negations a parser might invent. */

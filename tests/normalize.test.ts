@@ -123,7 +123,7 @@ describe("given a config file's value", () => {
 describe("given the library's options object", () => {
   it("every SandboxOptions key has a check", () => {
     expect([...LIBRARY_CHECKS.keys()].sort()).toEqual([
-      "allowNested", "capAdd", "capDrop", "chdir", "clearEnv", "cwd", "env", "gid", "hostname", "keepEnv", "landlock", "memory",
+      "allowNested", "capAdd", "capDrop", "chdir", "clearEnv", "cwd", "env", "gid", "homeTools", "hostname", "keepEnv", "landlock", "memory",
       "mounts", "name", "net", "netLog", "noCwd", "pids", "propagation", "rlimits", "seccomp", "timeout", "uid", "verbose",
     ]);
   });

@@ -164,6 +164,7 @@ export const OPTION_DEFS: ReadonlyMap<string, OptionDef> = new Map<string, Optio
   ["clear-env", { key: "clearEnv", type: "boolean", description: "Start from an empty environment (PATH, HOME, PWD, TERM kept)", add: (o, v) => void (o.clearEnv = v === true) }],
   ["chdir", { key: "chdir", type: "string", valueHint: "DIR", description: "Start in DIR inside (default: the current directory)", add: (o, v) => void (o.chdir = nonEmpty(String(v), "a directory")) }],
   ["no-cwd", { key: "noCwd", type: "boolean", description: "Do not share the current directory", add: (o, v) => void (o.noCwd = v === true) }],
+  ["home-tools", { key: "homeTools", type: "string", valueHint: "on|off", description: "Toolchains on your PATH below $HOME, and the Bun nsbox runs on, read-only inside without their credentials files (default on)", add: (o, v) => void (o.homeTools = oneOf(str(v), ["on", "off"])) }],
   ...mountOptions(),
   ["cap-add", { key: "capAdd", type: "string", valueHint: "CAP", description: "Let the payload keep a capability, e.g. CAP_NET_RAW, or ALL (repeatable)", repeatable: true, add: (o, v) => void (o.capAdd ??= []).push(capability(str(v))) }],
   ["cap-drop", { key: "capDrop", type: "string", valueHint: "CAP", description: "Remove a capability from --cap-add (repeatable)", repeatable: true, add: (o, v) => void (o.capDrop ??= []).push(capability(str(v))) }],

@@ -138,6 +138,7 @@ export const LIBRARY_CHECKS: ReadonlyMap<keyof SandboxOptions, Check> = new Map<
   }],
   ["chdir", (v) => nonEmpty(v, "a directory inside (a non-empty string)")],
   ["noCwd", boolean],
+  ["homeTools", (v) => oneOf(string(v, `"on" or "off"`), ["on", "off"])],
   ["capAdd", list(capability, "capability names")],
   ["capDrop", list(capability, "capability names")],
   ["seccomp", (v) => nonEmpty(v, `"default", "none", or the path of a filter file`)],

@@ -14,6 +14,7 @@ import { groupFile, idMapOps, passwdFile } from "./ids.ts";
 import { payloadOps } from "./payload.ts";
 import { finalWatches, openedPaths, protectShare, type Watch } from "./protected.ts";
 import { netChoice, PROXY_PORT, proxyEnv, type NetChoice } from "./network.ts";
+import { homeToolOps } from "./toolchains.ts";
 
 import { CLONE, SIGNAL } from "../kernel.ts";
 export { CLONE };
@@ -101,6 +102,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   // share; an option that shares a directory over the current one guards it again (mounts.ts).
   if (share.dir) protectShare(b, share.dir, { what: `share the current directory ${share.dir}`, path: share.dir }, host, openedPaths(o.mounts ?? [], host));
   else b.guarded.push(host.cwd);
+  const toolPath = o.homeTools === "off" ? undefined : homeToolOps(b, host);
   const cleanup = mountOps(b, o.mounts ?? [], host);
   hideRegistry(b, host, share.dir);
   // `cd /tmp && nsbox --rw /tmp -- cmd`: the option shares the current directory, so start there.
@@ -117,7 +119,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   }
   const { env, dropped } = sandboxEnv({
     base: host.env, clear: o.clearEnv ?? false, keep: o.keepEnv ?? [], home, pwd: startDir,
-    set: { ...(net.mode === "allow" ? proxyEnv(net.rules) : {}), ...o.env },
+    set: { ...(toolPath ? { PATH: toolPath } : {}), ...(net.mode === "allow" ? proxyEnv(net.rules) : {}), ...o.env },
   });
   leaveHostOps(b);
   const hostname = o.hostname ?? "nsbox";
