@@ -125,7 +125,7 @@ function secretName(name: string): boolean {
   return SECRET_FILES.has(name) || looksSecret(name.replace(/^\.+/, "").replace(/[^A-Za-z0-9]+/g, "_").toUpperCase());
 }
 
-/** Why `path` below `home` is not to be shared, if it is not. */
+/** Why `path` below `home` is not to be shared, if it is not (the reason is for reading the code; nothing prints it). */
 function refusal(path: string, home: string, st: BigIntStats, uid: number): string | undefined {
   if (!isAncestorOrSelf(home, path)) return "it is outside your home";
   const rel = path === home ? "" : path.slice(home.length + 1);
@@ -166,27 +166,22 @@ const tilde = (path: string, home: string) => (path === home ? "~" : isAncestorO
  * on. `runtime` is that runtime's real path. Costs a few stats per PATH directory below $HOME and
  * one listing of it; no tree is walked.
  */
-export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[]; links: Array<{ at: string; target: string }>; path: string[]; skipped: string[] } {
+export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[]; links: Array<{ at: string; target: string }>; path: string[] } {
   const home = host.home;
   const shares = new Map<string, ToolShare>();
   const links: Array<{ at: string; target: string }> = [];
-  const skipped: string[] = [];
   const pathAdd: string[] = [];
-  if (home === "/") return { shares: [], links, path: pathAdd, skipped };
+  if (home === "/") return { shares: [], links, path: pathAdd };
   const cacheHolders = cacheHolding(host);
 
-  const add = (path: string, reason: string, strict = true, narrow?: string): boolean => {
+  const add = (path: string, reason: string, narrow?: string): boolean => {
     let st: BigIntStats;
     try {
       st = lstatSync(path, { bigint: true });
     } catch {
       return false;
     }
-    const no = refusal(path, home, st, host.uid) ?? (st.isDirectory() || st.isFile() ? undefined : "it is not a file or directory");
-    if (no) {
-      if (strict) skipped.push(`${tilde(path, home)} (${reason}): not shared, ${no}`);
-      return false;
-    }
+    if (refusal(path, home, st, host.uid) || !(st.isDirectory() || st.isFile())) return false;
     if (!shares.has(path)) shares.set(path, { path, isDir: st.isDirectory(), id: identity(st), reason });
     if (narrow && add(narrow, reason)) shares.get(path)!.narrow = shares.get(narrow);
     shares.delete(narrow ?? "");
@@ -201,11 +196,11 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
     const parent = dirname(real);
     const holder = cacheHolders[parent];
     const prefix = ["bin", "sbin", "shims"].includes(basename(real)) && !BROAD.includes(parent.slice(home.length + 1)) && parent !== home && holder === undefined ? parent : real;
-    if (!add(prefix, why, true, prefix === real ? undefined : real) && (prefix === real || !add(real, why))) return undefined;
-    for (const sub of holder ?? []) add(join(parent, sub), `${why}: what its links lead into`, false);
+    if (!add(prefix, why, prefix === real ? undefined : real) && (prefix === real || !add(real, why))) return undefined;
+    for (const sub of holder ?? []) add(join(parent, sub), `${why}: what its links lead into`);
     links.push(...found.links);
     for (const { when, also, what } of shimData(host)) {
-      if (prefix === when || parent === when) for (const p of also) add(p, what, false);
+      if (prefix === when || parent === when) for (const p of also) add(p, what);
     }
     linksOut(real, why);
     return real;
@@ -232,12 +227,8 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
       // Only an executable, in a dot-directory of $HOME (the tools' own places), never in ~/.config.
       const owner = toolDir(found.path, home);
       const rel = owner.slice(home.length + 1);
-      const linkWhy = `${tilde(join(dir, name), home)} leads into it (${why})`;
-      if (!found.st.isFile() || !(found.st.mode & 0o111) || !rel.startsWith(".") || rel.startsWith(".config/") || rel.startsWith(".cache/")) {
-        skipped.push(`${tilde(found.path, home)} (${linkWhy}): not shared, ${found.st.isFile() && found.st.mode & 0o111 ? "it is not in a tool's directory of your home" : "it is not an executable"}`);
-        continue;
-      }
-      add(owner, linkWhy);
+      if (!found.st.isFile() || !(found.st.mode & 0o111) || !rel.startsWith(".") || rel.startsWith(".config/") || rel.startsWith(".cache/")) continue;
+      add(owner, `${tilde(join(dir, name), home)} leads into it (${why})`);
       links.push(...found.links.filter((l) => l.at !== join(dir, name)));
     }
   };
@@ -246,11 +237,8 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
   for (const entry of new Set(entries)) {
     const at = resolve(entry);
     if (!isAncestorOrSelf(home, at)) continue;
-    if (at === home) {
-      skipped.push("~ (on your PATH): not shared, it is your home directory");
-      continue;
-    }
-    pathDir(at, `${tilde(at, home)} is on your PATH`);
+    // `~` on PATH: $HOME itself is never shared (add refuses it too).
+    if (at !== home) pathDir(at, `${tilde(at, home)} is on your PATH`);
   }
 
   // The runtime nsbox runs on (`bunx nsbox` leaves Bun in ~/.bun/bin or ~/.npm/_npx/…): visible,
@@ -270,7 +258,7 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
   const all = [...shares.values()];
   const kept = all.filter((s) => !all.some((o) => o !== s && o.isDir && isAncestorOrSelf(o.path, s.path)));
   const onPath = new Set(entries.map((e) => resolve(e)));
-  return { shares: kept, links, path: pathAdd.filter((p) => !onPath.has(p)), skipped };
+  return { shares: kept, links, path: pathAdd.filter((p) => !onPath.has(p)) };
 }
 
 /**
