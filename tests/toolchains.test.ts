@@ -175,6 +175,19 @@ describe("given credentials beside the tools", () => {
     expect(r).toMatchObject({ stdout: "tool data\n", exitCode: 0 });
   });
 
+  it("links in a checkout's node_modules/.bin on PATH (its packages wrote them) share nothing they lead to (control: the same link in ~/.local/bin is followed)", async () => {
+    const { cwd, env, h } = toolHome();
+    put(h(""), ".someapp/bin/exe", "#!/bin/sh\necho exe\n", true);
+    put(h(""), ".someapp/data.db", "SECRET\n");
+    mkdirSync(h("src/app/node_modules/.bin"), { recursive: true });
+    symlinkSync(h(".someapp/bin/exe"), h("src/app/node_modules/.bin/exe"));
+    const script = "cat ~/.someapp/data.db 2>/dev/null || echo hidden";
+    const fromCheckout = { ...env, PATH: `${h("src/app/node_modules/.bin")}:${env.PATH}` };
+    expect(await nsbox(["--", "sh", "-c", script], { cwd, env: fromCheckout })).toMatchObject({ stdout: "hidden\n", exitCode: 0 });
+    symlinkSync(h(".someapp/bin/exe"), h(".local/bin/exe"));
+    expect(await nsbox(["--", "sh", "-c", `${script}; exe`], { cwd, env })).toMatchObject({ stdout: "SECRET\nexe\n", exitCode: 0 });
+  });
+
   it("PATH entries below $HOME planted as links to /, to $HOME or to ~/.ssh share nothing of them (control: outside they lead to SECRET)", async () => {
     const { cwd, env, h, home } = toolHome();
     symlinkSync("/", h("root-link"));

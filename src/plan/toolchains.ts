@@ -202,7 +202,10 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
     for (const { when, also, what } of shimData(host)) {
       if (prefix === when || parent === when) for (const p of also) add(p, what);
     }
-    linksOut(real, why);
+    // Links are followed only from your tools' own directories (~/.local/bin, ~/bin, ~/.bun/bin…),
+    // not from a checkout on PATH (~/src/app/node_modules/.bin), whose links its packages wrote.
+    const first = real.slice(home.length + 1).split("/")[0]!;
+    if (first.startsWith(".") || first === "bin") linksOut(real, why);
     return real;
   };
 
