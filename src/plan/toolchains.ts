@@ -253,6 +253,8 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
       add(join(nm[1]!, nm[2]!), why);
       const bin = join(nm[1]!, ".bin");
       if (follow(join(bin, "bun"), home)?.path === runtime && add(bin, why)) pathAdd.push(bin);
+      // @oven/bun-linux-x64/bin/bun, run by the bun package's launcher when its install script did not copy it.
+      else if (basename(runtime) === "bun") pathAdd.push(dirname(runtime));
     } else if (pathDir(dirname(runtime), why) && basename(runtime) === "bun") pathAdd.push(dirname(runtime));
   }
   if (basename(runtime) === "bun" && !isAncestorOrSelf(home, runtime)) pathAdd.push(dirname(runtime));
