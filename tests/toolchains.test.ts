@@ -122,6 +122,15 @@ describe("given toolchains installed in a home that the sandbox hides", () => {
     expect(JSON.parse(r.stdout)).toEqual(["node v20.0.0\n", "none\n"]);
   });
 
+  it("a project profile's \"home-tools\": \"off\" needs no trust (it tightens) and hides them; --hide of one hides it (controls: without them it runs)", async () => {
+    const { cwd, env } = toolHome();
+    writeFileSync(join(cwd, "nsbox.json"), JSON.stringify({ profiles: { bare: { "home-tools": "off" } } }));
+    const script = "fnm-node || echo none";
+    expect(await nsbox(["-p", "bare", "--", "sh", "-c", script], { cwd, env })).toMatchObject({ stdout: "none\n", exitCode: 0 });
+    expect(await nsbox(["--hide", "~/.local/share/fnm", "--", "sh", "-c", `${script} 2>/dev/null`], { cwd, env })).toMatchObject({ stdout: "none\n", exitCode: 0 });
+    expect(await nsbox(["--", "sh", "-c", script], { cwd, env })).toMatchObject({ stdout: "fnm node v22.0.0\n", exitCode: 0 });
+  });
+
   it("they are read-only inside (control: the home around them is writable, and --rw of one makes it writable, as the user asked)", async () => {
     const { cwd, env, h } = toolHome();
     const targets = [".nvm/versions/node/v20.0.0/bin/node", ".bun/bin/new", ".rustup/toolchains/stable/version", ".pyenv/versions/3.12.0/bin/python", ".local/share/tool/data", ".local/bin/new", ".config/mise/config.toml", ".tool-versions", ".local/go/VERSION"];
