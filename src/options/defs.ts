@@ -195,7 +195,7 @@ export const OPTION_DEFS: ReadonlyMap<string, OptionDef> = new Map<string, Optio
   ["memory", { key: "memory", type: "string", valueHint: "SIZE", numeric: true, description: "Memory limit (needs a delegated cgroup v2)", add: (o, v) => void (o.memory = cgroupSize(String(v))) }],
   ["pids", { key: "pids", type: "string", valueHint: "N", numeric: true, description: "Process limit (needs a delegated cgroup v2)", add: (o, v) => void (o.pids = cgroupCount(String(v))) }],
   ["pass-fd", {
-    key: "passFds", type: "string", valueHint: "N", numeric: true, repeatable: true,
+    key: "passFds", type: "string", valueHint: "N", repeatable: true,
     description: "Pass descriptor N (open where nsbox starts: 5<file) to the command at the same number (repeatable; /dev/fd/N arguments and make's jobserver are passed without it)",
     add: (o, v) => void (o.passFds ??= []).push(descriptor(str(v))),
   }],

@@ -160,8 +160,15 @@ export const LIBRARY_CHECKS: ReadonlyMap<keyof SandboxOptions, Check> = new Map<
   ["netLog", (v) => nonEmpty(v, "a file path (a non-empty string)")],
   ["passFds", (v) => {
     const what = `a list of descriptor numbers from 3 to ${FD_MAX}`;
-    if (!Array.isArray(v) || elements(v).some((x) => typeof x !== "number" || !Number.isInteger(x) || x < 0)) throw expected(what);
-    return elements(v).map((x) => element(String(x), () => descriptor(String(x))));
+    if (!Array.isArray(v) || elements(v).some((x) => typeof x !== "number")) throw expected(what);
+    return elements(v).map((x) => {
+      try {
+        return descriptor(Number.isInteger(x) ? String(x) : "");
+      } catch (e) {
+        if (e instanceof Problem) throw problem(`${String(x)}: ${e.message}`);
+        throw e;
+      }
+    });
   }],
   ["name", viaText("name")],
 ]);

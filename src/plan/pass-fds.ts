@@ -63,14 +63,18 @@ function accessMode(fd: number): number | undefined {
 }
 
 /** Why a descriptor the user named can't be passed, as a phrase; undefined when it can. */
-function refusal(fd: number, state: FdState): string | undefined {
+function refusal(fd: number, state: FdState, library: boolean): string | undefined {
   switch (state.kind) {
     case "closed":
-      return `descriptor ${fd} is not open in nsbox's process; open it where you start nsbox (${fd}<file, ${fd}>file, or your program's own) or leave the option out`;
+      return library
+        ? `descriptor ${fd} is not open in this process; pass one your program has open (fs.openSync, a socket's fd)`
+        : `descriptor ${fd} is not open in nsbox's process; open it where you start nsbox (${fd}<file, ${fd}>file) or leave the option out`;
     case "terminal":
       return `descriptor ${fd} is a terminal, and the command never gets your terminal (through it, it could read what you type next): pass a file, pipe or socket instead`;
     case "runtime":
-      return `descriptor ${fd} (${state.name}) is not one you gave nsbox: it belongs to the runtime nsbox runs on; open yours where you start nsbox (${fd}<file)`;
+      return library
+        ? `descriptor ${fd} (${state.name}) belongs to Bun's event loop, not to your program: pass a file, pipe or socket`
+        : `descriptor ${fd} (${state.name}) is not one you gave nsbox: it belongs to the runtime nsbox runs on; open yours where you start nsbox (${fd}<file)`;
   }
   return undefined;
 }
@@ -147,7 +151,7 @@ export function passFdPlan(command: readonly string[], options: SandboxOptions, 
     if (!Number.isInteger(fd) || fd < 3 || fd > FD_MAX) {
       throw new NsboxError("BAD_OPTION", `${why.text}: must be a descriptor number from 3 to ${FD_MAX} (0, 1 and 2 are always passed)`, { option: why.option });
     }
-    const problem = refusal(fd, fdState(fd));
+    const problem = refusal(fd, fdState(fd), why.option === "passFds");
     if (problem) throw new NsboxError("BAD_OPTION", `${why.text}: ${problem}`, { option: why.option });
     if (!chosen.has(fd)) chosen.set(fd, why.text);
   }
