@@ -119,6 +119,25 @@ describe("given a bad --pass-fd", () => {
   });
 });
 
+describe("given a directory's descriptor", () => {
+  // Through a directory's descriptor openat(2) reaches every file below it, whatever the view:
+  // here a secret in a directory the sandbox does not show.
+  test("--pass-fd of a directory is refused, and one named by an argument is not passed; control: a file's descriptor from it passes", async () => {
+    const dir = scratchDir();
+    mkdirSync(join(dir, "hidden"));
+    writeFileSync(join(dir, "hidden", "secret"), "secret\n");
+    const cwd = scratchDir();
+    const read = `python3 -c 'import os; print(open(os.open("secret", os.O_RDONLY, dir_fd=5)).read(), end="")'`;
+    const r = await bash(`nsbox --landlock off --pass-fd 5 -- ${read} 5<"${join(dir, "hidden")}"`, { cwd });
+    oneLineError(r, 125, "--pass-fd 5: descriptor 5 is a directory");
+    const named = await bash(`nsbox -- sh -c 'test -e /proc/self/fd/5 || echo closed' /dev/fd/5 5<"${join(dir, "hidden")}"`, { cwd });
+    expect(named.stdout).toBe("closed\n");
+    expect(named.stderr).toContain("/dev/fd/5 in the command is a directory: not passed");
+    const control = await bash(`nsbox --pass-fd 5 -- sh -c 'cat <&5' 5<"${join(dir, "hidden", "secret")}"`, { cwd });
+    expect(control).toMatchObject({ stdout: "secret\n", stderr: "", exitCode: 0 });
+  });
+});
+
 describe("given make's jobserver", () => {
   /** A make whose sub-make runs in nsbox: two jobs that each wait for the other, so they finish only when run together. */
   function project(recipe: string): string {

@@ -35,7 +35,7 @@ const FD_ARG = /^(?:[^=]*=)?\/(?:dev|proc\/self)\/fd\/(\d{1,7})$/;
  * loop: epoll, eventfd, timerfd, inotify… are anonymous inodes; the caller's are files, pipes,
  * sockets and devices), or passable with its stat.
  */
-type FdState = { kind: "closed" } | { kind: "terminal" } | { kind: "runtime"; name: string } | { kind: "ok"; st: Stats };
+type FdState = { kind: "closed" } | { kind: "terminal" } | { kind: "directory" } | { kind: "runtime"; name: string } | { kind: "ok"; st: Stats };
 function fdState(fd: number): FdState {
   let st: Stats;
   try {
@@ -44,6 +44,8 @@ function fdState(fd: number): FdState {
     return { kind: "closed" };
   }
   if (isatty(fd)) return { kind: "terminal" };
+  // A directory's descriptor reaches every file below it by openat(2), whatever the view shows.
+  if (st.isDirectory()) return { kind: "directory" };
   let name = "";
   try {
     name = readlinkSync(`/proc/self/fd/${fd}`);
@@ -71,6 +73,8 @@ function refusal(fd: number, state: FdState, library: boolean): string | undefin
         : `descriptor ${fd} is not open in nsbox's process; open it where you start nsbox (${fd}<file, ${fd}>file) or leave the option out`;
     case "terminal":
       return `descriptor ${fd} is a terminal, and the command never gets your terminal (through it, it could read what you type next): pass a file, pipe or socket instead`;
+    case "directory":
+      return `descriptor ${fd} is a directory, through which the command would reach every file below it past the sandbox's view: share the directory with --ro or --rw instead`;
     case "runtime":
       return library
         ? `descriptor ${fd} (${state.name}) belongs to Bun's event loop, not to your program: pass a file, pipe or socket`
@@ -163,6 +167,7 @@ export function passFdPlan(command: readonly string[], options: SandboxOptions, 
       if (fd < 3 || chosen.has(fd)) continue;
       const state = fdState(fd);
       if (state.kind === "terminal") notes.push(`${arg} in the command is a terminal: not passed (the command never gets your terminal)`);
+      if (state.kind === "directory") notes.push(`${arg} in the command is a directory: not passed (through it the command would reach past its view; share it with --ro or --rw)`);
       if (state.kind === "ok") chosen.set(fd, `${arg} in the command`);
     }
   }
