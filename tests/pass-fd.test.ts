@@ -75,6 +75,11 @@ describe("given the executor's own descriptors (3 to 8, and its copies above)", 
     expect(r.exitCode).toBe(0);
   });
 
+  test("a passed 63 lands under --rlimit nofile=16 (placed before the limits are set)", async () => {
+    const r = await bash("nsbox --rlimit nofile=16 -- sh -c 'ulimit -n; cat \"$0\"' <(echo hi)");
+    expect(r).toMatchObject({ stdout: "16\nhi\n", stderr: "", exitCode: 0 });
+  });
+
   test("the report pipe moves out of a passed 3: a failed exec is reported to nsbox, nothing is written to the caller's file", async () => {
     const dir = scratchDir();
     const r = await bash(`nsbox -v --pass-fd 3 -- no-such-command-here 3>out`, { cwd: dir });

@@ -36,11 +36,13 @@ export function payloadOps(b: PlanBuilder, o: SandboxOptions, p: PayloadSpec): v
     .push(p.terminal
       ? { op: "USE_PTY", fds: p.terminal.fds ?? 7, why: { what: "attach the command to its pseudo-terminal" } }
       : { op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } });
-  hardeningOps(b, o, undefined, p.installed);
+  // The caller's descriptors at their numbers once the pty no longer needs its fixed one, before
+  // the limits: a passed 63 (bash's <(…)) still lands under --rlimit nofile=16.
   if (p.passFds?.length) {
     const fds = p.passFds.map((f) => f.fd);
     b.push({ op: "PASS_FDS", fds, why: { what: `pass descriptor${fds.length > 1 ? "s" : ""} ${fds.join(", ")} to the command (${[...new Set(p.passFds.map((f) => f.why))].join("; ")})` } });
   }
+  hardeningOps(b, o, undefined, p.installed);
   b.push({
     op: "EXEC",
     candidates: execCandidates(p.command[0]!, p.env.PATH),
