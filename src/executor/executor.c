@@ -1,5 +1,6 @@
 /* One translation unit: TinyCC compiles it in one pass, faster than many. Each file includes
  * only nsbox.h, and calls only what it declares; none includes another. */
+#include "pass_fds.c"
 #include "spawn.c"
 #include "plan.c"
 #include "run_ops.c"
