@@ -8,8 +8,8 @@ import { NSBOX, collect, cleanedUp, scratchIn, sh } from "./helpers.ts";
 const made = cleanedUp();
 const scratch = () => scratchIn(made);
 
-/** Docker's masked sysfs paths that this host has (the control: each has entries outside). */
-const MASKED = ["/sys/firmware", "/sys/devices/virtual/powercap"].filter((p) => existsSync(p));
+/** Docker's masked sysfs paths that this host has, with entries to hide (the control: each has some outside). */
+const MASKED = ["/sys/firmware", "/sys/devices/virtual/powercap"].filter((p) => existsSync(p) && readdirSync(p).length > 0);
 /** The network choices: a fresh sysfs in the sandbox's own network namespace, and the host's /sys bound. */
 const NETS: [string, string[]][] = [["by default", []], ["with --net host", ["--net", "host"]]];
 
@@ -101,14 +101,14 @@ describe("given a payload that makes its own user namespace (--allow-nested)", (
   const nested = ["--allow-nested", "--uid", "1000", "--gid", "1000"];
   const attempt = "mkdir -p /tmp/m && mount -t sysfs -o ro,nosuid,nodev,noexec none /tmp/m && echo mounted && ls -A /tmp/m/firmware | wc -l; umount /sys/firmware && echo unmounted; ls -A /sys/firmware | wc -l";
 
-  it("cannot mount a sysfs of its own nor unmount a mask: the kernel locks them", async () => {
-    expect(MASKED.length).toBeGreaterThan(0);
+  // A mask over an empty directory hides nothing, and the kernel then allows a fresh sysfs.
+  it.skipIf(MASKED.length === 0)("cannot mount a sysfs of its own nor unmount a mask: the kernel locks them", async () => {
     const r = await sh(`unshare -Urmn sh -c '${attempt}'`, { cwd: scratch() }, nested);
     expect(r).toMatchObject({ stdout: "0\n", exitCode: 0 });
     expect(r.stderr).toMatch(/mount: .*\/tmp\/m: permission denied/);
   });
 
-  it("control: under the host's whole /sys (--ro /sys, the user's choice) the same mount succeeds and shows the firmware", async () => {
+  it.skipIf(MASKED.length === 0)("control: under the host's whole /sys (--ro /sys, the user's choice) the same mount succeeds and shows the firmware", async () => {
     const r = await sh(`unshare -Urmn sh -c '${attempt}'`, { cwd: scratch() }, [...nested, "--ro", "/sys"]);
     const lines = r.stdout.trim().split("\n");
     expect(lines[0]).toBe("mounted");
