@@ -1,7 +1,7 @@
 // /sys in the default view (read-only, masked as Docker masks it, the sandbox's cgroup tree), and renames of directories in --overlay.
 import { describe, expect, it } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import { NSBOX, collect, cleanedUp, scratchIn, sh } from "./helpers.ts";
 
@@ -26,6 +26,15 @@ describe.each(NETS)("given /sys %s", (_, net) => {
     expect(possible).toBe(readFileSync("/sys/devices/system/cpu/possible", "utf8").trim());
     expect([fstype, controllers]).toEqual(["cgroup2fs", "controllers-read"]);
     expect(r.exitCode).toBe(0);
+  });
+
+  // The default view shares the system directories only: a runtime elsewhere (under $HOME) is not there.
+  const system = (path: string | null) => (path && /^\/(usr|bin|sbin|lib)\//.test(path) ? path : undefined);
+  const runtimes = [["node", system(Bun.which("node"))], ["bun", system(process.execPath)]].filter((r): r is [string, string] => r[1] !== undefined);
+  it.skipIf(runtimes.length === 0)("Node's and Bun's os.availableParallelism() work", async () => {
+    const script = runtimes.map(([, path]) => `${path} -e 'console.log(require("os").availableParallelism())'`).join("; ");
+    const r = await sh(script, { cwd: scratch() }, net);
+    expect(r).toMatchObject({ stdout: runtimes.map(() => `${availableParallelism()}\n`).join(""), exitCode: 0 });
   });
 
   it("is read-only everywhere: every mount at or below /sys, and writes as root inside fail", async () => {
