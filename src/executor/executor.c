@@ -7,6 +7,7 @@
 #include "report.c"
 #include "safe_path.c"
 #include "init.c"
+#include "proctitle.c"
 #include "pty.c"
 #include "caps.c"
 #include "landlock.c"

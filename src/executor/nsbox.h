@@ -259,6 +259,9 @@ void report_to(int fd, int kind, int index, int value);
 /* plan.c: the plan's loop; run_ops.c: one op */
 int run_plan(unsigned char *plan, u32 first, int verbose);
 int run_op(unsigned char *plan, struct op *op);
+/* proctitle.c: PID 1 shown as nsbox-init */
+void proctitle_prepare(void);
+void proctitle_unmap(void);
 /* init.c */
 void run_init(int payload, u32 signal_mask);
 void reset_signals(void);

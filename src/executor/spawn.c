@@ -80,6 +80,7 @@ int nsbox_spawn(unsigned char *plan, int length, int report_w, int pty_sock,
       report_to(report_at, REPORT_FAIL, -1, errno);
       _exit(125);
     }
+    proctitle_prepare();
     run_plan(plan, 0, header->plan.flags & PLAN_VERBOSE);
     _exit(125);
   }

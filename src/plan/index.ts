@@ -99,6 +99,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     group: groupFile(host, id),
     // kernel.shm* are writable by the IPC namespace's root uid only: with --uid N, unless nsbox runs as root.
     ipcLimits: id.uid === 0 || host.uid === 0,
+    ownNetwork: net.mode !== "host",
   });
   // Files the host runs later (git hooks and config, .envrc, editor tasks) stay read-only in the
   // share; an option that shares a directory over the current one guards it again (mounts.ts).
