@@ -36,7 +36,9 @@ export function describeOp(op: Op): string {
     case "SETHOSTNAME":
       return `hostname ${op.name}`;
     case "EXEC":
-      return `exec ${JSON.stringify(op.argv)} (looking in ${op.candidates.length} places)`;
+      return `exec ${JSON.stringify(op.argv)} (looking in ${op.candidates.length} places${op.listenPid ? "; LISTEN_PID set to its pid" : ""})`;
+    case "PASS_FDS":
+      return `pass descriptor${op.fds.length > 1 ? "s" : ""} ${op.fds.join(", ")} at the same number${op.fds.length > 1 ? "s" : ""}`;
     case "DROP_CAPS":
       return "drop all capabilities";
     default:
@@ -52,6 +54,7 @@ export function planJson(plan: Plan) {
     terminal: plan.terminal,
     startDir: plan.startDir,
     environment: { set: plan.env, dropped: plan.droppedEnv },
+    descriptors: (plan.passFds ?? []).map(({ fd, why }) => ({ fd, why })),
     notes: plan.notes,
     steps: plan.ops.map((op, index) => ({
       index, op: op.op.toLowerCase(), what: op.why.what, ...(op.why.option ? { option: op.why.option } : {}), ...(op.why.origin ? { origin: op.why.origin } : {}),
@@ -67,6 +70,7 @@ export function planText(plan: Plan): string {
     `command:     ${JSON.stringify(j.command)} in ${j.startDir}`,
     `namespaces:  ${j.namespaces.join(" ")}`,
     `environment: ${Object.keys(j.environment.set).length} variables${j.environment.dropped.length ? `; dropped: ${j.environment.dropped.join(" ")}` : ""}`,
+    `descriptors: 0 1 2${j.descriptors.map((d) => ` ${d.fd}`).join("")}${j.descriptors.length ? ` (${j.descriptors.map((d) => `${d.fd}: ${d.why}`).join("; ")})` : " (everything else is closed)"}`,
     ...j.notes.map((n) => `note:        ${n}`),
     "steps:",
     ...j.steps.map((s) => `  ${String(s.index).padStart(3)}  ${s.detail}${s.option ? `   [${s.option}]` : ""}`),

@@ -39,11 +39,11 @@ export const OP = {
   WRITE_FILE: 1, MOUNT: 2, SETATTR: 3, MKDIR: 4, MKFILE: 5, SYMLINK: 6, PIVOT_ROOT: 7, UMOUNT: 8,
   CHDIR: 9, SETHOSTNAME: 10, LOOPBACK_UP: 11, OPEN_PTY: 12, SPAWN: 13, SETSID: 14, USE_PTY: 15,
   DROP_CAPS: 16, NO_NEW_PRIVS: 17, DEATH_SIGNAL: 18, EXEC: 19, BLOCKING_STDIO: 20, SETRLIMIT: 21,
-  LANDLOCK: 22, SECCOMP: 23, SETNS: 24, CHROOT: 25, LISTEN_TCP: 26, BIND: 27, HOLD: 28,
+  LANDLOCK: 22, SECCOMP: 23, SETNS: 24, CHROOT: 25, LISTEN_TCP: 26, BIND: 27, HOLD: 28, PASS_FDS: 29,
 } as const;
 
 /** Op flags (nsbox.h OPF_*), one bit each; src/ops.ts sets them from the ops' named fields. */
-export const OPF = { RECURSIVE: 1, NO_SYMLINKS: 2, NEW: 4, TREE: 8, CREATE: 16 } as const;
+export const OPF = { RECURSIVE: 1, NO_SYMLINKS: 2, NEW: 4, TREE: 8, CREATE: 16, LISTEN_PID: 32 } as const;
 
 /** Records on the report pipe (nsbox.h REPORT_*); read in src/supervise.ts. */
 export const REPORT = { STEP: 1, FAIL: 2, STARTED: 3, EXIT: 4, PTY: 5, LISTEN: 6 } as const;
@@ -58,6 +58,9 @@ export const FD = {
  * under this RLIMIT_NOFILE it reports EMFILE before its first step rather than fail at one.
  */
 export const FDS_NEEDED = 12;
+
+/** The most descriptors of the caller one sandbox is handed (--pass-fd, /dev/fd/N arguments, the jobserver). */
+export const PASS_FDS_MAX = 64;
 
 /** The parent's calls into the executor, by number (nsbox.h CALL_*, the switch in host.c). */
 export const CALL = {

@@ -7,11 +7,20 @@ let instance: ConsolaInstance | undefined;
 let loading: Promise<ConsolaInstance> | undefined;
 let level = 3;
 
-const write = (line: string) => void process.stderr.write(`nsbox: ${line}\n`);
+/**
+ * Control characters escaped, newline included: messages quote the project's text (names, paths,
+ * values), and a newline in one would print a line of its own that looks like nsbox's. So are the
+ * bidirectional overrides and isolates and the Unicode line separators: a terminal that lays out
+ * bidirectional text showed `"~" wr` reversed from a name holding U+202E.
+ */
+export const printable = (s: string) => s.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
+// Every line is escaped here, warnings and verbose steps too, not only errors.
+const write = (line: string) => void process.stderr.write(`nsbox: ${printable(line)}\n`);
 /** Without consola (it could not be loaded: no descriptor left to read it), messages go straight to descriptor 2. */
 const direct = (line: string) => {
   try {
-    writeSync(2, `nsbox: ${line}\n`);
+    writeSync(2, `nsbox: ${printable(line)}\n`);
   } catch {}
 };
 const plain = { error: direct, warn: direct, debug: direct } as unknown as ConsolaInstance;

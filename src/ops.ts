@@ -56,8 +56,8 @@ export type Op = { why: Purpose } & (
   | { op: "DROP_CAPS"; keep: { low: number; high: number } }
   | { op: "NO_NEW_PRIVS" }
   | { op: "DEATH_SIGNAL"; signal: number }
-  /** execve the first of `candidates` that runs (execvp's rule). */
-  | { op: "EXEC"; candidates: string[]; argv: string[]; envp: string[] }
+  /** execve the first of `candidates` that runs (execvp's rule); `listenPid`: envp's LISTEN_PID= becomes the payload's pid. */
+  | { op: "EXEC"; candidates: string[]; argv: string[]; envp: string[]; listenPid?: boolean }
   | { op: "BLOCKING_STDIO" }
   /** setrlimit(2); the limits are decimal or "inf". */
   | { op: "SETRLIMIT"; resource: number; soft: string; hard: string }
@@ -75,6 +75,8 @@ export type Op = { why: Purpose } & (
   | { op: "BIND"; source: string; target: string; identity: string; attrs: number; tree?: boolean; noSymlinks?: boolean }
   /** Hold the checked host directory `path` open at descriptor `slot`; without a path, close the slot. */
   | { op: "HOLD"; path?: string; identity?: string; slot: number }
+  /** The caller's descriptors `fds`, open in nsbox's process, at the same numbers in the payload (plan/pass-fds.ts). */
+  | { op: "PASS_FDS"; fds: number[] }
 );
 export type OpOf<N extends OpName> = Extract<Op, { op: N }>;
 
@@ -112,7 +114,7 @@ function wire(o: Op): Wire {
     case "USE_PTY": return { a: o.fds };
     case "DROP_CAPS": return { a: o.keep.low, b: o.keep.high };
     case "DEATH_SIGNAL": return { a: o.signal };
-    case "EXEC": return { s1: o.candidates, s2: o.argv, s3: o.envp };
+    case "EXEC": return { s1: o.candidates, s2: o.argv, s3: o.envp, flags: bit(o.listenPid, OPF.LISTEN_PID) };
     case "SETRLIMIT": return { a: o.resource, s1: o.soft, s2: o.hard };
     case "LANDLOCK": return { s1: o.read, s2: o.write, s3: o.dev };
     case "SECCOMP": return { s2: o.program, a: o.program.length };
@@ -121,6 +123,7 @@ function wire(o: Op): Wire {
     case "LISTEN_TCP": return { a: o.port };
     case "BIND": return { s1: o.source, s2: o.target, s3: o.identity, a: o.attrs, flags: bit(o.tree, OPF.TREE) | bit(o.noSymlinks, OPF.NO_SYMLINKS) };
     case "HOLD": return { s1: o.path, s3: o.identity, a: o.slot };
+    case "PASS_FDS": return { s1: o.fds.join(" "), a: o.fds.length };
     case "LOOPBACK_UP": case "SETSID": case "NO_NEW_PRIVS": case "BLOCKING_STDIO": return {};
   }
 }

@@ -59,6 +59,11 @@ export interface SandboxOptions {
   net?: string[];
   /** Write every network decision as JSON lines to this file. */
   netLog?: string;
+  /**
+   * Descriptors of this process to hand the command at the same numbers (3 and above): each must
+   * be open, and neither a terminal nor the runtime's own. Nothing else of the caller's is passed.
+   */
+  passFds?: number[];
   /** The sandbox's name for nsbox ps, inspect, exec and stop (default: a short generated id). */
   name?: string;
 }

@@ -143,7 +143,7 @@ describe("help, generated from the definitions", () => {
 
   test("exec's help shows the sandbox options' own --env and --chdir", async () => {
     const r = await run(["exec", "--help"]);
-    expect(r.stdout).toContain("usage: nsbox exec [--chdir DIR] [--env NAME=VALUE]… [-v|--verbose] NAME [--]");
+    expect(r.stdout).toContain("usage: nsbox exec [--chdir DIR] [--env NAME=VALUE]… [-v|--verbose] [--pass-fd");
     expect(r.stdout).toMatch(/--env NAME=VALUE +Set a variable inside/);
   });
 

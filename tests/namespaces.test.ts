@@ -1,6 +1,6 @@
 // Each namespace a sandbox gets, seen from inside the sandbox and from the host outside it.
 import { describe, expect, it } from "bun:test";
-import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { hostname as hostHostname } from "node:os";
 import { NSBOX, nsbox, sh, type Ran, cleanedUp, scratchIn } from "./helpers.ts";
 
@@ -276,13 +276,14 @@ describe("mount namespace", () => {
     expect(r.exitCode).toBe(0);
     const points = r.stdout.trim().split("\n");
     expect(points[0]).toBe("/");
-    const allowed = /^\/(usr|bin|sbin|lib|lib32|lib64|libx32|etc|proc|dev|tmp)(\/|$)/;
+    const allowed = /^\/(usr|bin|sbin|lib|lib32|lib64|libx32|etc|proc|dev|tmp|sys)(\/|$)/;
     for (const p of points.slice(1)) {
       if (p !== cwd && p !== home) expect(p).toMatch(allowed);
     }
     expect(points).toContain(cwd);
     expect(points).toContain("/tmp");
-    expect(points).not.toContain("/sys");
+    // /sys is the sandbox's own: a fresh sysfs, its masks and its cgroup tree (tests/sys.test.ts), none of the host's mounts there.
+    expect(points.filter((p) => p.startsWith("/sys")).sort()).toEqual(["/sys", ...(existsSync("/sys/devices/virtual/powercap") ? ["/sys/devices/virtual/powercap"] : []), "/sys/firmware", "/sys/fs/cgroup"]);
   });
 
   it("cannot mount a tmpfs (the payload holds no capabilities)", async () => {

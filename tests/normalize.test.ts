@@ -124,7 +124,7 @@ describe("given the library's options object", () => {
   it("every SandboxOptions key has a check", () => {
     expect([...LIBRARY_CHECKS.keys()].sort()).toEqual([
       "allowNested", "capAdd", "capDrop", "chdir", "clearEnv", "cwd", "env", "gid", "homeTools", "hostname", "keepEnv", "landlock", "memory",
-      "mounts", "name", "net", "netLog", "noCwd", "pids", "propagation", "rlimits", "seccomp", "timeout", "uid", "verbose",
+      "mounts", "name", "net", "netLog", "noCwd", "passFds", "pids", "propagation", "rlimits", "seccomp", "timeout", "uid", "verbose",
     ]);
   });
 

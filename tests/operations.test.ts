@@ -460,7 +460,11 @@ describe.skipIf(!asRoot)("only the owner can join (as root: uid 1000 and 1001 vi
     return { argv0, runtime, cwd, env: ENV };
   }
   /** Hand one user's state file and socket to another, as a user tampering with their own runtime directory could. */
-  function handOver(name: string, from: string, to: { runtime: string }, uid: number) {
+  /** Copies the owner's registry entry to another user's runtime dir, once it names the sandbox's
+   * pid: "ready" comes from the payload, which can print it before nsbox records the pid. */
+  async function handOver(name: string, from: string, to: { runtime: string }, uid: number) {
+    const state = join(from, `${name}.json`);
+    expect(await eventually(() => JSON.parse(readFileSync(state, "utf8")).pid !== null)).toBe(true);
     mkdirSync(join(to.runtime, "nsbox"), { mode: 0o700, recursive: true });
     chownSync(join(to.runtime, "nsbox"), uid, uid);
     copyFileSync(join(from, `${name}.json`), join(to.runtime, "nsbox", `${name}.json`));
@@ -478,7 +482,7 @@ describe.skipIf(!asRoot)("only the owner can join (as root: uid 1000 and 1001 vi
     // uid 1001 does not even see it: the registry is per user.
     expectNsboxError(await run(["exec", name, "--", "cat", "/tmp/secret"], { argv0: other.argv0, cwd: other.cwd }), 125, "no sandbox named");
     // Given the state file, it is still refused, by name and owner.
-    handOver(name, join(owner.runtime, "nsbox"), other, 1001);
+    await handOver(name, join(owner.runtime, "nsbox"), other, 1001);
     for (const args of [["exec", name, "--", "cat", "/tmp/secret"], ["inspect", name], ["stop", name]]) {
       const r = await run(args, { argv0: other.argv0, cwd: other.cwd });
       expectNsboxError(r, 125, `sandbox ${name}`, "belongs to uid 1000", "only its owner");
@@ -494,7 +498,7 @@ describe.skipIf(!asRoot)("only the owner can join (as root: uid 1000 and 1001 vi
     const other = as(1001);
     const name = uniqueName("kernel");
     const s = await sandbox(name, [], "echo secret > /tmp/secret", { argv0: owner.argv0, cwd: owner.cwd });
-    handOver(name, join(owner.runtime, "nsbox"), other, 1001);
+    await handOver(name, join(owner.runtime, "nsbox"), other, 1001);
     const script = `
       import { readFileSync } from "node:fs";
       import { buildJoinPlan } from ${JSON.stringify(join(codeRoot(), "src/plan/join.ts"))};
@@ -515,7 +519,7 @@ describe.skipIf(!asRoot)("only the owner can join (as root: uid 1000 and 1001 vi
     const user = as(1000);
     const name = uniqueName("rootbox");
     const s = await sandbox(name, [], "echo secret > /tmp/secret");
-    handOver(name, STATE, user, 1000);
+    await handOver(name, STATE, user, 1000);
     const r = await run(["exec", name, "--", "cat", "/tmp/secret"], { argv0: user.argv0, cwd: user.cwd });
     expectNsboxError(r, 125, "belongs to uid 0");
     expect(r.stdout).toBe("");

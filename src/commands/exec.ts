@@ -14,15 +14,16 @@ import { SANDBOX_OPTIONS } from "../options/defs.ts";
 async function run(ctx: CommandContext): Promise<number> {
   const name = ctx.args.sandbox as string;
   const command = ctx.command;
-  // --chdir, --env and -v are the sandbox options' own: the same parse and checks as `nsbox --env …`.
-  const { chdir, env = {}, verbose = false } = ctx.options();
+  // --chdir, --env, -v and --pass-fd are the sandbox options' own: the same parse and checks as `nsbox --env …`.
+  const options = ctx.options();
+  const { chdir, env = {}, verbose = false } = options;
   const s = findSandbox(name);
   checkOwner(s);
   prepareExecutor();
   // /proc/PID is checked against the pidfd right before the plan names it.
   const payload = provenPayload(s);
   const terminal = userTerminal();
-  const plan = buildJoinPlan(s, command, readHost(), { terminal, chdir, env }, payload ?? s.pid);
+  const plan = buildJoinPlan(s, command, readHost(), { terminal, chdir, env, passing: options }, payload ?? s.pid);
   if (verbose) {
     log.setLevel(4);
     await log.flush();
@@ -60,6 +61,7 @@ export default {
     chdir: SANDBOX_OPTIONS.chdir!,
     env: SANDBOX_OPTIONS.env!,
     verbose: SANDBOX_OPTIONS.verbose!,
+    "pass-fd": SANDBOX_OPTIONS["pass-fd"]!,
     help: HELP,
   },
   command: { valueHint: "command [args…]", description: "The command to run, and its arguments" },

@@ -1,11 +1,13 @@
 /* One translation unit: TinyCC compiles it in one pass, faster than many. Each file includes
  * only nsbox.h, and calls only what it declares; none includes another. */
+#include "pass_fds.c"
 #include "spawn.c"
 #include "plan.c"
 #include "run_ops.c"
 #include "report.c"
 #include "safe_path.c"
 #include "init.c"
+#include "proctitle.c"
 #include "pty.c"
 #include "caps.c"
 #include "landlock.c"

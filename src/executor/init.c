@@ -32,6 +32,7 @@ void block_signals(void) {
 void run_init(int payload, u32 signal_mask) {
   payload_pid = payload;
   report(REPORT_STARTED, 0, payload);
+  proctitle_unmap();  /* the payload has exec'd: Bun's memory is no longer shared with anyone */
   /* Keep only the report pipe: stdio and the pty belong to the payload, so the parent sees
    * end-of-file on them when the payload's side is done. */
   syscall(SYS_close_range, 0, REPORT_FD - 1, 0);

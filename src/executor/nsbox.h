@@ -168,6 +168,7 @@ void _exit(int status);
 #define OP_LISTEN_TCP 26     /* a port on 127.0.0.1 in the sandbox's network namespace; the socket goes to the parent */
 #define OP_BIND 27           /* s1 host source, s2 target, s3 identity, a attributes set before attaching */
 #define OP_HOLD 28           /* s1 host directory (none: close), s3 identity, a descriptor slot */
+#define OP_PASS_FDS 29       /* s1 the caller's descriptors, decimal, space-separated: placed at their own numbers */
 
 /* Op flags: one bit each, whatever op reads them. */
 #define OPF_RECURSIVE 1   /* SETATTR: the whole tree                                      */
@@ -175,6 +176,7 @@ void _exit(int status);
 #define OPF_NEW 4         /* MKDIR: the directory must not exist yet                      */
 #define OPF_TREE 8        /* BIND: with the submounts below the source                    */
 #define OPF_CREATE 16     /* WRITE_FILE: create or truncate                                */
+#define OPF_LISTEN_PID 32 /* EXEC: LISTEN_PID= in envp becomes the payload's own pid       */
 
 struct op {
   u32 type, flags;
@@ -208,6 +210,8 @@ struct report {
 /* Descriptors the executor needs at once, at most (the fixed ones, and two a step opens for a
  * moment): fewer under RLIMIT_NOFILE and it reports EMFILE before its first step. */
 #define FDS_NEEDED 12
+/* Descriptors of the caller passed to the payload (OP_PASS_FDS), at most. */
+#define PASS_FDS_MAX 64
 
 /* The parent's calls into the executor (nsbox_call in host.c; CALL in src/kernel.ts). */
 #define CALL_SPAWN 1
@@ -255,6 +259,9 @@ void report_to(int fd, int kind, int index, int value);
 /* plan.c: the plan's loop; run_ops.c: one op */
 int run_plan(unsigned char *plan, u32 first, int verbose);
 int run_op(unsigned char *plan, struct op *op);
+/* proctitle.c: PID 1 shown as nsbox-init */
+void proctitle_prepare(void);
+void proctitle_unmap(void);
 /* init.c */
 void run_init(int payload, u32 signal_mask);
 void reset_signals(void);
@@ -269,6 +276,12 @@ int drop_caps(u64 keep);
 int apply_landlock(char **read, char **write, char **dev);
 int set_rlimit(int resource, const char *soft, const char *hard);
 int install_seccomp(const void *program, int bytes);
+/* pass_fds.c: the caller's descriptors, kept apart from the fixed ones until the exec */
+int pass_fds_prepare(unsigned char *plan, int *index);
+int pass_fds_keep(int *keep, int n);
+int pass_fds_place(void);
+void set_listen_pid(char **envp);
+extern int payload_report_fd;
 /* join.c */
 int join_namespace(const char *path, int nstype);
 int enter_root(const char *root, const char *mntns);

@@ -29,7 +29,8 @@ int run_plan(unsigned char *plan, u32 first, int verbose) {
   struct plan_header *header = (struct plan_header *)plan;
   struct op *ops = (struct op *)(plan + 32);
   for (u32 i = first; i < header->count; i++) {
-    if (verbose) report(REPORT_STEP, i, 0);
+    /* From OP_PASS_FDS on, the payload's report pipe may have moved (pass_fds.c). */
+    if (verbose) report_to(payload_report_fd, REPORT_STEP, i, 0);
     if (ops[i].type == OP_SPAWN) {
       /* PID 1's memory is a copy of nsbox's, its environment included. Not dumpable, it belongs
        * to the host's user namespace for ptrace and /proc: even a payload given CAP_SYS_PTRACE
@@ -43,7 +44,7 @@ int run_plan(unsigned char *plan, u32 first, int verbose) {
     }
     if (run_op(plan, &ops[i]) < 0) {
       int e = errno;
-      report(REPORT_FAIL, i, e);
+      report_to(payload_report_fd, REPORT_FAIL, i, e);
       _exit(ops[i].type == OP_EXEC ? (e == ENOENT ? 127 : 126) : 125);
     }
     if (ops[i].type == OP_OPEN_PTY) report(REPORT_PTY, i, 0);

@@ -98,9 +98,13 @@ int run_op(unsigned char *plan, struct op *op) {
   case OP_SECCOMP: return install_seccomp(s2, op->a);
   case OP_SETNS: return join_namespace(s1, op->a);
   case OP_CHROOT: return enter_root(s1, s2);
-  case OP_EXEC:
-    errno = exec_first(plan_list(plan, op->s1), plan_list(plan, op->s2), plan_list(plan, op->s3));
+  case OP_PASS_FDS: return pass_fds_place();
+  case OP_EXEC: {
+    char **envp = plan_list(plan, op->s3);
+    if (op->flags & OPF_LISTEN_PID) set_listen_pid(envp);
+    errno = exec_first(plan_list(plan, op->s1), plan_list(plan, op->s2), envp);
     return -1;
+  }
   }
   errno = EINVAL;
   return -1;

@@ -8,30 +8,31 @@ struct clone_header {
   u32 clone_flags;
 };
 
-/* Close every descriptor numbered `count` or more but the sources: Bun's event loop, its
- * sockets and files must not leak into the sandbox, and a process with few descriptors to
- * spare then has room to place its own. */
-static void close_others(const int *source, int count) {
-  int keep[8], n = 0, i, j, low = count;
-  for (i = 0; i < count; i++) {
-    if (source[i] < count) continue;
-    for (j = n++; j > 0 && keep[j - 1] > source[i]; j--) keep[j] = keep[j - 1];
-    keep[j] = source[i];
-  }
-  for (i = 0; i < n; i++) {
+/* Close every descriptor numbered `low` or more but those in keep[0..n), sorted ascending:
+ * Bun's event loop, its sockets and files must not leak into the sandbox, and a process with
+ * few descriptors to spare then has room to place its own. */
+static void close_except(int low, const int *keep, int n) {
+  for (int i = 0; i < n; i++) {
+    if (keep[i] < low) continue;
     if (keep[i] > low) syscall(SYS_close_range, low, keep[i] - 1, 0);
-    if (keep[i] >= low) low = keep[i] + 1;
+    low = keep[i] + 1;
   }
   syscall(SYS_close_range, low, ~0U, 0);
 }
 
 /* In the child: put the descriptors it keeps at fixed numbers (0-2 stdio when given, then
- * REPORT_FD and CONTROL_FD), and close every other one. Each source is first copied to a free
- * number at or above `count`, all before any move, so that no move overwrites a source not yet
- * copied. `report_at` follows the report pipe, for telling the parent why this failed. */
+ * REPORT_FD and CONTROL_FD), keep the copies of the caller's passed descriptors (pass_fds.c),
+ * and close every other one. Each source is first copied to a free number at or above `count`,
+ * all before any move, so that no move overwrites a source not yet copied. `report_at` follows
+ * the report pipe, for telling the parent why this failed. */
 static int place_fds(const int *source, int count, int *report_at) {
-  int copy[8], i;
-  close_others(source, count);
+  int keep[8 + PASS_FDS_MAX], copy[8], i, j, n = 0;
+  for (i = 0; i < count; i++) {
+    if (source[i] < count) continue;
+    for (j = n++; j > 0 && keep[j - 1] > source[i]; j--) keep[j] = keep[j - 1];
+    keep[j] = source[i];
+  }
+  close_except(count, keep, pass_fds_keep(keep, n));
   for (i = 0; i < count; i++) {
     copy[i] = -1;
     if (source[i] >= 0 && (copy[i] = fcntl(source[i], F_DUPFD_CLOEXEC, count)) < 0) return -1;
@@ -45,7 +46,8 @@ static int place_fds(const int *source, int count, int *report_at) {
     }
   }
   *report_at = REPORT_FD;
-  return (int)syscall(SYS_close_range, count, ~0U, 0);
+  close_except(count, keep, pass_fds_keep(keep, 0));
+  return 0;
 }
 
 /* Returns the pid of the sandbox's first process (its PID 1) as the host sees it, or -errno
@@ -59,7 +61,7 @@ int nsbox_spawn(unsigned char *plan, int length, int report_w, int pty_sock,
   long pid = syscall(SYS_clone, (unsigned long)header->clone_flags | SIGCHLD, 0, 0, 0, 0);
   if (pid < 0) return -errno;
   if (pid == 0) {
-    int fds[5] = { in, out, err, report_w, pty_sock }, report_at = report_w;
+    int fds[5] = { in, out, err, report_w, pty_sock }, report_at = report_w, index = -1;
     u64 limit[2] = { 0, 0 };
     reset_signals();
     block_signals();
@@ -69,10 +71,16 @@ int nsbox_spawn(unsigned char *plan, int length, int report_w, int pty_sock,
       report_to(report_w, REPORT_FAIL, -1, EMFILE);
       _exit(125);
     }
+    /* The caller's descriptors first, copied away from the numbers placed next. */
+    if (pass_fds_prepare(plan, &index) < 0) {
+      report_to(report_w, REPORT_FAIL, index, errno);
+      _exit(125);
+    }
     if (place_fds(fds, 5, &report_at) < 0) {
       report_to(report_at, REPORT_FAIL, -1, errno);
       _exit(125);
     }
+    proctitle_prepare();
     run_plan(plan, 0, header->plan.flags & PLAN_VERBOSE);
     _exit(125);
   }

@@ -195,9 +195,25 @@ export const OPTION_DEFS: ReadonlyMap<string, OptionDef> = new Map<string, Optio
   ["net-log", { key: "netLog", type: "string", valueHint: "FILE", description: "Write every network decision to FILE as JSON lines (needs --net allow=)", add: (o, v, { base }) => void (o.netLog = fromBase(nonEmpty(String(v), "a file"), base)) }],
   ["memory", { key: "memory", type: "string", valueHint: "SIZE", numeric: true, description: "Memory limit (needs a delegated cgroup v2)", add: (o, v) => void (o.memory = cgroupSize(String(v))) }],
   ["pids", { key: "pids", type: "string", valueHint: "N", numeric: true, description: "Process limit (needs a delegated cgroup v2)", add: (o, v) => void (o.pids = cgroupCount(String(v))) }],
+  ["pass-fd", {
+    key: "passFds", type: "string", valueHint: "N", repeatable: true,
+    description: "Pass descriptor N (open where nsbox starts: 5<file) to the command at the same number (repeatable; /dev/fd/N arguments and make's jobserver are passed without it)",
+    add: (o, v) => void (o.passFds ??= []).push(descriptor(str(v))),
+  }],
   ["name", { key: "name", type: "string", valueHint: "NAME", description: "Name the sandbox for nsbox ps, inspect, exec and stop (default: a short generated id)", add: (o, v) => void (o.name = nameOf(str(v))) }],
   ["verbose", { key: "verbose", type: "boolean", alias: "v", description: "Print each setup step as it runs", add: (o, v) => void (o.verbose = v === true) }],
 ]);
+
+/** The highest descriptor number --pass-fd takes: the kernel's default ceiling (fs.nr_open) less one. */
+export const FD_MAX = 1048575;
+
+/** A --pass-fd value: a descriptor number above stdio (0, 1 and 2 are always passed, through a pty when a terminal). */
+export function descriptor(text: string): number {
+  if (!/^\d{1,7}$/.test(text) || Number(text) > FD_MAX) throw expected(`a descriptor number from 3 to ${FD_MAX}`);
+  const fd = Number(text);
+  if (fd < 3) throw problem(`standard input, output and error are always passed (through a pseudo-terminal when they are your terminal): give a descriptor from 3 to ${FD_MAX}`);
+  return fd;
+}
 
 /** A sandbox's name: a file name in the runtime directory (registry.ts). */
 export const SANDBOX_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;

@@ -3,7 +3,7 @@
 import type { SandboxOptions } from "../options.ts";
 import { MOUNT_KINDS, TRY_KINDS, type MountKind, type MountSpec } from "../plan/mount-spec.ts";
 import { checkMilliseconds } from "./duration.ts";
-import { capability, cgroupCount, cgroupSize, envName, hostname, id, noNul, oneOf, optionDef, rlimit } from "./defs.ts";
+import { capability, cgroupCount, cgroupSize, descriptor, envName, FD_MAX, hostname, id, noNul, oneOf, optionDef, rlimit } from "./defs.ts";
 import { parseNetValue } from "./net.ts";
 import { expected, Problem, problem } from "./problem.ts";
 
@@ -159,5 +159,17 @@ export const LIBRARY_CHECKS: ReadonlyMap<keyof SandboxOptions, Check> = new Map<
     return [...values];
   }],
   ["netLog", (v) => nonEmpty(v, "a file path (a non-empty string)")],
+  ["passFds", (v) => {
+    const what = `a list of descriptor numbers from 3 to ${FD_MAX}`;
+    if (!Array.isArray(v) || elements(v).some((x) => typeof x !== "number")) throw expected(what);
+    return elements(v).map((x) => {
+      try {
+        return descriptor(Number.isInteger(x) ? String(x) : "");
+      } catch (e) {
+        if (e instanceof Problem) throw problem(`${String(x)}: ${e.message}`);
+        throw e;
+      }
+    });
+  }],
   ["name", viaText("name")],
 ]);

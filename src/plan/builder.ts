@@ -139,11 +139,15 @@ export class PlanBuilder {
     return this.place({ at: dst, host: lower, creatable: true, readOnly: false });
   }
 
-  /** A kernel filesystem (proc, devpts) at `dst`: nothing below it is the plan's to create. */
-  special(fstype: string, dst: string, data: string | undefined, flags: number, why: Purpose): this {
+  /**
+   * A kernel filesystem (proc, devpts, sysfs) at `dst`: nothing below it is the plan's to create.
+   * `shows`: the host path whose tree it shows the same (a fresh sysfs shows the host's /sys),
+   * so that what lies below it is known to later options.
+   */
+  special(fstype: string, dst: string, data: string | undefined, flags: number, why: Purpose, shows?: string): this {
     this.prepare(dst, "dir", why);
     this.push({ op: "MOUNT", source: fstype, target: sandboxPath(dst), fstype, data, flags, noSymlinks: true, why });
-    return this.place({ at: dst, creatable: false, readOnly: false, special: true });
+    return this.place({ at: dst, creatable: false, readOnly: false, special: true, host: shows });
   }
 
   /** The writable mounts, as paths inside: the trees Landlock lets the payload write. */

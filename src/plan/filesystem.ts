@@ -9,6 +9,7 @@ import { devOps } from "./dev.ts";
 import { PROTECTED } from "./protected.ts";
 import { inotifyOps } from "./inotify.ts";
 import { ipcOps } from "./ipc.ts";
+import { sysOps } from "./sys.ts";
 import { stagingOptions, tmpfsOptions } from "./tmpfs.ts";
 
 /** The host's system directories, shared read-only (a symlink, as in merged /usr, stays a symlink). */
@@ -28,6 +29,8 @@ export interface FilesystemChoices {
   group: string;
   /** Whether PID 1 may set the IPC namespace's limits: the kernel lets only its root uid (ipc.ts). */
   ipcLimits: boolean;
+  /** Whether the sandbox has a network namespace of its own (not --net host): /sys is then a fresh sysfs (sys.ts). */
+  ownNetwork: boolean;
 }
 
 /** Where the kernel's and the session's own files live: never a project (checked with what is below). */
@@ -210,6 +213,7 @@ export function filesystemOps(b: PlanBuilder, c: FilesystemChoices): void {
     b.push({ op: "MOUNT", source: p, target: p, flags: MS.BIND | MS.REC, noSymlinks: true, why })
       .push({ op: "SETATTR", path: p, set: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, recursive: true, noSymlinks: true, why });
   }
+  sysOps(b, c.ownNetwork);
 
   devOps(b);
   b.tmpfs("/tmp", tmpfsOptions("scratch", "1777"), { what: "make a private /tmp" });

@@ -15,6 +15,7 @@ import { payloadOps } from "./payload.ts";
 import { finalWatches, openedPaths, protectShare, type Watch } from "./protected.ts";
 import { netChoice, PROXY_PORT, proxyEnv, type NetChoice } from "./network.ts";
 import { homeToolOps } from "./toolchains.ts";
+import { bindJobserverFifo, listenEnv, passFdPlan, type PassedFd } from "./pass-fds.ts";
 
 import { CLONE, SIGNAL } from "../kernel.ts";
 export { CLONE };
@@ -43,6 +44,8 @@ export interface Plan {
   watch?: Watch[];
   /** With --net allow=: the rules nsbox's proxy applies to the sandbox's connections. */
   proxy?: { rules: import("../net/rules.ts").Rule[] };
+  /** The caller's descriptors the command gets at the same numbers, and why (plan/pass-fds.ts). */
+  passFds?: PassedFd[];
 }
 
 export interface PlanIo {
@@ -97,6 +100,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     group: groupFile(host, id),
     // kernel.shm* are writable by the IPC namespace's root uid only: with --uid N, unless nsbox runs as root.
     ipcLimits: id.uid === 0 || host.uid === 0,
+    ownNetwork: net.mode !== "host",
   });
   // Files the host runs later (git hooks and config, .envrc, editor tasks) stay read-only in the
   // share; an option that shares a directory over the current one guards it again (mounts.ts).
@@ -105,6 +109,10 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   const toolPath = o.homeTools === "off" ? undefined : homeToolOps(b, host);
   const cleanup = mountOps(b, o.mounts ?? [], host);
   hideRegistry(b, host, share.dir);
+  // Descriptors handed over on purpose; the command line's own /dev/fd/N and jobserver too, never the library's.
+  const passing = passFdPlan(command, o, host, { args: !io.library, makeflags: io.library ? undefined : host.env.MAKEFLAGS, fifo: true });
+  notes.push(...passing.notes);
+  if (passing.fifo) bindJobserverFifo(b, passing.fifo, notes);
   // `cd /tmp && nsbox --rw /tmp -- cmd`: the option shares the current directory, so start there.
   if (covered && !o.noCwd && o.chdir === undefined && share.dir === null && b.kindAt(host.cwd) === "dir") startDir = host.cwd;
   // `--hide .`: the command would start in an empty directory it cannot read; said rather than run.
@@ -121,6 +129,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     base: host.env, clear: o.clearEnv ?? false, keep: o.keepEnv ?? [], home, pwd: startDir,
     set: { ...(toolPath ? { PATH: toolPath } : {}), ...(net.mode === "allow" ? proxyEnv(net.rules) : {}), ...o.env },
   });
+  const listenPid = listenEnv(env, passing.fds);
   leaveHostOps(b);
   const hostname = o.hostname ?? "nsbox";
   b.push({ op: "SETHOSTNAME", name: hostname, why: { what: `set the host name to ${hostname}`, option: "--hostname" } });
@@ -133,12 +142,12 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   }
   b.push({ op: "CHDIR", path: startDir, why: { what: `start in ${startDir}`, path: startDir } });
 
-  payloadOps(b, o, { command, env, terminal: io.terminal, spawn: { what: "start the command under the sandbox's init" } });
+  payloadOps(b, o, { command, env, terminal: io.terminal, spawn: { what: "start the command under the sandbox's init" }, passFds: passing.fds, listenPid });
 
   const cloneFlags = Object.values(CLONE).reduce((a, f) => a | f, 0) & ~(net.mode === "host" ? CLONE.NEWNET : 0);
   return {
     ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, terminalFds: io.terminal ? io.terminal.fds ?? 7 : 0, notes, net, cleanup,
-    watch: finalWatches(b, o.mounts ?? [], host),
+    watch: finalWatches(b, o.mounts ?? [], host), passFds: passing.fds,
     ...(net.mode === "allow" ? { proxy: { rules: net.rules } } : {}),
   };
 }

@@ -11,6 +11,7 @@ import type { Op } from "../ops.ts";
 import type { Plan, PlanIo } from "./index.ts";
 import { payloadOps } from "./payload.ts";
 import { netChoice, proxyEnv, type NetChoice } from "./network.ts";
+import { listenEnv, passFdPlan } from "./pass-fds.ts";
 
 /** The namespaces joined, user first (it grants the capabilities the others need); mnt comes last, with the root. */
 const NAMESPACES = [
@@ -51,6 +52,8 @@ export interface JoinIo extends PlanIo {
   chdir?: string;
   /** Variables to set, after the sandbox's own --env. */
   env?: Record<string, string>;
+  /** Descriptors to pass (--pass-fd), as normalised options: exec's own, never the sandbox's recorded ones. */
+  passing?: import("../options.ts").SandboxOptions;
 }
 
 /**
@@ -77,6 +80,10 @@ export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io
     set: { ...(net.mode === "allow" ? proxyEnv(net.rules) : {}), ...o.env, ...io.env },
   });
 
+  // Descriptors as for a new sandbox (this caller's: the sandbox's own --pass-fd were its starter's);
+  // make 4.4's jobserver FIFO can't be mounted into a running sandbox (a note says so).
+  const passing = passFdPlan(command, io.passing ?? {}, host, { args: true, makeflags: host.env.MAKEFLAGS, fifo: false });
+  const listenPid = listenEnv(env, passing.fds);
   const b = new JoinBuilder(s.writable);
   const tie: Op = { op: "DEATH_SIGNAL", signal: SIGNAL.KILL, why: { what: "tie the command's life to nsbox exec's" } };
   b.push(tie);
@@ -97,6 +104,7 @@ export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io
     command, env, terminal: io.terminal, first: [tie],
     spawn: { what: "start the command in the sandbox's PID namespace" },
     installed: fromFile ? Buffer.from(s.seccompFilter!, "base64") : undefined,
+    passFds: passing.fds, listenPid,
   });
-  return { ops: b.ops, cloneFlags: 0, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, terminalFds: io.terminal ? io.terminal.fds ?? 7 : 0, notes: [], net };
+  return { ops: b.ops, cloneFlags: 0, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, terminalFds: io.terminal ? io.terminal.fds ?? 7 : 0, notes: passing.notes, net, passFds: passing.fds };
 }

@@ -21,6 +21,10 @@ export interface PayloadSpec {
   first?: Op[];
   /** The seccomp filter a running sandbox got (nsbox exec installs the same). */
   installed?: Uint8Array;
+  /** The caller's descriptors, placed at their numbers right before the exec (plan/pass-fds.ts). */
+  passFds?: readonly { fd: number; why: string }[];
+  /** env holds LISTEN_PID= for the executor to fill with the command's pid (socket activation). */
+  listenPid?: boolean;
 }
 
 /** Append SPAWN and every op after it: from SPAWN on, the ops run in the payload's own process. */
@@ -32,12 +36,19 @@ export function payloadOps(b: PlanBuilder, o: SandboxOptions, p: PayloadSpec): v
     .push(p.terminal
       ? { op: "USE_PTY", fds: p.terminal.fds ?? 7, why: { what: "attach the command to its pseudo-terminal" } }
       : { op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } });
+  // The caller's descriptors at their numbers once the pty no longer needs its fixed one, before
+  // the limits: a passed 63 (bash's <(…)) still lands under --rlimit nofile=16.
+  if (p.passFds?.length) {
+    const fds = p.passFds.map((f) => f.fd);
+    b.push({ op: "PASS_FDS", fds, why: { what: `pass descriptor${fds.length > 1 ? "s" : ""} ${fds.join(", ")} to the command (${[...new Set(p.passFds.map((f) => f.why))].join("; ")})` } });
+  }
   hardeningOps(b, o, undefined, p.installed);
   b.push({
     op: "EXEC",
     candidates: execCandidates(p.command[0]!, p.env.PATH),
     argv: p.command,
     envp: Object.entries(p.env).map(([k, v]) => `${k}=${v}`),
+    ...(p.listenPid ? { listenPid: true } : {}),
     why: { what: `run ${p.command[0]}`, path: p.command[0] },
   });
 }
