@@ -129,6 +129,19 @@ describe("given the user's git configuration", () => {
     expect(r.stdout).not.toMatch(/credential|insteadof|include|alias/i);
   });
 
+  it("reads $XDG_CONFIG_HOME/git/config when it is set, and never a relative one (it would be the project's)", async () => {
+    const home = fakeHome("[user]\n\tname = Ada Lovelace\n");
+    const xdg = join(home, "xdg");
+    mkdirSync(join(xdg, "git"), { recursive: true });
+    writeFileSync(join(xdg, "git/config"), "[user]\n\temail = xdg@example.test\n");
+    expect(await inside(COMMIT, [], gitEnv(home, { XDG_CONFIG_HOME: xdg }))).toMatchObject({ stdout: "Ada Lovelace <xdg@example.test>|Ada Lovelace <xdg@example.test>\n", exitCode: 0 });
+    const cwd = scratch();
+    mkdirSync(join(cwd, "rel/git"), { recursive: true });
+    writeFileSync(join(cwd, "rel/git/config"), "[user]\n\temail = planted@project.test\n");
+    const r = await inside("git config --global user.email || echo none", [], gitEnv(home, { XDG_CONFIG_HOME: "rel" }), cwd);
+    expect(r).toMatchObject({ stdout: "none\n", exitCode: 0 });
+  });
+
   it("lets a repository's own user.email win, as at home", async () => {
     const home = fakeHome(DEVELOPER, XDG);
     const r = await inside(`${COMMIT.replace("git commit", "git config user.email local@repo.test && git commit")}`, [], gitEnv(home));
@@ -143,9 +156,9 @@ describe("given the user's git configuration", () => {
     expect(r.stdout).toBe(`${home}/.gitconfig\nGrace Hopper <grace@example.test>|Grace Hopper <grace@example.test>\n0\n`);
   });
 
-  it("passes a name with quotes, backslashes and comment characters exactly", async () => {
-    const name = 'O"Brien \\ #1; ok';
-    const home = fakeHome(`[user]\n\tname = "O\\"Brien \\\\ #1; ok"\n\temail = ob@example.test\n`);
+  it("passes a name with quotes, backslashes, comment characters and UTF-8 exactly", async () => {
+    const name = 'O"Brien \\ #1; ok — Zoë 漢字';
+    const home = fakeHome(`[user]\n\tname = "O\\"Brien \\\\ #1; ok — Zoë 漢字"\n\temail = ob@example.test\n`);
     const outside = await collect(["git", "config", "--global", "user.name"], { cwd: scratch(), env: { ...process.env, ...gitEnv(home) } });
     expect(outside.stdout).toBe(`${name}\n`);
     const r = await inside("git config user.name", [], gitEnv(home));

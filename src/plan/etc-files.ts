@@ -67,7 +67,7 @@ export function etcFileOps(b: PlanBuilder, hostname: string, hostShared: boolean
   for (const [file, content] of files) {
     if (!regularFile(file)) continue;
     const staged = `/nsbox${file.replaceAll("/", "-")}`;
-    const why = { what: `provide ${file} for the host name ${hostname}`, option: "--hostname", path: file };
+    const why = { what: `provide ${file} for the host name ${hostname}`, path: file };
     b.push({ op: "WRITE_FILE", path: staged, content: content(), mode: 0o644, create: true, why })
       .push({ op: "MOUNT", source: staged, target: sandboxPath(file), flags: MS.BIND, noSymlinks: true, why })
       .setattr(file, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV, why);

@@ -21,12 +21,14 @@ export interface GitIdentity {
  * The user's global git config files, in the order git reads them (a later one wins):
  * $GIT_CONFIG_GLOBAL alone when it is set, else $XDG_CONFIG_HOME/git/config (~/.config/git/config
  * when XDG_CONFIG_HOME is unset or empty), then ~/.gitconfig. Never a repository's .git/config
- * and never /etc/gitconfig (the sandbox reads that one itself: /etc is shared read-only).
+ * and never /etc/gitconfig (the sandbox reads that one itself: /etc is shared read-only). A
+ * relative $GIT_CONFIG_GLOBAL or $XDG_CONFIG_HOME is skipped: git would read it from the current
+ * directory, the project's, which is not the user's.
  */
 export function globalConfigFiles(env: Record<string, string | undefined>, home: string): string[] {
-  // A relative one would be read from the current directory: the project's, which is not the user's.
   if (env.GIT_CONFIG_GLOBAL) return env.GIT_CONFIG_GLOBAL.startsWith("/") ? [env.GIT_CONFIG_GLOBAL] : [];
-  return [join(env.XDG_CONFIG_HOME || join(home, ".config"), "git/config"), join(home, ".gitconfig")];
+  const xdg = env.XDG_CONFIG_HOME || join(home, ".config");
+  return [...(xdg.startsWith("/") ? [join(xdg, "git/config")] : []), join(home, ".gitconfig")];
 }
 
 /**
