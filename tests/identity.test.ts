@@ -22,6 +22,17 @@ describe("given the default sandbox", () => {
       expect(r).toMatchObject({ stdout: "nsbox 127.0.1.1 127.0.1.1 nsbox\nnsbox\n127.0.1.1       nsbox\nnsbox\n", exitCode: 0 });
     });
 
+    // Java's own resolver path (getaddrinfo with AI_CANONNAME); where no JDK is installed there is nothing to run.
+    it.skipIf(!Bun.which("java"))("finds it for Java's InetAddress.getLocalHost(), with --hostname too (the control: a hosts file without the name)", async () => {
+      const cwd = scratch();
+      writeFileSync(join(cwd, "Local.java"), "public class Local { public static void main(String[] a) throws Exception { var h = java.net.InetAddress.getLocalHost(); System.out.println(h.getHostName() + \" \" + h.getHostAddress() + \" \" + h.getCanonicalHostName()); } }\n");
+      const r = await inside("java Local.java", ["--hostname", "web1.example.test"], {}, cwd);
+      expect(r).toMatchObject({ stdout: "web1.example.test 127.0.1.1 web1.example.test\n", exitCode: 0 });
+      writeFileSync(join(cwd, "hosts"), "127.0.0.1 localhost\n");
+      const control = await inside("java Local.java", ["--file", `/etc/hosts:${join(cwd, "hosts")}`], {}, cwd);
+      expect(control.stderr).toContain("java.net.UnknownHostException: nsbox");
+    });
+
     it("failed the same way before nsbox wrote /etc/hosts (the control: a hosts file without the name)", async () => {
       const hosts = join(scratch(), "hosts");
       writeFileSync(hosts, "127.0.0.1 localhost\n::1 localhost\n");
