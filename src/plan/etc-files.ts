@@ -1,5 +1,5 @@
 // /etc/hosts and /etc/hostname inside: the sandbox's own host name, resolvable, as Docker and podman write them.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { ATTR, MS, type PlanBuilder, sandboxPath } from "./builder.ts";
 
 /** Where the sandbox's host name resolves: a loopback address of its own, as Debian writes it (any 127/8 address answers on `lo`). */
@@ -54,8 +54,8 @@ function hostHosts(): string {
 /**
  * Ops that put the sandbox's /etc/hosts and /etc/hostname in place of the host's (`/etc` is the
  * host's, read-only: each file is staged and bound over the host's one, as /etc/passwd is).
- * A file the host does not have as a regular file (missing, or a symlink) is left alone: a
- * read-only /etc cannot get a new name, and nothing is placed through a symlink. Without
+ * A file the view does not have as a regular file (missing, a symlink, or /etc itself a symlink)
+ * is left alone: a read-only /etc cannot get a new name, and nothing is placed through a symlink. Without
  * /etc/hostname, programs take the name from uname(2), which is the sandbox's anyway.
  * `hostShared`: the network is the host's (`--net host`).
  */
@@ -65,19 +65,11 @@ export function etcFileOps(b: PlanBuilder, hostname: string, hostShared: boolean
     ["/etc/hostname", () => `${hostname}\n`],
   ];
   for (const [file, content] of files) {
-    if (!regularFile(file)) continue;
+    if (b.kindAt(file) !== "file") continue;
     const staged = `/nsbox${file.replaceAll("/", "-")}`;
     const why = { what: `provide ${file} for the host name ${hostname}`, path: file };
     b.push({ op: "WRITE_FILE", path: staged, content: content(), mode: 0o644, create: true, why })
       .push({ op: "MOUNT", source: staged, target: sandboxPath(file), flags: MS.BIND, noSymlinks: true, why })
       .setattr(file, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV, why);
-  }
-}
-
-function regularFile(path: string): boolean {
-  try {
-    return lstatSync(path).isFile();
-  } catch {
-    return false;
   }
 }

@@ -87,7 +87,7 @@ export function gitIdentityOps(b: PlanBuilder, host: Host, home: string, notes: 
   notes.push(...identity.notes);
   const file = join(home, ".gitconfig");
   if (identity.text === "" || home === "/" || b.kindAt(file) !== "missing") return {};
-  const why = { what: "give git your user.name and user.email (only those) in ~/.gitconfig", path: file };
+  const why = { what: "give git your identity (user.name, user.email; nothing else) in ~/.gitconfig", path: file };
   b.prepare(file, "file", why).push({ op: "WRITE_FILE", path: sandboxPath(file), content: Buffer.from(identity.text, "latin1"), why });
   return host.env.GIT_CONFIG_GLOBAL ? { GIT_CONFIG_GLOBAL: file } : {};
 }
