@@ -362,7 +362,7 @@ describe("--file", () => {
 describe("--symlink", () => {
   it("creates a symlink inside the sandbox", async () => {
     const r = await sh("readlink /x/h; cat /x/h", { cwd: scratch() }, ["--tmpfs", "/x", "--symlink", "/etc/hostname:/x/h"]);
-    expect(r).toMatchObject({ stdout: `/etc/hostname\n${readFileSync("/etc/hostname", "utf8")}`, exitCode: 0 });
+    expect(r).toMatchObject({ stdout: "/etc/hostname\nnsbox\n", exitCode: 0 });
   });
 
   it("needs TARGET:PATH, refuses an existing path and a read-only place", async () => {

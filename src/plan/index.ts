@@ -11,6 +11,8 @@ import { sandboxEnv } from "./env.ts";
 import { chooseShareDir, filesystemOps, leaveHostOps } from "./filesystem.ts";
 import { expandPath, mountOps } from "./mounts.ts";
 import { groupFile, idMapOps, passwdFile } from "./ids.ts";
+import { etcFileOps } from "./etc-files.ts";
+import { gitIdentityOps } from "./git-identity.ts";
 import { payloadOps } from "./payload.ts";
 import { finalWatches, openedPaths, protectShare, type Watch } from "./protected.ts";
 import { netChoice, PROXY_PORT, proxyEnv, type NetChoice } from "./network.ts";
@@ -102,6 +104,9 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     ipcLimits: id.uid === 0 || host.uid === 0,
     ownNetwork: net.mode !== "host",
   });
+  const hostname = o.hostname ?? "nsbox";
+  etcFileOps(b, hostname, net.mode === "host");
+  const gitEnv = gitIdentityOps(b, host, home, notes);
   // Files the host runs later (git hooks and config, .envrc, editor tasks) stay read-only in the
   // share; an option that shares a directory over the current one guards it again (mounts.ts).
   if (share.dir) protectShare(b, share.dir, { what: `share the current directory ${share.dir}`, path: share.dir }, host, openedPaths(o.mounts ?? [], host));
@@ -127,11 +132,10 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   }
   const { env, dropped } = sandboxEnv({
     base: host.env, clear: o.clearEnv ?? false, keep: o.keepEnv ?? [], home, pwd: startDir,
-    set: { ...(toolPath ? { PATH: toolPath } : {}), ...(net.mode === "allow" ? proxyEnv(net.rules) : {}), ...o.env },
+    set: { ...(toolPath ? { PATH: toolPath } : {}), ...(net.mode === "allow" ? proxyEnv(net.rules) : {}), ...gitEnv, ...o.env },
   });
   const listenPid = listenEnv(env, passing.fds);
   leaveHostOps(b);
-  const hostname = o.hostname ?? "nsbox";
   b.push({ op: "SETHOSTNAME", name: hostname, why: { what: `set the host name to ${hostname}`, option: "--hostname" } });
   if (net.mode !== "host") b.push({ op: "LOOPBACK_UP", why: { what: "bring up the loopback interface" } });
   if (net.mode === "allow") {
