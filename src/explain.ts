@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { NsboxError } from "./errors.ts";
 import { Errno, errnoName, errnoText, outOfDescriptors, tooFewDescriptors } from "./errno.ts";
 import type { Op } from "./ops.ts";
+import { idMapError } from "./id-map.ts";
 import { isDirectory } from "./plan/filesystem.ts";
 import { walkHostPath } from "./plan/host-path.ts";
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
@@ -100,6 +101,7 @@ export function explainStep(op: Op | undefined, errno: number, command: string):
   if (outOfDescriptors(errno)) return tooFewDescriptors(errno);
   if (!op) return new NsboxError("INTERNAL", `the sandbox failed at an unknown step: ${errnoText(errno)}`, { errno });
   if (op.op === "EXEC") return explainExec(command, errno);
+  if (op.op === "WAIT_ID_MAP") return idMapError(op, errno);
   const why = op.why;
   // The option as written leads; an option only known by its flag follows the step, as before.
   const step = why.origin ? `${why.origin}: can't ${why.what}` : `can't ${why.what}${why.option ? ` (${why.option})` : ""}`;

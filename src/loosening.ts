@@ -201,6 +201,10 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
   seccomp: { rule: (o) => (o.seccomp === "default" ? undefined : o.seccomp === "none" ? "turns the syscall filter off" : `replaces the syscall filter with ${o.seccomp} (${fileDigest(o.seccomp!)})`), why: "the filter is a wall; its file's content is part of what is trusted" },
   "allow-nested": { rule: (o) => (o.allowNested ? "allows user namespaces inside (and turns Landlock off)" : undefined), why: "nested namespaces are kernel attack surface, and Landlock goes off" },
   landlock: { rule: (o) => (o.landlock === "off" ? "turns Landlock off" : undefined), why: "Landlock is the second wall behind the mounts" },
+  "id-map": {
+    rule: (o) => (o.idMap === "auto" ? "maps your subordinate ids, and root inside keeps chown, dac_override, fowner, fsetid, kill, setuid and setgid over them" : undefined),
+    why: "files the sandbox gives to those ids in a writable share are no longer yours on the host; single (the default) keeps them yours",
+  },
   rlimit: {
     rule: (o) => {
       const l = parseRlimit(o.rlimits![0]!);

@@ -75,6 +75,8 @@ export type Op = { why: Purpose } & (
   | { op: "BIND"; source: string; target: string; identity: string; attrs: number; tree?: boolean; noSymlinks?: boolean }
   /** Hold the checked host directory `path` open at descriptor `slot`; without a path, close the slot. */
   | { op: "HOLD"; path?: string; identity?: string; slot: number }
+  /** Wait until newuidmap and newgidmap, run from outside, have written the user namespace's maps (src/id-map.ts). */
+  | { op: "WAIT_ID_MAP" }
 );
 export type OpOf<N extends OpName> = Extract<Op, { op: N }>;
 
@@ -121,7 +123,7 @@ function wire(o: Op): Wire {
     case "LISTEN_TCP": return { a: o.port };
     case "BIND": return { s1: o.source, s2: o.target, s3: o.identity, a: o.attrs, flags: bit(o.tree, OPF.TREE) | bit(o.noSymlinks, OPF.NO_SYMLINKS) };
     case "HOLD": return { s1: o.path, s3: o.identity, a: o.slot };
-    case "LOOPBACK_UP": case "SETSID": case "NO_NEW_PRIVS": case "BLOCKING_STDIO": return {};
+    case "LOOPBACK_UP": case "SETSID": case "NO_NEW_PRIVS": case "BLOCKING_STDIO": case "WAIT_ID_MAP": return {};
   }
 }
 

@@ -4,6 +4,7 @@ import { closeFd, killPid, pipe, receiveFd, socketPair, spawnPlan, waitPid } fro
 import { explainClone, explainStep } from "./explain.ts";
 import { REPORT } from "./kernel.ts";
 import { encodePlan } from "./ops.ts";
+import { writeIdMaps } from "./id-map.ts";
 import { FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
 import { holdWatches, releaseWatches, type Held } from "./plan/protected.ts";
 import { constants } from "node:os";
@@ -84,7 +85,7 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   // The control socket carries descriptors out of the sandbox: its pty master, the proxy's socket.
   let control: [number, number] = [-1, -1];
   try {
-    if (plan.terminal || plan.proxy) control = socketPair("make the socket the sandbox passes its terminal and network on");
+    if (plan.terminal || plan.proxy || plan.idMap) control = socketPair("make the socket the sandbox passes its terminal and network on");
   } catch (e) {
     closeFd(reportRead);
     closeFd(reportWrite);
@@ -126,6 +127,7 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
     if (controlParent >= 0) closeFd(controlParent);
     throw explainClone(-pid);
   }
+  writeIdMaps(pid, plan, controlParent);
   for (const s of early) forward(s);
   hooks.onStart?.(pid);
   const outcome = follow(plan, hooks, pid, reportRead, controlParent, held, record, () => {

@@ -15,3 +15,4 @@
 #include "registry.c"
 #include "reap.c"
 #include "host.c"
+#include "idmap.c"

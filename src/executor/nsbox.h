@@ -168,6 +168,7 @@ void _exit(int status);
 #define OP_LISTEN_TCP 26     /* a port on 127.0.0.1 in the sandbox's network namespace; the socket goes to the parent */
 #define OP_BIND 27           /* s1 host source, s2 target, s3 identity, a attributes set before attaching */
 #define OP_HOLD 28           /* s1 host directory (none: close), s3 identity, a descriptor slot */
+#define OP_WAIT_ID_MAP 29    /* read a byte on CONTROL_FD: 1 once newuidmap and newgidmap wrote the maps (idmap.c) */
 
 /* Op flags: one bit each, whatever op reads them. */
 #define OPF_RECURSIVE 1   /* SETATTR: the whole tree                                      */
@@ -272,6 +273,8 @@ int install_seccomp(const void *program, int bytes);
 /* join.c */
 int join_namespace(const char *path, int nstype);
 int enter_root(const char *root, const char *mntns);
+/* idmap.c */
+int wait_id_map(void);
 /* net.c */
 int loopback_up(void);
 int listen_tcp(int port);

@@ -5,7 +5,7 @@ import type { Op, Purpose } from "../ops.ts";
 import { SIGNAL } from "../kernel.ts";
 import type { PlanBuilder } from "./builder.ts";
 import { execCandidates } from "./command.ts";
-import { hardeningOps } from "./hardening.ts";
+import { hardeningOps, type IdPolicy } from "./hardening.ts";
 
 /** Signals PID 1 passes on to the payload (the parent passes the same ones to PID 1). */
 export const FORWARDED_SIGNALS = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGCONT", "SIGWINCH"] as const;
@@ -21,6 +21,8 @@ export interface PayloadSpec {
   first?: Op[];
   /** The seccomp filter a running sandbox got (nsbox exec installs the same). */
   installed?: Uint8Array;
+  /** The ids the user namespace maps, and the capabilities root inside keeps for them (plan/ids.ts). */
+  ids?: IdPolicy;
 }
 
 /** Append SPAWN and every op after it: from SPAWN on, the ops run in the payload's own process. */
@@ -32,7 +34,7 @@ export function payloadOps(b: PlanBuilder, o: SandboxOptions, p: PayloadSpec): v
     .push(p.terminal
       ? { op: "USE_PTY", fds: p.terminal.fds ?? 7, why: { what: "attach the command to its pseudo-terminal" } }
       : { op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } });
-  hardeningOps(b, o, undefined, p.installed);
+  hardeningOps(b, o, undefined, p.installed, p.ids);
   b.push({
     op: "EXEC",
     candidates: execCandidates(p.command[0]!, p.env.PATH),
