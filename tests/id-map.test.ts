@@ -4,7 +4,7 @@
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
 import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanedUp, collect, homeIn, nsbox, readableCheckout, scratchIn } from "./helpers.ts";
+import { NSBOX, background, cleanedUp, collect, homeIn, nsbox, readableCheckout, scratchIn } from "./helpers.ts";
 
 setDefaultTimeout(60_000);
 
@@ -96,6 +96,23 @@ describe("given one id mapped (no subordinate range, or --id-map single)", () =>
     expect(r.exitCode).toBe(1);
   });
 
+  it("nsbox exec gets the sandbox's own map: with --uid 1000, chown 1000 reaches the kernel and chown 0 completes unchanged", async () => {
+    const runtime = scratchIn(made);
+    chmodSync(runtime, 0o700);
+    const env = { ...process.env, XDG_RUNTIME_DIR: runtime };
+    const name = `idmap-${process.pid}`;
+    const s = background([process.execPath, "--no-env-file", "--config=/dev/null", NSBOX, "--name", name, "--uid", "1000", "--gid", "1000", "--", "sh", "-c", "echo ready; exec sleep 1000"], { env, cwd: scratchIn(made) });
+    try {
+      expect(await s.waitFor("ready")).toBe(true);
+      const r = await nsbox(["exec", name, "--", "sh", "-c", "touch /tmp/f && chown 0:0 /tmp/f && chown 1000:1000 /tmp/f && stat -c %u:%g /tmp/f && chown 1000 /usr/bin/env"], { env });
+      expect(r.stdout).toBe("1000:1000\n");
+      expect(r.stderr).toContain("Read-only file system");
+    } finally {
+      s.proc.kill("SIGTERM");
+      await s.finish();
+    }
+  });
+
   it("--id-map single is the default and never runs newuidmap; --id-map is checked", async () => {
     expect(await nsbox(["--id-map", "single", "--", "cat", "/proc/self/uid_map"], { cwd: scratchIn(made) })).toMatchObject({ exitCode: 0 });
     const bad = await nsbox(["--id-map", "many", "--", "true"], { cwd: scratchIn(made) });
@@ -111,7 +128,7 @@ describe("given one id mapped (no subordinate range, or --id-map single)", () =>
  * user. Nothing outside that namespace sees the files, so other runs on the machine are not affected.
  */
 const TEST_UID = 4243;
-async function asUserWithRange(subuid: string, subgid: string, args: string[], opts: { passwd?: boolean } = {}) {
+async function asUserWithRange(subuid: string, subgid: string, args: string[], opts: { passwd?: boolean; script?: string } = {}) {
   const dir = scratchIn(made);
   chmodSync(dir, 0o755);
   const passwd = readFileSync("/etc/passwd", "utf8").split("\n").filter((l) => l && l.split(":")[2] !== String(TEST_UID));
@@ -124,11 +141,17 @@ async function asUserWithRange(subuid: string, subgid: string, args: string[], o
   const cwd = scratchIn(made);
   chownSync(home, TEST_UID, TEST_UID);
   chownSync(cwd, TEST_UID, TEST_UID);
+  const runtime = scratchIn(made);
+  chmodSync(runtime, 0o700);
+  chownSync(runtime, TEST_UID, TEST_UID);
+  const command = [process.execPath, "--no-env-file", "--config=/dev/null", join(code, "bin/nsbox")];
+  // With `script`: a shell runs it, with $NSBOX the command (for nsbox exec into a sandbox it started).
+  const run = opts.script === undefined ? [...command, ...args] : ["sh", "-c", opts.script];
   const binds = ["passwd", "subuid", "subgid"].map((f) => `mount --bind ${dir}/${f} /etc/${f}`).join(" && ");
-  const run = await collect(["unshare", "-m", "--propagation", "private", "sh", "-c", `${binds} && exec "$@"`, "sh",
+  const ran = await collect(["unshare", "-m", "--propagation", "private", "sh", "-c", `${binds} && exec "$@"`, "sh",
     "setpriv", `--reuid=${TEST_UID}`, `--regid=${TEST_UID}`, "--clear-groups", "env", "-i", `PATH=${process.env.PATH}`, `HOME=${home}`,
-    process.execPath, "--no-env-file", "--config=/dev/null", join(code, "bin/nsbox"), ...args], { cwd });
-  return { ...run, cwd };
+    `XDG_RUNTIME_DIR=${runtime}`, `NSBOX=${command.join(" ")}`, ...run], { cwd });
+  return { ...ran, cwd };
 }
 
 const RANGE = "nsboxids:200000:65536\n";
@@ -157,6 +180,17 @@ describe.skipIf(!AS_ROOT)("given a subordinate range and --id-map auto (root onl
     const r = await asUserWithRange(RANGE, RANGE, ["--id-map", "auto", "--", "sh", "-c", script]);
     expect(r).toMatchObject({ stdout: "1234:1234\n1\n1\n0\n1\n", exitCode: 0 });
     expect(statSync(join(r.cwd, "a/x"))).toMatchObject({ uid: 201233, gid: 201233 });
+  });
+
+  it("nsbox exec into that sandbox gets the same map and root's capabilities over it: chown 5 works there too", async () => {
+    const script = [
+      "$NSBOX --id-map auto --name idmap-multi -- sh -c 'touch /tmp/f; echo ready > /tmp/ready; exec sleep 1000' &",
+      "for i in $(seq 100); do $NSBOX exec idmap-multi -- test -e /tmp/ready 2>/dev/null && break; sleep 0.2; done",
+      "$NSBOX exec idmap-multi -- sh -c 'chown 5:7 /tmp/f && stat -c %u:%g /tmp/f && chown 70000 /tmp/f && stat -c %u /tmp/f'",
+      "$NSBOX stop idmap-multi >/dev/null; wait",
+    ].join("\n");
+    const r = await asUserWithRange(RANGE, RANGE, [], { script });
+    expect(r.stdout).toBe("5:7\n5\n");
   });
 
   it("odd /etc/subuid lines are not used: id 0, the user's own id, past the last id, negative, empty, overlapping another user's; one id is mapped and a note says why", async () => {

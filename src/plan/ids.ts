@@ -93,6 +93,25 @@ export function mappedIds(id: Identity, map?: IdMap): MappedIds {
   return { uid: map.uid.map((l) => [l[0], l[2]] as const), gid: map.gid.map((l) => [l[0], l[2]] as const) };
 }
 
+/**
+ * What `nsbox exec` gives its command in a running sandbox whose process is `proc` (/proc/PID):
+ * the ids its user namespace maps, read from the kernel's own uid_map and gid_map (written once,
+ * and only by the kernel's rules), and the capabilities root keeps when that map is a multi-id one.
+ * Undefined when they cannot be read (the kernel refuses the join then anyway).
+ */
+export function joinedIds(proc: string, id: Identity): { mapped: MappedIds; caps: string[] } | undefined {
+  const lines = (file: string): MapLine[] =>
+    readFileSync(`${proc}/${file}`, "utf8").trim().split("\n").map((l) => l.trim().split(/\s+/).map(Number) as unknown as MapLine);
+  try {
+    const map = { uid: lines("uid_map"), gid: lines("gid_map") };
+    if (![...map.uid, ...map.gid].every((l) => l.length === 3 && l.every(Number.isSafeInteger))) return undefined;
+    const multi = map.uid.length > 1 || map.gid.length > 1;
+    return { mapped: mappedIds(id, map), caps: idMapCaps(id, multi ? map : undefined) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Capabilities the payload keeps for the id map: ID_MAP_CAPS for root inside a multi-id map, else none. */
 export function idMapCaps(id: Identity, map?: IdMap): string[] {
   return map && id.uid === 0 ? ID_MAP_CAPS : [];
