@@ -103,5 +103,6 @@ export function subordinateRange(path: string, user: string, uid: number, own: n
     if (!problem) return r!;
     first ??= `${where} ${problem}`;
   }
-  return { problem: first ?? `${path} has no range for ${user} (uid ${uid})` };
+  const add = path.endsWith("subgid") ? "--add-subgids" : "--add-subuids";
+  return { problem: first ?? `${path} has no range for ${user} (uid ${uid}); an administrator adds one with: usermod ${add} 100000-165535 ${user}` };
 }
