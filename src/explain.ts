@@ -3,7 +3,6 @@ import { readFileSync } from "node:fs";
 import { NsboxError } from "./errors.ts";
 import { Errno, errnoName, errnoText, outOfDescriptors, tooFewDescriptors } from "./errno.ts";
 import type { Op } from "./ops.ts";
-import { idMapError } from "./id-map.ts";
 import { isDirectory } from "./plan/filesystem.ts";
 import { walkHostPath } from "./plan/host-path.ts";
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
@@ -79,6 +78,19 @@ function nestedHint(op: Op): string | undefined {
     return "nsbox is running inside another sandbox whose /proc has parts covered (read-only /proc/sys and the like), and the kernel then refuses a fresh /proc: nesting nsbox in nsbox is not supported yet";
   }
   return undefined;
+}
+
+/** Why newuidmap or newgidmap refused, by the WAIT_ID_MAP step that waited for it (src/id-map.ts records it). */
+const idMapRefusals = new WeakMap<Op, string>();
+export const recordIdMapRefusal = (op: Op, said: string): void => void idMapRefusals.set(op, said);
+
+/** A WAIT_ID_MAP step failed: the helper's own message, in one line with the fix. */
+function idMapError(op: Op, errno: number): NsboxError {
+  const said = idMapRefusals.get(op) ?? "nsbox stopped before the maps were written";
+  return new NsboxError("KERNEL_REFUSED", `--id-map auto: can't ${op.why.what}: ${said}`, {
+    option: "--id-map", errno,
+    hint: "check your ranges in /etc/subuid and /etc/subgid (podman unshare cat /proc/self/uid_map tries the same), or run with --id-map single",
+  });
 }
 
 /** The kernel refused to create the namespaces at all (clone failed). */

@@ -4,7 +4,6 @@ import { closeFd, killPid, pipe, receiveFd, socketPair, spawnPlan, waitPid } fro
 import { explainClone, explainStep } from "./explain.ts";
 import { REPORT } from "./kernel.ts";
 import { encodePlan } from "./ops.ts";
-import { writeIdMaps } from "./id-map.ts";
 import { FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
 import { holdWatches, releaseWatches, type Held } from "./plan/protected.ts";
 import { constants } from "node:os";
@@ -127,7 +126,8 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
     if (controlParent >= 0) closeFd(controlParent);
     throw explainClone(-pid);
   }
-  writeIdMaps(pid, plan, controlParent);
+  // Loaded only for --id-map auto: every module at start costs a descriptor while Bun loads it (ulimit -n).
+  if (plan.idMap) (require("./id-map.ts") as typeof import("./id-map.ts")).writeIdMaps(pid, plan, controlParent);
   for (const s of early) forward(s);
   hooks.onStart?.(pid);
   const outcome = follow(plan, hooks, pid, reportRead, controlParent, held, record, () => {

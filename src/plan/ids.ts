@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { userName, type Host } from "../host.ts";
 import type { Op } from "../ops.ts";
 import type { MappedIds } from "./seccomp.ts";
-import { groupProblem, helperProblem, ID_HELPERS, subordinateRange, type SubRange } from "./subids.ts";
+import type { SubRange } from "./subids.ts";
 
 export interface Identity {
   uid: number;
@@ -52,6 +52,8 @@ function mapLines(inside: number, own: number, sub: SubRange): MapLine[] {
  */
 export function chooseIdMap(host: Host, id: Identity, mode: "single" | "auto" | undefined, notes: string[]): IdMap | undefined {
   if (mode !== "auto") return undefined;
+  // Loaded only for --id-map auto: every module at start costs a descriptor while Bun loads it (ulimit -n).
+  const { groupProblem, helperProblem, ID_HELPERS, subordinateRange } = require("./subids.ts") as typeof import("./subids.ts");
   const problem = helperProblem(ID_HELPERS.uid) ?? helperProblem(ID_HELPERS.gid) ?? groupProblem(host.uid, host.gid);
   const uids = subordinateRange("/etc/subuid", host.user, host.uid, host.uid);
   const gids = subordinateRange("/etc/subgid", host.user, host.uid, host.gid);
