@@ -38,7 +38,9 @@ export function describeOp(op: Op): string {
     case "EXEC":
       return `exec ${JSON.stringify(op.argv)} (looking in ${op.candidates.length} places)`;
     case "DROP_CAPS":
-      return "drop all capabilities";
+      return op.keep.low || op.keep.high ? op.why.what : "drop all capabilities";
+    case "WAIT_ID_MAP":
+      return op.why.what;
     default:
       return op.op.toLowerCase().replaceAll("_", " ");
   }

@@ -101,7 +101,7 @@ export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = proces
   // Root inside a multi-id map keeps what owning files needs (plan/ids.ts ID_MAP_CAPS), less --cap-drop.
   const caps = ids?.caps.length ? keptCapabilities([...ids.caps, ...(o.capAdd ?? [])], o.capDrop) : r.caps;
   b.push({ op: "NO_NEW_PRIVS", why: { what: "set no_new_privs" } })
-    .push({ op: "DROP_CAPS", keep: caps, why: { what: caps.names.length ? `drop capabilities but ${caps.names.join(" ")}` : "drop every capability", option: caps.names.length ? "--cap-add" : undefined } });
+    .push({ op: "DROP_CAPS", keep: caps, why: { what: caps.names.length ? `drop capabilities but ${caps.names.join(" ")}` : "drop every capability", option: caps.names.length ? (o.capAdd?.length || !ids?.caps.length ? "--cap-add" : "--id-map") : undefined } });
   // Landlock refuses mount(2) to the processes it confines, so a nested sandbox cannot set
   // itself up under it: --allow-nested leaves it off unless --landlock on insists.
   if (o.landlock === "on" || (o.landlock === undefined && !o.allowNested)) {
