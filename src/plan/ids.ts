@@ -146,6 +146,7 @@ export function passwdFile(host: Host, id: Identity, home: string, map?: IdMap):
   const name = id.uid === 0 ? "root" : id.uid === host.uid ? host.user : userName(id.uid) ?? "user";
   return [
     `${name}:x:${id.uid}:${id.gid}:${name}:${home}:${host.shell}`,
+    ...(map && id.uid !== 0 ? ["root:x:0:0:root:/root:/bin/sh"] : []),
     ...systemEntries("/etc/passwd", 7, map?.uid, id.uid),
     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin",
     "",
@@ -155,5 +156,5 @@ export function passwdFile(host: Host, id: Identity, home: string, map?: IdMap):
 /** /etc/group inside: the payload's own group, nogroup, and with a multi-id map the host's system groups it maps (without members). */
 export function groupFile(host: Host, id: Identity, map?: IdMap): string {
   const name = id.gid === 0 ? "root" : host.group;
-  return [`${name}:x:${id.gid}:`, ...systemEntries("/etc/group", 4, map?.gid, id.gid), "nogroup:x:65534:", ""].join("\n");
+  return [`${name}:x:${id.gid}:`, ...(map && id.gid !== 0 ? ["root:x:0:"] : []), ...systemEntries("/etc/group", 4, map?.gid, id.gid), "nogroup:x:65534:", ""].join("\n");
 }
