@@ -55,8 +55,10 @@ export function chooseIdMap(host: Host, id: Identity, mode: "single" | "auto" | 
   // Loaded only for --id-map auto: every module at start costs a descriptor while Bun loads it (ulimit -n).
   const { groupProblem, helperProblem, ID_HELPERS, subordinateRange } = require("./subids.ts") as typeof import("./subids.ts");
   const problem = helperProblem(ID_HELPERS.uid) ?? helperProblem(ID_HELPERS.gid) ?? groupProblem(host.uid, host.gid);
-  const uids = subordinateRange("/etc/subuid", host.user, host.uid, host.uid);
-  const gids = subordinateRange("/etc/subgid", host.user, host.uid, host.gid);
+  // By login name only when /etc/passwd has one: host.user is a stand-in ("user") otherwise.
+  const name = userName(host.uid) ?? String(host.uid);
+  const uids = subordinateRange("/etc/subuid", name, host.uid, host.uid);
+  const gids = subordinateRange("/etc/subgid", name, host.uid, host.gid);
   if (problem !== undefined || "problem" in uids || "problem" in gids) {
     const why = problem ?? ("problem" in uids ? uids.problem : "problem" in gids ? gids.problem : "");
     notes.push(`--id-map auto: one id mapped, as with --id-map single: ${why}`);
