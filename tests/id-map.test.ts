@@ -128,7 +128,7 @@ describe("given one id mapped (no subordinate range, or --id-map single)", () =>
  * user. Nothing outside that namespace sees the files, so other runs on the machine are not affected.
  */
 const TEST_UID = 4243;
-async function asUserWithRange(subuid: string, subgid: string, args: string[], opts: { passwd?: boolean; script?: string } = {}) {
+async function asUserWithRange(subuid: string, subgid: string, args: string[], opts: { passwd?: boolean; script?: string; path?: string; helper?: string } = {}) {
   const dir = scratchIn(made);
   chmodSync(dir, 0o755);
   const passwd = readFileSync("/etc/passwd", "utf8").split("\n").filter((l) => l && l.split(":")[2] !== String(TEST_UID));
@@ -147,9 +147,10 @@ async function asUserWithRange(subuid: string, subgid: string, args: string[], o
   const command = [process.execPath, "--no-env-file", "--config=/dev/null", join(code, "bin/nsbox")];
   // With `script`: a shell runs it, with $NSBOX the command (for nsbox exec into a sandbox it started).
   const run = opts.script === undefined ? [...command, ...args] : ["sh", "-c", opts.script];
-  const binds = ["passwd", "subuid", "subgid"].map((f) => `mount --bind ${dir}/${f} /etc/${f}`).join(" && ");
+  let binds = ["passwd", "subuid", "subgid"].map((f) => `mount --bind ${dir}/${f} /etc/${f}`).join(" && ");
+  if (opts.helper) binds += ` && mount --bind ${opts.helper} /usr/bin/newuidmap`;
   const ran = await collect(["unshare", "-m", "--propagation", "private", "sh", "-c", `${binds} && exec "$@"`, "sh",
-    "setpriv", `--reuid=${TEST_UID}`, `--regid=${TEST_UID}`, "--clear-groups", "env", "-i", `PATH=${process.env.PATH}`, `HOME=${home}`,
+    "setpriv", `--reuid=${TEST_UID}`, `--regid=${TEST_UID}`, "--clear-groups", "env", "-i", `PATH=${opts.path ?? process.env.PATH}`, `HOME=${home}`,
     `XDG_RUNTIME_DIR=${runtime}`, `NSBOX=${command.join(" ")}`, ...run], { cwd });
   return { ...ran, cwd };
 }
@@ -213,6 +214,32 @@ describe.skipIf(!AS_ROOT)("given a subordinate range and --id-map auto (root onl
     const later = await asUserWithRange(`nsboxids:-1:5\nnsboxids:200000:65536\n`, RANGE, ["--id-map", "auto", "--", "cat", "/proc/self/uid_map"]);
     expect(later).toMatchObject({ stderr: "", exitCode: 0 });
     expect(later.stdout).toContain("200000");
+  });
+
+  it("a newuidmap planted on PATH is never run, and one that is not setuid root is not used (control: the planted one runs when looked up by name)", async () => {
+    const bin = scratchIn(made);
+    chmodSync(bin, 0o755);
+    const marker = join(bin, "ran");
+    writeFileSync(join(bin, "newuidmap"), `#!/bin/sh\ntouch ${marker}\nexit 1\n`);
+    chmodSync(join(bin, "newuidmap"), 0o755);
+    const path = `${bin}:${process.env.PATH}`;
+    chmodSync(bin, 0o777); // the planted helper may leave its mark
+    const r = await asUserWithRange(RANGE, RANGE, ["--id-map", "auto", "--", "cat", "/proc/self/uid_map"], { path });
+    expect(r).toMatchObject({ stderr: "", exitCode: 0 });
+    expect(r.stdout).toContain("200000");
+    expect(await Bun.file(marker).exists()).toBe(false);
+    const control = await asUserWithRange(RANGE, RANGE, [], { path, script: "newuidmap 1 0 0 1; true" });
+    expect(control.exitCode).toBe(0);
+    expect(await Bun.file(marker).exists()).toBe(true);
+
+    // A copy without the setuid bit over /usr/bin/newuidmap: nsbox notes it and maps one id.
+    const copy = join(bin, "not-setuid");
+    Bun.spawnSync(["cp", "/usr/bin/newuidmap", copy]);
+    chmodSync(copy, 0o755);
+    const plain = await asUserWithRange(RANGE, RANGE, ["--id-map", "auto", "--", "cat", "/proc/self/uid_map"], { helper: copy });
+    expect(plain.exitCode).toBe(0);
+    expect(plain.stdout.trim().split(/\s+/).join(" ")).toBe(`0 ${TEST_UID} 1`);
+    expect(plain.stderr).toContain("--id-map auto: one id mapped, as with --id-map single: /usr/bin/newuidmap is not setuid root");
   });
 
   it("newuidmap's refusal is one line naming --id-map and the fix, exit 125 (here: the user is unknown to /etc/passwd)", async () => {
