@@ -242,6 +242,12 @@ describe.skipIf(!AS_ROOT)("given a subordinate range and --id-map auto (root onl
     expect(plain.stderr).toContain("--id-map auto: one id mapped, as with --id-map single: /usr/bin/newuidmap is not setuid root");
   });
 
+  it("nsbox doctor says what --id-map auto would map (control: without the range it says why not)", async () => {
+    const subuid = (r: { stdout: string }) => (JSON.parse(r.stdout).checks as { id: string; detail: string }[]).find((c) => c.id === "subuid")!.detail;
+    expect(subuid(await asUserWithRange(RANGE, RANGE, ["doctor", "--json"]))).toContain(`maps uids 0-65535 (host ${TEST_UID}, 200000-265534)`);
+    expect(subuid(await asUserWithRange("", RANGE, ["doctor", "--json"]))).toContain("/etc/subuid has no range for nsboxids");
+  });
+
   it("newuidmap's refusal is one line naming --id-map and the fix, exit 125 (here: the user is unknown to /etc/passwd)", async () => {
     const byUid = `${TEST_UID}:200000:65536\n`;
     const r = await asUserWithRange(byUid, byUid, ["--id-map", "auto", "--", "true"], { passwd: false });
