@@ -113,7 +113,7 @@ describe("given one id mapped (no subordinate range, or --id-map single)", () =>
     }
   });
 
-  it("--id-map single is the default and never runs newuidmap; --id-map is checked", async () => {
+  it("--id-map single runs as the default does; another value is refused naming the two", async () => {
     expect(await nsbox(["--id-map", "single", "--", "cat", "/proc/self/uid_map"], { cwd: scratchIn(made) })).toMatchObject({ exitCode: 0 });
     const bad = await nsbox(["--id-map", "many", "--", "true"], { cwd: scratchIn(made) });
     expect(bad.exitCode).toBe(125);
@@ -160,7 +160,7 @@ const RANGE = "nsboxids:200000:65536\n";
 // Root only: it gives a test user a range in a private mount namespace. And newuidmap must be installed (Debian's uidmap).
 const HELPERS = existsSync("/usr/bin/newuidmap") && existsSync("/usr/bin/newgidmap");
 describe.skipIf(!AS_ROOT || !HELPERS)("given a subordinate range and --id-map auto (root only: it gives a test user a range in a private mount namespace)", () => {
-  it("chown 5 f: 5 inside, the subordinate id 200004 outside; /proc/self/uid_map shows the map (control: --id-map single keeps one id)", async () => {
+  it("chown 5 f: 5 inside, the subordinate id 200004 outside; /proc/self/uid_map shows the map (control: without --id-map auto, the default, one id even with a range)", async () => {
     const script = "cat /proc/self/uid_map /proc/self/gid_map; touch f; chown 5:7 f; stat -c %u:%g f";
     const r = await asUserWithRange(RANGE, RANGE, ["--id-map", "auto", "--", "sh", "-c", script]);
     expect(r).toMatchObject({ stderr: "", exitCode: 0 });
