@@ -114,7 +114,10 @@ describe("given one id mapped (no subordinate range, or --id-map single)", () =>
   });
 
   it("--id-map single runs as the default does; another value is refused naming the two", async () => {
-    expect(await nsbox(["--id-map", "single", "--", "cat", "/proc/self/uid_map"], { cwd: scratchIn(made) })).toMatchObject({ exitCode: 0 });
+    const single = await nsbox(["--id-map", "single", "--", "cat", "/proc/self/uid_map"], { cwd: scratchIn(made) });
+    expect(single).toMatchObject({ stderr: "", exitCode: 0 });
+    expect(single.stdout.trim().split(/\s+/).join(" ")).toBe(`0 ${me.uid} 1`);
+    expect((await nsbox(["--", "cat", "/proc/self/uid_map"], { cwd: scratchIn(made) })).stdout).toBe(single.stdout);
     const bad = await nsbox(["--id-map", "many", "--", "true"], { cwd: scratchIn(made) });
     expect(bad.exitCode).toBe(125);
     expect(bad.stderr).toContain("--id-map");
