@@ -40,7 +40,9 @@ export function describeOp(op: Op): string {
     case "PASS_FDS":
       return `pass descriptor${op.fds.length > 1 ? "s" : ""} ${op.fds.join(", ")} at the same number${op.fds.length > 1 ? "s" : ""}`;
     case "DROP_CAPS":
-      return "drop all capabilities";
+      return op.keep.low || op.keep.high ? op.why.what : "drop all capabilities";
+    case "WAIT_ID_MAP":
+      return op.why.what;
     default:
       return op.op.toLowerCase().replaceAll("_", " ");
   }

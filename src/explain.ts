@@ -80,6 +80,19 @@ function nestedHint(op: Op): string | undefined {
   return undefined;
 }
 
+/** Why newuidmap or newgidmap refused, by the WAIT_ID_MAP step that waited for it (src/id-map.ts records it). */
+const idMapRefusals = new WeakMap<Op, string>();
+export const recordIdMapRefusal = (op: Op, said: string): void => void idMapRefusals.set(op, said);
+
+/** A WAIT_ID_MAP step failed: the helper's own message, in one line with the fix. */
+function idMapError(op: Op, errno: number): NsboxError {
+  const said = idMapRefusals.get(op) ?? "nsbox stopped before the maps were written";
+  return new NsboxError("KERNEL_REFUSED", `--id-map auto: can't ${op.why.what}: ${said}`, {
+    option: "--id-map", errno,
+    hint: "check your ranges in /etc/subuid and /etc/subgid (podman unshare cat /proc/self/uid_map tries the same), or run with --id-map single",
+  });
+}
+
 /** The kernel refused to create the namespaces at all (clone failed). */
 export function explainClone(errno: number): NsboxError {
   const known = diagnoseUserns(errno);
@@ -100,6 +113,7 @@ export function explainStep(op: Op | undefined, errno: number, command: string):
   if (outOfDescriptors(errno)) return tooFewDescriptors(errno);
   if (!op) return new NsboxError("INTERNAL", `the sandbox failed at an unknown step: ${errnoText(errno)}`, { errno });
   if (op.op === "EXEC") return explainExec(command, errno);
+  if (op.op === "WAIT_ID_MAP") return idMapError(op, errno);
   const why = op.why;
   // The option as written leads; an option only known by its flag follows the step, as before.
   const step = why.origin ? `${why.origin}: can't ${why.what}` : `can't ${why.what}${why.option ? ` (${why.option})` : ""}`;

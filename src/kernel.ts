@@ -40,6 +40,7 @@ export const OP = {
   CHDIR: 9, SETHOSTNAME: 10, LOOPBACK_UP: 11, OPEN_PTY: 12, SPAWN: 13, SETSID: 14, USE_PTY: 15,
   DROP_CAPS: 16, NO_NEW_PRIVS: 17, DEATH_SIGNAL: 18, EXEC: 19, BLOCKING_STDIO: 20, SETRLIMIT: 21,
   LANDLOCK: 22, SECCOMP: 23, SETNS: 24, CHROOT: 25, LISTEN_TCP: 26, BIND: 27, HOLD: 28, PASS_FDS: 29,
+  WAIT_ID_MAP: 30,
 } as const;
 
 /** Op flags (nsbox.h OPF_*), one bit each; src/ops.ts sets them from the ops' named fields. */

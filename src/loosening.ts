@@ -202,6 +202,10 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
   "allow-nested": { rule: (o) => (o.allowNested ? "allows user namespaces inside (and turns Landlock off)" : undefined), why: "nested namespaces are kernel attack surface, and Landlock goes off" },
   "home-tools": { rule: never, why: "on is the default (read-only, without credentials files); off tightens" },
   landlock: { rule: (o) => (o.landlock === "off" ? "turns Landlock off" : undefined), why: "Landlock is the second wall behind the mounts" },
+  "id-map": {
+    rule: (o) => (o.idMap === "auto" ? "maps your subordinate ids, and root inside keeps chown, dac_override, fowner, fsetid, kill, setuid and setgid over them" : undefined),
+    why: "files the sandbox gives to those ids in a writable share are no longer yours on the host; single (the default) keeps them yours",
+  },
   rlimit: {
     rule: (o) => {
       const l = parseRlimit(o.rlimits![0]!);

@@ -77,6 +77,8 @@ export type Op = { why: Purpose } & (
   | { op: "HOLD"; path?: string; identity?: string; slot: number }
   /** The caller's descriptors `fds`, open in nsbox's process, at the same numbers in the payload (plan/pass-fds.ts). */
   | { op: "PASS_FDS"; fds: number[] }
+  /** Wait until newuidmap and newgidmap, run from outside, have written the user namespace's maps (src/id-map.ts). */
+  | { op: "WAIT_ID_MAP" }
 );
 export type OpOf<N extends OpName> = Extract<Op, { op: N }>;
 
@@ -124,7 +126,7 @@ function wire(o: Op): Wire {
     case "BIND": return { s1: o.source, s2: o.target, s3: o.identity, a: o.attrs, flags: bit(o.tree, OPF.TREE) | bit(o.noSymlinks, OPF.NO_SYMLINKS) };
     case "HOLD": return { s1: o.path, s3: o.identity, a: o.slot };
     case "PASS_FDS": return { s1: o.fds.join(" "), a: o.fds.length };
-    case "LOOPBACK_UP": case "SETSID": case "NO_NEW_PRIVS": case "BLOCKING_STDIO": return {};
+    case "LOOPBACK_UP": case "SETSID": case "NO_NEW_PRIVS": case "BLOCKING_STDIO": case "WAIT_ID_MAP": return {};
   }
 }
 

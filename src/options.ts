@@ -8,6 +8,12 @@ export interface SandboxOptions {
   uid?: number;
   /** Group id the payload sees itself as (default 0). */
   gid?: number;
+  /**
+   * Ids inside: "single" (default) maps only yours, and a change to another id completes as it
+   * would for an unprivileged user (chown leaves the owner, setuid is EPERM); "auto" maps your
+   * range from /etc/subuid and /etc/subgid too, with newuidmap, where the system gives one.
+   */
+  idMap?: "single" | "auto";
   /** Host name inside (default "nsbox"), at most 64 characters. */
   hostname?: string;
   /** Mount propagation from the host into the sandbox: none ("private", default) or one-way ("slave"). */

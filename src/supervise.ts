@@ -84,7 +84,7 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   // The control socket carries descriptors out of the sandbox: its pty master, the proxy's socket.
   let control: [number, number] = [-1, -1];
   try {
-    if (plan.terminal || plan.proxy) control = socketPair("make the socket the sandbox passes its terminal and network on");
+    if (plan.terminal || plan.proxy || plan.idMap) control = socketPair("make the socket the sandbox passes its terminal and network on");
   } catch (e) {
     closeFd(reportRead);
     closeFd(reportWrite);
@@ -126,6 +126,8 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
     if (controlParent >= 0) closeFd(controlParent);
     throw explainClone(-pid);
   }
+  // Loaded only for --id-map auto: every module at start costs a descriptor while Bun loads it (ulimit -n).
+  if (plan.idMap) (require("./id-map.ts") as typeof import("./id-map.ts")).writeIdMaps(pid, plan, controlParent);
   for (const s of early) forward(s);
   hooks.onStart?.(pid);
   const outcome = follow(plan, hooks, pid, reportRead, controlParent, held, record, () => {

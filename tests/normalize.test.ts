@@ -123,13 +123,14 @@ describe("given a config file's value", () => {
 describe("given the library's options object", () => {
   it("every SandboxOptions key has a check", () => {
     expect([...LIBRARY_CHECKS.keys()].sort()).toEqual([
-      "allowNested", "capAdd", "capDrop", "chdir", "clearEnv", "cwd", "env", "gid", "homeTools", "hostname", "keepEnv", "landlock", "memory",
+      "allowNested", "capAdd", "capDrop", "chdir", "clearEnv", "cwd", "env", "gid", "homeTools", "hostname", "idMap", "keepEnv", "landlock", "memory",
       "mounts", "name", "net", "netLog", "noCwd", "passFds", "pids", "propagation", "rlimits", "seccomp", "timeout", "uid", "verbose",
     ]);
   });
 
   const cases: [Record<string, unknown>, string][] = [
     [{ landlock: "yes" }, 'The `landlock` option must be "on" or "off", got "yes"'],
+    [{ idMap: "many" }, 'The `idMap` option must be "single" or "auto", got "many"'],
     [{ allowNested: "false" }, 'The `allowNested` option must be true or false, got "false"'],
     [{ clearEnv: 1 }, "The `clearEnv` option must be true or false, got 1 (number)"],
     [{ timeout: 2 ** 31 }, "The `timeout` option 2147483648 (number): is longer than the longest timeout nsbox can set"],

@@ -10,7 +10,7 @@ import { diagnoseUserns } from "../explain.ts";
 import { readHost, type Host } from "../host.ts";
 import type { Op } from "../ops.ts";
 import { MS, SIGNAL } from "../kernel.ts";
-import { idMapOps } from "../plan/ids.ts";
+import { chooseIdMap, describe, idMapOps } from "../plan/ids.ts";
 import { buildPlan, CLONE, type Plan } from "../plan/index.ts";
 import { supervise } from "../supervise.ts";
 import { HELP, type CommandDef } from "../cli-args.ts";
@@ -115,15 +115,15 @@ async function usernsCheck(): Promise<Check> {
   return { ...base, status: "fail", detail: `${error.message} (${facts.join(", ")})`, fix: error.hint ?? "this process may itself be confined (a container's seccomp profile or a sandbox that forbids nested user namespaces); run nsbox on the host" };
 }
 
+/** What --id-map auto would map here: the caller's subordinate ranges through newuidmap, or why one id. */
 function subidCheck(host: Host): Check {
-  const ranges = (read("/etc/subuid") ?? "").split("\n").map((l) => l.split(":"))
-    .filter((f) => f.length === 3 && (f[0] === host.user || f[0] === String(host.uid)))
-    .map((f) => `${f[1]}-${Number(f[1]) + Number(f[2]) - 1}`);
+  const notes: string[] = [];
+  const map = chooseIdMap(host, { uid: 0, gid: 0 }, "auto", notes);
   return {
-    id: "subuid", title: "subordinate id ranges", required: false, status: "info",
-    detail: ranges.length
-      ? `/etc/subuid gives ${host.user} ${ranges.join(", ")} (not needed: nsbox maps only your own uid and gid)`
-      : `none for ${host.user} in /etc/subuid (not needed: nsbox maps only your own uid and gid)`,
+    id: "subuid", title: "subordinate id ranges (--id-map auto)", required: false, status: "info",
+    detail: map
+      ? `--id-map auto maps ${describe("uid", map.uid)} and ${describe("gid", map.gid)} (the default, --id-map single, maps only yours)`
+      : `--id-map auto maps only your own ids here: ${notes[0]?.replace(/^.*? single: /, "") ?? "no range"}`,
   };
 }
 

@@ -17,3 +17,4 @@
 #include "registry.c"
 #include "reap.c"
 #include "host.c"
+#include "idmap.c"

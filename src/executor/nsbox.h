@@ -169,6 +169,7 @@ void _exit(int status);
 #define OP_BIND 27           /* s1 host source, s2 target, s3 identity, a attributes set before attaching */
 #define OP_HOLD 28           /* s1 host directory (none: close), s3 identity, a descriptor slot */
 #define OP_PASS_FDS 29       /* s1 the caller's descriptors, decimal, space-separated: placed at their own numbers */
+#define OP_WAIT_ID_MAP 30    /* read a byte on CONTROL_FD: 1 once newuidmap and newgidmap wrote the maps (idmap.c) */
 
 /* Op flags: one bit each, whatever op reads them. */
 #define OPF_RECURSIVE 1   /* SETATTR: the whole tree                                      */
@@ -285,6 +286,8 @@ extern int payload_report_fd;
 /* join.c */
 int join_namespace(const char *path, int nstype);
 int enter_root(const char *root, const char *mntns);
+/* idmap.c */
+int wait_id_map(void);
 /* net.c */
 int loopback_up(void);
 int listen_tcp(int port);

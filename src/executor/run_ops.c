@@ -98,6 +98,7 @@ int run_op(unsigned char *plan, struct op *op) {
   case OP_SECCOMP: return install_seccomp(s2, op->a);
   case OP_SETNS: return join_namespace(s1, op->a);
   case OP_CHROOT: return enter_root(s1, s2);
+  case OP_WAIT_ID_MAP: return wait_id_map();
   case OP_PASS_FDS: return pass_fds_place();
   case OP_EXEC: {
     char **envp = plan_list(plan, op->s3);

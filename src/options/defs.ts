@@ -148,6 +148,11 @@ const str = (v: string | boolean) => noNul(String(v));
 export const OPTION_DEFS: ReadonlyMap<string, OptionDef> = new Map<string, OptionDef>([
   ["uid", { key: "uid", type: "string", valueHint: "N", numeric: true, description: "User id inside the sandbox (default 0: root inside, you outside)", add: (o, v) => void (o.uid = id(str(v))) }],
   ["gid", { key: "gid", type: "string", valueHint: "N", numeric: true, description: "Group id inside the sandbox (default 0)", add: (o, v) => void (o.gid = id(str(v))) }],
+  ["id-map", {
+    key: "idMap", type: "string", valueHint: "single|auto",
+    description: "Ids inside: single (default: yours only; chown to others keeps your ownership) or auto (also your /etc/subuid range, through newuidmap, where there is one)",
+    add: (o, v) => void (o.idMap = oneOf(str(v), ["single", "auto"])),
+  }],
   ["hostname", { key: "hostname", type: "string", valueHint: "NAME", description: `Host name inside (default nsbox; at most ${HOSTNAME_MAX} characters)`, add: (o, v) => void (o.hostname = hostname(str(v))) }],
   ["propagation", { key: "propagation", type: "string", valueHint: "private|slave", description: "Mount propagation from the host (default private)", add: (o, v) => void (o.propagation = oneOf(str(v), ["private", "slave"])) }],
   ["env", {

@@ -144,6 +144,7 @@ export const LIBRARY_CHECKS: ReadonlyMap<keyof SandboxOptions, Check> = new Map<
   ["seccomp", (v) => nonEmpty(v, `"default", "none", or the path of a filter file`)],
   ["allowNested", boolean],
   ["landlock", (v) => oneOf(string(v, `"on" or "off"`), ["on", "off"])],
+  ["idMap", (v) => oneOf(string(v, `"single" or "auto"`), ["single", "auto"])],
   ["rlimits", list(rlimit, `"NAME=SOFT[:HARD]" strings`)],
   // Milliseconds, as Bun.spawn's timeout.
   ["timeout", (v) => {

@@ -6,10 +6,16 @@ import { NsboxError } from "../errors.ts";
 import { PINNED_FILES, type Pinned, type SandboxOptions } from "../options.ts";
 import { sha256 } from "../digest.ts";
 import type { PlanBuilder } from "./builder.ts";
-import { parseRlimit } from "./privileges.ts";
+import { keptCapabilities, parseRlimit } from "./privileges.ts";
 import { originOf, resolved } from "../options/normalize.ts";
 import { optionOf, originText } from "../options/problem.ts";
-import { seccompProgram } from "./seccomp.ts";
+import { seccompProgram, type MappedIds } from "./seccomp.ts";
+
+/** The ids the user namespace maps (the filter completes calls naming others), and the capabilities kept for them. */
+export interface IdPolicy {
+  mapped: MappedIds;
+  caps: string[];
+}
 
 const CAP_SYS_ADMIN = 21;
 
@@ -34,12 +40,12 @@ function refuseCgroupLimits(o: SandboxOptions): void {
   }
 }
 
-function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | undefined {
+function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean, ids?: MappedIds): Uint8Array | undefined {
   const kind = resolved(o).seccomp;
   if (kind.kind === "none") return undefined;
   // A nested sandbox mounts in its own namespaces: --allow-nested lets the mount calls through
   // (the kernel still locks what nsbox mounted; tests/view.test.ts tries to undo it from there).
-  if (kind.kind === "default") return seccompProgram({ allowMounts: keptSysAdmin || (o.allowNested ?? false), allowNested: o.allowNested ?? false });
+  if (kind.kind === "default") return seccompProgram({ allowMounts: keptSysAdmin || (o.allowNested ?? false), allowNested: o.allowNested ?? false, ids });
   const choice = kind.path;
   let program: Uint8Array;
   // A file in the project may be a planted symlink (to /dev/zero, or a permissive filter) or a
@@ -73,7 +79,7 @@ function seccompFilter(o: SandboxOptions, keptSysAdmin: boolean): Uint8Array | u
 }
 
 /** `installed`: the filter a running sandbox got, for exec to install the same (plan/join.ts). */
-export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = process.getuid!(), installed?: Uint8Array): void {
+export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = process.getuid!(), installed?: Uint8Array, ids?: IdPolicy): void {
   refuseCgroupLimits(o);
   const r = resolved(o);
   const limits = [...r.rlimits];
@@ -92,9 +98,10 @@ export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = proces
     throw new NsboxError("BAD_OPTION", `--rlimit nofile=${nofile.soft}${nofile.hard !== nofile.soft ? `:${nofile.hard}` : ""}: too few for any command to start (stdin, stdout, stderr and one more to load its libraries): give 4 or more`, { option: "--rlimit" });
   }
   if (!limits.some((l) => l.name === "core")) limits.unshift(parseRlimit("core=0"));
-  const caps = r.caps;
+  // Root inside a multi-id map keeps what owning files needs (plan/ids.ts ID_MAP_CAPS), less --cap-drop.
+  const caps = ids?.caps.length ? keptCapabilities([...ids.caps, ...(o.capAdd ?? [])], o.capDrop) : r.caps;
   b.push({ op: "NO_NEW_PRIVS", why: { what: "set no_new_privs" } })
-    .push({ op: "DROP_CAPS", keep: caps, why: { what: caps.names.length ? `drop capabilities but ${caps.names.join(" ")}` : "drop every capability", option: caps.names.length ? "--cap-add" : undefined } });
+    .push({ op: "DROP_CAPS", keep: caps, why: { what: caps.names.length ? `drop capabilities but ${caps.names.join(" ")}` : "drop every capability", option: caps.names.length ? (o.capAdd?.length || !ids?.caps.length ? "--cap-add" : "--id-map") : undefined } });
   // Landlock refuses mount(2) to the processes it confines, so a nested sandbox cannot set
   // itself up under it: --allow-nested leaves it off unless --landlock on insists.
   if (o.landlock === "on" || (o.landlock === undefined && !o.allowNested)) {
@@ -110,6 +117,6 @@ export function hardeningOps(b: PlanBuilder, o: SandboxOptions, hostUid = proces
     b.push({ op: "SETRLIMIT", resource: l.resource, soft: l.soft, hard: l.hard, why: { what: `set the ${l.name} limit to ${l.soft}${l.hard !== l.soft ? `:${l.hard}` : ""}`, option: "--rlimit" } });
   }
   const keptSysAdmin = (caps.low & (1 << CAP_SYS_ADMIN)) !== 0;
-  const filter = installed ?? seccompFilter(o, keptSysAdmin);
+  const filter = installed ?? seccompFilter(o, keptSysAdmin, ids?.mapped);
   if (filter) b.push({ op: "SECCOMP", program: filter, why: { what: "install the seccomp filter", option: "--seccomp" } });
 }

@@ -10,7 +10,7 @@ import { isAncestorOrSelf, PlanBuilder } from "./builder.ts";
 import { sandboxEnv } from "./env.ts";
 import { chooseShareDir, filesystemOps, leaveHostOps } from "./filesystem.ts";
 import { expandPath, mountOps } from "./mounts.ts";
-import { groupFile, idMapOps, passwdFile } from "./ids.ts";
+import { chooseIdMap, groupFile, idMapCaps, idMapOps, mappedIds, passwdFile, type IdMap } from "./ids.ts";
 import { etcFileOps } from "./etc-files.ts";
 import { gitIdentityOps } from "./git-identity.ts";
 import { payloadOps } from "./payload.ts";
@@ -48,6 +48,8 @@ export interface Plan {
   proxy?: { rules: import("../net/rules.ts").Rule[] };
   /** The caller's descriptors the command gets at the same numbers, and why (plan/pass-fds.ts). */
   passFds?: PassedFd[];
+  /** With --id-map auto where the system gives a range: the map newuidmap and newgidmap write (src/id-map.ts). */
+  idMap?: IdMap;
 }
 
 export interface PlanIo {
@@ -93,13 +95,14 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
 
   const b = new PlanBuilder();
   b.push({ op: "DEATH_SIGNAL", signal: SIGNAL.KILL, why: { what: "tie the sandbox's life to nsbox's" } });
-  for (const op of idMapOps(host, id)) b.push(op);
+  const idMap = chooseIdMap(host, id, o.idMap, notes);
+  for (const op of idMapOps(host, id, idMap)) b.push(op);
   filesystemOps(b, {
     propagation: o.propagation ?? "private",
     shareDir: share.dir,
     home,
-    passwd: passwdFile(host, id, home),
-    group: groupFile(host, id),
+    passwd: passwdFile(host, id, home, idMap),
+    group: groupFile(host, id, idMap),
     // kernel.shm* are writable by the IPC namespace's root uid only: with --uid N, unless nsbox runs as root.
     ipcLimits: id.uid === 0 || host.uid === 0,
     ownNetwork: net.mode !== "host",
@@ -146,12 +149,13 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   }
   b.push({ op: "CHDIR", path: startDir, why: { what: `start in ${startDir}`, path: startDir } });
 
-  payloadOps(b, o, { command, env, terminal: io.terminal, spawn: { what: "start the command under the sandbox's init" }, passFds: passing.fds, listenPid });
+  payloadOps(b, o, { command, env, terminal: io.terminal, spawn: { what: "start the command under the sandbox's init" }, passFds: passing.fds, listenPid, ids: { mapped: mappedIds(id, idMap), caps: idMapCaps(id, idMap) } });
 
   const cloneFlags = Object.values(CLONE).reduce((a, f) => a | f, 0) & ~(net.mode === "host" ? CLONE.NEWNET : 0);
   return {
     ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, terminalFds: io.terminal ? io.terminal.fds ?? 7 : 0, notes, net, cleanup,
     watch: finalWatches(b, o.mounts ?? [], host), passFds: passing.fds,
     ...(net.mode === "allow" ? { proxy: { rules: net.rules } } : {}),
+    ...(idMap ? { idMap } : {}),
   };
 }

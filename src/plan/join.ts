@@ -10,6 +10,7 @@ import { CLONE, SIGNAL } from "../kernel.ts";
 import type { Op } from "../ops.ts";
 import type { Plan, PlanIo } from "./index.ts";
 import { payloadOps } from "./payload.ts";
+import { joinedIds } from "./ids.ts";
 import { netChoice, proxyEnv, type NetChoice } from "./network.ts";
 import { listenEnv, passFdPlan } from "./pass-fds.ts";
 
@@ -105,6 +106,7 @@ export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io
     spawn: { what: "start the command in the sandbox's PID namespace" },
     installed: fromFile ? Buffer.from(s.seccompFilter!, "base64") : undefined,
     passFds: passing.fds, listenPid,
+    ids: joinedIds(proc, { uid: o.uid ?? 0, gid: o.gid ?? 0 }),
   });
   return { ops: b.ops, cloneFlags: 0, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, terminalFds: io.terminal ? io.terminal.fds ?? 7 : 0, notes: passing.notes, net, passFds: passing.fds };
 }

@@ -5,7 +5,7 @@ import type { Op, Purpose } from "../ops.ts";
 import { SIGNAL } from "../kernel.ts";
 import type { PlanBuilder } from "./builder.ts";
 import { execCandidates } from "./command.ts";
-import { hardeningOps } from "./hardening.ts";
+import { hardeningOps, type IdPolicy } from "./hardening.ts";
 
 /** Signals PID 1 passes on to the payload (the parent passes the same ones to PID 1). */
 export const FORWARDED_SIGNALS = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGCONT", "SIGWINCH"] as const;
@@ -25,6 +25,8 @@ export interface PayloadSpec {
   passFds?: readonly { fd: number; why: string }[];
   /** env holds LISTEN_PID= for the executor to fill with the command's pid (socket activation). */
   listenPid?: boolean;
+  /** The ids the user namespace maps, and the capabilities root inside keeps for them (plan/ids.ts). */
+  ids?: IdPolicy;
 }
 
 /** Append SPAWN and every op after it: from SPAWN on, the ops run in the payload's own process. */
@@ -43,6 +45,7 @@ export function payloadOps(b: PlanBuilder, o: SandboxOptions, p: PayloadSpec): v
     b.push({ op: "PASS_FDS", fds, why: { what: `pass descriptor${fds.length > 1 ? "s" : ""} ${fds.join(", ")} to the command (${[...new Set(p.passFds.map((f) => f.why))].join("; ")})` } });
   }
   hardeningOps(b, o, undefined, p.installed);
+  hardeningOps(b, o, undefined, p.installed, p.ids);
   b.push({
     op: "EXEC",
     candidates: execCandidates(p.command[0]!, p.env.PATH),

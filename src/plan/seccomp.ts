@@ -136,6 +136,8 @@ const NR: Record<"x64" | "arm64", Record<string, number>> = {
     lookup_dcookie: 212, uselib: 134, clone3: 435, mount: 165, umount2: 166, pivot_root: 155, fsopen: 430,
     fsconfig: 431, fsmount: 432, fspick: 433, move_mount: 429, open_tree: 428, mount_setattr: 442, open_tree_attr: 467,
     personality: 135, ioctl: 16, clone: 56, unshare: 272,
+    chown: 92, fchown: 93, lchown: 94, fchownat: 260, setuid: 105, setgid: 106, setreuid: 113, setregid: 114,
+    setresuid: 117, setresgid: 119,
   },
   arm64: {
     socket: 198, socketpair: 199,
@@ -146,6 +148,7 @@ const NR: Record<"x64" | "arm64", Record<string, number>> = {
     lookup_dcookie: 18, clone3: 435, mount: 40, umount2: 39, pivot_root: 41, fsopen: 430, fsconfig: 431,
     fsmount: 432, fspick: 433, move_mount: 429, open_tree: 428, mount_setattr: 442, open_tree_attr: 467, personality: 92,
     ioctl: 29, clone: 220, unshare: 97,
+    fchown: 55, fchownat: 54, setuid: 146, setgid: 144, setreuid: 145, setregid: 143, setresuid: 147, setresgid: 149,
   },
 };
 const AUDIT_ARCH = { x64: 0xc000003e, arm64: 0xc00000b7 };
@@ -160,7 +163,7 @@ const CLONE_NEWUSER = 0x10000000;
 const PERSONALITY_OK = [0, 0x0008, 0xffffffff];
 
 // Classic BPF opcodes (linux/filter.h).
-const LD_W_ABS = 0x20, JEQ_K = 0x15, JSET_K = 0x45, JA = 0x05, RET_K = 0x06;
+const LD_W_ABS = 0x20, JEQ_K = 0x15, JGE_K = 0x35, JGT_K = 0x25, JSET_K = 0x45, JA = 0x05, RET_K = 0x06;
 const NR_AT = 0, ARCH_AT = 4, ARG_LOW = (i: number) => 16 + 8 * i;
 
 export interface SeccompChoices {
@@ -168,9 +171,75 @@ export interface SeccompChoices {
   allowMounts: boolean;
   /** Allow new user namespaces inside (nested sandboxes). */
   allowNested: boolean;
+  /** The ids the sandbox's user namespace maps (plan/ids.ts mappedIds); default: only 0. */
+  ids?: MappedIds;
 }
 
+/** Inside ids as [first, count] runs: those the user namespace maps. */
+export interface MappedIds {
+  uid: readonly (readonly [number, number])[];
+  gid: readonly (readonly [number, number])[];
+}
+
+/**
+ * Calls that name an id the user namespace does not map. The kernel answers them with EINVAL,
+ * which no program expects of root: `tar xf` of an archive with other owners exits 2, `cp -a`
+ * fails. The filter completes them as they end for an unprivileged user outside: a file keeps
+ * its owner (the change is skipped and the call returns 0, as GNU tar and cp as non-root do
+ * not even try), and a change of the process's own ids is refused with EPERM. Arguments are
+ * 32-bit ids (the low word); -1 means "leave it" and always passes. The ids the namespace maps
+ * (0 alone by default) reach the kernel unchanged, so `chown 0` and `chown -1` work as before.
+ * setgroups is already EPERM where setgroups is denied (a one-id map); setfsuid and setfsgid
+ * return the old id and change nothing on their own.
+ */
+export const ID_CALLS: readonly { name: string; uids: number[]; gids: number[]; answer: "success, nothing changed" | "EPERM" }[] = [
+  { name: "chown", uids: [1], gids: [2], answer: "success, nothing changed" },
+  { name: "lchown", uids: [1], gids: [2], answer: "success, nothing changed" },
+  { name: "fchown", uids: [1], gids: [2], answer: "success, nothing changed" },
+  { name: "fchownat", uids: [2], gids: [3], answer: "success, nothing changed" },
+  { name: "setuid", uids: [0], gids: [], answer: "EPERM" },
+  { name: "setreuid", uids: [0, 1], gids: [], answer: "EPERM" },
+  { name: "setresuid", uids: [0, 1, 2], gids: [], answer: "EPERM" },
+  { name: "setgid", uids: [], gids: [0], answer: "EPERM" },
+  { name: "setregid", uids: [], gids: [0, 1], answer: "EPERM" },
+  { name: "setresgid", uids: [], gids: [0, 1, 2], answer: "EPERM" },
+];
+
 type Insn = [code: number, jt: number, jf: number, k: number];
+
+/**
+ * ID_CALLS: for each call, every id argument is -1 or inside a mapped run, or the call gets its
+ * answer; a call that passes is allowed at once (the accumulator then holds an argument, not
+ * the number): so these blocks come last. Expects the syscall number loaded.
+ */
+function idCalls(p: Insn[], nr: Record<string, number>, ids: MappedIds): void {
+  if (!ids.uid.length || !ids.gid.length) throw new Error("seccomp: the user namespace maps no id");
+  for (const call of ID_CALLS) {
+    if (nr[call.name] === undefined) continue; // aarch64 has no chown or lchown
+    // One block with labels: "answer", "end" and "argN" (the next argument's check).
+    const block: [code: number, jt: number | string, jf: number | string, k: number][] = [];
+    const labels: Record<string, number> = {};
+    const args = [...call.uids.map((i) => [i, ids.uid] as const), ...call.gids.map((i) => [i, ids.gid] as const)];
+    block.push([JEQ_K, 0, "end", nr[call.name]!]);
+    args.forEach(([arg, runs], n) => {
+      const next = n + 1 < args.length ? `arg${n + 1}` : "allow";
+      labels[`arg${n}`] = block.length;
+      block.push([LD_W_ABS, 0, 0, ARG_LOW(arg)], [JEQ_K, next, 0, 0xffffffff]);
+      runs.forEach(([first, count], r) => {
+        const miss = r + 1 < runs.length ? `run${n}.${r + 1}` : "answer";
+        labels[`run${n}.${r}`] = block.length;
+        block.push([JGE_K, 0, miss, first], [JGT_K, miss, next, first + count - 1]);
+      });
+    });
+    labels.answer = block.length;
+    block.push([RET_K, 0, 0, RET.ERRNO | (call.answer === "EPERM" ? ERRNO.EPERM : 0)]);
+    labels.allow = block.length;
+    block.push([RET_K, 0, 0, RET.ALLOW]);
+    labels.end = block.length;
+    const at = (l: number | string, i: number) => (typeof l === "number" ? l : labels[l]! - i - 1);
+    block.forEach(([code, jt, jf, k], i) => p.push([code, at(jt, i), at(jf, i), k]));
+  }
+}
 
 /** The filter for this machine's architecture, as the bytes of a sock_filter array. */
 export function seccompProgram(c: SeccompChoices, machine = arch()): Uint8Array {
@@ -244,6 +313,7 @@ export function seccompProgram(c: SeccompChoices, machine = arch()): Uint8Array 
       loadNr();
     }
   }
+  idCalls(p, nr, c.ids ?? { uid: [[0, 1]], gid: [[0, 1]] });
   p.push([RET_K, 0, 0, RET.ALLOW]);
 
   const bytes = new Uint8Array(p.length * 8);
