@@ -44,7 +44,6 @@ export function payloadOps(b: PlanBuilder, o: SandboxOptions, p: PayloadSpec): v
     const fds = p.passFds.map((f) => f.fd);
     b.push({ op: "PASS_FDS", fds, why: { what: `pass descriptor${fds.length > 1 ? "s" : ""} ${fds.join(", ")} to the command (${[...new Set(p.passFds.map((f) => f.why))].join("; ")})` } });
   }
-  hardeningOps(b, o, undefined, p.installed);
   hardeningOps(b, o, undefined, p.installed, p.ids);
   b.push({
     op: "EXEC",
