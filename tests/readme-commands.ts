@@ -9,6 +9,14 @@
 //     cannot be classified, and tests/readme.test.ts fails naming its line.
 // Inline `code` in prose is not a command.
 
+/** README commands no test runs, each with the reason (tests check each is still in the README). */
+export const NOT_RUN: Record<string, string> = {
+  "bun run test": "the whole suite, of which the README's tests are a part",
+};
+
+/** The command without its trailing `# comment`, for comparing with NOT_RUN. */
+export const withoutComment = (text: string) => text.replace(/\s+#.*$/, "");
+
 /** A command as the README writes it: the text bash runs, where it is, and its block. */
 export interface ReadmeCommand {
   /** The command line as written (continuation lines joined with their `\`-newline kept). */

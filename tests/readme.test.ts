@@ -10,15 +10,11 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { cleanedUp, collect, eventually, homeIn, NSBOX, ROOT, scratchIn } from "./helpers.ts";
-import { readmeBlocks, type ReadmeCommand } from "./readme-commands.ts";
+import { NOT_RUN, readmeBlocks, withoutComment, type ReadmeCommand } from "./readme-commands.ts";
 
 const README = readFileSync(join(ROOT, "README.md"), "utf8");
 const { commands, unclassified, fenced } = readmeBlocks(README);
 
-/** Commands this file does not run, each with the reason; each must still be in the README. */
-const NOT_RUN_HERE: Record<string, string> = {
-  "bun run test": "the whole suite, of which this file is a part",
-};
 const runsElsewhere = (c: ReadmeCommand) => c.section === "Install";
 const made = cleanedUp();
 
@@ -36,8 +32,8 @@ describe("README.md's code blocks", () => {
     expect(ok.commands.map((c) => [c.text, c.line, c.section])).toEqual([["bun x \\\n  nsbox -- true   # c", 4, "A"], ["nsbox -- id", 9, "A"]]);
   });
 
-  test("every command not run here is named in NOT_RUN_HERE or run by tests/install.test.ts", () => {
-    for (const text of Object.keys(NOT_RUN_HERE)) expect(commands.map((c) => c.text.replace(/\s+#.*$/, ""))).toContain(text);
+  test("every command not run here is named in NOT_RUN or run by tests/install.test.ts", () => {
+    for (const text of Object.keys(NOT_RUN)) expect(commands.map((c) => withoutComment(c.text))).toContain(text);
     expect(commands.filter(runsElsewhere).length).toBeGreaterThan(3);
   });
 });
@@ -87,7 +83,7 @@ describe("README.md's commands run as written", () => {
   /** Sandboxes started with --name and stopped later in the same block: they run in the background meanwhile. */
   const background = new Map<string, ReturnType<typeof start>>();
   for (const c of commands) {
-    if (runsElsewhere(c) || Object.hasOwn(NOT_RUN_HERE, c.text.replace(/\s+#.*$/, ""))) continue;
+    if (runsElsewhere(c) || Object.hasOwn(NOT_RUN, withoutComment(c.text))) continue;
     const name = /^nsbox (?:.* )?--name (\S+) /.exec(c.text)?.[1];
     const stoppedLater = name !== undefined && commands.some((d) => d.block === c.block && d.line > c.line && d.text.startsWith(`nsbox stop ${name}`));
     test(`line ${c.line}: ${c.text}`, async () => {
