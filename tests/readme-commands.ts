@@ -1,7 +1,10 @@
 // The commands of README.md, found the one way tests/readme.test.ts and tests/install.test.ts
 // both use. The convention, for whoever adds an example:
 //   - a fenced block tagged `sh` (or `bash`, `shell`): every line is a command, run as written
-//     by bash (a `# comment` after it is bash's comment; a line ending in `\` continues);
+//     by bash (a `# comment` after it is bash's comment; a line ending in `\` continues); when
+//     some lines start with `$ `, only those are commands (the `$ ` dropped) and the others
+//     are what they print;
+//   - a command must exit 0, unless its comment says `(exit N)`: an example of a refusal;
 //   - an indented block (four spaces): every line must start with `nsbox `, and is a command;
 //   - a fenced block tagged `text`, `json`, `ts`, `js`, `toml` or `yaml`: not commands (a usage
 //     synopsis, a diagram, a config file, library code);
@@ -27,6 +30,8 @@ export interface ReadmeCommand {
   section: string;
   /** Index of its code block in the README: commands of one block share it. */
   block: number;
+  /** The exit status it must end with: 0, or N when its comment says `(exit N)`. */
+  exit: number;
 }
 
 /** What the README holds: its commands, and the lines whose block could not be classified. */
@@ -40,6 +45,9 @@ export interface ReadmeBlocks {
 
 const SHELL = new Set(["sh", "bash", "shell"]);
 const NOT_COMMANDS = new Set(["text", "json", "jsonc", "ts", "typescript", "js", "javascript", "toml", "yaml"]);
+
+/** 0, or N when the command's comment says `(exit N)`. */
+const exitOf = (text: string) => Number(/\s#.*\(exit (\d+)\)/.exec(text)?.[1] ?? 0);
 
 /** Split `markdown` (README.md's text) into commands per the convention above. */
 export function readmeBlocks(markdown: string): ReadmeBlocks {
@@ -59,14 +67,21 @@ export function readmeBlocks(markdown: string): ReadmeBlocks {
       block++;
       out.fenced.push({ lang, text: body.join("\n"), line: start + 1, section });
       if (SHELL.has(lang)) {
+        const prompted = body.some((b) => b.startsWith("$ "));
         let text = "";
         body.forEach((b, k) => {
+          if (!text && prompted) {
+            if (!b.startsWith("$ ")) return;
+            b = b.slice(2);
+          }
           if (!text && (b.trim() === "" || b.trim().startsWith("#"))) return;
           const first = text === "" ? start + 2 + k : 0;
           text = text ? `${text}\n${b}` : b;
-          if (first) out.commands.push({ text: "", line: first, section, block });
+          if (first) out.commands.push({ text: "", line: first, section, block, exit: 0 });
           if (!b.endsWith("\\")) {
-            out.commands[out.commands.length - 1]!.text = text;
+            const c = out.commands[out.commands.length - 1]!;
+            c.text = text;
+            c.exit = exitOf(text);
             text = "";
           }
         });
@@ -83,7 +98,7 @@ export function readmeBlocks(markdown: string): ReadmeBlocks {
       for (; i < lines.length && (/^( {4}|\t)/.test(lines[i]!) || lines[i]!.trim() === ""); i++) {
         const l = lines[i]!;
         if (l.trim() === "") continue;
-        if (/^ {4}nsbox( |$)/.test(l)) out.commands.push({ text: l.trim(), line: i + 1, section, block });
+        if (/^ {4}nsbox( |$)/.test(l)) out.commands.push({ text: l.trim(), line: i + 1, section, block, exit: exitOf(l) });
         else out.unclassified.push(`line ${i + 1}: an indented line that is not \`nsbox …\`: put commands in a sh block, other text in a text block`);
       }
       i--;

@@ -27,9 +27,14 @@ describe("README.md's code blocks", () => {
   test("the classifier refuses what it cannot tell (the control)", () => {
     const odd = readmeBlocks("# x\n\n```\nmake\n```\n\ntext\n\n    make install\n\n```console\n$ nsbox -- true\n```\n");
     expect(odd.unclassified).toHaveLength(3);
-    const ok = readmeBlocks("## A\n\n```sh\nbun x \\\n  nsbox -- true   # c\n# a comment\n```\n\n    nsbox -- id\n");
+    const ok = readmeBlocks("## A\n\n```sh\nbun x \\\n  nsbox -- true   # c\n# a comment\n```\n\n    nsbox -- id\n    nsbox --ro /nope -- true   # refused (exit 125)\n\n```sh\n$ nsbox -- hostname\nnsbox\n```\n");
     expect(ok.unclassified).toEqual([]);
-    expect(ok.commands.map((c) => [c.text, c.line, c.section])).toEqual([["bun x \\\n  nsbox -- true   # c", 4, "A"], ["nsbox -- id", 9, "A"]]);
+    expect(ok.commands.map((c) => [c.text, c.line, c.section, c.exit])).toEqual([
+      ["bun x \\\n  nsbox -- true   # c", 4, "A", 0],
+      ["nsbox -- id", 9, "A", 0],
+      ["nsbox --ro /nope -- true   # refused (exit 125)", 10, "A", 125],
+      ["nsbox -- hostname", 13, "A", 0],
+    ]);
   });
 
   test("every command not run here is named in NOT_RUN or run by tests/install.test.ts", () => {
@@ -95,7 +100,7 @@ describe("README.md's commands run as written", () => {
         return;
       }
       const r = await finish(start(c.text), 150_000);
-      expect({ command: c.text, ...r }).toMatchObject({ exitCode: 0 });
+      expect({ command: c.text, ...r }).toMatchObject({ exitCode: c.exit });
       const stopped = /^nsbox stop (\S+)/.exec(c.text)?.[1];
       const proc = stopped ? background.get(stopped) : undefined;
       if (proc) {
