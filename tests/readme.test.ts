@@ -3,14 +3,16 @@
 // a developer would type them: `nsbox` on PATH is this checkout's bin/nsbox, the current
 // directory a small Bun/npm project, $HOME and $XDG_RUNTIME_DIR fresh directories of this test.
 // The Install section's commands need a registry serving nsbox: tests/install.test.ts runs them.
-// The npm installs reach registry.npmjs.org itself, through nsbox's proxy (--net allow=…,
-// -p install): nsbox's address policy lets no name reach a server on this machine, by design,
-// so a local registry cannot stand in for a name rule without a backdoor.
+// The commands that install from registry.npmjs.org (npm install under --net allow= or -p
+// install) run where a stand-in serves that name (tests/registry-stand-in.ts): the real nsbox
+// resolves, checks and connects to it as to the real registry, and the project's dependency
+// exists only there.
 import { describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { cleanedUp, collect, eventually, homeIn, NSBOX, ROOT, scratchIn } from "./helpers.ts";
 import { NOT_RUN, readmeBlocks, withoutComment, type ReadmeCommand } from "./readme-commands.ts";
+import { DEMO_PACKAGE, registryStandIn } from "./registry-stand-in.ts";
 
 const README = readFileSync(join(ROOT, "README.md"), "utf8");
 const { commands, unclassified, fenced } = readmeBlocks(README);
@@ -63,7 +65,7 @@ const env = {
 writeFileSync(join(project, "package.json"), JSON.stringify({
   name: "demo", version: "1.0.0", private: true,
   scripts: { test: "bun test", dev: "bun server.ts" },
-  dependencies: { "is-number": "^7.0.0" },
+  dependencies: { [DEMO_PACKAGE]: "^1.0.0" },
 }, null, 2));
 writeFileSync(join(project, "demo.test.ts"), `import { expect, test } from "bun:test";\ntest("adds", () => expect(1 + 1).toBe(2));\n`);
 writeFileSync(join(project, "server.ts"), `Bun.serve({ port: 3000, fetch: () => new Response("hi\\n") });\nconsole.log("listening on 3000");\n`);
@@ -72,9 +74,14 @@ for (const dir of ["data", "fixtures"]) mkdirSync(join(project, dir));
 const nsboxJson = fenced.find((f) => f.lang === "json" && f.text.includes('"profiles"'));
 if (nsboxJson) writeFileSync(join(project, "nsbox.json"), nsboxJson.text + "\n");
 
+const standIn = registryStandIn(scratchIn(made));
+/** A command that installs packages: it runs where the stand-in is registry.npmjs.org. */
+const installs = (text: string) => /\b(npm|bun) (install|ci|add)\b/.test(text);
+
 /** Run one README command with bash in the project (stdin /dev/null), as `env` describes. */
-function start(text: string) {
-  return Bun.spawn(["bash", "-c", text], { cwd: project, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+function start(text: string, opts: { cwd?: string; standIn?: boolean } = {}) {
+  const argv = opts.standIn ?? installs(text) ? standIn.argv(text) : ["bash", "-c", text];
+  return Bun.spawn(argv, { cwd: opts.cwd ?? project, env: { ...env, NSBOX_TEST_BUN: process.execPath }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
 }
 
 async function finish(proc: ReturnType<typeof start>, ms: number) {
@@ -110,8 +117,29 @@ describe("README.md's commands run as written", () => {
       }
     }, 180_000);
   }
+  test("the installs got the package from the stand-in, through nsbox's proxy", () => {
+    expect(commands.some((c) => installs(c.text) && !runsElsewhere(c))).toBe(true);
+    expect(standIn.requests()).toContain(`GET /${DEMO_PACKAGE}/-/${DEMO_PACKAGE}-1.0.0.tgz`);
+  });
+
   test("nothing started in the background is left running", () => {
     for (const proc of background.values()) proc.kill("SIGKILL");
     expect([...background.keys()]).toEqual([]);
   });
+});
+
+describe("the stand-in registry", () => {
+  test("an install without the network (the README's old `nsbox --overlay . -- npm install`) fails: the examples need --net (the control)", async () => {
+    // A fresh copy of the project: nothing installed yet.
+    const fresh = scratchIn(made);
+    writeFileSync(join(fresh, "package.json"), readFileSync(join(project, "package.json")));
+    const r = await finish(start("npm_config_fetch_retries=0 nsbox --overlay . -- npm install", { cwd: fresh }), 150_000);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain(DEMO_PACKAGE);
+  }, 180_000);
+
+  test("npm outside nsbox reaches it directly: the stand-in serves the package (the real registry has none)", async () => {
+    const r = await finish(start(`npm view ${DEMO_PACKAGE} version`, { standIn: true }), 60_000);
+    expect(r).toMatchObject({ exitCode: 0, stdout: "1.0.0\n" });
+  }, 90_000);
 });
