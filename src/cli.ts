@@ -55,7 +55,7 @@ const HELP_COMMAND: CommandDef = {
 
 /** The help of a command (`path` its words: ["nsbox", "exec"]), generated from the definitions; loaded only for --help. */
 async function help(cmd: CommandDef, path: string[]): Promise<number> {
-  const { renderHelp } = await import("./help.ts");
+  const { helpWidth, renderHelp } = await import("./help.ts");
   let subs: Record<string, CommandDef> | undefined;
   if (cmd.subCommands) {
     subs = {};
@@ -66,8 +66,15 @@ async function help(cmd: CommandDef, path: string[]): Promise<number> {
     }
   }
   const groups = cmd === NSBOX ? Object.fromEntries(Object.keys(SANDBOX_OPTIONS).map((name) => [name, "Sandbox options"])) : undefined;
-  process.stdout.write(renderHelp(cmd, path.join(" "), { subs, groups }));
+  process.stdout.write(renderHelp(cmd, path.join(" "), { subs, groups, width: helpWidth(process.stdout.isTTY ? process.stdout.columns : undefined) }));
   return 0;
+}
+
+/** `nsbox` alone: the short usage on stderr (fitted to the terminal there), and 125 as for any mistake. */
+async function shortUsage(): Promise<number> {
+  const { helpWidth, shortUsage } = await import("./help.ts");
+  process.stderr.write(shortUsage(NSBOX, "nsbox", helpWidth(process.stderr.isTTY ? process.stderr.columns : undefined)));
+  return 125;
 }
 
 /**
@@ -142,6 +149,7 @@ function didYouMean(e: unknown, name: string | undefined): unknown {
 
 async function main(argv: string[]): Promise<number> {
   refuseCwdConfig();
+  if (argv.length === 0) return shortUsage();
   const top = parseArgv(argv, NSBOX, "nsbox");
   const { given, command } = top;
   const flag = (name: string) => given.find((g) => g.name === name)?.value;

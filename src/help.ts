@@ -1,9 +1,22 @@
-// Help text generated from a command's definition, wrapped to fit 80 columns. Loaded only for --help.
+// Help text generated from a command's definition, wrapped to the terminal's width (80 columns
+// when stdout is not a terminal). Loaded only for --help.
 import { usageLine, type ArgDef, type CommandDef } from "./cli-args.ts";
 
-const WIDTH = 80;
 /** Labels longer than this get a line of their own, the description below. */
 const LABEL = 26;
+/** Narrower than this, a description goes below its label instead of beside it. */
+const MIN_TEXT = 30;
+
+/**
+ * The columns help is wrapped to: the terminal's (`columns`, from process.stdout.columns) when
+ * stdout is one, at most 100 (longer lines read badly) and at least 40; 80 otherwise (a pipe, a file).
+ */
+export function helpWidth(columns: number | undefined): number {
+  return columns && columns > 0 ? Math.max(40, Math.min(100, columns)) : 80;
+}
+
+/** The usage as typed: the command always after `--` (`nsbox [options] -- command [args…]`). */
+const usageOf = (cmd: CommandDef, path: string) => usageLine(cmd, path).replace(" [--] ", " -- ");
 
 /**
  * `text` wrapped at spaces to lines of at most `width` characters, joined by a newline and
@@ -27,11 +40,12 @@ export function wrap(text: string, width: number, indent = 0): string {
 }
 
 /** Two columns: a label, and its description wrapped beside it (or below a long label). */
-function table(rows: [string, string][]): string[] {
-  const col = Math.min(LABEL, Math.max(...rows.map(([l]) => l.length))) + 4;
+function tableOf(rows: [string, string][], width: number): string[] {
+  const wide = Math.min(LABEL, Math.max(...rows.map(([l]) => l.length))) + 4;
+  const col = width - wide >= MIN_TEXT ? wide : 8;
   return rows.map(([label, text]) => {
-    const body = wrap(text, WIDTH - col, col);
-    return `  ${label}`.length + 2 <= col ? `  ${label}`.padEnd(col) + body : `  ${label}\n${" ".repeat(col)}${body}`;
+    const body = wrap(text, width - col, col);
+    return `  ${label}`.length + 2 <= col ? `  ${label}`.padEnd(col) + body : `  ${label.length + 2 > width ? wrap(label, width - 2, 6) : label}\n${" ".repeat(col)}${body}`;
   });
 }
 
@@ -41,13 +55,15 @@ const optionLabel = (name: string, d: ArgDef) => `${d.alias ? `-${d.alias}, ` : 
 
 /**
  * `usage: …`, the description, then arguments, options (grouped: `groups` maps an option to its
- * heading) and subcommands. `subs` are the
- * loaded subcommands by their words after `path` ("profile show"), for the list.
+ * heading) and subcommands, no line longer than `width` columns (but a single word that is).
+ * `subs` are the loaded subcommands by their words after `path` ("profile show"), for the list.
  */
-export function renderHelp(cmd: CommandDef, path: string, opts: { groups?: Record<string, string>; subs?: Record<string, CommandDef> } = {}): string {
-  const out = [`usage: ${wrap(usageLine(cmd, path), WIDTH - 7, 7)}`];
+export function renderHelp(cmd: CommandDef, path: string, opts: { groups?: Record<string, string>; subs?: Record<string, CommandDef>; width?: number } = {}): string {
+  const width = opts.width ?? 80;
+  const table = (rows: [string, string][]) => tableOf(rows, width);
+  const out = [`usage: ${wrap(usageOf(cmd, path), width - 7, 7)}`];
   if (opts.subs && cmd.command) out.push(`       ${path} COMMAND [options] [args…]`);
-  out.push("", wrap(cmd.meta.description, WIDTH));
+  out.push("", wrap(cmd.meta.description, width));
   const args = Object.entries(cmd.args);
   const positional: [string, string][] = args.filter(([, d]) => d.type === "positional").map(([name, d]) => [d.valueHint ?? name.toUpperCase(), d.description]);
   if (cmd.command) positional.push([cmd.command.valueHint, cmd.command.description]);
@@ -60,9 +76,29 @@ export function renderHelp(cmd: CommandDef, path: string, opts: { groups?: Recor
   }
   for (const [heading, rows] of sections) out.push("", `${heading}:`, ...table(rows));
   if (opts.subs) {
-    out.push("", "Commands:", ...table(Object.entries(opts.subs).map(([name, sub]) => [usageLine(withoutOptions(sub), name).replace(" [--] ", " -- "), sub.meta.description])));
+    out.push("", "Commands:", ...table(Object.entries(opts.subs).map(([name, sub]) => [usageOf(withoutOptions(sub), name), sub.meta.description])));
     const alsoAs = path.includes(" ") ? "" : ` (or ${path} help COMMAND)`;
-    out.push("", wrap(`${path} COMMAND --help${alsoAs} describes a command and its options.`, WIDTH));
+    out.push("", wrap(`${path} COMMAND --help${alsoAs} describes a command and its options.`, width));
   }
   return out.join("\n") + "\n";
+}
+
+/**
+ * What `nsbox` alone prints (on stderr, exit 125): the usage, a few first commands, and where the
+ * rest is. `width` as for renderHelp.
+ */
+export function shortUsage(cmd: CommandDef, path: string, width = 80): string {
+  const examples: [string, string][] = [
+    [`${path} -- bash`, "a shell: the current directory writable, nothing else; no network"],
+    [`${path} --overlay . -- npm test`, "the project writable inside, unchanged outside"],
+    [`${path} --net allow=registry.npmjs.org -- npm install`, "the network to one host only"],
+  ];
+  return [
+    `usage: ${wrap(usageOf(cmd, path), width - 7, 7)}`,
+    `       ${path} COMMAND [options] [args…]`,
+    "",
+    ...tableOf(examples, width),
+    "",
+    wrap(`${path} --help lists the options and commands; ${path} help COMMAND describes one.`, width),
+  ].join("\n") + "\n";
 }

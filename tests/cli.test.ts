@@ -37,8 +37,9 @@ describe("bad input is refused before anything runs (125)", () => {
     expectOneLineError(await nsbox(["--"]), 125, "no command");
   });
 
-  test("no arguments at all", async () => {
-    expectOneLineError(await nsbox([]), 125, "no command");
+  // `nsbox` alone prints the short usage instead (tests/cli-help.test.ts); with options only, one line.
+  test("options and no command", async () => {
+    expectOneLineError(await nsbox(["--uid", "1000"]), 125, "no command");
   });
 
   test("an empty command name", async () => {

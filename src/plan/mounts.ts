@@ -7,7 +7,7 @@ import { NsboxError } from "../errors.ts";
 import type { Host } from "../host.ts";
 import type { Op, Purpose } from "../ops.ts";
 import { ATTR, MS, PlanBuilder, hostPath, isAncestorOrSelf, sandboxPath } from "./builder.ts";
-import type { MountSpec } from "./mount-spec.ts";
+import { TRY_KINDS, type MountSpec } from "./mount-spec.ts";
 import { FD } from "../kernel.ts";
 import { openedPaths, protectShare, watchMissing } from "./protected.ts";
 import { tmpfsOptions } from "./tmpfs.ts";
@@ -63,6 +63,7 @@ function source(spec: MountSpec, host: Host): { path: string; st: BigIntStats } 
 /** The library's mounts skip a missing source with `optional: true`, the command line and config files with the -try form. */
 function missingHint(spec: MountSpec): string | undefined {
   const entry = /^mounts\[\d+\]/.exec(spec.origin)?.[0];
+  if (!TRY_KINDS.includes(spec.kind)) return "create it first"; // --file has no -try form to suggest
   if (entry) return `create it first, or set optional: true in ${entry} to skip it when it is missing`;
   if (!spec.option) return undefined;
   // `--ro-bind data:2024:/data` took `data` as the source: the first unescaped ':' split it.
