@@ -9,7 +9,7 @@ import { badOption, NsboxError } from "./errors.ts";
 import { prepareExecutor } from "./executor.ts";
 import { readHost } from "./host.ts";
 import { refuseCwdConfig } from "./launch.ts";
-import { log } from "./log.ts";
+import { log, printable } from "./log.ts";
 import { SANDBOX_OPTIONS } from "./options/defs.ts";
 import type { SandboxOptions } from "./options.ts";
 import { buildPlan, type Plan } from "./plan/index.ts";
@@ -229,13 +229,6 @@ const writeLine = (line: string): boolean => {
   }
 };
 
-/**
- * Control characters escaped, newline included: messages quote the project's text (names, paths,
- * values), and a newline in one would print a line of its own that looks like nsbox's. So are the
- * bidirectional overrides and isolates and the Unicode line separators: a terminal that lays out
- * bidirectional text showed `"~" wr` reversed from a name holding U+202E.
- */
-const printable = (s: string) => s.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
 /**
  * An error as the user reads it: one line, the message and then the fix. The one exception is the
