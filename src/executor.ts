@@ -154,6 +154,18 @@ export const pidfdSignal = (pidfd: number, sig: number): number => lib()(CALL.pi
 /** 1 while the process runs, 0 once it has exited, -errno. */
 export const pidfdRunning = (pidfd: number): number => lib()(CALL.pidfdRunning, null, pidfd);
 
+/**
+ * Make terminal `fd` raw (no echo, no line editing, no signals from keys): its mode before, to
+ * give back with restoreTerminalMode, or null when it is not a terminal (or refused).
+ */
+export function makeTerminalRaw(fd: number): Uint8Array | null {
+  const saved = new Uint8Array(36);
+  return lib()(CALL.terminalMode, ptr(saved), fd, 1) === 0 ? saved : null;
+}
+
+/** Give terminal `fd` the mode makeTerminalRaw saved. 0 or -errno (EIO: it hung up). */
+export const restoreTerminalMode = (fd: number, saved: Uint8Array): number => lib()(CALL.terminalMode, ptr(saved), fd, 0);
+
 /** Where this process's group stands on terminal `fd`: its foreground job, a background job, or neither (not its controlling terminal). */
 export function terminalJob(fd: number): "foreground" | "background" | "none" {
   const r = lib()(CALL.foreground, null, fd);

@@ -19,7 +19,8 @@ export const MNT_DETACH = 2;
 
 /** Signal numbers (asm/signal.h; x86_64 and aarch64 agree), as nsbox.h names them SIG*. */
 export const SIGNAL = {
-  HUP: 1, INT: 2, QUIT: 3, KILL: 9, USR1: 10, USR2: 12, TERM: 15, CHLD: 17, CONT: 18, WINCH: 28,
+  HUP: 1, INT: 2, QUIT: 3, KILL: 9, USR1: 10, USR2: 12, TERM: 15, CHLD: 17, CONT: 18, STOP: 19,
+  TSTP: 20, TTIN: 21, TTOU: 22, WINCH: 28,
 } as const;
 
 /** errno values the executor reports and nsbox words (asm-generic/errno-base.h, errno.h). */
@@ -47,7 +48,7 @@ export const OP = {
 export const OPF = { RECURSIVE: 1, NO_SYMLINKS: 2, NEW: 4, TREE: 8, CREATE: 16, LISTEN_PID: 32 } as const;
 
 /** Records on the report pipe (nsbox.h REPORT_*); read in src/supervise.ts. */
-export const REPORT = { STEP: 1, FAIL: 2, STARTED: 3, EXIT: 4, PTY: 5, LISTEN: 6 } as const;
+export const REPORT = { STEP: 1, FAIL: 2, STARTED: 3, EXIT: 4, PTY: 5, LISTEN: 6, STOPPED: 7 } as const;
 
 /** Descriptors at fixed numbers in the sandbox's processes (nsbox.h *_FD). */
 export const FD = {
@@ -69,4 +70,5 @@ export const CALL = {
   setWinsize: 8, setBlocking: 9, terminalSize: 10, readable: 11, landlockAbi: 12,
   unixListen: 13, unixAccept: 14, sendDataFd: 15, unixConnect: 16, recvDataFd: 17,
   pidfdOpen: 18, pidfdSignal: 19, pidfdRunning: 20, foreground: 21, removeDir: 22, nofileLimit: 23,
+  terminalMode: 24,
 } as const;

@@ -2,7 +2,7 @@
 import { NsboxError } from "./errors.ts";
 import { closeFd, killPid, pipe, receiveFd, socketPair, spawnPlan, waitPid } from "./executor.ts";
 import { explainClone, explainStep } from "./explain.ts";
-import { REPORT } from "./kernel.ts";
+import { REPORT, SIGNAL } from "./kernel.ts";
 import { encodePlan } from "./ops.ts";
 import { FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
 import { holdWatches, releaseWatches, type Held } from "./plan/protected.ts";
@@ -102,7 +102,9 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   const kill = (sig: number) => pid > 0 && !reaped && killPid(pid, sig) === 0;
   const early: NodeJS.Signals[] = [];
   const forward = (sig: NodeJS.Signals) => void (pid > 0 ? kill(constants.signals[sig]) : early.push(sig));
-  const forwarded = hooks.forwardSignals === false ? [] : FORWARDED_SIGNALS.filter((s) => !(plan.terminal && s === "SIGWINCH"));
+  // On a terminal the relay follows window sizes itself (terminal.ts), and SIGCONT is the job's:
+  // the relay tells the init whether the payload goes on in the foreground or the background.
+  const forwarded = hooks.forwardSignals === false ? [] : FORWARDED_SIGNALS.filter((s) => !(plan.terminal && (s === "SIGWINCH" || s === "SIGCONT")));
   for (const s of forwarded) process.on(s, forward);
   let held: Held[];
   let record: WorkRecord | undefined;
@@ -130,7 +132,7 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   if (plan.idMap) (require("./id-map.ts") as typeof import("./id-map.ts")).writeIdMaps(pid, plan, controlParent);
   for (const s of early) forward(s);
   hooks.onStart?.(pid);
-  const outcome = follow(plan, hooks, pid, reportRead, controlParent, held, record, () => {
+  const outcome = follow(plan, hooks, pid, kill, reportRead, controlParent, held, record, () => {
     reaped = true;
     for (const s of forwarded) process.off(s, forward);
   });
@@ -138,7 +140,7 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
 }
 
 /** Read PID 1's reports until it exits, reap it (then `onReaped`), and build the Outcome. */
-async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead: number, controlParent: number, held: Held[], record: WorkRecord | undefined, onReaped: () => void): Promise<Outcome> {
+async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, kill: (sig: number) => boolean, reportRead: number, controlParent: number, held: Held[], record: WorkRecord | undefined, onReaped: () => void): Promise<Outcome> {
   let failure: { index: number; errno: number } | undefined;
   const warnings: string[] = [];
   const warn = (line: string) => {
@@ -179,13 +181,18 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, reportRead
           if (master >= 0) {
             await guarded("relaying the terminal", async () => {
               try {
-                (relay = new (await import("./terminal.ts")).TerminalRelay(master, plan.terminalFds ?? 7)).start();
+                (relay = new (await import("./terminal.ts")).TerminalRelay(master, plan.terminalFds ?? 7, kill)).start();
               } catch (e) {
                 if (!relay) closeFd(master);
                 throw e;
               }
             });
           }
+        } else if (kind === REPORT.STOPPED) {
+          // The payload stopped (Ctrl-Z): nsbox's job stops too, and goes on with it. Without a
+          // relay, nothing would continue it: it goes on at once.
+          if (relay) await guarded("stopping with the command", () => relay!.stopped(value!));
+          else kill(SIGNAL.CONT);
         } else if (kind === REPORT.LISTEN) {
           const listener = receiveFd(controlParent);
           if (listener >= 0) {

@@ -1,6 +1,7 @@
 // Relay between the user's terminal and the payload's own pseudo-terminal.
 import { createReadStream, writeSync } from "node:fs";
-import { closeFd, setWindowSize, terminalJob, terminalSize } from "./executor.ts";
+import { closeFd, killPid, makeTerminalRaw, readableBytes, restoreTerminalMode, setWindowSize, terminalJob, terminalSize } from "./executor.ts";
+import { SIGNAL } from "./kernel.ts";
 
 /*
  * The payload never gets a descriptor of the user's terminal: through any of them (stdin, and
@@ -30,24 +31,35 @@ export function userTerminal(): { rows: number; cols: number; fds: number } | nu
  * into signals for its foreground job), restored on every exit. nsbox reads the terminal only
  * while it is the terminal's foreground job: in the background (`nsbox -- make > log &`) it
  * neither reads nor touches the terminal's mode, so what the user types at the shell's prompt
- * meanwhile (a password) is the shell's, and a payload that reads its stdin waits. It is not
- * stopped either (a background build runs to its end, as under bubblewrap); once `fg` makes it
- * the foreground job (seen on SIGCONT, or by looking every 250 ms) it relays every key.
+ * meanwhile (a password) is the shell's. Once `fg` makes it the foreground job (seen on
+ * SIGCONT, or by looking every 250 ms) it relays every key.
+ *
+ * Job control, as sudo's pty relay does it: the payload is a job of the pty's session, which
+ * the sandbox's init leads (executor/pty.c, init.c). When it stops (Ctrl-Z: SIGTSTP), init
+ * reports it and nsbox stops its own job the same way, its output written and the terminal
+ * given back in its own mode first: the shell says Stopped. `fg` continues nsbox, which makes
+ * the terminal raw again, sets the pty's size (a full-screen program redraws) and has init
+ * continue the payload as the pty's foreground job. `bg` has it go on as a background job of
+ * the pty: writing works, reading stops it with SIGTTIN, and nsbox with it, as any background
+ * job that reads the terminal. (Started with `&`, it keeps the pty's foreground: a read waits
+ * for `fg`.) nsbox signals only its own process group (kill(0)) and the init (its own child):
+ * never a process the payload names.
  */
 export class TerminalRelay {
   private output?: Promise<void>;
-  private raw = false;
+  /** The terminal's mode before nsbox made it raw, while it is raw. */
+  private saved: Uint8Array | null = null;
   private poll?: Timer;
   private readonly input: boolean;
   private readonly out: number;
+  /** The payload's job stopped (init said so) and has not been continued since. */
+  private halted = false;
+  /** How init was last told the job goes on: as the pty's foreground job, or in its background. */
+  private inForeground = true;
   private readonly restore = () => {
-    if (!this.raw) return;
-    try {
-      if (process.stdin.isTTY) process.stdin.setRawMode(false);
-    } catch {
-      // EIO: the terminal hung up; there is nothing left to restore.
-    }
-    this.raw = false;
+    // EIO: the terminal hung up; there is nothing left to restore.
+    if (this.saved) restoreTerminalMode(0, this.saved);
+    this.saved = null;
   };
   private readonly onInput = (chunk: Buffer) => {
     this.makeRaw();
@@ -57,40 +69,98 @@ export class TerminalRelay {
     const size = terminalSize(this.out) ?? terminalSize(0);
     if (size) setWindowSize(this.master, size.rows, size.cols);
   };
-  /** Continued (fg, bg): read the terminal again only if it is now the foreground job. */
-  private readonly onContinue = () => this.claim();
+  /** Continued (fg, bg): the payload goes on as nsbox does; read the terminal only in the foreground. */
+  private readonly onContinue = () => this.claim(true);
 
-  /** `fds`: which of stdin, stdout, stderr (bits 0, 1, 2) are the user's terminal. */
-  constructor(private readonly master: number, fds = 7) {
+  /**
+   * `fds`: which of stdin, stdout, stderr (bits 0, 1, 2) are the user's terminal. `signalInit`
+   * sends a signal to the sandbox's init (false once it is gone): SIGCONT continues the payload
+   * in the pty's foreground, SIGTTIN in its background.
+   */
+  constructor(private readonly master: number, fds = 7, private readonly signalInit: (sig: number) => boolean = () => false) {
     this.input = (fds & 1) !== 0;
     // Only stdin a terminal (`> log 2>&1`): the pty's output (the echo of what is typed, prompts
     // written to /dev/tty) goes back to that terminal, never into the file the user named.
     this.out = fds & 2 ? 1 : fds & 4 ? 2 : 0;
   }
 
-  /** Read the terminal, raw, only as its foreground job; in the background, leave it alone. */
-  private claim(): void {
-    if (terminalJob(0) === "background") {
+  /** Whether nsbox is a background job of the user's terminal (stdin's, else the one it writes to). */
+  private inBackground(): boolean {
+    return terminalJob(this.input ? 0 : this.out) === "background";
+  }
+
+  /**
+   * Read the terminal, raw, only as its foreground job; in the background, leave it alone.
+   * `continued`: nsbox has been continued, so the payload goes on too, in the pty's foreground
+   * or background as nsbox is in the user's terminal.
+   */
+  private claim(continued: boolean): void {
+    if (this.inBackground()) {
       this.restore();
-      process.stdin.pause();
+      if (this.input) process.stdin.pause();
       // bash's fg sends no SIGCONT to a job that is running: look for the terminal now and then.
-      this.poll ??= setInterval(() => terminalJob(0) !== "background" && this.claim(), 250);
+      this.poll ??= setInterval(() => !this.inBackground() && this.claim(true), 250);
       this.poll.unref();
+      if (continued) this.resume(false);
       return;
     }
     clearInterval(this.poll);
     this.poll = undefined;
-    this.makeRaw();
-    process.stdin.resume();
+    if (this.input) {
+      this.makeRaw();
+      process.stdin.resume();
+    }
+    this.resume(true);
+  }
+
+  /**
+   * Have init continue the payload's job, when it is stopped or should now run elsewhere: in the
+   * pty's foreground (SIGCONT; the pty takes the terminal's size first, which may have changed
+   * meanwhile) or its background (SIGTTIN).
+   */
+  private resume(foreground: boolean): void {
+    if (!this.halted && this.inForeground === foreground) return;
+    this.halted = false;
+    this.inForeground = foreground;
+    if (foreground) this.onResize();
+    this.signalInit(foreground ? SIGNAL.CONT : SIGNAL.TTIN);
+  }
+
+  /**
+   * The payload stopped with signal `sig` (Ctrl-Z: SIGTSTP; reading the pty in its background:
+   * SIGTTIN): stop nsbox's job the same way, and have the payload go on once nsbox does.
+   */
+  async stopped(sig: number): Promise<void> {
+    this.halted = true;
+    // Stopped as a background reader of the pty while nsbox came to the foreground: go on.
+    if ((sig === SIGNAL.TTIN || sig === SIGNAL.TTOU) && !this.inBackground()) return this.claim(true);
+    try {
+      await this.drain();
+      this.restore();
+      if (this.input) process.stdin.pause();
+      // The whole job, as the terminal stops it (a pipeline, a script running nsbox), and only
+      // with a stop signal: SIGSTOP (and any other number) is sent as SIGTSTP, which the kernel
+      // discards for an orphaned process group (one no shell would continue) instead of
+      // stopping it for good.
+      killPid(0, sig === SIGNAL.TTIN || sig === SIGNAL.TTOU ? sig : SIGNAL.TSTP);
+    } finally {
+      // Continued by now (fg, bg), or the stop was discarded. In the foreground, go on now; in
+      // the background, on SIGCONT: after a discarded stop, a reader woken in the background
+      // would only stop again.
+      this.claim(!this.inBackground());
+    }
+  }
+
+  /** Let what the payload wrote before it stopped reach the user's terminal first (at most about half a second). */
+  private async drain(): Promise<void> {
+    for (let i = 0; i < 50 && readableBytes(this.master) > 0; i++) await Bun.sleep(10);
+    await Bun.sleep(10);
   }
 
   /** Raw mode only while nsbox is the terminal's foreground job: never under the shell's feet. */
   private makeRaw(): void {
-    if (this.raw || !this.input || terminalJob(0) !== "foreground") return;
-    try {
-      process.stdin.setRawMode(true);
-      this.raw = true;
-    } catch {}
+    if (this.saved || !this.input || terminalJob(0) !== "foreground") return;
+    this.saved = makeTerminalRaw(0);
   }
 
   start(): void {
@@ -99,9 +169,12 @@ export class TerminalRelay {
       // Paused first: a "data" listener would otherwise start reading at once, in the background too.
       process.stdin.pause();
       process.stdin.on("data", this.onInput);
-      process.on("SIGCONT", this.onContinue);
-      this.claim();
     }
+    process.on("SIGCONT", this.onContinue);
+    // Not `continued`: started with `&`, the payload keeps the pty's foreground, and what it
+    // reads waits for `fg` (the payload may have blocked in that read already, where taking the
+    // foreground from it would not stop it).
+    this.claim(false);
     process.on("SIGWINCH", this.onResize);
     this.onResize();
     this.output = (async () => {
@@ -120,9 +193,9 @@ export class TerminalRelay {
     if (this.input) {
       process.stdin.off("data", this.onInput);
       process.stdin.pause();
-      process.off("SIGCONT", this.onContinue);
-      clearInterval(this.poll);
     }
+    process.off("SIGCONT", this.onContinue);
+    clearInterval(this.poll);
     process.off("SIGWINCH", this.onResize);
     this.restore();
     process.off("exit", this.restore);

@@ -171,10 +171,12 @@ describe("nsbox on a terminal", () => {
       await s.run(`echo "TTY:[$(tty)]"; echo "SIZE:[$(stty size)]"`, "M1");
       expect(await s.waitLine(/^TTY:\[/)).toMatch(/^TTY:\[\/dev\/pts\/\d+\]$/);
       expect(await s.waitLine(/^SIZE:\[/)).toBe("SIZE:[37 91]");
-      // Its own pty, not the outer one: bash leads a session of its own that has a controlling
-      // terminal, and a terminal belongs to one session only (the outer one is nsbox's).
+      // Its own pty, not the outer one: bash is the foreground job of a session the sandbox's
+      // init leads (bash's parent), which has a controlling terminal, and a terminal belongs to
+      // one session only (the outer one is nsbox's).
       const bash = descendants(s.proc.pid).find((p) => p.argv[0] === "bash")!;
-      expect(bash.session).toBe(bash.pid);
+      expect(bash.session).toBe(bash.ppid);
+      expect(bash.pgrp).toBe(bash.pid);
       expect(bash.tpgid).toBeGreaterThan(0);
       expect(bash.session).not.toBe(procInfo(s.proc.pid)!.session);
 

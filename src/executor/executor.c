@@ -9,6 +9,7 @@
 #include "init.c"
 #include "proctitle.c"
 #include "pty.c"
+#include "tty_mode.c"
 #include "caps.c"
 #include "landlock.c"
 #include "limits.c"

@@ -112,6 +112,7 @@ int nsbox_call(int fn, void *p, int a, int b, int c, int d, int e, int f) {
   case CALL_FOREGROUND: return nsbox_foreground(a);
   case CALL_REMOVE_DIR: return nsbox_remove_dir((const char *)p);
   case CALL_NOFILE_LIMIT: return nsbox_nofile_limit();
+  case CALL_TERMINAL_MODE: return nsbox_terminal_mode(a, p, b);
   }
   return -EINVAL;
 }

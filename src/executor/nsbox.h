@@ -30,6 +30,7 @@ int sethostname(const char *name, size_t len);
 int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 int setsid(void);
 int getpgid(int pid);
+int setpgid(int pid, int pgid);
 int kill(int pid, int sig);
 int waitpid(int pid, int *status, int options);
 int execve(const char *path, char *const argv[], char *const envp[]);
@@ -93,6 +94,8 @@ void _exit(int status);
 #define AT_FDCWD (-100)
 #define AT_RECURSIVE 0x8000
 #define TIOCSWINSZ 0x5414
+#define TIOCGPGRP 0x540F
+#define TIOCSPGRP 0x5410
 #define PR_SET_PDEATHSIG 1
 #define PR_SET_DUMPABLE 4
 #define PR_SET_NO_NEW_PRIVS 38
@@ -105,7 +108,9 @@ void _exit(int status);
 #define MSG_DONTWAIT 0x40
 #define MSG_NOSIGNAL 0x4000
 #define MSG_CMSG_CLOEXEC 0x40000000
+#define SIG_BLOCK 0
 #define SIG_SETMASK 2
+#define WUNTRACED 2
 #define RLIMIT_NOFILE 7
 
 /* errno values (asm-generic/errno-base.h, errno.h) */
@@ -126,6 +131,11 @@ void _exit(int status);
 /* Signals (asm/signal.h: the same numbers on x86_64 and aarch64); src/kernel.ts SIGNAL. */
 #define SIGKILL 9
 #define SIGCHLD 17
+#define SIGCONT 18
+#define SIGSTOP 19
+#define SIGTSTP 20
+#define SIGTTIN 21
+#define SIGTTOU 22
 
 /* clone(2) flags (linux/sched.h); CLONE_NEWNS is one of src/kernel.ts CLONE. */
 #define CLONE_VM 0x00000100
@@ -196,6 +206,7 @@ struct plan_header {
 #define REPORT_EXIT 4     /* value = payload wait status                 */
 #define REPORT_PTY 5      /* the pty master was sent on the control socket */
 #define REPORT_LISTEN 6   /* a listening socket was sent on the control socket */
+#define REPORT_STOPPED 7  /* value = the signal that stopped the payload (a terminal's job only) */
 
 struct report {
   int kind, index, value, extra;
@@ -238,6 +249,7 @@ struct report {
 #define CALL_FOREGROUND 21
 #define CALL_REMOVE_DIR 22
 #define CALL_NOFILE_LIMIT 23
+#define CALL_TERMINAL_MODE 24
 
 /* sendmsg/recvmsg, for passing the pty master to the parent */
 struct iovec { void *base; size_t length; };
@@ -271,6 +283,9 @@ void block_signals(void);
 int open_pty(const char *ptmx, int rows, int cols);
 int send_fd(int sock, int fd);
 int use_pty(int fds);
+int pty_leader(void);
+/* tty_mode.c */
+int nsbox_terminal_mode(int fd, void *saved, int raw);
 /* caps.c */
 int drop_caps(u64 keep);
 /* landlock.c, limits.c */

@@ -34,10 +34,10 @@ export function payloadOps(b: PlanBuilder, o: SandboxOptions, p: PayloadSpec): v
   const forward = FORWARDED_SIGNALS.map((s) => SIGNAL[s.slice(3) as keyof typeof SIGNAL]);
   b.push({ op: "SPAWN", forward, why: p.spawn });
   for (const op of p.first ?? []) b.push(op);
-  b.push({ op: "SETSID", why: { what: "give the command a session of its own" } })
-    .push(p.terminal
-      ? { op: "USE_PTY", fds: p.terminal.fds ?? 7, why: { what: "attach the command to its pseudo-terminal" } }
-      : { op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } });
+  // On a terminal the session is the pty's, which the init leads (executor/pty.c): the command
+  // is its foreground job, and Ctrl-Z can stop it. Without one, a session of its own.
+  if (p.terminal) b.push({ op: "USE_PTY", fds: p.terminal.fds ?? 7, why: { what: "attach the command to its pseudo-terminal" } });
+  else b.push({ op: "SETSID", why: { what: "give the command a session of its own" } }).push({ op: "BLOCKING_STDIO", why: { what: "pass standard input and output through" } });
   // The caller's descriptors at their numbers once the pty no longer needs its fixed one, before
   // the limits: a passed 63 (bash's <(…)) still lands under --rlimit nofile=16.
   if (p.passFds?.length) {
