@@ -68,6 +68,10 @@ class Tmux {
   lines(): string[] {
     return this.tmux("capture-pane", "-p", "-J", "-S", "-1000").split("\n").map((l) => l.trimEnd());
   }
+  /** The visible screen only, as lines. */
+  screen(): string[] {
+    return this.tmux("capture-pane", "-p", "-J").split("\n").map((l) => l.trimEnd());
+  }
   /** Type `text` literally, then Enter (unless `enter` is false). */
   type(text: string, enter = true): void {
     this.tmux("send-keys", "-l", text);
@@ -210,6 +214,29 @@ describe("Ctrl-Z of a sandboxed command", () => {
     );
   }
 
+  const haveLess = Bun.which("less") !== null;
+  test.skipIf(!haveLess)(
+    "a full-screen program (less): Ctrl-Z gives the shell its screen, fg redraws the program's",
+    async () => {
+      const t = await shell();
+      writeFileSync(join(t.dir, "text"), Array.from({ length: 200 }, (_, i) => `line-${i + 1}`).join("\n") + "\n");
+      t.type(`${NSBOX_SH} -- less text`);
+      await eventually(() => t.screen()[0] === "line-1");
+      await t.press("C-z");
+      await t.waitLine(/^\[1\]\+\s+Stopped\s+/);
+      await t.run("clear", "CLEARED");
+      expect(t.screen()).not.toContain("line-1");
+      t.type("fg");
+      // less redraws its page once continued (on a screen the shell had cleared).
+      if (!(await eventually(() => t.screen()[0] === "line-1"))) throw new Error(`less did not redraw:\n${t.screen().join("\n")}`);
+      t.type("q", false);
+      await t.ended();
+      await t.run(`echo "RC:[$?]"`, "AFTER");
+      expect(t.lines()).toContain("RC:[0]");
+    },
+    TIMEOUT,
+  );
+
   test(
     "bg: a program that writes and does not read runs to its end in the background",
     async () => {
@@ -254,6 +281,26 @@ describe("Ctrl-Z of a sandboxed command", () => {
       await t.run(`echo "RC:[$?]"`, "AFTER");
       expect(t.lines()).toContain("RC:[0]");
       expect(readFileSync(join(t.dir, "out"), "utf8")).toBe("typed-after-fg\n");
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "a payload that stops itself (SIGSTOP) stops nsbox's own job and no other: another job of the shell runs on; fg continues it",
+    async () => {
+      const t = await shell();
+      const other = marker();
+      await t.run(`{ sleep ${other} & }`, "OTHER");
+      t.type(`${NSBOX_SH} -- sh -c 'kill -STOP $$; echo continued-$((6*7))'`);
+      await t.waitLine(/^\[2\]\+\s+Stopped\s+/);
+      await eventually(() => t.nsbox()?.state === "T");
+      expect(t.nsbox()?.state).toBe("T");
+      expect(descendants(0).find(isSleep(other))?.state).toBe("S");
+      t.type("fg");
+      await t.waitLine("continued-42");
+      await t.ended();
+      await t.run(`echo "RC:[$?]"; kill %1`, "AFTER");
+      expect(t.lines()).toContain("RC:[0]");
     },
     TIMEOUT,
   );
