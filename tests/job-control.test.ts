@@ -190,12 +190,14 @@ describe("Ctrl-Z of a sandboxed command", () => {
       async () => {
         const t = await shell();
         t.type(`stty -a > modes-before; ${NSBOX_SH} -- ${start}`);
-        await t.waitProc((p) => p.argv[0] === start.split(" ")[0] && p.state === "S", `${what} waiting for input`);
+        // By its name: a version manager's shim (pyenv) may run it by its full path.
+        const isIt = (p: Proc) => p.argv[0]?.split("/").pop() === start.split(" ")[0];
+        await t.waitProc((p) => isIt(p) && p.state === "S", `${what} waiting for input`);
         await t.press("C-z");
         await t.waitLine(/^\[1\]\+\s+Stopped\s+/);
         await t.run("stty -a > modes-stopped", "STOPPED");
         t.type("fg");
-        await t.waitProc((p) => p.argv[0] === start.split(" ")[0] && p.state === "S", `${what} running again`);
+        await t.waitProc((p) => isIt(p) && p.state === "S", `${what} running again`);
         t.type(typed);
         if (expected) await t.waitLine(expected);
         else await eventually(() => existsSync(join(t.dir, "out")) && readFileSync(join(t.dir, "out"), "utf8") === `${typed}\n`);
