@@ -1,11 +1,11 @@
 // The one parser through bin/nsbox: options before a subcommand count or are refused, exec's --env is the sandbox option's,
 // --json needs --dry-run, a misspelt subcommand gets a hint, and help is generated for every command and fits 80 columns.
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, realpathSync } from "node:fs";
+import { chmodSync, mkdtempSync, realpathSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
-import { background, cleanedUp, NSBOX, nsbox, type Ran } from "./helpers.ts";
+import { background, cleanedUp, collect, NSBOX, nsbox, type Ran } from "./helpers.ts";
 
 const made = cleanedUp();
 /** A private runtime directory: this file's sandboxes are not listed by other files' ps. */
@@ -116,6 +116,19 @@ describe("-- and the first non-option", () => {
   test("nsbox -- --version runs a program named --version (control: nsbox --version prints the version)", async () => {
     expectOneLineError(await run(["--", "--version"]), 127, "--version: command not found");
     expect(await run(["--version"])).toEqual({ stdout: `${pkg.version}\n`, stderr: "", exitCode: 0 });
+  });
+
+  test("through a link, as bun add -g installs it (~/.bun/bin/nsbox -> …/bin/nsbox): nsbox -- ps runs ps, not the subcommand", async () => {
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), "nsbox-link-")));
+    made.push(dir);
+    symlinkSync(NSBOX, join(dir, "nsbox"));
+    const env = { ...ENV, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}` };
+    const viaLink = (args: string[]) => collect([join(dir, "nsbox"), ...args], { env, cwd: dir });
+    expectOneLineError(await viaLink(["--", "--version"]), 127, "--version: command not found");
+    const ps = await viaLink(["--no-cwd", "--", "ps", "-o", "comm="]);
+    expect(ps).toMatchObject({ exitCode: 0 });
+    expect(ps.stdout).toContain("nsbox-init");
+    expect(await viaLink(["--version"])).toEqual({ stdout: `${pkg.version}\n`, stderr: "", exitCode: 0 });
   });
 });
 
