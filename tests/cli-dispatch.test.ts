@@ -138,7 +138,7 @@ describe("help, generated from the definitions", () => {
   test("nsbox --help lists every subcommand and fits 80 columns", async () => {
     const r = await run(["--help"]);
     expect(r).toMatchObject({ exitCode: 0, stderr: "" });
-    expect(r.stdout).toStartWith("usage: nsbox [options] [--] command [args…]\n");
+    expect(r.stdout).toStartWith("usage: nsbox [options] -- command [args…]\n");
     for (const sub of SUBS) expect(r.stdout).toMatch(new RegExp(`^  ${sub}\\b`, "m"));
     for (const line of r.stdout.split("\n")) expect(line.length).toBeLessThanOrEqual(80);
   });
