@@ -198,7 +198,12 @@ export function argsOf(cmd: CommandDef, path: string, parsed: Parsed): CommandCo
     if (d.required && rest.length === 0) throw new NsboxError("BAD_OPTION", `${path}: missing ${d.valueHint ?? name.toUpperCase()} (usage: ${usageLine(cmd, path)})`);
     args[name] = d.repeatable ? rest.splice(0) : rest.shift();
   }
-  if (rest.length) throw new NsboxError("BAD_OPTION", `${path}: unexpected argument '${rest[0]}' (usage: ${usageLine(cmd, path)})`);
+  if (rest.length) {
+    // `nsbox ps aux` most likely meant the program: say how to run it.
+    const words = path.split(" ");
+    const program = words.length === 2 && words[0] === "nsbox" ? `; to run the program ${words[1]} in a sandbox: nsbox -- ${words[1]} ${parsed.positionals.join(" ")}` : "";
+    throw new NsboxError("BAD_OPTION", `${path}: unexpected argument '${rest[0]}' (usage: ${usageLine(cmd, path)})${program}`);
+  }
   return args;
 }
 

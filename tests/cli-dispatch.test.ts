@@ -102,6 +102,13 @@ describe("a misspelt subcommand", () => {
     expectOneLineError(await run(["exce", "x"]), 127, "did you mean nsbox exec?");
   });
 
+  test("nsbox ps aux: the subcommand refuses the argument and says how to run the program ps (control: nsbox profile show a b, not a program, gets no such hint)", async () => {
+    expectOneLineError(await run(["ps", "aux"]), 125, "nsbox ps: unexpected argument 'aux'", "; to run the program ps in a sandbox: nsbox -- ps aux");
+    const nested = await run(["profile", "show", "a", "b"]);
+    expectOneLineError(nested, 125, "nsbox profile show: unexpected argument 'b'");
+    expect(nested.stderr).not.toContain("to run the program");
+  });
+
   test("control: a name far from every subcommand, or after --, gets no hint", async () => {
     const far = await run(["no-such-cmd-xyz"]);
     expectOneLineError(far, 127, "no-such-cmd-xyz");
