@@ -1,7 +1,7 @@
 // The one command-line parser, for nsbox and every subcommand: the words are split as node:util
 // parseArgs splits them (tokens keep the order across options, which mounts need), then checked
 // against a citty-style command definition; "the first non-option starts the command".
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import { badOption, NsboxError } from "./errors.ts";
 import type { SandboxOptions } from "./options.ts";
 
@@ -198,7 +198,12 @@ export function argsOf(cmd: CommandDef, path: string, parsed: Parsed): CommandCo
     if (d.required && rest.length === 0) throw new NsboxError("BAD_OPTION", `${path}: missing ${d.valueHint ?? name.toUpperCase()} (usage: ${usageLine(cmd, path)})`);
     args[name] = d.repeatable ? rest.splice(0) : rest.shift();
   }
-  if (rest.length) throw new NsboxError("BAD_OPTION", `${path}: unexpected argument '${rest[0]}' (usage: ${usageLine(cmd, path)})`);
+  if (rest.length) {
+    // `nsbox ps aux` most likely meant the program: say how to run it.
+    const words = path.split(" ");
+    const program = words.length === 2 && words[0] === "nsbox" ? `; to run the program ${words[1]} in a sandbox: nsbox -- ${words[1]} ${parsed.positionals.join(" ")}` : "";
+    throw new NsboxError("BAD_OPTION", `${path}: unexpected argument '${rest[0]}' (usage: ${usageLine(cmd, path)})${program}`);
+  }
   return args;
 }
 
@@ -236,7 +241,23 @@ export function realArgv(): string[] {
   try {
     const all = readFileSync("/proc/self/cmdline", "utf8").split("\0").slice(0, -1);
     const script = process.argv[1]!;
-    const at = all.findIndex((a, i) => i > 0 && (a === script || (a.includes("/") || a.endsWith(".ts")) && script.endsWith(a.replace(/^\.\//, ""))));
+    // Installed, the script is reached through a link (~/.bun/bin/nsbox, node_modules/.bin/nsbox)
+    // and Bun reports its real path: compare real paths too.
+    const real = (p: string) => {
+      try {
+        return realpathSync(p);
+      } catch {
+        return undefined;
+      }
+    };
+    const scriptReal = real(script);
+    const at = all.findIndex(
+      (a, i) =>
+        i > 0 &&
+        (a === script ||
+          ((a.includes("/") || a.endsWith(".ts")) && script.endsWith(a.replace(/^\.\//, ""))) ||
+          (a.includes("/") && scriptReal !== undefined && real(a) === scriptReal)),
+    );
     if (at < 0) return fallback;
     const args = all.slice(at + 1);
     // Only trust it when it is process.argv with one `--` more (or the same).

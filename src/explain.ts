@@ -10,6 +10,11 @@ import { dirname } from "node:path";
 
 /** The #! interpreter of a script that exists (ENOENT from execve then means the interpreter is missing). */
 function scriptInterpreter(path: string): string | undefined {
+  return scriptInterpreterLine(path)?.split(/\s+/)[0];
+}
+
+/** What follows `#!` on a script's first line, or undefined. */
+function scriptInterpreterLine(path: string): string | undefined {
   try {
     // Without blocking (a FIFO would hang nsbox) and without following a symlink.
     const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW | constants.O_NOCTTY);
@@ -21,7 +26,18 @@ function scriptInterpreter(path: string): string | undefined {
     const n = readSync(fd, head, 0, 256, 0);
     closeSync(fd);
     const line = head.subarray(0, n).toString("latin1").split("\n")[0]!;
-    return line.startsWith("#!") ? line.slice(2).trim().split(/\s+/)[0] : undefined;
+    return line.startsWith("#!") ? line.slice(2).trim() || undefined : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The owner of a path (one with a `/`) to a plain file, not a link, with no execute bit at all: the usual reason a script is refused. */
+function nonExecutableFileOwner(path: string): number | undefined {
+  if (!path.includes("/")) return undefined;
+  try {
+    const st = lstatSync(path);
+    return st.isFile() && (st.mode & 0o111) === 0 ? st.uid : undefined;
   } catch {
     return undefined;
   }
@@ -222,6 +238,14 @@ export function explainExec(command: string, errno: number): NsboxError {
     const what = command.includes("/") ? "no such file or directory" : "command not found";
     return new NsboxError("NOT_FOUND", `${command}: ${what}`, { path: command, errno });
   }
-  const reason = errno === Errno.EACCES && isDirectory(command) ? "is a directory" : errnoText(errno).toLowerCase();
+  let reason = errno === Errno.EACCES && isDirectory(command) ? "is a directory" : errnoText(errno).toLowerCase();
+  const owner = errno === Errno.EACCES ? nonExecutableFileOwner(command) : undefined;
+  if (owner !== undefined) {
+    // `#!/usr/bin/env python3` runs python3; `#!/bin/sh -e` runs /bin/sh.
+    const words = scriptInterpreterLine(command)?.split(/\s+/) ?? [];
+    const interpreter = words[0]?.endsWith("/env") && words[1] && !words[1].startsWith("-") ? words[1] : words[0];
+    const fixes = [owner === process.getuid?.() ? `chmod +x ${command}` : "", interpreter ? `run it with ${interpreter} ${command}` : ""].filter(Boolean);
+    reason += `: it is not executable${fixes.length ? `; ${fixes.join(", or ")}` : ""}`;
+  }
   return new NsboxError("NOT_EXECUTABLE", `${command}: ${reason}`, { path: command, errno });
 }

@@ -181,7 +181,7 @@ describe("usage and help come from the definitions", () => {
       args: { ...TOP.args, net: { type: "string", valueHint: "none|host|allow=RULES", description: "Network: none, the host's, or allow=host[:port],*.domain,IP/CIDR[:port],@registries through nsbox's proxy (repeatable)" } },
     };
     const text = renderHelp(long, "nsbox", { subs: { exec: EXEC, stop: STOP } });
-    expect(text).toStartWith("usage: nsbox [options] [--] command [args…]\n");
+    expect(text).toStartWith("usage: nsbox [options] -- command [args…]\n");
     for (const word of ["--ro PATH", "-v, --verbose", "-h, --help", "--net none|host|allow=RULES", "exec NAME -- command [args…]", "stop NAME…"]) expect(text).toContain(word);
     for (const line of text.split("\n")) expect(line.length).toBeLessThanOrEqual(80);
   });

@@ -1,11 +1,11 @@
 // The one parser through bin/nsbox: options before a subcommand count or are refused, exec's --env is the sandbox option's,
 // --json needs --dry-run, a misspelt subcommand gets a hint, and help is generated for every command and fits 80 columns.
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, realpathSync } from "node:fs";
+import { chmodSync, mkdtempSync, realpathSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
-import { background, cleanedUp, NSBOX, nsbox, type Ran } from "./helpers.ts";
+import { background, cleanedUp, collect, NSBOX, nsbox, type Ran } from "./helpers.ts";
 
 const made = cleanedUp();
 /** A private runtime directory: this file's sandboxes are not listed by other files' ps. */
@@ -102,6 +102,13 @@ describe("a misspelt subcommand", () => {
     expectOneLineError(await run(["exce", "x"]), 127, "did you mean nsbox exec?");
   });
 
+  test("nsbox ps aux: the subcommand refuses the argument and says how to run the program ps (control: nsbox profile show a b, not a program, gets no such hint)", async () => {
+    expectOneLineError(await run(["ps", "aux"]), 125, "nsbox ps: unexpected argument 'aux'", "; to run the program ps in a sandbox: nsbox -- ps aux");
+    const nested = await run(["profile", "show", "a", "b"]);
+    expectOneLineError(nested, 125, "nsbox profile show: unexpected argument 'b'");
+    expect(nested.stderr).not.toContain("to run the program");
+  });
+
   test("control: a name far from every subcommand, or after --, gets no hint", async () => {
     const far = await run(["no-such-cmd-xyz"]);
     expectOneLineError(far, 127, "no-such-cmd-xyz");
@@ -117,6 +124,19 @@ describe("-- and the first non-option", () => {
     expectOneLineError(await run(["--", "--version"]), 127, "--version: command not found");
     expect(await run(["--version"])).toEqual({ stdout: `${pkg.version}\n`, stderr: "", exitCode: 0 });
   });
+
+  test("through a link, as bun add -g installs it (~/.bun/bin/nsbox -> …/bin/nsbox): nsbox -- ps runs ps, not the subcommand", async () => {
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), "nsbox-link-")));
+    made.push(dir);
+    symlinkSync(NSBOX, join(dir, "nsbox"));
+    const env = { ...ENV, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}` };
+    const viaLink = (args: string[]) => collect([join(dir, "nsbox"), ...args], { env, cwd: dir });
+    expectOneLineError(await viaLink(["--", "--version"]), 127, "--version: command not found");
+    const ps = await viaLink(["--no-cwd", "--", "ps", "-o", "comm="]);
+    expect(ps).toMatchObject({ exitCode: 0 });
+    expect(ps.stdout).toContain("nsbox-init");
+    expect(await viaLink(["--version"])).toEqual({ stdout: `${pkg.version}\n`, stderr: "", exitCode: 0 });
+  });
 });
 
 describe("help, generated from the definitions", () => {
@@ -125,7 +145,7 @@ describe("help, generated from the definitions", () => {
   test("nsbox --help lists every subcommand and fits 80 columns", async () => {
     const r = await run(["--help"]);
     expect(r).toMatchObject({ exitCode: 0, stderr: "" });
-    expect(r.stdout).toStartWith("usage: nsbox [options] [--] command [args…]\n");
+    expect(r.stdout).toStartWith("usage: nsbox [options] -- command [args…]\n");
     for (const sub of SUBS) expect(r.stdout).toMatch(new RegExp(`^  ${sub}\\b`, "m"));
     for (const line of r.stdout.split("\n")) expect(line.length).toBeLessThanOrEqual(80);
   });

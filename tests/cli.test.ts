@@ -114,6 +114,21 @@ describe("the command can't be run (127, 126)", () => {
     expectOneLineError(await nsbox(["--", "./notexec"], { cwd }), 126, "./notexec", "permission denied");
   });
 
+  test("a file without execute permission: the message says so and gives the fix (control: no shebang, only chmod)", async () => {
+    const cwd = scratchDir();
+    writeFileSync(join(cwd, "notexec"), "#!/bin/sh\necho should-not-run\n", { mode: 0o644 });
+    chmodSync(join(cwd, "notexec"), 0o644);
+    expectOneLineError(await nsbox(["--", "./notexec"], { cwd }), 126, "./notexec: permission denied: it is not executable; chmod +x ./notexec, or run it with /bin/sh ./notexec");
+    writeFileSync(join(cwd, "plain"), "echo should-not-run\n", { mode: 0o644 });
+    chmodSync(join(cwd, "plain"), 0o644);
+    const plain = await nsbox(["--", "./plain"], { cwd });
+    expectOneLineError(plain, 126, "./plain: permission denied: it is not executable; chmod +x ./plain");
+    expect(plain.stderr).not.toContain("run it with");
+    writeFileSync(join(cwd, "tool.py"), "#!/usr/bin/env python3\nprint(1)\n", { mode: 0o644 });
+    chmodSync(join(cwd, "tool.py"), 0o644);
+    expectOneLineError(await nsbox(["--", "./tool.py"], { cwd }), 126, "chmod +x ./tool.py, or run it with python3 ./tool.py");
+  });
+
   test("an executable file the kernel can't run: 126", async () => {
     const cwd = scratchDir();
     writeFileSync(join(cwd, "garbage"), Buffer.from([0x00, 0x01, 0x02, 0x03, 0xff, 0xfe]), { mode: 0o755 });

@@ -1,7 +1,7 @@
 // The current directory when it is not a project: refused with a fix that works, and when an
 // option shares it explicitly (`cd /tmp && nsbox --rw /tmp -- cmd`), the command starts there.
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
-import { chmodSync, mkdirSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { cleanedUp, nsbox, scratchIn } from "./helpers.ts";
 
@@ -19,6 +19,20 @@ describe("a current directory that is not a project", () => {
     expect(await nsbox(["--rw", open, "--", "pwd"], { cwd: open })).toMatchObject({ exitCode: 0, stdout: `${open}\n` });
     // --chdir still decides where it starts.
     expect(await nsbox(["--rw", open, "--chdir", "/", "--", "pwd"], { cwd: open })).toMatchObject({ exitCode: 0, stdout: "/\n" });
+  });
+
+  it("another user's directory (/usr/share) suggests --ro, not --rw, and --ro runs there (control: the own-directory refusal keeps --rw)", async () => {
+    let theirs = "/usr/share";
+    if (process.getuid!() === 0) {
+      theirs = join(scratchIn(made), "theirs");
+      mkdirSync(theirs);
+      chownSync(theirs, 65534, 65534);
+    }
+    const r = await nsbox(["--", "pwd"], { cwd: theirs });
+    expect(r).toMatchObject({ exitCode: 125, stdout: "" });
+    expect(r.stderr).toContain(`not to you; run nsbox from a project directory, or add --no-cwd to share nothing, or --ro ${theirs} to see it read-only`);
+    expect(r.stderr).not.toContain("--rw");
+    expect(await nsbox(["--ro", theirs, "--", "pwd"], { cwd: theirs })).toMatchObject({ exitCode: 0, stdout: `${theirs}\n` });
   });
 
   it("/proc is refused without suggesting --rw /proc (nsbox manages /proc); --no-cwd runs", async () => {

@@ -249,6 +249,9 @@ describe("the trust store", () => {
 
   it("is made 0700 with a 0600 file; --list shows trusted and changed; untrust withdraws", async () => {
     const s = setup({ "nsbox.json": loosening });
+    // Empty, --list says so rather than print nothing (control: --json stays a plain empty list).
+    expect(await nsbox(["trust", "--list"], { cwd: s.cwd, env: s.env })).toMatchObject({ exitCode: 0, stdout: "nothing trusted (nsbox trust [FILE] trusts a project's nsbox.json as it is now)\n" });
+    expect(await nsbox(["trust", "--list", "--json"], { cwd: s.cwd, env: s.env })).toMatchObject({ exitCode: 0, stdout: "[]\n" });
     expect(await trust(s)).toMatchObject({ exitCode: 0 });
     expect(lstatSync(join(s.config, "nsbox")).mode & 0o777).toBe(0o700);
     expect(lstatSync(join(s.config, "nsbox/trusted.json")).mode & 0o777).toBe(0o600);

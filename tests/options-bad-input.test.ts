@@ -144,6 +144,18 @@ describe("values accepted silently before", () => {
     expect((await nsbox(["--dry-run", "--net", "allow=example.com", "--net-log", log, "--", "true"], { cwd })).exitCode).toBe(0);
   });
 
+  it("--net with a host but not allow= (example.com, allow:example.com) says the form meant; an @ name other than @registries says the one there is (control: --net off, no host, keeps the plain form)", async () => {
+    const cwd = project();
+    refused(await nsbox(["--net", "example.com", "--", "true"], { cwd }), "--net example.com: must be none, host, or allow=RULE[,RULE…]: write allow=example.com");
+    refused(await nsbox(["--net", "allow:example.com:443", "--", "true"], { cwd }), "write allow=example.com:443");
+    refused(await nsbox(["--net", "allow=@npm", "--", "true"], { cwd }), "'@npm' is not a rule: the one @ name is @registries");
+    refused(await nsbox(["--net", "allow=example.com,@npm", "--", "true"], { cwd }), "rule '@npm': '@npm' is not a rule");
+    const off = await nsbox(["--net", "off", "--", "true"], { cwd });
+    refused(off, "--net off: must be none, host, or allow=RULE[,RULE…]");
+    expect(off.stderr).not.toContain("write allow=");
+    expect((await nsbox(["--dry-run", "--net", "allow=example.com,@registries", "--", "true"], { cwd })).exitCode).toBe(0);
+  });
+
   it("a NUL in an argument or a variable (cut short before) is refused (control: without it)", async () => {
     const cwd = project();
     expect((await libraryRefusal(() => run(["echo", "a\0b"], { cwd }))).message).toContain("command[1]");

@@ -123,7 +123,7 @@ describe("nsbox profile show", () => {
   });
 
   it("refuses an unknown profile and a missing name", async () => {
-    expectRefused(await nsbox(["profile", "show", "nope"], { cwd: scratch() }), "no profile named 'nope'", "default, test, install, shell");
+    expectRefused(await nsbox(["profile", "show", "nope"], { cwd: scratch() }), "nsbox: nsbox profile show: no profile named 'nope'", "default, test, install, shell");
     expectRefused(await nsbox(["profile"], { cwd: scratch() }), "usage: nsbox profile show NAME");
   });
 

@@ -8,7 +8,7 @@ function show({ args }: { args: Record<string, unknown> }): number {
   const name = args.profile as string;
   const config = loadProjectConfig(process.cwd(), true, (m) => void process.stderr.write(`nsbox: ${m}\n`));
   const def = config && Object.hasOwn(config.profiles, name) ? config.profiles[name] : BUILTIN_PROFILES[name];
-  const options = resolveProfile(name, config?.profiles, config?.file, config?.root);
+  const options = resolveProfile(name, config?.profiles, config?.file, config?.root, "nsbox profile show");
   if (json) process.stdout.write(JSON.stringify({ name, definition: def, options }, null, 2) + "\n");
   else {
     const where = config && Object.hasOwn(config.profiles, name) ? config.file : "built in";

@@ -26,6 +26,7 @@ function list(json: boolean): number {
     return { file, state, sha256: entry.sha256, trusted: entry.trusted };
   });
   if (json) process.stdout.write(JSON.stringify(rows, null, 2) + "\n");
+  else if (rows.length === 0) process.stdout.write("nothing trusted (nsbox trust [FILE] trusts a project's nsbox.json as it is now)\n");
   else for (const r of rows) process.stdout.write(`${r.file}  ${r.state}  (since ${r.trusted})\n`);
   return 0;
 }

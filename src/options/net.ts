@@ -23,11 +23,17 @@ export function parseNetValue(text: string): NetValue {
 
 function parse(text: string): NetValue {
   if (text === "none" || text === "host") return { mode: text };
-  if (!text.startsWith("allow=")) throw expected("none, host, or allow=RULE[,RULE…]");
+  if (!text.startsWith("allow=")) {
+    // `--net example.com`, `--net allow:example.com`: say the form that was meant.
+    const meant = text.replace(/^allow[:\s]?/, "");
+    if (/^[\w*.:\[\]\/@-]+$/.test(meant) && /[.:@]/.test(meant)) throw problem(`must be none, host, or allow=RULE[,RULE…]: write allow=${meant}`);
+    throw expected("none, host, or allow=RULE[,RULE…]");
+  }
   const texts = text.slice(6).split(",").filter(Boolean);
   if (texts.length === 0) throw problem("name at least one host after allow=");
   const entries = texts.map((t): AllowEntry => {
     if (t === "@registries") return t;
+    if (t.startsWith("@")) throw problem(`${texts.length > 1 ? `rule '${t}': ` : ""}'${t}' is not a rule: the one @ name is @registries (the registries your npm, Bun and pip use)`);
     try {
       return parseRule(t);
     } catch (e) {

@@ -59,12 +59,15 @@ export function chooseShareDir(host: Host, coveredByOption = false, library = fa
   if (problem === undefined) return { dir: cwd };
   if (coveredByOption) return { dir: null };
   // The system's own trees (/proc, /run, the runtime directory) cannot be meant: no --rw hint.
-  const meant = system !== undefined && !SHARED_TMP.includes(cwd) ? "" : " if you really mean to share it";
+  let meant = system !== undefined && !SHARED_TMP.includes(cwd) ? "" : " if you really mean to share it";
+  // Another user's directory (/usr/share/doc) is for reading: suggest sharing it read-only.
+  const kind = problem.startsWith("it belongs to uid") ? "ro" : "rw";
+  if (kind === "ro") meant = " to see it read-only";
   if (library) {
-    const share = meant && `, or mounts: [{ kind: "rw", source: ${JSON.stringify(cwd)} }]${meant}`;
+    const share = meant && `, or mounts: [{ kind: "${kind}", source: ${JSON.stringify(cwd)} }]${meant}`;
     throw new NsboxError("BAD_OPTION", `cwd ${cwd}: not sharing it: ${problem}; give cwd a project directory, or noCwd: true to share nothing${share}`, { option: "cwd", path: cwd });
   }
-  const share = meant && `, or --rw ${cwd}${meant}`;
+  const share = meant && `, or --${kind} ${cwd}${meant}`;
   throw new NsboxError("BAD_OPTION", `not sharing the current directory ${cwd}: ${problem}; run nsbox from a project directory, or add --no-cwd to share nothing${share}`, { option: "--no-cwd", path: cwd });
 }
 
