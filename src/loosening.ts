@@ -200,6 +200,7 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
   "cap-drop": { rule: never, why: "tightens" },
   seccomp: { rule: (o) => (o.seccomp === "default" ? undefined : o.seccomp === "none" ? "turns the syscall filter off" : `replaces the syscall filter with ${o.seccomp} (${fileDigest(o.seccomp!)})`), why: "the filter is a wall; its file's content is part of what is trusted" },
   "allow-nested": { rule: (o) => (o.allowNested ? "allows user namespaces inside (and turns Landlock off)" : undefined), why: "nested namespaces are kernel attack surface, and Landlock goes off" },
+  "pass-fd": { rule: (o) => `passes descriptor ${o.passFds![0]} of the shell that started nsbox`, why: "a descriptor reaches whatever it was opened on (a file outside the view, a socket, a pipe to a host program)" },
   "home-tools": { rule: never, why: "on is the default (read-only, without credentials files); off tightens" },
   landlock: { rule: (o) => (o.landlock === "off" ? "turns Landlock off" : undefined), why: "Landlock is the second wall behind the mounts" },
   "id-map": {
