@@ -85,7 +85,9 @@ function toolHome() {
     ".nvm/versions/node/v20.0.0/bin", ".bun/bin", ".cargo/bin", ".pyenv/shims", ".local/bin", ".local/state/fnm_multishells/4242_1700000000/bin",
     ".volta/bin", ".local/share/mise/shims", ".asdf/shims", ".local/go/bin", "go/bin",
   ].map(h);
-  const env = { ...process.env, HOME: home, PATH: [...dirs, "/usr/bin", "/bin"].join(":") };
+  // Without the variables that move these directories: another test file may have set one in this process (bun test runs files in one).
+  const env: Record<string, string | undefined> = { ...process.env, HOME: home, PATH: [...dirs, "/usr/bin", "/bin"].join(":") };
+  for (const name of ["XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "BUN_INSTALL", "CARGO_HOME", "RUSTUP_HOME", "GOPATH", "MISE_DATA_DIR", "MISE_CONFIG_DIR", "ASDF_DATA_DIR", "PYENV_ROOT", "NVM_DIR", "VOLTA_HOME"]) delete env[name];
   return { home, cwd, env, h };
 }
 
