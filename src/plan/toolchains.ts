@@ -81,13 +81,14 @@ interface Followed {
 const MAX_LINKS = 40;
 
 /**
- * Resolve `path` component by component, following symlinks (the user's own: the PATH is theirs),
- * and note each one below `home`; undefined when it does not lead to an existing file. The result
+ * Resolve `path` component by component, following symlinks that `trusted` accepts (the user's
+ * own: see linkTrusted), and note each one below `home`; undefined when it does not lead to an
+ * existing file or meets a link not trusted. The result
  * is only a candidate: every share is checked (owner, mode, place) and bound by its real path,
  * held by identity from the plan to the mount (builder.ts bind), so a link changed meanwhile
  * makes the run fail, never shows something else.
  */
-function follow(path: string, home: string): Followed | undefined {
+function follow(path: string, home: string, trusted: (at: string, st: Stats) => boolean): Followed | undefined {
   const todo = path.split("/").filter(Boolean);
   const links: Followed["links"] = [];
   let at = "/";
@@ -104,7 +105,7 @@ function follow(path: string, home: string): Followed | undefined {
       const next = at === "/" ? `/${part}` : `${at}/${part}`;
       st = lstatSync(next);
       if (st.isSymbolicLink()) {
-        if (++hops > MAX_LINKS) return undefined;
+        if (++hops > MAX_LINKS || !trusted(next, st)) return undefined;
         const target = readlinkSync(next);
         if (isAncestorOrSelf(home, next)) links.push({ at: next, target });
         if (target.startsWith("/")) at = "/";
@@ -118,6 +119,23 @@ function follow(path: string, home: string): Followed | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Whether the symlink at `at` (its lstat `st`) is followed on the way to a toolchain. The PATH is
+ * the user's, but the links on its way are not all theirs: a checkout's (a project's `bin` on
+ * PATH, which the project or a payload with a writable share made a link to ~/.config/chromium)
+ * would make nsbox share whatever the project names. So a link is followed only where the user's
+ * own tools put links: directly in $HOME (~/bin -> dotfiles), or below one of its dot-directories
+ * or ~/bin, and never inside a place the sandbox already shows (`shown`: a project in ~/.dotfiles);
+ * outside $HOME, only a link owned by the user or root (not one another user put in /tmp).
+ */
+function linkTrusted(at: string, st: Stats, home: string, uid: number, shown: (path: string) => boolean): boolean {
+  if (!isAncestorOrSelf(home, at)) return st.uid === uid || st.uid === 0;
+  if (shown(at)) return false;
+  const rel = at.slice(home.length + 1);
+  const first = rel.split("/")[0]!;
+  return !rel.includes("/") || first.startsWith(".") || first === "bin";
 }
 
 /** A file or directory name as the environment's rules see a variable name (`.git-credentials` → GIT_CREDENTIALS). */
@@ -166,8 +184,9 @@ const tilde = (path: string, home: string) => (path === home ? "~" : isAncestorO
  * on. `runtime` is that runtime's real path. Costs a few stats per PATH directory below $HOME and
  * one listing of it; no tree is walked.
  */
-export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[]; links: Array<{ at: string; target: string }>; path: string[] } {
+export function planHomeTools(host: Host, runtime: string, shown: (path: string) => boolean = () => false): { shares: ToolShare[]; links: Array<{ at: string; target: string }>; path: string[] } {
   const home = host.home;
+  const trusted = (at: string, st: Stats) => linkTrusted(at, st, home, host.uid, shown);
   const shares = new Map<string, ToolShare>();
   const links: Array<{ at: string; target: string }> = [];
   const pathAdd: string[] = [];
@@ -190,7 +209,7 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
 
   /** A PATH directory (as written) and what it needs. */
   const pathDir = (entry: string, why: string): string | undefined => {
-    const found = follow(entry, home);
+    const found = follow(entry, home, trusted);
     if (!found || !found.st.isDirectory() || !isAncestorOrSelf(home, found.path)) return undefined;
     const real = found.path;
     const parent = dirname(real);
@@ -225,7 +244,7 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
       if (!target.includes("/")) continue; // bunx -> bun: beside it
       const abs = resolve(dir, target);
       if ([...shares.keys()].some((s) => isAncestorOrSelf(s, abs))) continue;
-      const found = follow(join(dir, name), home);
+      const found = follow(join(dir, name), home, trusted);
       if (!found || !isAncestorOrSelf(home, found.path) || [...shares.keys()].some((s) => isAncestorOrSelf(s, found.path))) continue;
       // Only an executable, in a dot-directory of $HOME (the tools' own places), never in ~/.config.
       const owner = toolDir(found.path, home);
@@ -252,7 +271,7 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
     if (nm) {
       add(join(nm[1]!, nm[2]!), why);
       const bin = join(nm[1]!, ".bin");
-      if (follow(join(bin, "bun"), home)?.path === runtime && add(bin, why)) pathAdd.push(bin);
+      if (follow(join(bin, "bun"), home, trusted)?.path === runtime && add(bin, why)) pathAdd.push(bin);
       // @oven/bun-linux-x64/bin/bun, run by the bun package's launcher when its install script did not copy it.
       else if (basename(runtime) === "bun") pathAdd.push(dirname(runtime));
     } else if (pathDir(dirname(runtime), why) && basename(runtime) === "bun") pathAdd.push(dirname(runtime));
@@ -273,7 +292,8 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
  * is narrowed to the PATH directory, or left out. Returns the PATH inside when it changes.
  */
 export function homeToolOps(b: PlanBuilder, host: Host, runtime = runtimePath()): string | undefined {
-  const plan = planHomeTools(host, runtime);
+  // A link in a place the sandbox already shows (the project) is the project's, not the user's.
+  const plan = planHomeTools(host, runtime, (p) => b.coverAt(dirname(p)).host !== undefined && isAncestorOrSelf(host.home, p));
   const option = "--home-tools";
   for (const wide of plan.shares) {
     // It would cover a share placed before it (a project in ~/code with ~/code/bin on PATH): its PATH directory only.
