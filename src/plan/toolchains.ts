@@ -1,12 +1,12 @@
 // Toolchains installed in $HOME: the caller's PATH directories below it, the runtime nsbox runs
 // on, and what they need to run, shared read-only; never $HOME itself, a broad directory or the
 // credentials files beside them.
-import { lstatSync, readdirSync, readlinkSync, realpathSync, type BigIntStats, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, realpathSync, type BigIntStats, type Stats } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
 import { isAncestorOrSelf, type PlanBuilder } from "./builder.ts";
-import { looksSecret } from "./env.ts";
+import { looksSecret, SECRET_VALUES } from "./env.ts";
 import { identity } from "./host-path.ts";
 import { mountOps } from "./mounts.ts";
 
@@ -30,6 +30,38 @@ const SECRET_DIRS = [
  * (env.ts looksSecret, which catches `credentials.toml`, `.git-credentials`, `.netrc`, `token`).
  */
 const SECRET_FILES = new Set([".npmrc", "npmrc", ".pypirc", ".pgpass", ".yarnrc", ".yarnrc.yml", ".bunfig.toml", "hosts.yml", "gradle.properties", "settings-security.xml", ".my.cnf"]);
+
+/**
+ * A line of a configuration file that sets a credential, whatever the file is called (flyctl's
+ * ~/.fly/config.yml `access_token:`, wasmer's ~/.wasmer/wasmer.toml `token =`, cabal's
+ * ~/.cabal/config `password:`, an `[env]` GITHUB_TOKEN in mise's config): a key ending in one of
+ * these words, then `=` or `:` and a value.
+ */
+const CREDENTIAL_LINE = /^[ \t]*["']?[\w.-]*(token|password|passwd|secret|api_?key|credentials?)["']?[ \t]*[:=][ \t]*[^\s#;]/im;
+/** A file is read for CREDENTIAL_LINE and SECRET_VALUES up to this size (configuration files are small; larger ones are data). */
+const MAX_SCANNED = 64 * 1024;
+
+/**
+ * Whether the file at `path` holds a credential by its content: a regular, non-executable file
+ * of at most MAX_SCANNED bytes, opened without following a link, with a CREDENTIAL_LINE or a
+ * value the environment's scrub drops (env.ts SECRET_VALUES). Costs one read per top-level file
+ * of a share.
+ */
+function holdsSecret(path: string): boolean {
+  let fd = -1;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.mode & 0o111 || st.size > MAX_SCANNED) return false;
+    const buf = Buffer.alloc(st.size);
+    const text = buf.subarray(0, readSync(fd, buf, 0, st.size, 0)).toString("latin1");
+    return CREDENTIAL_LINE.test(text) || SECRET_VALUES.some((r) => r.value!.test(text));
+  } catch {
+    return false;
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
 
 /** Files below a share's root checked by name besides its own entries: npm's global config in a Node prefix. */
 const NESTED_SECRETS = ["etc/npmrc"];
@@ -200,7 +232,7 @@ export function planHomeTools(host: Host, runtime: string, shown: (path: string)
     } catch {
       return false;
     }
-    if (refusal(path, home, st, host.uid) || !(st.isDirectory() || st.isFile())) return false;
+    if (refusal(path, home, st, host.uid) || !(st.isDirectory() || st.isFile()) || (st.isFile() && holdsSecret(path))) return false;
     if (!shares.has(path)) shares.set(path, { path, isDir: st.isDirectory(), id: identity(st), reason });
     if (narrow && add(narrow, reason)) shares.get(path)!.narrow = shares.get(narrow);
     shares.delete(narrow ?? "");
@@ -327,11 +359,19 @@ export function homeToolOps(b: PlanBuilder, host: Host, runtime = runtimePath())
   return [...(host.env.PATH ?? "").split(":").filter(Boolean), ...plan.path].join(":");
 }
 
-/** The credentials files a share holds at its top (or in etc/npmrc), hidden behind empty ones. */
+/**
+ * The credentials files a share holds at its top (or in etc/npmrc), by name or by content
+ * (holdsSecret), hidden behind empty ones. Deeper files are checked by name only when the PATH
+ * leads through them (refusal): a token kept deeper in a tool's directory is shared.
+ */
 function hideSecrets(b: PlanBuilder, host: Host, root: string): void {
   let names: string[] = [];
   try {
-    names = readdirSync(root).filter(secretName).slice(0, 64);
+    names = readdirSync(root, { withFileTypes: true })
+      .slice(0, 1024)
+      .filter((d) => secretName(d.name) || (d.isFile() && holdsSecret(join(root, d.name))))
+      .map((d) => d.name)
+      .slice(0, 64);
   } catch {}
   const specs = [...names, ...NESTED_SECRETS]
     .map((rel) => join(root, rel))
