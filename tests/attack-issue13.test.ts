@@ -38,28 +38,30 @@ describe("given a project whose bin on PATH is a link into the user's private da
 });
 
 describe("given tokens in a tool's own directory under names that don't give them away", () => {
-  it("flyctl's ~/.fly/config.yml, wasmer's ~/.wasmer/wasmer.toml and cabal's ~/.cabal/config are hidden while the tools run (controls: each holds SECRET outside; --ro of the directory shows it)", async () => {
+  it("flyctl's ~/.fly/config.yml, wasmer's ~/.wasmer/wasmer.toml, cabal's ~/.cabal/config and a prefix's .env with a password URL are hidden while the tools run (controls: each holds SECRET outside; --ro of the directory shows it)", async () => {
     const home = homeIn(made);
     const h = (rel: string) => join(home, rel);
     const files: Record<string, string> = {
       ".fly/config.yml": "access_token: FlyV1 SECRET\n",
       ".wasmer/wasmer.toml": "[registry]\ntoken = \"SECRET\"\n",
       ".cabal/config": "hackage\n  username: me\n  password: SECRET\n",
+      // A prefix outside the dot-directories (~/miniconda3/bin, or a checkout's bin) with a .env beside it.
+      "apptool/.env": "DATABASE_URL=postgres://app:SECRET@db/app\n",
     };
     for (const [rel, text] of Object.entries(files)) {
-      const dir = h(rel.split("/")[0]!);
-      mkdirSync(join(dir, "bin"), { recursive: true });
-      writeFileSync(join(dir, "bin", `${rel.split("/")[0]!.slice(1)}-tool`), "#!/bin/sh\necho ran\n");
-      chmodSync(join(dir, "bin", `${rel.split("/")[0]!.slice(1)}-tool`), 0o755);
+      const top = rel.split("/")[0]!;
+      mkdirSync(h(`${top}/bin`), { recursive: true });
+      writeFileSync(h(`${top}/bin/${top.replace(".", "")}-tool`), "#!/bin/sh\necho ran\n");
+      chmodSync(h(`${top}/bin/${top.replace(".", "")}-tool`), 0o755);
       writeFileSync(h(rel), text);
       expect(readFileSync(h(rel), "utf8")).toContain("SECRET");
     }
     // A file beside them with no credential stays visible (the content rule is not a blanket hide).
     writeFileSync(h(".fly/state.yml"), "last_update: 2026\n");
     mkdirSync(h("proj"));
-    const env = { ...process.env, HOME: home, PATH: `${h(".fly/bin")}:${h(".wasmer/bin")}:${h(".cabal/bin")}:/usr/bin:/bin` };
-    const script = Object.keys(files).map((rel) => `cat ~/${rel} 2>/dev/null | grep -q SECRET && echo LEAK ${rel}`).join("; ") + "; fly-tool; wasmer-tool; cabal-tool; cat ~/.fly/state.yml";
-    expect(await nsbox(["--", "sh", "-c", script], { cwd: h("proj"), env })).toMatchObject({ stdout: "ran\nran\nran\nlast_update: 2026\n", exitCode: 0 });
+    const env = { ...process.env, HOME: home, PATH: `${h(".fly/bin")}:${h(".wasmer/bin")}:${h(".cabal/bin")}:${h("apptool/bin")}:/usr/bin:/bin` };
+    const script = Object.keys(files).map((rel) => `cat ~/${rel} 2>/dev/null | grep -q SECRET && echo LEAK ${rel}`).join("; ") + "; fly-tool; wasmer-tool; cabal-tool; apptool-tool; cat ~/.fly/state.yml";
+    expect(await nsbox(["--", "sh", "-c", script], { cwd: h("proj"), env })).toMatchObject({ stdout: "ran\nran\nran\nran\nlast_update: 2026\n", exitCode: 0 });
     // Control: the user's own --ro of the directory shows the file (the hiding is nsbox's, and the test can see a leak).
     expect(await nsbox(["--ro", h(".fly"), "--", "cat", h(".fly/config.yml")], { cwd: h("proj"), env })).toMatchObject({ stdout: "access_token: FlyV1 SECRET\n", exitCode: 0 });
   });

@@ -38,13 +38,15 @@ const SECRET_FILES = new Set([".npmrc", "npmrc", ".pypirc", ".pgpass", ".yarnrc"
  * these words, then `=` or `:` and a value.
  */
 const CREDENTIAL_LINE = /^[ \t]*["']?[\w.-]*(token|password|passwd|secret|api_?key|credentials?)["']?[ \t]*[:=][ \t]*[^\s#;]/im;
+/** A URL with a password in it (`DATABASE_URL=postgres://app:pw@db/app` in a checkout's .env, git's stored credentials). */
+const URL_PASSWORD = /[a-z][a-z0-9+.-]*:\/\/[^\s\/?#@:]+:[^\s\/?#@]+@/i;
 /** A file is read for CREDENTIAL_LINE and SECRET_VALUES up to this size (configuration files are small; larger ones are data). */
 const MAX_SCANNED = 64 * 1024;
 
 /**
  * Whether the file at `path` holds a credential by its content: a regular, non-executable file
- * of at most MAX_SCANNED bytes, opened without following a link, with a CREDENTIAL_LINE or a
- * value the environment's scrub drops (env.ts SECRET_VALUES). Costs one read per top-level file
+ * of at most MAX_SCANNED bytes, opened without following a link, with a CREDENTIAL_LINE, a
+ * URL_PASSWORD or a value the environment's scrub drops (env.ts SECRET_VALUES). Costs one read per top-level file
  * of a share.
  */
 function holdsSecret(path: string): boolean {
@@ -55,7 +57,7 @@ function holdsSecret(path: string): boolean {
     if (!st.isFile() || st.mode & 0o111 || st.size > MAX_SCANNED) return false;
     const buf = Buffer.alloc(st.size);
     const text = buf.subarray(0, readSync(fd, buf, 0, st.size, 0)).toString("latin1");
-    return CREDENTIAL_LINE.test(text) || SECRET_VALUES.some((r) => r.value!.test(text));
+    return CREDENTIAL_LINE.test(text) || URL_PASSWORD.test(text) || SECRET_VALUES.some((r) => r.value!.test(text));
   } catch {
     return false;
   } finally {
