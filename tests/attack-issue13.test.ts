@@ -66,3 +66,30 @@ describe("given tokens in a tool's own directory under names that don't give the
     expect(await nsbox(["--ro", h(".fly"), "--", "cat", h(".fly/config.yml")], { cwd: h("proj"), env })).toMatchObject({ stdout: "access_token: FlyV1 SECRET\n", exitCode: 0 });
   });
 });
+
+describe("given a Unix socket in a tool's directory (Rancher Desktop's ~/.rd/docker.sock beside ~/.rd/bin)", () => {
+  it("the sandbox can't connect to it, at the top or one directory down, nor open a FIFO there, while the tool runs (control: --ro ~/.rd connects)", async () => {
+    const home = homeIn(made);
+    const h = (rel: string) => join(home, rel);
+    mkdirSync(h(".rd/bin"), { recursive: true });
+    mkdirSync(h(".rd/run"));
+    mkdirSync(h("proj"));
+    writeFileSync(h(".rd/bin/docker"), "#!/bin/sh\necho docker\n");
+    chmodSync(h(".rd/bin/docker"), 0o755);
+    Bun.spawnSync(["mkfifo", h(".rd/run/cmd.fifo")]);
+    const servers = [h(".rd/docker.sock"), h(".rd/run/agent.sock")].map((unix) =>
+      Bun.listen({ unix, socket: { open: (s) => void s.end("HOST SERVER\n"), data: () => {} } }),
+    );
+    try {
+      const env = { ...process.env, HOME: home, PATH: `${h(".rd/bin")}:/usr/bin:/bin` };
+      const probe = (path: string) =>
+        `import socket\ntry:\n s = socket.socket(socket.AF_UNIX); s.connect(${JSON.stringify(path)}); print("REACHED", s.recv(64).decode().strip())\nexcept OSError as e:\n print("refused")`;
+      const script = `docker; python3 -c '${probe(h(".rd/docker.sock"))}'; python3 -c '${probe(h(".rd/run/agent.sock"))}'; [ -p ~/.rd/run/cmd.fifo ] && echo FIFO || echo no-fifo`;
+      expect(await nsbox(["--", "sh", "-c", script], { cwd: h("proj"), env })).toMatchObject({ stdout: "docker\nrefused\nrefused\nno-fifo\n", exitCode: 0 });
+      // Control: shared by the user's own option, the same probe reaches the host's server.
+      expect(await nsbox(["--ro", h(".rd"), "--", "sh", "-c", script], { cwd: h("proj"), env })).toMatchObject({ stdout: "docker\nREACHED HOST SERVER\nREACHED HOST SERVER\nFIFO\n", exitCode: 0 });
+    } finally {
+      for (const s of servers) s.stop(true);
+    }
+  });
+});

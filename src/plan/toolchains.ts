@@ -362,6 +362,30 @@ export function homeToolOps(b: PlanBuilder, host: Host, runtime = runtimePath())
 }
 
 /**
+ * The Unix sockets and FIFOs in a share, at its top or one directory down (Rancher Desktop's
+ * ~/.rd/docker.sock beside ~/.rd/bin, colima's ~/.colima/default/docker.sock), as paths relative
+ * to it: a read-only mount does not stop connect(2) or a write to a FIFO, so each is hidden behind
+ * an empty file, or the share would be a way to a server of the user's (a Docker daemon, an agent).
+ * Deeper ones stay reachable; at most 256 directories are listed and 64 found.
+ */
+function endpoints(root: string): string[] {
+  const found: string[] = [];
+  const list = (rel: string) => {
+    try {
+      return readdirSync(join(root, rel), { withFileTypes: true }).slice(0, 4096);
+    } catch {
+      return [];
+    }
+  };
+  const top = list("");
+  const subdirs = top.filter((d) => d.isDirectory()).slice(0, 256).map((d) => d.name);
+  for (const [rel, entries] of [["", top] as const, ...subdirs.map((d) => [d, list(d)] as const)]) {
+    for (const d of entries) if (d.isSocket() || d.isFIFO()) found.push(rel ? `${rel}/${d.name}` : d.name);
+  }
+  return found.slice(0, 64);
+}
+
+/**
  * The credentials files a share holds at its top (or in etc/npmrc), by name or by content
  * (holdsSecret), hidden behind empty ones. Deeper files are checked by name only when the PATH
  * leads through them (refusal): a token kept deeper in a tool's directory is shared.
@@ -375,9 +399,9 @@ function hideSecrets(b: PlanBuilder, host: Host, root: string): void {
       .map((d) => d.name)
       .slice(0, 64);
   } catch {}
-  const specs = [...names, ...NESTED_SECRETS]
+  const specs = [...names, ...NESTED_SECRETS, ...endpoints(root)]
     .map((rel) => join(root, rel))
     .filter((p) => b.kindAt(p) === "file" || b.kindAt(p) === "dir")
-    .map((p) => ({ kind: "hide" as const, target: p, optional: true, origin: `--home-tools: hide ${tilde(p, host.home)} (credentials beside your tools)`, option: "--home-tools" }));
+    .map((p) => ({ kind: "hide" as const, target: p, optional: true, origin: `--home-tools: hide ${tilde(p, host.home)} (credentials or a socket beside your tools)`, option: "--home-tools" }));
   mountOps(b, specs, host);
 }
