@@ -1,9 +1,9 @@
 // Attacks on issue 13's features (toolchains in $HOME, git identity, passed descriptors, /sys,
 // id maps), each with its control: the same action where nsbox's protection does not apply.
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
-import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanedUp, homeIn, nsbox } from "./helpers.ts";
+import { cleanedUp, homeIn, nsbox, scratchIn } from "./helpers.ts";
 
 setDefaultTimeout(120_000);
 
@@ -91,5 +91,37 @@ describe("given a Unix socket in a tool's directory (Rancher Desktop's ~/.rd/doc
     } finally {
       for (const s of servers) s.stop(true);
     }
+  });
+});
+
+describe("given a writable share, the payload making a file that runs as the user for whoever reaches it (setuid, setgid)", () => {
+  // chmod, chmod via fchmodat(2), open(O_CREAT) and mknod with the bits; one plain chmod that must still work.
+  const script = `cp /bin/true ./t && chmod 755 t && echo plain; for m in 4755 2755 6755; do cp t s$m; chmod $m s$m 2>/dev/null && echo chmod-$m; done
+python3 - <<'PY'
+import os
+for name, mode in (("o1", 0o4755), ("o2", 0o2755)):
+    try:
+        os.close(os.open(name, os.O_CREAT | os.O_WRONLY, mode)); print("open", oct(mode))
+    except OSError: pass
+try:
+    os.mknod("n1", 0o104755); print("mknod")
+except OSError: pass
+try:
+    os.chmod("t", 0o4755, follow_symlinks=True); print("fchmodat")
+except OSError: pass
+try:
+    fd = os.open("t", os.O_RDONLY); os.fchmod(fd, 0o4755); print("fchmod")
+except OSError: pass
+PY`;
+  const setid = (dir: string) => readdirSync(dir).filter((f) => statSync(join(dir, f)).mode & 0o6000);
+
+  it("no setuid or setgid file appears in the share, and a plain chmod works (control: --seccomp none lets the same script make them)", async () => {
+    const cwd = scratchIn(made);
+    expect(await nsbox(["--", "sh", "-c", script], { cwd })).toMatchObject({ stdout: "plain\n", exitCode: 0 });
+    expect(setid(cwd)).toEqual([]);
+    const control = scratchIn(made);
+    const r = await nsbox(["--seccomp", "none", "--", "sh", "-c", script], { cwd: control });
+    expect(r.stdout).toContain("chmod-4755");
+    expect(setid(control)).toEqual(expect.arrayContaining(["n1", "o1", "s2755", "s4755", "s6755", "t"]));
   });
 });
