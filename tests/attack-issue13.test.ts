@@ -3,7 +3,7 @@
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
 import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanedUp, homeIn, nsbox, scratchIn } from "./helpers.ts";
+import { NSBOX, cleanedUp, collect, homeIn, nsbox, scratchIn } from "./helpers.ts";
 
 setDefaultTimeout(120_000);
 
@@ -123,5 +123,38 @@ PY`;
     const r = await nsbox(["--seccomp", "none", "--", "sh", "-c", script], { cwd: control });
     expect(r.stdout).toContain("chmod-4755");
     expect(setid(control)).toEqual(expect.arrayContaining(["n1", "o1", "s2755", "s4755", "s6755", "t"]));
+  });
+});
+
+describe("given a file passed read-only to a sandbox without Landlock", () => {
+  /** bash with `nsbox` defined as this checkout's (descriptors are opened by bash's redirections). */
+  const bash = (script: string, cwd: string) =>
+    collect(["bash", "-c", `nsbox() { "$NSBOX_BUN" --no-env-file --config=/dev/null "$NSBOX_CLI" "$@"; }; ${script}`], {
+      cwd,
+      env: { ...process.env, NSBOX_BUN: process.execPath, NSBOX_CLI: NSBOX },
+    });
+  // The descriptor reopened by its magic link for writing: the host's file by its host path, past the view.
+  const widen = `sh -c 'exec 2>/dev/null; echo PWNED >> /proc/self/fd/5'`;
+
+  it("--pass-fd and /dev/fd/N refuse it, so the command can't reopen it for writing (controls: read-write and with Landlock it passes; without the check the file is written)", async () => {
+    const dir = scratchIn(made);
+    const cwd = scratchIn(made);
+    const rc = join(dir, "bashrc");
+    writeFileSync(rc, "original\n");
+    const explicit = await bash(`nsbox --landlock off --pass-fd 5 -- ${widen} 5<"${rc}"`, cwd);
+    expect(explicit.exitCode).toBe(125);
+    expect(explicit.stderr).toContain("--pass-fd 5: descriptor 5 is a file opened read-only, and without Landlock");
+    const named = await bash(`nsbox --landlock off -- sh -c 'test -e /proc/self/fd/5 && echo PWNED >> /proc/self/fd/5; echo done' /dev/fd/5 5<"${rc}"`, cwd);
+    expect(named.stdout).toBe("done\n");
+    expect(named.stderr).toContain("/dev/fd/5 in the command: not passed");
+    const nested = await bash(`nsbox --allow-nested --pass-fd 5 -- ${widen} 5<"${rc}"`, cwd);
+    expect(nested.exitCode).toBe(125);
+    expect(readFileSync(rc, "utf8")).toBe("original\n");
+    // Controls: with Landlock the read-only descriptor passes and its reopen is refused; read-write passes (it gives nothing more).
+    expect(await bash(`nsbox --pass-fd 5 -- sh -c 'exec 2>/dev/null; cat <&5; echo PWNED >> /proc/self/fd/5 || echo refused' 5<"${rc}"`, cwd)).toMatchObject({ stdout: "original\nrefused\n", exitCode: 0 });
+    expect(readFileSync(rc, "utf8")).toBe("original\n");
+    expect(await bash(`nsbox --landlock off --pass-fd 5 -- ${widen} 5<>"${rc}"`, cwd)).toMatchObject({ exitCode: 0 });
+    // ...and that reopen is what would have widened a read-only one: the file is written.
+    expect(readFileSync(rc, "utf8")).toBe("original\nPWNED\n");
   });
 });
