@@ -157,4 +157,18 @@ describe("given a file passed read-only to a sandbox without Landlock", () => {
     // ...and that reopen is what would have widened a read-only one: the file is written.
     expect(readFileSync(rc, "utf8")).toBe("original\nPWNED\n");
   });
+
+  it("standard input from a file is refused the same way (controls: piped in, or with Landlock, it is read)", async () => {
+    const dir = scratchIn(made);
+    const cwd = scratchIn(made);
+    const rc = join(dir, "bashrc");
+    writeFileSync(rc, "original\n");
+    const r = await bash(`nsbox --landlock off -- sh -c 'exec 2>/dev/null; echo PWNED >> /proc/self/fd/0' < "${rc}"`, cwd);
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toContain("standard input: descriptor 0 is a file opened read-only, and without Landlock");
+    expect(readFileSync(rc, "utf8")).toBe("original\n");
+    expect(await bash(`cat "${rc}" | nsbox --landlock off -- cat`, cwd)).toMatchObject({ stdout: "original\n", exitCode: 0 });
+    expect(await bash(`nsbox -- sh -c 'exec 2>/dev/null; cat; echo PWNED >> /proc/self/fd/0 || echo refused' < "${rc}"`, cwd)).toMatchObject({ stdout: "original\nrefused\n", exitCode: 0 });
+    expect(readFileSync(rc, "utf8")).toBe("original\n");
+  });
 });

@@ -174,8 +174,9 @@ function jobserverFifo(path: string, host: Host): { ok: true; path: string } | {
  * The descriptors to pass. `options.passFds` are the caller's explicit ones: each must be open,
  * not a terminal, not the runtime's own, not a file the command could reopen with more access
  * (widenable; a one-line BAD_OPTION otherwise). With `auto` (the
- * command line and nsbox exec, never the library, whose arguments may come from anywhere), the
- * command's /dev/fd/N and /proc/self/fd/N arguments and the jobserver of MAKEFLAGS are added when
+ * command line and nsbox exec, never the library, whose arguments may come from anywhere), standard
+ * input is checked as an explicit one is (it is always passed), and the command's /dev/fd/N and
+ * /proc/self/fd/N arguments and the jobserver of MAKEFLAGS are added when
  * they are open and fit; what does not fit is left closed, with a note when it was a terminal.
  */
 export function passFdPlan(command: readonly string[], options: SandboxOptions, host: Host, auto: { args: boolean; makeflags?: string; fifo: boolean; landlocked?: () => boolean }): FdPlan {
@@ -193,6 +194,9 @@ export function passFdPlan(command: readonly string[], options: SandboxOptions, 
     if (!chosen.has(fd)) chosen.set(fd, why.text);
   }
   if (auto.args) {
+    // Standard input is always passed, as it is: `nsbox -- cmd < ~/.bashrc` gives the same reopen.
+    const stdin = widenable(0, fdState(0), landlocked);
+    if (stdin) throw new NsboxError("BAD_OPTION", `standard input: ${stdin.replace("pass its content through a pipe (cat FILE | nsbox …, or <(cat FILE))", "pipe it in instead (cat FILE | nsbox …)")}`);
     for (const arg of command) {
       const m = FD_ARG.exec(arg);
       if (!m) continue;
