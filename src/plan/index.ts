@@ -17,7 +17,7 @@ import { payloadOps } from "./payload.ts";
 import { finalWatches, openedPaths, protectShare, type Watch } from "./protected.ts";
 import { netChoice, PROXY_PORT, proxyEnv, type NetChoice } from "./network.ts";
 import { homeToolOps } from "./toolchains.ts";
-import { bindJobserverFifo, listenEnv, passFdPlan, type PassedFd } from "./pass-fds.ts";
+import { bindJobserverFifo, landlockConfines, listenEnv, passFdPlan, type PassedFd } from "./pass-fds.ts";
 
 import { CLONE, SIGNAL } from "../kernel.ts";
 export { CLONE };
@@ -118,7 +118,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   const cleanup = mountOps(b, o.mounts ?? [], host);
   hideRegistry(b, host, share.dir);
   // Descriptors handed over on purpose; the command line's own /dev/fd/N and jobserver too, never the library's.
-  const passing = passFdPlan(command, o, host, { args: !io.library, makeflags: io.library ? undefined : host.env.MAKEFLAGS, fifo: true });
+  const passing = passFdPlan(command, o, host, { args: !io.library, makeflags: io.library ? undefined : host.env.MAKEFLAGS, fifo: true, landlocked: () => landlockConfines(o) });
   notes.push(...passing.notes);
   if (passing.fifo) bindJobserverFifo(b, passing.fifo, notes);
   // `cd /tmp && nsbox --rw /tmp -- cmd`: the option shares the current directory, so start there.

@@ -12,7 +12,7 @@ import type { Plan, PlanIo } from "./index.ts";
 import { payloadOps } from "./payload.ts";
 import { joinedIds } from "./ids.ts";
 import { netChoice, proxyEnv, type NetChoice } from "./network.ts";
-import { listenEnv, passFdPlan } from "./pass-fds.ts";
+import { landlockConfines, listenEnv, passFdPlan } from "./pass-fds.ts";
 
 /** The namespaces joined, user first (it grants the capabilities the others need); mnt comes last, with the root. */
 const NAMESPACES = [
@@ -83,7 +83,7 @@ export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io
 
   // Descriptors as for a new sandbox (this caller's: the sandbox's own --pass-fd were its starter's);
   // make 4.4's jobserver FIFO can't be mounted into a running sandbox (a note says so).
-  const passing = passFdPlan(command, io.passing ?? {}, host, { args: true, makeflags: host.env.MAKEFLAGS, fifo: false });
+  const passing = passFdPlan(command, io.passing ?? {}, host, { args: true, makeflags: host.env.MAKEFLAGS, fifo: false, landlocked: () => landlockConfines(o) });
   const listenPid = listenEnv(env, passing.fds);
   const b = new JoinBuilder(s.writable);
   const tie: Op = { op: "DEATH_SIGNAL", signal: SIGNAL.KILL, why: { what: "tie the command's life to nsbox exec's" } };

@@ -4,6 +4,7 @@
 import { fstatSync, readFileSync, readlinkSync, type Stats } from "node:fs";
 import { isatty } from "node:tty";
 import { NsboxError } from "../errors.ts";
+import { landlockAbi } from "../executor.ts";
 import type { Host } from "../host.ts";
 import { PASS_FDS_MAX } from "../kernel.ts";
 import type { SandboxOptions } from "../options.ts";
@@ -83,6 +84,35 @@ function refusal(fd: number, state: FdState, library: boolean): string | undefin
   return undefined;
 }
 
+/**
+ * Whether Landlock will confine the command: the plan asks for it (hardening.ts: unless
+ * --landlock off, or --allow-nested without --landlock on) and the running kernel has it.
+ */
+export function landlockConfines(o: SandboxOptions): boolean {
+  if (!(o.landlock === "on" || (o.landlock === undefined && !o.allowNested))) return false;
+  try {
+    return landlockAbi() > 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why the command could widen `fd`, or undefined: a regular file opened read-only or write-only
+ * can be opened again by its magic link /proc/self/fd/N with the other access, and that open
+ * reaches the host's file by its host path, past the sandbox's view (a `5<~/.bashrc` becomes
+ * writable). Landlock refuses such an open (the path lies outside the view it allows), so this
+ * holds only where `landlocked()` says Landlock does not confine the command (--landlock off,
+ * --allow-nested, a kernel without it). A descriptor opened read-write gives nothing more.
+ */
+function widenable(fd: number, state: FdState, landlocked: () => boolean): string | undefined {
+  if (state.kind !== "ok" || !state.st.isFile()) return undefined;
+  const mode = accessMode(fd);
+  if (mode === 2 || landlocked()) return undefined;
+  const [opened, more] = mode === 0 ? ["read-only", "writing"] : ["write-only", "reading"];
+  return `descriptor ${fd} is a file opened ${opened}, and without Landlock (--landlock off, --allow-nested, or a kernel without it) the command could open it again through /proc/self/fd/${fd} for ${more}: pass its content through a pipe (cat FILE | nsbox …, or <(cat FILE)), or let Landlock on`;
+}
+
 /** How an explicit descriptor is named in a message: `--pass-fd 5`, the config file's key, or the library's option. */
 function named(o: SandboxOptions, fd: number): { text: string; option?: string } {
   const origin = originOf(o, "passFds");
@@ -142,12 +172,15 @@ function jobserverFifo(path: string, host: Host): { ok: true; path: string } | {
 
 /**
  * The descriptors to pass. `options.passFds` are the caller's explicit ones: each must be open,
- * not a terminal, not the runtime's own (a one-line BAD_OPTION otherwise). With `auto` (the
- * command line and nsbox exec, never the library, whose arguments may come from anywhere), the
- * command's /dev/fd/N and /proc/self/fd/N arguments and the jobserver of MAKEFLAGS are added when
+ * not a terminal, not the runtime's own, not a file the command could reopen with more access
+ * (widenable; a one-line BAD_OPTION otherwise). With `auto` (the
+ * command line and nsbox exec, never the library, whose arguments may come from anywhere), standard
+ * input is checked as an explicit one is (it is always passed), and the command's /dev/fd/N and
+ * /proc/self/fd/N arguments and the jobserver of MAKEFLAGS are added when
  * they are open and fit; what does not fit is left closed, with a note when it was a terminal.
  */
-export function passFdPlan(command: readonly string[], options: SandboxOptions, host: Host, auto: { args: boolean; makeflags?: string; fifo: boolean }): FdPlan {
+export function passFdPlan(command: readonly string[], options: SandboxOptions, host: Host, auto: { args: boolean; makeflags?: string; fifo: boolean; landlocked?: () => boolean }): FdPlan {
+  const landlocked = auto.landlocked ?? (() => false);
   const chosen = new Map<number, string>();
   const notes: string[] = [];
   for (const fd of options.passFds ?? []) {
@@ -155,11 +188,15 @@ export function passFdPlan(command: readonly string[], options: SandboxOptions, 
     if (!Number.isInteger(fd) || fd < 3 || fd > FD_MAX) {
       throw new NsboxError("BAD_OPTION", `${why.text}: must be a descriptor number from 3 to ${FD_MAX} (0, 1 and 2 are always passed)`, { option: why.option });
     }
-    const problem = refusal(fd, fdState(fd), why.option === "passFds");
+    const state = fdState(fd);
+    const problem = refusal(fd, state, why.option === "passFds") ?? widenable(fd, state, landlocked);
     if (problem) throw new NsboxError("BAD_OPTION", `${why.text}: ${problem}`, { option: why.option });
     if (!chosen.has(fd)) chosen.set(fd, why.text);
   }
   if (auto.args) {
+    // Standard input is always passed, as it is: `nsbox -- cmd < ~/.bashrc` gives the same reopen.
+    const stdin = widenable(0, fdState(0), landlocked);
+    if (stdin) throw new NsboxError("BAD_OPTION", `standard input: ${stdin.replace("pass its content through a pipe (cat FILE | nsbox …, or <(cat FILE))", "pipe it in instead (cat FILE | nsbox …)")}`);
     for (const arg of command) {
       const m = FD_ARG.exec(arg);
       if (!m) continue;
@@ -168,7 +205,9 @@ export function passFdPlan(command: readonly string[], options: SandboxOptions, 
       const state = fdState(fd);
       if (state.kind === "terminal") notes.push(`${arg} in the command is a terminal: not passed (the command never gets your terminal)`);
       if (state.kind === "directory") notes.push(`${arg} in the command is a directory: not passed (through it the command would reach past its view; share it with --ro or --rw)`);
-      if (state.kind === "ok") chosen.set(fd, `${arg} in the command`);
+      const wider = widenable(fd, state, landlocked);
+      if (wider) notes.push(`${arg} in the command: not passed: ${wider}`);
+      else if (state.kind === "ok") chosen.set(fd, `${arg} in the command`);
     }
   }
   let fifo: FdPlan["fifo"];

@@ -17,6 +17,7 @@ export const DENIED: readonly { names: string[]; errno: "EPERM" | "ENOSYS"; why:
   { names: ["open_by_handle_at", "name_to_handle_at"], errno: "EPERM", why: "opening files by handle walks around the mount namespace (the 'shocker' escape)" },
   { names: ["syslog", "vhangup", "lookup_dcookie", "uselib"], errno: "EPERM", why: "the kernel log, hanging up terminals, and obsolete interfaces" },
   { names: ["clone3"], errno: "ENOSYS", why: "its flags are in memory where the filter can't see them; libc falls back to clone, whose flags it can check" },
+  { names: ["openat2"], errno: "ENOSYS", why: "its mode is in memory where the filter can't see it (a setuid file: MODE_CALLS); callers fall back to openat, whose mode it can check" },
   { names: ["modify_ldt"], errno: "ENOSYS", why: "16-bit segments for DOS and old Wine only, and a source of kernel bugs (CVE-2015-5157, CVE-2017-17053); kernels built without it answer ENOSYS too (x86 only)" },
 ];
 
@@ -138,6 +139,7 @@ const NR: Record<"x64" | "arm64", Record<string, number>> = {
     personality: 135, ioctl: 16, clone: 56, unshare: 272,
     chown: 92, fchown: 93, lchown: 94, fchownat: 260, setuid: 105, setgid: 106, setreuid: 113, setregid: 114,
     setresuid: 117, setresgid: 119,
+    chmod: 90, fchmod: 91, fchmodat: 268, fchmodat2: 452, open: 2, openat: 257, creat: 85, mknod: 133, mknodat: 259, openat2: 437,
   },
   arm64: {
     socket: 198, socketpair: 199,
@@ -149,6 +151,7 @@ const NR: Record<"x64" | "arm64", Record<string, number>> = {
     fsmount: 432, fspick: 433, move_mount: 429, open_tree: 428, mount_setattr: 442, open_tree_attr: 467, personality: 92,
     ioctl: 29, clone: 220, unshare: 97,
     fchown: 55, fchownat: 54, setuid: 146, setgid: 144, setreuid: 145, setregid: 143, setresuid: 147, setresgid: 149,
+    fchmod: 52, fchmodat: 53, fchmodat2: 452, openat: 56, mknodat: 33, openat2: 437,
   },
 };
 const AUDIT_ARCH = { x64: 0xc000003e, arm64: 0xc00000b7 };
@@ -204,6 +207,23 @@ export const ID_CALLS: readonly { name: string; uids: number[]; gids: number[]; 
   { name: "setregid", uids: [], gids: [0, 1], answer: "EPERM" },
   { name: "setresgid", uids: [], gids: [0, 1, 2], answer: "EPERM" },
 ];
+
+/**
+ * Calls that give a file a mode, and where the mode is (`flags`: the open flags, the mode counts
+ * only with O_CREAT or O_TMPFILE). A mode with the setuid or setgid bit is refused with EPERM,
+ * as Nix's build sandbox refuses it: the sandbox runs as the user outside, so a setuid file it
+ * leaves in a writable share is the user's, and whoever can reach that directory on the host
+ * (another local user) runs it as the user, past every wall (tests/attack-issue13.test.ts).
+ * openat2 takes its mode in memory, where the filter cannot look: it answers ENOSYS (refused
+ * in DENIED), and callers fall back to openat.
+ */
+export const MODE_CALLS: readonly { name: string; mode: number; flags?: number }[] = [
+  { name: "chmod", mode: 1 }, { name: "fchmod", mode: 1 }, { name: "fchmodat", mode: 2 }, { name: "fchmodat2", mode: 2 },
+  { name: "creat", mode: 1 }, { name: "open", mode: 2, flags: 1 }, { name: "openat", mode: 3, flags: 2 },
+  { name: "mknod", mode: 1 }, { name: "mknodat", mode: 2 },
+];
+const S_ISUID_ISGID = 0o6000;
+const O_CREAT_OR_TMPFILE = 0o100 | 0o20000000;
 
 type Insn = [code: number, jt: number, jf: number, k: number];
 
@@ -312,6 +332,18 @@ export function seccompProgram(c: SeccompChoices, machine = arch()): Uint8Array 
       deny("EPERM");
       loadNr();
     }
+  }
+  // A setuid or setgid mode: EPERM (MODE_CALLS).
+  for (const call of MODE_CALLS) {
+    if (nr[call.name] === undefined) continue; // aarch64 has no chmod, open, creat or mknod
+    if (call.flags === undefined) {
+      p.push([JEQ_K, 0, 3, nr[call.name]!], [LD_W_ABS, 0, 0, ARG_LOW(call.mode)], [JSET_K, 0, 1, S_ISUID_ISGID]);
+    } else {
+      p.push([JEQ_K, 0, 5, nr[call.name]!], [LD_W_ABS, 0, 0, ARG_LOW(call.flags)], [JSET_K, 0, 3, O_CREAT_OR_TMPFILE]);
+      p.push([LD_W_ABS, 0, 0, ARG_LOW(call.mode)], [JSET_K, 0, 1, S_ISUID_ISGID]);
+    }
+    deny("EPERM");
+    loadNr();
   }
   idCalls(p, nr, c.ids ?? { uid: [[0, 1]], gid: [[0, 1]] });
   p.push([RET_K, 0, 0, RET.ALLOW]);

@@ -1,12 +1,12 @@
 // Toolchains installed in $HOME: the caller's PATH directories below it, the runtime nsbox runs
 // on, and what they need to run, shared read-only; never $HOME itself, a broad directory or the
 // credentials files beside them.
-import { lstatSync, readdirSync, readlinkSync, realpathSync, type BigIntStats, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, realpathSync, type BigIntStats, type Stats } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
 import { isAncestorOrSelf, type PlanBuilder } from "./builder.ts";
-import { looksSecret } from "./env.ts";
+import { looksSecret, SECRET_VALUES } from "./env.ts";
 import { identity } from "./host-path.ts";
 import { mountOps } from "./mounts.ts";
 
@@ -30,6 +30,40 @@ const SECRET_DIRS = [
  * (env.ts looksSecret, which catches `credentials.toml`, `.git-credentials`, `.netrc`, `token`).
  */
 const SECRET_FILES = new Set([".npmrc", "npmrc", ".pypirc", ".pgpass", ".yarnrc", ".yarnrc.yml", ".bunfig.toml", "hosts.yml", "gradle.properties", "settings-security.xml", ".my.cnf"]);
+
+/**
+ * A line of a configuration file that sets a credential, whatever the file is called (flyctl's
+ * ~/.fly/config.yml `access_token:`, wasmer's ~/.wasmer/wasmer.toml `token =`, cabal's
+ * ~/.cabal/config `password:`, an `[env]` GITHUB_TOKEN in mise's config): a key ending in one of
+ * these words, then `=` or `:` and a value.
+ */
+const CREDENTIAL_LINE = /^[ \t]*["']?[\w.-]*(token|password|passwd|secret|api_?key|credentials?)["']?[ \t]*[:=][ \t]*[^\s#;]/im;
+/** A URL with a password in it (`DATABASE_URL=postgres://app:pw@db/app` in a checkout's .env, git's stored credentials). */
+const URL_PASSWORD = /[a-z][a-z0-9+.-]*:\/\/[^\s\/?#@:]+:[^\s\/?#@]+@/i;
+/** A file is read for CREDENTIAL_LINE and SECRET_VALUES up to this size (configuration files are small; larger ones are data). */
+const MAX_SCANNED = 64 * 1024;
+
+/**
+ * Whether the file at `path` holds a credential by its content: a regular, non-executable file
+ * of at most MAX_SCANNED bytes, opened without following a link, with a CREDENTIAL_LINE, a
+ * URL_PASSWORD or a value the environment's scrub drops (env.ts SECRET_VALUES). Costs one read per top-level file
+ * of a share.
+ */
+function holdsSecret(path: string): boolean {
+  let fd = -1;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.mode & 0o111 || st.size > MAX_SCANNED) return false;
+    const buf = Buffer.alloc(st.size);
+    const text = buf.subarray(0, readSync(fd, buf, 0, st.size, 0)).toString("latin1");
+    return CREDENTIAL_LINE.test(text) || URL_PASSWORD.test(text) || SECRET_VALUES.some((r) => r.value!.test(text));
+  } catch {
+    return false;
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
 
 /** Files below a share's root checked by name besides its own entries: npm's global config in a Node prefix. */
 const NESTED_SECRETS = ["etc/npmrc"];
@@ -81,13 +115,14 @@ interface Followed {
 const MAX_LINKS = 40;
 
 /**
- * Resolve `path` component by component, following symlinks (the user's own: the PATH is theirs),
- * and note each one below `home`; undefined when it does not lead to an existing file. The result
+ * Resolve `path` component by component, following symlinks that `trusted` accepts (the user's
+ * own: see linkTrusted), and note each one below `home`; undefined when it does not lead to an
+ * existing file or meets a link not trusted. The result
  * is only a candidate: every share is checked (owner, mode, place) and bound by its real path,
  * held by identity from the plan to the mount (builder.ts bind), so a link changed meanwhile
  * makes the run fail, never shows something else.
  */
-function follow(path: string, home: string): Followed | undefined {
+function follow(path: string, home: string, trusted: (at: string, st: Stats) => boolean): Followed | undefined {
   const todo = path.split("/").filter(Boolean);
   const links: Followed["links"] = [];
   let at = "/";
@@ -104,7 +139,7 @@ function follow(path: string, home: string): Followed | undefined {
       const next = at === "/" ? `/${part}` : `${at}/${part}`;
       st = lstatSync(next);
       if (st.isSymbolicLink()) {
-        if (++hops > MAX_LINKS) return undefined;
+        if (++hops > MAX_LINKS || !trusted(next, st)) return undefined;
         const target = readlinkSync(next);
         if (isAncestorOrSelf(home, next)) links.push({ at: next, target });
         if (target.startsWith("/")) at = "/";
@@ -118,6 +153,23 @@ function follow(path: string, home: string): Followed | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Whether the symlink at `at` (its lstat `st`) is followed on the way to a toolchain. The PATH is
+ * the user's, but the links on its way are not all theirs: a checkout's (a project's `bin` on
+ * PATH, which the project or a payload with a writable share made a link to ~/.config/chromium)
+ * would make nsbox share whatever the project names. So a link is followed only where the user's
+ * own tools put links: directly in $HOME (~/bin -> dotfiles), or below one of its dot-directories
+ * or ~/bin, and never inside a place the sandbox already shows (`shown`: a project in ~/.dotfiles);
+ * outside $HOME, only a link owned by the user or root (not one another user put in /tmp).
+ */
+function linkTrusted(at: string, st: Stats, home: string, uid: number, shown: (path: string) => boolean): boolean {
+  if (!isAncestorOrSelf(home, at)) return st.uid === uid || st.uid === 0;
+  if (shown(at)) return false;
+  const rel = at.slice(home.length + 1);
+  const first = rel.split("/")[0]!;
+  return !rel.includes("/") || first.startsWith(".") || first === "bin";
 }
 
 /** A file or directory name as the environment's rules see a variable name (`.git-credentials` → GIT_CREDENTIALS). */
@@ -166,8 +218,9 @@ const tilde = (path: string, home: string) => (path === home ? "~" : isAncestorO
  * on. `runtime` is that runtime's real path. Costs a few stats per PATH directory below $HOME and
  * one listing of it; no tree is walked.
  */
-export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[]; links: Array<{ at: string; target: string }>; path: string[] } {
+export function planHomeTools(host: Host, runtime: string, shown: (path: string) => boolean = () => false): { shares: ToolShare[]; links: Array<{ at: string; target: string }>; path: string[] } {
   const home = host.home;
+  const trusted = (at: string, st: Stats) => linkTrusted(at, st, home, host.uid, shown);
   const shares = new Map<string, ToolShare>();
   const links: Array<{ at: string; target: string }> = [];
   const pathAdd: string[] = [];
@@ -181,7 +234,7 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
     } catch {
       return false;
     }
-    if (refusal(path, home, st, host.uid) || !(st.isDirectory() || st.isFile())) return false;
+    if (refusal(path, home, st, host.uid) || !(st.isDirectory() || st.isFile()) || (st.isFile() && holdsSecret(path))) return false;
     if (!shares.has(path)) shares.set(path, { path, isDir: st.isDirectory(), id: identity(st), reason });
     if (narrow && add(narrow, reason)) shares.get(path)!.narrow = shares.get(narrow);
     shares.delete(narrow ?? "");
@@ -190,7 +243,7 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
 
   /** A PATH directory (as written) and what it needs. */
   const pathDir = (entry: string, why: string): string | undefined => {
-    const found = follow(entry, home);
+    const found = follow(entry, home, trusted);
     if (!found || !found.st.isDirectory() || !isAncestorOrSelf(home, found.path)) return undefined;
     const real = found.path;
     const parent = dirname(real);
@@ -225,7 +278,7 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
       if (!target.includes("/")) continue; // bunx -> bun: beside it
       const abs = resolve(dir, target);
       if ([...shares.keys()].some((s) => isAncestorOrSelf(s, abs))) continue;
-      const found = follow(join(dir, name), home);
+      const found = follow(join(dir, name), home, trusted);
       if (!found || !isAncestorOrSelf(home, found.path) || [...shares.keys()].some((s) => isAncestorOrSelf(s, found.path))) continue;
       // Only an executable, in a dot-directory of $HOME (the tools' own places), never in ~/.config.
       const owner = toolDir(found.path, home);
@@ -252,7 +305,7 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
     if (nm) {
       add(join(nm[1]!, nm[2]!), why);
       const bin = join(nm[1]!, ".bin");
-      if (follow(join(bin, "bun"), home)?.path === runtime && add(bin, why)) pathAdd.push(bin);
+      if (follow(join(bin, "bun"), home, trusted)?.path === runtime && add(bin, why)) pathAdd.push(bin);
       // @oven/bun-linux-x64/bin/bun, run by the bun package's launcher when its install script did not copy it.
       else if (basename(runtime) === "bun") pathAdd.push(dirname(runtime));
     } else if (pathDir(dirname(runtime), why) && basename(runtime) === "bun") pathAdd.push(dirname(runtime));
@@ -273,7 +326,8 @@ export function planHomeTools(host: Host, runtime: string): { shares: ToolShare[
  * is narrowed to the PATH directory, or left out. Returns the PATH inside when it changes.
  */
 export function homeToolOps(b: PlanBuilder, host: Host, runtime = runtimePath()): string | undefined {
-  const plan = planHomeTools(host, runtime);
+  // A link in a place the sandbox already shows (the project) is the project's, not the user's.
+  const plan = planHomeTools(host, runtime, (p) => b.coverAt(dirname(p)).host !== undefined && isAncestorOrSelf(host.home, p));
   const option = "--home-tools";
   for (const wide of plan.shares) {
     // It would cover a share placed before it (a project in ~/code with ~/code/bin on PATH): its PATH directory only.
@@ -307,15 +361,47 @@ export function homeToolOps(b: PlanBuilder, host: Host, runtime = runtimePath())
   return [...(host.env.PATH ?? "").split(":").filter(Boolean), ...plan.path].join(":");
 }
 
-/** The credentials files a share holds at its top (or in etc/npmrc), hidden behind empty ones. */
+/**
+ * The Unix sockets and FIFOs in a share, at its top or one directory down (Rancher Desktop's
+ * ~/.rd/docker.sock beside ~/.rd/bin, colima's ~/.colima/default/docker.sock), as paths relative
+ * to it: a read-only mount does not stop connect(2) or a write to a FIFO, so each is hidden behind
+ * an empty file, or the share would be a way to a server of the user's (a Docker daemon, an agent).
+ * Deeper ones stay reachable; at most 256 directories are listed and 64 found.
+ */
+function endpoints(root: string): string[] {
+  const found: string[] = [];
+  const list = (rel: string) => {
+    try {
+      return readdirSync(join(root, rel), { withFileTypes: true }).slice(0, 4096);
+    } catch {
+      return [];
+    }
+  };
+  const top = list("");
+  const subdirs = top.filter((d) => d.isDirectory()).slice(0, 256).map((d) => d.name);
+  for (const [rel, entries] of [["", top] as const, ...subdirs.map((d) => [d, list(d)] as const)]) {
+    for (const d of entries) if (d.isSocket() || d.isFIFO()) found.push(rel ? `${rel}/${d.name}` : d.name);
+  }
+  return found.slice(0, 64);
+}
+
+/**
+ * The credentials files a share holds at its top (or in etc/npmrc), by name or by content
+ * (holdsSecret), hidden behind empty ones. Deeper files are checked by name only when the PATH
+ * leads through them (refusal): a token kept deeper in a tool's directory is shared.
+ */
 function hideSecrets(b: PlanBuilder, host: Host, root: string): void {
   let names: string[] = [];
   try {
-    names = readdirSync(root).filter(secretName).slice(0, 64);
+    names = readdirSync(root, { withFileTypes: true })
+      .slice(0, 1024)
+      .filter((d) => secretName(d.name) || (d.isFile() && holdsSecret(join(root, d.name))))
+      .map((d) => d.name)
+      .slice(0, 64);
   } catch {}
-  const specs = [...names, ...NESTED_SECRETS]
+  const specs = [...names, ...NESTED_SECRETS, ...endpoints(root)]
     .map((rel) => join(root, rel))
     .filter((p) => b.kindAt(p) === "file" || b.kindAt(p) === "dir")
-    .map((p) => ({ kind: "hide" as const, target: p, optional: true, origin: `--home-tools: hide ${tilde(p, host.home)} (credentials beside your tools)`, option: "--home-tools" }));
+    .map((p) => ({ kind: "hide" as const, target: p, optional: true, origin: `--home-tools: hide ${tilde(p, host.home)} (credentials or a socket beside your tools)`, option: "--home-tools" }));
   mountOps(b, specs, host);
 }
