@@ -277,9 +277,12 @@ describe("mount namespace", () => {
     const points = r.stdout.trim().split("\n");
     expect(points[0]).toBe("/");
     const allowed = /^\/(usr|bin|sbin|lib|lib32|lib64|libx32|etc|proc|dev|tmp|sys)(\/|$)/;
+    // Below $HOME: the toolchains on PATH that live there (--home-tools, tests/toolchains.test.ts), read-only.
     for (const p of points.slice(1)) {
-      if (p !== cwd && p !== home) expect(p).toMatch(allowed);
+      if (p !== cwd && p !== home && !p.startsWith(`${home}/`)) expect(p).toMatch(allowed);
     }
+    const off = await sh("cut -d' ' -f5 /proc/self/mountinfo", { cwd }, ["--home-tools", "off"]);
+    for (const p of off.stdout.trim().split("\n").slice(1)) if (p !== cwd && p !== home) expect(p).toMatch(allowed);
     expect(points).toContain(cwd);
     expect(points).toContain("/tmp");
     // /sys is the sandbox's own: a fresh sysfs, its masks and its cgroup tree (tests/sys.test.ts), none of the host's mounts there.
