@@ -76,7 +76,7 @@ describe("--file ./conf/config while the payload swaps conf for a symlink to ~/.
       for (let i = 0; i < 2000 || (counts.refusedOpened === 0 && i < 20_000); i++) {
         try {
           const plan = buildPlan(["cat", "/x"], { noCwd: true, mounts: [parseMount("file", `/x:${conf}/config`)] }, host, { terminal: null });
-          const file = plan.ops.find((o) => o.op === "WRITE_FILE" && typeof o.content !== "string");
+          const file = plan.ops.find((o) => o.op === "WRITE_FILE" && o.path.startsWith("/nsbox-file-"));
           const content = file?.op === "WRITE_FILE" ? Buffer.from(file.content).toString() : "undefined";
           counts.planned++;
           if (content.includes(SECRET)) counts.secret++;
