@@ -1,5 +1,6 @@
 // The package registries npm, Bun and pip are configured to use by the user: what --net allow=@registries means.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
+import { lstatSync } from "node:fs";
+import { smallFileText } from "../small-file.ts";
 import { join } from "node:path";
 
 const DEFAULTS = ["registry.npmjs.org:443", "pypi.org:443", "files.pythonhosted.org:443"];
@@ -13,38 +14,19 @@ const MAX_CONFIG = 1024 * 1024;
  * descriptor it is read from.
  */
 function readOwn(path: string, uid: number, rootOnly = false): string {
-  const owned = (st: { uid: number; mode: number }) => (st.uid === 0 || (!rootOnly && st.uid === uid)) && (st.mode & 0o022) === 0;
-  let fd = -1;
+  const owner = (id: number) => id === 0 || (!rootOnly && id === uid);
   try {
     const link = lstatSync(path);
-    if (link.isSymbolicLink() && !(link.uid === 0 || (!rootOnly && link.uid === uid))) return "";
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | constants.O_CLOEXEC);
-    const st = fstatSync(fd);
-    if (!st.isFile() || !owned(st) || st.size > MAX_CONFIG) return "";
-    const buf = Buffer.alloc(st.size);
-    const n = readSync(fd, buf, 0, st.size, 0);
-    return buf.subarray(0, n).toString("utf8");
+    if (link.isSymbolicLink() && !owner(link.uid)) return "";
   } catch {
     return "";
-  } finally {
-    if (fd >= 0) closeSync(fd);
   }
+  return smallFileText(path, { max: MAX_CONFIG, follow: true, accept: (st) => (owner(st.uid) && (st.mode & 0o022) === 0 ? undefined : "not trusted") }) ?? "";
 }
 
 /** A project file, read only to say what was ignored: not followed if a symlink, small and regular only. */
 function readPlanted(path: string): string {
-  let fd = -1;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY | constants.O_CLOEXEC);
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size > MAX_CONFIG) return "";
-    const buf = Buffer.alloc(st.size);
-    return buf.subarray(0, readSync(fd, buf, 0, st.size, 0)).toString("utf8");
-  } catch {
-    return "";
-  } finally {
-    if (fd >= 0) closeSync(fd);
-  }
+  return smallFileText(path, { max: MAX_CONFIG }) ?? "";
 }
 
 /** host:port of a registry URL, or undefined when it is not one. */

@@ -1,5 +1,5 @@
 // /etc/hosts and /etc/hostname inside: the sandbox's own host name, resolvable, as Docker and podman write them.
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { smallFileText } from "../small-file.ts";
 import { ATTR, MS, type PlanBuilder, sandboxPath } from "./builder.ts";
 
 /** Where the sandbox's host name resolves: a loopback address of its own, as Debian writes it (any 127/8 address answers on `lo`). */
@@ -37,18 +37,7 @@ export function hostsFile(hostname: string, hostShared?: string): string {
  * the descriptor that was checked; "" when it is missing, someone else's, or too large.
  */
 function hostHosts(): string {
-  let fd = -1;
-  try {
-    fd = openSync("/etc/hosts", constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | constants.O_CLOEXEC);
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.uid !== 0 || st.size > MAX_HOSTS) return "";
-    const buf = Buffer.alloc(st.size);
-    return buf.subarray(0, readSync(fd, buf, 0, st.size, 0)).toString("utf8");
-  } catch {
-    return "";
-  } finally {
-    if (fd >= 0) closeSync(fd);
-  }
+  return smallFileText("/etc/hosts", { max: MAX_HOSTS, follow: true, accept: (st) => (st.uid === 0 ? undefined : "not root's") }) ?? "";
 }
 
 /**

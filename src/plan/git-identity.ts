@@ -1,7 +1,7 @@
 // git's commit identity inside: user.name and user.email from the user's own git configuration, and nothing else of it.
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import type { Host } from "../host.ts";
+import { smallFileText } from "../small-file.ts";
 import { type PlanBuilder, sandboxPath } from "./builder.ts";
 import { GitConfigError, parseGitConfig } from "./git-config.ts";
 
@@ -101,17 +101,6 @@ export function gitIdentityOps(b: PlanBuilder, host: Host, home: string, notes: 
  * user could write there is an author name, not a way to run code.
  */
 function readOwn(path: string, uid: number): string | undefined {
-  let fd = -1;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | constants.O_CLOEXEC);
-    const st = fstatSync(fd);
-    if (!st.isFile() || (st.uid !== uid && st.uid !== 0) || st.size > MAX_CONFIG) return undefined;
-    const buf = Buffer.alloc(st.size);
-    // One character a byte: a name in any encoding is passed as the bytes git would read.
-    return buf.subarray(0, readSync(fd, buf, 0, st.size, 0)).toString("latin1");
-  } catch {
-    return undefined;
-  } finally {
-    if (fd >= 0) closeSync(fd);
-  }
+  // One character a byte: a name in any encoding is passed as the bytes git would read.
+  return smallFileText(path, { max: MAX_CONFIG, follow: true, accept: (st) => (st.uid === uid || st.uid === 0 ? undefined : "not the user's") }, "latin1");
 }

@@ -1,6 +1,7 @@
 // The subordinate ids the system gives the caller (/etc/subuid, /etc/subgid), and the setuid
 // helpers that map them (newuidmap, newgidmap), each checked before nsbox relies on it.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
+import { lstatSync } from "node:fs";
+import { readSmallFile } from "../small-file.ts";
 import { dirname } from "node:path";
 
 /** The helpers, at fixed paths: never found through PATH, which the user or a project could plant. */
@@ -38,24 +39,11 @@ export function helperProblem(path: string): string | undefined {
 
 /** The text of a system file, when it is a regular file of root's that only root can write; else why not. */
 function readSystemFile(path: string): { text: string } | { problem: string } {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return { problem: code === "ENOENT" ? `${path} does not exist` : code === "ELOOP" ? `${path} is a symlink` : `${path} can't be read (${code})` };
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return { problem: `${path} is not a regular file` };
-    if (st.uid !== 0 || st.mode & 0o022) return { problem: `${path} is not root's own file (owner ${st.uid}, mode ${(st.mode & 0o7777).toString(8)})` };
-    if (st.size > 1 << 20) return { problem: `${path} is larger than 1 MiB` };
-    const buf = Buffer.alloc(st.size);
-    const n = readSync(fd, buf, 0, st.size, 0);
-    return { text: buf.subarray(0, n).toString("utf8") };
-  } finally {
-    closeSync(fd);
-  }
+  const r = readSmallFile(path, {
+    max: 1 << 20,
+    accept: (st) => (st.uid !== 0 || st.mode & 0o022 ? `${path} is not root's own file (owner ${st.uid}, mode ${(st.mode & 0o7777).toString(8)})` : undefined),
+  });
+  return "bytes" in r ? { text: r.bytes.toString("utf8") } : r;
 }
 
 const NUMBER = /^\d{1,10}$/;

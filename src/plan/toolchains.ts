@@ -1,7 +1,8 @@
 // Toolchains installed in $HOME: the caller's PATH directories below it, the runtime nsbox runs
 // on, and what they need to run, shared read-only; never $HOME itself, a broad directory or the
 // credentials files beside them.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, realpathSync, type BigIntStats, type Stats } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync, realpathSync, type BigIntStats, type Stats } from "node:fs";
+import { smallFileText } from "../small-file.ts";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
@@ -50,19 +51,8 @@ const MAX_SCANNED = 64 * 1024;
  * of a share.
  */
 function holdsSecret(path: string): boolean {
-  let fd = -1;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.mode & 0o111 || st.size > MAX_SCANNED) return false;
-    const buf = Buffer.alloc(st.size);
-    const text = buf.subarray(0, readSync(fd, buf, 0, st.size, 0)).toString("latin1");
-    return CREDENTIAL_LINE.test(text) || URL_PASSWORD.test(text) || SECRET_VALUES.some((r) => r.value!.test(text));
-  } catch {
-    return false;
-  } finally {
-    if (fd >= 0) closeSync(fd);
-  }
+  const text = smallFileText(path, { max: MAX_SCANNED, accept: (st) => (st.mode & 0o111 ? "an executable" : undefined) }, "latin1");
+  return text !== undefined && (CREDENTIAL_LINE.test(text) || URL_PASSWORD.test(text) || SECRET_VALUES.some((r) => r.value!.test(text)));
 }
 
 /** Files below a share's root checked by name besides its own entries: npm's global config in a Node prefix. */
