@@ -2,7 +2,6 @@
 // command line the /dev/fd/N arguments of the command and the jobserver MAKEFLAGS names. Each is
 // checked here, before fork; everything else stays closed (executor/pass_fds.c places them).
 import { fstatSync, readFileSync, readlinkSync, type Stats } from "node:fs";
-import { isatty } from "node:tty";
 import { NsboxError } from "../errors.ts";
 import { landlockAbi } from "../executor.ts";
 import type { Host } from "../host.ts";
@@ -36,6 +35,12 @@ const FD_ARG = /^(?:[^=]*=)?\/(?:dev|proc\/self)\/fd\/(\d{1,7})$/;
  * loop: epoll, eventfd, timerfd, inotify… are anonymous inodes; the caller's are files, pipes,
  * sockets and devices), or passable with its stat.
  */
+/**
+ * Whether `fd` is a terminal (TIOCGWINSZ answers), asked of the executor only for a character
+ * device: node:tty's isatty cost 26 ms of start-up (it loads Node's stream and net modules).
+ */
+const isTerminal = (fd: number): boolean => (require("../executor.ts") as typeof import("../executor.ts")).terminalSize(fd) !== null;
+
 type FdState = { kind: "closed" } | { kind: "terminal" } | { kind: "directory" } | { kind: "runtime"; name: string } | { kind: "ok"; st: Stats };
 function fdState(fd: number): FdState {
   let st: Stats;
@@ -44,7 +49,7 @@ function fdState(fd: number): FdState {
   } catch {
     return { kind: "closed" };
   }
-  if (isatty(fd)) return { kind: "terminal" };
+  if (st.isCharacterDevice() && isTerminal(fd)) return { kind: "terminal" };
   // A directory's descriptor reaches every file below it by openat(2), whatever the view shows.
   if (st.isDirectory()) return { kind: "directory" };
   let name = "";

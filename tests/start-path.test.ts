@@ -1,0 +1,43 @@
+// What every `nsbox -- cmd` loads before it starts the sandbox: the static imports reachable from
+// bin/nsbox. A builtin such as node:tty costs more than the sandbox itself (26 ms of start-up
+// for one isatty(); node:util 5 ms), so the start path keeps to the cheap ones, and everything
+// else is loaded where it is used (import() or require()).
+import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { ROOT } from "./helpers.ts";
+
+/** The builtins the start path may load: cheap in Bun, and needed by every run. */
+const CHEAP = ["bun:ffi", "node:fs", "node:os", "node:path"];
+
+/** Every file reached from `entry` by static import statements, and the non-relative specifiers they name. */
+function staticGraph(entry: string): { files: string[]; external: Map<string, string> } {
+  const transpiler = new Bun.Transpiler({ loader: "ts" });
+  const seen = new Set<string>();
+  const external = new Map<string, string>();
+  const stack = [entry];
+  while (stack.length) {
+    const file = stack.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    if (file.endsWith(".json")) continue;
+    // bin/nsbox's shell lines start with a #! the transpiler does not take from a string.
+    const source = readFileSync(file, "utf8").replace(/^#!.*\n/, "\n");
+    for (const imp of transpiler.scanImports(source)) {
+      if (imp.kind !== "import-statement") continue;
+      if (imp.path.startsWith(".")) stack.push(resolve(dirname(file), imp.path));
+      else if (!external.has(imp.path)) external.set(imp.path, relative(ROOT, file));
+    }
+  }
+  return { files: [...seen], external };
+}
+
+test("the start path imports only cheap builtins statically (control: the walk sees what src/ imports)", () => {
+  const { files, external } = staticGraph(join(ROOT, "bin", "nsbox"));
+  const heavy = [...external].filter(([name]) => !CHEAP.includes(name)).map(([name, from]) => `${name} (from ${from})`);
+  expect(heavy).toEqual([]);
+  // The walk reaches the plan and the executor, so a heavy import there would show.
+  expect(files.map((f) => relative(ROOT, f))).toEqual(expect.arrayContaining(["src/cli.ts", "src/plan/index.ts", "src/executor.ts", "src/plan/pass-fds.ts"]));
+  // Control: the commands loaded on demand do import others (node:net for the proxy), which the same walk finds.
+  expect([...staticGraph(join(ROOT, "src", "net", "proxy.ts")).external.keys()]).toContain("node:net");
+});
