@@ -740,20 +740,33 @@ function ownerNote(dir: string): string {
   return uid !== undefined && uid !== process.geteuid!() ? `: it belongs to uid ${uid} now` : "";
 }
 
+/** O_PATH (the same on x86_64 and aarch64): a handle that needs no access to the directory itself. */
+const O_PATH = 0o10000000;
+
 /**
  * Give the owner (nsbox's user) search, read and write on a directory of the user's that lacks
- * them: by descriptor `fd`, else by `path` (not followed if a symlink: lstat first). Returns
- * what restores its mode, or nothing when nothing changed (another owner's: the checks warn).
+ * them: the held one by its descriptor `fd`, else the one at `path`, opened as an O_PATH handle
+ * without following a symlink (a concurrent sandbox could swap one in) and changed through that
+ * handle. Returns what restores its mode (and closes the handle), or nothing when nothing
+ * changed (another owner's directory: the checks then warn).
  */
 function ownerAccess(fd: number, path: string): (() => void)[] {
+  let handle = fd;
   try {
-    const st = fd >= 0 ? fstatSync(fd) : lstatSync(path);
-    if (!st.isDirectory() || st.uid !== process.geteuid!() || (st.mode & 0o700) === 0o700) return [];
+    if (handle < 0) handle = openSync(path, O_PATH | constants.O_NOFOLLOW | constants.O_DIRECTORY);
+    const st = fstatSync(handle);
+    if (!st.isDirectory() || st.uid !== process.geteuid!() || (st.mode & 0o700) === 0o700) throw new Error("nothing to do");
     const mode = st.mode & 0o7777;
-    const set = (m: number) => (fd >= 0 ? fchmodSync(fd, m) : chmodSync(path, m));
+    const set = (m: number) => (fd >= 0 ? fchmodSync(fd, m) : chmodSync(`/proc/self/fd/${handle}`, m));
     set(mode | 0o700);
-    return [() => { try { set(mode); } catch {} }];
+    return [() => {
+      try {
+        set(mode);
+      } catch {}
+      if (fd < 0) closeSync(handle);
+    }];
   } catch {
+    if (fd < 0 && handle >= 0) closeSync(handle);
     return [];
   }
 }
