@@ -4,10 +4,15 @@
 // the name invisible to nsbox (lstat: EACCES, taken for "absent": no warning at all), `chmod 555 .`
 // made the rename fail (a warning only). The directory is the user's: nsbox gives the owner's
 // rights back for the check, then the mode the payload left.
+//
+// Standard input, output and error are always passed; a directory there (`nsbox -- cmd < ~`,
+// the library's `stdin: Bun.file(dir)`) reached every file below it by openat(0, …) past the
+// view when Landlock was off, as a directory given to --pass-fd would (refused there already).
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanedUp, scratchIn, sh } from "./helpers.ts";
+import { run } from "../src/index.ts";
+import { collect, cleanedUp, nsbox, scratchIn, sh } from "./helpers.ts";
 
 setDefaultTimeout(60_000);
 const made = cleanedUp();
@@ -97,5 +102,53 @@ describe("a payload that takes nsbox's access to a watched directory away", () =
     await sh("echo '[hooks]' > .config/mise.toml", { cwd: plain });
     expect(existsSync(join(plain, ".config/mise.toml"))).toBe(false);
     expect(existsSync(join(plain, "keep/ordinary"))).toBe(true);
+  });
+});
+
+describe("a directory as standard input, output or error", () => {
+  /** A secret outside the sandbox's view, and the probe that reads it through descriptor 3 (a copy of stdin). */
+  function secretOutsideView(): { rel: string; probe: string } {
+    const outside = scratchIn(made);
+    writeFileSync(join(outside, "secret"), "SECRET-42\n");
+    const rel = join(outside, "secret").slice(1);
+    const py = `import os\ntry: print(os.read(os.open(${JSON.stringify(rel)}, os.O_RDONLY, dir_fd=3), 40).decode().strip())\nexcept OSError as e: print("refused", e.strerror)`;
+    return { rel, probe: `exec 3<&0 </dev/null; python3 -c '${py}'` };
+  }
+
+  it("nsbox --landlock off -- cmd < /: refused before the sandbox starts, the file below it unread (control: the same probe on the host reads it)", async () => {
+    const { probe } = secretOutsideView();
+    const cwd = scratchIn(made);
+    const r = await collect(["sh", "-c", `exec "$@" < /`, "sh", process.execPath, "--no-env-file", "--config=/dev/null", join(import.meta.dir, "../bin/nsbox"), "--landlock", "off", "--", "sh", "-c", probe], { cwd });
+    expect(r.stdout).not.toContain("SECRET-42");
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain("standard input is a directory (descriptor 0)");
+    // Control: the probe works, and a directory on stdin does reach the file.
+    const control = await collect(["sh", "-c", `exec sh -c "$0" < /`, probe], { cwd });
+    expect(control.stdout).toBe("SECRET-42\n");
+    // And a file on stdin is still fine.
+    writeFileSync(join(cwd, "in"), "x\n");
+    expect(await collect(["sh", "-c", `exec "$@" < in`, "sh", process.execPath, "--no-env-file", "--config=/dev/null", join(import.meta.dir, "../bin/nsbox"), "--", "cat"], { cwd })).toMatchObject({ stdout: "x\n", exitCode: 0 });
+  });
+
+  it("standard output a directory (>&0 of one): refused too", async () => {
+    const cwd = scratchIn(made);
+    const r = await collect(["sh", "-c", `exec "$@" 3</ >&3`, "sh", process.execPath, "--no-env-file", "--config=/dev/null", join(import.meta.dir, "../bin/nsbox"), "--", "true"], { cwd });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain("standard output is a directory (descriptor 1)");
+  });
+
+  it("the library's stdin: Bun.file(a directory): a BAD_OPTION (control: Bun.file of a file in it is read)", async () => {
+    const cwd = scratchIn(made);
+    writeFileSync(join(cwd, "in"), "y\n");
+    let error: unknown;
+    try {
+      await run(["cat"], { cwd, stdin: Bun.file(cwd), landlock: "off" });
+    } catch (e) {
+      error = e;
+    }
+    expect((error as { code?: string })?.code).toBe("BAD_OPTION");
+    expect(String((error as Error).message)).toContain("standard input is a directory");
+    const ok = await run(["cat"], { cwd, stdin: Bun.file(join(cwd, "in")) });
+    expect(ok.stdout.toString()).toBe("y\n");
   });
 });
