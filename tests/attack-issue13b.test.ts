@@ -8,11 +8,16 @@
 // Standard input, output and error are always passed; a directory there (`nsbox -- cmd < ~`,
 // the library's `stdin: Bun.file(dir)`) reached every file below it by openat(0, …) past the
 // view when Landlock was off, as a directory given to --pass-fd would (refused there already).
+//
+// On a terminal, nsbox wrote the user's keys to the payload's pty with a blocking write: a payload
+// that reads nothing (its pty raw, so no line limit) and gets more than the pty holds (a paste,
+// or the user's terminal answering 20,000 cursor-position queries it wrote) held nsbox's event
+// loop in that write for good: no --timeout, no signal forwarded, the user's terminal raw.
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "../src/index.ts";
-import { collect, cleanedUp, nsbox, scratchIn, sh } from "./helpers.ts";
+import { NSBOX, collect, cleanedUp, eventually, scratchIn, sh } from "./helpers.ts";
 
 setDefaultTimeout(60_000);
 const made = cleanedUp();
@@ -151,4 +156,45 @@ describe("a directory as standard input, output or error", () => {
     const ok = await run(["cat"], { cwd, stdin: Bun.file(join(cwd, "in")) });
     expect(ok.stdout.toString()).toBe("y\n");
   });
+});
+
+describe("a payload that reads nothing of its terminal", () => {
+  /** nsbox on a fresh terminal (Bun.spawn's `terminal`), with what it printed. */
+  function onTerminal(args: string[]) {
+    let out = "";
+    const decoder = new TextDecoder();
+    const proc = Bun.spawn([process.execPath, "--no-env-file", "--config=/dev/null", NSBOX, ...args], {
+      cwd: scratchIn(made),
+      env: { ...process.env, TERM: "xterm" },
+      terminal: { cols: 80, rows: 24, data: (_t, bytes) => void (out += decoder.decode(bytes, { stream: true })) },
+    });
+    return { proc, out: () => out };
+  }
+  const CHUNK = "k".repeat(4096);
+
+  it("200 KB typed into a raw pty nobody reads: nsbox still keeps --timeout and ends (124) (control: a payload that reads gets every byte)", async () => {
+    const t = onTerminal(["--timeout", "5s", "--", "sh", "-c", "stty raw -echo; echo READY-$((6*7)); exec sleep 300"]);
+    try {
+      expect(await eventually(() => t.out().includes("READY-42"), 30_000)).toBe(true);
+      for (let i = 0; i < 50; i++) t.proc.terminal!.write(CHUNK);
+      expect(await eventually(() => t.proc.exitCode !== null, 40_000)).toBe(true);
+      expect(t.proc.exitCode).toBe(124);
+      expect(t.out()).toContain("timed out after 5s");
+    } finally {
+      if (t.proc.exitCode === null) t.proc.kill("SIGKILL");
+      t.proc.terminal!.close();
+    }
+
+    // Control: the same flood into a payload that reads it arrives whole (queued, then fed as the pty takes it).
+    const c = onTerminal(["--", "sh", "-c", "stty raw -echo; echo READY-$((6*7)); head -c 204800 > got; echo GOT-$((6*7))"]);
+    try {
+      expect(await eventually(() => c.out().includes("READY-42"), 30_000)).toBe(true);
+      for (let i = 0; i < 50; i++) c.proc.terminal!.write(CHUNK);
+      expect(await eventually(() => c.out().includes("GOT-42"), 40_000)).toBe(true);
+      expect(await c.proc.exited).toBe(0);
+    } finally {
+      if (c.proc.exitCode === null) c.proc.kill("SIGKILL");
+      c.proc.terminal!.close();
+    }
+  }, 120_000);
 });
