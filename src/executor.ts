@@ -163,6 +163,12 @@ export function makeTerminalRaw(fd: number): Uint8Array | null {
   return lib()(CALL.terminalMode, ptr(saved), fd, 1) === 0 ? saved : null;
 }
 
+/**
+ * Write to pty master `fd` what it takes now, without waiting: bytes written (at most 256), or
+ * -EAGAIN (11) while the payload reads nothing, or another -errno (EIO: its side is gone).
+ */
+export const ptyWrite = (fd: number, data: Uint8Array): number => (data.length ? lib()(CALL.ptyWrite, ptr(data), fd, data.length) : 0);
+
 /** Give terminal `fd` the mode makeTerminalRaw saved. 0 or -errno (EIO: it hung up). */
 export const restoreTerminalMode = (fd: number, saved: Uint8Array): number => lib()(CALL.terminalMode, ptr(saved), fd, 0);
 

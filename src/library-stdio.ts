@@ -4,6 +4,7 @@ import type { BunFile } from "bun";
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readlinkSync, readSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { walkError, walkHostPath } from "./plan/host-path.ts";
+import { refuseDirectoryStdio } from "./plan/pass-fds.ts";
 import { NsboxError } from "./errors.ts";
 import { fileError } from "./errno.ts";
 import { closeFd, descriptorError, pipe, readableBytes, setBlocking, terminalSize } from "./executor.ts";
@@ -394,6 +395,8 @@ export function openStdio(options: StdioOptions, defaults: { stderr: OutputOptio
       io[name] = outputPipe(fds.add(r), fds);
     } else throw new NsboxError("BAD_OPTION", `${name}: expected "pipe", "inherit", "ignore", a file descriptor or Bun.file(path)`, { option: name });
   }
+  // -1: this process's own (inherited). On a throw the caller closes what was opened (fds).
+  refuseDirectoryStdio([io.child.stdin, io.child.stdout, io.child.stderr].map((fd, i) => (fd < 0 ? i : fd)));
   return io;
 }
 

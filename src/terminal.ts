@@ -1,6 +1,6 @@
 // Relay between the user's terminal and the payload's own pseudo-terminal.
 import { createReadStream, writeSync } from "node:fs";
-import { closeFd, killPid, makeTerminalRaw, readableBytes, restoreTerminalMode, setWindowSize, terminalJob, terminalSize } from "./executor.ts";
+import { closeFd, killPid, makeTerminalRaw, ptyWrite, readableBytes, restoreTerminalMode, setWindowSize, terminalJob, terminalSize } from "./executor.ts";
 import { SIGNAL } from "./kernel.ts";
 
 /*
@@ -61,10 +61,45 @@ export class TerminalRelay {
     if (this.saved) restoreTerminalMode(0, this.saved);
     this.saved = null;
   };
+  /** Keys not yet taken by the pty (its payload reads nothing), at most INPUT_MAX bytes. */
+  private inputQueue: Uint8Array[] = [];
+  private queued = 0;
+  private retry?: Timer;
   private readonly onInput = (chunk: Buffer) => {
     this.makeRaw();
-    writeAll(this.master, chunk);
+    // Beyond the cap, keys are dropped, as a terminal's own full input buffer drops them.
+    if (this.queued + chunk.length > INPUT_MAX) chunk = chunk.subarray(0, Math.max(0, INPUT_MAX - this.queued));
+    if (chunk.length) {
+      this.inputQueue.push(new Uint8Array(chunk));
+      this.queued += chunk.length;
+    }
+    this.feed();
   };
+  /**
+   * Give the pty what it takes now, never waiting for it: a payload that reads nothing of its
+   * terminal (while the user types, or while the user's terminal answers the queries it
+   * writes) made a blocking write hold nsbox for good: signals not forwarded, --timeout not
+   * kept, the user's terminal raw. The rest is tried again shortly.
+   */
+  private feed(): void {
+    while (this.inputQueue.length) {
+      const head = this.inputQueue[0]!;
+      const n = ptyWrite(this.master, head);
+      if (n === -11 || n === 0) {
+        this.retry ??= setTimeout(() => ((this.retry = undefined), this.feed()), 20);
+        return;
+      }
+      if (n < 0) {
+        // The payload's side is gone: nothing will read these.
+        this.inputQueue = [];
+        this.queued = 0;
+        return;
+      }
+      this.queued -= n;
+      if (n < head.length) this.inputQueue[0] = head.subarray(n);
+      else this.inputQueue.shift();
+    }
+  }
   private readonly onResize = () => {
     const size = terminalSize(this.out) ?? terminalSize(0);
     if (size) setWindowSize(this.master, size.rows, size.cols);
@@ -196,12 +231,16 @@ export class TerminalRelay {
     }
     process.off("SIGCONT", this.onContinue);
     clearInterval(this.poll);
+    clearTimeout(this.retry);
     process.off("SIGWINCH", this.onResize);
     this.restore();
     process.off("exit", this.restore);
     closeFd(this.master);
   }
 }
+
+/** Keys the relay holds for a pty that takes none (1 MiB): past that they are dropped. */
+const INPUT_MAX = 1 << 20;
 
 function writeAll(fd: number, data: Uint8Array): void {
   let off = 0;

@@ -76,6 +76,27 @@ int nsbox_readable(int fd) {
   return n;
 }
 
+#define POLLOUT 4
+#define POLLERR 8
+#define POLLHUP 16
+#define POLLNVAL 32
+#define PTY_WRITE_MAX 256
+
+/* Write to the pty master `fd` only what it takes now: 0 or -EAGAIN when it has no room (the
+ * payload reads nothing of its terminal), else how much of at most PTY_WRITE_MAX bytes went,
+ * or -errno. A blocking write there held nsbox's event loop until the payload read: no signal
+ * forwarded, no --timeout, the user's terminal raw. With room (POLLOUT: below the kernel's
+ * buffer limit) a write this small never waits: a buffer of 256 bytes can always be had then. */
+int nsbox_pty_write(int fd, const void *buf, int len) {
+  struct pollfd p = { fd, POLLOUT, 0 };
+  int r = poll(&p, 1, 0);
+  if (r < 0) return -errno;
+  if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return -EIO;
+  if (r == 0 || !(p.revents & POLLOUT)) return -EAGAIN;
+  ssize_t n = write(fd, buf, len > PTY_WRITE_MAX ? PTY_WRITE_MAX : len);
+  return n < 0 ? -errno : (int)n;
+}
+
 /* The soft RLIMIT_NOFILE (at most INT_MAX), or -errno: for the message when descriptors run out,
  * which may have none left to read /proc/self/limits with. */
 int nsbox_nofile_limit(void) {
@@ -113,6 +134,7 @@ int nsbox_call(int fn, void *p, int a, int b, int c, int d, int e, int f) {
   case CALL_REMOVE_DIR: return nsbox_remove_dir((const char *)p);
   case CALL_NOFILE_LIMIT: return nsbox_nofile_limit();
   case CALL_TERMINAL_MODE: return nsbox_terminal_mode(a, p, b);
+  case CALL_PTY_WRITE: return nsbox_pty_write(a, p, b);
   }
   return -EINVAL;
 }

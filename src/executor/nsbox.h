@@ -17,6 +17,8 @@ int open(const char *path, int flags, ...);
 int close(int fd);
 ssize_t read(int fd, void *buf, size_t count);
 ssize_t write(int fd, const void *buf, size_t count);
+struct pollfd { int fd; short events, revents; };
+int poll(struct pollfd *fds, unsigned long n, int timeout);
 int dup3(int oldfd, int newfd, int flags);
 int fcntl(int fd, int cmd, ...);
 int ioctl(int fd, unsigned long request, ...);
@@ -250,6 +252,7 @@ struct report {
 #define CALL_REMOVE_DIR 22
 #define CALL_NOFILE_LIMIT 23
 #define CALL_TERMINAL_MODE 24
+#define CALL_PTY_WRITE 25
 
 /* sendmsg/recvmsg, for passing the pty master to the parent */
 struct iovec { void *base; size_t length; };

@@ -13,8 +13,6 @@ int connect(int fd, const void *addr, unsigned length);
 int accept4(int fd, void *addr, void *length, int flags);
 int getsockopt(int fd, int level, int name, void *value, unsigned *length);
 int setsockopt(int fd, int level, int name, const void *value, unsigned length);
-struct pollfd { int fd; short events, revents; };
-int poll(struct pollfd *fds, unsigned long n, int timeout);
 
 struct sockaddr_un { unsigned short family; char path[108]; };
 

@@ -199,6 +199,7 @@ export function passFdPlan(command: readonly string[], options: SandboxOptions, 
     if (!chosen.has(fd)) chosen.set(fd, why.text);
   }
   if (auto.args) {
+    refuseDirectoryStdio([0, 1, 2]);
     // Standard input is always passed, as it is: `nsbox -- cmd < ~/.bashrc` gives the same reopen.
     const stdin = widenable(0, fdState(0), landlocked);
     if (stdin) throw new NsboxError("BAD_OPTION", `standard input: ${stdin.replace("pass its content through a pipe (cat FILE | nsbox …, or <(cat FILE))", "pipe it in instead (cat FILE | nsbox …)")}`);
@@ -230,6 +231,20 @@ export function passFdPlan(command: readonly string[], options: SandboxOptions, 
   }
   const fds = [...chosen].sort(([a], [b]) => a - b).map(([fd, why]) => ({ fd, why }));
   return { fds, ...(fifo ? { fifo } : {}), notes };
+}
+
+/**
+ * Standard input, output and error are always passed: none of them may be a directory
+ * (`nsbox -- cmd < ~`), through which openat(0, ".ssh/id_ed25519") reaches every file below it
+ * past the sandbox's view (Landlock stops that, but not with --landlock off), as for --pass-fd.
+ * `fds`: the descriptors the command gets as 0, 1, 2, in that order.
+ */
+export function refuseDirectoryStdio(fds: readonly number[]): void {
+  fds.forEach((fd, i) => {
+    if (fdState(fd).kind !== "directory") return;
+    const name = ["standard input", "standard output", "standard error"][i]!;
+    throw new NsboxError("BAD_OPTION", `${name} is a directory (descriptor ${fd}), through which the command would reach every file below it past the sandbox's view: give it a file, a pipe or /dev/null, and share the directory with --ro or --rw instead`);
+  });
 }
 
 /**

@@ -1,7 +1,7 @@
 // Files in a writable share that the host runs later (git's config and hooks, direnv, editor
 // tasks, hook managers): read-only inside, and the ones that do not exist yet moved aside after
 // the run if the sandbox made them.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, type Stats } from "node:fs";
+import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, type Stats } from "node:fs";
 import { basename, dirname, join, normalize, resolve } from "node:path";
 import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
@@ -152,12 +152,14 @@ const idOf = (st: Stats) => `${st.dev}:${st.ino}`;
  * A name's identity: device, inode and change time in nanoseconds. The inode alone is not
  * enough: a name removed and made again usually gets the inode just freed.
  */
-function nameId(path: string): string | undefined {
+function nameId(path: string): string | undefined | null {
   try {
     const st = lstatSync(path, { bigint: true });
     return `${st.dev}:${st.ino}:${st.ctimeNs}`;
-  } catch {
-    return undefined;
+  } catch (e) {
+    // Absent; null: there, maybe, but out of nsbox's reach (EACCES), which is not absent.
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === "ENOENT" || code === "ENOTDIR" ? undefined : null;
   }
 }
 
@@ -687,17 +689,36 @@ function newChildGits(watch: Watch, fd: number): [string, string][] {
 export function releaseWatches(held: Held[], now = new Date()): string[] {
   const warnings: string[] = [];
   const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
+  const unreachable = new Set<string>();
   for (const { watch, fd } of held) {
+    // The payload may have taken nsbox's own access to the directory away (`chmod 0 .`): a
+    // name nsbox cannot see would pass for absent, one it cannot rename would stay. Owner's
+    // rights back for the check, then the mode it was left with (opened: the directories chmod
+    // changed, to restore last).
+    const opened: (() => void)[] = [];
     try {
+      opened.push(...ownerAccess(fd, `/proc/self/fd/${fd}`));
       for (const [name, id] of [...Object.entries(watch.names), ...newChildGits(watch, fd)]) {
         // `DIR/.git`: only through a directory (a symlink DIR would lead out of the share).
-        if (name.includes("/") && !look(`/proc/self/fd/${fd}/${name.slice(0, name.lastIndexOf("/"))}`)?.isDirectory()) continue;
+        if (name.includes("/")) {
+          const parent = `/proc/self/fd/${fd}/${name.slice(0, name.lastIndexOf("/"))}`;
+          if (!look(parent)?.isDirectory()) continue;
+          opened.push(...ownerAccess(-1, parent));
+        }
         const at = `/proc/self/fd/${fd}/${name}`;
+        const path = join(watch.dir, name);
         const now = nameId(at);
-        if (now === undefined || now === id) continue;
+        if (now === id) continue;
+        if (now === null) {
+          // Once per directory: every watched name in it is out of reach alike.
+          const dir = dirname(path);
+          if (!unreachable.has(dir)) warnings.push(`${dir} could not be looked into after the run (the sandbox took your access to it away${ownerNote(dir)}): check what it holds before running git or opening the project`);
+          unreachable.add(dir);
+          continue;
+        }
+        if (now === undefined) continue;
         // A random part: the payload cannot have made the new name in advance (rename would replace it).
         const aside = `${name}.nsbox-blocked-${stamp}-${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString("hex")}`;
-        const path = join(watch.dir, name);
         try {
           renameSync(at, `/proc/self/fd/${fd}/${aside}`);
           warnings.push(`${path} was ${id ? "replaced" : "created"} inside the sandbox and the host would run it; moved it to ${aside} (--rw-try ${path} lets a run write it)`);
@@ -706,8 +727,46 @@ export function releaseWatches(held: Held[], now = new Date()): string[] {
         }
       }
     } finally {
+      for (const undo of opened.reverse()) undo();
       closeSync(fd);
     }
   }
   return warnings;
+}
+
+/** ", and it belongs to uid N now" when `dir` is no longer the user's (given away with --id-map auto). */
+function ownerNote(dir: string): string {
+  const uid = look(dir)?.uid;
+  return uid !== undefined && uid !== process.geteuid!() ? `: it belongs to uid ${uid} now` : "";
+}
+
+/** O_PATH (the same on x86_64 and aarch64): a handle that needs no access to the directory itself. */
+const O_PATH = 0o10000000;
+
+/**
+ * Give the owner (nsbox's user) search, read and write on a directory of the user's that lacks
+ * them: the held one by its descriptor `fd`, else the one at `path`, opened as an O_PATH handle
+ * without following a symlink (a concurrent sandbox could swap one in) and changed through that
+ * handle. Returns what restores its mode (and closes the handle), or nothing when nothing
+ * changed (another owner's directory: the checks then warn).
+ */
+function ownerAccess(fd: number, path: string): (() => void)[] {
+  let handle = fd;
+  try {
+    if (handle < 0) handle = openSync(path, O_PATH | constants.O_NOFOLLOW | constants.O_DIRECTORY);
+    const st = fstatSync(handle);
+    if (!st.isDirectory() || st.uid !== process.geteuid!() || (st.mode & 0o700) === 0o700) throw new Error("nothing to do");
+    const mode = st.mode & 0o7777;
+    const set = (m: number) => (fd >= 0 ? fchmodSync(fd, m) : chmodSync(`/proc/self/fd/${handle}`, m));
+    set(mode | 0o700);
+    return [() => {
+      try {
+        set(mode);
+      } catch {}
+      if (fd < 0) closeSync(handle);
+    }];
+  } catch {
+    if (fd < 0 && handle >= 0) closeSync(handle);
+    return [];
+  }
 }
