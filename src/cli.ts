@@ -217,6 +217,10 @@ async function runPlan(plan: Plan, options: SandboxOptions): Promise<number> {
   }
   if (result.error) throw result.error;
   if (result.timedOut) await log.error(`timed out after ${formatDuration(options.timeout!)} (--timeout): the sandbox was killed`);
+  // Ctrl-C reaches the payload through the sandbox's pty, not nsbox: a shell running nsbox sees no
+  // SIGINT of its own, and ends a loop or script only when its child died of SIGINT (bash's
+  // wait-and-cooperative-exit). So nsbox dies of it too, as a transparent wrapper does (sudo).
+  else if (result.signal === "SIGINT") diesBy = "SIGINT";
   return result.exitCode;
 }
 
@@ -254,12 +258,21 @@ async function report(e: unknown): Promise<number> {
   return 125;
 }
 
+/** Set when the payload died of a signal nsbox passes on by dying of it too (runPlan). */
+let diesBy: NodeJS.Signals | undefined;
+
 /** Run the CLI with these arguments and exit with its status. */
 export function runCli(argv: string[]): void {
   main(argv)
     .catch(report)
     .then(async (code) => {
       await log.flush();
+      if (diesBy) {
+        // The status the shell sees is the same 128+N; failing that, exit with it.
+        process.removeAllListeners(diesBy);
+        process.kill(process.pid, diesBy);
+        await Bun.sleep(100);
+      }
       process.exit(code);
     });
 }

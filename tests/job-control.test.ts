@@ -181,6 +181,25 @@ describe("Ctrl-Z of a sandboxed command", () => {
     TIMEOUT,
   );
 
+  test(
+    "Ctrl-C ends a shell loop of sandboxed commands, as it does one of plain ones (nsbox dies of the payload's SIGINT)",
+    async () => {
+      const t = await shell();
+      const n = marker();
+      // The shell sees no SIGINT of its own (the key goes through the sandbox's pty): bash ends
+      // the loop only when its child died of SIGINT, not when it exited with 130.
+      t.type(`for i in 1 2 3; do ${NSBOX_SH} -- sleep ${n}; echo "ITER:[$i:$?]"; done; echo "LOOP-$((6*7))"`);
+      await t.waitProc((p) => isSleep(n)(p) && p.state === "S", "the sandboxed sleep");
+      await t.press("C-c");
+      await t.ended();
+      await t.run(`echo "RC:[$?]"`, "AFTER");
+      expect(t.lines()).toContain("RC:[130]");
+      expect(t.lines().some((l) => l.includes("ITER:[1") || l.includes("LOOP-42"))).toBe(false);
+      expect(descendants(0).some(isSleep(n))).toBe(false);
+    },
+    TIMEOUT,
+  );
+
   for (const [what, start, typed, expected] of [
     ["the python3 REPL", "python3 -q", `print("py-%d" % (6*7))`, "py-42"],
     ["cat", "cat > out", "typed-to-cat", null],
