@@ -66,7 +66,7 @@ async function help(cmd: CommandDef, path: string[]): Promise<number> {
     }
   }
   const groups = cmd === NSBOX ? Object.fromEntries(Object.keys(SANDBOX_OPTIONS).map((name) => [name, "Sandbox options"])) : undefined;
-  process.stdout.write(renderHelp(cmd, path.join(" "), { subs, groups, width: helpWidth(process.stdout.isTTY ? process.stdout.columns : undefined) }));
+  process.stdout.write(renderHelp(cmd, path.join(" "), { subs, groups, width: helpWidth(process.stdout.isTTY ? process.stdout.columns : process.stderr.isTTY ? process.stderr.columns : undefined) }));
   return 0;
 }
 
