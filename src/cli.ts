@@ -6,7 +6,7 @@ import pkg from "../package.json" with { type: "json" };
 import { argsOf, editDistance, HELP, parseArgv, realArgv, usageLine, type CommandDef, type Given } from "./cli-args.ts";
 import { outOfDescriptors, tooFewDescriptors } from "./errno.ts";
 import { badOption, NsboxError } from "./errors.ts";
-import { prepareExecutor } from "./executor.ts";
+import { exitNow, prepareExecutor } from "./executor.ts";
 import { readHost } from "./host.ts";
 import { refuseCwdConfig } from "./launch.ts";
 import { log, printable } from "./log.ts";
@@ -215,6 +215,7 @@ async function runPlan(plan: Plan, options: SandboxOptions): Promise<number> {
     process.off("uncaughtException", stray);
     process.off("unhandledRejection", stray);
   }
+  ranSandbox = true;
   if (result.error) throw result.error;
   if (result.timedOut) await log.error(`timed out after ${formatDuration(options.timeout!)} (--timeout): the sandbox was killed`);
   // Ctrl-C reaches the payload through the sandbox's pty, not nsbox: a shell running nsbox sees no
@@ -260,6 +261,8 @@ async function report(e: unknown): Promise<number> {
 
 /** Set when the payload died of a signal nsbox passes on by dying of it too (runPlan). */
 let diesBy: NodeJS.Signals | undefined;
+/** Set once runPlan has run a sandbox: nsbox then exits without Bun's terminal restore. */
+let ranSandbox = false;
 
 /** Run the CLI with these arguments and exit with its status. */
 export function runCli(argv: string[]): void {
@@ -273,6 +276,10 @@ export function runCli(argv: string[]): void {
         process.kill(process.pid, diesBy);
         await Bun.sleep(100);
       }
+      // After a sandbox ran, the terminal is as the relay left it (the user's mode given back).
+      // Bun's own exit would set each terminal of fds 0-2 to the mode it saw at its start: under
+      // `make -j`, another nsbox's raw mode, which then outlived both and left the shell raw.
+      if (ranSandbox) exitNow(code);
       process.exit(code);
     });
 }

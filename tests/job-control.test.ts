@@ -200,6 +200,31 @@ describe("Ctrl-Z of a sandboxed command", () => {
     TIMEOUT,
   );
 
+  test(
+    "two nsbox of make -j on one terminal: the one that ends last (started while the other had it raw) leaves it as it was",
+    async () => {
+      const t = await shell();
+      const before = t.modes();
+      // b starts once a made the terminal raw (so b saw a raw mode) and ends after a.
+      writeFileSync(
+        join(t.dir, "Makefile"),
+        [
+          "all: a b",
+          "a:",
+          `\t${NSBOX_SH} -- sleep 1; touch a.done`,
+          "b:",
+          "\tuntil stty -F /dev/tty -a | grep -q -- -icanon; do sleep 0.1; done",
+          `\t${NSBOX_SH} -- sh -c 'until [ -e a.done ]; do sleep 0.1; done'`,
+          "",
+        ].join("\n"),
+      );
+      await t.run("make -s -j2", "MADE");
+      expect(existsSync(join(t.dir, "a.done"))).toBe(true);
+      expect(t.modes()).toBe(before);
+    },
+    TIMEOUT,
+  );
+
   for (const [what, start, typed, expected] of [
     ["the python3 REPL", "python3 -q", `print("py-%d" % (6*7))`, "py-42"],
     ["cat", "cat > out", "typed-to-cat", null],

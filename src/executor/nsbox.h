@@ -250,6 +250,7 @@ struct report {
 #define CALL_REMOVE_DIR 22
 #define CALL_NOFILE_LIMIT 23
 #define CALL_TERMINAL_MODE 24
+#define CALL_EXIT 25
 
 /* sendmsg/recvmsg, for passing the pty master to the parent */
 struct iovec { void *base; size_t length; };
