@@ -5,8 +5,8 @@ import { Errno, errnoName, errnoText, outOfDescriptors, tooFewDescriptors } from
 import type { Op } from "./ops.ts";
 import { isDirectory } from "./plan/filesystem.ts";
 import { walkHostPath } from "./plan/host-path.ts";
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
-import { dirname } from "node:path";
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 
 /** The #! interpreter of a script that exists (ENOENT from execve then means the interpreter is missing). */
 function scriptInterpreter(path: string): string | undefined {
@@ -232,6 +232,14 @@ function hostPathIsPlain(path: string): boolean {
 export function explainExec(command: string, errno: number): NsboxError {
   if (errno === Errno.ENOENT) {
     const interpreter = command.includes("/") ? scriptInterpreter(command) : undefined;
+    // The host's script names an interpreter of the host's /usr, which every sandbox shares: what
+    // is missing inside is the script itself, at a host path no share covers (/tmp, ~/scripts).
+    if (interpreter && /^\/(usr\/|bin\/|sbin\/)/.test(interpreter) && existsSync(interpreter)) {
+      const dir = dirname(resolve(command));
+      return new NsboxError("NOT_FOUND", `${command}: no such file or directory in the sandbox, which does not share ${dir}`, {
+        path: command, errno, hint: `share it with --ro ${dir}`,
+      });
+    }
     if (interpreter) {
       return new NsboxError("NOT_EXECUTABLE", `${command}: bad interpreter: ${interpreter}: no such file or directory`, { path: command, errno });
     }
