@@ -140,8 +140,13 @@ async function helpFor(words: string[]): Promise<number> {
 }
 
 /** "did you mean nsbox ps?" for a command that was not found and is one typo from a subcommand. */
-function didYouMean(e: unknown, name: string | undefined): unknown {
+function didYouMean(e: unknown, name: string | undefined, rest: string[] = []): unknown {
   if (!(e instanceof NsboxError) || e.code !== "NOT_FOUND" || !name || name.includes("/")) return e;
+  // docker's and podman's verb: nsbox runs a command without one.
+  if (name === "run") {
+    const args = rest[0] === "--" ? rest.slice(1) : rest;
+    return new NsboxError(e.code, `${e.message} (nsbox has no run verb: nsbox -- ${args.length ? args.join(" ") : "COMMAND"})`, { path: e.path, errno: e.errno, hint: e.hint, cause: e });
+  }
   const near = Object.keys(SUBCOMMANDS).find((sub) => editDistance(name, sub) <= 2 && editDistance(name, sub) < sub.length);
   if (!near) return e;
   return new NsboxError(e.code, `${e.message} (did you mean nsbox ${near}?)`, { path: e.path, errno: e.errno, hint: e.hint, cause: e });
@@ -167,7 +172,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await runSandbox(given, command, dryRun);
   } catch (e) {
-    throw top.terminated ? e : didYouMean(e, command[0]);
+    throw top.terminated ? e : didYouMean(e, command[0], command.slice(1));
   }
 }
 
