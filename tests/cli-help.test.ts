@@ -118,3 +118,11 @@ test("without Bun on PATH, bin/nsbox says in one line how to get it (125)", asyn
   const withBun = await collect([NSBOX, "--", "true"], { env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` } });
   expect(withBun).toMatchObject({ exitCode: 0, stderr: "" });
 });
+
+test("`node ./bin/nsbox` says in one line that it runs on Bun (125), not Node's stack trace", async () => {
+  const node = Bun.which("node");
+  if (!node) return; // no Node on this machine: nothing to start it with
+  const r = await collect([node, NSBOX, "--", "true"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/nonexistent" } });
+  oneLine(r, "runs on Bun, not Node", "./bin/nsbox");
+  expect(r.stdout).toBe("");
+});
