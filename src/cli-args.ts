@@ -162,6 +162,13 @@ export function parseArgv(argv: string[], cmd: CommandDef, path: string, outer: 
       found.push(t.value);
       continue;
     }
+    // `-help`, `-profile ci`: a long option typed with one dash, which would read as short ones
+    // (-h -e -l -p, or -p with the value "rofile").
+    const whole = argv[t.index]!;
+    const single = /^-[^-]/.test(whole) && whole.length > 2 ? whole.slice(1).split("=")[0]! : "";
+    if (single.length > 1 && Object.hasOwn(defs, single)) {
+      throw new NsboxError("BAD_OPTION", `unknown option ${whole.split("=")[0]} (did you mean --${single}? ${see})`, { option: whole });
+    }
     const def = Object.hasOwn(defs, t.name) ? defs[t.name]! : undefined;
     if (!def) {
       const near = t.rawName.startsWith("--") ? nearest(t.name, Object.keys(defs)) : undefined;

@@ -6,7 +6,7 @@ import pkg from "../package.json" with { type: "json" };
 import { argsOf, editDistance, HELP, parseArgv, realArgv, usageLine, type CommandDef, type Given } from "./cli-args.ts";
 import { outOfDescriptors, tooFewDescriptors } from "./errno.ts";
 import { badOption, NsboxError } from "./errors.ts";
-import { prepareExecutor } from "./executor.ts";
+import { exitNow, prepareExecutor } from "./executor.ts";
 import { readHost } from "./host.ts";
 import { refuseCwdConfig } from "./launch.ts";
 import { log, printable } from "./log.ts";
@@ -66,7 +66,7 @@ async function help(cmd: CommandDef, path: string[]): Promise<number> {
     }
   }
   const groups = cmd === NSBOX ? Object.fromEntries(Object.keys(SANDBOX_OPTIONS).map((name) => [name, "Sandbox options"])) : undefined;
-  process.stdout.write(renderHelp(cmd, path.join(" "), { subs, groups, width: helpWidth(process.stdout.isTTY ? process.stdout.columns : undefined) }));
+  process.stdout.write(renderHelp(cmd, path.join(" "), { subs, groups, width: helpWidth(process.stdout.isTTY ? process.stdout.columns : process.stderr.isTTY ? process.stderr.columns : undefined) }));
   return 0;
 }
 
@@ -140,8 +140,13 @@ async function helpFor(words: string[]): Promise<number> {
 }
 
 /** "did you mean nsbox ps?" for a command that was not found and is one typo from a subcommand. */
-function didYouMean(e: unknown, name: string | undefined): unknown {
+function didYouMean(e: unknown, name: string | undefined, rest: string[] = []): unknown {
   if (!(e instanceof NsboxError) || e.code !== "NOT_FOUND" || !name || name.includes("/")) return e;
+  // docker's and podman's verb: nsbox runs a command without one.
+  if (name === "run") {
+    const args = rest[0] === "--" ? rest.slice(1) : rest;
+    return new NsboxError(e.code, `${e.message} (nsbox has no run verb: nsbox -- ${args.length ? args.join(" ") : "COMMAND"})`, { path: e.path, errno: e.errno, hint: e.hint, cause: e });
+  }
   const near = Object.keys(SUBCOMMANDS).find((sub) => editDistance(name, sub) <= 2 && editDistance(name, sub) < sub.length);
   if (!near) return e;
   return new NsboxError(e.code, `${e.message} (did you mean nsbox ${near}?)`, { path: e.path, errno: e.errno, hint: e.hint, cause: e });
@@ -167,7 +172,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await runSandbox(given, command, dryRun);
   } catch (e) {
-    throw top.terminated ? e : didYouMean(e, command[0]);
+    throw top.terminated ? e : didYouMean(e, command[0], command.slice(1));
   }
 }
 
@@ -215,8 +220,13 @@ async function runPlan(plan: Plan, options: SandboxOptions): Promise<number> {
     process.off("uncaughtException", stray);
     process.off("unhandledRejection", stray);
   }
+  ranSandbox = true;
   if (result.error) throw result.error;
   if (result.timedOut) await log.error(`timed out after ${formatDuration(options.timeout!)} (--timeout): the sandbox was killed`);
+  // Ctrl-C reaches the payload through the sandbox's pty, not nsbox: a shell running nsbox sees no
+  // SIGINT of its own, and ends a loop or script only when its child died of SIGINT (bash's
+  // wait-and-cooperative-exit). So nsbox dies of it too, as a transparent wrapper does (sudo).
+  else if (result.signal === "SIGINT") diesBy = "SIGINT";
   return result.exitCode;
 }
 
@@ -254,12 +264,27 @@ async function report(e: unknown): Promise<number> {
   return 125;
 }
 
+/** Set when the payload died of a signal nsbox passes on by dying of it too (runPlan). */
+let diesBy: NodeJS.Signals | undefined;
+/** Set once runPlan has run a sandbox: nsbox then exits without Bun's terminal restore. */
+let ranSandbox = false;
+
 /** Run the CLI with these arguments and exit with its status. */
 export function runCli(argv: string[]): void {
   main(argv)
     .catch(report)
     .then(async (code) => {
       await log.flush();
+      if (diesBy) {
+        // The status the shell sees is the same 128+N; failing that, exit with it.
+        process.removeAllListeners(diesBy);
+        process.kill(process.pid, diesBy);
+        await Bun.sleep(100);
+      }
+      // After a sandbox ran, the terminal is as the relay left it (the user's mode given back).
+      // Bun's own exit would set each terminal of fds 0-2 to the mode it saw at its start: under
+      // `make -j`, another nsbox's raw mode, which then outlived both and left the shell raw.
+      if (ranSandbox) exitNow(code);
       process.exit(code);
     });
 }

@@ -67,6 +67,8 @@ export function socketPair(step = "make a socket pair"): [number, number] {
 }
 
 export const closeFd = (fd: number) => void lib()(CALL.close, null, fd);
+/** End this process now with `status` (_exit): no exit handlers, and none of Bun's own. */
+export const exitNow = (status: number): never => (lib()(CALL.exit, null, status), process.exit(status));
 export const killPid = (pid: number, signal: number) => lib()(CALL.kill, null, pid, signal);
 export const receiveFd = (socket: number) => lib()(CALL.recvFd, null, socket);
 export const setWindowSize = (fd: number, rows: number, cols: number) => lib()(CALL.setWinsize, null, fd, rows, cols);

@@ -5,8 +5,8 @@ import { Errno, errnoName, errnoText, outOfDescriptors, tooFewDescriptors } from
 import type { Op } from "./ops.ts";
 import { isDirectory } from "./plan/filesystem.ts";
 import { walkHostPath } from "./plan/host-path.ts";
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
-import { dirname } from "node:path";
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 
 /** The #! interpreter of a script that exists (ENOENT from execve then means the interpreter is missing). */
 function scriptInterpreter(path: string): string | undefined {
@@ -77,6 +77,18 @@ export function diagnoseUserns(errno: number): { message: string; hint: string }
   return undefined;
 }
 
+/** PID 1 here is an nsbox sandbox's init: this nsbox runs inside one (`nsbox -- bash`, then nsbox). */
+function insideNsbox(): boolean {
+  try {
+    return readFileSync("/proc/1/comm", "utf8") === "nsbox-init\n";
+  } catch {
+    return false;
+  }
+}
+
+/** What to do about nsbox in nsbox, which no option of the outer sandbox makes work. */
+const NSBOX_IN_NSBOX = "nsbox is running inside an nsbox sandbox, and nesting nsbox in nsbox is not supported yet: run it outside, on the host";
+
 /** nsbox inside another user namespace (a sandbox): what the kernel asks of the outer one. */
 function nestedHint(op: Op): string | undefined {
   const map = (() => {
@@ -87,6 +99,8 @@ function nestedHint(op: Op): string | undefined {
     }
   })();
   if (map === undefined || map === "0 0 4294967295") return undefined;
+  // Not the outer sandbox's --uid or --allow-nested: a sandbox made inside one fails at a later step.
+  if (insideNsbox()) return NSBOX_IN_NSBOX;
   if (op.op === "WRITE_FILE" && op.path.endsWith("_map")) {
     return "nsbox is running inside another user namespace as its root, and mapping root again needs CAP_SETFCAP there: start the outer sandbox with a non-root id (e.g. --uid 1000 --gid 1000, and --allow-nested)";
   }
@@ -113,7 +127,9 @@ function idMapError(op: Op, errno: number): NsboxError {
 export function explainClone(errno: number): NsboxError {
   const known = diagnoseUserns(errno);
   if (known) return new NsboxError("USERNS_DISABLED", `can't create a user namespace: ${known.message}`, { hint: known.hint, errno });
-  const hint = errno === Errno.EPERM
+  const hint = errno === Errno.EPERM && insideNsbox()
+    ? NSBOX_IN_NSBOX
+    : errno === Errno.EPERM
     ? "this process may itself be confined (a container's seccomp profile, or a sandbox that forbids nested user namespaces); run nsbox doctor"
     : undefined;
   return new NsboxError("KERNEL_REFUSED", `can't create the sandbox's namespaces: ${errnoText(errno)}`, { hint, errno });
@@ -145,6 +161,8 @@ export function explainStep(op: Op | undefined, errno: number, command: string):
   let hint: string | undefined;
   if (errno === Errno.EPERM && (op.op === "WRITE_FILE" || op.op === "MOUNT")) {
     hint = diagnoseUserns(errno)?.hint ?? nestedHint(op);
+  } else if (insideNsbox()) {
+    hint = NSBOX_IN_NSBOX; // --allow-nested: the outer filter's ENOSYS for a mount call
   }
   return refused(errnoWords(errno), hint);
 }
@@ -232,6 +250,14 @@ function hostPathIsPlain(path: string): boolean {
 export function explainExec(command: string, errno: number): NsboxError {
   if (errno === Errno.ENOENT) {
     const interpreter = command.includes("/") ? scriptInterpreter(command) : undefined;
+    // The host's script names an interpreter of the host's /usr, which every sandbox shares: what
+    // is missing inside is the script itself, at a host path no share covers (/tmp, ~/scripts).
+    if (interpreter && /^\/(usr\/|bin\/|sbin\/)/.test(interpreter) && existsSync(interpreter)) {
+      const dir = dirname(resolve(command));
+      return new NsboxError("NOT_FOUND", `${command}: no such file or directory in the sandbox, which does not share ${dir}`, {
+        path: command, errno, hint: `share it with --ro ${dir}`,
+      });
+    }
     if (interpreter) {
       return new NsboxError("NOT_EXECUTABLE", `${command}: bad interpreter: ${interpreter}: no such file or directory`, { path: command, errno });
     }

@@ -1,5 +1,5 @@
 // Help text generated from a command's definition, wrapped to the terminal's width (80 columns
-// when stdout is not a terminal). Loaded only for --help.
+// when neither stdout nor stderr is a terminal). Loaded only for --help.
 import { usageLine, type ArgDef, type CommandDef } from "./cli-args.ts";
 
 /** Labels longer than this get a line of their own, the description below. */
@@ -8,8 +8,9 @@ const LABEL = 26;
 const MIN_TEXT = 30;
 
 /**
- * The columns help is wrapped to: the terminal's (`columns`, from process.stdout.columns) when
- * stdout is one, at most 100 (longer lines read badly) and at least 40; 80 otherwise (a pipe, a file).
+ * The columns help is wrapped to: the terminal's (`columns`, from process.stdout.columns when
+ * stdout is one, else stderr's: `nsbox --help | less` is read on that terminal), at most 100
+ * (longer lines read badly) and at least 40; 80 otherwise (no terminal at all).
  */
 export function helpWidth(columns: number | undefined): number {
   return columns && columns > 0 ? Math.max(40, Math.min(100, columns)) : 80;

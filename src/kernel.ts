@@ -70,5 +70,5 @@ export const CALL = {
   setWinsize: 8, setBlocking: 9, terminalSize: 10, readable: 11, landlockAbi: 12,
   unixListen: 13, unixAccept: 14, sendDataFd: 15, unixConnect: 16, recvDataFd: 17,
   pidfdOpen: 18, pidfdSignal: 19, pidfdRunning: 20, foreground: 21, removeDir: 22, nofileLimit: 23,
-  terminalMode: 24, ptyWrite: 25,
+  terminalMode: 24, ptyWrite: 25, exit: 26,
 } as const;

@@ -284,7 +284,7 @@ function removeStale(dir: string, name: string): void {
 }
 
 /** The user's running sandboxes, oldest first, each proven by its nsbox. Entries that no nsbox serves are removed. */
-export function listSandboxes(dir = runtimeDir()): SandboxState[] {
+export function listSandboxes(dir = runtimeDir(), stopped: string[] = []): SandboxState[] {
   const found: SandboxState[] = [];
   const names = new Set<string>();
   for (const entry of readdirSync(dir)) {
@@ -303,7 +303,9 @@ export function listSandboxes(dir = runtimeDir()): SandboxState[] {
     try {
       s = querySandbox(name, dir);
     } catch (e) {
-      void log.debug(e instanceof Error ? e.message : String(e));
+      // A sandbox whose nsbox is stopped (Ctrl-Z) is the user's own: said, not silently left out.
+      if (e instanceof NsboxError && e.code === "NOT_RUNNING" && e.message.includes(") is stopped, ")) stopped.push(`${e.message}; ${e.hint}`);
+      else void log.debug(e instanceof Error ? e.message : String(e));
       continue;
     }
     if (!s) {

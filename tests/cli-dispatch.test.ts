@@ -102,6 +102,12 @@ describe("a misspelt subcommand", () => {
     expectOneLineError(await run(["exce", "x"]), 127, "did you mean nsbox exec?");
   });
 
+  test("nsbox run bash (docker's verb): not found (127), and the form that runs it", async () => {
+    expectOneLineError(await run(["run", "bash", "-l"]), 127, "run: command not found (nsbox has no run verb: nsbox -- bash -l)");
+    expectOneLineError(await run(["run", "--", "bash"]), 127, "(nsbox has no run verb: nsbox -- bash)");
+    expectOneLineError(await run(["run"]), 127, "(nsbox has no run verb: nsbox -- COMMAND)");
+  });
+
   test("nsbox ps aux: the subcommand refuses the argument and says how to run the program ps (control: nsbox profile show a b, not a program, gets no such hint)", async () => {
     expectOneLineError(await run(["ps", "aux"]), 125, "nsbox ps: unexpected argument 'aux'", "; to run the program ps in a sandbox: nsbox -- ps aux");
     const nested = await run(["profile", "show", "a", "b"]);

@@ -10,9 +10,10 @@ import { collect, NSBOX, nsbox, scratchDir, type Ran } from "./helpers.ts";
 const widest = (text: string) => Math.max(...text.split("\n").map((l) => [...l].length));
 
 /** nsbox --help run on a terminal `cols` wide (script(1) gives it a pty; stty sets the width). */
-async function helpOnTerminal(cols: number): Promise<string> {
+async function helpOnTerminal(cols: number, pipe = ""): Promise<string> {
   const path = `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}`;
-  const r = await collect(["script", "-qec", `stty cols ${cols} rows 40; exec ${NSBOX} --help`, "/dev/null"], { env: { ...process.env, PATH: path, TERM: "xterm" } });
+  const run = pipe ? `${NSBOX} --help ${pipe}` : `exec ${NSBOX} --help`;
+  const r = await collect(["script", "-qec", `stty cols ${cols} rows 40; ${run}`, "/dev/null"], { env: { ...process.env, PATH: path, TERM: "xterm" } });
   expect(r.exitCode).toBe(0);
   return r.stdout.replace(/\r/g, "");
 }
@@ -45,6 +46,12 @@ describe("--help", () => {
     const wide = await helpOnTerminal(200);
     expect(widest(wide)).toBeLessThanOrEqual(100);
     expect(widest(wide)).toBeGreaterThan(80);
+  });
+
+  test("piped to a pager on a terminal (`nsbox --help | less`): the terminal's width, not 80", async () => {
+    const text = await helpOnTerminal(50, "| cat");
+    expect(text).toContain("--overlay");
+    expect(widest(text)).toBeLessThanOrEqual(50);
   });
 
   test("`nsbox help` is --help, and `nsbox help exec` is exec's", async () => {
@@ -110,4 +117,12 @@ test("without Bun on PATH, bin/nsbox says in one line how to get it (125)", asyn
   // The control: the same start with bun on PATH runs the sandbox.
   const withBun = await collect([NSBOX, "--", "true"], { env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` } });
   expect(withBun).toMatchObject({ exitCode: 0, stderr: "" });
+});
+
+test("`node ./bin/nsbox` says in one line that it runs on Bun (125), not Node's stack trace", async () => {
+  const node = Bun.which("node");
+  if (!node) return; // no Node on this machine: nothing to start it with
+  const r = await collect([node, NSBOX, "--", "true"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/nonexistent" } });
+  oneLine(r, "runs on Bun, not Node", "./bin/nsbox");
+  expect(r.stdout).toBe("");
 });

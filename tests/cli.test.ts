@@ -97,6 +97,16 @@ describe("the command can't be run (127, 126)", () => {
     expectOneLineError(await nsbox(["--", "./missing"]), 127, "./missing", "no such file");
   });
 
+  test("a host script the sandbox does not share: 127 naming the directory to share, not a bad /bin/sh (control: --ro runs it)", async () => {
+    const dir = scratchDir();
+    const cwd = scratchDir();
+    writeFileSync(join(dir, "tool.sh"), "#!/bin/sh\necho tool-ran\n", { mode: 0o755 });
+    const r = await nsbox(["--", join(dir, "tool.sh")], { cwd });
+    expectOneLineError(r, 127, `${join(dir, "tool.sh")}: no such file or directory in the sandbox, which does not share ${dir}; share it with --ro ${dir}`);
+    expect(r.stderr).not.toContain("interpreter");
+    expect((await nsbox(["--ro", dir, "--", join(dir, "tool.sh")], { cwd })).stdout).toBe("tool-ran\n");
+  });
+
   test("a directory, relative to the shared cwd: 126, is a directory", async () => {
     const cwd = scratchDir();
     mkdirSync(join(cwd, "subdir"));

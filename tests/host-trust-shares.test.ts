@@ -348,7 +348,9 @@ describe("the current directory is shared only when it is a project", () => {
   it("refuses a directory others can write to; the same directory 0755 is shared", async () => {
     const cwd = scratchIn(made);
     chmodSync(cwd, 0o777);
-    refused(await sh("ls", { cwd }), cwd);
+    const r = await sh("ls", { cwd });
+    refused(r, cwd);
+    expect(r.stderr).toContain(`other users can write to it (if it is your project: chmod o-w ${cwd})`);
     chmodSync(cwd, 0o755);
     expect((await sh("echo x > f && echo ok", { cwd })).stdout).toBe("ok\n");
   });
@@ -367,7 +369,9 @@ describe("the current directory is shared only when it is a project", () => {
     const server = createServer(() => {}).listen(join(cwd, "default"));
     await new Promise((r) => server.once("listening", r));
     try {
-      refused(await sh("ls", { cwd }), cwd);
+      const r = await sh("ls", { cwd });
+      refused(r, cwd);
+      expect(r.stderr).toContain("it holds the Unix socket default (a server or agent of yours: if it is your project, have it listen elsewhere)");
     } finally {
       server.close();
     }

@@ -181,6 +181,50 @@ describe("Ctrl-Z of a sandboxed command", () => {
     TIMEOUT,
   );
 
+  test(
+    "Ctrl-C ends a shell loop of sandboxed commands, as it does one of plain ones (nsbox dies of the payload's SIGINT)",
+    async () => {
+      const t = await shell();
+      const n = marker();
+      // The shell sees no SIGINT of its own (the key goes through the sandbox's pty): bash ends
+      // the loop only when its child died of SIGINT, not when it exited with 130.
+      t.type(`for i in 1 2 3; do ${NSBOX_SH} -- sleep ${n}; echo "ITER:[$i:$?]"; done; echo "LOOP-$((6*7))"`);
+      await t.waitProc((p) => isSleep(n)(p) && p.state === "S", "the sandboxed sleep");
+      await t.press("C-c");
+      await t.ended();
+      await t.run(`echo "RC:[$?]"`, "AFTER");
+      expect(t.lines()).toContain("RC:[130]");
+      expect(t.lines().some((l) => l.includes("ITER:[1") || l.includes("LOOP-42"))).toBe(false);
+      expect(descendants(0).some(isSleep(n))).toBe(false);
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "two nsbox of make -j on one terminal: the one that ends last (started while the other had it raw) leaves it as it was",
+    async () => {
+      const t = await shell();
+      const before = t.modes();
+      // b starts once a made the terminal raw (so b saw a raw mode) and ends after a.
+      writeFileSync(
+        join(t.dir, "Makefile"),
+        [
+          "all: a b",
+          "a:",
+          `\t${NSBOX_SH} -- sleep 1; touch a.done`,
+          "b:",
+          "\tuntil stty -F /dev/tty -a | grep -q -- -icanon; do sleep 0.1; done",
+          `\t${NSBOX_SH} -- sh -c 'until [ -e a.done ]; do sleep 0.1; done'`,
+          "",
+        ].join("\n"),
+      );
+      await t.run("make -s -j2", "MADE");
+      expect(existsSync(join(t.dir, "a.done"))).toBe(true);
+      expect(t.modes()).toBe(before);
+    },
+    TIMEOUT,
+  );
+
   for (const [what, start, typed, expected] of [
     ["the python3 REPL", "python3 -q", `print("py-%d" % (6*7))`, "py-42"],
     ["cat", "cat > out", "typed-to-cat", null],

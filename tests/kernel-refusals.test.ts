@@ -83,6 +83,17 @@ describe("a kernel refusal names the option as typed, the step and the errno", (
   });
 });
 
+describe("nsbox inside nsbox", () => {
+  it("says nesting is not supported, whatever the outer sandbox's options (not a chase through --uid or --allow-nested)", async () => {
+    for (const outer of [[], ["--allow-nested"], ["--allow-nested", "--uid", "1000", "--gid", "1000"]]) {
+      const r = await nsbox([...outer, "--ro", ROOT, "--", NSBOX, "--", "true"]);
+      expect(r.exitCode).toBe(125);
+      expect(r.stderr).toEndWith("; nsbox is running inside an nsbox sandbox, and nesting nsbox in nsbox is not supported yet: run it outside, on the host\n");
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    }
+  });
+});
+
 describe("--rlimit nofile, small", () => {
   it("is applied after Landlock, which needs descriptors: nofile=4 runs with Landlock on and prints 4", async () => {
     const r = await nsbox(["--no-cwd", "--landlock", "on", "--rlimit", "nofile=4", "--", "sh", "-c", "ulimit -n"]);

@@ -168,6 +168,21 @@ describe("nsbox doctor", () => {
 });
 
 describe("--name and nsbox ps", () => {
+  test("ps names a sandbox whose nsbox is stopped (Ctrl-Z, SIGSTOP) instead of leaving it out silently; listed again once continued", async () => {
+    const name = uniqueName("stopped");
+    const s = await sandbox(name);
+    s.proc.kill("SIGSTOP");
+    try {
+      const r = await run(["ps"]);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).not.toContain(name);
+      expect(r.stderr).toContain(`nsbox: sandbox ${name}: its nsbox (pid ${s.proc.pid}) is stopped, so it cannot prove the sandbox is its own; bring it back with fg (or kill -CONT ${s.proc.pid}), then try again`);
+    } finally {
+      s.proc.kill("SIGCONT");
+    }
+    expect((await ps()).map((x) => x.name)).toContain(name);
+  });
+
   test("ps lists a running named sandbox (name, host pid of PID 1, command) and forgets it when it ends", async () => {
     const name = uniqueName("web");
     const s = await sandbox(name, ["--hostname", "web1"]);

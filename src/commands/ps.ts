@@ -1,5 +1,6 @@
 // nsbox ps [--json]: the caller's running sandboxes (stale entries of crashed ones are cleaned on the way).
 import { HELP, type CommandDef } from "../cli-args.ts";
+import { log } from "../log.ts";
 import { listSandboxes, type SandboxState } from "../registry.ts";
 
 /** "12s", "5m", "3h", "2d". */
@@ -29,7 +30,10 @@ export function publicState(s: SandboxState) {
 
 // Bun.write, awaited: process.stdout.write to a pipe is cut at 64 KiB when nsbox exits (a large ps --json).
 async function run({ args }: { args: Record<string, unknown> }): Promise<number> {
-  const running = listSandboxes().filter((s) => s.pid !== null);
+  const stopped: string[] = [];
+  const running = listSandboxes(undefined, stopped).filter((s) => s.pid !== null);
+  // Not listed (a stopped nsbox cannot answer for its sandbox), but named: not gone.
+  for (const line of stopped) await log.warn(line);
   if (args.json) {
     await Bun.write(Bun.stdout, JSON.stringify(running.map(publicState), null, 2) + "\n");
     return 0;

@@ -135,6 +135,9 @@ int nsbox_call(int fn, void *p, int a, int b, int c, int d, int e, int f) {
   case CALL_NOFILE_LIMIT: return nsbox_nofile_limit();
   case CALL_TERMINAL_MODE: return nsbox_terminal_mode(a, p, b);
   case CALL_PTY_WRITE: return nsbox_pty_write(a, p, b);
+  /* Exit without the runtime's atexit work: Bun gives each terminal of fds 0-2 the mode it saw
+   * when it started, which under `make -j` was another nsbox's raw mode (src/cli.ts). */
+  case CALL_EXIT: _exit(a);
   }
   return -EINVAL;
 }

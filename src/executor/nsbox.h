@@ -253,6 +253,7 @@ struct report {
 #define CALL_NOFILE_LIMIT 23
 #define CALL_TERMINAL_MODE 24
 #define CALL_PTY_WRITE 25
+#define CALL_EXIT 26
 
 /* sendmsg/recvmsg, for passing the pty master to the parent */
 struct iovec { void *base; size_t length; };

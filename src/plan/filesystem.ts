@@ -99,13 +99,14 @@ function notAProject(host: Host): string | undefined {
   const linked = homeDotLink(cwd, host.home);
   if (linked) return `${linked} leads into it, so it holds what your shell and tools run or obey (and maybe nsbox's trust store)`;
   if (st.uid !== host.uid) return `it belongs to uid ${st.uid}, not to you`;
-  if (st.mode & 0o002) return "other users can write to it";
-  if (st.mode & 0o020 && !privateGroup(st.gid, host)) return `the group ${st.gid} can write to it`;
+  // The fix when it is the user's project after all: name it, not only the ways around it.
+  if (st.mode & 0o002) return `other users can write to it (if it is your project: chmod o-w ${cwd})`;
+  if (st.mode & 0o020 && !privateGroup(st.gid, host)) return `the group ${st.gid} can write to it (if it is your project: chmod g-w ${cwd})`;
   const dir = protectedComponent(cwd);
   if (dir) return `it is inside ${dir}, whose files the host runs (git hooks, editor tasks)`;
   try {
     const socket = readdirSync(cwd, { withFileTypes: true }).find((e) => e.isSocket());
-    if (socket) return `it holds the Unix socket ${socket.name} (a server or agent of yours)`;
+    if (socket) return `it holds the Unix socket ${socket.name} (a server or agent of yours: if it is your project, have it listen elsewhere)`;
   } catch {}
   return undefined;
 }
