@@ -24,7 +24,8 @@ function staticGraph(entry: string): { files: string[]; external: Map<string, st
     // bin/nsbox's shell lines start with a #! the transpiler does not take from a string.
     const source = readFileSync(file, "utf8").replace(/^#!.*\n/, "\n");
     for (const imp of transpiler.scanImports(source)) {
-      if (imp.kind !== "import-statement") continue;
+      // bin/nsbox loads the CLI with import() (after it checked that Bun runs it): those edges count too.
+      if (imp.kind !== "import-statement" && !(imp.kind === "dynamic-import" && file === entry)) continue;
       if (imp.path.startsWith(".")) stack.push(resolve(dirname(file), imp.path));
       else if (!external.has(imp.path)) external.set(imp.path, relative(ROOT, file));
     }
