@@ -87,6 +87,13 @@ int nsbox_readable(int fd) {
  * or -errno. A blocking write there held nsbox's event loop until the payload read: no signal
  * forwarded, no --timeout, the user's terminal raw. With room (POLLOUT: below the kernel's
  * buffer limit) a write this small never waits: a buffer of 256 bytes can always be had then. */
+/* Exit without the runtime's atexit work: Bun gives each terminal of fds 0-2 the mode it saw
+ * when it started, which under `make -j` was another nsbox's raw mode (src/cli.ts). */
+int nsbox_exit(int status) {
+  _exit(status);
+  return 0; /* not reached: _exit is not declared noreturn here */
+}
+
 int nsbox_pty_write(int fd, const void *buf, int len) {
   struct pollfd p = { fd, POLLOUT, 0 };
   int r = poll(&p, 1, 0);
@@ -135,9 +142,7 @@ int nsbox_call(int fn, void *p, int a, int b, int c, int d, int e, int f) {
   case CALL_NOFILE_LIMIT: return nsbox_nofile_limit();
   case CALL_TERMINAL_MODE: return nsbox_terminal_mode(a, p, b);
   case CALL_PTY_WRITE: return nsbox_pty_write(a, p, b);
-  /* Exit without the runtime's atexit work: Bun gives each terminal of fds 0-2 the mode it saw
-   * when it started, which under `make -j` was another nsbox's raw mode (src/cli.ts). */
-  case CALL_EXIT: _exit(a);
+  case CALL_EXIT: return nsbox_exit(a);
   }
   return -EINVAL;
 }
