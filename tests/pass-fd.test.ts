@@ -276,7 +276,7 @@ describe("given the library", () => {
     const dir = files(5);
     const fd = openSync(join(dir, "f5"), "r");
     try {
-      const r = await run(["sh", "-c", `cat <&${fd}`, `/dev/fd/${fd}`], { passFds: [fd] });
+      const r = await run(["bash", "-c", `cat <&${fd}`, `/dev/fd/${fd}`], { passFds: [fd] });
       expect(r).toMatchObject({ stdout: "f5\n", stderr: "", exitCode: 0 });
       const control = await run(["sh", "-c", `test -e /proc/self/fd/${fd} || echo closed`, `/dev/fd/${fd}`]);
       expect(control).toMatchObject({ stdout: "closed\n", exitCode: 0 });
