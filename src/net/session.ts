@@ -1,16 +1,40 @@
-// A sandbox's network session on the CLI side: the proxy's lifetime, the live or final report
-// of blocked connections, and --net-log.
+// A sandbox's network session on the CLI side: the proxy's lifetime, the notifications of
+// transparent egress, the resolver, the live or final report of what was blocked, and --net-log.
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, realpathSync, writeSync } from "node:fs";
+import { networkInterfaces } from "node:os";
 import { resolve } from "node:path";
 import { fileError, fileKind } from "../errno.ts";
 import { NsboxError } from "../errors.ts";
+import type { EgressEvent } from "./egress.ts";
+import { NameBook } from "./names.ts";
 import type { Rule } from "./rules.ts";
 import { startProxy, type NetEvent, type Proxy, type ProxyOptions } from "./proxy.ts";
+import type { NotifyHandlers } from "./unotify.ts";
+
+/** One line of --net-log: the proxy's decisions, and those of transparent egress (tcp, udp), the resolver (dns) and Unix sockets. */
+export interface SessionEvent {
+  time: string;
+  action: "allow" | "block" | "error";
+  protocol: NetEvent["protocol"] | "tcp" | "udp" | "dns" | "unix";
+  /** The name the payload used when it used one (else the address), the path of a Unix socket. */
+  host: string;
+  port: number;
+  address?: string;
+  /** The name the resolver answered for the address, when there is one. */
+  name?: string;
+  reason?: string;
+}
 
 export interface NetSession {
-  /** For supervise: serve the proxy on the socket the sandbox made. */
-  onListen(fd: number): void;
-  /** Stop the proxy; the lines to print about what was blocked (empty when live). */
+  /** For supervise: serve the proxy (or the resolver) on the socket the sandbox made. */
+  onListen(fd: number, which?: "proxy" | "resolver"): void;
+  /** For supervise: serve the seccomp notifications of the sandbox's connects and sends (the callee owns the listener). */
+  onNotify(listener: number): Promise<void>;
+  /** For supervise: serve DNS on the UDP socket bound to 127.0.0.53:53 inside (the callee owns it). */
+  onResolver(fd: number): void;
+  /** The names the sandbox looked up, and which addresses were answered for them. */
+  names: NameBook;
+  /** Stop the proxy, the resolver and the notifications; the lines to print about what was blocked (empty when live). */
   finish(): string[];
 }
 
@@ -113,9 +137,46 @@ function closeQuietly(fd: number): boolean {
   }
 }
 
+/** The line the report shows for a blocked event (its name cut short and escaped). */
+function blockedLine(e: SessionEvent): string {
+  const why = shown(e.reason ?? "");
+  const at = e.name && e.address && e.address !== e.host ? ` at ${shown(e.address)}` : "";
+  switch (e.protocol) {
+    case "proxy": return `proxy: ${e.reason}`;
+    case "dns": return `blocked lookup of ${shown(e.host)} (${why})`;
+    case "unix": return `blocked connect to unix socket ${shown(e.host)} (${why})`;
+    case "udp": return `blocked UDP to ${shown(e.host)}:${e.port}${at} (${why})`;
+    default: return `blocked connect to ${shown(e.host)}:${e.port}${at} (${why})`;
+  }
+}
+
+const systemAddresses = () => Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
+
+/** What the session needs of the Unix-socket handlers (src/net/unix-socket.ts). */
+type UnixHandlers = Pick<NotifyHandlers, "connectUnix" | "sendDestination">;
+
+/*
+ * Stand-in until src/net/unix-socket.ts lands on this branch: every path connect and send is
+ * refused (the safe answer; abstract addresses too), and reported.
+ */
+function unixStandIn(report: (e: Omit<SessionEvent, "time">) => void, ERRNO: Record<string, number>): UnixHandlers {
+  const path = (p: Uint8Array | string | undefined) => (typeof p === "string" ? p : p ? new TextDecoder().decode(p) : "");
+  return {
+    async connectUnix(_c, to) {
+      report({ action: "block", protocol: "unix", host: path(to.path), port: 0, reason: "Unix sockets are not mediated yet" });
+      return { errno: ERRNO.ECONNREFUSED! };
+    },
+    async sendDestination(_c, to) {
+      report({ action: "block", protocol: "unix", host: "path" in to ? path(to.path as Uint8Array) : "", port: 0, reason: "Unix sockets are not mediated yet" });
+      return { errno: ERRNO.EPERM! };
+    },
+  };
+}
+
 /**
- * `live`: each blocked connection as it happens (verbose). `warn`: told once when handling an
- * event throws (a `live` that fails, say): the proxy and the sandbox go on, and so does the log.
+ * `rules`: the sandbox's --net allow rules (none for --net none). `live`: each blocked
+ * connection as it happens (verbose). `warn`: told once when handling an event throws (a
+ * `live` that fails, say): the proxy and the sandbox go on, and so does the log.
  */
 export function netSession(rules: Rule[], opts: { logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
   let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile, opts.logNamed);
@@ -123,7 +184,10 @@ export function netSession(rules: Rule[], opts: { logFile?: string; logNamed?: L
   let more = 0;
   let logFailed: string | undefined;
   let proxy: Proxy | undefined;
-  const onEvent = (e: NetEvent) => {
+  let notifications: { stop(): void } | undefined;
+  let resolver: { stop(): void } | undefined;
+  const names = new NameBook();
+  const onEvent = (e: SessionEvent) => {
     // A write that fails (the disk the payload shares filled up) ends the log, not nsbox.
     if (log >= 0) {
       try {
@@ -135,29 +199,51 @@ export function netSession(rules: Rule[], opts: { logFile?: string; logNamed?: L
       }
     }
     if (e.action !== "block") return;
-    const line = e.protocol === "proxy" ? `proxy: ${e.reason}` : `blocked connect to ${shown(e.host)}:${e.port} (${shown(e.reason ?? "")})`;
-    const key = e.protocol === "proxy" ? line : `${e.host}:${e.port}`;
+    const line = blockedLine(e);
+    const key = e.protocol === "proxy" ? line : e.protocol === "dns" || e.protocol === "unix" || e.protocol === "udp" ? `${e.protocol} ${e.host}:${e.port}` : `${e.host}:${e.port}`;
     if (opts.live) opts.live(line);
     else if (blocked.has(key) || blocked.size < MAX_REPORTED) blocked.set(key, line);
     else more++;
   };
-  // The proxy calls this from its socket handlers, where a throw would end nsbox and the sandbox with it.
+  // The proxy and the handlers call this from their callbacks, where a throw would end nsbox and the sandbox with it.
   let eventFailed = false;
-  const safeEvent = (e: NetEvent) => {
+  const safeEvent = (e: SessionEvent) => {
     try {
       onEvent(e);
     } catch (err) {
       if (eventFailed) return;
       eventFailed = true;
       try {
-        opts.warn?.(`reporting a network event failed (${err instanceof Error ? err.message : String(err)}); the proxy goes on`);
+        opts.warn?.(`reporting a network event failed (${err instanceof Error ? err.message : String(err)}); the sandbox goes on`);
       } catch {}
     }
   };
+  const stamped = (e: Omit<SessionEvent, "time"> | EgressEvent) => safeEvent({ time: new Date().toISOString(), ...e });
+  const ownAddresses = opts.proxy?.ownAddresses ?? systemAddresses;
+  const onResolver = (fd: number) => {
+    // Stand-in until src/net/resolver.ts lands on this branch: no DNS served (queries to 127.0.0.53 are refused by the kernel).
+    closeQuietly(fd);
+    resolver = undefined;
+  };
   return {
-    onListen: (fd) => void (proxy = startProxy(fd, rules, safeEvent, opts.proxy)),
+    names,
+    onListen: (fd, which = "proxy") => (which === "resolver" ? onResolver(fd) : void (proxy = startProxy(fd, rules, safeEvent, opts.proxy))),
+    onResolver,
+    async onNotify(listener) {
+      // Loaded here: the FFI behind them costs the CLI's start nothing when the network is not mediated.
+      const [{ egress }, { serveNotifications }, { ERRNO }] = await Promise.all([import("./egress.ts"), import("./unotify.ts"), import("./sys.ts")]);
+      const inet = egress({ rules, names, ownAddresses, report: stamped });
+      const unix = unixStandIn(stamped, ERRNO);
+      notifications = serveNotifications(listener, {
+        connectInet: inet.connectInet,
+        connectUnix: unix.connectUnix,
+        sendDestination: (c, to) => (to.family === 1 ? unix.sendDestination(c, to) : inet.sendDestination(c, to)),
+      });
+    },
     finish() {
       proxy?.close();
+      notifications?.stop();
+      resolver?.stop();
       // close(2) reports a write the file system deferred (NFS, a full disk): said, not thrown.
       if (log >= 0 && !closeQuietly(log)) logFailed ??= `--net-log ${opts.logFile}: the last lines may be missing (closing it failed)`;
       log = -1;

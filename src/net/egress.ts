@@ -1,0 +1,261 @@
+// Transparent egress: the payload's inet connect() and addressed sends, decided by the rules and
+// executed by nsbox. An allowed outside destination gets a socket nsbox connected itself in the
+// host's network namespace, installed in place of the payload's (ADDFD SETFD): the data then
+// flows through the kernel with no relay. Everything else stays in the sandbox's own namespace.
+import { refusal } from "./address-policy.ts";
+import type { NameBook } from "./names.ts";
+import { findRule, addressValue, type Rule } from "./rules.ts";
+import { encodeInet } from "./sockaddr.ts";
+import * as sys from "./sys.ts";
+import type { Call, Reply } from "./unotify.ts";
+
+/** One decision, as the session reports it (the --net-log line and the end-of-run report). */
+export interface EgressEvent {
+  action: "allow" | "block" | "error";
+  protocol: "tcp" | "udp";
+  /** The name the payload used (from the resolver's answers), else the address. */
+  host: string;
+  port: number;
+  address: string;
+  name?: string;
+  reason?: string;
+}
+
+export interface EgressOptions {
+  rules: Rule[];
+  names: NameBook;
+  /** This host's own interface addresses (as the proxy reads them), at each decision. */
+  ownAddresses: () => string[];
+  report: (e: EgressEvent) => void;
+}
+
+type Inet = { family: 2 | 10; address: string; port: number };
+
+const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000, O_NONBLOCK = 0o4000;
+const POLLOUT = 4;
+const SOL_SOCKET = 1, SO_ERROR = 4, SO_KEEPALIVE = 9, SO_LINGER = 13, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_PROTOCOL = 38;
+const IPPROTO_IP = 0, IPPROTO_TCP = 6, IPPROTO_IPV6 = 41, IPPROTO_MPTCP = 262;
+const TCP_NODELAY = 1, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6, TCP_USER_TIMEOUT = 18;
+const IP_TOS = 1, IPV6_V6ONLY = 26, IPV6_TCLASS = 67;
+const MSG_FASTOPEN = 0x20000000n;
+const NR_SENDTO = 44, NR_SENDMSG = 46, NR_SENDMMSG = 307;
+/** The resolver nsbox serves inside the sandbox. */
+const RESOLVER = { address: "127.0.0.53", port: 53 };
+
+/*
+ * The options copied from the payload's socket to the host socket before it connects: those a
+ * program sets before connect and expects to find after. Not SO_RCVBUF/SO_SNDBUF: setting them
+ * turns off the kernel's autotuning, and the payload never set them on the new socket.
+ */
+const INT_OPTIONS: [level: number, name: number, family?: 2 | 10][] = [
+  [IPPROTO_TCP, TCP_NODELAY], [SOL_SOCKET, SO_KEEPALIVE], [IPPROTO_TCP, TCP_KEEPIDLE], [IPPROTO_TCP, TCP_KEEPINTVL],
+  [IPPROTO_TCP, TCP_KEEPCNT], [IPPROTO_TCP, TCP_USER_TIMEOUT], [IPPROTO_IP, IP_TOS, 2], [IPPROTO_IPV6, IPV6_V6ONLY, 10],
+  [IPPROTO_IPV6, IPV6_TCLASS, 10],
+];
+const BYTE_OPTIONS: [level: number, name: number, length: number][] = [[SOL_SOCKET, SO_LINGER, 8], [SOL_SOCKET, SO_RCVTIMEO, 16], [SOL_SOCKET, SO_SNDTIMEO, 16]];
+
+/** What nsbox remembers of a host socket it installed: where it went, by which name. */
+interface Installed {
+  address: string;
+  port: number;
+  name?: string;
+}
+
+const errno = (name: string) => sys.ERRNO[name]!;
+const isLoopbackOrUnspecified = (address: string) => {
+  const v = addressValue(address);
+  if (!v) return false;
+  if (v.family === 4) return v.value >> 24n === 127n || v.value >> 24n === 0n;
+  return v.value === 1n || v.value === 0n;
+};
+
+/**
+ * The two handlers egress owns. `connectInet` decides and executes connect(2) of an AF_INET or
+ * AF_INET6 socket; `sendDestination` decides where an addressed send (sendto, sendmsg, sendmmsg)
+ * may go, and notify executes it.
+ */
+export function egress(opts: EgressOptions) {
+  const { rules, names, ownAddresses, report } = opts;
+  /*
+   * Security decision: a host socket in the payload's hands must never be re-aimed by a second
+   * connect to a destination nsbox did not decide, and never at "inside" addresses (on a host
+   * socket 127.0.0.1 is the HOST's loopback). So each one installed is remembered by its inode
+   * (socket inodes are not reused while the socket lives), and a later connect on it is decided
+   * again as an outside destination.
+   */
+  const installed = new Map<string, Installed>();
+  const inodeKey = (fd: number) => {
+    const st = sys.fstatIds(fd);
+    return typeof st === "number" ? undefined : `${st.dev}:${st.ino}`;
+  };
+  const udpReported = new Set<string>();
+
+  /** The name the payload most likely used for `address` (the latest the resolver answered with it). */
+  const nameOf = (address: string) => names.namesOf(address).at(-1);
+
+  /**
+   * Whether `address`:`port` is a destination inside the sandbox (its own loopback, the
+   * resolver): true unless a rule opens the host's loopback for that port (a literal
+   * 127.0.0.1:PORT, a range, or localhost:PORT, which refusal() then passes).
+   */
+  function inside(to: Inet): boolean {
+    if (!isLoopbackOrUnspecified(to.address)) return false;
+    if (to.address === RESOLVER.address && to.port === RESOLVER.port) return true;
+    const opened = findRule(rules, to.address, to.port) ?? findRule(rules, "localhost", to.port);
+    return !(opened && refusal(to.address, to.port, rules, ownAddresses()) === undefined);
+  }
+
+  /** Why an outside destination is refused, or undefined when a rule allows it and the address policy passes it. */
+  function outsideRefusal(to: Inet): { reason?: string; name?: string } {
+    const known = names.namesOf(to.address);
+    const name = known.at(-1);
+    const byName = known.find((n) => findRule(rules, n, to.port));
+    const rule = findRule(rules, to.address, to.port) ?? (byName ? findRule(rules, byName, to.port) : undefined);
+    const used = byName ?? name;
+    if (!rule) return { reason: "not in --net allow", name: used };
+    const why = refusal(to.address, to.port, rules, ownAddresses());
+    if (why) return { reason: used ? `${used} resolves to ${why}` : `${why} is reached only through a command-line rule naming it`, name: used };
+    return { name: used };
+  }
+
+  const event = (action: EgressEvent["action"], protocol: EgressEvent["protocol"], to: Inet, d: { name?: string; reason?: string }) =>
+    report({ action, protocol, host: d.name ?? to.address, port: to.port, address: to.address, ...(d.name ? { name: d.name } : {}), ...(d.reason ? { reason: d.reason } : {}) });
+
+  /** connect(2) on nsbox's duplicate (in whatever namespace the socket lives), with nsbox's copy of the address. */
+  async function connectHere(c: Call, address: Uint8Array): Promise<Reply> {
+    const flags = sys.getFileFlags(c.sock);
+    if (flags < 0) return { errno: -flags };
+    // The duplicate shares the payload's file description: O_NONBLOCK only while nsbox connects.
+    if (!(flags & O_NONBLOCK)) sys.setFileFlags(c.sock, flags | O_NONBLOCK);
+    const r = sys.connect(c.sock, address);
+    if (!(flags & O_NONBLOCK)) sys.setFileFlags(c.sock, flags);
+    if (r === 0) return { val: 0 };
+    if (r !== -errno("EINPROGRESS") || c.fdFlags.nonblock) return { errno: -r };
+    await c.watch(c.sock, POLLOUT);
+    const err = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_ERROR);
+    return err === undefined ? { errno: errno("EIO") } : err ? { errno: err } : { val: 0 };
+  }
+
+  /** A new host socket like the payload's, with its options, connected (or connecting) to `to`; or an errno. */
+  function hostSocket(c: Call, to: Inet, protocol: number): { fd: number; r: number } | { errno: number } {
+    const fd = sys.socket(c.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd < 0) return { errno: -fd };
+    for (const [level, name, family] of INT_OPTIONS) {
+      if (family && family !== c.family) continue;
+      const v = sys.getsockoptInt(c.sock, level, name);
+      if (v !== undefined && v !== sys.getsockoptInt(fd, level, name)) sys.setsockoptInt(fd, level, name, v);
+    }
+    for (const [level, name, length] of BYTE_OPTIONS) {
+      const v = sys.getsockoptBytes(c.sock, level, name, length);
+      if (typeof v !== "number" && v.some((b) => b !== 0)) sys.setsockoptBytes(fd, level, name, v);
+    }
+    const r = sys.connect(fd, encodeInet(to.address, to.port, to.family));
+    if (r !== 0 && r !== -errno("EINPROGRESS")) {
+      sys.close(fd);
+      return { errno: -r };
+    }
+    return { fd, r };
+  }
+
+  /** Put `fd` in the payload's place (same number, its close-on-exec), with the payload's O_NONBLOCK. */
+  function install(c: Call, fd: number, to: Inet, name: string | undefined): number {
+    const flags = sys.getFileFlags(fd);
+    if (flags >= 0 && !c.fdFlags.nonblock) sys.setFileFlags(fd, flags & ~O_NONBLOCK);
+    const key = inodeKey(fd);
+    const r = sys.notifAddFd(c.listener, c.n.id, fd, Number(c.n.args[0]! & 0xffffffffn), c.fdFlags.cloexec);
+    if (r >= 0 && key) installed.set(key, { address: to.address, port: to.port, ...(name ? { name } : {}) });
+    sys.close(fd);
+    return r;
+  }
+
+  async function connectInet(c: Call, to: Inet | { family: 0 }): Promise<Reply> {
+    const key = inodeKey(c.sock);
+    const host = key === undefined ? undefined : installed.get(key);
+    if (to.family === 0) {
+      // Dissolving a host socket's association would leave a host socket free to be aimed anew.
+      if (host) return { errno: errno("EOPNOTSUPP") };
+      return connectHere(c, new Uint8Array(16));
+    }
+    const udp = c.type !== SOCK_STREAM;
+    if (host) {
+      // A host socket (TCP: nsbox installs nothing else): decided again, executed on it, so the
+      // kernel answers EISCONN or EALREADY itself. Its "inside" is the host's loopback: refused.
+      const d = isLoopbackOrUnspecified(to.address) && inside(to) ? { reason: "a socket connected outside the sandbox can't reach the sandbox's loopback", name: nameOf(to.address) } : outsideRefusal(to);
+      if (d.reason) {
+        event("block", "tcp", to, d);
+        return { errno: errno("ECONNREFUSED") };
+      }
+      return connectHere(c, encodeInet(to.address, to.port, to.family));
+    }
+    // UDP never leaves the sandbox: its loopback is always the sandbox's own.
+    if (udp ? isLoopbackOrUnspecified(to.address) : inside(to)) return connectHere(c, encodeInet(to.address, to.port, to.family));
+    if (udp) {
+      const d = { reason: "UDP goes only to the sandbox's own loopback and its resolver", name: nameOf(to.address) };
+      reportUdp(to, d);
+      return { errno: errno("EPERM") };
+    }
+    const d = outsideRefusal(to);
+    if (d.reason) {
+      event("block", "tcp", to, d);
+      return { errno: errno("ECONNREFUSED") };
+    }
+    const protocol = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_PROTOCOL);
+    if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_MPTCP) {
+      event("block", "tcp", to, { name: d.name, reason: `protocol ${protocol} (nsbox connects TCP only)` });
+      return { errno: errno("EPROTONOSUPPORT") };
+    }
+    const made = hostSocket(c, to, protocol);
+    if ("errno" in made) {
+      event("error", "tcp", to, { name: d.name, reason: `connect: errno ${made.errno}` });
+      return made;
+    }
+    const inProgress = made.r !== 0;
+    if (c.fdFlags.nonblock) {
+      const r = install(c, made.fd, to, d.name);
+      if (r < 0) return { errno: -r };
+      event("allow", "tcp", to, d);
+      return inProgress ? { errno: errno("EINPROGRESS") } : { val: 0 };
+    }
+    if (inProgress) {
+      await c.watch(made.fd, POLLOUT);
+      const err = sys.getsockoptInt(made.fd, SOL_SOCKET, SO_ERROR) ?? errno("EIO");
+      if (err) {
+        sys.close(made.fd);
+        event("error", "tcp", to, { name: d.name, reason: `connect: errno ${err}` });
+        return { errno: err };
+      }
+    }
+    const r = install(c, made.fd, to, d.name);
+    if (r < 0) return { errno: -r };
+    event("allow", "tcp", to, d);
+    return { val: 0 };
+  }
+
+  /** Each refused UDP destination once (a payload can send a million datagrams; the log is on the user's disk). */
+  function reportUdp(to: Inet, d: { reason: string; name?: string }) {
+    const key = `${to.address}:${to.port}`;
+    if (udpReported.has(key)) return;
+    if (udpReported.size < 4096) udpReported.add(key);
+    event("block", "udp", to, d);
+  }
+
+  /** Whether this trapped send asks for TCP Fast Open (a connect inside a send). */
+  function fastOpen(c: Call): boolean {
+    const flags = c.n.nr === NR_SENDTO ? c.n.args[3] : c.n.nr === NR_SENDMSG ? c.n.args[2] : c.n.nr === NR_SENDMMSG ? c.n.args[3] : 0n;
+    return ((flags ?? 0n) & MSG_FASTOPEN) !== 0n;
+  }
+
+  async function sendDestination(c: Call, to: Inet | { family: 0 }): Promise<{ address: Uint8Array } | { errno: number }> {
+    if (fastOpen(c)) return { errno: errno("EOPNOTSUPP") };
+    if (to.family === 0) return { address: new Uint8Array(16) };
+    // A stream socket ignores a send's address (without MSG_FASTOPEN): nothing to decide.
+    if (c.type === SOCK_STREAM) return { address: encodeInet(to.address, to.port, to.family) };
+    // Datagrams (and raw packets) go only to the sandbox's own loopback, where the resolver is.
+    if (isLoopbackOrUnspecified(to.address)) return { address: encodeInet(to.address, to.port, to.family) };
+    reportUdp(to, { reason: "UDP goes only to the sandbox's own loopback and its resolver", name: nameOf(to.address) });
+    return { errno: errno("EPERM") };
+  }
+
+  return { connectInet, sendDestination };
+}
