@@ -1,27 +1,29 @@
 #!/usr/bin/env bun
-// Throughput of nsbox's network proxy next to direct downloads, in one run: a local HTTP server
-// streams a 200 MiB body (generated chunk by chunk, never held whole) and curl fetches it
+// Transparent egress next to direct downloads, in one run: a local HTTP server streams a 1 GiB
+// body (generated chunk by chunk, never held whole) and curl fetches it
 //   - on the host, directly;
-//   - inside `nsbox --net host` (the host's network, no proxy);
-//   - inside `nsbox --net allow=127.0.0.1:PORT`, through the proxy: plain HTTP forwarding,
-//     CONNECT (curl -p) and SOCKS5.
-// Runs are interleaved; each figure is curl's own %{speed_download}. The ratio proxy/direct is
-// the point (goal: at least 0.8x). While the proxied downloads run, the nsbox parent's memory
-// (/proc/PID/status VmRSS, VmHWM) and CPU time are sampled: memory must stay flat whatever the
-// body's size, which a 1 MiB download next to the 200 MiB one shows.
+//   - inside `nsbox --net allow=127.0.0.1:PORT` with every proxy variable unset: transparent
+//     egress (the socket nsbox connected on the host, installed in curl's place);
+//   - inside the same sandbox through the proxy (HTTP_PROXY as nsbox sets it), for comparison.
+// Runs are interleaved. Each throughput figure is curl's own %{speed_download}: nsbox's start-up
+// is not in it (`nsbox --net allow=… -- true` is timed in the same run and shown for scale).
+// Connect time: a python3 loop of N connect()s timed by python itself (start-up excluded),
+// on the host and inside, and curl's %{time_connect} of each download. Goals (issue 14):
+// throughput >= 0.9x direct, connect <= 2x direct.
 //
 // Take the figures as an unprivileged user (rootless is the point), from a checkout it owns:
-//   setpriv --reuid=1000 --regid=1000 --clear-groups env -i PATH=$PATH HOME=/tmp/home bun scripts/bench-net.ts
-// Options (environment): SIZE_MB=200 REPS=9.
-import { readFileSync } from "node:fs";
+//   setpriv --reuid=1000 --regid=1000 --clear-groups env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp/home bun scripts/bench-net.ts
+// Options (environment): SIZE_MB=1024 REPS=5 CONNECTS=500.
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 
 const NSBOX = join(import.meta.dir, "..", "bin", "nsbox");
 const MiB = 1024 * 1024;
-const SIZE = Number(process.env.SIZE_MB ?? 200) * MiB;
-const REPS = Number(process.env.REPS ?? 9);
+const SIZE = Number(process.env.SIZE_MB ?? 1024) * MiB;
+const REPS = Number(process.env.REPS ?? 5);
+const CONNECTS = Number(process.env.CONNECTS ?? 500);
 const CURL = Bun.which("curl");
+const PYTHON = "/usr/bin/python3";
 if (!CURL) {
   console.error("bench-net: curl not found; apt-get install curl");
   process.exit(1);
@@ -48,89 +50,75 @@ const server = Bun.serve({
     return new Response(new ReadableStream(source), { headers: { "content-type": "application/octet-stream" } });
   },
 });
+// For the connect loop: a server that accepts and lets the client close.
+const acceptor = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {}, open() {}, error() {} } });
 const url = (bytes: number) => `http://127.0.0.1:${server.port}/big?bytes=${bytes}`;
 
 /** The caller's environment without proxy variables: each mode sets its own. */
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/_proxy$/i.test(k)));
-const allow = ["--net", `allow=127.0.0.1:${server.port}`];
+const sandbox = [process.execPath, NSBOX, "--net", `allow=127.0.0.1:${server.port},127.0.0.1:${acceptor.port}`, "--"];
+/** Inside: every proxy variable nsbox set, unset. */
+const unproxied = ["env", ...["http_proxy", "https_proxy", "all_proxy", "no_proxy"].flatMap((v) => ["-u", v, "-u", v.toUpperCase()])];
 
 interface Mode {
   name: string;
   argv: (bytes: number) => string[];
-  /** Sample the nsbox parent's memory and CPU while it runs. */
-  sampled?: boolean;
 }
-const curl = (bytes: number, ...extra: string[]) => [CURL, "-s", "-S", ...extra, "-o", "/dev/null", "-w", "%{speed_download} %{size_download} %{http_code}", url(bytes)];
+const curl = (bytes: number) => [CURL, "-s", "-S", "-o", "/dev/null", "-w", "%{speed_download} %{size_download} %{http_code} %{time_connect}", url(bytes)];
 const MODES: Mode[] = [
   { name: "host curl (direct)", argv: (b) => curl(b) },
-  { name: "nsbox --net host", argv: (b) => [process.execPath, NSBOX, "--net", "host", "--", ...curl(b)] },
-  { name: "nsbox proxy: HTTP", argv: (b) => [process.execPath, NSBOX, ...allow, "--", ...curl(b)], sampled: true },
-  { name: "nsbox proxy: CONNECT", argv: (b) => [process.execPath, NSBOX, ...allow, "--", ...curl(b, "-p", "-x", "http://127.0.0.1:3128")], sampled: true },
-  { name: "nsbox proxy: SOCKS5", argv: (b) => [process.execPath, NSBOX, ...allow, "--", ...curl(b, "-x", "socks5h://127.0.0.1:3128")], sampled: true },
+  { name: "nsbox transparent", argv: (b) => [...sandbox, ...unproxied, ...curl(b)] },
+  { name: "nsbox proxy (HTTP)", argv: (b) => [...sandbox, ...curl(b)] },
 ];
 
 interface Sample {
-  /** Bytes per second, as curl measured. */
   speed: number;
-  /** Peak VmRSS seen while sampling, VmHWM at the last sample, in KiB; CPU seconds (user+system). */
-  rssKiB?: number;
-  hwmKiB?: number;
-  cpuSeconds?: number;
+  connect: number;
 }
-
-function procStatus(pid: number): { rss: number; hwm: number } | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kib = (name: string) => Number(new RegExp(`^${name}:\\s*(\\d+) kB`, "m").exec(s)?.[1] ?? NaN);
-    return { rss: kib("VmRSS"), hwm: kib("VmHWM") };
-  } catch {
-    return undefined;
-  }
-}
-const TICKS = 100; // USER_HZ
-function cpuSeconds(pid: number): number | undefined {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime
-  } catch {
-    return undefined;
-  }
-}
-
 const failures: string[] = [];
 
 async function run(mode: Mode, bytes: number): Promise<Sample> {
   const proc = Bun.spawn(mode.argv(bytes), { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  let rss = 0, hwm = 0, cpu: number | undefined;
-  const sample = () => {
-    const s = procStatus(proc.pid);
-    if (s && !Number.isNaN(s.rss)) {
-      rss = Math.max(rss, s.rss);
-      hwm = Math.max(hwm, s.hwm);
-      cpu = cpuSeconds(proc.pid) ?? cpu;
-    }
-  };
-  const timer = mode.sampled ? setInterval(sample, 10) : undefined;
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearInterval(timer);
-  const [speed, size, status] = out.trim().split(" ").map(Number);
+  const [speed, size, status, connect] = out.trim().split(" ").map(Number);
   // A short or failed download is kept (its speed is still curl's) and reported, not hidden.
-  const failure = code !== 0 || size !== bytes || status !== 200
-    ? `${mode.name}: curl exit ${code}, ${size} of ${bytes} bytes, HTTP ${status}: ${err.trim().split("\n").at(-1)}`
-    : undefined;
-  if (failure) failures.push(failure);
-  return mode.sampled ? { speed: speed!, rssKiB: rss, hwmKiB: hwm, cpuSeconds: cpu } : { speed: speed! };
+  if (code !== 0 || size !== bytes || status !== 200) failures.push(`${mode.name}: curl exit ${code}, ${size} of ${bytes} bytes, HTTP ${status}: ${err.trim().split("\n").at(-1)}`);
+  return { speed: speed!, connect: connect! };
+}
+
+// N connects timed one by one by python (its start-up and the sandbox's are outside the loop): median seconds.
+const LOOP = String.raw`
+import socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+ts = []
+for i in range(n):
+    s = socket.socket(); t = time.perf_counter(); s.connect(("127.0.0.1", port)); ts.append(time.perf_counter() - t); s.close()
+ts.sort(); print(ts[len(ts) // 2], sum(ts) / len(ts))
+`;
+async function connectLoop(inside: boolean): Promise<{ median: number; mean: number }> {
+  const argv = [...(inside ? [...sandbox, ...unproxied] : []), PYTHON, "-c", LOOP, String(acceptor.port), String(CONNECTS)];
+  const proc = Bun.spawn(argv, { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [median, mean] = out.trim().split(" ").map(Number);
+  if (code !== 0 || !median) failures.push(`connect loop ${inside ? "inside" : "on the host"}: exit ${code}: ${err.trim().split("\n").at(-1)}`);
+  return { median: median!, mean: mean! };
+}
+
+async function startup(): Promise<number> {
+  const t = performance.now();
+  await Bun.spawn([...sandbox, "true"], { env, stdin: "ignore", stdout: "ignore", stderr: "ignore" }).exited;
+  return (performance.now() - t) / 1000;
 }
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-const mbps = (bytesPerSecond: number) => bytesPerSecond / 1e6;
 const fmt = (n: number, width = 7) => n.toFixed(0).padStart(width);
+const us = (seconds: number) => `${(seconds * 1e6).toFixed(0)} µs`;
 
 try {
-  console.log(`nsbox network bench: ${SIZE / MiB} MiB per download, ${REPS} runs per mode, interleaved`);
+  console.log(`nsbox network bench: ${SIZE / MiB} MiB per download, ${REPS} runs per mode, interleaved; ${CONNECTS} connects per loop`);
   console.log(`as uid ${process.getuid!()}, ${cpus().length} CPUs (load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}), bun ${Bun.version}, ${(await Bun.$`${CURL} --version`.text()).split("\n")[0]!.split(" ").slice(0, 2).join(" ")}`);
   console.log();
 
@@ -138,36 +126,36 @@ try {
   for (const mode of MODES) await run(mode, 16 * MiB);
 
   const results = new Map<string, Sample[]>(MODES.map((m) => [m.name, []]));
-  for (let i = 0; i < REPS; i++) for (const mode of MODES) results.get(mode.name)!.push(await run(mode, SIZE));
-  // Memory for a small body through the same proxy: the baseline a flat proxy stays at.
-  const small: Sample[] = [];
-  for (let i = 0; i < 3; i++) small.push(await run(MODES[2]!, MiB));
+  const loops = { host: [] as { median: number; mean: number }[], inside: [] as { median: number; mean: number }[] };
+  const starts: number[] = [];
+  for (let i = 0; i < REPS; i++) {
+    for (const mode of MODES) results.get(mode.name)!.push(await run(mode, SIZE));
+    loops.host.push(await connectLoop(false));
+    loops.inside.push(await connectLoop(true));
+    starts.push(await startup());
+  }
 
   const w = Math.max(...MODES.map((m) => m.name.length));
-  console.log(`${"mode".padEnd(w)}   ${"runs, MB/s (10^6 bytes/s)".padEnd(REPS * 7)}   median`);
+  console.log(`${"mode".padEnd(w)}   ${"runs, MB/s (10^6 bytes/s)".padEnd(REPS * 7)}   median   curl time_connect (median)`);
   for (const mode of MODES) {
-    const speeds = results.get(mode.name)!.map((s) => mbps(s.speed));
-    console.log(`${mode.name.padEnd(w)}   ${speeds.map((s) => fmt(s, 6)).join(" ").padEnd(REPS * 7)}   ${fmt(median(speeds))}`);
+    const xs = results.get(mode.name)!;
+    const speeds = xs.map((s) => s.speed / 1e6);
+    console.log(`${mode.name.padEnd(w)}   ${speeds.map((s) => fmt(s, 6)).join(" ").padEnd(REPS * 7)}   ${fmt(median(speeds))}   ${us(median(xs.map((s) => s.connect)))}`);
   }
+  console.log(`nsbox --net allow=… -- true (start-up, not in the figures above): median ${median(starts).toFixed(3)} s`);
   console.log();
   const med = (name: string) => median(results.get(name)!.map((s) => s.speed));
-  const direct = med("host curl (direct)"), netHost = med("nsbox --net host");
-  for (const mode of MODES.filter((m) => m.sampled)) {
-    const p = med(mode.name);
-    console.log(`ratio ${mode.name.replace("nsbox proxy: ", "proxy (")}) / direct: ${(p / direct).toFixed(2)}x   / --net host: ${(p / netHost).toFixed(2)}x   (goal >= 0.80x)`);
-  }
+  const direct = med("host curl (direct)");
+  const t = med("nsbox transparent") / direct, p = med("nsbox proxy (HTTP)") / direct;
+  console.log(`throughput transparent / direct: ${t.toFixed(2)}x   (goal >= 0.90x: ${t >= 0.9 ? "met" : "NOT met"})`);
+  console.log(`throughput proxy / direct:       ${p.toFixed(2)}x   (for comparison)`);
+  const host = median(loops.host.map((l) => l.median)), inside = median(loops.inside.map((l) => l.median));
+  const c = inside / host;
+  console.log(`connect() inside / on the host:  ${c.toFixed(2)}x   (${us(inside)} vs ${us(host)}, medians of ${REPS} loops of ${CONNECTS}; means ${us(median(loops.inside.map((l) => l.mean)))} vs ${us(median(loops.host.map((l) => l.mean)))}; goal <= 2x: ${c <= 2 ? "met" : "NOT met"})`);
   console.log();
-  console.log("nsbox parent (the proxy) during proxied downloads, peak over runs:");
-  const peak = (xs: Sample[], k: "rssKiB" | "hwmKiB") => Math.max(...xs.map((s) => s[k] ?? 0)) / 1024;
-  console.log(`  ${"1 MiB body (HTTP)".padEnd(22)} VmRSS ${peak(small, "rssKiB").toFixed(1)} MiB, VmHWM ${peak(small, "hwmKiB").toFixed(1)} MiB`);
-  for (const mode of MODES.filter((m) => m.sampled)) {
-    const xs = results.get(mode.name)!;
-    const cpu = median(xs.map((s) => s.cpuSeconds ?? NaN));
-    console.log(`  ${`${SIZE / MiB} MiB body (${mode.name.replace("nsbox proxy: ", "")})`.padEnd(22)} VmRSS ${peak(xs, "rssKiB").toFixed(1)} MiB, VmHWM ${peak(xs, "hwmKiB").toFixed(1)} MiB, CPU ${cpu.toFixed(2)} s (median, user+system)`);
-  }
-  console.log();
-  console.log(failures.length ? `${failures.length} download(s) incomplete:\n  ${failures.join("\n  ")}` : "every download complete (size and HTTP status checked)");
+  console.log(failures.length ? `${failures.length} run(s) incomplete:\n  ${failures.join("\n  ")}` : "every download complete (size and HTTP status checked), every connect loop complete");
 } finally {
   server.stop(true);
+  acceptor.stop(true);
 }
 process.exitCode = failures.length ? 1 : 0;
