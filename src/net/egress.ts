@@ -39,7 +39,6 @@ const IPPROTO_IP = 0, IPPROTO_TCP = 6, IPPROTO_IPV6 = 41, IPPROTO_MPTCP = 262;
 const TCP_NODELAY = 1, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6, TCP_USER_TIMEOUT = 18;
 const IP_TOS = 1, IPV6_V6ONLY = 26, IPV6_TCLASS = 67;
 const MSG_FASTOPEN = 0x20000000n;
-const NR_SENDTO = 44, NR_SENDMSG = 46, NR_SENDMMSG = 307;
 /** The resolver nsbox serves inside the sandbox. */
 const RESOLVER = { address: "127.0.0.53", port: 53 };
 
@@ -62,7 +61,8 @@ interface Installed {
   name?: string;
 }
 
-const errno = (name: string) => sys.ERRNO[name]!;
+/** errno values by name (sys.ts's table, and the one it lacks). */
+const errno = (name: string) => sys.ERRNO[name] ?? ({ EPROTONOSUPPORT: 93 } as Record<string, number>)[name]!;
 const isLoopbackOrUnspecified = (address: string) => {
   const v = addressValue(address);
   if (!v) return false;
@@ -112,8 +112,10 @@ export function egress(opts: EgressOptions) {
     const name = known.at(-1);
     const byName = known.find((n) => findRule(rules, n, to.port));
     const rule = findRule(rules, to.address, to.port) ?? (byName ? findRule(rules, byName, to.port) : undefined);
-    const used = byName ?? name;
-    if (!rule) return { reason: "not in --net allow", name: used };
+    // `localhost:PORT` opens the host's loopback for PORT, however the payload resolved the name (/etc/hosts).
+    const local = !rule && isLoopbackOrUnspecified(to.address) ? findRule(rules, "localhost", to.port) : undefined;
+    const used = byName ?? name ?? (local ? "localhost" : undefined);
+    if (!rule && !local) return { reason: "not in --net allow", name: used };
     const why = refusal(to.address, to.port, rules, ownAddresses());
     if (why) return { reason: used ? `${used} resolves to ${why}` : `${why} is reached only through a command-line rule naming it`, name: used };
     return { name: used };
@@ -242,7 +244,8 @@ export function egress(opts: EgressOptions) {
 
   /** Whether this trapped send asks for TCP Fast Open (a connect inside a send). */
   function fastOpen(c: Call): boolean {
-    const flags = c.n.nr === NR_SENDTO ? c.n.args[3] : c.n.nr === NR_SENDMSG ? c.n.args[2] : c.n.nr === NR_SENDMMSG ? c.n.args[3] : 0n;
+    const nr = c.n.nr;
+    const flags = nr === sys.NR.sendto || nr === sys.NR.sendmmsg ? c.n.args[3] : nr === sys.NR.sendmsg ? c.n.args[2] : 0n;
     return ((flags ?? 0n) & MSG_FASTOPEN) !== 0n;
   }
 
