@@ -152,6 +152,9 @@ function blockedLine(e: SessionEvent): string {
 
 const systemAddresses = () => Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 
+/** src/net/resolver.ts's startResolver, as the session calls it. */
+type StartResolver = (fd: number, o: { mode: "none" | "allow"; rules: Rule[]; names: NameBook; onEvent: (e: Omit<SessionEvent, "time"> & { time?: string }) => void; resolve?: (name: string) => Promise<string[]>; ownAddresses?: () => string[] }) => { close(): void };
+
 /** What the session needs of the Unix-socket handlers (src/net/unix-socket.ts). */
 type UnixHandlers = Pick<NotifyHandlers, "connectUnix" | "sendDestination">;
 
@@ -178,14 +181,14 @@ function unixStandIn(report: (e: Omit<SessionEvent, "time">) => void, ERRNO: Rec
  * connection as it happens (verbose). `warn`: told once when handling an event throws (a
  * `live` that fails, say): the proxy and the sandbox go on, and so does the log.
  */
-export function netSession(rules: Rule[], opts: { logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
+export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
   let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile, opts.logNamed);
   const blocked = new Map<string, string>();
   let more = 0;
   let logFailed: string | undefined;
   let proxy: Proxy | undefined;
   let notifications: { stop(): void } | undefined;
-  let resolver: { stop(): void } | undefined;
+  let resolver: { close(): void } | undefined;
   const names = new NameBook();
   const onEvent = (e: SessionEvent) => {
     // A write that fails (the disk the payload shares filled up) ends the log, not nsbox.
@@ -218,12 +221,17 @@ export function netSession(rules: Rule[], opts: { logFile?: string; logNamed?: L
       } catch {}
     }
   };
-  const stamped = (e: Omit<SessionEvent, "time"> | EgressEvent) => safeEvent({ time: new Date().toISOString(), ...e });
+  const stamped = (e: (Omit<SessionEvent, "time"> & { time?: string }) | EgressEvent) => safeEvent({ time: new Date().toISOString(), ...e });
   const ownAddresses = opts.proxy?.ownAddresses ?? systemAddresses;
   const onResolver = (fd: number) => {
-    // Stand-in until src/net/resolver.ts lands on this branch: no DNS served (queries to 127.0.0.53 are refused by the kernel).
-    closeQuietly(fd);
-    resolver = undefined;
+    let start: StartResolver | undefined;
+    try {
+      // src/net/resolver.ts is the resolver helper's (issue 14); until it is on this branch, no DNS is served.
+      const path = "./resolver.ts";
+      start = (require(path) as { startResolver: StartResolver }).startResolver;
+    } catch {}
+    if (!start) return void closeQuietly(fd); // queries to 127.0.0.53 are then refused by the kernel
+    resolver = start(fd, { mode: opts.mode ?? "allow", rules, names, onEvent: stamped, resolve: opts.proxy?.resolve, ownAddresses });
   };
   return {
     names,
@@ -243,7 +251,7 @@ export function netSession(rules: Rule[], opts: { logFile?: string; logNamed?: L
     finish() {
       proxy?.close();
       notifications?.stop();
-      resolver?.stop();
+      resolver?.close();
       // close(2) reports a write the file system deferred (NFS, a full disk): said, not thrown.
       if (log >= 0 && !closeQuietly(log)) logFailed ??= `--net-log ${opts.logFile}: the last lines may be missing (closing it failed)`;
       log = -1;
