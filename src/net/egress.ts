@@ -27,6 +27,8 @@ export interface EgressOptions {
   /** This host's own interface addresses (as the proxy reads them), at each decision. */
   ownAddresses: () => string[];
   report: (e: EgressEvent) => void;
+  /** "none": every outside destination is refused (the network is off). Default "allow". */
+  mode?: "none" | "allow";
 }
 
 type Inet = { family: 2 | 10; address: string; port: number };
@@ -115,7 +117,7 @@ export function egress(opts: EgressOptions) {
     // `localhost:PORT` opens the host's loopback for PORT, however the payload resolved the name (/etc/hosts).
     const local = !rule && isLoopbackOrUnspecified(to.address) ? findRule(rules, "localhost", to.port) : undefined;
     const used = byName ?? name ?? (local ? "localhost" : undefined);
-    if (!rule && !local) return { reason: "not in --net allow", name: used };
+    if (!rule && !local) return { reason: opts.mode === "none" ? "the network is off (--net none)" : "not in --net allow", name: used };
     const why = refusal(to.address, to.port, rules, ownAddresses());
     if (why) return { reason: used ? `${used} resolves to ${why}` : `${why} is reached only through a command-line rule naming it`, name: used };
     return { name: used };

@@ -240,7 +240,7 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFi
     async onNotify(listener) {
       // Loaded here: the FFI behind them costs the CLI's start nothing when the network is not mediated.
       const [{ egress }, { serveNotifications }, { ERRNO }] = await Promise.all([import("./egress.ts"), import("./unotify.ts"), import("./sys.ts")]);
-      const inet = egress({ rules, names, ownAddresses, report: stamped });
+      const inet = egress({ rules, names, ownAddresses, report: stamped, mode: opts.mode ?? "allow" });
       const unix = unixStandIn(stamped, ERRNO);
       notifications = serveNotifications(listener, {
         connectInet: inet.connectInet,
