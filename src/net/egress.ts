@@ -2,6 +2,8 @@
 // executed by nsbox. An allowed outside destination gets a socket nsbox connected itself in the
 // host's network namespace, installed in place of the payload's (ADDFD SETFD): the data then
 // flows through the kernel with no relay. Everything else stays in the sandbox's own namespace.
+import { ptr } from "bun:ffi";
+import { arch } from "node:os";
 import { refusal } from "./address-policy.ts";
 import type { NameBook } from "./names.ts";
 import { findRule, addressValue, type Rule } from "./rules.ts";
@@ -50,11 +52,25 @@ const RESOLVER = { address: "127.0.0.53", port: 53 };
  * turns off the kernel's autotuning, and the payload never set them on the new socket.
  */
 const INT_OPTIONS: [level: number, name: number, family?: 2 | 10][] = [
-  [IPPROTO_TCP, TCP_NODELAY], [SOL_SOCKET, SO_KEEPALIVE], [IPPROTO_TCP, TCP_KEEPIDLE], [IPPROTO_TCP, TCP_KEEPINTVL],
-  [IPPROTO_TCP, TCP_KEEPCNT], [IPPROTO_TCP, TCP_USER_TIMEOUT], [IPPROTO_IP, IP_TOS, 2], [IPPROTO_IPV6, IPV6_V6ONLY, 10],
-  [IPPROTO_IPV6, IPV6_TCLASS, 10],
+  [IPPROTO_TCP, TCP_NODELAY], [SOL_SOCKET, SO_KEEPALIVE], [IPPROTO_TCP, TCP_USER_TIMEOUT], [IPPROTO_IP, IP_TOS, 2],
+  [IPPROTO_IPV6, IPV6_V6ONLY, 10], [IPPROTO_IPV6, IPV6_TCLASS, 10],
 ];
+/** Read only when SO_KEEPALIVE is on (they matter only then). */
+const KEEPALIVE_OPTIONS = [TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT];
 const BYTE_OPTIONS: [level: number, name: number, length: number][] = [[SOL_SOCKET, SO_LINGER, 8], [SOL_SOCKET, SO_RCVTIMEO, 16], [SOL_SOCKET, SO_SNDTIMEO, 16]];
+
+const NR_PPOLL = arch() === "x64" ? 271 : 73;
+const pollfd = new Int32Array(2);
+const noWait = new BigInt64Array(2);
+/**
+ * Whether `fd` is ready for `events` now (ppoll with a zero timeout). A connect on loopback or a
+ * near host is often complete by the time nsbox looks: this spares the watcher's round trip.
+ */
+function readyNow(fd: number, events: number): boolean {
+  pollfd[0] = fd;
+  pollfd[1] = events;
+  return sys.syscall(NR_PPOLL, ptr(pollfd), 1, ptr(noWait), 0, 8) === 1;
+}
 
 /** What nsbox remembers of a host socket it installed: where it went, by which name. */
 interface Installed {
@@ -136,7 +152,7 @@ export function egress(opts: EgressOptions) {
     if (!(flags & O_NONBLOCK)) sys.setFileFlags(c.sock, flags);
     if (r === 0) return { val: 0 };
     if (r !== -errno("EINPROGRESS") || c.fdFlags.nonblock) return { errno: -r };
-    await c.watch(c.sock, POLLOUT);
+    if (!readyNow(c.sock, POLLOUT)) await c.watch(c.sock, POLLOUT);
     const err = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_ERROR);
     return err === undefined ? { errno: errno("EIO") } : err ? { errno: err } : { val: 0 };
   }
@@ -145,10 +161,17 @@ export function egress(opts: EgressOptions) {
   function hostSocket(c: Call, to: Inet, protocol: number): { fd: number; r: number } | { errno: number } {
     const fd = sys.socket(c.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (fd < 0) return { errno: -fd };
+    // Each is 0 on a new socket (IPV6_V6ONLY follows a per-namespace sysctl that is 0 by default): set when not.
     for (const [level, name, family] of INT_OPTIONS) {
       if (family && family !== c.family) continue;
       const v = sys.getsockoptInt(c.sock, level, name);
-      if (v !== undefined && v !== sys.getsockoptInt(fd, level, name)) sys.setsockoptInt(fd, level, name, v);
+      if (v) sys.setsockoptInt(fd, level, name, v);
+    }
+    if (sys.getsockoptInt(c.sock, SOL_SOCKET, SO_KEEPALIVE)) {
+      for (const name of KEEPALIVE_OPTIONS) {
+        const v = sys.getsockoptInt(c.sock, IPPROTO_TCP, name);
+        if (v !== undefined) sys.setsockoptInt(fd, IPPROTO_TCP, name, v);
+      }
     }
     for (const [level, name, length] of BYTE_OPTIONS) {
       const v = sys.getsockoptBytes(c.sock, level, name, length);
@@ -222,7 +245,7 @@ export function egress(opts: EgressOptions) {
       return inProgress ? { errno: errno("EINPROGRESS") } : { val: 0 };
     }
     if (inProgress) {
-      await c.watch(made.fd, POLLOUT);
+      if (!readyNow(made.fd, POLLOUT)) await c.watch(made.fd, POLLOUT);
       const err = sys.getsockoptInt(made.fd, SOL_SOCKET, SO_ERROR) ?? errno("EIO");
       if (err) {
         sys.close(made.fd);
