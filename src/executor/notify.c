@@ -7,6 +7,7 @@
 #define EPIPE_ 32
 #define SECCOMP_SET_MODE_FILTER 1
 #define SECCOMP_FILTER_FLAG_NEW_LISTENER 8
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV 32
 #define SECCOMP_IOCTL_NOTIF_RECV 0xc0502100UL
 #define POLLIN_ 1
 #define POLLHUP_ 16
@@ -20,7 +21,10 @@ int seccomp_notify(const void *program, int bytes, int index) {
   struct { unsigned short length; const void *filter; } prog = { (unsigned short)(bytes / 8), program };
   unsigned char byte = 0;
   ssize_t n;
-  int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+  /* Once nsbox has received a call, only SIGKILL interrupts the wait for its answer (5.19): a
+   * signal would otherwise make the kernel restart a send nsbox already made. Older: without. */
+  int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+  if (fd < 0 && errno == EINVAL) fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
   if (fd < 0) return -1;
   report(REPORT_NOTIFY, index, fd);
   do n = read(CONTROL_FD, &byte, 1); while (n < 0 && errno == EINTR);
