@@ -132,9 +132,10 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
   try {
     // nsbox ps/inspect/exec/stop find it by name while it runs (a second run of the same name: 125).
     if (settings.register) registration = (require("./registry.ts") as typeof import("./registry.ts")).registerRun(options, plan);
-    if (plan.proxy) {
+    if (plan.proxy || plan.egress) {
       const { netSession } = require("./net/session.ts") as typeof import("./net/session.ts");
-      net = netSession(plan.proxy.rules, {
+      net = netSession(plan.egress?.rules ?? plan.proxy!.rules, {
+        mode: plan.egress?.mode,
         logFile: options.netLog,
         logNamed: options.netLog === undefined ? undefined : logNamed(options),
         live: verbose ? (line) => report("note", line) : undefined,

@@ -216,7 +216,14 @@ export function egress(opts: EgressOptions) {
       return connectHere(c, encodeInet(to.address, to.port, to.family));
     }
     // UDP never leaves the sandbox: its loopback is always the sandbox's own.
-    if (udp ? isLoopbackOrUnspecified(to.address) : inside(to)) return connectHere(c, encodeInet(to.address, to.port, to.family));
+    if (udp ? isLoopbackOrUnspecified(to.address) : inside(to)) {
+      const r = await connectHere(c, encodeInet(to.address, to.port, to.family));
+      // Nothing listens there inside: say so when the user may have meant the host's port of that number.
+      if (!udp && "errno" in r && r.errno === errno("ECONNREFUSED") && isLoopbackOrUnspecified(to.address)) {
+        event("block", "tcp", to, { name: nameOf(to.address), reason: `not in --net allow; nothing listens on the sandbox's own loopback at port ${to.port}` });
+      }
+      return r;
+    }
     if (udp) {
       const d = { reason: "UDP goes only to the sandbox's own loopback and its resolver", name: nameOf(to.address) };
       reportUdp(to, d);

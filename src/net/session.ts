@@ -238,15 +238,21 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFi
     onListen: (fd, which = "proxy") => (which === "resolver" ? onResolver(fd) : void (proxy = startProxy(fd, rules, safeEvent, opts.proxy))),
     onResolver,
     async onNotify(listener) {
-      // Loaded here: the FFI behind them costs the CLI's start nothing when the network is not mediated.
-      const [{ egress }, { serveNotifications }, { ERRNO }] = await Promise.all([import("./egress.ts"), import("./unotify.ts"), import("./sys.ts")]);
-      const inet = egress({ rules, names, ownAddresses, report: stamped, mode: opts.mode ?? "allow" });
-      const unix = unixStandIn(stamped, ERRNO);
-      notifications = serveNotifications(listener, {
-        connectInet: inet.connectInet,
-        connectUnix: unix.connectUnix,
-        sendDestination: (c, to) => (to.family === 1 ? unix.sendDestination(c, to) : inet.sendDestination(c, to)),
-      });
+      try {
+        // Loaded here: the FFI behind them costs the CLI's start nothing when the network is not mediated.
+        const [{ egress }, { serveNotifications }, { ERRNO }] = await Promise.all([import("./egress.ts"), import("./unotify.ts"), import("./sys.ts")]);
+        const inet = egress({ rules, names, ownAddresses, report: stamped, mode: opts.mode ?? "allow" });
+        const unix = unixStandIn(stamped, ERRNO);
+        notifications = serveNotifications(listener, {
+          connectInet: inet.connectInet,
+          connectUnix: unix.connectUnix,
+          sendDestination: (c, to) => (to.family === 1 ? unix.sendDestination(c, to) : inet.sendDestination(c, to)),
+        });
+      } catch (e) {
+        // Closed, the listener fails the payload's trapped calls (ENOSYS) instead of leaving them waiting.
+        closeQuietly(listener);
+        throw e;
+      }
     },
     finish() {
       proxy?.close();
