@@ -107,7 +107,7 @@ export function egress(opts: EgressOptions) {
     const st = sys.fstatIds(fd);
     return typeof st === "number" ? undefined : `${st.dev}:${st.ino}`;
   };
-  const udpReported = new Set<string>();
+  const reportedOnce = new Set<string>();
 
   /** The name the payload most likely used for `address` (the latest the resolver answered with it). */
   const nameOf = (address: string) => names.namesOf(address).at(-1);
@@ -220,7 +220,7 @@ export function egress(opts: EgressOptions) {
       const r = await connectHere(c, encodeInet(to.address, to.port, to.family));
       // Nothing listens there inside: say so when the user may have meant the host's port of that number.
       if (!udp && "errno" in r && r.errno === errno("ECONNREFUSED") && isLoopbackOrUnspecified(to.address)) {
-        event("block", "tcp", to, { name: nameOf(to.address), reason: `not in --net allow; nothing listens on the sandbox's own loopback at port ${to.port}` });
+        once("tcp", to, { name: nameOf(to.address), reason: `not in --net allow; nothing listens on the sandbox's own loopback at port ${to.port}` });
       }
       return r;
     }
@@ -266,13 +266,17 @@ export function egress(opts: EgressOptions) {
     return { val: 0 };
   }
 
-  /** Each refused UDP destination once (a payload can send a million datagrams; the log is on the user's disk). */
-  function reportUdp(to: Inet, d: { reason: string; name?: string }) {
-    const key = `${to.address}:${to.port}`;
-    if (udpReported.has(key)) return;
-    if (udpReported.size < 4096) udpReported.add(key);
-    event("block", "udp", to, d);
+  /**
+   * Each refused UDP destination, and each loopback port refused inside, once: a payload can send
+   * a million datagrams or poll for its own server, and the log is on the user's disk.
+   */
+  function once(protocol: EgressEvent["protocol"], to: Inet, d: { reason: string; name?: string }) {
+    const key = `${protocol} ${to.address}:${to.port}`;
+    if (reportedOnce.has(key)) return;
+    if (reportedOnce.size < 4096) reportedOnce.add(key);
+    event("block", protocol, to, d);
   }
+  const reportUdp = (to: Inet, d: { reason: string; name?: string }) => once("udp", to, d);
 
   /** Whether this trapped send asks for TCP Fast Open (a connect inside a send). */
   function fastOpen(c: Call): boolean {
