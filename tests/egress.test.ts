@@ -22,7 +22,7 @@ const transparent = (() => {
 })();
 
 // The client the sandbox runs: every proxy variable removed first, then one JSON line.
-//   connect HOST PORT        blocking connect, "ping" sent, the echo read
+//   connect HOST PORT        blocking connect (no timeout: a timeout makes the socket non-blocking), "ping" sent, the echo read
 //   nonblock HOST PORT       setblocking(False), connect_ex, select() for writing, SO_ERROR, echo
 //   options HOST PORT [ND]   TCP_NODELAY=ND (default 1) before connect, read back after; getsockname, getpeername
 //   udp HOST PORT            sendto one datagram
@@ -39,7 +39,7 @@ def echo(s):
     s.sendall(b"ping"); return s.recv(100).decode()
 try:
     if mode == "connect":
-        s = socket.create_connection((host, port), timeout=20); out(echo=echo(s))
+        s = socket.socket(); s.connect((host, port)); s.settimeout(20); out(echo=echo(s))
     if mode == "nonblock":
         s = socket.socket(); s.setblocking(False)
         r = s.connect_ex((host, port))
@@ -118,7 +118,7 @@ describe.skipIf(!transparent)("given transparent egress (this kernel has seccomp
     expect(allowed.result).toEqual({ echo: "pong:ping" });
     const refused = await client(`allow=127.0.0.1:${a.port}`, ["connect", "127.0.0.1", b.port]);
     expect(refused.result).toEqual({ error: "ECONNREFUSED" });
-    expect(refused.stderr).toContain(`blocked connect to 127.0.0.1:${b.port} (not in --net allow)`);
+    expect(refused.stderr).toContain(`blocked connect to 127.0.0.1:${b.port} (not in --net allow; nothing listens on the sandbox's own loopback`);
     const control = await client(`allow=127.0.0.1:${b.port}`, ["connect", "127.0.0.1", b.port]);
     expect(control.result).toEqual({ echo: "pong:ping" });
   });
@@ -160,6 +160,11 @@ describe.skipIf(!transparent)("given transparent egress (this kernel has seccomp
     const blocked = await client(`allow=127.0.0.1:${a.port}`, ["connect", "127.0.0.1", b.port], ["--net-log", log]);
     expect(blocked.stderr).toContain(`blocked connect to 127.0.0.1:${b.port}`);
     expect(readFileSync(log, "utf8")).toContain(`"protocol":"tcp","host":"127.0.0.1","port":${b.port}`);
+    // An address outside the sandbox that no rule names (TEST-NET-1: never routed).
+    const outside = await client(`allow=127.0.0.1:${a.port}`, ["connect", "192.0.2.1", a.port], ["--net-log", log]);
+    expect(outside.result).toEqual({ error: "ECONNREFUSED" });
+    expect(outside.stderr).toContain(`blocked connect to 192.0.2.1:${a.port} (not in --net allow)`);
+    expect(readFileSync(log, "utf8")).toContain(`"action":"block","protocol":"tcp","host":"192.0.2.1","port":${a.port}`);
     const allowed = await client(`allow=127.0.0.1:${a.port}`, ["connect", "127.0.0.1", a.port], ["--net-log", log]);
     expect(allowed.stderr).not.toContain("blocked");
     const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
