@@ -1,0 +1,70 @@
+// Which names the sandbox's resolver answered with which addresses, and which names it was asked.
+import { addressValue } from "./rules.ts";
+
+/** Bounds: a payload asking a million names must not grow nsbox without limit. */
+export const NAME_LIMITS = { addresses: 4096, namesPerAddress: 16, asked: 256 };
+
+/** An address in one spelling: IPv4-mapped IPv6 as IPv4, IPv6 compressed (RFC 5952), lower case. */
+export function normalAddress(address: string): string {
+  const v = addressValue(address.trim().toLowerCase());
+  if (!v) return address.trim().toLowerCase();
+  if (v.family === 4) return [24n, 16n, 8n, 0n].map((s) => String((v.value >> s) & 0xffn)).join(".");
+  if (v.value >> 32n === 0xffffn) return normalAddress([24n, 16n, 8n, 0n].map((s) => String((v.value >> s) & 0xffn)).join("."));
+  const groups = Array.from({ length: 8 }, (_, i) => Number((v.value >> BigInt(112 - 16 * i)) & 0xffffn));
+  // The longest run of two or more zero groups becomes `::` (the first such run on a tie).
+  let best = -1, bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) (best = i), (bestLength = j - i);
+    i = j === i ? i + 1 : j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(":");
+  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLength).join(":")}`;
+}
+
+/** A name in one spelling: lower case, no trailing dot. */
+export function normalName(name: string): string {
+  return name.toLowerCase().replace(/\.$/, "");
+}
+
+/**
+ * The resolver's memory. `record` after each answer; `namesOf` lets a connection be decided
+ * (and reported) by the name the payload used; `asked` lists every name asked, in order, once.
+ * Example: `book.record("example.com", ["93.184.215.14"]); book.namesOf("::ffff:93.184.215.14")`
+ * is `["example.com"]`.
+ */
+export class NameBook {
+  #byAddress = new Map<string, string[]>();
+  #asked = new Set<string>();
+
+  /** Remember that `name` was asked and answered with `addresses` (none for a refused name). */
+  record(name: string, addresses: string[]): void {
+    const n = normalName(name);
+    if (this.#asked.size < NAME_LIMITS.asked || this.#asked.has(n)) this.#asked.add(n);
+    for (const a of addresses) {
+      const key = normalAddress(a);
+      let names = this.#byAddress.get(key);
+      if (!names) {
+        // Forget the oldest address first: a recent answer matters more than an old one.
+        if (this.#byAddress.size >= NAME_LIMITS.addresses) this.#byAddress.delete(this.#byAddress.keys().next().value!);
+        this.#byAddress.set(key, (names = []));
+      }
+      if (!names.includes(n)) {
+        names.push(n);
+        if (names.length > NAME_LIMITS.namesPerAddress) names.shift();
+      }
+    }
+  }
+
+  /** The names that were answered with `address`, oldest first. */
+  namesOf(address: string): string[] {
+    return [...(this.#byAddress.get(normalAddress(address)) ?? [])];
+  }
+
+  /** Every name asked (at most NAME_LIMITS.asked), in the order first asked. */
+  asked(): string[] {
+    return [...this.#asked];
+  }
+}
