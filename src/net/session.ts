@@ -6,10 +6,14 @@ import { fileError, fileKind } from "../errno.ts";
 import { NsboxError } from "../errors.ts";
 import type { Rule } from "./rules.ts";
 import { startProxy, type NetEvent, type Proxy, type ProxyOptions } from "./proxy.ts";
+import { NameBook } from "./names.ts";
+import type { Resolver, ResolverEvent } from "./resolver.ts";
 
 export interface NetSession {
-  /** For supervise: serve the proxy on the socket the sandbox made. */
-  onListen(fd: number): void;
+  /** For supervise: serve the proxy, or the resolver, on the socket the sandbox made. */
+  onListen(fd: number, which?: "proxy" | "resolver"): void;
+  /** The names the sandbox's resolver was asked and answered (src/net/names.ts). */
+  names: NameBook;
   /** Stop the proxy; the lines to print about what was blocked (empty when live). */
   finish(): string[];
 }
@@ -117,13 +121,15 @@ function closeQuietly(fd: number): boolean {
  * `live`: each blocked connection as it happens (verbose). `warn`: told once when handling an
  * event throws (a `live` that fails, say): the proxy and the sandbox go on, and so does the log.
  */
-export function netSession(rules: Rule[], opts: { logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
+export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
   let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile, opts.logNamed);
   const blocked = new Map<string, string>();
   let more = 0;
   let logFailed: string | undefined;
   let proxy: Proxy | undefined;
-  const onEvent = (e: NetEvent) => {
+  let resolver: Resolver | undefined;
+  const names = new NameBook();
+  const onEvent = (e: NetEvent | ResolverEvent) => {
     // A write that fails (the disk the payload shares filled up) ends the log, not nsbox.
     if (log >= 0) {
       try {
@@ -135,15 +141,17 @@ export function netSession(rules: Rule[], opts: { logFile?: string; logNamed?: L
       }
     }
     if (e.action !== "block") return;
-    const line = e.protocol === "proxy" ? `proxy: ${e.reason}` : `blocked connect to ${shown(e.host)}:${e.port} (${shown(e.reason ?? "")})`;
-    const key = e.protocol === "proxy" ? line : `${e.host}:${e.port}`;
+    const line = e.protocol === "proxy" ? `proxy: ${e.reason}`
+      : e.protocol === "dns" ? `blocked lookup of ${shown(e.host)} (${shown(e.reason ?? "")})`
+      : `blocked connect to ${shown(e.host)}:${e.port} (${shown(e.reason ?? "")})`;
+    const key = e.protocol === "proxy" ? line : e.protocol === "dns" ? `dns ${e.host}` : `${e.host}:${e.port}`;
     if (opts.live) opts.live(line);
     else if (blocked.has(key) || blocked.size < MAX_REPORTED) blocked.set(key, line);
     else more++;
   };
   // The proxy calls this from its socket handlers, where a throw would end nsbox and the sandbox with it.
   let eventFailed = false;
-  const safeEvent = (e: NetEvent) => {
+  const safeEvent = (e: NetEvent | ResolverEvent) => {
     try {
       onEvent(e);
     } catch (err) {
@@ -155,9 +163,17 @@ export function netSession(rules: Rule[], opts: { logFile?: string; logNamed?: L
     }
   };
   return {
-    onListen: (fd) => void (proxy = startProxy(fd, rules, safeEvent, opts.proxy)),
+    names,
+    onListen(fd, which = "proxy") {
+      if (which === "proxy") proxy = startProxy(fd, rules, safeEvent, opts.proxy);
+      else {
+        const { startResolver } = require("./resolver.ts") as typeof import("./resolver.ts");
+        resolver = startResolver(fd, { mode: opts.mode ?? "allow", rules, names, onEvent: safeEvent, resolve: opts.proxy?.resolve, ownAddresses: opts.proxy?.ownAddresses });
+      }
+    },
     finish() {
       proxy?.close();
+      resolver?.close();
       // close(2) reports a write the file system deferred (NFS, a full disk): said, not thrown.
       if (log >= 0 && !closeQuietly(log)) logFailed ??= `--net-log ${opts.logFile}: the last lines may be missing (closing it failed)`;
       log = -1;
