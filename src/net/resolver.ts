@@ -181,7 +181,7 @@ export function startResolver(fd: number, o: ResolverOptions): Resolver {
     if (closed) return;
     if (found.length === 0) {
       o.names.record(name, []);
-      event("error", name, `can't resolve ${name}`);
+      event("block", name, `can't resolve ${name}`);
       return reply(RCODE.NXDOMAIN);
     }
     const family = question.type === "A" ? 4 : 6;
