@@ -132,11 +132,11 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
   try {
     // nsbox ps/inspect/exec/stop find it by name while it runs (a second run of the same name: 125).
     if (settings.register) registration = (require("./registry.ts") as typeof import("./registry.ts")).registerRun(options, plan);
-    if (plan.proxy || plan.egress) {
+    if (plan.proxy || plan.egress || plan.net.mode === "none") {
       const { netSession } = require("./net/session.ts") as typeof import("./net/session.ts");
-      net = netSession(plan.egress?.rules ?? plan.proxy!.rules, {
-        mode: plan.egress?.mode,
-        logFile: options.netLog,
+      net = netSession(plan.egress?.rules ?? plan.proxy?.rules ?? [], {
+        mode: plan.egress?.mode ?? (plan.proxy ? "allow" : "none"),
+        logFile: plan.proxy ? options.netLog : undefined,
         logNamed: options.netLog === undefined ? undefined : logNamed(options),
         live: verbose ? (line) => report("note", line) : undefined,
         warn: (line) => report("warn", line),
@@ -188,6 +188,11 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
         registration?.release();
       } catch {}
       for (const line of blocked) report("note", line);
+      // --net none: a command that failed after looking names up is told why, once (src/net/names.ts).
+      if (net && plan.net.mode === "none" && outcome.exitCode !== 0) {
+        const note = (require("./net/names.ts") as typeof import("./net/names.ts")).offlineNote(net.names.asked());
+        if (note) report("note", note);
+      }
       for (const line of outcome.warnings ?? []) report("warn", line);
       // Killed by us only if PID 1 really died of it: a payload that exited just before keeps its own status.
       const byUs = outcome.signal === "SIGKILL" && !outcome.error;

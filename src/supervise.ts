@@ -28,8 +28,8 @@ export interface SuperviseHooks {
   onStep?: (index: number) => void;
   /** Called with the host pid of the sandbox's PID 1 once it runs. */
   onStart?: (pid: number) => void;
-  /** Called with the listening socket the sandbox made for the network proxy (the callee owns it). */
-  onListen?: (fd: number) => void;
+  /** Called with a socket the sandbox made for nsbox to serve: the network proxy's, or the resolver's (the callee owns it). */
+  onListen?: (fd: number, which: "proxy" | "resolver") => void;
   /**
    * Called with nsbox's copy of the notify filter's listener (plan.egress; src/net/unotify.ts)
    * and the host pid of PID 1 (the callee owns the listener). Without it, the step fails.
@@ -89,7 +89,7 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   // The control socket carries descriptors out of the sandbox: its pty master, the proxy's socket.
   let control: [number, number] = [-1, -1];
   try {
-    if (plan.terminal || plan.proxy || plan.idMap || plan.egress) control = socketPair("make the socket the sandbox passes its terminal and network on");
+    if (plan.terminal || plan.proxy || plan.idMap || plan.egress || plan.net.mode === "none") control = socketPair("make the socket the sandbox passes its terminal and network on");
   } catch (e) {
     closeFd(reportRead);
     closeFd(reportWrite);
@@ -222,7 +222,9 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, kill: (sig
         } else if (kind === REPORT.LISTEN) {
           const listener = receiveFd(controlParent);
           if (listener >= 0) {
-            if (hooks.onListen) await guarded("starting the network proxy", () => hooks.onListen!(listener));
+            const op = plan.ops[index!];
+            const which = op?.op === "LISTEN_TCP" && op.udp ? "resolver" : "proxy";
+            if (hooks.onListen) await guarded(`starting the network ${which}`, () => hooks.onListen!(listener, which));
             else closeFd(listener);
           }
         }

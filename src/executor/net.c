@@ -25,12 +25,15 @@ int loopback_up(void) {
 
 /* A TCP socket listening on 127.0.0.1:port of the sandbox's network namespace, handed to the
  * parent: the parent accepts the sandbox's connections on it and makes its own, from the
- * host's network, to the hosts the plan allows. No helper process, nothing routed. */
-int listen_tcp(int port) {
-  unsigned char addr[16] = { AF_INET, 0, (unsigned char)(port >> 8), (unsigned char)port, 127, 0, 0, 1 };
-  int fd = socket(AF_INET, SOCK_STREAM | O_CLOEXEC, 0), e;
+ * host's network, to the hosts the plan allows. No helper process, nothing routed. With `udp`,
+ * a UDP socket bound there (the resolver's, 127.0.0.53:53: PID 1 still has its capabilities). */
+int listen_tcp(int port, u32 address, int udp) {
+  if (!address) address = 0x7f000001;
+  unsigned char addr[16] = { AF_INET, 0, (unsigned char)(port >> 8), (unsigned char)port,
+                             (unsigned char)(address >> 24), (unsigned char)(address >> 16), (unsigned char)(address >> 8), (unsigned char)address };
+  int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | O_CLOEXEC, 0), e;
   if (fd < 0) return -1;
-  if (bind(fd, addr, sizeof addr) < 0 || listen(fd, 128) < 0 || send_fd(CONTROL_FD, fd) < 0) {
+  if (bind(fd, addr, sizeof addr) < 0 || (!udp && listen(fd, 128) < 0) || send_fd(CONTROL_FD, fd) < 0) {
     e = errno;
     close(fd);
     errno = e;

@@ -179,7 +179,7 @@ void _exit(int status);
 #define OP_SECCOMP 23        /* s2 the BPF program, a its length in bytes       */
 #define OP_SETNS 24          /* s1 /proc/PID/ns/NAME, a its CLONE_NEW* type (nsbox exec) */
 #define OP_CHROOT 25         /* s1 /proc/PID/root, s2 /proc/PID/ns/mnt: join the mounts, enter the root */
-#define OP_LISTEN_TCP 26     /* a port on 127.0.0.1 in the sandbox's network namespace; the socket goes to the parent */
+#define OP_LISTEN_TCP 26     /* a port, b an IPv4 address (0: 127.0.0.1) in the sandbox's network namespace; the socket goes to the parent */
 #define OP_BIND 27           /* s1 host source, s2 target, s3 identity, a attributes set before attaching */
 #define OP_HOLD 28           /* s1 host directory (none: close), s3 identity, a descriptor slot */
 #define OP_PASS_FDS 29       /* s1 the caller's descriptors, decimal, space-separated: placed at their own numbers */
@@ -193,6 +193,7 @@ void _exit(int status);
 #define OPF_TREE 8        /* BIND: with the submounts below the source                    */
 #define OPF_CREATE 16     /* WRITE_FILE: create or truncate                                */
 #define OPF_LISTEN_PID 32 /* EXEC: LISTEN_PID= in envp becomes the payload's own pid       */
+#define OPF_UDP 64        /* LISTEN_TCP: a bound UDP socket instead (the resolver's)        */
 
 struct op {
   u32 type, flags;
@@ -315,7 +316,7 @@ int enter_root(const char *root, const char *mntns);
 int wait_id_map(void);
 /* net.c */
 int loopback_up(void);
-int listen_tcp(int port);
+int listen_tcp(int port, u32 address, int udp);
 /* notify.c */
 int seccomp_notify(const void *program, int bytes, int index);
 int nsbox_syscall(long *args);

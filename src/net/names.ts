@@ -68,3 +68,24 @@ export class NameBook {
     return [...this.#asked];
   }
 }
+
+/** The none-mode note names at most this many names, each at most this long. */
+const NOTE_NAMES = 8, NOTE_NAME_LENGTH = 80;
+const HOST_RULE = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+
+/**
+ * What nsbox says once when a command failed under `--net none` after looking names up: that the
+ * network is off, which names (printable, bounded), and the option that would allow them (only
+ * names a rule can name). Undefined when nothing was looked up.
+ */
+export function offlineNote(asked: string[]): string | undefined {
+  if (asked.length === 0) return undefined;
+  const show = (n: string) => {
+    const cut = n.length > NOTE_NAME_LENGTH ? `${n.slice(0, NOTE_NAME_LENGTH)}…` : n;
+    return cut.replace(/[^\x21-\x7e…]/g, (c) => `\\x${(c.codePointAt(0)! & 0xff).toString(16).padStart(2, "0")}`);
+  };
+  const listed = asked.slice(0, NOTE_NAMES).map(show).join(", ") + (asked.length > NOTE_NAMES ? ` and ${asked.length - NOTE_NAMES} more` : "");
+  const allowable = asked.filter((n) => HOST_RULE.test(n) && n.length <= NOTE_NAME_LENGTH).slice(0, NOTE_NAMES);
+  const fix = allowable.length ? `; to allow ${allowable.length === 1 ? "it" : "them"}: --net allow=${allowable.join(",")}` : "";
+  return `the network is off (--net none); the command looked up: ${listed}${fix}`;
+}

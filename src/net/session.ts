@@ -152,9 +152,6 @@ function blockedLine(e: SessionEvent): string {
 
 const systemAddresses = () => Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 
-/** src/net/resolver.ts's startResolver, as the session calls it. */
-type StartResolver = (fd: number, o: { mode: "none" | "allow"; rules: Rule[]; names: NameBook; onEvent: (e: Omit<SessionEvent, "time"> & { time?: string }) => void; resolve?: (name: string) => Promise<string[]>; ownAddresses?: () => string[] }) => { close(): void };
-
 /** What the session needs of the Unix-socket handlers (src/net/unix-socket.ts). */
 type UnixHandlers = Pick<NotifyHandlers, "connectUnix" | "sendDestination">;
 
@@ -224,14 +221,8 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFi
   const stamped = (e: (Omit<SessionEvent, "time"> & { time?: string }) | EgressEvent) => safeEvent({ time: new Date().toISOString(), ...e });
   const ownAddresses = opts.proxy?.ownAddresses ?? systemAddresses;
   const onResolver = (fd: number) => {
-    let start: StartResolver | undefined;
-    try {
-      // src/net/resolver.ts is the resolver helper's (issue 14); until it is on this branch, no DNS is served.
-      const path = "./resolver.ts";
-      start = (require(path) as { startResolver: StartResolver }).startResolver;
-    } catch {}
-    if (!start) return void closeQuietly(fd); // queries to 127.0.0.53 are then refused by the kernel
-    resolver = start(fd, { mode: opts.mode ?? "allow", rules, names, onEvent: stamped, resolve: opts.proxy?.resolve, ownAddresses });
+    const { startResolver } = require("./resolver.ts") as typeof import("./resolver.ts");
+    resolver = startResolver(fd, { mode: opts.mode ?? "allow", rules, names, onEvent: stamped, resolve: opts.proxy?.resolve, ownAddresses });
   };
   return {
     names,

@@ -1,9 +1,14 @@
-// /etc/hosts and /etc/hostname inside: the sandbox's own host name, resolvable, as Docker and podman write them.
+// /etc/hosts and /etc/hostname inside: the sandbox's own host name, resolvable, as Docker and podman
+// write them; /etc/resolv.conf naming the sandbox's own resolver when it has its own network.
+import { lstatSync, readlinkSync } from "node:fs";
+import { dirname, normalize } from "node:path";
 import { smallFileText } from "../small-file.ts";
 import { ATTR, MS, type PlanBuilder, sandboxPath } from "./builder.ts";
 
 /** Where the sandbox's host name resolves: a loopback address of its own, as Debian writes it (any 127/8 address answers on `lo`). */
 export const HOSTNAME_ADDRESS = "127.0.1.1";
+/** Where the sandbox's resolver listens (UDP port 53 on the sandbox's own `lo`), as systemd-resolved's stub does on the host. */
+export const RESOLVER_ADDRESS = "127.0.0.53";
 /** The host's /etc/hosts is read (with `--net host`) up to this size; past it, it is left out. */
 const MAX_HOSTS = 1024 * 1024;
 
@@ -49,16 +54,51 @@ function hostHosts(): string {
  * `hostShared`: the network is the host's (`--net host`).
  */
 export function etcFileOps(b: PlanBuilder, hostname: string, hostShared: boolean): void {
-  const files: [string, () => string][] = [
-    ["/etc/hosts", () => hostsFile(hostname, hostShared ? hostHosts() : undefined)],
-    ["/etc/hostname", () => `${hostname}\n`],
+  const files: [string, () => string, string][] = [
+    ["/etc/hosts", () => hostsFile(hostname, hostShared ? hostHosts() : undefined), `for the host name ${hostname}`],
+    ["/etc/hostname", () => `${hostname}\n`, `for the host name ${hostname}`],
   ];
-  for (const [file, content] of files) {
+  for (const [file, content, purpose] of files) {
     if (b.kindAt(file) !== "file") continue;
     const staged = `/nsbox${file.replaceAll("/", "-")}`;
-    const why = { what: `provide ${file} for the host name ${hostname}`, path: file };
+    const why = { what: `provide ${file} ${purpose}`, path: file };
     b.push({ op: "WRITE_FILE", path: staged, content: content(), mode: 0o644, create: true, why })
       .push({ op: "MOUNT", source: staged, target: sandboxPath(file), flags: MS.BIND, noSymlinks: true, why })
       .setattr(file, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV, why);
   }
+  if (!hostShared) resolvConfOps(b);
+}
+
+/**
+ * /etc/resolv.conf naming the sandbox's resolver (src/net/resolver.ts), for a sandbox with its
+ * own network (`--net none`, `--net allow=`). The host's file is often a symlink
+ * (systemd-resolved's `../run/systemd/resolve/stub-resolv.conf`): root's own symlinks in the
+ * view are followed to the file they name, which is covered (or made, in the sandbox's own
+ * /run) in its place; the symlink is left as it is. Where nothing can be placed (no
+ * /etc/resolv.conf, a target in a read-only or shared tree), it is left alone.
+ */
+export function resolvConfOps(b: PlanBuilder): void {
+  const why = { what: `point /etc/resolv.conf at the sandbox's resolver ${RESOLVER_ADDRESS}`, path: "/etc/resolv.conf", option: "--net" };
+  let at = "/etc/resolv.conf";
+  for (let hops = 0; b.kindAt(at) === "symlink"; hops++) {
+    const host = b.coverAt(at).host;
+    if (hops >= 8 || host === undefined) return;
+    try {
+      if (lstatSync(host).uid !== 0) return;
+      const target = readlinkSync(host);
+      at = normalize(target.startsWith("/") ? target : `${dirname(at)}/${target}`);
+    } catch {
+      return;
+    }
+  }
+  try {
+    if (b.kindAt(at) === "missing") b.prepare(at, "file", why);
+    if (b.kindAt(at) !== "file") return;
+  } catch {
+    return;
+  }
+  const staged = "/nsbox-etc-resolv.conf";
+  b.push({ op: "WRITE_FILE", path: staged, content: `# written by nsbox: the sandbox's own resolver\nnameserver ${RESOLVER_ADDRESS}\n`, mode: 0o644, create: true, why })
+    .push({ op: "MOUNT", source: staged, target: sandboxPath(at), flags: MS.BIND, noSymlinks: true, why })
+    .setattr(at, ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV, why);
 }

@@ -11,7 +11,7 @@ import { sandboxEnv } from "./env.ts";
 import { chooseShareDir, filesystemOps, leaveHostOps } from "./filesystem.ts";
 import { expandPath, mountOps } from "./mounts.ts";
 import { chooseIdMap, groupFile, idMapCaps, idMapOps, mappedIds, passwdFile, type IdMap } from "./ids.ts";
-import { etcFileOps } from "./etc-files.ts";
+import { etcFileOps, RESOLVER_ADDRESS } from "./etc-files.ts";
 import { gitIdentityOps } from "./git-identity.ts";
 import { payloadOps } from "./payload.ts";
 import { finalWatches, openedPaths, protectShare, type Watch } from "./protected.ts";
@@ -154,6 +154,9 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   if (net.mode !== "host") b.push({ op: "LOOPBACK_UP", why: { what: "bring up the loopback interface" } });
   if (net.mode === "allow") {
     b.push({ op: "LISTEN_TCP", port: PROXY_PORT, why: { what: `listen on 127.0.0.1:${PROXY_PORT} inside for the network proxy`, option: "--net" } });
+  }
+  if (net.mode !== "host") {
+    b.push({ op: "LISTEN_TCP", port: 53, udp: true, address: RESOLVER_ADDRESS, why: { what: `listen on ${RESOLVER_ADDRESS}:53 (UDP) inside for the sandbox's resolver`, option: "--net" } });
   }
   if (io.terminal) {
     b.push({ op: "OPEN_PTY", ptmx: "/dev/pts/ptmx", rows: io.terminal.rows, cols: io.terminal.cols, why: { what: "open a pseudo-terminal for the command" } });
