@@ -36,7 +36,7 @@ export interface EgressOptions {
 type Inet = { family: 2 | 10; address: string; port: number };
 
 const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000, O_NONBLOCK = 0o4000;
+const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000, O_NONBLOCK = 0o4000, O_RDWR = 2;
 const POLLOUT = 4;
 const SOL_SOCKET = 1, SO_ERROR = 4, SO_KEEPALIVE = 9, SO_LINGER = 13, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_PROTOCOL = 38;
 const IPPROTO_IP = 0, IPPROTO_TCP = 6, IPPROTO_IPV6 = 41, IPPROTO_MPTCP = 262;
@@ -52,7 +52,7 @@ const RESOLVER = { address: "127.0.0.53", port: 53 };
  * turns off the kernel's autotuning, and the payload never set them on the new socket.
  */
 const INT_OPTIONS: [level: number, name: number, family?: 2 | 10][] = [
-  [IPPROTO_TCP, TCP_NODELAY], [SOL_SOCKET, SO_KEEPALIVE], [IPPROTO_TCP, TCP_USER_TIMEOUT], [IPPROTO_IP, IP_TOS, 2],
+  [IPPROTO_TCP, TCP_NODELAY], [IPPROTO_TCP, TCP_USER_TIMEOUT], [IPPROTO_IP, IP_TOS, 2],
   [IPPROTO_IPV6, IPV6_V6ONLY, 10], [IPPROTO_IPV6, IPV6_TCLASS, 10],
 ];
 /** Read only when SO_KEEPALIVE is on (they matter only then). */
@@ -94,7 +94,18 @@ const isLoopbackOrUnspecified = (address: string) => {
  * may go, and notify executes it.
  */
 export function egress(opts: EgressOptions) {
-  const { rules, names, ownAddresses, report } = opts;
+  const { rules, names, report } = opts;
+  /*
+   * os.networkInterfaces() costs about 130 µs (netlink), more than the connect itself: read at
+   * most once a second. An address this host gains is refused from the next second on; until
+   * then a rule would also have to name it (only literal rules open this host's addresses).
+   */
+  let own: { at: number; list: string[] } | undefined;
+  const ownAddresses = () => {
+    const now = performance.now();
+    if (!own || now - own.at > 1000) own = { at: now, list: opts.ownAddresses() };
+    return own.list;
+  };
   /*
    * Security decision: a host socket in the payload's hands must never be re-aimed by a second
    * connect to a destination nsbox did not decide, and never at "inside" addresses (on a host
@@ -121,7 +132,8 @@ export function egress(opts: EgressOptions) {
     if (!isLoopbackOrUnspecified(to.address)) return false;
     if (to.address === RESOLVER.address && to.port === RESOLVER.port) return true;
     const opened = findRule(rules, to.address, to.port) ?? findRule(rules, "localhost", to.port);
-    return !(opened && refusal(to.address, to.port, rules, ownAddresses()) === undefined);
+    // Loopback and unspecified addresses are internal ranges whatever this host's own addresses are.
+    return !(opened && refusal(to.address, to.port, rules, []) === undefined);
   }
 
   /** Why an outside destination is refused, or undefined when a rule allows it and the address policy passes it. */
@@ -167,7 +179,9 @@ export function egress(opts: EgressOptions) {
       const v = sys.getsockoptInt(c.sock, level, name);
       if (v) sys.setsockoptInt(fd, level, name, v);
     }
-    if (sys.getsockoptInt(c.sock, SOL_SOCKET, SO_KEEPALIVE)) {
+    const keepalive = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_KEEPALIVE);
+    if (keepalive) {
+      sys.setsockoptInt(fd, SOL_SOCKET, SO_KEEPALIVE, keepalive);
       for (const name of KEEPALIVE_OPTIONS) {
         const v = sys.getsockoptInt(c.sock, IPPROTO_TCP, name);
         if (v !== undefined) sys.setsockoptInt(fd, IPPROTO_TCP, name, v);
@@ -187,8 +201,8 @@ export function egress(opts: EgressOptions) {
 
   /** Put `fd` in the payload's place (same number, its close-on-exec), with the payload's O_NONBLOCK. */
   function install(c: Call, fd: number, to: Inet, name: string | undefined): number {
-    const flags = sys.getFileFlags(fd);
-    if (flags >= 0 && !c.fdFlags.nonblock) sys.setFileFlags(fd, flags & ~O_NONBLOCK);
+    // A socket's file flags are O_RDWR and the O_NONBLOCK it was made with: one F_SETFL.
+    if (!c.fdFlags.nonblock) sys.setFileFlags(fd, O_RDWR);
     const key = inodeKey(fd);
     const r = sys.notifAddFd(c.listener, c.n.id, fd, Number(c.n.args[0]! & 0xffffffffn), c.fdFlags.cloexec);
     if (r >= 0 && key) installed.set(key, { address: to.address, port: to.port, ...(name ? { name } : {}) });
