@@ -97,14 +97,23 @@ export function egress(opts: EgressOptions) {
   const { rules, names, report } = opts;
   /*
    * os.networkInterfaces() costs about 130 µs (netlink), more than the connect itself: read at
-   * most once a second. An address this host gains is refused from the next second on; until
+   * most once a second, and each decision kept as long as the list it was made with. An address this host gains is refused from the next second on; until
    * then a rule would also have to name it (only literal rules open this host's addresses).
    */
   let own: { at: number; list: string[] } | undefined;
-  const ownAddresses = () => {
+  /** refusal() of each (address, port) while `own` stays the same: it parses every own address each time (about 80 µs with five). */
+  const refused = new Map<string, string | undefined>();
+  const policy = (address: string, port: number): string | undefined => {
     const now = performance.now();
-    if (!own || now - own.at > 1000) own = { at: now, list: opts.ownAddresses() };
-    return own.list;
+    if (!own || now - own.at > 1000 || refused.size > 4096) {
+      own = { at: now, list: opts.ownAddresses() };
+      refused.clear();
+    }
+    const key = `${address} ${port}`;
+    if (refused.has(key)) return refused.get(key);
+    const why = refusal(address, port, rules, own.list);
+    refused.set(key, why);
+    return why;
   };
   /*
    * Security decision: a host socket in the payload's hands must never be re-aimed by a second
@@ -132,8 +141,7 @@ export function egress(opts: EgressOptions) {
     if (!isLoopbackOrUnspecified(to.address)) return false;
     if (to.address === RESOLVER.address && to.port === RESOLVER.port) return true;
     const opened = findRule(rules, to.address, to.port) ?? findRule(rules, "localhost", to.port);
-    // Loopback and unspecified addresses are internal ranges whatever this host's own addresses are.
-    return !(opened && refusal(to.address, to.port, rules, []) === undefined);
+    return !(opened && policy(to.address, to.port) === undefined);
   }
 
   /** Why an outside destination is refused, or undefined when a rule allows it and the address policy passes it. */
@@ -146,7 +154,7 @@ export function egress(opts: EgressOptions) {
     const local = !rule && isLoopbackOrUnspecified(to.address) ? findRule(rules, "localhost", to.port) : undefined;
     const used = byName ?? name ?? (local ? "localhost" : undefined);
     if (!rule && !local) return { reason: opts.mode === "none" ? "the network is off (--net none)" : "not in --net allow", name: used };
-    const why = refusal(to.address, to.port, rules, ownAddresses());
+    const why = policy(to.address, to.port);
     if (why) return { reason: used ? `${used} resolves to ${why}` : `${why} is reached only through a command-line rule naming it`, name: used };
     return { name: used };
   }
