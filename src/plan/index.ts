@@ -18,6 +18,7 @@ import { finalWatches, openedPaths, protectShare, type Watch } from "./protected
 import { netChoice, PROXY_PORT, proxyEnv, type NetChoice } from "./network.ts";
 import { homeToolOps } from "./toolchains.ts";
 import { bindJobserverFifo, landlockConfines, listenEnv, passFdPlan, type PassedFd } from "./pass-fds.ts";
+import { allowSocketOps, type AllowedSocket } from "./allow-sockets.ts";
 
 import { CLONE, SIGNAL } from "../kernel.ts";
 export { CLONE };
@@ -48,6 +49,8 @@ export interface Plan {
   proxy?: { rules: import("../net/rules.ts").Rule[] };
   /** The caller's descriptors the command gets at the same numbers, and why (plan/pass-fds.ts). */
   passFds?: PassedFd[];
+  /** With its own network: what nsbox decides about the sandbox's connections (--net, --allow-socket). */
+  egress?: { mode: "none" | "allow"; rules: import("../net/rules.ts").Rule[]; allowSockets: AllowedSocket[] };
   /** With --id-map auto where the system gives a range: the map newuidmap and newgidmap write (src/id-map.ts). */
   idMap?: IdMap;
 }
@@ -117,6 +120,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   const toolPath = o.homeTools === "off" ? undefined : homeToolOps(b, host);
   const cleanup = mountOps(b, o.mounts ?? [], host);
   hideRegistry(b, host, share.dir);
+  const allowSockets = allowSocketOps(b, o, host);
   // Descriptors handed over on purpose; the command line's own /dev/fd/N and jobserver too, never the library's.
   const passing = passFdPlan(command, o, host, { args: !io.library, makeflags: io.library ? undefined : host.env.MAKEFLAGS, fifo: true, landlocked: () => landlockConfines(o) });
   notes.push(...passing.notes);
@@ -156,6 +160,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, terminalFds: io.terminal ? io.terminal.fds ?? 7 : 0, notes, net, cleanup,
     watch: finalWatches(b, o.mounts ?? [], host), passFds: passing.fds,
     ...(net.mode === "allow" ? { proxy: { rules: net.rules } } : {}),
+    ...(net.mode !== "host" ? { egress: { mode: net.mode, rules: net.mode === "allow" ? net.rules : [], allowSockets } } : {}),
     ...(idMap ? { idMap } : {}),
   };
 }
