@@ -67,6 +67,14 @@ export function socketPair(step = "make a socket pair"): [number, number] {
 }
 
 export const closeFd = (fd: number) => void lib()(CALL.close, null, fd);
+/** syscall(args[0], args[1…6]) in the executor: the result, or -errno (src/net/sys.ts wraps it). */
+export const rawSyscall = (args: BigInt64Array): number => lib()(CALL.syscall, ptr(args));
+/**
+ * Start a watcher thread (executor/notify.c) on seccomp listener `listener`: it writes records
+ * to `recordWrite` and takes requests from `controlRead` (both its own from now on). 0 or -errno.
+ */
+export const startWatcher = (listener: number, recordWrite: number, controlRead: number): number =>
+  lib()(CALL.watch, ptr(new Int32Array([listener, recordWrite, controlRead])));
 /** End this process now with `status` (_exit): no exit handlers, and none of Bun's own. */
 export const exitNow = (status: number): never => (lib()(CALL.exit, null, status), process.exit(status));
 export const killPid = (pid: number, signal: number) => lib()(CALL.kill, null, pid, signal);

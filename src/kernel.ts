@@ -41,14 +41,14 @@ export const OP = {
   CHDIR: 9, SETHOSTNAME: 10, LOOPBACK_UP: 11, OPEN_PTY: 12, SPAWN: 13, SETSID: 14, USE_PTY: 15,
   DROP_CAPS: 16, NO_NEW_PRIVS: 17, DEATH_SIGNAL: 18, EXEC: 19, BLOCKING_STDIO: 20, SETRLIMIT: 21,
   LANDLOCK: 22, SECCOMP: 23, SETNS: 24, CHROOT: 25, LISTEN_TCP: 26, BIND: 27, HOLD: 28, PASS_FDS: 29,
-  WAIT_ID_MAP: 30,
+  WAIT_ID_MAP: 30, SECCOMP_NOTIFY: 31,
 } as const;
 
 /** Op flags (nsbox.h OPF_*), one bit each; src/ops.ts sets them from the ops' named fields. */
 export const OPF = { RECURSIVE: 1, NO_SYMLINKS: 2, NEW: 4, TREE: 8, CREATE: 16, LISTEN_PID: 32 } as const;
 
 /** Records on the report pipe (nsbox.h REPORT_*); read in src/supervise.ts. */
-export const REPORT = { STEP: 1, FAIL: 2, STARTED: 3, EXIT: 4, PTY: 5, LISTEN: 6, STOPPED: 7 } as const;
+export const REPORT = { STEP: 1, FAIL: 2, STARTED: 3, EXIT: 4, PTY: 5, LISTEN: 6, STOPPED: 7, NOTIFY: 8 } as const;
 
 /** Descriptors at fixed numbers in the sandbox's processes (nsbox.h *_FD). */
 export const FD = {
@@ -70,5 +70,5 @@ export const CALL = {
   setWinsize: 8, setBlocking: 9, terminalSize: 10, readable: 11, landlockAbi: 12,
   unixListen: 13, unixAccept: 14, sendDataFd: 15, unixConnect: 16, recvDataFd: 17,
   pidfdOpen: 18, pidfdSignal: 19, pidfdRunning: 20, foreground: 21, removeDir: 22, nofileLimit: 23,
-  terminalMode: 24, ptyWrite: 25, exit: 26,
+  terminalMode: 24, ptyWrite: 25, exit: 26, syscall: 27, watch: 28,
 } as const;

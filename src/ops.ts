@@ -65,6 +65,8 @@ export type Op = { why: Purpose } & (
   | { op: "LANDLOCK"; read: string[]; write: string[]; dev: string[] }
   /** A classic-BPF program (8 bytes an instruction). */
   | { op: "SECCOMP"; program: Uint8Array }
+  /** PID 1 installs this filter with a listener and hands the listener to nsbox (src/net/unotify.ts). */
+  | { op: "SECCOMP_NOTIFY"; program: Uint8Array }
   /** setns(2) into /proc/PID/ns/NAME, of type `nstype` (a CLONE_NEW* flag). */
   | { op: "SETNS"; path: string; nstype: number }
   /** Join the mount namespace `mntns` and enter the root `root` (nsbox exec). */
@@ -119,7 +121,7 @@ function wire(o: Op): Wire {
     case "EXEC": return { s1: o.candidates, s2: o.argv, s3: o.envp, flags: bit(o.listenPid, OPF.LISTEN_PID) };
     case "SETRLIMIT": return { a: o.resource, s1: o.soft, s2: o.hard };
     case "LANDLOCK": return { s1: o.read, s2: o.write, s3: o.dev };
-    case "SECCOMP": return { s2: o.program, a: o.program.length };
+    case "SECCOMP": case "SECCOMP_NOTIFY": return { s2: o.program, a: o.program.length };
     case "SETNS": return { s1: o.path, a: o.nstype };
     case "CHROOT": return { s1: o.root, s2: o.mntns };
     case "LISTEN_TCP": return { a: o.port };

@@ -18,6 +18,14 @@ function logNamed(options: SandboxOptions): { text: string; option?: string } {
   return { text: origin.from === "library" ? `${text} ${JSON.stringify(options.netLog)}` : text, option: optionOf(origin) ?? "--net-log" };
 }
 
+/** Give the notify listener to the network session, or serve it with the inside-only handlers. */
+function serveEgress(net: import("./net/session.ts").NetSession | undefined, listener: number): void {
+  const session = net as { onNotify?: (listener: number) => void } | undefined;
+  if (session?.onNotify) return session.onNotify(listener);
+  const { serveNotifications, insideOnly } = require("./net/unotify.ts") as typeof import("./net/unotify.ts");
+  serveNotifications(listener, insideOnly);
+}
+
 /**
  * How nsbox's lines are shown. "warn": something the user must see (files moved aside, a
  * cleanup or a callback that failed); "note": what the plan or the proxy has to say (the
@@ -115,6 +123,7 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
   // What killed runs left behind: before this run makes its own (its plan's are in use).
   for (const line of sweepWorkDirs(plan.cleanup)) report("warn", line);
   for (const note of plan.notes) report("note", note);
+  if (verbose && plan.netMode) report("debug", `network: ${(require("./net/mode.ts") as typeof import("./net/mode.ts")).describeNetMode(plan.netMode)}`);
   if (verbose && plan.droppedEnv.length) report("debug", `dropped from the environment: ${plan.droppedEnv.join(" ")}`);
 
   let registration: import("./registry.ts").Registration | undefined;
@@ -137,6 +146,9 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
       verbose,
       forwardSignals: settings.forwardSignals ?? false,
       onListen: net?.onListen,
+      // Transparent mode: the session decides the payload's connections (src/net/session.ts
+      // onNotify); until it can, only destinations inside the sandbox (src/net/unotify.ts insideOnly).
+      onNotify: plan.egress ? (listener) => serveEgress(net, listener) : undefined,
       // At once, before anything else: nsbox ps and exec may look for the pid as soon as the payload runs.
       onStart: (pid) => registration?.started(pid),
       onStep: verbose ? (i) => report("debug", `[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`) : undefined,

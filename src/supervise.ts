@@ -1,6 +1,6 @@
 // Run a plan: start the executor, follow its reports, forward signals, relay the terminal, build the result.
 import { NsboxError } from "./errors.ts";
-import { closeFd, killPid, pipe, receiveFd, socketPair, spawnPlan, waitPid } from "./executor.ts";
+import { closeFd, killPid, pidfdOpen, pipe, receiveFd, socketPair, spawnPlan, waitPid } from "./executor.ts";
 import { explainClone, explainStep } from "./explain.ts";
 import { REPORT, SIGNAL } from "./kernel.ts";
 import { encodePlan } from "./ops.ts";
@@ -30,6 +30,11 @@ export interface SuperviseHooks {
   onStart?: (pid: number) => void;
   /** Called with the listening socket the sandbox made for the network proxy (the callee owns it). */
   onListen?: (fd: number) => void;
+  /**
+   * Called with nsbox's copy of the notify filter's listener (plan.egress; src/net/unotify.ts)
+   * and the host pid of PID 1 (the callee owns the listener). Without it, the step fails.
+   */
+  onNotify?: (listener: number, pid: number) => void;
   /**
    * Told, at once, when a hook above throws or a report can't be handled: the sandbox goes on
    * (a crash of nsbox's side must not kill the payload). Without it, the line joins `warnings`.
@@ -84,7 +89,7 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   // The control socket carries descriptors out of the sandbox: its pty master, the proxy's socket.
   let control: [number, number] = [-1, -1];
   try {
-    if (plan.terminal || plan.proxy || plan.idMap) control = socketPair("make the socket the sandbox passes its terminal and network on");
+    if (plan.terminal || plan.proxy || plan.idMap || plan.egress) control = socketPair("make the socket the sandbox passes its terminal and network on");
   } catch (e) {
     closeFd(reportRead);
     closeFd(reportWrite);
@@ -137,6 +142,21 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
     for (const s of forwarded) process.off(s, forward);
   });
   return { pid, kill, outcome };
+}
+
+const EOPNOTSUPP = 95;
+/**
+ * nsbox's copy of descriptor `fd` of PID 1 (its seccomp listener): pidfd_getfd works while PID 1
+ * is still dumpable and alone in the sandbox (before SPAWN). -errno when it fails or nobody would serve it.
+ */
+function takeListener(pid: number, fd: number, served: boolean): number {
+  if (!served) return -EOPNOTSUPP;
+  const { pidfdGetfd } = require("./net/sys.ts") as typeof import("./net/sys.ts");
+  const pidfd = pidfdOpen(pid);
+  if (pidfd < 0) return pidfd;
+  const listener = pidfdGetfd(pidfd, fd);
+  closeFd(pidfd);
+  return listener;
 }
 
 /** Read PID 1's reports until it exits, reap it (then `onReaped`), and build the Outcome. */
@@ -193,6 +213,12 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, kill: (sig
           // relay, nothing would continue it: it goes on at once.
           if (relay) await guarded("stopping with the command", () => relay!.stopped(value!));
           else kill(SIGNAL.CONT);
+        } else if (kind === REPORT.NOTIFY) {
+          // PID 1 waits for one byte: 0 once nsbox holds the listener, else the errno that fails the step.
+          const listener = takeListener(pid, value!, hooks.onNotify !== undefined);
+          const { write } = require("./net/sys.ts") as typeof import("./net/sys.ts");
+          write(controlParent, new Uint8Array([listener < 0 ? Math.min(-listener, 255) : 0]));
+          if (listener >= 0) await guarded("taking the sandbox's connections", () => hooks.onNotify!(listener, pid));
         } else if (kind === REPORT.LISTEN) {
           const listener = receiveFd(controlParent);
           if (listener >= 0) {

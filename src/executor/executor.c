@@ -19,3 +19,4 @@
 #include "reap.c"
 #include "host.c"
 #include "idmap.c"
+#include "notify.c"

@@ -143,6 +143,8 @@ int nsbox_call(int fn, void *p, int a, int b, int c, int d, int e, int f) {
   case CALL_TERMINAL_MODE: return nsbox_terminal_mode(a, p, b);
   case CALL_PTY_WRITE: return nsbox_pty_write(a, p, b);
   case CALL_EXIT: return nsbox_exit(a);
+  case CALL_SYSCALL: return nsbox_syscall((long *)p);
+  case CALL_WATCH: return nsbox_watch((int *)p);
   }
   return -EINVAL;
 }

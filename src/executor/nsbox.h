@@ -56,6 +56,7 @@ void _exit(int status);
 #define SYS_statx 332
 #define SYS_getdents64 217
 #define SYS_lseek 8
+#define SYS_seccomp 317
 #define O_DIRECTORY 0200000
 #define O_NOFOLLOW 0400000
 #elif defined(__aarch64__)
@@ -67,6 +68,7 @@ void _exit(int status);
 #define SYS_statx 291
 #define SYS_getdents64 61
 #define SYS_lseek 62
+#define SYS_seccomp 277
 #define O_DIRECTORY 040000  /* arm64's own (asm/fcntl.h), not asm-generic's */
 #define O_NOFOLLOW 0100000
 #else
@@ -182,6 +184,7 @@ void _exit(int status);
 #define OP_HOLD 28           /* s1 host directory (none: close), s3 identity, a descriptor slot */
 #define OP_PASS_FDS 29       /* s1 the caller's descriptors, decimal, space-separated: placed at their own numbers */
 #define OP_WAIT_ID_MAP 30    /* read a byte on CONTROL_FD: 1 once newuidmap and newgidmap wrote the maps (idmap.c) */
+#define OP_SECCOMP_NOTIFY 31 /* s2 the BPF program, a its length: a filter with a listener, taken by the parent (notify.c) */
 
 /* Op flags: one bit each, whatever op reads them. */
 #define OPF_RECURSIVE 1   /* SETATTR: the whole tree                                      */
@@ -209,6 +212,7 @@ struct plan_header {
 #define REPORT_PTY 5      /* the pty master was sent on the control socket */
 #define REPORT_LISTEN 6   /* a listening socket was sent on the control socket */
 #define REPORT_STOPPED 7  /* value = the signal that stopped the payload (a terminal's job only) */
+#define REPORT_NOTIFY 8   /* value = the seccomp listener's descriptor in PID 1; an ack byte follows on CONTROL_FD */
 
 struct report {
   int kind, index, value, extra;
@@ -254,6 +258,8 @@ struct report {
 #define CALL_TERMINAL_MODE 24
 #define CALL_PTY_WRITE 25
 #define CALL_EXIT 26
+#define CALL_SYSCALL 27
+#define CALL_WATCH 28
 
 /* sendmsg/recvmsg, for passing the pty master to the parent */
 struct iovec { void *base; size_t length; };
@@ -310,5 +316,9 @@ int wait_id_map(void);
 /* net.c */
 int loopback_up(void);
 int listen_tcp(int port);
+/* notify.c */
+int seccomp_notify(const void *program, int bytes, int index);
+int nsbox_syscall(long *args);
+int nsbox_watch(int *fds);
 
 #endif

@@ -96,6 +96,7 @@ int run_op(unsigned char *plan, struct op *op) {
   case OP_SETRLIMIT: return set_rlimit(op->a, s1, s2);
   case OP_LANDLOCK: return apply_landlock(plan_list(plan, op->s1), plan_list(plan, op->s2), plan_list(plan, op->s3));
   case OP_SECCOMP: return install_seccomp(s2, op->a);
+  case OP_SECCOMP_NOTIFY: return seccomp_notify(s2, op->a, (int)(op - (struct op *)(plan + 32)));
   case OP_SETNS: return join_namespace(s1, op->a);
   case OP_CHROOT: return enter_root(s1, s2);
   case OP_WAIT_ID_MAP: return wait_id_map();

@@ -18,7 +18,9 @@ import { finalWatches, openedPaths, protectShare, type Watch } from "./protected
 import { netChoice, PROXY_PORT, proxyEnv, type NetChoice } from "./network.ts";
 import { homeToolOps } from "./toolchains.ts";
 import { bindJobserverFifo, landlockConfines, listenEnv, passFdPlan, type PassedFd } from "./pass-fds.ts";
-import { allowSocketOps, type AllowedSocket } from "./allow-sockets.ts";
+import { netMode, type NetMode } from "../net/mode.ts";
+import { notifyProgram } from "./seccomp-notify.ts";
+import { allowSocketOps } from "./allow-sockets.ts";
 
 import { CLONE, SIGNAL } from "../kernel.ts";
 export { CLONE };
@@ -47,10 +49,15 @@ export interface Plan {
   watch?: Watch[];
   /** With --net allow=: the rules nsbox's proxy applies to the sandbox's connections. */
   proxy?: { rules: import("../net/rules.ts").Rule[] };
+  /**
+   * With --net none or allow= in transparent mode: nsbox decides every connection and send of the
+   * payload itself (src/net/unotify.ts); PID 1 hands it the notify filter's listener.
+   */
+  egress?: { mode: "none" | "allow"; rules: import("../net/rules.ts").Rule[]; allowSockets: { path: string; dev: bigint; ino: bigint }[] };
+  /** How --net none and allow= work here (src/net/mode.ts); none with --net host. */
+  netMode?: NetMode;
   /** The caller's descriptors the command gets at the same numbers, and why (plan/pass-fds.ts). */
   passFds?: PassedFd[];
-  /** With its own network: what nsbox decides about the sandbox's connections (--net, --allow-socket). */
-  egress?: { mode: "none" | "allow"; rules: import("../net/rules.ts").Rule[]; allowSockets: AllowedSocket[] };
   /** With --id-map auto where the system gives a range: the map newuidmap and newgidmap write (src/id-map.ts). */
   idMap?: IdMap;
 }
@@ -94,6 +101,8 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   const home = host.home;
   let startDir = o.chdir !== undefined ? expandPath(o.chdir, host) : share.dir ?? home;
   const net = netChoice(resolved(o).net, host);
+  // NSBOX_NET_MODE=proxy: the environment nsbox itself was started with (tests of the fallback).
+  const mode = net.mode === "host" ? undefined : netMode(host.env.NSBOX_NET_MODE);
   if (net.mode === "allow" && net.notes) notes.push(...net.notes);
 
   const b = new PlanBuilder();
@@ -151,6 +160,11 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   if (io.terminal) {
     b.push({ op: "OPEN_PTY", ptmx: "/dev/pts/ptmx", rows: io.terminal.rows, cols: io.terminal.cols, why: { what: "open a pseudo-terminal for the command" } });
   }
+  // After every op that passes a socket out (sendmsg on the control socket): from here on PID 1's
+  // and the payload's connects and sends go to nsbox.
+  if (mode?.mode === "transparent") {
+    b.push({ op: "SECCOMP_NOTIFY", program: notifyProgram(), why: { what: "hand nsbox the command's connections and sends (seccomp user notification)", option: "--net" } });
+  }
   b.push({ op: "CHDIR", path: startDir, why: { what: `start in ${startDir}`, path: startDir } });
 
   payloadOps(b, o, { command, env, terminal: io.terminal, spawn: { what: "start the command under the sandbox's init" }, passFds: passing.fds, listenPid, ids: { mapped: mappedIds(id, idMap), caps: idMapCaps(id, idMap) } });
@@ -160,7 +174,8 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     ops: b.ops, cloneFlags, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, terminalFds: io.terminal ? io.terminal.fds ?? 7 : 0, notes, net, cleanup,
     watch: finalWatches(b, o.mounts ?? [], host), passFds: passing.fds,
     ...(net.mode === "allow" ? { proxy: { rules: net.rules } } : {}),
-    ...(net.mode !== "host" ? { egress: { mode: net.mode, rules: net.mode === "allow" ? net.rules : [], allowSockets } } : {}),
+    ...(mode ? { netMode: mode } : {}),
+    ...(mode?.mode === "transparent" && net.mode !== "host" ? { egress: { mode: net.mode, rules: net.mode === "allow" ? net.rules : [], allowSockets } } : {}),
     ...(idMap ? { idMap } : {}),
   };
 }

@@ -1,0 +1,416 @@
+// The seccomp user-notification dispatcher: every connect, sendto with an address, sendmsg and
+// sendmmsg of the payload comes here (src/plan/seccomp-notify.ts), and nsbox executes it itself
+// on its own copy of the arguments, on a duplicate of the payload's socket, or answers an errno.
+// Never SECCOMP_USER_NOTIF_FLAG_CONTINUE: another thread of the payload could rewrite the
+// address between nsbox's check and the kernel's own read.
+import { closeFd, pipe, startWatcher } from "../executor.ts";
+import * as sys from "./sys.ts";
+import type { Notification } from "./sys.ts";
+import { AF, decodeSockaddr, encodeInet, encodeUnix } from "./sockaddr.ts";
+
+export type { Notification };
+
+/** One trapped call, as the handlers see it. */
+export interface Call {
+  n: Notification;
+  listener: number;
+  pidfd: number;
+  /** nsbox's duplicate of the payload's socket (closed by the dispatcher after the handler). */
+  sock: number;
+  family: number;
+  type: number;
+  /** The payload's descriptor's flags (from /proc/PID/fdinfo/N). */
+  fdFlags: { nonblock: boolean; cloexec: boolean };
+  /** Resolves with the revents once `fd` is ready for `events` (poll(2) bits). */
+  watch(fd: number, events: number): Promise<number>;
+}
+
+export type Reply = { val: number } | { errno: number };
+
+export interface NotifyHandlers {
+  connectInet(c: Call, to: { family: 2 | 10; address: string; port: number } | { family: 0 }): Promise<Reply>; // owner: egress
+  connectUnix(c: Call, to: { path: Uint8Array; abstract: boolean }): Promise<Reply>; // owner: unix
+  /** A send naming a destination: how to execute it. */
+  sendDestination(c: Call, to: NonNullable<ReturnType<typeof decodeSockaddr>>): Promise<{ address: Uint8Array } | { errno: number }>; // egress for inet, unix for AF_UNIX (notify routes by family)
+}
+
+export interface Served {
+  watch(fd: number, events: number): Promise<number>;
+  stop(): void;
+}
+
+
+const { ERRNO } = sys;
+const E = (name: string) => ERRNO[name]!;
+const POLLOUT = 4, POLLERR = 8, POLLHUP = 16;
+const SOL_SOCKET = 1, SO_TYPE = 3, SO_ERROR = 4, SO_DOMAIN = 39;
+const SOCK_STREAM = 1;
+const O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
+const MSG_DONTWAIT = 0x40, MSG_FASTOPEN = 0x20000000;
+const SCM_RIGHTS = 1, SCM_CREDENTIALS = 2;
+/** sockaddr_storage: the kernel refuses a longer address (EINVAL). */
+const ADDRESS_MAX = 128;
+/** UIO_MAXIOV: the most iovecs, and the most messages of one sendmmsg. */
+const IOV_MAX = 1024;
+/** Bytes of data nsbox copies for one send on a stream socket: a longer one is sent in part, as the kernel may. */
+const STREAM_CHUNK = 1 << 20;
+/** A datagram, and a message's control data, at most (the kernel's own limits are of this order). */
+const DATAGRAM_MAX = 1 << 17, CONTROL_MAX = 1 << 16;
+const RECORD = 96;
+
+/** The answer that says the dispatcher must not answer (the notification is gone). */
+const DROP = Symbol("drop");
+class Refused extends Error {
+  constructor(readonly errno: number) {
+    super(`errno ${errno}`);
+  }
+}
+const refuse = (errno: number): never => {
+  throw new Refused(errno);
+};
+
+const isLoopback = (address: string): boolean =>
+  address === "::1" || /^127\./.test(address) || /^::ffff:127\./.test(address);
+
+/**
+ * Connect the payload's own socket (nsbox's duplicate: it lives in the sandbox's network
+ * namespace) to `address`, nsbox's copy. A blocking socket is made non-blocking for the call
+ * (one file description: the payload sees it for that moment) and the wait goes through the
+ * watcher. Used for destinations inside the sandbox.
+ */
+export async function connectHere(c: Call, address: Uint8Array): Promise<Reply> {
+  const flags = sys.getFileFlags(c.sock);
+  if (flags < 0) return { errno: -flags };
+  const blocking = !(flags & O_NONBLOCK);
+  if (blocking) sys.setFileFlags(c.sock, flags | O_NONBLOCK);
+  const r = sys.connect(c.sock, address);
+  if (blocking) sys.setFileFlags(c.sock, flags);
+  if (r === 0) return { val: 0 };
+  if (r === -E("EINPROGRESS") && blocking) {
+    await c.watch(c.sock, POLLOUT);
+    const err = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_ERROR);
+    return err ? { errno: err } : { val: 0 };
+  }
+  return { errno: -r };
+}
+
+/**
+ * The handlers until the egress and unix-socket policies take over: destinations inside the
+ * sandbox (its loopback, abstract Unix names: its network namespace's own) are reached, every
+ * other one refused.
+ */
+export const insideOnly: NotifyHandlers = {
+  async connectInet(c, to) {
+    if (to.family === 0) return connectHere(c, new Uint8Array(16));
+    if (!isLoopback(to.address)) return { errno: E("ECONNREFUSED") };
+    return connectHere(c, encodeInet(to.address, to.port, c.family === AF.INET6 ? 10 : 2));
+  },
+  async connectUnix(c, to) {
+    if (!to.abstract) return { errno: E("ECONNREFUSED") };
+    return connectHere(c, encodeUnix(to.path, true));
+  },
+  async sendDestination(c, to) {
+    if ((to.family === 2 || to.family === 10) && isLoopback(to.address)) return { address: encodeInet(to.address, to.port, c.family === AF.INET6 ? 10 : 2) };
+    if (to.family === 1 && to.abstract && to.path) return { address: encodeUnix(to.path, true) };
+    return { errno: E("EPERM") };
+  },
+};
+
+const u32 = (v: bigint) => Number(v & 0xffffffffn);
+const i32 = (v: bigint) => u32(v) | 0;
+
+/** Read the payload's memory, or refuse the call with EFAULT (as the kernel would). */
+function readOrFault(pid: number, address: bigint, length: number): Uint8Array {
+  if (length === 0) return new Uint8Array(0);
+  if (address === 0n) refuse(E("EFAULT"));
+  const r = sys.readMemory(pid, address, length);
+  if (typeof r === "number" || r.length < length) refuse(E("EFAULT"));
+  return r as Uint8Array;
+}
+
+/** O_CLOEXEC of descriptor `fd` of `pid` (/proc/PID/fdinfo/N "flags:", octal); checked valid by the caller after. */
+function fdCloexec(pid: number, fd: number): boolean {
+  const f = sys.openPath(`/proc/${pid}/fdinfo/${fd}`, 0);
+  if (f < 0) return false;
+  try {
+    const r = sys.read(f, 512);
+    if (typeof r === "number") return false;
+    const m = /^flags:\s*([0-7]+)/m.exec(new TextDecoder().decode(r));
+    return m ? (parseInt(m[1]!, 8) & O_CLOEXEC) !== 0 : false;
+  } finally {
+    sys.close(f);
+  }
+}
+
+/** One message of the payload (struct msghdr at `at`), copied: its name, data, control. */
+interface Message {
+  name?: Uint8Array;
+  iov: Uint8Array[];
+  control?: Uint8Array;
+}
+
+function readMessage(pid: number, at: bigint, stream: boolean): Message {
+  const hdr = readOrFault(pid, at, 56);
+  const v = new DataView(hdr.buffer, hdr.byteOffset, 56);
+  const namePtr = v.getBigUint64(0, true), nameLen = v.getUint32(8, true);
+  const iovPtr = v.getBigUint64(16, true), iovLen = v.getBigUint64(24, true);
+  const ctlPtr = v.getBigUint64(32, true), ctlLen = v.getBigUint64(40, true);
+  if (iovLen > BigInt(IOV_MAX)) refuse(E("EMSGSIZE"));
+  if (nameLen > ADDRESS_MAX) refuse(E("EINVAL"));
+  if (ctlLen > BigInt(CONTROL_MAX)) refuse(E("ENOBUFS"));
+  const msg: Message = { iov: readIov(pid, iovPtr, Number(iovLen), stream) };
+  if (namePtr !== 0n && nameLen > 0) msg.name = readOrFault(pid, namePtr, nameLen);
+  if (ctlPtr !== 0n && ctlLen > 0n) msg.control = readOrFault(pid, ctlPtr, Number(ctlLen));
+  return msg;
+}
+
+/** The data of `count` iovecs at `at`: all of it for a datagram, up to STREAM_CHUNK for a stream (a partial send). */
+function readIov(pid: number, at: bigint, count: number, stream: boolean): Uint8Array[] {
+  if (count === 0) return [];
+  const vec = readOrFault(pid, at, 16 * count);
+  const v = new DataView(vec.buffer, vec.byteOffset, vec.byteLength);
+  const out: Uint8Array[] = [];
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const base = v.getBigUint64(16 * i, true);
+    let len = Number(v.getBigUint64(16 * i + 8, true));
+    if (stream) len = Math.min(len, STREAM_CHUNK - total);
+    else if (total + len > DATAGRAM_MAX) refuse(E("EMSGSIZE"));
+    if (len <= 0) continue;
+    out.push(readOrFault(pid, base, len));
+    total += len;
+    if (stream && total >= STREAM_CHUNK) break;
+  }
+  return out;
+}
+
+/**
+ * The control data nsbox sends in the payload's place: SCM_RIGHTS descriptors become nsbox's
+ * duplicates of the payload's own (collected in `opened`, closed after the send),
+ * SCM_CREDENTIALS nsbox's own pid, uid and gid (the kernel accepts only the sender's);
+ * everything else as it was.
+ */
+function translateControl(pidfd: number, control: Uint8Array, opened: number[]): Uint8Array {
+  const out = new Uint8Array(control);
+  const v = new DataView(out.buffer);
+  for (let at = 0; at + 16 <= out.length; ) {
+    const len = Number(v.getBigUint64(at, true));
+    if (len < 16 || at + len > out.length) break;
+    const level = v.getInt32(at + 8, true), type = v.getInt32(at + 12, true);
+    if (level === SOL_SOCKET && type === SCM_RIGHTS) {
+      for (let p = at + 16; p + 4 <= at + len; p += 4) {
+        const fd = sys.pidfdGetfd(pidfd, v.getInt32(p, true));
+        if (fd < 0) refuse(fd === -E("EBADF") ? E("EBADF") : -fd);
+        opened.push(fd);
+        v.setInt32(p, fd, true);
+      }
+    } else if (level === SOL_SOCKET && type === SCM_CREDENTIALS && len >= 28) {
+      v.setInt32(at + 16, process.pid, true);
+      v.setUint32(at + 20, process.getuid!(), true);
+      v.setUint32(at + 24, process.getgid!(), true);
+    }
+    at += (len + 7) & ~7;
+  }
+  return out;
+}
+
+/** Serve the notifications of `listener` (nsbox's copy, owned from now on) until every filtered process is gone, or stop(). */
+export function serveNotifications(listener: number, handlers: NotifyHandlers): Served {
+  const [recordRead, recordWrite] = pipe("make the pipe the notification watcher writes to");
+  let controlRead: number, controlWrite: number;
+  try {
+    [controlRead, controlWrite] = pipe("make the pipe the notification watcher reads");
+  } catch (e) {
+    closeFd(recordRead);
+    closeFd(recordWrite);
+    throw e;
+  }
+  const started = startWatcher(listener, recordWrite, controlRead);
+  if (started < 0) {
+    for (const fd of [recordRead, recordWrite, controlRead, controlWrite]) closeFd(fd);
+    throw new Error(`can't start the notification watcher: errno ${-started}`);
+  }
+  let ended = false;
+  let controlOpen = true;
+  const waiting = new Map<number, ((revents: number) => void)[]>();
+  const watch = (fd: number, events: number): Promise<number> => {
+    if (ended || !controlOpen) return Promise.resolve(POLLHUP);
+    return new Promise((resolve) => {
+      const list = waiting.get(fd) ?? [];
+      list.push(resolve);
+      waiting.set(fd, list);
+      if (sys.write(controlWrite, new Uint8Array(new Int32Array([fd, events]).buffer)) !== 8) {
+        list.splice(list.indexOf(resolve), 1);
+        resolve(POLLERR);
+      }
+    });
+  };
+  const stop = () => {
+    if (!controlOpen) return;
+    controlOpen = false;
+    closeFd(controlWrite);
+  };
+  const handle = (n: Notification) =>
+    dispatch(listener, n, handlers, watch)
+      .catch(() => ({ errno: E("EPERM") }) as Reply | typeof DROP)
+      .then((reply) => void (reply !== DROP && sys.notifRespond(listener, n.id, reply)));
+
+  void (async () => {
+    let pending = new Uint8Array(0);
+    try {
+      for await (const chunk of Bun.file(recordRead).stream()) {
+        const data = new Uint8Array(pending.length + chunk.length);
+        data.set(pending);
+        data.set(chunk, pending.length);
+        const v = new DataView(data.buffer);
+        let at = 0;
+        for (; at + RECORD <= data.length; at += RECORD) {
+          const kind = v.getInt32(at, true), fd = v.getInt32(at + 4, true), revents = v.getInt32(at + 8, true);
+          if (kind === 1) {
+            const args: bigint[] = [];
+            for (let i = 0; i < 6; i++) args.push(v.getBigUint64(at + 48 + 8 * i, true));
+            void handle({ id: v.getBigUint64(at + 16, true), pid: v.getUint32(at + 24, true), nr: v.getInt32(at + 32, true), arch: v.getUint32(at + 36, true), ip: v.getBigUint64(at + 40, true), args });
+          } else if (kind === 2) {
+            waiting.get(fd)?.shift()?.(revents);
+          }
+        }
+        pending = data.slice(at);
+      }
+    } catch {
+      // The pipe failed: nothing more comes; end as when every process is gone.
+    } finally {
+      ended = true;
+      stop();
+      closeFd(recordRead);
+      for (const list of waiting.values()) for (const resolve of list) resolve(POLLHUP);
+      waiting.clear();
+      sys.close(listener);
+    }
+  })();
+  return { watch, stop };
+}
+
+/** Decide and execute one trapped call: its answer, or DROP when it is gone already. */
+async function dispatch(listener: number, n: Notification, handlers: NotifyHandlers, watch: Call["watch"]): Promise<Reply | typeof DROP> {
+  const pidfd = sys.pidfdOpen(n.pid);
+  if (pidfd < 0) return DROP;
+  let sock = -1;
+  const opened: number[] = [];
+  try {
+    // The pid is the notifying thread's as long as its notification is pending.
+    if (!sys.notifIdValid(listener, n.id)) return DROP;
+    const nr = n.nr;
+    const fd = i32(n.args[0]!);
+    sock = sys.pidfdGetfd(pidfd, fd);
+    if (sock < 0) return { errno: sock === -E("EBADF") ? E("EBADF") : -sock };
+    const family = sys.getsockoptInt(sock, SOL_SOCKET, SO_DOMAIN);
+    const type = sys.getsockoptInt(sock, SOL_SOCKET, SO_TYPE);
+    if (family === undefined || type === undefined) return { errno: E("ENOTSOCK") };
+    const flags = sys.getFileFlags(sock);
+    const cloexec = fdCloexec(n.pid, fd);
+    const c: Call = { n, listener, pidfd, sock, family, type, fdFlags: { nonblock: flags >= 0 && (flags & O_NONBLOCK) !== 0, cloexec }, watch };
+    const inet = family === AF.INET || family === AF.INET6;
+    const stream = type === SOCK_STREAM;
+    try {
+      if (nr === sys.NR.connect) {
+        const length = u32(n.args[2]!);
+        if (length > ADDRESS_MAX) return { errno: E("EINVAL") };
+        const address = readOrFault(n.pid, n.args[1]!, length);
+        if (!sys.notifIdValid(listener, n.id)) return DROP;
+        return await routeConnect(c, address, handlers);
+      }
+      let messages: Message[];
+      let sendFlags: number;
+      let vector: bigint | undefined;
+      if (nr === sys.NR.sendto) {
+        sendFlags = i32(n.args[3]!);
+        const length = Number(n.args[2]!);
+        const addrLen = u32(n.args[5]!);
+        if (addrLen > ADDRESS_MAX) return { errno: E("EINVAL") };
+        const data = readOrFault(n.pid, n.args[1]!, stream ? Math.min(length, STREAM_CHUNK) : length > DATAGRAM_MAX ? refuse(E("EMSGSIZE")) : length);
+        const name = n.args[4] !== 0n && addrLen > 0 ? readOrFault(n.pid, n.args[4]!, addrLen) : undefined;
+        messages = [{ iov: [data], ...(name ? { name } : {}) }];
+      } else if (nr === sys.NR.sendmsg) {
+        sendFlags = i32(n.args[2]!);
+        messages = [readMessage(n.pid, n.args[1]!, stream)];
+      } else if (nr === sys.NR.sendmmsg) {
+        sendFlags = i32(n.args[3]!);
+        const count = Math.min(u32(n.args[2]!), IOV_MAX);
+        vector = n.args[1]!;
+        messages = [];
+        for (let i = 0; i < count; i++) messages.push(readMessage(n.pid, vector + BigInt(64 * i), stream));
+      } else {
+        return { errno: E("ENOSYS") };
+      }
+      if (!sys.notifIdValid(listener, n.id)) return DROP;
+      if (inet && sendFlags & MSG_FASTOPEN) return { errno: E("EOPNOTSUPP") };
+      let sent = 0;
+      for (const [i, m] of messages.entries()) {
+        const r = await sendOne(c, m, sendFlags, handlers, inet, stream, opened);
+        for (const f of opened.splice(0)) sys.close(f);
+        if (r < 0) return sent > 0 ? { val: sent } : { errno: -r };
+        if (vector === undefined) return { val: r };
+        // sendmmsg: each message's msg_len, as the kernel writes it.
+        sys.writeMemory(n.pid, vector + BigInt(64 * i + 56), new Uint8Array(new Uint32Array([r]).buffer));
+        sent++;
+      }
+      return { val: sent };
+    } catch (e) {
+      if (e instanceof Refused) return { errno: e.errno };
+      throw e;
+    }
+  } finally {
+    for (const f of opened) sys.close(f);
+    sys.close(sock);
+    sys.close(pidfd);
+  }
+}
+
+async function routeConnect(c: Call, address: Uint8Array, handlers: NotifyHandlers): Promise<Reply> {
+  const to = decodeSockaddr(address);
+  if (c.family === AF.INET || c.family === AF.INET6) {
+    if (!to) return { errno: address.length < 2 ? E("EINVAL") : E("EAFNOSUPPORT") };
+    if (to.family === 0) return handlers.connectInet(c, to);
+    if (to.family !== c.family) return { errno: E("EAFNOSUPPORT") };
+    return handlers.connectInet(c, to as { family: 2 | 10; address: string; port: number });
+  }
+  if (c.family === AF.UNIX) {
+    if (to?.family === 1 && to.path !== undefined) {
+      const path = typeof to.path === "string" ? new TextEncoder().encode(to.path) : to.path;
+      return handlers.connectUnix(c, { path, abstract: to.abstract === true });
+    }
+    // AF_UNSPEC: a datagram socket forgets its peer (it stays in the sandbox).
+    if (to?.family === 0) return connectHere(c, address);
+    return { errno: E("EINVAL") };
+  }
+  // Other families (netlink, packet): their addresses reach only the sandbox's own namespace.
+  return connectHere(c, address);
+}
+
+/**
+ * Execute one message's send on the duplicate: the destination, if named, as the handler
+ * decides; non-blocking, waiting through the watcher for a blocking socket. Bytes sent or -errno.
+ */
+async function sendOne(c: Call, m: Message, flags: number, handlers: NotifyHandlers, inet: boolean, stream: boolean, opened: number[]): Promise<number> {
+  let name = m.name;
+  if (name && (inet || c.family === AF.UNIX)) {
+    if (inet && stream) {
+      name = undefined; // TCP ignores an address once connected, and refuses to send before
+    } else {
+      const to = decodeSockaddr(name);
+      if (!to) return -E(inet ? "EAFNOSUPPORT" : "EINVAL");
+      const decided = await handlers.sendDestination(c, to);
+      if ("errno" in decided) return -decided.errno;
+      name = decided.address;
+    }
+  }
+  const control = m.control ? translateControl(c.pidfd, m.control, opened) : undefined;
+  const msg = { iov: m.iov, ...(name ? { name } : {}), ...(control ? { control } : {}) };
+  const nonblocking = c.fdFlags.nonblock || (flags & MSG_DONTWAIT) !== 0;
+  for (;;) {
+    const r = sys.sendmsg(c.sock, msg, flags & ~MSG_FASTOPEN);
+    if (r !== -E("EAGAIN") || nonblocking) return r;
+    const revents = await c.watch(c.sock, POLLOUT);
+    if (revents & POLLHUP && !(revents & POLLOUT)) return sys.sendmsg(c.sock, msg, flags);
+  }
+}
