@@ -374,3 +374,32 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
     },
   };
 }
+
+/**
+ * `base` (the egress handlers, or unotify's insideOnly) with the Unix-socket policy in front:
+ * connectUnix, and sends naming an AF_UNIX address, go here; every other family to `base`.
+ * `close()` releases what the Unix side holds (call it when the sandbox ends).
+ */
+export function withUnixSockets<H extends { connectUnix: UnixHandlers["connectUnix"]; sendDestination(c: any, to: any): Promise<{ address: Uint8Array } | { errno: number }> }>(base: H, policy: UnixPolicy): H & { close(): void } {
+  const unix = unixSocketHandlers(policy);
+  return {
+    ...base,
+    connectUnix: unix.connectUnix,
+    sendDestination: (c: UnixCall, to: { family: number }) => (to.family === AF_UNIX ? unix.sendDestination(c, to as { family: 1 }) : base.sendDestination(c, to)),
+    close: unix.close,
+  };
+}
+
+/**
+ * A report for a run with no network session: each refusal once per path, as a note (the CLI
+ * prints notes; the library when verbose).
+ */
+export function noteOnce(note: (line: string) => void): (block: UnixBlock) => void {
+  const seen = new Set<string>();
+  return (block) => {
+    const key = `${block.call}\0${block.path}`;
+    if (seen.has(key) || seen.size > 1000) return;
+    seen.add(key);
+    note(block.message);
+  };
+}
