@@ -56,11 +56,28 @@ export function allowSocketOps(b: PlanBuilder, o: SandboxOptions, host: Host): A
     const at = (p: string) => (p === value ? "" : `${p}: `);
     if (!walk.ok && walk.notDir) throw fail(`${at(path)}${walk.notDir} is not a directory`, "name the Unix socket a program listens on");
     if (!walk.ok) throw fail(`${at(path)}no such file or directory`, "start the program that listens there first, or name the socket it made");
-    if (!walk.st.isSocket()) throw fail(`${at(walk.path)}is ${fileKind(walk.st.mode)}, not a socket`, "name the Unix socket a program listens on");
+    if (!walk.st.isSocket()) throw fail(`${walk.path === value ? "it" : walk.path} is ${fileKind(walk.st.mode)}, not a socket`, "name the Unix socket a program listens on");
     if (allowed.some((a) => a.dev === walk.st.dev && a.ino === walk.st.ino)) continue;
     allowed.push({ path: walk.path, dev: walk.st.dev, ino: walk.st.ino });
     const seen = b.viewsOf(walk.path).some((v) => v.at === walk.path) && !overlaid(o, walk.path, host);
     if (!seen) b.bind(walk.path, walk.path, { readOnly: false, isDir: false, why: { what: `show the socket ${walk.path} at the same path`, option, origin: text, path: walk.path } });
   }
   return allowed;
+}
+
+/**
+ * The caller's variables that name an allowed socket (SSH_AUTH_SOCK=/run/…/agent.sock,
+ * DOCKER_HOST=unix:///run/docker.sock), kept although their names look like secrets: the scrub
+ * drops them because the socket is a way back to the host, and the user has just opened that
+ * way. Only a value that is exactly the allowed path (or unix:// and it) is kept; not with
+ * --clear-env, which keeps nothing unasked.
+ */
+export function allowedSocketEnv(env: Record<string, string | undefined>, allowed: readonly AllowedSocket[], clear: boolean): Record<string, string> {
+  if (clear || allowed.length === 0) return {};
+  const paths = new Set(allowed.map((a) => a.path));
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && (paths.has(value) || (value.startsWith("unix://") && paths.has(value.slice(7))))) kept[name] = value;
+  }
+  return kept;
 }

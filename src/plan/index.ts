@@ -20,7 +20,7 @@ import { homeToolOps } from "./toolchains.ts";
 import { bindJobserverFifo, landlockConfines, listenEnv, passFdPlan, type PassedFd } from "./pass-fds.ts";
 import { netMode, type NetMode } from "../net/mode.ts";
 import { notifyProgram } from "./seccomp-notify.ts";
-import { allowSocketOps } from "./allow-sockets.ts";
+import { allowedSocketEnv, allowSocketOps } from "./allow-sockets.ts";
 
 import { CLONE, SIGNAL } from "../kernel.ts";
 export { CLONE };
@@ -147,7 +147,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
       : hiddenCwd(o, host, startDir);
   }
   const { env, dropped } = sandboxEnv({
-    base: host.env, clear: o.clearEnv ?? false, keep: o.keepEnv ?? [], home, pwd: startDir,
+    base: host.env, clear: o.clearEnv ?? false, keep: [...(o.keepEnv ?? []), ...Object.keys(allowedSocketEnv(host.env, allowSockets, o.clearEnv ?? false))], home, pwd: startDir,
     set: { ...(toolPath ? { PATH: toolPath } : {}), ...(net.mode === "allow" ? proxyEnv(net.rules) : {}), ...gitEnv, ...o.env },
   });
   const listenPid = listenEnv(env, passing.fds);
