@@ -57,6 +57,8 @@ export function planJson(plan: Plan) {
     startDir: plan.startDir,
     environment: { set: plan.env, dropped: plan.droppedEnv },
     descriptors: (plan.passFds ?? []).map(({ fd, why }) => ({ fd, why })),
+    // --allow-socket: the host sockets the sandbox may connect to, by identity (dev, ino as decimal strings: JSON has no bigint).
+    sockets: (plan.egress?.allowSockets ?? []).map(({ path, dev, ino }) => ({ path, dev: String(dev), ino: String(ino) })),
     notes: plan.notes,
     steps: plan.ops.map((op, index) => ({
       index, op: op.op.toLowerCase(), what: op.why.what, ...(op.why.option ? { option: op.why.option } : {}), ...(op.why.origin ? { origin: op.why.origin } : {}),
@@ -73,6 +75,7 @@ export function planText(plan: Plan): string {
     `namespaces:  ${j.namespaces.join(" ")}`,
     `environment: ${Object.keys(j.environment.set).length} variables${j.environment.dropped.length ? `; dropped: ${j.environment.dropped.join(" ")}` : ""}`,
     `descriptors: 0 1 2${j.descriptors.map((d) => ` ${d.fd}`).join("")}${j.descriptors.length ? ` (${j.descriptors.map((d) => `${d.fd}: ${d.why}`).join("; ")})` : " (everything else is closed)"}`,
+    ...j.sockets.map((s) => `socket:      ${s.path} (dev ${s.dev}, inode ${s.ino}): connections allowed although made outside the sandbox`),
     ...j.notes.map((n) => `note:        ${n}`),
     "steps:",
     ...j.steps.map((s) => `  ${String(s.index).padStart(3)}  ${s.detail}${s.option ? `   [${s.option}]` : ""}`),

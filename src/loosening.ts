@@ -218,6 +218,7 @@ export const LOOSENING: Record<string, { rule: Rule; why: string }> = {
   memory: { rule: never, why: "tightens" },
   pids: { rule: never, why: "tightens" },
   net: { rule: (o) => (o.net![0] === "none" ? undefined : o.net![0] === "host" ? "shares the host's network" : `opens the network: ${o.net![0]}`), why: "no network is the default; any other reaches out (or into the machine's services)" },
+  "allow-socket": { rule: (o, place) => `lets the sandbox connect to the Unix socket ${hostPath(o.allowSockets![0]!, place)}, made outside it`, why: "a socket made outside the sandbox is a host service (an agent, tmux, Docker, D-Bus): talking to it acts outside the sandbox" },
   "net-log": { rule: (o) => `makes nsbox write ${o.netLog} on the host`, why: "a host file written by nsbox itself" },
   name: { rule: never, why: "a name for nsbox ps/exec/stop; a clash only refuses the run" },
   verbose: { rule: never, why: "prints more" },

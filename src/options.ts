@@ -63,6 +63,12 @@ export interface SandboxOptions {
   pids?: string;
   /** The network, in order given: "none" (default), "host", or "allow=RULE[,RULE…]" (rules accumulate). */
   net?: string[];
+  /**
+   * Host Unix sockets (paths) the sandbox may connect to although they were made outside it
+   * (an ssh or gpg agent): each must exist and be a socket; one outside the view is bound in at
+   * the same path. Every other socket made outside the sandbox is refused (src/net/unix-socket.ts).
+   */
+  allowSockets?: string[];
   /** Write every network decision as JSON lines to this file. */
   netLog?: string;
   /**

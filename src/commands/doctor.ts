@@ -13,6 +13,7 @@ import { MS, SIGNAL } from "../kernel.ts";
 import { chooseIdMap, describe, idMapOps } from "../plan/ids.ts";
 import { buildPlan, CLONE, type Plan } from "../plan/index.ts";
 import { supervise } from "../supervise.ts";
+import { describeNetMode, netMode } from "../net/mode.ts";
 import { HELP, type CommandDef } from "../cli-args.ts";
 
 type Status = "ok" | "fail" | "warn" | "info";
@@ -179,6 +180,18 @@ function landlockCheck(): Check {
   return { ...base, status: "ok", detail: `ABI ${abi}: filesystem rules; ${scoped}` };
 }
 
+/** How --net none and --net allow= work here (src/net/mode.ts): transparent, or through the proxy only. */
+function networkCheck(host: Host): Check {
+  const mode = netMode(host.env.NSBOX_NET_MODE);
+  const base = { id: "network", title: "network", required: false };
+  if (mode.mode === "transparent") return { ...base, status: "ok", detail: describeNetMode(mode) };
+  return {
+    ...base, status: "warn",
+    detail: `${describeNetMode(mode)}; with --net allow= only programs that use HTTP_PROXY reach the allowed hosts`,
+    fix: /NSBOX_NET_MODE/.test(mode.why) ? "unset NSBOX_NET_MODE" : /yama/.test(mode.why) ? "sysctl kernel.yama.ptrace_scope=1" : "Linux 5.14 or later with seccomp user notification",
+  };
+}
+
 /** Where the caller's cgroup v2 directory is, and whether nsbox could make child groups there with memory and pids. */
 function cgroupCheck(): Check {
   const base = { id: "cgroup", title: "cgroup v2 delegation (--memory, --pids)", required: false };
@@ -246,7 +259,7 @@ export async function doctor(): Promise<{ ok: boolean; checks: Check[] }> {
   const userns = ffi ? await usernsCheck() : { id: "userns", title: "unprivileged user namespaces", required: true, status: "fail" as Status, detail: "not checked: the executor did not compile" };
   checks.push(userns, subidCheck(host));
   const usable = userns.status === "ok";
-  checks.push(await overlayCheck(host, usable), seccompCheck(), landlockCheck(), cgroupCheck(), await endToEndCheck(host, usable));
+  checks.push(await overlayCheck(host, usable), seccompCheck(), landlockCheck(), networkCheck(host), cgroupCheck(), await endToEndCheck(host, usable));
   return { ok: checks.every((c) => !c.required || c.status === "ok"), checks };
 }
 

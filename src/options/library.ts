@@ -160,6 +160,10 @@ export const LIBRARY_CHECKS: ReadonlyMap<keyof SandboxOptions, Check> = new Map<
     return [...values];
   }],
   ["netLog", (v) => nonEmpty(v, "a file path (a non-empty string)")],
+  ["allowSockets", list((s) => {
+    if (s === "") throw problem("needs the path of a Unix socket");
+    return s;
+  }, "socket paths")],
   ["passFds", (v) => {
     const what = `a list of descriptor numbers from 3 to ${FD_MAX}`;
     if (!Array.isArray(v) || elements(v).some((x) => typeof x !== "number")) throw expected(what);

@@ -20,6 +20,7 @@ import { homeToolOps } from "./toolchains.ts";
 import { bindJobserverFifo, landlockConfines, listenEnv, passFdPlan, type PassedFd } from "./pass-fds.ts";
 import { netMode, type NetMode } from "../net/mode.ts";
 import { notifyProgram } from "./seccomp-notify.ts";
+import { allowedSocketEnv, allowSocketOps } from "./allow-sockets.ts";
 
 import { CLONE, SIGNAL } from "../kernel.ts";
 export { CLONE };
@@ -128,6 +129,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   const toolPath = o.homeTools === "off" ? undefined : homeToolOps(b, host);
   const cleanup = mountOps(b, o.mounts ?? [], host);
   hideRegistry(b, host, share.dir);
+  const allowSockets = allowSocketOps(b, o, host);
   // Descriptors handed over on purpose; the command line's own /dev/fd/N and jobserver too, never the library's.
   const passing = passFdPlan(command, o, host, { args: !io.library, makeflags: io.library ? undefined : host.env.MAKEFLAGS, fifo: true, landlocked: () => landlockConfines(o) });
   notes.push(...passing.notes);
@@ -145,7 +147,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
       : hiddenCwd(o, host, startDir);
   }
   const { env, dropped } = sandboxEnv({
-    base: host.env, clear: o.clearEnv ?? false, keep: o.keepEnv ?? [], home, pwd: startDir,
+    base: host.env, clear: o.clearEnv ?? false, keep: [...(o.keepEnv ?? []), ...Object.keys(allowedSocketEnv(host.env, allowSockets, o.clearEnv ?? false))], home, pwd: startDir,
     set: { ...(toolPath ? { PATH: toolPath } : {}), ...(net.mode === "allow" ? proxyEnv(net.rules) : {}), ...gitEnv, ...o.env },
   });
   const listenPid = listenEnv(env, passing.fds);
@@ -176,7 +178,7 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     watch: finalWatches(b, o.mounts ?? [], host), passFds: passing.fds,
     ...(net.mode === "allow" ? { proxy: { rules: net.rules } } : {}),
     ...(mode ? { netMode: mode } : {}),
-    ...(mode?.mode === "transparent" && net.mode !== "host" ? { egress: { mode: net.mode, rules: net.mode === "allow" ? net.rules : [], allowSockets: [] } } : {}),
+    ...(mode?.mode === "transparent" && net.mode !== "host" ? { egress: { mode: net.mode, rules: net.mode === "allow" ? net.rules : [], allowSockets } } : {}),
     ...(idMap ? { idMap } : {}),
   };
 }

@@ -1,0 +1,252 @@
+// Unix sockets in transparent mode: a path socket that a HOST process made is refused from inside
+// (it is a host service: an agent, tmux, Docker), unless the user names it with --allow-socket;
+// one the sandbox made itself works as before. Real sandboxes, real host servers.
+import { afterAll, describe, expect, it, setDefaultTimeout } from "bun:test";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { collect, nsbox, projectWithSecret, scratchIn, type Ran } from "./helpers.ts";
+import { netMode } from "../src/net/mode.ts";
+import { run } from "../src/index.ts";
+
+setDefaultTimeout(60_000);
+const made: string[] = [];
+const servers: Bun.Subprocess[] = [];
+afterAll(() => {
+  for (const s of servers) s.kill();
+  for (const p of made) Bun.spawnSync(["rm", "-rf", p]);
+});
+
+// Not python3 from PATH: as uid 1000, root's pyenv shims on PATH cannot be run.
+const PY = "/usr/bin/python3";
+
+/** Connects (stream) or sends one datagram ("dgram") to argv[1]; prints reply:WORD, sent, or error:ERRNO. */
+const CLIENT = `import socket,sys,errno
+dgram = len(sys.argv) > 2 and sys.argv[2] == "dgram"
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM if dgram else socket.SOCK_STREAM)
+try:
+    if dgram:
+        s.sendto(b"DGRAM\\n", sys.argv[1]); print("sent")
+    else:
+        s.connect(sys.argv[1]); print("reply:" + s.recv(100).decode().strip())
+except OSError as e:
+    print("error:" + errno.errorcode.get(e.errno, str(e.errno)))
+`;
+/** A stream server on argv[1] (a path, or @name for an abstract one) answering argv[2] to every client; prints "ready". */
+const SERVER = `import socket,sys
+p = sys.argv[1]
+s = socket.socket(socket.AF_UNIX)
+s.bind("\\0" + p[1:] if p.startswith("@") else p); s.listen(); print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    try: c.send(sys.argv[2].encode() + b"\\n")
+    except OSError: pass  # a client that closed at once (nsbox's look at who listens)
+    c.close()
+`;
+/** A datagram server on argv[1]: prints "ready", then each datagram. */
+const DGRAM_SERVER = `import socket,sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); print("ready", flush=True)
+while True: print(s.recv(100).decode().strip(), flush=True)
+`;
+/** Server and client in one sandbox: listens on argv[1] (path or @abstract), a child answers INSIDE, the parent connects. */
+const BOTH = `import socket,sys,os,errno
+p = sys.argv[1]
+name = "\\0" + p[1:] if p.startswith("@") else p
+srv = socket.socket(socket.AF_UNIX); srv.bind(name); srv.listen()
+if os.fork() == 0:
+    c, _ = srv.accept(); c.send(b"INSIDE\\n"); os._exit(0)
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(name); print("reply:" + s.recv(100).decode().strip())
+except OSError as e:
+    print("error:" + errno.errorcode.get(e.errno, str(e.errno)))
+`;
+
+/** A project directory (shared read-write) with the scripts, and run/ for sockets (nsbox does not share a directory that holds one itself). */
+function project(dir = scratchIn(made)): string {
+  mkdirSync(join(dir, "run"), { recursive: true });
+  writeFileSync(join(dir, "client.py"), CLIENT);
+  writeFileSync(join(dir, "both.py"), BOTH);
+  return dir;
+}
+
+/** Start a host server (stream or datagram) on `path`; resolves once it listens. */
+async function hostServer(path: string, word = "HOST", kind: "stream" | "dgram" = "stream"): Promise<{ out: () => string }> {
+  const script = join(scratchIn(made), "server.py");
+  writeFileSync(script, kind === "stream" ? SERVER : DGRAM_SERVER);
+  const proc = Bun.spawn([PY, script, path, word], { stdout: "pipe", stderr: "inherit" });
+  servers.push(proc);
+  const reader = proc.stdout.getReader();
+  let out = "";
+  while (!out.includes("ready")) {
+    const r = await reader.read();
+    if (r.done) throw new Error(`the host server on ${path} did not start`);
+    out += new TextDecoder().decode(r.value);
+  }
+  (async () => {
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) return;
+      out += new TextDecoder().decode(r.value);
+    }
+  })();
+  return { out: () => out };
+}
+
+const client = (cwd: string, args: string[], target: string, extra: string[] = []) => nsbox([...args, "--", PY, "client.py", target, ...extra], { cwd });
+const lines = (r: Ran) => r.stderr.trim().split("\n").filter(Boolean);
+
+// Transparent mode needs seccomp user notification with ADDFD (5.14) and no Yama above 1: where
+// the kernel lacks it, nsbox falls back to the proxy, which has no Unix-socket policy to test.
+const transparent = netMode().mode === "transparent";
+
+describe.skipIf(!transparent)("a Unix socket in the project made by a host process", () => {
+  it("is refused from inside with --net none, and the refusal names --allow-socket (control: reached without nsbox)", async () => {
+    const dir = project();
+    await hostServer(join(dir, "run/host.sock"));
+    expect((await collect([PY, "client.py", "run/host.sock"], { cwd: dir })).stdout).toBe("reply:HOST\n");
+    const r = await client(dir, ["--net", "none"], "run/host.sock");
+    expect(r).toMatchObject({ exitCode: 0, stdout: "error:ECONNREFUSED\n" });
+    expect(r.stderr).toContain("blocked connect to unix socket run/host.sock (made outside the sandbox; --allow-socket run/host.sock allows it)");
+  });
+
+  it("control: --allow-socket PATH reaches it from the same sandbox, by path relative and absolute", async () => {
+    const dir = project();
+    await hostServer(join(dir, "run/host.sock"));
+    expect(await client(dir, ["--net", "none", "--allow-socket", "run/host.sock"], "run/host.sock")).toMatchObject({ exitCode: 0, stdout: "reply:HOST\n" });
+    expect(await client(dir, ["--net", "none", "--allow-socket", join(dir, "run/host.sock")], join(dir, "run/host.sock"))).toMatchObject({ exitCode: 0, stdout: "reply:HOST\n" });
+  });
+
+  it("is refused with --net allow= too (transparent there as well)", async () => {
+    const dir = project();
+    await hostServer(join(dir, "run/host.sock"));
+    const r = await client(dir, ["--net", "allow=127.0.0.1:9"], "run/host.sock");
+    expect(r.stdout).toBe("error:ECONNREFUSED\n");
+  });
+
+  it("a symlink made inside that points at it is refused too (control: the same link to an allowed socket works)", async () => {
+    const dir = project();
+    const sock = join(dir, "run/host.sock");
+    await hostServer(sock);
+    const viaLink = (extra: string[]) => nsbox([...extra, "--net", "none", "--", "sh", "-c", `ln -s ${sock} /tmp/l && ${PY} client.py /tmp/l`], { cwd: dir });
+    const refused = await viaLink([]);
+    expect(refused.stdout).toBe("error:ECONNREFUSED\n");
+    expect(refused.stderr).toContain("blocked connect to unix socket /tmp/l");
+    expect((await viaLink(["--allow-socket", sock])).stdout).toBe("reply:HOST\n");
+  });
+
+  it("a link planted in the project before the run is refused the same way", async () => {
+    const dir = project();
+    const sock = join(scratchIn(made), "agent.sock");
+    await hostServer(sock);
+    symlinkSync(sock, join(dir, "run/link.sock"));
+    // The link's target is outside the view: bound in by --allow-socket, it is reached through the link; without, not at all.
+    expect((await client(dir, ["--net", "none"], "run/link.sock")).stdout).toMatch(/^error:(ENOENT|ECONNREFUSED)\n$/);
+    expect((await client(dir, ["--net", "none", "--allow-socket", sock], "run/link.sock")).stdout).toBe("reply:HOST\n");
+  });
+
+  it("datagrams to it are refused with EPERM (control: sent with --allow-socket, and without nsbox)", async () => {
+    const dir = project();
+    const server = await hostServer(join(dir, "run/d.sock"), "", "dgram");
+    const r = await client(dir, ["--net", "none"], "run/d.sock", ["dgram"]);
+    expect(r.stdout).toBe("error:EPERM\n");
+    expect(r.stderr).toContain("blocked send to unix socket run/d.sock");
+    expect((await client(dir, ["--net", "none", "--allow-socket", "run/d.sock"], "run/d.sock", ["dgram"])).stdout).toBe("sent\n");
+    expect((await collect([PY, "client.py", "run/d.sock", "dgram"], { cwd: dir })).stdout).toBe("sent\n");
+    await Bun.sleep(200);
+    expect(server.out().match(/DGRAM/g)?.length).toBe(2);
+  });
+
+  it("the library's allowSockets allows it as --allow-socket does (control: refused without)", async () => {
+    const dir = project();
+    const sock = join(dir, "run/host.sock");
+    await hostServer(sock);
+    expect((await run([PY, "client.py", sock], { cwd: dir, net: "none", stderr: "ignore" })).stdout).toBe("error:ECONNREFUSED\n");
+    expect((await run([PY, "client.py", sock], { cwd: dir, net: "none", allowSockets: [sock] })).stdout).toBe("reply:HOST\n");
+  });
+});
+
+describe.skipIf(!transparent)("a Unix socket made inside the sandbox", () => {
+  it("works in the project directory (a relative name) and in /tmp", async () => {
+    const dir = project();
+    expect(await nsbox(["--net", "none", "--", PY, "both.py", "run/in.sock"], { cwd: dir })).toMatchObject({ exitCode: 0, stdout: "reply:INSIDE\n", stderr: "" });
+    expect(await nsbox(["--net", "none", "--", PY, "both.py", "/tmp/in.sock"], { cwd: dir })).toMatchObject({ exitCode: 0, stdout: "reply:INSIDE\n", stderr: "" });
+  });
+
+  it("works from a process that did not make it, through a path with .. from another directory", async () => {
+    const dir = project();
+    writeFileSync(join(dir, "server.py"), SERVER);
+    const script = `${PY} server.py /tmp/s/srv.sock INSIDE >/dev/null & mkdir -p /tmp/s /tmp/other; while [ ! -S /tmp/s/srv.sock ]; do sleep 0.05; done; cd /tmp/other && ${PY} ${dir}/client.py ../s/srv.sock; kill $!`;
+    expect(await nsbox(["--net", "none", "--", "sh", "-c", script], { cwd: dir })).toMatchObject({ exitCode: 0, stdout: "reply:INSIDE\n" });
+  });
+
+  it("an abstract name made inside works; the host's abstract names are not reachable (control: without nsbox they are)", async () => {
+    const dir = project();
+    const name = `@nsbox-test-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
+    expect(await nsbox(["--net", "none", "--", PY, "both.py", name], { cwd: dir })).toMatchObject({ exitCode: 0, stdout: "reply:INSIDE\n" });
+    await hostServer(name);
+    const abstractClient = `import socket,sys,errno
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect("\\0" + sys.argv[1][1:]); print("reply:" + s.recv(100).decode().strip())
+except OSError as e:
+    print("error:" + errno.errorcode.get(e.errno, str(e.errno)))
+`;
+    writeFileSync(join(dir, "abstract.py"), abstractClient);
+    expect((await collect([PY, "abstract.py", name], { cwd: dir })).stdout).toBe("reply:HOST\n");
+    expect((await nsbox(["--net", "none", "--", PY, "abstract.py", name], { cwd: dir })).stdout).toBe("error:ECONNREFUSED\n");
+  });
+});
+
+describe.skipIf(!transparent)("--allow-socket with a socket outside the sandbox's view ($SSH_AUTH_SOCK)", () => {
+  it("is bound in at the same path and reached (control: without it the path does not exist inside)", async () => {
+    const dir = project();
+    const agent = join(scratchIn(made), "agent.sock");
+    await hostServer(agent, "AGENT");
+    expect((await client(dir, ["--net", "none"], agent)).stdout).toBe("error:ENOENT\n");
+    const env = { ...process.env, SSH_AUTH_SOCK: agent };
+    const r = await nsbox(["--net", "none", "--allow-socket", agent, "--", "sh", "-c", `${PY} client.py "$SSH_AUTH_SOCK"`], { cwd: dir, env });
+    expect(r).toMatchObject({ exitCode: 0, stdout: "reply:AGENT\n", stderr: "" });
+  });
+});
+
+describe("--allow-socket refusals: one line naming the option, the value and the fix, exit 125", () => {
+  it("a missing path, a regular file, a directory, a symlink", async () => {
+    const dir = project();
+    writeFileSync(join(dir, "run/file"), "x");
+    symlinkSync(join(dir, "run/file"), join(dir, "run/link"));
+    const cases: [string, string][] = [
+      ["run/missing.sock", `--allow-socket run/missing.sock: ${join(dir, "run/missing.sock")}: no such file or directory; start the program`],
+      ["run/file", `--allow-socket run/file: ${join(dir, "run/file")} is a regular file, not a socket; name the Unix socket a program listens on`],
+      ["run", `--allow-socket run: ${dir}/run is a directory, not a socket`],
+      ["run/link", `--allow-socket run/link: ${join(dir, "run/link")} is a symlink to ${join(dir, "run/file")}`],
+    ];
+    for (const [value, message] of cases) {
+      const r = await nsbox(["--allow-socket", value, "--", "true"], { cwd: dir });
+      expect({ value, exitCode: r.exitCode, stdout: r.stdout }).toEqual({ value, exitCode: 125, stdout: "" });
+      expect(lines(r)).toHaveLength(1);
+      expect(r.stderr).toContain(message);
+    }
+  });
+
+  it.skipIf(!transparent)("from an untrusted nsbox.json it is refused as a loosening (control: after nsbox trust it reaches the socket)", async () => {
+    const s = projectWithSecret(made, { "nsbox.json": { profiles: { agent: { "allow-socket": "run/host.sock" } } } });
+    project(s.cwd);
+    await hostServer(join(s.cwd, "run/host.sock"));
+    const go = () => nsbox(["-p", "agent", "--net", "none", "--", PY, "client.py", "run/host.sock"], { cwd: s.cwd, env: s.env });
+    const refused = await go();
+    expect(refused).toMatchObject({ exitCode: 125, stdout: "" });
+    expect(refused.stderr).toContain(`profiles.agent.allow-socket "run/host.sock": lets the sandbox connect to the Unix socket ${join(s.cwd, "run/host.sock")}, made outside it`);
+    expect(await nsbox(["trust"], { cwd: s.cwd, env: s.env })).toMatchObject({ exitCode: 0 });
+    expect(await go()).toMatchObject({ exitCode: 0, stdout: "reply:HOST\n" });
+  });
+
+  it("the user's command line needs no trust, and --dry-run lists the socket", async () => {
+    const dir = project();
+    const sock = join(dir, "run/host.sock");
+    await hostServer(sock);
+    const r = await nsbox(["--allow-socket", "run/host.sock", "--dry-run", "--", "true"], { cwd: dir });
+    expect(r.exitCode).toBe(0);
+    if (transparent) expect(r.stdout).toContain(`socket:      ${sock} (dev `);
+    expect(readFileSync(join(dir, "client.py"), "utf8")).toBe(CLIENT);
+  });
+});
