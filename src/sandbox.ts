@@ -137,6 +137,7 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
       const { netSession } = require("./net/session.ts") as typeof import("./net/session.ts");
       net = netSession(plan.egress?.rules ?? plan.proxy?.rules ?? [], {
         mode: plan.egress?.mode ?? (plan.proxy ? "allow" : "none"),
+        allowSockets: plan.egress?.allowSockets,
         logFile: plan.proxy ? options.netLog : undefined,
         logNamed: options.netLog === undefined ? undefined : logNamed(options),
         live: verbose ? (line) => report("note", line) : undefined,

@@ -9,7 +9,7 @@ import type { EgressEvent } from "./egress.ts";
 import { NameBook } from "./names.ts";
 import type { Rule } from "./rules.ts";
 import { startProxy, type NetEvent, type Proxy, type ProxyOptions } from "./proxy.ts";
-import type { NotifyHandlers } from "./unotify.ts";
+import type { AllowedSocket } from "../plan/allow-sockets.ts";
 
 /** One line of --net-log: the proxy's decisions, and those of transparent egress (tcp, udp), the resolver (dns) and Unix sockets. */
 export interface SessionEvent {
@@ -23,6 +23,8 @@ export interface SessionEvent {
   /** The name the resolver answered for the address, when there is one. */
   name?: string;
   reason?: string;
+  /** Unix sockets: a connect or a datagram send. */
+  call?: "connect" | "send";
 }
 
 export interface NetSession {
@@ -144,7 +146,7 @@ function blockedLine(e: SessionEvent): string {
   switch (e.protocol) {
     case "proxy": return `proxy: ${e.reason}`;
     case "dns": return `blocked lookup of ${shown(e.host)} (${why})`;
-    case "unix": return `blocked connect to unix socket ${shown(e.host)} (${why})`;
+    case "unix": return e.call === "send" ? `blocked send to unix socket ${shown(e.host)} (${why})` : `blocked connect to unix socket ${shown(e.host)} (${why}; --allow-socket ${shown(e.host)} allows it)`;
     case "udp": return `blocked UDP to ${shown(e.host)}:${e.port}${at} (${why})`;
     default: return `blocked connect to ${shown(e.host)}:${e.port}${at} (${why})`;
   }
@@ -152,39 +154,19 @@ function blockedLine(e: SessionEvent): string {
 
 const systemAddresses = () => Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 
-/** What the session needs of the Unix-socket handlers (src/net/unix-socket.ts). */
-type UnixHandlers = Pick<NotifyHandlers, "connectUnix" | "sendDestination">;
-
-/*
- * Stand-in until src/net/unix-socket.ts lands on this branch: every path connect and send is
- * refused (the safe answer; abstract addresses too), and reported.
- */
-function unixStandIn(report: (e: Omit<SessionEvent, "time">) => void, ERRNO: Record<string, number>): UnixHandlers {
-  const path = (p: Uint8Array | string | undefined) => (typeof p === "string" ? p : p ? new TextDecoder().decode(p) : "");
-  return {
-    async connectUnix(_c, to) {
-      report({ action: "block", protocol: "unix", host: path(to.path), port: 0, reason: "Unix sockets are not mediated yet" });
-      return { errno: ERRNO.ECONNREFUSED! };
-    },
-    async sendDestination(_c, to) {
-      report({ action: "block", protocol: "unix", host: "path" in to ? path(to.path as Uint8Array) : "", port: 0, reason: "Unix sockets are not mediated yet" });
-      return { errno: ERRNO.EPERM! };
-    },
-  };
-}
-
 /**
  * `rules`: the sandbox's --net allow rules (none for --net none). `live`: each blocked
  * connection as it happens (verbose). `warn`: told once when handling an event throws (a
  * `live` that fails, say): the proxy and the sandbox go on, and so does the log.
  */
-export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
+export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; allowSockets?: readonly AllowedSocket[]; logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
   let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile, opts.logNamed);
   const blocked = new Map<string, string>();
   let more = 0;
   let logFailed: string | undefined;
   let proxy: Proxy | undefined;
   let notifications: { stop(): void } | undefined;
+  let unix: { close(): void } | undefined;
   let resolver: { close(): void } | undefined;
   const names = new NameBook();
   const onEvent = (e: SessionEvent) => {
@@ -231,14 +213,14 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFi
     async onNotify(listener) {
       try {
         // Loaded here: the FFI behind them costs the CLI's start nothing when the network is not mediated.
-        const [{ egress }, { serveNotifications }, { ERRNO }] = await Promise.all([import("./egress.ts"), import("./unotify.ts"), import("./sys.ts")]);
+        const [{ egress }, { serveNotifications }, { withUnixSockets }] = await Promise.all([import("./egress.ts"), import("./unotify.ts"), import("./unix-socket.ts")]);
         const inet = egress({ rules, names, ownAddresses, report: stamped, mode: opts.mode ?? "allow" });
-        const unix = unixStandIn(stamped, ERRNO);
-        notifications = serveNotifications(listener, {
-          connectInet: inet.connectInet,
-          connectUnix: unix.connectUnix,
-          sendDestination: (c, to) => (to.family === 1 ? unix.sendDestination(c, to) : inet.sendDestination(c, to)),
+        const handlers = withUnixSockets({ connectInet: inet.connectInet, connectUnix: async () => ({ errno: 111 }), sendDestination: inet.sendDestination }, {
+          allowed: opts.allowSockets ?? [],
+          report: (b) => stamped({ action: b.action, protocol: "unix", host: b.path, port: 0, reason: b.reason, call: b.call }),
         });
+        unix = handlers;
+        notifications = serveNotifications(listener, handlers);
       } catch (e) {
         // Closed, the listener fails the payload's trapped calls (ENOSYS) instead of leaving them waiting.
         closeQuietly(listener);
@@ -248,6 +230,7 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFi
     finish() {
       proxy?.close();
       notifications?.stop();
+      unix?.close();
       resolver?.close();
       // close(2) reports a write the file system deferred (NFS, a full disk): said, not thrown.
       if (log >= 0 && !closeQuietly(log)) logFailed ??= `--net-log ${opts.logFile}: the last lines may be missing (closing it failed)`;
