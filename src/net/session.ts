@@ -196,7 +196,7 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; allow
       if (eventFailed) return;
       eventFailed = true;
       try {
-        opts.warn?.(`reporting a network event failed (${err instanceof Error ? err.message : String(err)}); the sandbox goes on`);
+        opts.warn?.(`reporting a network event failed (${err instanceof Error ? err.message : String(err)}); the proxy goes on`);
       } catch {}
     }
   };
