@@ -185,6 +185,15 @@ describe.skipIf(!transparent)("given transparent egress (this kernel has seccomp
     expect(readFileSync(log, "utf8")).toContain(`"name":"localhost"`);
   });
 
+  test("a rule opening every port of the host's loopback (allow=127.0.0.1) leaves the proxy and the resolver inside reachable (control: a raw socket reaches the host's port)", async () => {
+    const log = join(scratchDir(), "net.log");
+    const proxied = await nsbox(["--net", "allow=127.0.0.1", "--net-log", log, "--", "curl", "-sS", `http://127.0.0.1:${a.port}/`], { env });
+    expect(proxied.stdout).toBe("hello");
+    expect(readFileSync(log, "utf8")).toContain(`"protocol":"http"`);
+    const raw = await client("allow=127.0.0.1", ["connect", "127.0.0.1", a.port]);
+    expect(raw.result).toEqual({ echo: "pong:ping" });
+  });
+
   test("a program that uses the proxy variables (curl with HTTP_PROXY) keeps working, through the proxy (control: with --noproxy it goes directly)", async () => {
     const log = join(scratchDir(), "net.log");
     const url = `http://127.0.0.1:${a.port}/`;

@@ -4,6 +4,7 @@
 // flows through the kernel with no relay. Everything else stays in the sandbox's own namespace.
 import { ptr } from "bun:ffi";
 import { arch } from "node:os";
+import { PROXY_PORT } from "../plan/network.ts";
 import { refusal } from "./address-policy.ts";
 import type { NameBook } from "./names.ts";
 import { findRule, addressValue, type Rule } from "./rules.ts";
@@ -43,8 +44,9 @@ const IPPROTO_IP = 0, IPPROTO_TCP = 6, IPPROTO_IPV6 = 41, IPPROTO_MPTCP = 262;
 const TCP_NODELAY = 1, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6, TCP_USER_TIMEOUT = 18;
 const IP_TOS = 1, IPV6_V6ONLY = 26, IPV6_TCLASS = 67;
 const MSG_FASTOPEN = 0x20000000n;
-/** The resolver nsbox serves inside the sandbox. */
+/** What nsbox serves inside the sandbox, which no rule sends to the host: the resolver, and the proxy (src/plan/network.ts PROXY_PORT). */
 const RESOLVER = { address: "127.0.0.53", port: 53 };
+const PROXY = { address: "127.0.0.1", port: PROXY_PORT };
 
 /*
  * The options copied from the payload's socket to the host socket before it connects: those a
@@ -134,12 +136,12 @@ export function egress(opts: EgressOptions) {
 
   /**
    * Whether `address`:`port` is a destination inside the sandbox (its own loopback, the
-   * resolver): true unless a rule opens the host's loopback for that port (a literal
+   * resolver, the proxy): true unless a rule opens the host's loopback for that port (a literal
    * 127.0.0.1:PORT, a range, or localhost:PORT, which refusal() then passes).
    */
   function inside(to: Inet): boolean {
     if (!isLoopbackOrUnspecified(to.address)) return false;
-    if (to.address === RESOLVER.address && to.port === RESOLVER.port) return true;
+    if ((to.address === RESOLVER.address && to.port === RESOLVER.port) || (to.address === PROXY.address && to.port === PROXY.port)) return true;
     const opened = findRule(rules, to.address, to.port) ?? findRule(rules, "localhost", to.port);
     return !(opened && policy(to.address, to.port) === undefined);
   }
