@@ -54,6 +54,21 @@ try:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, want)
         s.connect((host, port))
         out(nodelay=s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), sockname=list(s.getsockname()), peername=list(s.getpeername()), echo=echo(s))
+    if mode == "reaim":
+        # A host socket whose connect failed can connect again: aim it at HOST:PORT2.
+        s = socket.socket(); s.setblocking(False)
+        r = s.connect_ex((host, port)); select.select([], [s], [], 20)
+        e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR); s.setblocking(True)
+        r2 = s.connect_ex((host, int(sys.argv[4])))
+        # The first connect after an asynchronous failure answers ECONNABORTED (and resets the socket), as on the host.
+        if r2 == errno.ECONNABORTED: r2 = s.connect_ex((host, int(sys.argv[4])))
+        out(so_error=errno.errorcode.get(e, e), second=errno.errorcode.get(r2, r2))
+    if mode == "unspec":
+        import ctypes
+        s = socket.socket(); s.connect((host, port))
+        libc = ctypes.CDLL(None, use_errno=True)
+        r = libc.connect(s.fileno(), ctypes.create_string_buffer(16), 16)
+        out(result=r, errno=ctypes.get_errno() if r else None, echo=echo(s))
     if mode == "udp":
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         out(sent=s.sendto(b"x", (host, port)))
@@ -100,6 +115,13 @@ function echoServer(): Promise<Server & { port: number; peers: number[] }> {
     s.on("error", () => {});
   });
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(Object.assign(server, { port: (server.address() as { port: number }).port, peers }))));
+}
+
+/** A loopback port nothing listens on (a server's, closed). */
+async function closedPort(): Promise<number> {
+  const s = await echoServer();
+  await new Promise((resolve) => s.close(resolve));
+  return s.port;
 }
 
 let a: Awaited<ReturnType<typeof echoServer>>;
@@ -183,6 +205,24 @@ describe.skipIf(!transparent)("given transparent egress (this kernel has seccomp
     expect(r.stdout).toContain('"error": "ECONNREFUSED"');
     expect(r.stderr).toContain(`blocked connect to localhost:${b.port}`);
     expect(readFileSync(log, "utf8")).toContain(`"name":"localhost"`);
+  });
+
+  test("a host socket whose connect failed can't be aimed again at the host's loopback (control: a new socket to that port, when allowed, reaches it)", async () => {
+    const closed = await closedPort();
+    const before = b.peers.length;
+    const r = await client(`allow=127.0.0.1:${closed}`, ["reaim", "127.0.0.1", closed, b.port]);
+    expect(r.result.so_error).toBe("ECONNREFUSED");
+    expect(r.result.second).toBe("ECONNREFUSED");
+    expect(b.peers.length).toBe(before);
+    expect(r.stderr).toContain(`blocked connect to 127.0.0.1:${b.port}`);
+    const control = await client(`allow=127.0.0.1:${closed},127.0.0.1:${b.port}`, ["reaim", "127.0.0.1", closed, b.port]);
+    expect(control.result).toEqual({ so_error: "ECONNREFUSED", second: 0 });
+    expect(b.peers.length).toBe(before + 1);
+  });
+
+  test("connect(AF_UNSPEC) on a socket nsbox connected outside is refused (EOPNOTSUPP) and the connection stays", async () => {
+    const r = await client(`allow=127.0.0.1:${a.port}`, ["unspec", "127.0.0.1", a.port]);
+    expect(r.result).toEqual({ result: -1, errno: 95 /* EOPNOTSUPP */, echo: "pong:ping" });
   });
 
   test("a rule opening every port of the host's loopback (allow=127.0.0.1) leaves the proxy and the resolver inside reachable (control: a raw socket reaches the host's port)", async () => {
