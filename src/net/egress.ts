@@ -74,6 +74,29 @@ function readyNow(fd: number, events: number): boolean {
   return sys.syscall(NR_PPOLL, ptr(pollfd), 1, ptr(noWait), 0, 8) === 1;
 }
 
+const SIOCGSKNS = 0x894c;
+/** nsbox's own network namespace (the host's), by identity. */
+let hostNet: string | undefined;
+/**
+ * Whether socket `fd` lives in a network namespace other than nsbox's own: SIOCGSKNS gives its
+ * namespace. It needs CAP_NET_ADMIN there, which nsbox has in the sandbox's namespaces (it made
+ * their user namespace) and, unless root, not in the host's: a refusal means not the sandbox's.
+ */
+function inSandbox(fd: number): boolean {
+  hostNet ??= (() => {
+    const self = sys.openPath("/proc/self/ns/net", 0o10000000 /* O_PATH */);
+    if (self < 0) return "";
+    const id = sys.fstatIds(self);
+    sys.close(self);
+    return typeof id === "number" ? "" : `${id.dev}:${id.ino}`;
+  })();
+  const ns = sys.syscall(sys.NR.ioctl, fd, SIOCGSKNS, 0);
+  if (ns < 0) return false;
+  const id = sys.fstatIds(ns);
+  sys.close(ns);
+  return typeof id !== "number" && hostNet !== "" && `${id.dev}:${id.ino}` !== hostNet;
+}
+
 /** What nsbox remembers of a host socket it installed: where it went, by which name. */
 interface Installed {
   address: string;
@@ -125,6 +148,8 @@ export function egress(opts: EgressOptions) {
    * again as an outside destination.
    */
   const installed = new Map<string, Installed>();
+  /** Bound on `installed` (oldest forgotten first): a forgotten host socket is still found by its namespace (hostNamespace). */
+  const INSTALLED_MAX = 65536;
   const inodeKey = (fd: number) => {
     const st = sys.fstatIds(fd);
     return typeof st === "number" ? undefined : `${st.dev}:${st.ino}`;
@@ -215,7 +240,10 @@ export function egress(opts: EgressOptions) {
     if (!c.fdFlags.nonblock) sys.setFileFlags(fd, O_RDWR);
     const key = inodeKey(fd);
     const r = sys.notifAddFd(c.listener, c.n.id, fd, Number(c.n.args[0]! & 0xffffffffn), c.fdFlags.cloexec);
-    if (r >= 0 && key) installed.set(key, { address: to.address, port: to.port, ...(name ? { name } : {}) });
+    if (r >= 0 && key) {
+      if (installed.size >= INSTALLED_MAX) installed.delete(installed.keys().next().value!);
+      installed.set(key, { address: to.address, port: to.port, ...(name ? { name } : {}) });
+    }
     sys.close(fd);
     return r;
   }
@@ -225,7 +253,7 @@ export function egress(opts: EgressOptions) {
     const host = key === undefined ? undefined : installed.get(key);
     if (to.family === 0) {
       // Dissolving a host socket's association would leave a host socket free to be aimed anew.
-      if (host) return { errno: errno("EOPNOTSUPP") };
+      if (host || !inSandbox(c.sock)) return { errno: errno("EOPNOTSUPP") };
       return connectHere(c, new Uint8Array(16));
     }
     const udp = c.type !== SOCK_STREAM;
@@ -241,6 +269,11 @@ export function egress(opts: EgressOptions) {
     }
     // UDP never leaves the sandbox: its loopback is always the sandbox's own.
     if (udp ? isLoopbackOrUnspecified(to.address) : inside(to)) {
+      // Executed on the socket itself: it must be the sandbox's, never a host socket nsbox forgot.
+      if (!inSandbox(c.sock)) {
+        event("block", "tcp", to, { name: nameOf(to.address), reason: "a socket connected outside the sandbox can't reach the sandbox's loopback" });
+        return { errno: errno("ECONNREFUSED") };
+      }
       const r = await connectHere(c, encodeInet(to.address, to.port, to.family));
       // Nothing listens there inside: say so when the user may have meant the host's port of that number.
       if (!udp && "errno" in r && r.errno === errno("ECONNREFUSED") && isLoopbackOrUnspecified(to.address)) {
