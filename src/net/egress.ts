@@ -122,8 +122,9 @@ export function egress(opts: EgressOptions) {
   const { rules, names, report } = opts;
   /*
    * os.networkInterfaces() costs about 130 µs (netlink), more than the connect itself: read at
-   * most once a second, and each decision kept as long as the list it was made with. An address this host gains is refused from the next second on; until
-   * then a rule would also have to name it (only literal rules open this host's addresses).
+   * most once a second, and each decision kept as long as the list it was made with. An address
+   * this host gains is refused from the next second on; until then a rule would also have to
+   * name it (only literal rules open this host's addresses).
    */
   let own: { at: number; list: string[] } | undefined;
   /** refusal() of each (address, port) while `own` stays the same: it parses every own address each time (about 80 µs with five). */
@@ -148,7 +149,7 @@ export function egress(opts: EgressOptions) {
    * again as an outside destination.
    */
   const installed = new Map<string, Installed>();
-  /** Bound on `installed` (oldest forgotten first): a forgotten host socket is still found by its namespace (hostNamespace). */
+  /** Bound on `installed` (oldest forgotten first): a forgotten host socket is still found by its namespace (inSandbox). */
   const INSTALLED_MAX = 65536;
   const inodeKey = (fd: number) => {
     const st = sys.fstatIds(fd);
