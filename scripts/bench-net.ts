@@ -2,6 +2,7 @@
 // Transparent egress next to direct downloads, in one run: a local HTTP server streams a 1 GiB
 // body (generated chunk by chunk, never held whole) and curl fetches it
 //   - on the host, directly;
+//   - inside `nsbox --net host` (the host's network, no egress): what the sandbox itself costs;
 //   - inside `nsbox --net allow=127.0.0.1:PORT` with every proxy variable unset: transparent
 //     egress (the socket nsbox connected on the host, installed in curl's place);
 //   - inside the same sandbox through the proxy (HTTP_PROXY as nsbox sets it), for comparison.
@@ -67,6 +68,8 @@ interface Mode {
 const curl = (bytes: number) => [CURL, "-s", "-S", "-o", "/dev/null", "-w", "%{speed_download} %{size_download} %{http_code} %{time_connect}", url(bytes)];
 const MODES: Mode[] = [
   { name: "host curl (direct)", argv: (b) => curl(b) },
+  // The sandbox without egress (seccomp, namespaces): what the sandbox itself costs curl.
+  { name: "nsbox --net host", argv: (b) => [process.execPath, NSBOX, "--net", "host", "--", ...curl(b)] },
   { name: "nsbox transparent", argv: (b) => [...sandbox, ...unproxied, ...curl(b)] },
   { name: "nsbox proxy (HTTP)", argv: (b) => [...sandbox, ...curl(b)] },
 ];
@@ -149,6 +152,7 @@ try {
   const t = med("nsbox transparent") / direct, p = med("nsbox proxy (HTTP)") / direct;
   console.log(`throughput transparent / direct: ${t.toFixed(2)}x   (goal >= 0.90x: ${t >= 0.9 ? "met" : "NOT met"})`);
   console.log(`throughput proxy / direct:       ${p.toFixed(2)}x   (for comparison)`);
+  console.log(`throughput transparent / --net host: ${(med("nsbox transparent") / med("nsbox --net host")).toFixed(2)}x   (egress's own share: the same sandbox, its network unmediated)`);
   const host = median(loops.host.map((l) => l.median)), inside = median(loops.inside.map((l) => l.median));
   const c = inside / host;
   console.log(`connect() inside / on the host:  ${c.toFixed(2)}x   (${us(inside)} vs ${us(host)}, medians of ${REPS} loops of ${CONNECTS}; means ${us(median(loops.inside.map((l) => l.mean)))} vs ${us(median(loops.host.map((l) => l.mean)))}; goal <= 2x: ${c <= 2 ? "met" : "NOT met"})`);

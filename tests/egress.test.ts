@@ -225,6 +225,18 @@ describe.skipIf(!transparent)("given transparent egress (this kernel has seccomp
     expect(r.result).toEqual({ result: -1, errno: 95 /* EOPNOTSUPP */, echo: "pong:ping" });
   });
 
+  test("--net none: the host's loopback is out of reach and an outside address is refused and reported (control: allowed, the same connect reaches the host's server)", async () => {
+    const before = a.peers.length;
+    const loop = await client("none", ["connect", "127.0.0.1", a.port]);
+    expect(loop.result).toEqual({ error: "ECONNREFUSED" });
+    expect(a.peers.length).toBe(before);
+    const outside = await client("none", ["connect", "192.0.2.1", 80]);
+    expect(outside.result).toEqual({ error: "ECONNREFUSED" });
+    expect(outside.stderr).toContain("blocked connect to 192.0.2.1:80 (the network is off (--net none))");
+    const control = await client(`allow=127.0.0.1:${a.port}`, ["connect", "127.0.0.1", a.port]);
+    expect(control.result).toEqual({ echo: "pong:ping" });
+  });
+
   test("a rule opening every port of the host's loopback (allow=127.0.0.1) leaves the proxy and the resolver inside reachable (control: a raw socket reaches the host's port)", async () => {
     const log = join(scratchDir(), "net.log");
     const proxied = await nsbox(["--net", "allow=127.0.0.1", "--net-log", log, "--", "curl", "-sS", `http://127.0.0.1:${a.port}/`], { env });
