@@ -38,6 +38,12 @@ def tcp_nonblock():
   select.select([], [n], [], 10)
   return r in (0, errno.EINPROGRESS) and n.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 and n.getpeername()[1] == port and n.getblocking() is False
 ok("tcp_nonblock", tcp_nonblock)
+def tcp_thread():
+  import threading
+  got = []
+  t = threading.Thread(target=lambda: got.append(socket.create_connection(("127.0.0.1", port)).getpeername()), daemon=True)
+  t.start(); t.join(10); return got == [("127.0.0.1", port)]
+ok("tcp_thread", tcp_thread)
 def tcp6():
   s6 = socket.socket(socket.AF_INET6); s6.bind(("::1", 0)); s6.listen(); p6 = s6.getsockname()[1]
   c6 = socket.socket(socket.AF_INET6); c6.connect(("::1", p6)); return c6.getpeername()[:2] == ("::1", p6) and c6.getblocking()
@@ -85,10 +91,11 @@ def errno_of(f):
 out["udp_outside"] = errno.errorcode.get(errno_of(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("1.1.1.1", 53))), "0")
 t = time.time(); e = socket.socket().connect_ex(("1.1.1.1", 80))
 out["tcp_outside"] = errno.errorcode.get(e, str(e)) + (" quickly" if time.time() - t < 5 else " slowly")
-print(" ".join(k + "=" + v.replace(" ", "_") for k, v in out.items()))
+print(" ".join(k + "=" + v.replace(" ", "_") for k, v in out.items()), flush=True)
+os._exit(0)
 `;
 
-const INSIDE = ["tcp_block", "tcp_nonblock", "tcp6", "tcp_closed_port", "udp_sendto", "udp_connect_send_sendmsg", "udp_sendmsg_name", "udp_sendmmsg", "scm_rights", "unix_abstract_dgram"];
+const INSIDE = ["tcp_block", "tcp_nonblock", "tcp_thread", "tcp6", "tcp_closed_port", "udp_sendto", "udp_connect_send_sendmsg", "udp_sendmsg_name", "udp_sendmmsg", "scm_rights", "unix_abstract_dgram"];
 
 function probeDir(): string {
   const dir = scratchDir();

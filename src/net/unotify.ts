@@ -293,7 +293,8 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
 /** Decide and execute one trapped call: its answer, or DROP when it is gone already. */
 async function dispatch(listener: number, n: Notification, handlers: NotifyHandlers, watch: Call["watch"]): Promise<Reply | typeof DROP> {
   const pidfd = sys.pidfdOpen(n.pid);
-  if (pidfd < 0) return DROP;
+  // Gone already (then the answer finds no one), or refused: never left waiting.
+  if (pidfd < 0) return { errno: E("EPERM") };
   let sock = -1;
   const opened: number[] = [];
   try {
