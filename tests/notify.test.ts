@@ -8,7 +8,7 @@ import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { netMode } from "../src/net/mode.ts";
 import { notifyProgram } from "../src/plan/seccomp-notify.ts";
-import { nsbox, scratchDir } from "./helpers.ts";
+import { collect, NSBOX, nsbox, scratchDir } from "./helpers.ts";
 
 const BUN = process.execPath;
 const bunMount = /^\/(usr|bin|sbin|lib)\//.test(BUN) ? [] : ["--ro", dirname(BUN)];
@@ -162,6 +162,22 @@ r = libc.syscall(0x40000000 | 42, 3, 0, 0)
 print(r, ctypes.get_errno())`;
     const r = await nsbox(["--seccomp", "none", "--", "python3", "-c", script], { env });
     expect(r.stdout.trim()).toBe("-1 38");
+  });
+
+  test("a host socket handed in (--pass-fd) is not connected by nsbox, even to loopback (it would reach the host's); control: without the filter the payload's own connect reaches the host server", async () => {
+    const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open(s) { s.end("hello"); }, data() {} } });
+    try {
+      const launcher = String.raw`import socket, os, sys
+s = socket.socket(); os.dup2(s.fileno(), 5); os.set_inheritable(5, True)
+inner = "import socket, errno, sys\ns = socket.socket(fileno=5)\ntry:\n  s.connect(('127.0.0.1', int(sys.argv[1]))); print('reached the host')\nexcept OSError as e: print(errno.errorcode[e.errno])"
+os.execvp(sys.argv[1], [sys.argv[1], "--pass-fd", "5", "--", "python3", "-c", inner, sys.argv[2]])`;
+      const run = (e: Record<string, string>) => collect(["python3", "-c", launcher, NSBOX, String(server.port)], { env: e });
+      const r = await run(env);
+      expect(r.stderr + r.stdout.trim()).toBe("EPERM");
+      expect((await run(proxyEnv)).stdout.trim()).toBe("reached the host");
+    } finally {
+      server.stop(true);
+    }
   });
 
   test("--net host gets no notify filter", async () => {

@@ -55,7 +55,7 @@ const IOV_MAX = 1024;
 /** Bytes of data nsbox copies for one send on a stream socket: a longer one is sent in part, as the kernel may. */
 const STREAM_CHUNK = 1 << 20;
 /** A datagram, and a message's control data, at most (the kernel's own limits are of this order). */
-const DATAGRAM_MAX = 1 << 17, CONTROL_MAX = 1 << 16;
+const DATAGRAM_MAX = 1 << 22, CONTROL_MAX = 1 << 16;
 const RECORD = 96;
 
 /** The answer that says the dispatcher must not answer (the notification is gone). */
@@ -79,6 +79,8 @@ const isLoopback = (address: string): boolean =>
  * watcher. Used for destinations inside the sandbox.
  */
 export async function connectHere(c: Call, address: Uint8Array): Promise<Reply> {
+  // A socket nsbox installed (a host connection) would reach the host's own loopback here.
+  if (!inSandbox(c.sock)) return { errno: E("EPERM") };
   const flags = sys.getFileFlags(c.sock);
   if (flags < 0) return { errno: -flags };
   const blocking = !(flags & O_NONBLOCK);
@@ -92,6 +94,29 @@ export async function connectHere(c: Call, address: Uint8Array): Promise<Reply> 
     return err ? { errno: err } : { val: 0 };
   }
   return { errno: -r };
+}
+
+const SIOCGSKNS = 0x894c;
+let ownNetns: { dev: bigint; ino: bigint } | undefined;
+/**
+ * Whether socket `sock` lives in a network namespace other than nsbox's own (the sandbox's):
+ * SIOCGSKNS names it, and nsbox may ask only where it holds CAP_NET_ADMIN (the sandbox's
+ * namespaces are its own; the host's, unless nsbox runs as root, are not: EPERM). A call
+ * executed on any other socket would leave the sandbox.
+ */
+export function inSandbox(sock: number): boolean {
+  if (!ownNetns) {
+    const self = sys.openPath("/proc/self/ns/net", 0);
+    const st = self < 0 ? self : sys.fstatIds(self);
+    sys.close(self);
+    if (typeof st === "number") return false;
+    ownNetns = { dev: st.dev, ino: st.ino };
+  }
+  const ns = sys.syscall(sys.NR.ioctl, sock, SIOCGSKNS, 0);
+  if (ns < 0) return false;
+  const st = sys.fstatIds(ns);
+  sys.close(ns);
+  return typeof st !== "number" && !(st.ino === ownNetns.ino && st.dev === ownNetns.dev);
 }
 
 /**
@@ -320,7 +345,7 @@ async function dispatch(listener: number, n: Notification, handlers: NotifyHandl
         if (!sys.notifIdValid(listener, n.id)) return DROP;
         return await routeConnect(c, address, handlers);
       }
-      let messages: Message[];
+      let messages: (() => Message)[];
       let sendFlags: number;
       let vector: bigint | undefined;
       if (nr === sys.NR.sendto) {
@@ -330,23 +355,32 @@ async function dispatch(listener: number, n: Notification, handlers: NotifyHandl
         if (addrLen > ADDRESS_MAX) return { errno: E("EINVAL") };
         const data = readOrFault(n.pid, n.args[1]!, stream ? Math.min(length, STREAM_CHUNK) : length > DATAGRAM_MAX ? refuse(E("EMSGSIZE")) : length);
         const name = n.args[4] !== 0n && addrLen > 0 ? readOrFault(n.pid, n.args[4]!, addrLen) : undefined;
-        messages = [{ iov: [data], ...(name ? { name } : {}) }];
+        messages = [() => ({ iov: [data], ...(name ? { name } : {}) })];
       } else if (nr === sys.NR.sendmsg) {
         sendFlags = i32(n.args[2]!);
-        messages = [readMessage(n.pid, n.args[1]!, stream)];
+        const one = readMessage(n.pid, n.args[1]!, stream);
+        messages = [() => one];
       } else if (nr === sys.NR.sendmmsg) {
         sendFlags = i32(n.args[3]!);
         const count = Math.min(u32(n.args[2]!), IOV_MAX);
         vector = n.args[1]!;
         messages = [];
-        for (let i = 0; i < count; i++) messages.push(readMessage(n.pid, vector + BigInt(64 * i), stream));
+        // Each message read (and checked valid) just before it is sent: memory for one at a time.
+        for (let i = 0; i < count; i++) messages.push(() => readMessage(n.pid, vector! + BigInt(64 * i), stream));
       } else {
         return { errno: E("ENOSYS") };
       }
-      if (!sys.notifIdValid(listener, n.id)) return DROP;
       if (inet && sendFlags & MSG_FASTOPEN) return { errno: E("EOPNOTSUPP") };
       let sent = 0;
-      for (const [i, m] of messages.entries()) {
+      for (const [i, read] of messages.entries()) {
+        let m: Message;
+        try {
+          m = read();
+        } catch (e) {
+          if (e instanceof Refused && sent > 0) return { val: sent };
+          throw e;
+        }
+        if (!sys.notifIdValid(listener, n.id)) return DROP;
         const r = await sendOne(c, m, sendFlags, handlers, inet, stream, opened);
         for (const f of opened.splice(0)) sys.close(f);
         if (r < 0) return sent > 0 ? { val: sent } : { errno: -r };
@@ -384,9 +418,16 @@ async function routeConnect(c: Call, address: Uint8Array, handlers: NotifyHandle
     if (to?.family === 0) return connectHere(c, address);
     return { errno: E("EINVAL") };
   }
-  // Other families (netlink, packet): their addresses reach only the sandbox's own namespace.
+  // Other families (netlink, packet): their addresses reach only the sandbox's own namespace;
+  // a netlink multicast group would be joined with nsbox's capabilities, not the payload's.
+  if (netlinkGroups(c.family, address)) return { errno: E("EPERM") };
   return connectHere(c, address);
 }
+
+const AF_NETLINK = 16;
+/** A netlink address naming multicast groups (nl_groups, at offset 8). */
+const netlinkGroups = (family: number, address: Uint8Array | undefined): boolean =>
+  family === AF_NETLINK && address !== undefined && address.length >= 12 && new DataView(address.buffer, address.byteOffset).getUint32(8, true) !== 0;
 
 /**
  * Execute one message's send on the duplicate: the destination, if named, as the handler
@@ -394,6 +435,8 @@ async function routeConnect(c: Call, address: Uint8Array, handlers: NotifyHandle
  */
 async function sendOne(c: Call, m: Message, flags: number, handlers: NotifyHandlers, inet: boolean, stream: boolean, opened: number[]): Promise<number> {
   let name = m.name;
+  if (netlinkGroups(c.family, name)) return -E("EPERM");
+  if (name && !inSandbox(c.sock) && !(inet && stream)) return -E("EPERM");
   if (name && (inet || c.family === AF.UNIX)) {
     if (inet && stream) {
       name = undefined; // TCP ignores an address once connected, and refuses to send before
