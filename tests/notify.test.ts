@@ -85,6 +85,19 @@ def unix_abstract():
   a = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); a.bind(b"\0nsbox-notify-test"); a.settimeout(5)
   b = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); b.sendto(b"abs", b"\0nsbox-notify-test"); return a.recv(10) == b"abs"
 ok("unix_abstract_dgram", unix_abstract)
+def sigpipe():
+  import signal
+  got = []
+  signal.signal(signal.SIGPIPE, lambda *a: got.append(1))
+  p, q = socket.socketpair(); q.close()
+  try: p.sendmsg([b"x"])
+  except BrokenPipeError: pass
+  time.sleep(0.2); return got == [1]
+ok("sigpipe", sigpipe)
+def non_dumpable():
+  ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+  c = socket.socket(); c.connect(("127.0.0.1", port)); return c.getpeername()[1] == port
+ok("non_dumpable", non_dumpable)
 def errno_of(f):
   try: f(); return 0
   except OSError as e: return e.errno
@@ -95,7 +108,7 @@ print(" ".join(k + "=" + v.replace(" ", "_") for k, v in out.items()), flush=Tru
 os._exit(0)
 `;
 
-const INSIDE = ["tcp_block", "tcp_nonblock", "tcp_thread", "tcp6", "tcp_closed_port", "udp_sendto", "udp_connect_send_sendmsg", "udp_sendmsg_name", "udp_sendmmsg", "scm_rights", "unix_abstract_dgram"];
+const INSIDE = ["tcp_block", "tcp_nonblock", "tcp_thread", "tcp6", "tcp_closed_port", "udp_sendto", "udp_connect_send_sendmsg", "udp_sendmsg_name", "udp_sendmmsg", "scm_rights", "unix_abstract_dgram", "sigpipe", "non_dumpable"];
 
 function probeDir(): string {
   const dir = scratchDir();

@@ -46,7 +46,8 @@ const POLLOUT = 4, POLLERR = 8, POLLHUP = 16;
 const SOL_SOCKET = 1, SO_TYPE = 3, SO_ERROR = 4, SO_DOMAIN = 39;
 const SOCK_STREAM = 1;
 const O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
-const MSG_DONTWAIT = 0x40, MSG_FASTOPEN = 0x20000000;
+const MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000, MSG_FASTOPEN = 0x20000000;
+const PIDFD_SEND_SIGNAL = 424, SIGPIPE = 13;
 const SCM_RIGHTS = 1, SCM_CREDENTIALS = 2;
 /** sockaddr_storage: the kernel refuses a longer address (EINVAL). */
 const ADDRESS_MAX = 128;
@@ -453,6 +454,8 @@ async function sendOne(c: Call, m: Message, flags: number, handlers: NotifyHandl
   const nonblocking = c.fdFlags.nonblock || (flags & MSG_DONTWAIT) !== 0;
   for (;;) {
     const r = sys.sendmsg(c.sock, msg, flags & ~MSG_FASTOPEN);
+    // nsbox sends with MSG_NOSIGNAL; the kernel would have sent the caller SIGPIPE.
+    if (r === -E("EPIPE") && !(flags & MSG_NOSIGNAL) && stream) sys.syscall(PIDFD_SEND_SIGNAL, c.pidfd, SIGPIPE, 0, 0);
     if (r !== -E("EAGAIN") || nonblocking) return r;
     const revents = await c.watch(c.sock, POLLOUT);
     if (revents & POLLHUP && !(revents & POLLOUT)) return sys.sendmsg(c.sock, msg, flags);
