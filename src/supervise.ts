@@ -219,6 +219,9 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, kill: (sig
           // relay, nothing would continue it: it goes on at once.
           if (relay) await guarded("stopping with the command", () => relay!.stopped(value!));
           else kill(SIGNAL.CONT);
+        } else if (kind === REPORT.NOTIFY && value! < 0) {
+          // Another seccomp listener above this sandbox (nested): it runs without, as in proxy mode.
+          if (hooks.verbose) warn("network: proxy (a seccomp listener is in place already: a sandbox or container around nsbox)");
         } else if (kind === REPORT.NOTIFY) {
           // PID 1 waits for one byte: 0 once nsbox holds the listener, else the errno that fails the step.
           // The hook starts serving before PID 1 goes on; if it can't, the step fails (a payload
