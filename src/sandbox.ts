@@ -19,9 +19,9 @@ function logNamed(options: SandboxOptions): { text: string; option?: string } {
 }
 
 /** Give the notify listener to the network session, or serve it with the inside-only handlers. */
-function serveEgress(net: import("./net/session.ts").NetSession, listener: number): void {
-  const session = net as { onNotify?: (listener: number) => void };
-  if (session.onNotify) return session.onNotify(listener);
+function serveEgress(net: import("./net/session.ts").NetSession | undefined, listener: number): void {
+  const session = net as { onNotify?: (listener: number) => void } | undefined;
+  if (session?.onNotify) return session.onNotify(listener);
   const { serveNotifications, insideOnly } = require("./net/unotify.ts") as typeof import("./net/unotify.ts");
   serveNotifications(listener, insideOnly);
 }
@@ -126,7 +126,6 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
   if (verbose && plan.droppedEnv.length) report("debug", `dropped from the environment: ${plan.droppedEnv.join(" ")}`);
   if (verbose && plan.netMode) report("debug", `network: ${(require("./net/mode.ts") as typeof import("./net/mode.ts")).describeNetMode(plan.netMode)}`);
 
-
   let registration: import("./registry.ts").Registration | undefined;
   let net: import("./net/session.ts").NetSession | undefined;
   let running: ReturnType<typeof start>;
@@ -149,7 +148,7 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
       onListen: net?.onListen,
       // Transparent mode: the session decides the payload's connections (src/net/session.ts
       // onNotify); until it can, only destinations inside the sandbox (src/net/unotify.ts insideOnly).
-      onNotify: plan.egress && net ? (listener) => serveEgress(net!, listener) : undefined,
+      onNotify: plan.egress ? (listener) => serveEgress(net, listener) : undefined,
       // At once, before anything else: nsbox ps and exec may look for the pid as soon as the payload runs.
       onStart: (pid) => registration?.started(pid),
       onStep: verbose ? (i) => report("debug", `[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`) : undefined,
