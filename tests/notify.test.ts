@@ -139,6 +139,32 @@ describe.if(transparent)("transparent mode (--net none)", () => {
     expect(got.udp_outside).toBe("ENETUNREACH");
   });
 
+  test("waits go through the watcher: 200 threads in a blocking connect at once, and a blocking sendmsg larger than the socket's buffer while the reader sleeps", async () => {
+    const script = String.raw`
+import socket, threading, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1000); port = s.getsockname()[1]
+ok = []
+def f():
+  c = socket.socket(); c.connect(("127.0.0.1", port)); ok.append(c)
+ts = [threading.Thread(target=f) for _ in range(200)]
+for t in ts: t.start()
+for t in ts: t.join(30)
+p, q = socket.socketpair(); got = []
+def reader():
+  time.sleep(0.5); n = 0
+  while n < 3 << 20:
+    d = q.recv(1 << 20)
+    if not d: break
+    n += len(d)
+  got.append(n)
+t = threading.Thread(target=reader); t.start()
+data = b"y" * (3 << 20); sent = 0
+while sent < len(data): sent += p.sendmsg([data[sent:]])
+t.join(20); print(len(ok), sent, got[0] if got else 0)`;
+    const r = await nsbox(["--", "python3", "-c", script], { env });
+    expect(r.stdout.trim()).toBe(`200 ${3 << 20} ${3 << 20}`);
+  });
+
   test("a Bun program inside serves and connects on its own loopback (blocking and non-blocking sockets of another runtime)", async () => {
     const script = `
       import { createServer, connect } from "node:net";

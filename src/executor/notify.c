@@ -50,7 +50,7 @@ int pthread_detach(unsigned long thread);
 void *malloc(size_t size);
 void free(void *p);
 
-#define WATCH_MAX 64
+#define WATCH_MAX 4096
 /* A record to the parent (96 bytes, below PIPE_BUF: each write is whole). kind 1: a
  * notification (struct seccomp_notif in `notif`); 2: `fd` is ready (`revents`); 3: the
  * listener hung up (no filtered process is left); 4: the listener failed (errno in revents). */
@@ -110,8 +110,8 @@ static void *watch_loop(void *arg) {
           for (int i = 0; i < w->n; i++) if (w->fds[2 + i].fd == req[k].fd) w->fds[2 + i] = w->fds[2 + --w->n], i--;
         } else if (w->n < WATCH_MAX) {
           w->fds[2 + w->n].fd = req[k].fd, w->fds[2 + w->n].events = (short)req[k].events, w->n++;
-        } else {
-          r.kind = 2, r.fd = req[k].fd, r.revents = POLLERR_, r.pad = 0;
+        } else { /* too many at once: POLLNVAL, and the parent gives up on that wait */
+          r.kind = 2, r.fd = req[k].fd, r.revents = POLLNVAL_, r.pad = 0;
           put(w, &r);
         }
       }

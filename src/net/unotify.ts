@@ -42,7 +42,7 @@ export interface Served {
 
 const { ERRNO } = sys;
 const E = (name: string) => ERRNO[name]!;
-const POLLOUT = 4, POLLERR = 8, POLLHUP = 16;
+const POLLOUT = 4, POLLHUP = 16, POLLNVAL = 32;
 const SOL_SOCKET = 1, SO_TYPE = 3, SO_ERROR = 4, SO_DOMAIN = 39;
 const SOCK_STREAM = 1;
 const O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
@@ -90,7 +90,8 @@ export async function connectHere(c: Call, address: Uint8Array): Promise<Reply> 
   if (blocking) sys.setFileFlags(c.sock, flags);
   if (r === 0) return { val: 0 };
   if (r === -E("EINPROGRESS") && blocking) {
-    await c.watch(c.sock, POLLOUT);
+    // POLLNVAL: the watcher could take no more waits; the socket stays connecting, as after a signal.
+    if ((await c.watch(c.sock, POLLOUT)) & POLLNVAL) return { errno: E("EINTR") };
     const err = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_ERROR);
     return err ? { errno: err } : { val: 0 };
   }
@@ -251,6 +252,8 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
     closeFd(recordWrite);
     throw e;
   }
+  // Never blocks nsbox: a full request pipe answers that wait with POLLNVAL instead.
+  sys.setFileFlags(controlWrite, O_NONBLOCK);
   const started = startWatcher(listener, recordWrite, controlRead);
   if (started < 0) {
     for (const fd of [recordRead, recordWrite, controlRead, controlWrite]) closeFd(fd);
@@ -267,7 +270,7 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
       waiting.set(fd, list);
       if (sys.write(controlWrite, new Uint8Array(new Int32Array([fd, events]).buffer)) !== 8) {
         list.splice(list.indexOf(resolve), 1);
-        resolve(POLLERR);
+        resolve(POLLNVAL);
       }
     });
   };
@@ -458,6 +461,7 @@ async function sendOne(c: Call, m: Message, flags: number, handlers: NotifyHandl
     if (r === -E("EPIPE") && !(flags & MSG_NOSIGNAL) && stream) sys.syscall(PIDFD_SEND_SIGNAL, c.pidfd, SIGPIPE, 0, 0);
     if (r !== -E("EAGAIN") || nonblocking) return r;
     const revents = await c.watch(c.sock, POLLOUT);
+    if (revents & POLLNVAL) return -E("EAGAIN");
     if (revents & POLLHUP && !(revents & POLLOUT)) return sys.sendmsg(c.sock, msg, flags);
   }
 }
