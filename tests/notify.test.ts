@@ -219,6 +219,16 @@ os.execvp(sys.argv[1], [sys.argv[1], "--pass-fd", "5", "--", "python3", "-c", in
     }
   });
 
+  test("io_uring is refused (ENOSYS) even with --seccomp none: its connect and sendmsg would pass the notify filter unseen; control: with the filter off it is the kernel's", async () => {
+    const script = `import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+params = ctypes.create_string_buffer(120)
+r = libc.syscall(425, 4, params)
+print("refused" if r == -1 and ctypes.get_errno() == 38 else "kernel")`;
+    expect((await nsbox(["--seccomp", "none", "--", "python3", "-c", script], { env })).stdout.trim()).toBe("refused");
+    expect((await nsbox(["--seccomp", "none", "--", "python3", "-c", script], { env: proxyEnv })).stdout.trim()).toBe("kernel");
+  });
+
   test("--net host gets no notify filter", async () => {
     const r = await nsbox(["-v", "--net", "host", "--", "true"], { env });
     expect(r.exitCode).toBe(0);
