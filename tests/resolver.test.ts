@@ -2,7 +2,7 @@
 // (those the address policy passes), others fail and are reported; --net none fails every lookup
 // at once and names them once; no packet ends nsbox; what the payload asks is bounded in the report.
 import { describe, expect, test } from "bun:test";
-import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readHost } from "../src/host.ts";
 import { NameBook, normalAddress, offlineNote } from "../src/net/names.ts";
@@ -10,6 +10,8 @@ import { startResolver, type ResolverEvent } from "../src/net/resolver.ts";
 import { parseRule } from "../src/net/rules.ts";
 import type { SandboxOptions } from "../src/options.ts";
 import { buildPlan } from "../src/plan/index.ts";
+import { PlanBuilder } from "../src/plan/builder.ts";
+import { resolvConfOps } from "../src/plan/etc-files.ts";
 import { start } from "../src/supervise.ts";
 import { cleanedUp, nsbox, scratchIn } from "./helpers.ts";
 
@@ -155,6 +157,38 @@ describe("NameBook", () => {
     expect(note).toContain("and 14 more");
     expect(note.length).toBeLessThan(1200);
     expect(note).toContain("--net allow=n0.example,");
+  });
+});
+
+describe("/etc/resolv.conf in the plan", () => {
+  const why = { what: "test" };
+  /** A plan whose /etc is a scratch directory holding `resolv.conf` as `make` leaves it. */
+  function planWith(make: (etc: string) => void) {
+    const etc = scratchIn(made);
+    make(etc);
+    const b = new PlanBuilder();
+    b.bind(etc, "/etc", { readOnly: true, isDir: true, why });
+    resolvConfOps(b);
+    return b.ops.filter((o) => o.why.what.includes("resolv.conf")).map((o) => `${o.op} ${"path" in o ? o.path : ""}${"target" in o ? o.target : ""}`);
+  }
+
+  test("a regular file is covered by the sandbox's own (nameserver 127.0.0.53)", () => {
+    expect(planWith((etc) => writeFileSync(join(etc, "resolv.conf"), "nameserver 10.0.0.1\n"))).toEqual([
+      "WRITE_FILE /nsbox-etc-resolv.conf", "MOUNT /newroot/etc/resolv.conf", "SETATTR /newroot/etc/resolv.conf",
+    ]);
+  });
+
+  // systemd-resolved's layout: the file a root-owned symlink names is made in the sandbox's own /run and covered.
+  test.skipIf(process.getuid!() !== 0)("root's symlink (../run/systemd/resolve/stub-resolv.conf) is followed to its target inside", () => {
+    const ops = planWith((etc) => symlinkSync("../run/systemd/resolve/stub-resolv.conf", join(etc, "resolv.conf")));
+    expect(ops).toContain("MKFILE /newroot/run/systemd/resolve/stub-resolv.conf");
+    expect(ops).toContain("MOUNT /newroot/run/systemd/resolve/stub-resolv.conf");
+  });
+
+  test("a symlink someone else owns is not followed; a directory is left alone (control: the file above is covered)", () => {
+    const uid = process.getuid!();
+    if (uid !== 0) expect(planWith((etc) => symlinkSync("../run/stub.conf", join(etc, "resolv.conf")))).toEqual([]);
+    expect(planWith((etc) => mkdirSync(join(etc, "resolv.conf")))).toEqual([]);
   });
 });
 
