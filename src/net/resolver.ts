@@ -133,11 +133,11 @@ export function startResolver(fd: number, o: ResolverOptions): Resolver {
     if (q.opcode !== "QUERY") return send(bare(msg, RCODE.NOTIMP), address, port);
     const question = q.questions?.length === 1 ? q.questions[0]! : undefined;
     if (!question) return send(bare(msg, RCODE.FORMERR), address, port);
-    // The name as its labels say: a label holding a dot (`\x0fallowed.example`) decodes as two, so the bytes must encode back the same.
+    // The name as its labels say: a label holding a dot (`\x0fallowed.example`) decodes as two
+    // labels, bytes that are not UTF-8 as U+FFFD: the name must encode back to the same bytes.
     const name = question.name.toLowerCase();
     const raw = msg.subarray(12);
-    const again = packet.name.encode(question.name);
-    if (raw.length < again.length || !again.every((b, i) => b === raw[i] || ((b | 0x20) === (raw[i]! | 0x20) && /[a-z]/i.test(String.fromCharCode(b))))) {
+    if (!packet.name.encode(question.name).every((b, i) => b === raw[i])) {
       return send(bare(msg, RCODE.FORMERR), address, port);
     }
     const reply = (rcode: number, answers: object[] = []) => {
