@@ -72,6 +72,14 @@ elif cmd == "junk":
         r = exchange(p, 1.0)
         print("junk", len(p), "->", "no reply" if r is None else "rcode=%d" % (r[3] & 15))
     print("after", show(exchange(query("pub.nsbox.test"))))
+elif cmd == "burst":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2.0)
+    for i in range(int(sys.argv[2])): s.sendto(query(sys.argv[3], 1, i), ("127.0.0.53", 53))
+    codes = []
+    try:
+        while len(codes) < int(sys.argv[2]): codes.append(s.recv(4096)[3] & 15)
+    except socket.timeout: pass
+    print("burst", " ".join(str(c) for c in sorted(codes)))
 elif cmd == "many":
     for i in range(int(sys.argv[2])): exchange(query("n%d.flood.example" % i), 1.0)
     print("after", show(exchange(query("pub.nsbox.test"))))
@@ -94,7 +102,8 @@ const ANSWERS: Record<string, string[]> = {
   "wide.nsbox.test": Array.from({ length: 100 }, (_, i) => `198.51.100.${i + 1}`),
 };
 const standIn = async (name: string) => {
-  const a = ANSWERS[name];
+  if (name === "slow.nsbox.test") await Bun.sleep(300);
+  const a = name === "slow.nsbox.test" ? ["192.0.2.7"] : ANSWERS[name];
   if (!a) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: "ENOTFOUND" });
   return a;
 };
@@ -275,6 +284,14 @@ describe("given --net allow= and a stand-in for the host's resolver (a real sand
     expect(hosts).toContain("bad\\x1b[31mname\\x07.example");
     expect(hosts.join("")).not.toMatch(/[\x00-\x1f\x7f-\uffff]/);
     expect(r.events.filter((e) => e.host === "allowed.local")).toEqual([]);
+  });
+
+  test("at most N host lookups at once: the rest get SERVFAIL at once, reported once (control: with room for all, every one is answered)", async () => {
+    const r = await withStandIn(["python3", "dns.py", "burst", "4", "slow.nsbox.test"], ["allow=*.nsbox.test"], { outstanding: 1 });
+    expect(r.stdout).toContain("burst 0 2 2 2");
+    expect(r.events.filter((e) => e.action === "error").map((e) => e.reason)).toEqual(["more than 1 lookups at once: the rest were answered SERVFAIL"]);
+    const control = await withStandIn(["python3", "dns.py", "burst", "4", "slow.nsbox.test"], ["allow=*.nsbox.test"], { outstanding: 4 });
+    expect(control.stdout).toContain("burst 0 0 0 0");
   });
 
   test("a flood of distinct names is answered and bounded in the name book (control: a good query after it)", async () => {
