@@ -43,6 +43,8 @@ export function describeOp(op: Op): string {
       return op.keep.low || op.keep.high ? op.why.what : "drop all capabilities";
     case "WAIT_ID_MAP":
       return op.why.what;
+    case "LISTEN_TCP":
+      return op.udp ? `bind udp ${op.address ?? "127.0.0.1"}:${op.port} (passed out)` : `listen tcp 127.0.0.1:${op.port} (passed out)`;
     default:
       return op.op.toLowerCase().replaceAll("_", " ");
   }

@@ -2,7 +2,7 @@
 // (those the address policy passes), others fail and are reported; --net none fails every lookup
 // at once and names them once; no packet ends nsbox; what the payload asks is bounded in the report.
 import { describe, expect, test } from "bun:test";
-import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readHost } from "../src/host.ts";
 import { NameBook, normalAddress, offlineNote } from "../src/net/names.ts";
@@ -10,6 +10,8 @@ import { startResolver, type ResolverEvent } from "../src/net/resolver.ts";
 import { parseRule } from "../src/net/rules.ts";
 import type { SandboxOptions } from "../src/options.ts";
 import { buildPlan } from "../src/plan/index.ts";
+import { PlanBuilder } from "../src/plan/builder.ts";
+import { resolvConfOps } from "../src/plan/etc-files.ts";
 import { start } from "../src/supervise.ts";
 import { cleanedUp, nsbox, scratchIn } from "./helpers.ts";
 
@@ -70,6 +72,14 @@ elif cmd == "junk":
         r = exchange(p, 1.0)
         print("junk", len(p), "->", "no reply" if r is None else "rcode=%d" % (r[3] & 15))
     print("after", show(exchange(query("pub.nsbox.test"))))
+elif cmd == "burst":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2.0)
+    for i in range(int(sys.argv[2])): s.sendto(query(sys.argv[3], 1, i), ("127.0.0.53", 53))
+    codes = []
+    try:
+        while len(codes) < int(sys.argv[2]): codes.append(s.recv(4096)[3] & 15)
+    except socket.timeout: pass
+    print("burst", " ".join(str(c) for c in sorted(codes)))
 elif cmd == "many":
     for i in range(int(sys.argv[2])): exchange(query("n%d.flood.example" % i), 1.0)
     print("after", show(exchange(query("pub.nsbox.test"))))
@@ -92,7 +102,8 @@ const ANSWERS: Record<string, string[]> = {
   "wide.nsbox.test": Array.from({ length: 100 }, (_, i) => `198.51.100.${i + 1}`),
 };
 const standIn = async (name: string) => {
-  const a = ANSWERS[name];
+  if (name === "slow.nsbox.test") await Bun.sleep(300);
+  const a = name === "slow.nsbox.test" ? ["192.0.2.7"] : ANSWERS[name];
   if (!a) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: "ENOTFOUND" });
   return a;
 };
@@ -155,6 +166,38 @@ describe("NameBook", () => {
     expect(note).toContain("and 14 more");
     expect(note.length).toBeLessThan(1200);
     expect(note).toContain("--net allow=n0.example,");
+  });
+});
+
+describe("/etc/resolv.conf in the plan", () => {
+  const why = { what: "test" };
+  /** A plan whose /etc is a scratch directory holding `resolv.conf` as `make` leaves it. */
+  function planWith(make: (etc: string) => void) {
+    const etc = scratchIn(made);
+    make(etc);
+    const b = new PlanBuilder();
+    b.bind(etc, "/etc", { readOnly: true, isDir: true, why });
+    resolvConfOps(b);
+    return b.ops.filter((o) => o.why.what.includes("resolv.conf")).map((o) => `${o.op} ${"path" in o ? o.path : ""}${"target" in o ? o.target : ""}`);
+  }
+
+  test("a regular file is covered by the sandbox's own (nameserver 127.0.0.53)", () => {
+    expect(planWith((etc) => writeFileSync(join(etc, "resolv.conf"), "nameserver 10.0.0.1\n"))).toEqual([
+      "WRITE_FILE /nsbox-etc-resolv.conf", "MOUNT /newroot/etc/resolv.conf", "SETATTR /newroot/etc/resolv.conf",
+    ]);
+  });
+
+  // systemd-resolved's layout: the file a root-owned symlink names is made in the sandbox's own /run and covered.
+  test.skipIf(process.getuid!() !== 0)("root's symlink (../run/systemd/resolve/stub-resolv.conf) is followed to its target inside", () => {
+    const ops = planWith((etc) => symlinkSync("../run/systemd/resolve/stub-resolv.conf", join(etc, "resolv.conf")));
+    expect(ops).toContain("MKFILE /newroot/run/systemd/resolve/stub-resolv.conf");
+    expect(ops).toContain("MOUNT /newroot/run/systemd/resolve/stub-resolv.conf");
+  });
+
+  test("a symlink someone else owns is not followed; a directory is left alone (control: the file above is covered)", () => {
+    const uid = process.getuid!();
+    if (uid !== 0) expect(planWith((etc) => symlinkSync("../run/stub.conf", join(etc, "resolv.conf")))).toEqual([]);
+    expect(planWith((etc) => mkdirSync(join(etc, "resolv.conf")))).toEqual([]);
   });
 });
 
@@ -241,6 +284,14 @@ describe("given --net allow= and a stand-in for the host's resolver (a real sand
     expect(hosts).toContain("bad\\x1b[31mname\\x07.example");
     expect(hosts.join("")).not.toMatch(/[\x00-\x1f\x7f-\uffff]/);
     expect(r.events.filter((e) => e.host === "allowed.local")).toEqual([]);
+  });
+
+  test("at most N host lookups at once: the rest get SERVFAIL at once, reported once (control: with room for all, every one is answered)", async () => {
+    const r = await withStandIn(["python3", "dns.py", "burst", "4", "slow.nsbox.test"], ["allow=*.nsbox.test"], { outstanding: 1 });
+    expect(r.stdout).toContain("burst 0 2 2 2");
+    expect(r.events.filter((e) => e.action === "error").map((e) => e.reason)).toEqual(["more than 1 lookups at once: the rest were answered SERVFAIL"]);
+    const control = await withStandIn(["python3", "dns.py", "burst", "4", "slow.nsbox.test"], ["allow=*.nsbox.test"], { outstanding: 4 });
+    expect(control.stdout).toContain("burst 0 0 0 0");
   });
 
   test("a flood of distinct names is answered and bounded in the name book (control: a good query after it)", async () => {

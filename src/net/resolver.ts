@@ -1,6 +1,7 @@
 // The sandbox's resolver: DNS over UDP on 127.0.0.53:53 inside (the socket its PID 1 made and
 // passed out), answered from the host for the names the rules allow, refused for the rest.
 import { lookup } from "node:dns/promises";
+import { closeSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { refusal } from "./address-policy.ts";
 import type { NameBook } from "./names.ts";
@@ -88,8 +89,14 @@ function portsOf(matched: Rule[], rules: Rule[]): number[] {
 
 /** Serve DNS on `fd` (a bound UDP socket inside the sandbox's network namespace). */
 export function startResolver(fd: number, o: ResolverOptions): Resolver {
-  const packet = require("dns-packet") as DnsPacket;
-  const dgram = require("node:dgram") as typeof import("node:dgram");
+  let packet: DnsPacket, dgram: typeof import("node:dgram");
+  try {
+    packet = require("dns-packet") as DnsPacket;
+    dgram = require("node:dgram") as typeof import("node:dgram");
+  } catch (e) {
+    closeSync(fd); // The socket is ours: closed, the sandbox's lookups then fail with ECONNREFUSED at once.
+    throw e;
+  }
   const resolve = o.resolve ?? systemResolve;
   const ownAddresses = o.ownAddresses ?? systemAddresses;
   const max = o.outstanding ?? RESOLVER_LIMITS.outstanding;
@@ -133,11 +140,11 @@ export function startResolver(fd: number, o: ResolverOptions): Resolver {
     if (q.opcode !== "QUERY") return send(bare(msg, RCODE.NOTIMP), address, port);
     const question = q.questions?.length === 1 ? q.questions[0]! : undefined;
     if (!question) return send(bare(msg, RCODE.FORMERR), address, port);
-    // The name as its labels say: a label holding a dot (`\x0fallowed.example`) decodes as two, so the bytes must encode back the same.
+    // The name as its labels say: a label holding a dot (`\x0fallowed.example`) decodes as two
+    // labels, bytes that are not UTF-8 as U+FFFD: the name must encode back to the same bytes.
     const name = question.name.toLowerCase();
     const raw = msg.subarray(12);
-    const again = packet.name.encode(question.name);
-    if (raw.length < again.length || !again.every((b, i) => b === raw[i] || ((b | 0x20) === (raw[i]! | 0x20) && /[a-z]/i.test(String.fromCharCode(b))))) {
+    if (!packet.name.encode(question.name).every((b, i) => b === raw[i])) {
       return send(bare(msg, RCODE.FORMERR), address, port);
     }
     const reply = (rcode: number, answers: object[] = []) => {
