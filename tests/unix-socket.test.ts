@@ -160,8 +160,8 @@ describe.skipIf(!transparent)("a Unix socket in the project made by a host proce
     const dir = project();
     const sock = join(dir, "run/host.sock");
     await hostServer(sock);
-    expect((await run([PY, "client.py", sock], { cwd: dir, net: "none", stderr: "ignore" })).stdout).toBe("error:ECONNREFUSED\n");
-    expect((await run([PY, "client.py", sock], { cwd: dir, net: "none", allowSockets: [sock] })).stdout).toBe("reply:HOST\n");
+    expect((await run([PY, "client.py", sock], { cwd: dir, net: ["none"], stderr: "ignore" })).stdout).toBe("error:ECONNREFUSED\n");
+    expect((await run([PY, "client.py", sock], { cwd: dir, net: ["none"], allowSockets: [sock] })).stdout).toBe("reply:HOST\n");
   });
 });
 
