@@ -9,7 +9,7 @@ const { ERRNO } = sys;
 const AF_UNIX = 1;
 const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5;
 const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
-const O_RDONLY = 0, O_NONBLOCK = 0o4000, O_DIRECTORY = 0o200000, O_PATH = 0o10000000;
+const O_RDONLY = 0, O_NONBLOCK = 0o4000, O_NOFOLLOW = 0o400000, O_DIRECTORY = 0o200000, O_PATH = 0o10000000;
 const RESOLVE_NO_MAGICLINKS = 0x02n, RESOLVE_BENEATH = 0x08n, RESOLVE_IN_ROOT = 0x10n;
 const S_IFMT = 0o170000, S_IFSOCK = 0o140000;
 const SOL_SOCKET = 1, SO_PASSCRED = 16, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_PEERPIDFD = 77;
@@ -261,10 +261,21 @@ function copyOptions(from: number, to: number): void {
 
 /** The handlers for one sandbox's Unix sockets. */
 export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
-  /** Per allowed socket, a descriptor of it (O_PATH) that datagram sends name as /proc/self/fd/N, held until close(). */
+  /**
+   * Security decision: each allowed socket is held (O_PATH) from here to close(): a held inode
+   * keeps its number, so no socket made later (by another host program, after the allowed one
+   * was removed) can take the (dev, ino) the user allowed. One that is no longer the socket the
+   * plan resolved is not allowed at all. Datagram sends name the held descriptor (/proc/self/fd/N).
+   */
   const held = new Map<string, number>();
   const key = (id: { dev: bigint; ino: bigint }) => `${id.dev}:${id.ino}`;
-  const allowedId = (id: { dev: bigint; ino: bigint }) => policy.allowed.some((a) => sameId(a, id));
+  for (const a of policy.allowed) {
+    const fd = sys.openPath(a.path, O_PATH | O_NOFOLLOW);
+    const st = fd >= 0 ? sys.fstatIds(fd) : fd;
+    if (typeof st !== "number" && (st.mode & S_IFMT) === S_IFSOCK && sameId(st, a)) held.set(key(a), fd);
+    else sys.close(fd);
+  }
+  const allowedId = (id: { dev: bigint; ino: bigint }) => held.has(key(id));
   const block = (call: UnixBlock["call"], path: string, reason: string, message: string) => {
     try {
       policy.report({ action: "block", protocol: "unix", path, call, reason, message });
@@ -355,11 +366,9 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
         block("send", path, "datagrams go only to --allow-socket sockets", `blocked send to unix socket ${path} (datagrams go only to sockets named with --allow-socket ${path})`);
         return { errno: ERRNO.EPERM! };
       }
-      // The send happens after this returns: the name stays valid through a descriptor held for the session.
-      let fd = held.get(key(found.id));
-      if (fd === undefined) held.set(key(found.id), (fd = found.fd));
-      else sys.close(found.fd);
-      return { address: procFd(fd) };
+      // The send happens after this returns: the name stays valid through the descriptor held for the session.
+      sys.close(found.fd);
+      return { address: procFd(held.get(key(found.id))!) };
     } catch {
       return { errno: ERRNO.EPERM! };
     }
