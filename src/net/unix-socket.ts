@@ -12,7 +12,7 @@ const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
 const O_RDONLY = 0, O_NONBLOCK = 0o4000, O_NOFOLLOW = 0o400000, O_DIRECTORY = 0o200000, O_PATH = 0o10000000;
 const RESOLVE_NO_MAGICLINKS = 0x02n, RESOLVE_BENEATH = 0x08n, RESOLVE_IN_ROOT = 0x10n;
 const S_IFMT = 0o170000, S_IFSOCK = 0o140000;
-const SOL_SOCKET = 1, SO_PASSCRED = 16, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_PEERPIDFD = 77;
+const SOL_SOCKET = 1, SO_PASSCRED = 16, SO_ACCEPTCONN = 30, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_PEERPIDFD = 77;
 const ENOPROTOOPT = 92, ENOTTY = 25;
 /** ioctl(2) numbers: pidfd's PIDFD_GET_PID_NAMESPACE (linux/pidfd.h, 6.11) and nsfs's NS_GET_PARENT (linux/nsfs.h). */
 const PIDFD_GET_PID_NAMESPACE = 0xff05, NS_GET_PARENT = 0xb702;
@@ -312,6 +312,10 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
           block("connect", path, "datagram socket made outside the sandbox or not checked", `blocked connect to unix socket ${path} (a datagram socket: only --allow-socket ${path} allows it)`);
           return { errno: ERRNO.ECONNREFUSED! };
         }
+        // The kernel's answers for a socket that is connected or listening already: nsbox replaces
+        // only a socket that is not yet either (its replacement would drop the connection or the listener).
+        if (typeof sys.getpeername(c.sock) !== "number") return { errno: ERRNO.EISCONN! };
+        if (sys.getsockoptInt(c.sock, SOL_SOCKET, SO_ACCEPTCONN)) return { errno: ERRNO.EINVAL! };
         return await connectChecked(c, found.fd, path);
       } finally {
         sys.close(found.fd);
