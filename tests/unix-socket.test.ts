@@ -144,6 +144,30 @@ describe.skipIf(!transparent)("a Unix socket in the project made by a host proce
     expect((await client(dir, ["--net", "none", "--allow-socket", sock], "run/link.sock")).stdout).toBe("reply:HOST\n");
   });
 
+  it("the refusal shows a name with control characters escaped, never raw on the terminal", async () => {
+    const dir = project();
+    const name = "run/\x1b[31mred.sock";
+    await hostServer(join(dir, name));
+    const r = await client(dir, ["--net", "none"], name);
+    expect(r.stdout).toBe("error:ECONNREFUSED\n");
+    expect(r.stderr).toContain("blocked connect to unix socket run/\\x1b[31mred.sock");
+    expect(r.stderr).not.toContain("\x1b");
+  });
+
+  it("a socket that is connected already gets the kernel's EISCONN, not a new connection", async () => {
+    const dir = project();
+    writeFileSync(join(dir, "twice.py"), `import socket,errno
+s = socket.socket(socket.AF_UNIX); s.connect("run/host.sock")
+try:
+    s.connect("run/host.sock"); print("connected twice")
+except OSError as e:
+    print("error:" + errno.errorcode[e.errno])
+`);
+    await hostServer(join(dir, "run/host.sock"));
+    expect((await collect([PY, "twice.py"], { cwd: dir })).stdout).toBe("error:EISCONN\n");
+    expect((await nsbox(["--net", "none", "--allow-socket", "run/host.sock", "--", PY, "twice.py"], { cwd: dir })).stdout).toBe("error:EISCONN\n");
+  });
+
   it("datagrams to it are refused with EPERM (control: sent with --allow-socket, and without nsbox)", async () => {
     const dir = project();
     const server = await hostServer(join(dir, "run/d.sock"), "", "dgram");

@@ -62,6 +62,14 @@ export interface UnixHandlers {
 
 const bytesOf = (p: string | Uint8Array | undefined): Uint8Array => (p === undefined ? new Uint8Array(0) : typeof p === "string" ? new TextEncoder().encode(p) : p);
 const text = (p: Uint8Array) => new TextDecoder().decode(p);
+/**
+ * A path the payload chose, for a line on the user's terminal: control characters (an escape
+ * sequence that rewrites the screen) as \xNN, at most 255 characters.
+ */
+const printable = (p: string) => {
+  const shown = p.replace(/[\x00-\x1f\x7f-\x9f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return shown.length > 255 ? `${shown.slice(0, 255)}…` : shown;
+};
 
 /** sockaddr_un of a path (NUL-terminated) or of an abstract name (a leading NUL, exact length). */
 export function unixAddress(name: Uint8Array, abstract: boolean): Uint8Array {
@@ -276,12 +284,12 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
     else sys.close(fd);
   }
   const allowedId = (id: { dev: bigint; ino: bigint }) => held.has(key(id));
-  const block = (call: UnixBlock["call"], path: string, reason: string, message: string) => {
+  const block = (call: UnixBlock["call"], path: string, reason: string, message: (shown: string) => string) => {
     try {
-      policy.report({ action: "block", protocol: "unix", path, call, reason, message });
+      policy.report({ action: "block", protocol: "unix", path, call, reason, message: message(printable(path)) });
     } catch {}
   };
-  const outside = (path: string) => `blocked connect to unix socket ${path} (made outside the sandbox; --allow-socket ${path} allows it)`;
+  const outside = (p: string) => `blocked connect to unix socket ${p} (made outside the sandbox; --allow-socket ${p} allows it)`;
 
   /** The path resolved as the payload sees it, with its identity: a descriptor to close, or an errno to answer. */
   const resolve = (c: UnixCall, path: Uint8Array): { fd: number; id: { dev: bigint; ino: bigint } } | { errno: number } => {
@@ -309,7 +317,7 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
         if (allowedId(found.id)) return await connectDuplicate(c, procFd(found.fd));
         if (c.type !== SOCK_STREAM && c.type !== SOCK_SEQPACKET) {
           // A datagram socket connected to a path would send there with no address the filter sees.
-          block("connect", path, "datagram socket made outside the sandbox or not checked", `blocked connect to unix socket ${path} (a datagram socket: only --allow-socket ${path} allows it)`);
+          block("connect", path, "datagram socket made outside the sandbox or not checked", (p) => `blocked connect to unix socket ${p} (a datagram socket: only --allow-socket ${p} allows it)`);
           return { errno: ERRNO.ECONNREFUSED! };
         }
         // The kernel's answers for a socket that is connected or listening already: nsbox replaces
@@ -340,7 +348,7 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
       if (r < 0) return { errno: -r };
       const peer = peerInside(c, own);
       if (!peer.inside) {
-        block("connect", path, peer.why ?? "made outside the sandbox", peer.why && peer.why !== "made outside the sandbox" ? `blocked connect to unix socket ${path} (${peer.why}; --allow-socket ${path} allows it)` : outside(path));
+        block("connect", path, peer.why ?? "made outside the sandbox", (p) => (peer.why ? `blocked connect to unix socket ${p} (${peer.why}; --allow-socket ${p} allows it)` : outside(p)));
         return { errno: ERRNO.ECONNREFUSED! };
       }
       if (!c.fdFlags.nonblock) {
@@ -367,7 +375,7 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
       if ("errno" in found) return found;
       if (!allowedId(found.id)) {
         sys.close(found.fd);
-        block("send", path, "datagrams go only to --allow-socket sockets", `blocked send to unix socket ${path} (datagrams go only to sockets named with --allow-socket ${path})`);
+        block("send", path, "datagrams go only to --allow-socket sockets", (p) => `blocked send to unix socket ${p} (datagrams go only to sockets named with --allow-socket ${p})`);
         return { errno: ERRNO.EPERM! };
       }
       // The send happens after this returns: the name stays valid through the descriptor held for the session.
