@@ -19,12 +19,14 @@ function logNamed(options: SandboxOptions): { text: string; option?: string } {
 }
 
 /** Give the notify listener to the network session, or serve it with the inside-only handlers. */
-function serveEgress(net: import("./net/session.ts").NetSession | undefined, listener: number, plan: Plan, report: Report): void {
+function serveEgress(net: import("./net/session.ts").NetSession | undefined, listener: number, plan: Plan, report: Report): (() => void) | undefined {
   const session = net as { onNotify?: (listener: number) => void } | undefined;
-  if (session?.onNotify) return session.onNotify(listener);
+  if (session?.onNotify) return void session.onNotify(listener);
   const { serveNotifications, insideOnly } = require("./net/unotify.ts") as typeof import("./net/unotify.ts");
   const { withUnixSockets, noteOnce } = require("./net/unix-socket.ts") as typeof import("./net/unix-socket.ts");
-  serveNotifications(listener, withUnixSockets(insideOnly, { allowed: plan.egress?.allowSockets ?? [], report: noteOnce((line) => report("note", line)) }));
+  const handlers = withUnixSockets(insideOnly, { allowed: plan.egress?.allowSockets ?? [], report: noteOnce((line) => report("note", line)) });
+  serveNotifications(listener, handlers);
+  return handlers.close;
 }
 
 /**
@@ -130,6 +132,8 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
   let registration: import("./registry.ts").Registration | undefined;
   let net: import("./net/session.ts").NetSession | undefined;
   let running: ReturnType<typeof start>;
+  /** Releases what the Unix-socket policy holds (the allowed sockets), once the sandbox has ended. */
+  let unixDone: (() => void) | undefined;
   try {
     // nsbox ps/inspect/exec/stop find it by name while it runs (a second run of the same name: 125).
     if (settings.register) registration = (require("./registry.ts") as typeof import("./registry.ts")).registerRun(options, plan);
@@ -151,7 +155,7 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
       onListen: net?.onListen,
       // Transparent mode: the session decides the payload's connections (src/net/session.ts
       // onNotify); until it can, only destinations inside the sandbox (src/net/unotify.ts insideOnly).
-      onNotify: plan.egress ? (listener) => serveEgress(net, listener, plan, report) : undefined,
+      onNotify: plan.egress ? (listener) => void (unixDone = serveEgress(net, listener, plan, report)) : undefined,
       // At once, before anything else: nsbox ps and exec may look for the pid as soon as the payload runs.
       onStart: (pid) => registration?.started(pid),
       onStep: verbose ? (i) => report("debug", `[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`) : undefined,
@@ -186,6 +190,7 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
       } catch (e) {
         report("warn", `stopping the network proxy failed (${e instanceof Error ? e.message : String(e)})`);
       }
+      unixDone?.();
       try {
         registration?.release();
       } catch {}

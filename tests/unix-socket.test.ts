@@ -144,6 +144,30 @@ describe.skipIf(!transparent)("a Unix socket in the project made by a host proce
     expect((await client(dir, ["--net", "none", "--allow-socket", sock], "run/link.sock")).stdout).toBe("reply:HOST\n");
   });
 
+  it("the refusal shows a name with control characters escaped, never raw on the terminal", async () => {
+    const dir = project();
+    const name = "run/\x1b[31mred.sock";
+    await hostServer(join(dir, name));
+    const r = await client(dir, ["--net", "none"], name);
+    expect(r.stdout).toBe("error:ECONNREFUSED\n");
+    expect(r.stderr).toContain("blocked connect to unix socket run/\\x1b[31mred.sock");
+    expect(r.stderr).not.toContain("\x1b");
+  });
+
+  it("a socket that is connected already gets the kernel's EISCONN, not a new connection", async () => {
+    const dir = project();
+    writeFileSync(join(dir, "twice.py"), `import socket,errno
+s = socket.socket(socket.AF_UNIX); s.connect("run/host.sock")
+try:
+    s.connect("run/host.sock"); print("connected twice")
+except OSError as e:
+    print("error:" + errno.errorcode[e.errno])
+`);
+    await hostServer(join(dir, "run/host.sock"));
+    expect((await collect([PY, "twice.py"], { cwd: dir })).stdout).toBe("error:EISCONN\n");
+    expect((await nsbox(["--net", "none", "--allow-socket", "run/host.sock", "--", PY, "twice.py"], { cwd: dir })).stdout).toBe("error:EISCONN\n");
+  });
+
   it("datagrams to it are refused with EPERM (control: sent with --allow-socket, and without nsbox)", async () => {
     const dir = project();
     const server = await hostServer(join(dir, "run/d.sock"), "", "dgram");
@@ -160,8 +184,8 @@ describe.skipIf(!transparent)("a Unix socket in the project made by a host proce
     const dir = project();
     const sock = join(dir, "run/host.sock");
     await hostServer(sock);
-    expect((await run([PY, "client.py", sock], { cwd: dir, net: "none", stderr: "ignore" })).stdout).toBe("error:ECONNREFUSED\n");
-    expect((await run([PY, "client.py", sock], { cwd: dir, net: "none", allowSockets: [sock] })).stdout).toBe("reply:HOST\n");
+    expect((await run([PY, "client.py", sock], { cwd: dir, net: ["none"], stderr: "ignore" })).stdout).toBe("error:ECONNREFUSED\n");
+    expect((await run([PY, "client.py", sock], { cwd: dir, net: ["none"], allowSockets: [sock] })).stdout).toBe("reply:HOST\n");
   });
 });
 
@@ -195,6 +219,58 @@ except OSError as e:
     expect((await collect([PY, "abstract.py", name], { cwd: dir })).stdout).toBe("reply:HOST\n");
     expect((await nsbox(["--net", "none", "--", PY, "abstract.py", name], { cwd: dir })).stdout).toBe("error:ECONNREFUSED\n");
   });
+});
+
+/**
+ * The race: a thread swaps the link `DIR/l` between a socket made inside (`DIR/in.sock`) and the
+ * host's (argv[1]) while the main thread connects through it, N times; prints the replies counted.
+ */
+const RACE = `import socket,os,threading,sys,errno,json
+host, n, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+srv = socket.socket(socket.AF_UNIX); srv.bind(d + "/in.sock"); srv.listen(128)
+def serve():
+    while True:
+        c, _ = srv.accept()
+        try: c.send(b"INSIDE\\n")
+        except OSError: pass
+        c.close()
+threading.Thread(target=serve, daemon=True).start()
+def flip():
+    i = 0
+    while True:
+        try:
+            os.symlink(host if i % 2 else d + "/in.sock", d + "/l.new"); os.rename(d + "/l.new", d + "/l")
+        except OSError:
+            try: os.unlink(d + "/l.new")
+            except OSError: pass
+        i += 1
+threading.Thread(target=flip, daemon=True).start()
+counts = {}
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(d + "/l"); r = s.recv(10).decode().strip()
+    except OSError as e:
+        r = "error:" + errno.errorcode[e.errno]
+    counts[r] = counts.get(r, 0) + 1
+    s.close()
+print(json.dumps(counts))
+`;
+
+describe.skipIf(!transparent)("a payload that swaps a link between its own socket and the host's while it connects", () => {
+  it("never reaches the host's in 3000 tries (control: without nsbox the same race reaches it)", async () => {
+    const dir = project();
+    writeFileSync(join(dir, "race.py"), RACE);
+    const sock = join(dir, "run/host.sock");
+    await hostServer(sock);
+    const control = JSON.parse((await collect([PY, "race.py", sock, "300", scratchIn(made)], { cwd: dir })).stdout);
+    expect(control.HOST).toBeGreaterThan(0);
+    const r = await nsbox(["--net", "none", "--", PY, "race.py", sock, "3000", "/tmp"], { cwd: dir });
+    expect(r.exitCode).toBe(0);
+    const counts = JSON.parse(r.stdout);
+    expect(counts.HOST ?? 0).toBe(0);
+    expect(counts.INSIDE).toBeGreaterThan(0);
+  }, 180_000);
 });
 
 describe.skipIf(!transparent)("--allow-socket with a socket outside the sandbox's view ($SSH_AUTH_SOCK)", () => {

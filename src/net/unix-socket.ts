@@ -9,10 +9,10 @@ const { ERRNO } = sys;
 const AF_UNIX = 1;
 const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5;
 const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
-const O_RDONLY = 0, O_NONBLOCK = 0o4000, O_DIRECTORY = 0o200000, O_PATH = 0o10000000;
+const O_RDONLY = 0, O_NONBLOCK = 0o4000, O_NOFOLLOW = 0o400000, O_DIRECTORY = 0o200000, O_PATH = 0o10000000;
 const RESOLVE_NO_MAGICLINKS = 0x02n, RESOLVE_BENEATH = 0x08n, RESOLVE_IN_ROOT = 0x10n;
 const S_IFMT = 0o170000, S_IFSOCK = 0o140000;
-const SOL_SOCKET = 1, SO_PASSCRED = 16, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_PEERPIDFD = 77;
+const SOL_SOCKET = 1, SO_PASSCRED = 16, SO_ACCEPTCONN = 30, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_PEERPIDFD = 77;
 const ENOPROTOOPT = 92, ENOTTY = 25;
 /** ioctl(2) numbers: pidfd's PIDFD_GET_PID_NAMESPACE (linux/pidfd.h, 6.11) and nsfs's NS_GET_PARENT (linux/nsfs.h). */
 const PIDFD_GET_PID_NAMESPACE = 0xff05, NS_GET_PARENT = 0xb702;
@@ -62,6 +62,14 @@ export interface UnixHandlers {
 
 const bytesOf = (p: string | Uint8Array | undefined): Uint8Array => (p === undefined ? new Uint8Array(0) : typeof p === "string" ? new TextEncoder().encode(p) : p);
 const text = (p: Uint8Array) => new TextDecoder().decode(p);
+/**
+ * A path the payload chose, for a line on the user's terminal: control characters (an escape
+ * sequence that rewrites the screen) as \xNN, at most 255 characters.
+ */
+const printable = (p: string) => {
+  const shown = p.replace(/[\x00-\x1f\x7f-\x9f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return shown.length > 255 ? `${shown.slice(0, 255)}…` : shown;
+};
 
 /** sockaddr_un of a path (NUL-terminated) or of an abstract name (a leading NUL, exact length). */
 export function unixAddress(name: Uint8Array, abstract: boolean): Uint8Array {
@@ -261,16 +269,27 @@ function copyOptions(from: number, to: number): void {
 
 /** The handlers for one sandbox's Unix sockets. */
 export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
-  /** Per allowed socket, a descriptor of it (O_PATH) that datagram sends name as /proc/self/fd/N, held until close(). */
+  /**
+   * Security decision: each allowed socket is held (O_PATH) from here to close(): a held inode
+   * keeps its number, so no socket made later (by another host program, after the allowed one
+   * was removed) can take the (dev, ino) the user allowed. One that is no longer the socket the
+   * plan resolved is not allowed at all. Datagram sends name the held descriptor (/proc/self/fd/N).
+   */
   const held = new Map<string, number>();
   const key = (id: { dev: bigint; ino: bigint }) => `${id.dev}:${id.ino}`;
-  const allowedId = (id: { dev: bigint; ino: bigint }) => policy.allowed.some((a) => sameId(a, id));
-  const block = (call: UnixBlock["call"], path: string, reason: string, message: string) => {
+  for (const a of policy.allowed) {
+    const fd = sys.openPath(a.path, O_PATH | O_NOFOLLOW);
+    const st = fd >= 0 ? sys.fstatIds(fd) : fd;
+    if (typeof st !== "number" && (st.mode & S_IFMT) === S_IFSOCK && sameId(st, a)) held.set(key(a), fd);
+    else sys.close(fd);
+  }
+  const allowedId = (id: { dev: bigint; ino: bigint }) => held.has(key(id));
+  const block = (call: UnixBlock["call"], path: string, reason: string, message: (shown: string) => string) => {
     try {
-      policy.report({ action: "block", protocol: "unix", path, call, reason, message });
+      policy.report({ action: "block", protocol: "unix", path, call, reason, message: message(printable(path)) });
     } catch {}
   };
-  const outside = (path: string) => `blocked connect to unix socket ${path} (made outside the sandbox; --allow-socket ${path} allows it)`;
+  const outside = (p: string) => `blocked connect to unix socket ${p} (made outside the sandbox; --allow-socket ${p} allows it)`;
 
   /** The path resolved as the payload sees it, with its identity: a descriptor to close, or an errno to answer. */
   const resolve = (c: UnixCall, path: Uint8Array): { fd: number; id: { dev: bigint; ino: bigint } } | { errno: number } => {
@@ -298,9 +317,13 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
         if (allowedId(found.id)) return await connectDuplicate(c, procFd(found.fd));
         if (c.type !== SOCK_STREAM && c.type !== SOCK_SEQPACKET) {
           // A datagram socket connected to a path would send there with no address the filter sees.
-          block("connect", path, "datagram socket made outside the sandbox or not checked", `blocked connect to unix socket ${path} (a datagram socket: only --allow-socket ${path} allows it)`);
+          block("connect", path, "datagram socket made outside the sandbox or not checked", (p) => `blocked connect to unix socket ${p} (a datagram socket: only --allow-socket ${p} allows it)`);
           return { errno: ERRNO.ECONNREFUSED! };
         }
+        // The kernel's answers for a socket that is connected or listening already: nsbox replaces
+        // only a socket that is not yet either (its replacement would drop the connection or the listener).
+        if (typeof sys.getpeername(c.sock) !== "number") return { errno: ERRNO.EISCONN! };
+        if (sys.getsockoptInt(c.sock, SOL_SOCKET, SO_ACCEPTCONN)) return { errno: ERRNO.EINVAL! };
         return await connectChecked(c, found.fd, path);
       } finally {
         sys.close(found.fd);
@@ -325,7 +348,7 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
       if (r < 0) return { errno: -r };
       const peer = peerInside(c, own);
       if (!peer.inside) {
-        block("connect", path, peer.why ?? "made outside the sandbox", peer.why && peer.why !== "made outside the sandbox" ? `blocked connect to unix socket ${path} (${peer.why}; --allow-socket ${path} allows it)` : outside(path));
+        block("connect", path, peer.why ?? "made outside the sandbox", (p) => (peer.why ? `blocked connect to unix socket ${p} (${peer.why}; --allow-socket ${p} allows it)` : outside(p)));
         return { errno: ERRNO.ECONNREFUSED! };
       }
       if (!c.fdFlags.nonblock) {
@@ -352,14 +375,12 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
       if ("errno" in found) return found;
       if (!allowedId(found.id)) {
         sys.close(found.fd);
-        block("send", path, "datagrams go only to --allow-socket sockets", `blocked send to unix socket ${path} (datagrams go only to sockets named with --allow-socket ${path})`);
+        block("send", path, "datagrams go only to --allow-socket sockets", (p) => `blocked send to unix socket ${p} (datagrams go only to sockets named with --allow-socket ${p})`);
         return { errno: ERRNO.EPERM! };
       }
-      // The send happens after this returns: the name stays valid through a descriptor held for the session.
-      let fd = held.get(key(found.id));
-      if (fd === undefined) held.set(key(found.id), (fd = found.fd));
-      else sys.close(found.fd);
-      return { address: procFd(fd) };
+      // The send happens after this returns: the name stays valid through the descriptor held for the session.
+      sys.close(found.fd);
+      return { address: procFd(held.get(key(found.id))!) };
     } catch {
       return { errno: ERRNO.EPERM! };
     }
