@@ -499,24 +499,33 @@ describe("git clone over ssh from an sshd on the host's loopback", () => {
 describe("the race: a second thread rewrites the address while the first connects", () => {
   const TRIES = 10_000;
   let race = "";
+  let naive = "";
 
   beforeAll(() => {
     const cc = ["/usr/bin/gcc", "/usr/bin/cc"].find(existsSync);
     if (!cc) throw new Error(`no C compiler (gcc or cc): ${APT}`);
-    race = join(scratchIn(made), "egress-race");
-    const r = Bun.spawnSync([cc, "-O2", "-pthread", "-o", race, join(FIXTURES, "egress-race.c")], { stderr: "pipe" });
-    if (r.exitCode !== 0) throw new Error(`compiling tests/fixtures/egress-race.c failed (${APT}): ${r.stderr.toString()}`);
-    chmodSync(race, 0o755);
+    const dir = scratchIn(made);
+    const compile = (name: string) => {
+      const out = join(dir, name);
+      const r = Bun.spawnSync([cc, "-O2", "-pthread", "-o", out, join(FIXTURES, `${name}.c`)], { stderr: "pipe" });
+      if (r.exitCode !== 0) throw new Error(`compiling tests/fixtures/${name}.c failed (${APT}): ${r.stderr.toString()}`);
+      chmodSync(out, 0o755);
+      return out;
+    };
+    race = compile("egress-race");
+    naive = compile("continue-supervisor");
   });
 
-  /** Run the racer (`ARGS…`) on the host (net undefined) or inside; its counts, and the servers'. */
-  async function runRace(net: string[] | undefined, a: Counting, b: Counting) {
+  /** Run the racer on the host (net undefined) or inside, blocking or not; its counts, and the servers'. */
+  async function runRace(net: string[] | "naive" | undefined, how: "blocking" | "nonblock", a: Counting, b: Counting) {
     const before = [a.accepted, b.accepted];
     const cwd = project();
     copyFileSync(race, join(cwd, "egress-race"));
     chmodSync(join(cwd, "egress-race"), 0o755);
-    const argv = ["./egress-race", String(a.port), String(b.port), String(TRIES)];
-    const ran = net ? await nsbox([...net, "--", ...NO_PROXY_VARS, ...argv], { cwd, env }) : await collect(argv, { cwd, env });
+    const argv = ["./egress-race", String(a.port), String(b.port), String(TRIES), "127.0.0.1", how];
+    const ran = net === "naive" ? await collect([naive, String(a.port), ...argv], { cwd, env })
+      : net ? await nsbox([...net, "--", ...NO_PROXY_VARS, ...argv], { cwd, env })
+      : await collect(argv, { cwd, env });
     expect(ran.exitCode).toBe(0);
     const counts = JSON.parse(ran.stdout.trim()) as { allowed: number; blocked: number; refused: number; other: number; lastErrno: number };
     // Let the servers' accept loops catch up with what the kernel already completed.
@@ -524,24 +533,36 @@ describe("the race: a second thread rewrites the address while the first connect
     return { ran, counts, served: { allowed: a.accepted - before[0]!, blocked: b.accepted - before[1]! } };
   }
 
-  test(`control: on the host, ${TRIES} racing connects reach both ports`, async () => {
-    const { counts, served } = await runRace(undefined, allowed, other);
-    expect(counts.allowed).toBeGreaterThan(0);
-    expect(counts.blocked).toBeGreaterThan(0);
-    expect(counts.allowed + counts.blocked).toBe(TRIES);
-    expect(served.blocked).toBeGreaterThan(0);
-  }, 120_000);
+  for (const how of ["blocking", "nonblock"] as const) {
+    const label = how === "blocking" ? "blocking" : "non-blocking (EINPROGRESS, poll)";
+    test(`control: on the host, ${TRIES} racing ${label} connects reach both ports`, async () => {
+      const { counts, served } = await runRace(undefined, how, allowed, other);
+      expect(counts.allowed).toBeGreaterThan(0);
+      expect(counts.blocked).toBeGreaterThan(0);
+      expect(counts.allowed + counts.blocked).toBe(TRIES);
+      expect(served.blocked).toBeGreaterThan(0);
+    }, 120_000);
 
-  test(`--net allow=127.0.0.1:ALLOWED: ${TRIES} racing connects never reach the blocked port, and do reach the allowed one`, async () => {
-    const { ran, counts, served } = await runRace(["--net", `allow=127.0.0.1:${allowed.port}`], allowed, other);
-    expect(counts.blocked).toBe(0);
-    expect(served.blocked).toBe(0);
-    // The control inside: the same program reaches the allowed server through nsbox.
-    expect(counts.allowed).toBeGreaterThan(0);
-    expect(served.allowed).toBeGreaterThan(0);
-    expect(counts.allowed + counts.refused).toBe(TRIES);
-    expect(ran.stderr).not.toContain("nsbox: proxy");
-  }, 300_000);
+    // The control that matters: a supervisor that checks the address and then lets the kernel
+    // read it again (SECCOMP_USER_NOTIF_FLAG_CONTINUE) loses this race, so the test can see it.
+    test(`control: under a check-then-CONTINUE supervisor, ${TRIES} racing ${label} connects reach the blocked port`, async () => {
+      const { counts, served } = await runRace("naive", how, allowed, other);
+      expect(counts.blocked).toBeGreaterThan(0);
+      expect(served.blocked).toBeGreaterThan(0);
+    }, 120_000);
+
+    test(`--net allow=127.0.0.1:ALLOWED: ${TRIES} racing ${label} connects never reach the blocked port, and do reach the allowed one`, async () => {
+      const { ran, counts, served } = await runRace(["--net", `allow=127.0.0.1:${allowed.port}`], how, allowed, other);
+      expect(counts.blocked).toBe(0);
+      expect(served.blocked).toBe(0);
+      // The control inside: the same program reaches the allowed server through nsbox.
+      expect(counts.allowed).toBeGreaterThan(0);
+      expect(served.allowed).toBeGreaterThan(0);
+      // The blocked port, when the kernel read it, is the sandbox's own lo: refused there.
+      expect(counts).toMatchObject({ other: 0, allowed: TRIES - counts.refused });
+      expect(ran.stderr).not.toContain("nsbox: proxy");
+    }, 300_000);
+  }
 });
 
 describe("programs that use the proxy variables keep working", () => {
