@@ -471,9 +471,9 @@ describe("git clone over ssh from an sshd on the host's loopback", () => {
         "PermitRootLogin prohibit-password",
         "",
       ].join("\n"));
-      // As root, sshd wants its privilege-separation directory /run/sshd: a tmpfs /run in a
-      // mount namespace of its own gives it one without touching the host's /run.
-      const argv = process.getuid!() === 0
+      // As root, sshd wants its privilege-separation directory /run/sshd: when the host has none,
+      // a tmpfs /run in a mount namespace of its own gives it one without touching the host's /run.
+      const argv = process.getuid!() === 0 && !existsSync("/run/sshd")
         ? ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount -t tmpfs -o mode=755 tmpfs /run && mkdir -m 755 /run/sshd && exec /usr/sbin/sshd -D -e -f "$1" 2>&1', "sh", join(dir, "sshd_config")]
         : ["sh", "-c", 'exec /usr/sbin/sshd -D -e -f "$1" 2>&1', "sh", join(dir, "sshd_config")];
       const started = background(argv, { cwd: dir, env });
