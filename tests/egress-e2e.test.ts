@@ -1,10 +1,13 @@
 // Transparent egress (issue 14), end to end: programs that ignore the proxy variables (Python
-// sockets, nc, a TLS client, getaddrinfo, git over ssh, UDP, Unix sockets, a C program racing
-// its own connect) against real servers this file starts on the host's loopback. Each sandboxed
-// client runs with every proxy variable unset (`env -u …`: nsbox sets them inside), and each
-// has a control: the same client on the host reaches what the sandbox must not, and the same
-// client in a sandbox without the rule is refused. Servers count what they accepted, so that
-// "refused" means the host never saw the connection, not only that the client gave up.
+// sockets, nc, a TLS client, getaddrinfo, git over ssh, UDP, Unix sockets, C programs that
+// re-aim a connected socket or race their own connect) against real servers this file starts on
+// the host's loopback. Each sandboxed client runs with every proxy variable unset (`env -u …`:
+// nsbox sets them inside), and each has a control: the same client on the host reaches what the
+// sandbox must not, the same client in a sandbox without the rule is refused, and for the race a
+// supervisor that checks and then answers CONTINUE (tests/fixtures/continue-supervisor.c) loses
+// it. Servers count what they accepted, so that "refused" means the host never saw the
+// connection, not only that the client gave up. The C fixtures are compiled with gcc; sshd, nc,
+// python3 are Debian's (.ci/run installs them; a missing one fails with the apt-get line).
 // scripts/test runs this file as root and as uid 1000.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
