@@ -654,6 +654,23 @@ describe("the race: a second thread rewrites the address while the first connect
   }
 });
 
+describe("--net-log: the transparent decisions, with the name the payload used", () => {
+  test("an allowed connect by name, a blocked connect and a blocked lookup each write a JSON line", async () => {
+    const cwd = project();
+    const log = join(cwd, "net.jsonl");
+    const r = await shell(["--net", `allow=localhost:${allowed.port}`, "--net-log", log], [
+      `${noProxyShell} ${PYTHON} client.py tcp localhost ${allowed.port} logged`,
+      `${noProxyShell} ${PYTHON} client.py tcp ${OUTSIDE} 9`,
+      `${noProxyShell} ${PYTHON} client.py resolve nsbox-e2e-logged.invalid`,
+    ].join("\n"), cwd);
+    expect(jsonLines(r.stdout)).toEqual([{ connected: true, peer: ["127.0.0.1", allowed.port], reply: "logged" }, { error: "ECONNREFUSED" }, { gaierror: EAI_NONAME }]);
+    const events = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(events).toContainEqual(expect.objectContaining({ action: "allow", protocol: "tcp", host: "localhost", port: allowed.port, address: "127.0.0.1" }));
+    expect(events).toContainEqual(expect.objectContaining({ action: "block", protocol: "tcp", host: OUTSIDE, port: 9, reason: "not in --net allow" }));
+    expect(events).toContainEqual(expect.objectContaining({ action: "block", protocol: "dns", host: "nsbox-e2e-logged.invalid" }));
+  });
+});
+
 describe("programs that use the proxy variables keep working", () => {
   test("curl with its defaults (HTTP_PROXY) reaches an allowed server through nsbox's proxy", async () => {
     const web = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => new Response(`web ${new URL(req.url).pathname}\n`) });
