@@ -10,7 +10,7 @@ import type { NameBook } from "./names.ts";
 import { findRule, addressValue, type Rule } from "./rules.ts";
 import { encodeInet } from "./sockaddr.ts";
 import * as sys from "./sys.ts";
-import type { Call, Reply } from "./unotify.ts";
+import { inSandbox, type Call, type Reply } from "./unotify.ts";
 
 /** One decision, as the session reports it (the --net-log line and the end-of-run report). */
 export interface EgressEvent {
@@ -38,7 +38,7 @@ type Inet = { family: 2 | 10; address: string; port: number };
 
 const SOCK_STREAM = 1;
 const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000, O_NONBLOCK = 0o4000, O_RDWR = 2;
-const POLLOUT = 4;
+const POLLOUT = 4, POLLNVAL = 32;
 const SOL_SOCKET = 1, SO_ERROR = 4, SO_KEEPALIVE = 9, SO_LINGER = 13, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_PROTOCOL = 38;
 const IPPROTO_IP = 0, IPPROTO_TCP = 6, IPPROTO_IPV6 = 41, IPPROTO_MPTCP = 262;
 const TCP_NODELAY = 1, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6, TCP_USER_TIMEOUT = 18;
@@ -72,29 +72,6 @@ function readyNow(fd: number, events: number): boolean {
   pollfd[0] = fd;
   pollfd[1] = events;
   return sys.syscall(NR_PPOLL, ptr(pollfd), 1, ptr(noWait), 0, 8) === 1;
-}
-
-const SIOCGSKNS = 0x894c;
-/** nsbox's own network namespace (the host's), by identity. */
-let hostNet: string | undefined;
-/**
- * Whether socket `fd` lives in a network namespace other than nsbox's own: SIOCGSKNS gives its
- * namespace. It needs CAP_NET_ADMIN there, which nsbox has in the sandbox's namespaces (it made
- * their user namespace) and, unless root, not in the host's: a refusal means not the sandbox's.
- */
-function inSandbox(fd: number): boolean {
-  hostNet ??= (() => {
-    const self = sys.openPath("/proc/self/ns/net", 0o10000000 /* O_PATH */);
-    if (self < 0) return "";
-    const id = sys.fstatIds(self);
-    sys.close(self);
-    return typeof id === "number" ? "" : `${id.dev}:${id.ino}`;
-  })();
-  const ns = sys.syscall(sys.NR.ioctl, fd, SIOCGSKNS, 0);
-  if (ns < 0) return false;
-  const id = sys.fstatIds(ns);
-  sys.close(ns);
-  return typeof id !== "number" && hostNet !== "" && `${id.dev}:${id.ino}` !== hostNet;
 }
 
 /** What nsbox remembers of a host socket it installed: where it went, by which name. */
@@ -200,7 +177,8 @@ export function egress(opts: EgressOptions) {
     if (!(flags & O_NONBLOCK)) sys.setFileFlags(c.sock, flags);
     if (r === 0) return { val: 0 };
     if (r !== -errno("EINPROGRESS") || c.fdFlags.nonblock) return { errno: -r };
-    if (!readyNow(c.sock, POLLOUT)) await c.watch(c.sock, POLLOUT);
+    // POLLNVAL: the watcher can take no more waits; the socket stays connecting, as after a signal.
+    if (!readyNow(c.sock, POLLOUT) && (await c.watch(c.sock, POLLOUT)) & POLLNVAL) return { errno: errno("EINTR") };
     const err = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_ERROR);
     return err === undefined ? { errno: errno("EIO") } : err ? { errno: err } : { val: 0 };
   }
@@ -310,7 +288,10 @@ export function egress(opts: EgressOptions) {
       return inProgress ? { errno: errno("EINPROGRESS") } : { val: 0 };
     }
     if (inProgress) {
-      if (!readyNow(made.fd, POLLOUT)) await c.watch(made.fd, POLLOUT);
+      if (!readyNow(made.fd, POLLOUT) && (await c.watch(made.fd, POLLOUT)) & POLLNVAL) {
+        sys.close(made.fd);
+        return { errno: errno("EINTR") };
+      }
       const err = sys.getsockoptInt(made.fd, SOL_SOCKET, SO_ERROR) ?? errno("EIO");
       if (err) {
         sys.close(made.fd);

@@ -31,7 +31,7 @@ export interface NetSession {
   /** For supervise: serve the proxy (or the resolver) on the socket the sandbox made. */
   onListen(fd: number, which?: "proxy" | "resolver"): void;
   /** For supervise: serve the seccomp notifications of the sandbox's connects and sends (the callee owns the listener). */
-  onNotify(listener: number): Promise<void>;
+  onNotify(listener: number): void;
   /** For supervise: serve DNS on the UDP socket bound to 127.0.0.53:53 inside (the callee owns it). */
   onResolver(fd: number): void;
   /** The names the sandbox looked up, and which addresses were answered for them. */
@@ -210,22 +210,25 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; allow
     names,
     onListen: (fd, which = "proxy") => (which === "resolver" ? onResolver(fd) : void (proxy = startProxy(fd, rules, safeEvent, opts.proxy))),
     onResolver,
-    async onNotify(listener) {
-      try {
-        // Loaded here: the FFI behind them costs the CLI's start nothing when the network is not mediated.
-        const [{ egress }, { serveNotifications }, { withUnixSockets }] = await Promise.all([import("./egress.ts"), import("./unotify.ts"), import("./unix-socket.ts")]);
-        const inet = egress({ rules, names, ownAddresses, report: stamped, mode: opts.mode ?? "allow" });
-        const handlers = withUnixSockets({ connectInet: inet.connectInet, connectUnix: async () => ({ errno: 111 }), sendDestination: inet.sendDestination }, {
-          allowed: opts.allowSockets ?? [],
-          report: (b) => stamped({ action: b.action, protocol: "unix", host: b.path, port: 0, reason: b.reason, call: b.call }),
+    onNotify(listener) {
+      // Loaded here: the FFI behind them costs the CLI's start nothing when the network is not mediated.
+      void Promise.all([import("./egress.ts"), import("./unotify.ts"), import("./unix-socket.ts")])
+        .then(([{ egress }, { serveNotifications }, { withUnixSockets }]) => {
+          const inet = egress({ rules, names, ownAddresses, report: stamped, mode: opts.mode ?? "allow" });
+          const handlers = withUnixSockets({ connectInet: inet.connectInet, connectUnix: async () => ({ errno: 111 }), sendDestination: inet.sendDestination }, {
+            allowed: opts.allowSockets ?? [],
+            report: (b) => stamped({ action: b.action, protocol: "unix", host: b.path, port: 0, reason: b.reason, call: b.call }),
+          });
+          unix = handlers;
+          notifications = serveNotifications(listener, handlers);
+        })
+        .catch((e) => {
+          // Closed, the listener fails the payload's trapped calls (ENOSYS) instead of leaving them waiting.
+          closeQuietly(listener);
+          try {
+            opts.warn?.(`serving the sandbox's connections failed (${e instanceof Error ? e.message : String(e)}); its connects and addressed sends now fail`);
+          } catch {}
         });
-        unix = handlers;
-        notifications = serveNotifications(listener, handlers);
-      } catch (e) {
-        // Closed, the listener fails the payload's trapped calls (ENOSYS) instead of leaving them waiting.
-        closeQuietly(listener);
-        throw e;
-      }
     },
     finish() {
       proxy?.close();
