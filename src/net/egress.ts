@@ -239,7 +239,7 @@ export function egress(opts: EgressOptions) {
     if (host) {
       // A host socket (TCP: nsbox installs nothing else): decided again, executed on it, so the
       // kernel answers EISCONN or EALREADY itself. Its "inside" is the host's loopback: refused.
-      const d = isLoopbackOrUnspecified(to.address) && inside(to) ? { reason: "a socket connected outside the sandbox can't reach the sandbox's loopback", name: nameOf(to.address) } : outsideRefusal(to);
+      const d = isLoopbackOrUnspecified(to.address) && inside(to) ? { reason: "a socket of the host's network (connected outside the sandbox, or handed in) can't reach the sandbox's loopback", name: nameOf(to.address) } : outsideRefusal(to);
       if (d.reason) {
         event("block", "tcp", to, d);
         return { errno: errno("ECONNREFUSED") };
@@ -250,7 +250,7 @@ export function egress(opts: EgressOptions) {
     if (udp ? isLoopbackOrUnspecified(to.address) : inside(to)) {
       // Executed on the socket itself: it must be the sandbox's, never a host socket nsbox forgot.
       if (!inSandbox(c.sock)) {
-        event("block", "tcp", to, { name: nameOf(to.address), reason: "a socket connected outside the sandbox can't reach the sandbox's loopback" });
+        event("block", "tcp", to, { name: nameOf(to.address), reason: "a socket of the host's network (connected outside the sandbox, or handed in) can't reach the sandbox's loopback" });
         return { errno: errno("ECONNREFUSED") };
       }
       const r = await connectHere(c, encodeInet(to.address, to.port, to.family));
