@@ -94,8 +94,8 @@ function inside(net: string[], script: string, opts: { cwd?: string; env?: Recor
 }
 
 /** Run the client inside: `bun client.mjs ARGS…`, parsed. */
-async function client(net: string[], args: string[]): Promise<{ ran: Ran; result: { status?: number; body?: string; error?: string; connected?: boolean } }> {
-  const ran = await nsbox([...bunMount, ...net, "--", BUN, "client.mjs", ...args], { cwd: workdir(), env });
+async function client(net: string[], args: string[], runEnv: Record<string, string> = env): Promise<{ ran: Ran; result: { status?: number; body?: string; error?: string; connected?: boolean } }> {
+  const ran = await nsbox([...bunMount, ...net, "--", BUN, "client.mjs", ...args], { cwd: workdir(), env: runEnv });
   let result = {};
   try {
     result = JSON.parse(ran.stdout.trim());
@@ -376,12 +376,17 @@ describe("--net none and --net host", () => {
   });
 });
 
-describe("--net allow=: going around the proxy", () => {
+// Proxy mode (the fallback where the kernel lacks user notification; forced here): only the
+// proxy leads out. In transparent mode a direct connection to an allowed destination works
+// (tests/egress.test.ts).
+const proxyMode = { ...env, NSBOX_NET_MODE: "proxy" };
+
+describe("--net allow=: going around the proxy (proxy mode)", () => {
   test("a direct connection to the host's loopback, bypassing the proxy, reaches the sandbox's own lo instead", async () => {
     const net = ["--net", `allow=127.0.0.1:${web.port},127.0.0.1:${echo.port}`];
-    const r = await inside(net, `curl -sS --noproxy '*' --max-time 10 http://127.0.0.1:${web.port}/ 2>/dev/null; echo "noproxy: $?"`);
+    const r = await inside(net, `curl -sS --noproxy '*' --max-time 10 http://127.0.0.1:${web.port}/ 2>/dev/null; echo "noproxy: $?"`, { env: proxyMode });
     expect(r).toEqual({ exitCode: 0, stdout: "noproxy: 7\n", stderr: "" });
-    const { result } = await client(net, ["direct", "127.0.0.1", String(echo.port)]);
+    const { result } = await client(net, ["direct", "127.0.0.1", String(echo.port)], proxyMode);
     expect(result).toEqual({ error: "ECONNREFUSED" });
   });
 
@@ -395,7 +400,7 @@ describe("--net allow=: going around the proxy", () => {
       `curl -sS --noproxy '*' --max-time 10 ${url}/ 2>/dev/null; echo "noproxy: $?"`,
       `${BUN} client.mjs direct ${outside.address} ${outside.server.port}`,
       `curl -sS -f ${url}/proxied`,
-    ].join("\n"));
+    ].join("\n"), { env: proxyMode });
     expect(r.exitCode).toBe(0);
     const [noproxy, direct, proxied] = r.stdout.split("\n");
     expect(noproxy).toBe("noproxy: 7");
