@@ -40,6 +40,8 @@ def echo(s):
 try:
     if mode == "connect":
         s = socket.socket(); s.connect((host, port)); s.settimeout(20); out(echo=echo(s))
+    if mode == "connect6":
+        s = socket.socket(socket.AF_INET6); s.connect((host, port)); s.settimeout(20); out(echo=echo(s))
     if mode == "nonblock":
         s = socket.socket(); s.setblocking(False)
         r = s.connect_ex((host, port))
@@ -223,6 +225,18 @@ describe.skipIf(!transparent)("given transparent egress (this kernel has seccomp
   test("connect(AF_UNSPEC) on a socket nsbox connected outside is refused (EOPNOTSUPP) and the connection stays", async () => {
     const r = await client(`allow=127.0.0.1:${a.port}`, ["unspec", "127.0.0.1", a.port]);
     expect(r.result).toEqual({ result: -1, errno: 95 /* EOPNOTSUPP */, echo: "pong:ping" });
+  });
+
+  test("an IPv6 socket aimed at ::ffff:127.0.0.1 or ::1 stays in the sandbox (control: the IPv4 rule for that port lets the mapped address reach the host's server)", async () => {
+    const before = b.peers.length;
+    const mapped = await client(`allow=127.0.0.1:${a.port}`, ["connect6", "::ffff:127.0.0.1", b.port]);
+    expect(mapped.result).toEqual({ error: "ECONNREFUSED" });
+    const one = await client(`allow=127.0.0.1:${a.port}`, ["connect6", "::1", b.port]);
+    expect(one.result).toEqual({ error: "ECONNREFUSED" });
+    expect(b.peers.length).toBe(before);
+    const control = await client(`allow=127.0.0.1:${b.port}`, ["connect6", "::ffff:127.0.0.1", b.port]);
+    expect(control.result).toEqual({ echo: "pong:ping" });
+    expect(b.peers.length).toBe(before + 1);
   });
 
   test("--net none: the host's loopback is out of reach and an outside address is refused and reported (control: allowed, the same connect reaches the host's server)", async () => {
