@@ -339,6 +339,14 @@ export function egress(opts: EgressOptions) {
   // (about 4 ms): paid here, while the sandbox's command starts, not in its first connect.
   outsideRefusal({ family: 2, address: "192.0.2.1", port: 9 });
   inside({ family: 2, address: "127.0.0.1", port: 9 });
+  const probe = sys.socket(2, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); // never connected
+  if (probe >= 0) {
+    inodeKey(probe);
+    sys.getsockoptInt(probe, SOL_SOCKET, SO_PROTOCOL);
+    sys.getsockoptBytes(probe, SOL_SOCKET, SO_LINGER, 8);
+    readyNow(probe, POLLOUT);
+    sys.close(probe);
+  }
 
   return { connectInet, sendDestination };
 }
