@@ -42,6 +42,11 @@ try:
         s = socket.socket(); s.connect((host, port)); s.settimeout(20); out(echo=echo(s))
     if mode == "connect6":
         s = socket.socket(socket.AF_INET6); s.connect((host, port)); s.settimeout(20); out(echo=echo(s))
+    if mode == "connected":
+        # A socket connected to a server of the sandbox's own, then aimed at the allowed host port.
+        srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+        s = socket.socket(); s.connect(srv.getsockname())
+        out(second=errno.errorcode.get(s.connect_ex((host, port)), 0), peer=s.getpeername()[1] == srv.getsockname()[1])
     if mode == "nonblock":
         s = socket.socket(); s.setblocking(False)
         r = s.connect_ex((host, port))
@@ -237,6 +242,15 @@ describe.skipIf(!transparent)("given transparent egress (this kernel has seccomp
     const control = await client(`allow=127.0.0.1:${b.port}`, ["connect6", "::ffff:127.0.0.1", b.port]);
     expect(control.result).toEqual({ echo: "pong:ping" });
     expect(b.peers.length).toBe(before + 1);
+  });
+
+  test("a socket already connected inside gets the kernel's EISCONN for an allowed destination, not a replacement (control: a new socket reaches it)", async () => {
+    const before = a.peers.length;
+    const r = await client(`allow=127.0.0.1:${a.port}`, ["connected", "127.0.0.1", a.port]);
+    expect(r.result).toEqual({ second: "EISCONN", peer: true });
+    expect(a.peers.length).toBe(before);
+    const control = await client(`allow=127.0.0.1:${a.port}`, ["connect", "127.0.0.1", a.port]);
+    expect(control.result).toEqual({ echo: "pong:ping" });
   });
 
   test("--net none: the host's loopback is out of reach and an outside address is refused and reported (control: allowed, the same connect reaches the host's server)", async () => {

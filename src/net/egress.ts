@@ -41,7 +41,8 @@ const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000, O_NONBLOCK = 0o4000, O_R
 const POLLOUT = 4, POLLNVAL = 32;
 const SOL_SOCKET = 1, SO_ERROR = 4, SO_KEEPALIVE = 9, SO_LINGER = 13, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_PROTOCOL = 38;
 const IPPROTO_IP = 0, IPPROTO_TCP = 6, IPPROTO_IPV6 = 41, IPPROTO_MPTCP = 262;
-const TCP_NODELAY = 1, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6, TCP_USER_TIMEOUT = 18;
+const TCP_NODELAY = 1, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6, TCP_INFO = 11, TCP_USER_TIMEOUT = 18;
+const TCP_SYN_SENT = 2, TCP_CLOSE = 7;
 const IP_TOS = 1, IPV6_V6ONLY = 26, IPV6_TCLASS = 67;
 const MSG_FASTOPEN = 0x20000000n;
 /** What nsbox serves inside the sandbox, which no rule sends to the host: the resolver, and the proxy (src/plan/network.ts PROXY_PORT). */
@@ -270,6 +271,10 @@ export function egress(opts: EgressOptions) {
       event("block", "tcp", to, d);
       return { errno: errno("ECONNREFUSED") };
     }
+    // A socket already connected (or connecting, or listening) in the sandbox: the kernel's own
+    // answer, not a replacement (TCP_INFO's first byte is the state; 7 is TCP_CLOSE).
+    const info = sys.getsockoptBytes(c.sock, IPPROTO_TCP, TCP_INFO, 8);
+    if (typeof info !== "number" && info.length > 0 && info[0] !== TCP_CLOSE) return { errno: errno(info[0] === TCP_SYN_SENT ? "EALREADY" : "EISCONN") };
     const protocol = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_PROTOCOL);
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_MPTCP) {
       event("block", "tcp", to, { name: d.name, reason: `protocol ${protocol} (nsbox connects TCP only)` });
