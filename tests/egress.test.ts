@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { nsbox, scratchDir, type Ran } from "./helpers.ts";
+import { collect, nsbox, scratchDir, type Ran } from "./helpers.ts";
 
 const PYTHON = "/usr/bin/python3";
 /** The caller's environment without proxy variables, so that what a sandbox has is nsbox's doing. */
@@ -47,6 +47,10 @@ try:
         srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
         s = socket.socket(); s.connect(srv.getsockname())
         out(second=errno.errorcode.get(s.connect_ex((host, port)), 0), peer=s.getpeername()[1] == srv.getsockname()[1])
+    if mode == "sndtimeo":
+        # A blocking connect bounded by SO_SNDTIMEO (1 s) to a server that never completes it.
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 1, 0))
+        out(result=errno.errorcode.get(s.connect_ex((host, port)), 0))
     if mode == "nonblock":
         s = socket.socket(); s.setblocking(False)
         r = s.connect_ex((host, port))
@@ -251,6 +255,29 @@ describe.skipIf(!transparent)("given transparent egress (this kernel has seccomp
     expect(a.peers.length).toBe(before);
     const control = await client(`allow=127.0.0.1:${a.port}`, ["connect", "127.0.0.1", a.port]);
     expect(control.result).toEqual({ echo: "pong:ping" });
+  });
+
+  test("a blocking connect ends at SO_SNDTIMEO with EINPROGRESS, as on the host (control: the same client on the host)", async () => {
+    // A host server that never accepts, its backlog full: a new connect waits for an answer to its SYN.
+    const full = Bun.spawn([PYTHON, "-c", String.raw`
+import socket, sys, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(0)
+port = srv.getsockname()[1]; held = []
+for i in range(3):
+    c = socket.socket(); c.setblocking(False); c.connect_ex(("127.0.0.1", port)); held.append(c)
+time.sleep(0.3); print(port, flush=True); time.sleep(60)
+`], { stdout: "pipe", stderr: "ignore" });
+    try {
+      const reader = full.stdout.getReader();
+      const port = Number(new TextDecoder().decode((await reader.read()).value).trim());
+      const cwd = projectWithClient();
+      const host = await collect([PYTHON, "client.py", "sndtimeo", "127.0.0.1", String(port)], { cwd, env });
+      expect(JSON.parse(host.stdout)).toEqual({ result: "EINPROGRESS" });
+      const r = await client(`allow=127.0.0.1:${port}`, ["sndtimeo", "127.0.0.1", port]);
+      expect(r.result).toEqual({ result: "EINPROGRESS" });
+    } finally {
+      full.kill();
+    }
   });
 
   test("--net none: the host's loopback is out of reach and an outside address is refused and reported (control: allowed, the same connect reaches the host's server)", async () => {

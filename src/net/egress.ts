@@ -75,6 +75,15 @@ function readyNow(fd: number, events: number): boolean {
   return sys.syscall(NR_PPOLL, ptr(pollfd), 1, ptr(noWait), 0, 8) === 1;
 }
 
+/** The payload socket's SO_SNDTIMEO in milliseconds (0: none), which bounds a blocking connect. */
+function sendTimeout(fd: number): number {
+  const tv = sys.getsockoptBytes(fd, SOL_SOCKET, SO_SNDTIMEO, 16);
+  if (typeof tv === "number" || tv.length < 16) return 0;
+  const v = new DataView(tv.buffer, tv.byteOffset, 16);
+  const ms = Number(v.getBigInt64(0, true)) * 1000 + Math.ceil(Number(v.getBigInt64(8, true)) / 1000);
+  return ms > 0 ? Math.min(ms, 2 ** 31 - 1) : 0;
+}
+
 /** What nsbox remembers of a host socket it installed: where it went, by which name. */
 interface Installed {
   address: string;
@@ -215,7 +224,7 @@ export function egress(opts: EgressOptions) {
   }
 
   /** Put `fd` in the payload's place (same number, its close-on-exec), with the payload's O_NONBLOCK. */
-  function install(c: Call, fd: number, to: Inet, name: string | undefined): number {
+  function install(c: Call, fd: number, to: Inet, name: string | undefined, keep = false): number {
     // A socket's file flags are O_RDWR and the O_NONBLOCK it was made with: one F_SETFL.
     if (!c.fdFlags.nonblock) sys.setFileFlags(fd, O_RDWR);
     const key = inodeKey(fd);
@@ -224,7 +233,7 @@ export function egress(opts: EgressOptions) {
       if (installed.size >= INSTALLED_MAX) installed.delete(installed.keys().next().value!);
       installed.set(key, { address: to.address, port: to.port, ...(name ? { name } : {}) });
     }
-    sys.close(fd);
+    if (!keep) sys.close(fd);
     return r;
   }
 
@@ -292,11 +301,30 @@ export function egress(opts: EgressOptions) {
       event("allow", "tcp", to, d);
       return inProgress ? { errno: errno("EINPROGRESS") } : { val: 0 };
     }
-    if (inProgress) {
-      if (!readyNow(made.fd, POLLOUT) && (await c.watch(made.fd, POLLOUT)) & POLLNVAL) {
+    if (inProgress && !readyNow(made.fd, POLLOUT)) {
+      const waited = c.watch(made.fd, POLLOUT);
+      const limit = sendTimeout(c.sock);
+      let expire = (_: undefined) => {};
+      const expired = new Promise<undefined>((r) => (expire = r));
+      const timer = limit ? setTimeout(() => expire(undefined), limit) : undefined;
+      const revents = await (limit ? Promise.race([waited, expired]) : waited);
+      if (timer) clearTimeout(timer);
+      if (revents === undefined) {
+        // SO_SNDTIMEO passed, as the kernel's blocking connect would end: EINPROGRESS, the
+        // connection going on in the installed socket. nsbox's copy stays open until the wait
+        // ends (the watcher holds its number).
+        const r = install(c, made.fd, to, d.name, true);
+        void waited.then(() => sys.close(made.fd));
+        if (r < 0) return { errno: -r };
+        event("allow", "tcp", to, d);
+        return { errno: errno("EINPROGRESS") };
+      }
+      if (revents & POLLNVAL) {
         sys.close(made.fd);
         return { errno: errno("EINTR") };
       }
+    }
+    if (inProgress) {
       const err = sys.getsockoptInt(made.fd, SOL_SOCKET, SO_ERROR) ?? errno("EIO");
       if (err) {
         sys.close(made.fd);
