@@ -146,6 +146,8 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
   } catch (e) {
     net?.finish();
     registration?.release();
+    // A module nsbox could not read for want of a descriptor (the network session's) is the same want as the sandbox's own.
+    if (!(e instanceof NsboxError) && /\bEMFILE\b/.test(e instanceof Error ? e.message : "")) throw tooFewDescriptors();
     throw e;
   }
 

@@ -122,6 +122,9 @@ function closeQuietly(fd: number): boolean {
  * event throws (a `live` that fails, say): the proxy and the sandbox go on, and so does the log.
  */
 export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
+  // Before the sandbox starts (see loadResolver): the resolver's modules are read while descriptors are free.
+  const { startResolver, loadResolver } = require("./resolver.ts") as typeof import("./resolver.ts");
+  loadResolver();
   let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile, opts.logNamed);
   const blocked = new Map<string, string>();
   let more = 0;
@@ -167,7 +170,6 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFi
     onListen(fd, which = "proxy") {
       if (which === "proxy") proxy = startProxy(fd, rules, safeEvent, opts.proxy);
       else {
-        const { startResolver } = require("./resolver.ts") as typeof import("./resolver.ts");
         resolver = startResolver(fd, { mode: opts.mode ?? "allow", rules, names, onEvent: safeEvent, resolve: opts.proxy?.resolve, ownAddresses: opts.proxy?.ownAddresses });
       }
     },
