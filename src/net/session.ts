@@ -2,10 +2,10 @@
 // of blocked connections, and --net-log.
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, realpathSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
-import { fileError, fileKind } from "../errno.ts";
+import { fileError, fileKind, openFileLimit } from "../errno.ts";
 import { NsboxError } from "../errors.ts";
 import type { Rule } from "./rules.ts";
-import { startProxy, type NetEvent, type Proxy, type ProxyOptions } from "./proxy.ts";
+import type { NetEvent, Proxy, ProxyOptions } from "./proxy.ts";
 import { NameBook } from "./names.ts";
 import type { Resolver, ResolverEvent } from "./resolver.ts";
 
@@ -122,9 +122,20 @@ function closeQuietly(fd: number): boolean {
  * event throws (a `live` that fails, say): the proxy and the sandbox go on, and so does the log.
  */
 export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
-  // Before the sandbox starts (see loadResolver): the resolver's modules are read while descriptors are free.
+  // The proxy (and node:net, 15 ms) only for --net allow=; read now, while descriptors are free.
+  const startProxy = opts.mode === "none" ? undefined : (require("./proxy.ts") as typeof import("./proxy.ts")).startProxy;
+  // The resolver's modules (10 ms with node:dgram) are read once this turn ends: the sandbox is
+  // then being set up, on another CPU, until it passes the resolver's socket. Under a tight
+  // ulimit -n, now: the running sandbox may leave nsbox no descriptor to read them with.
   const { startResolver, loadResolver } = require("./resolver.ts") as typeof import("./resolver.ts");
-  loadResolver();
+  if ((openFileLimit() ?? Infinity) < 64) loadResolver();
+  else {
+    setImmediate(() => {
+      try {
+        loadResolver();
+      } catch {}
+    });
+  }
   let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile, opts.logNamed);
   const blocked = new Map<string, string>();
   let more = 0;
@@ -168,7 +179,10 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFi
   return {
     names,
     onListen(fd, which = "proxy") {
-      if (which === "proxy") proxy = startProxy(fd, rules, safeEvent, opts.proxy);
+      if (which === "proxy") {
+        if (startProxy) proxy = startProxy(fd, rules, safeEvent, opts.proxy);
+        else closeSync(fd);
+      }
       else {
         resolver = startResolver(fd, { mode: opts.mode ?? "allow", rules, names, onEvent: safeEvent, resolve: opts.proxy?.resolve, ownAddresses: opts.proxy?.ownAddresses });
       }
