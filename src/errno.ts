@@ -72,7 +72,7 @@ export function readNofileWith(read: () => number | undefined): void {
 }
 
 /** The soft RLIMIT_NOFILE of this process (a sandbox starts with the same), or undefined. */
-function openFileLimit(): number | undefined {
+export function openFileLimit(): number | undefined {
   const known = limitReader?.(); // no descriptor needed
   if (known !== undefined) return known;
   try {

@@ -141,6 +141,7 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
       const { netSession } = require("./net/session.ts") as typeof import("./net/session.ts");
       net = netSession(plan.egress?.rules ?? plan.proxy?.rules ?? [], {
         mode: plan.egress?.mode ?? (plan.proxy ? "allow" : "none"),
+        transparent: plan.egress !== undefined,
         allowSockets: plan.egress?.allowSockets,
         logFile: plan.proxy ? options.netLog : undefined,
         logNamed: options.netLog === undefined ? undefined : logNamed(options),
@@ -164,6 +165,8 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
   } catch (e) {
     net?.finish();
     registration?.release();
+    // A module nsbox could not read for want of a descriptor (the network session's) is the same want as the sandbox's own.
+    if (!(e instanceof NsboxError) && /\bEMFILE\b/.test(e instanceof Error ? e.message : "")) throw tooFewDescriptors();
     throw e;
   }
 

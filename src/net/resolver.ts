@@ -1,8 +1,6 @@
 // The sandbox's resolver: DNS over UDP on 127.0.0.53:53 inside (the socket its PID 1 made and
 // passed out), answered from the host for the names the rules allow, refused for the rest.
-import { lookup } from "node:dns/promises";
 import { closeSync } from "node:fs";
-import { networkInterfaces } from "node:os";
 import { refusal } from "./address-policy.ts";
 import type { NameBook } from "./names.ts";
 import { normalAddress } from "./names.ts";
@@ -49,8 +47,11 @@ interface DnsPacket {
   name: { encode(n: string): Uint8Array };
 }
 
-const systemResolve = async (name: string) => (await lookup(name, { all: true, verbatim: true })).map((a) => a.address);
-const systemAddresses = () => Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
+// node:dns and node:os are read at the first allowed lookup, not in every sandbox with a resolver.
+const systemResolve = async (name: string) =>
+  (await (require("node:dns/promises") as typeof import("node:dns/promises")).lookup(name, { all: true, verbatim: true })).map((a) => a.address);
+const systemAddresses = () =>
+  Object.values((require("node:os") as typeof import("node:os")).networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 
 /**
  * A DNS name as a host name: letters, digits, `-` and `_` in dot-separated labels. Security
@@ -85,6 +86,16 @@ function portsOf(matched: Rule[], rules: Rule[]): number[] {
     ports.add(443);
   }
   return [...ports];
+}
+
+/**
+ * Read dns-packet (two files, about 5 ms) and node:dgram (about 5 ms) ahead of the socket. The
+ * session calls this while the sandbox is being set up: reading a module takes a descriptor, and
+ * once the sandbox runs nsbox may hold all that `ulimit -n` leaves it (FDS_NEEDED counts them).
+ */
+export function loadResolver(): void {
+  require("dns-packet");
+  require("node:dgram");
 }
 
 /** Serve DNS on `fd` (a bound UDP socket inside the sandbox's network namespace). */

@@ -3,12 +3,12 @@
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, realpathSync, writeSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { resolve } from "node:path";
-import { fileError, fileKind } from "../errno.ts";
+import { fileError, fileKind, openFileLimit } from "../errno.ts";
 import { NsboxError } from "../errors.ts";
 import type { EgressEvent } from "./egress.ts";
 import { NameBook } from "./names.ts";
 import type { Rule } from "./rules.ts";
-import { startProxy, type NetEvent, type Proxy, type ProxyOptions } from "./proxy.ts";
+import type { NetEvent, Proxy, ProxyOptions } from "./proxy.ts";
 import type { AllowedSocket } from "../plan/allow-sockets.ts";
 
 /** One line of --net-log: the proxy's decisions, and those of transparent egress (tcp, udp), the resolver (dns) and Unix sockets. */
@@ -155,11 +155,31 @@ function blockedLine(e: SessionEvent): string {
 const systemAddresses = () => Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 
 /**
- * `rules`: the sandbox's --net allow rules (none for --net none). `live`: each blocked
+ * `rules`: the sandbox's --net allow rules (none for --net none). `transparent`: its connections
+ * will come through onNotify (plan.egress): their modules are read early. `live`: each blocked
  * connection as it happens (verbose). `warn`: told once when handling an event throws (a
  * `live` that fails, say): the proxy and the sandbox go on, and so does the log.
  */
-export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; allowSockets?: readonly AllowedSocket[]; logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
+export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; transparent?: boolean; allowSockets?: readonly AllowedSocket[]; logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
+  // The proxy (and node:net, 15 ms) only for --net allow=; read now, while descriptors are free.
+  const startProxy = opts.mode === "none" ? undefined : (require("./proxy.ts") as typeof import("./proxy.ts")).startProxy;
+  // The resolver's and transparent egress's modules (10 ms with node:dgram; the FFI of sys.ts)
+  // are read once this turn ends: the sandbox is then being set up, on another CPU, until it
+  // passes its sockets. Under a tight ulimit -n, now: the running sandbox may leave nsbox no
+  // descriptor to read them with.
+  const { startResolver, loadResolver } = require("./resolver.ts") as typeof import("./resolver.ts");
+  const loadModules = () => {
+    loadResolver();
+    if (opts.transparent) require("./egress.ts"), require("./unotify.ts"), require("./unix-socket.ts");
+  };
+  if ((openFileLimit() ?? Infinity) < 64) loadModules();
+  else {
+    setImmediate(() => {
+      try {
+        loadModules();
+      } catch {}
+    });
+  }
   let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile, opts.logNamed);
   const blocked = new Map<string, string>();
   let more = 0;
@@ -203,32 +223,35 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; allow
   const stamped = (e: (Omit<SessionEvent, "time"> & { time?: string }) | EgressEvent) => safeEvent({ time: new Date().toISOString(), ...e });
   const ownAddresses = opts.proxy?.ownAddresses ?? systemAddresses;
   const onResolver = (fd: number) => {
-    const { startResolver } = require("./resolver.ts") as typeof import("./resolver.ts");
     resolver = startResolver(fd, { mode: opts.mode ?? "allow", rules, names, onEvent: stamped, resolve: opts.proxy?.resolve, ownAddresses });
   };
   return {
     names,
-    onListen: (fd, which = "proxy") => (which === "resolver" ? onResolver(fd) : void (proxy = startProxy(fd, rules, safeEvent, opts.proxy))),
+    onListen(fd, which = "proxy") {
+      if (which === "resolver") onResolver(fd);
+      else if (startProxy) proxy = startProxy(fd, rules, safeEvent, opts.proxy);
+      else closeSync(fd);
+    },
     onResolver,
     onNotify(listener) {
-      // Loaded here: the FFI behind them costs the CLI's start nothing when the network is not mediated.
-      void Promise.all([import("./egress.ts"), import("./unotify.ts"), import("./unix-socket.ts")])
-        .then(([{ egress }, { serveNotifications }, { withUnixSockets }]) => {
-          const inet = egress({ rules, names, ownAddresses, report: stamped, mode: opts.mode ?? "allow" });
-          const handlers = withUnixSockets({ connectInet: inet.connectInet, connectUnix: async () => ({ errno: 111 }), sendDestination: inet.sendDestination }, {
-            allowed: opts.allowSockets ?? [],
-            report: (b) => stamped({ action: b.action, protocol: "unix", host: b.path, port: 0, reason: b.reason, call: b.call }),
-          });
-          unix = handlers;
-          notifications = serveNotifications(listener, handlers);
-        })
-        .catch((e) => {
-          // Closed, the listener fails the payload's trapped calls (ENOSYS) instead of leaving them waiting.
-          closeQuietly(listener);
-          try {
-            opts.warn?.(`serving the sandbox's connections failed (${e instanceof Error ? e.message : String(e)}); its connects and addressed sends now fail`);
-          } catch {}
+      try {
+        const { egress } = require("./egress.ts") as typeof import("./egress.ts");
+        const { serveNotifications } = require("./unotify.ts") as typeof import("./unotify.ts");
+        const { withUnixSockets } = require("./unix-socket.ts") as typeof import("./unix-socket.ts");
+        const inet = egress({ rules, names, ownAddresses, report: stamped, mode: opts.mode ?? "allow" });
+        const handlers = withUnixSockets({ connectInet: inet.connectInet, connectUnix: async () => ({ errno: 111 }), sendDestination: inet.sendDestination }, {
+          allowed: opts.allowSockets ?? [],
+          report: (b) => stamped({ action: b.action, protocol: "unix", host: b.path, port: 0, reason: b.reason, call: b.call }),
         });
+        unix = handlers;
+        notifications = serveNotifications(listener, handlers);
+      } catch (e) {
+        // Closed, the listener fails the payload's trapped calls (ENOSYS) instead of leaving them waiting.
+        if (!notifications) closeQuietly(listener);
+        try {
+          opts.warn?.(`serving the sandbox's connections failed (${e instanceof Error ? e.message : String(e)}); its connects and addressed sends now fail`);
+        } catch {}
+      }
     },
     finish() {
       proxy?.close();
