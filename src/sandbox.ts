@@ -126,8 +126,8 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
   // What killed runs left behind: before this run makes its own (its plan's are in use).
   for (const line of sweepWorkDirs(plan.cleanup)) report("warn", line);
   for (const note of plan.notes) report("note", note);
-  if (verbose && plan.netMode) report("debug", `network: ${(require("./net/mode.ts") as typeof import("./net/mode.ts")).describeNetMode(plan.netMode)}`);
   if (verbose && plan.droppedEnv.length) report("debug", `dropped from the environment: ${plan.droppedEnv.join(" ")}`);
+  if (verbose && plan.netMode) report("debug", `network: ${(require("./net/mode.ts") as typeof import("./net/mode.ts")).describeNetMode(plan.netMode)}`);
 
   let registration: import("./registry.ts").Registration | undefined;
   let net: import("./net/session.ts").NetSession | undefined;

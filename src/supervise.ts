@@ -32,7 +32,8 @@ export interface SuperviseHooks {
   onListen?: (fd: number) => void;
   /**
    * Called with nsbox's copy of the notify filter's listener (plan.egress; src/net/unotify.ts)
-   * and the host pid of PID 1 (the callee owns the listener). Without it, the step fails.
+   * and the host pid of PID 1 (the callee owns the listener); it must start serving before it
+   * returns (a throw fails the step). Without it: destinations inside the sandbox only.
    */
   onNotify?: (listener: number, pid: number) => void;
   /**
@@ -144,19 +145,24 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   return { pid, kill, outcome };
 }
 
-const EOPNOTSUPP = 95;
+const EIO = 5;
 /**
  * nsbox's copy of descriptor `fd` of PID 1 (its seccomp listener): pidfd_getfd works while PID 1
- * is still dumpable and alone in the sandbox (before SPAWN). -errno when it fails or nobody would serve it.
+ * is still dumpable and alone in the sandbox (before SPAWN). -errno when it fails.
  */
-function takeListener(pid: number, fd: number, served: boolean): number {
-  if (!served) return -EOPNOTSUPP;
+function takeListener(pid: number, fd: number): number {
   const { pidfdGetfd } = require("./net/sys.ts") as typeof import("./net/sys.ts");
   const pidfd = pidfdOpen(pid);
   if (pidfd < 0) return pidfd;
   const listener = pidfdGetfd(pidfd, fd);
   closeFd(pidfd);
   return listener;
+}
+
+/** Without an onNotify hook: destinations inside the sandbox are reached, every other one refused. */
+function serveInsideOnly(listener: number): void {
+  const { serveNotifications, insideOnly } = require("./net/unotify.ts") as typeof import("./net/unotify.ts");
+  serveNotifications(listener, insideOnly);
 }
 
 /** Read PID 1's reports until it exits, reap it (then `onReaped`), and build the Outcome. */
@@ -213,12 +219,25 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, kill: (sig
           // relay, nothing would continue it: it goes on at once.
           if (relay) await guarded("stopping with the command", () => relay!.stopped(value!));
           else kill(SIGNAL.CONT);
+        } else if (kind === REPORT.NOTIFY && value! < 0) {
+          // Another seccomp listener above this sandbox (nested): it runs without, as in proxy mode.
+          if (hooks.verbose) warn("network: proxy (a seccomp listener is in place already: a sandbox or container around nsbox)");
         } else if (kind === REPORT.NOTIFY) {
           // PID 1 waits for one byte: 0 once nsbox holds the listener, else the errno that fails the step.
-          const listener = takeListener(pid, value!, hooks.onNotify !== undefined);
+          // The hook starts serving before PID 1 goes on; if it can't, the step fails (a payload
+          // whose connections nobody answers would hang at its first one).
+          let listener = takeListener(pid, value!);
+          if (listener >= 0) {
+            try {
+              (hooks.onNotify ?? serveInsideOnly)(listener, pid);
+            } catch (e) {
+              warn(`taking the sandbox's connections failed (${e instanceof Error ? e.message : String(e)})`);
+              closeFd(listener);
+              listener = -EIO;
+            }
+          }
           const { write } = require("./net/sys.ts") as typeof import("./net/sys.ts");
           write(controlParent, new Uint8Array([listener < 0 ? Math.min(-listener, 255) : 0]));
-          if (listener >= 0) await guarded("taking the sandbox's connections", () => hooks.onNotify!(listener, pid));
         } else if (kind === REPORT.LISTEN) {
           const listener = receiveFd(controlParent);
           if (listener >= 0) {

@@ -233,7 +233,9 @@ describe("help, version, verbose", () => {
     expect(r.exitCode).toBe(0);
     const lines = r.stderr.trimEnd().split("\n");
     expect(lines[0]).toContain("MY_SECRET_TOKEN");
-    expect(lines.slice(1).every((l) => l.startsWith("nsbox: ["))).toBe(true);
+    // Then the network's mode (transparent or proxy, src/net/mode.ts), then the steps.
+    expect(lines[1]).toMatch(/^nsbox: network: (transparent|proxy \()/);
+    expect(lines.slice(2).every((l) => l.startsWith("nsbox: ["))).toBe(true);
     expect(lines.length).toBeGreaterThan(6);
   });
 

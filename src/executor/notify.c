@@ -5,6 +5,7 @@
 #include "nsbox.h"
 
 #define EPIPE_ 32
+#define EBUSY_ 16
 #define SECCOMP_SET_MODE_FILTER 1
 #define SECCOMP_FILTER_FLAG_NEW_LISTENER 8
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV 32
@@ -25,6 +26,9 @@ int seccomp_notify(const void *program, int bytes, int index) {
    * signal would otherwise make the kernel restart a send nsbox already made. Older: without. */
   int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
   if (fd < 0 && errno == EINVAL) fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+  /* A filter with a listener is in place already (nsbox in nsbox, a container's supervisor):
+   * the kernel allows one a process. The sandbox goes on without: value -EBUSY, no ack. */
+  if (fd < 0 && errno == EBUSY_) { report(REPORT_NOTIFY, index, -EBUSY_); return 0; }
   if (fd < 0) return -1;
   report(REPORT_NOTIFY, index, fd);
   do n = read(CONTROL_FD, &byte, 1); while (n < 0 && errno == EINTR);
@@ -46,7 +50,7 @@ int pthread_detach(unsigned long thread);
 void *malloc(size_t size);
 void free(void *p);
 
-#define WATCH_MAX 64
+#define WATCH_MAX 4096
 /* A record to the parent (96 bytes, below PIPE_BUF: each write is whole). kind 1: a
  * notification (struct seccomp_notif in `notif`); 2: `fd` is ready (`revents`); 3: the
  * listener hung up (no filtered process is left); 4: the listener failed (errno in revents). */
@@ -106,8 +110,8 @@ static void *watch_loop(void *arg) {
           for (int i = 0; i < w->n; i++) if (w->fds[2 + i].fd == req[k].fd) w->fds[2 + i] = w->fds[2 + --w->n], i--;
         } else if (w->n < WATCH_MAX) {
           w->fds[2 + w->n].fd = req[k].fd, w->fds[2 + w->n].events = (short)req[k].events, w->n++;
-        } else {
-          r.kind = 2, r.fd = req[k].fd, r.revents = POLLERR_, r.pad = 0;
+        } else { /* too many at once: POLLNVAL, and the parent gives up on that wait */
+          r.kind = 2, r.fd = req[k].fd, r.revents = POLLNVAL_, r.pad = 0;
           put(w, &r);
         }
       }

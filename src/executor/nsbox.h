@@ -212,7 +212,7 @@ struct plan_header {
 #define REPORT_PTY 5      /* the pty master was sent on the control socket */
 #define REPORT_LISTEN 6   /* a listening socket was sent on the control socket */
 #define REPORT_STOPPED 7  /* value = the signal that stopped the payload (a terminal's job only) */
-#define REPORT_NOTIFY 8   /* value = the seccomp listener's descriptor in PID 1; an ack byte follows on CONTROL_FD */
+#define REPORT_NOTIFY 8   /* value = the seccomp listener's descriptor in PID 1 (an ack byte follows on CONTROL_FD), or -EBUSY (none: nested) */
 
 struct report {
   int kind, index, value, extra;

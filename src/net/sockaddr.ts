@@ -1,6 +1,19 @@
 // Socket addresses as the kernel lays them out (struct sockaddr_un, sockaddr_in, sockaddr_in6):
 // decoded from the bytes nsbox copied out of the payload's memory, and encoded for nsbox's calls.
-import { isIP } from "node:net";
+
+/** 4 for dotted-quad IPv4 text, 6 for IPv6 text, 0 otherwise (node:net's isIP costs a module load at every start). */
+function isIP(text: string): 0 | 4 | 6 {
+  if (/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(text)) return 4;
+  if (!/^[0-9a-fA-F:.]+$/.test(text) || !text.includes(":")) return 0;
+  const v4 = /:(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4 && isIP(v4[1]!) !== 4) return 0;
+  const head = v4 ? text.slice(0, -v4[1]!.length) + "0:0" : text;
+  const halves = head.split("::");
+  if (halves.length > 2) return 0;
+  const words = halves.flatMap((h) => (h ? h.split(":") : []));
+  if (!words.every((w) => /^[0-9a-fA-F]{1,4}$/.test(w))) return 0;
+  return (halves.length === 2 ? words.length < 8 : words.length === 8) ? 6 : 0;
+}
 
 export type Sockaddr =
   | { family: 1; path?: string | Uint8Array; abstract?: boolean }

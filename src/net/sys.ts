@@ -44,8 +44,23 @@ export function syscall(nr: number, ...a: Arg[]): number {
 /** The address of a buffer, for a syscall argument (the caller keeps the buffer alive). */
 const addr = (b: Uint8Array | BigInt64Array | Int32Array | BigUint64Array): number => (b.byteLength ? ptr(b) : 0);
 
+const PIDFD_THREAD = 0o200; // O_EXCL (6.9)
+/**
+ * A pidfd for the process (or, since Linux 6.9, the thread: PIDFD_THREAD) `pid`. A seccomp
+ * notification names the calling thread; before 6.9 a thread that leads no process gets the
+ * pidfd of its process (Tgid in /proc/TID/status). Its descriptors and memory are the same.
+ */
 export function pidfdOpen(pid: number): number {
-  return syscall(NR.pidfd_open, pid, 0);
+  const fd = syscall(NR.pidfd_open, pid, PIDFD_THREAD);
+  if (fd !== -ERRNO.EINVAL!) return fd;
+  const leader = syscall(NR.pidfd_open, pid, 0);
+  if (leader !== -ERRNO.EINVAL!) return leader;
+  const status = openPath(`/proc/${pid}/status`, 0);
+  if (status < 0) return status;
+  const text = read(status, 4096);
+  close(status);
+  const tgid = typeof text === "number" ? undefined : /^Tgid:\s*(\d+)/m.exec(new TextDecoder().decode(text))?.[1];
+  return tgid ? syscall(NR.pidfd_open, Number(tgid), 0) : -ERRNO.ESRCH!;
 }
 /** A copy of descriptor `fd` of the process behind `pidfd`, in nsbox (always close-on-exec). */
 export function pidfdGetfd(pidfd: number, fd: number): number {

@@ -42,11 +42,12 @@ export interface Served {
 
 const { ERRNO } = sys;
 const E = (name: string) => ERRNO[name]!;
-const POLLOUT = 4, POLLERR = 8, POLLHUP = 16;
+const POLLOUT = 4, POLLHUP = 16, POLLNVAL = 32;
 const SOL_SOCKET = 1, SO_TYPE = 3, SO_ERROR = 4, SO_DOMAIN = 39;
 const SOCK_STREAM = 1;
 const O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
-const MSG_DONTWAIT = 0x40, MSG_FASTOPEN = 0x20000000;
+const MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000, MSG_FASTOPEN = 0x20000000;
+const PIDFD_SEND_SIGNAL = 424, SIGPIPE = 13;
 const SCM_RIGHTS = 1, SCM_CREDENTIALS = 2;
 /** sockaddr_storage: the kernel refuses a longer address (EINVAL). */
 const ADDRESS_MAX = 128;
@@ -55,7 +56,7 @@ const IOV_MAX = 1024;
 /** Bytes of data nsbox copies for one send on a stream socket: a longer one is sent in part, as the kernel may. */
 const STREAM_CHUNK = 1 << 20;
 /** A datagram, and a message's control data, at most (the kernel's own limits are of this order). */
-const DATAGRAM_MAX = 1 << 17, CONTROL_MAX = 1 << 16;
+const DATAGRAM_MAX = 1 << 22, CONTROL_MAX = 1 << 16;
 const RECORD = 96;
 
 /** The answer that says the dispatcher must not answer (the notification is gone). */
@@ -79,6 +80,8 @@ const isLoopback = (address: string): boolean =>
  * watcher. Used for destinations inside the sandbox.
  */
 export async function connectHere(c: Call, address: Uint8Array): Promise<Reply> {
+  // A socket nsbox installed (a host connection) would reach the host's own loopback here.
+  if (!inSandbox(c.sock)) return { errno: E("EPERM") };
   const flags = sys.getFileFlags(c.sock);
   if (flags < 0) return { errno: -flags };
   const blocking = !(flags & O_NONBLOCK);
@@ -87,11 +90,35 @@ export async function connectHere(c: Call, address: Uint8Array): Promise<Reply> 
   if (blocking) sys.setFileFlags(c.sock, flags);
   if (r === 0) return { val: 0 };
   if (r === -E("EINPROGRESS") && blocking) {
-    await c.watch(c.sock, POLLOUT);
+    // POLLNVAL: the watcher could take no more waits; the socket stays connecting, as after a signal.
+    if ((await c.watch(c.sock, POLLOUT)) & POLLNVAL) return { errno: E("EINTR") };
     const err = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_ERROR);
     return err ? { errno: err } : { val: 0 };
   }
   return { errno: -r };
+}
+
+const SIOCGSKNS = 0x894c;
+let ownNetns: { dev: bigint; ino: bigint } | undefined;
+/**
+ * Whether socket `sock` lives in a network namespace other than nsbox's own (the sandbox's):
+ * SIOCGSKNS names it, and nsbox may ask only where it holds CAP_NET_ADMIN (the sandbox's
+ * namespaces are its own; the host's, unless nsbox runs as root, are not: EPERM). A call
+ * executed on any other socket would leave the sandbox.
+ */
+export function inSandbox(sock: number): boolean {
+  if (!ownNetns) {
+    const self = sys.openPath("/proc/self/ns/net", 0);
+    const st = self < 0 ? self : sys.fstatIds(self);
+    sys.close(self);
+    if (typeof st === "number") return false;
+    ownNetns = { dev: st.dev, ino: st.ino };
+  }
+  const ns = sys.syscall(sys.NR.ioctl, sock, SIOCGSKNS, 0);
+  if (ns < 0) return false;
+  const st = sys.fstatIds(ns);
+  sys.close(ns);
+  return typeof st !== "number" && !(st.ino === ownNetns.ino && st.dev === ownNetns.dev);
 }
 
 /**
@@ -225,6 +252,8 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
     closeFd(recordWrite);
     throw e;
   }
+  // Never blocks nsbox: a full request pipe answers that wait with POLLNVAL instead.
+  sys.setFileFlags(controlWrite, O_NONBLOCK);
   const started = startWatcher(listener, recordWrite, controlRead);
   if (started < 0) {
     for (const fd of [recordRead, recordWrite, controlRead, controlWrite]) closeFd(fd);
@@ -241,7 +270,7 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
       waiting.set(fd, list);
       if (sys.write(controlWrite, new Uint8Array(new Int32Array([fd, events]).buffer)) !== 8) {
         list.splice(list.indexOf(resolve), 1);
-        resolve(POLLERR);
+        resolve(POLLNVAL);
       }
     });
   };
@@ -293,7 +322,8 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
 /** Decide and execute one trapped call: its answer, or DROP when it is gone already. */
 async function dispatch(listener: number, n: Notification, handlers: NotifyHandlers, watch: Call["watch"]): Promise<Reply | typeof DROP> {
   const pidfd = sys.pidfdOpen(n.pid);
-  if (pidfd < 0) return DROP;
+  // Gone already (then the answer finds no one), or refused: never left waiting.
+  if (pidfd < 0) return { errno: E("EPERM") };
   let sock = -1;
   const opened: number[] = [];
   try {
@@ -319,7 +349,7 @@ async function dispatch(listener: number, n: Notification, handlers: NotifyHandl
         if (!sys.notifIdValid(listener, n.id)) return DROP;
         return await routeConnect(c, address, handlers);
       }
-      let messages: Message[];
+      let messages: (() => Message)[];
       let sendFlags: number;
       let vector: bigint | undefined;
       if (nr === sys.NR.sendto) {
@@ -329,23 +359,32 @@ async function dispatch(listener: number, n: Notification, handlers: NotifyHandl
         if (addrLen > ADDRESS_MAX) return { errno: E("EINVAL") };
         const data = readOrFault(n.pid, n.args[1]!, stream ? Math.min(length, STREAM_CHUNK) : length > DATAGRAM_MAX ? refuse(E("EMSGSIZE")) : length);
         const name = n.args[4] !== 0n && addrLen > 0 ? readOrFault(n.pid, n.args[4]!, addrLen) : undefined;
-        messages = [{ iov: [data], ...(name ? { name } : {}) }];
+        messages = [() => ({ iov: [data], ...(name ? { name } : {}) })];
       } else if (nr === sys.NR.sendmsg) {
         sendFlags = i32(n.args[2]!);
-        messages = [readMessage(n.pid, n.args[1]!, stream)];
+        const one = readMessage(n.pid, n.args[1]!, stream);
+        messages = [() => one];
       } else if (nr === sys.NR.sendmmsg) {
         sendFlags = i32(n.args[3]!);
         const count = Math.min(u32(n.args[2]!), IOV_MAX);
         vector = n.args[1]!;
         messages = [];
-        for (let i = 0; i < count; i++) messages.push(readMessage(n.pid, vector + BigInt(64 * i), stream));
+        // Each message read (and checked valid) just before it is sent: memory for one at a time.
+        for (let i = 0; i < count; i++) messages.push(() => readMessage(n.pid, vector! + BigInt(64 * i), stream));
       } else {
         return { errno: E("ENOSYS") };
       }
-      if (!sys.notifIdValid(listener, n.id)) return DROP;
       if (inet && sendFlags & MSG_FASTOPEN) return { errno: E("EOPNOTSUPP") };
       let sent = 0;
-      for (const [i, m] of messages.entries()) {
+      for (const [i, read] of messages.entries()) {
+        let m: Message;
+        try {
+          m = read();
+        } catch (e) {
+          if (e instanceof Refused && sent > 0) return { val: sent };
+          throw e;
+        }
+        if (!sys.notifIdValid(listener, n.id)) return DROP;
         const r = await sendOne(c, m, sendFlags, handlers, inet, stream, opened);
         for (const f of opened.splice(0)) sys.close(f);
         if (r < 0) return sent > 0 ? { val: sent } : { errno: -r };
@@ -383,9 +422,16 @@ async function routeConnect(c: Call, address: Uint8Array, handlers: NotifyHandle
     if (to?.family === 0) return connectHere(c, address);
     return { errno: E("EINVAL") };
   }
-  // Other families (netlink, packet): their addresses reach only the sandbox's own namespace.
+  // Other families (netlink, packet): their addresses reach only the sandbox's own namespace;
+  // a netlink multicast group would be joined with nsbox's capabilities, not the payload's.
+  if (netlinkGroups(c.family, address)) return { errno: E("EPERM") };
   return connectHere(c, address);
 }
+
+const AF_NETLINK = 16;
+/** A netlink address naming multicast groups (nl_groups, at offset 8). */
+const netlinkGroups = (family: number, address: Uint8Array | undefined): boolean =>
+  family === AF_NETLINK && address !== undefined && address.length >= 12 && new DataView(address.buffer, address.byteOffset).getUint32(8, true) !== 0;
 
 /**
  * Execute one message's send on the duplicate: the destination, if named, as the handler
@@ -393,6 +439,8 @@ async function routeConnect(c: Call, address: Uint8Array, handlers: NotifyHandle
  */
 async function sendOne(c: Call, m: Message, flags: number, handlers: NotifyHandlers, inet: boolean, stream: boolean, opened: number[]): Promise<number> {
   let name = m.name;
+  if (netlinkGroups(c.family, name)) return -E("EPERM");
+  if (name && !inSandbox(c.sock) && !(inet && stream)) return -E("EPERM");
   if (name && (inet || c.family === AF.UNIX)) {
     if (inet && stream) {
       name = undefined; // TCP ignores an address once connected, and refuses to send before
@@ -409,8 +457,11 @@ async function sendOne(c: Call, m: Message, flags: number, handlers: NotifyHandl
   const nonblocking = c.fdFlags.nonblock || (flags & MSG_DONTWAIT) !== 0;
   for (;;) {
     const r = sys.sendmsg(c.sock, msg, flags & ~MSG_FASTOPEN);
+    // nsbox sends with MSG_NOSIGNAL; the kernel would have sent the caller SIGPIPE.
+    if (r === -E("EPIPE") && !(flags & MSG_NOSIGNAL) && stream) sys.syscall(PIDFD_SEND_SIGNAL, c.pidfd, SIGPIPE, 0, 0);
     if (r !== -E("EAGAIN") || nonblocking) return r;
     const revents = await c.watch(c.sock, POLLOUT);
+    if (revents & POLLNVAL) return -E("EAGAIN");
     if (revents & POLLHUP && !(revents & POLLOUT)) return sys.sendmsg(c.sock, msg, flags);
   }
 }

@@ -12,9 +12,16 @@ export const TRAPPED: readonly { name: string; when: string }[] = [
   { name: "sendmmsg", when: "always, as sendmsg" },
 ];
 
+/**
+ * Refused here too (ENOSYS), whatever --seccomp says: io_uring connects and sends without a
+ * system call this filter sees (IORING_OP_CONNECT, IORING_OP_SENDMSG), so it would re-aim a
+ * socket past nsbox. The default filter refuses it as well (src/plan/seccomp.ts DENIED).
+ */
+export const REFUSED = ["io_uring_setup", "io_uring_enter", "io_uring_register"];
+
 const NR = {
-  x64: { connect: 42, sendto: 44, sendmsg: 46, sendmmsg: 307 },
-  arm64: { connect: 203, sendto: 206, sendmsg: 211, sendmmsg: 269 },
+  x64: { connect: 42, sendto: 44, sendmsg: 46, sendmmsg: 307, io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427 },
+  arm64: { connect: 203, sendto: 206, sendmsg: 211, sendmmsg: 269, io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427 },
 } as const;
 const AUDIT_ARCH = { x64: 0xc000003e, arm64: 0xc00000b7 };
 const X32_SYSCALL_BIT = 0x40000000;
@@ -37,6 +44,7 @@ export function notifyProgram(machine = arch()): Uint8Array {
   p.push([LD_W_ABS, 0, 0, ARCH_AT], [JEQ_K, 1, 0, AUDIT_ARCH[machine]], [RET_K, 0, 0, RET.KILL_PROCESS]);
   p.push([LD_W_ABS, 0, 0, NR_AT]);
   if (machine === "x64") p.push([JSET_K, 0, 1, X32_SYSCALL_BIT], [RET_K, 0, 0, RET.ERRNO | ENOSYS]);
+  for (const name of REFUSED) p.push([JEQ_K, 0, 1, nr[name as keyof typeof nr]], [RET_K, 0, 0, RET.ERRNO | ENOSYS]);
   // connect, sendmsg, sendmmsg: to NOTIF (the last of the three jumps over sendto's check).
   // Layout from here: 0 jeq connect, 1 jeq sendmsg, 2 jeq sendmmsg, 3 jeq sendto, 4 ALLOW,
   // 5 ld args[4] low, 6 jeq 0, 7 ld args[4] high, 8 jeq 0, 9 ld args[3] low, 10 jset FASTOPEN,
