@@ -189,6 +189,30 @@ except OSError as e:
   });
 });
 
+describe.skipIf(!transparent)("nsbox exec into a sandbox with --net none", () => {
+  it("the joined command's connect to the host's socket is refused too; its own sockets work (control: --allow-socket of the sandbox reaches it)", async () => {
+    const dir = project();
+    const sock = join(dir, "run/host.sock");
+    await hostServer(sock);
+    const start = async (name: string, extra: string[]) => {
+      const proc = Bun.spawn([process.execPath, "--no-env-file", "--config=/dev/null", join(import.meta.dir, "../bin/nsbox"), "--name", name, "--net", "none", ...extra, "--", "sleep", "60"], { cwd: dir, stdout: "ignore", stderr: "ignore" });
+      servers.push(proc);
+      for (let i = 0; i < 200 && !(await nsbox(["ps"], { cwd: dir })).stdout.includes(name); i++) await Bun.sleep(50);
+      return proc;
+    };
+    const name = `us${process.pid}x${Math.floor(Math.random() * 1e6)}`;
+    await start(name, []);
+    const r = await nsbox(["exec", name, "--", "sh", "-c", `${PY} client.py run/host.sock; ${PY} both.py /tmp/x.sock`], { cwd: dir });
+    expect(r.stdout).toBe("error:ECONNREFUSED\nreply:INSIDE\n");
+    expect(r.stderr).toContain("blocked connect to unix socket run/host.sock");
+    await nsbox(["stop", name], { cwd: dir });
+    const allowed = `${name}a`;
+    await start(allowed, ["--allow-socket", "run/host.sock"]);
+    expect((await nsbox(["exec", allowed, "--", PY, "client.py", "run/host.sock"], { cwd: dir })).stdout).toBe("reply:HOST\n");
+    await nsbox(["stop", allowed], { cwd: dir });
+  });
+});
+
 describe.skipIf(!transparent)("a Unix socket made inside the sandbox", () => {
   it("works in the project directory (a relative name) and in /tmp", async () => {
     const dir = project();
