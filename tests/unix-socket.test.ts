@@ -227,6 +227,23 @@ describe.skipIf(!transparent)("a Unix socket made inside the sandbox", () => {
     expect(await nsbox(["--net", "none", "--", "sh", "-c", script], { cwd: dir })).toMatchObject({ exitCode: 0, stdout: "reply:INSIDE\n" });
   });
 
+  it("its connected socket cannot take an abstract name of the host's (control: without nsbox, bind after connect takes it)", async () => {
+    const dir = project();
+    const name = `nsbox-squat-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
+    writeFileSync(join(dir, "squat.py"), `import socket,sys,errno
+d = sys.argv[1]
+srv = socket.socket(socket.AF_UNIX); srv.bind(d + "/sq.sock"); srv.listen()
+s = socket.socket(socket.AF_UNIX); s.connect(d + "/sq.sock")
+try:
+    s.bind("\\0" + sys.argv[2]); print("bound")
+except OSError as e:
+    print("error:" + errno.errorcode[e.errno])
+`);
+    expect((await collect([PY, "squat.py", scratchIn(made), `${name}-control`], { cwd: dir })).stdout).toBe("bound\n");
+    expect((await nsbox(["--net", "none", "--", PY, "squat.py", "/tmp", name], { cwd: dir })).stdout).toBe("error:EINVAL\n");
+    expect(readFileSync("/proc/net/unix", "utf8")).not.toContain(`@${name}\n`);
+  });
+
   it("an abstract name made inside works; the host's abstract names are not reachable (control: without nsbox they are)", async () => {
     const dir = project();
     const name = `@nsbox-test-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
