@@ -189,6 +189,30 @@ except OSError as e:
   });
 });
 
+describe.skipIf(!transparent)("nsbox exec into a sandbox with --net none", () => {
+  it("the joined command's connect to the host's socket is refused too; its own sockets work (control: --allow-socket of the sandbox reaches it)", async () => {
+    const dir = project();
+    const sock = join(dir, "run/host.sock");
+    await hostServer(sock);
+    const start = async (name: string, extra: string[]) => {
+      const proc = Bun.spawn([process.execPath, "--no-env-file", "--config=/dev/null", join(import.meta.dir, "../bin/nsbox"), "--name", name, "--net", "none", ...extra, "--", "sleep", "60"], { cwd: dir, stdout: "ignore", stderr: "ignore" });
+      servers.push(proc);
+      for (let i = 0; i < 200 && !(await nsbox(["ps"], { cwd: dir })).stdout.includes(name); i++) await Bun.sleep(50);
+      return proc;
+    };
+    const name = `us${process.pid}x${Math.floor(Math.random() * 1e6)}`;
+    await start(name, []);
+    const r = await nsbox(["exec", name, "--", "sh", "-c", `${PY} client.py run/host.sock; ${PY} both.py /tmp/x.sock`], { cwd: dir });
+    expect(r.stdout).toBe("error:ECONNREFUSED\nreply:INSIDE\n");
+    expect(r.stderr).toContain("blocked connect to unix socket run/host.sock");
+    await nsbox(["stop", name], { cwd: dir });
+    const allowed = `${name}a`;
+    await start(allowed, ["--allow-socket", "run/host.sock"]);
+    expect((await nsbox(["exec", allowed, "--", PY, "client.py", "run/host.sock"], { cwd: dir })).stdout).toBe("reply:HOST\n");
+    await nsbox(["stop", allowed], { cwd: dir });
+  });
+});
+
 describe.skipIf(!transparent)("a Unix socket made inside the sandbox", () => {
   it("works in the project directory (a relative name) and in /tmp", async () => {
     const dir = project();
@@ -201,6 +225,23 @@ describe.skipIf(!transparent)("a Unix socket made inside the sandbox", () => {
     writeFileSync(join(dir, "server.py"), SERVER);
     const script = `${PY} server.py /tmp/s/srv.sock INSIDE >/dev/null & mkdir -p /tmp/s /tmp/other; while [ ! -S /tmp/s/srv.sock ]; do sleep 0.05; done; cd /tmp/other && ${PY} ${dir}/client.py ../s/srv.sock; kill $!`;
     expect(await nsbox(["--net", "none", "--", "sh", "-c", script], { cwd: dir })).toMatchObject({ exitCode: 0, stdout: "reply:INSIDE\n" });
+  });
+
+  it("its connected socket cannot take an abstract name of the host's (control: without nsbox, bind after connect takes it)", async () => {
+    const dir = project();
+    const name = `nsbox-squat-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
+    writeFileSync(join(dir, "squat.py"), `import socket,sys,errno
+d = sys.argv[1]
+srv = socket.socket(socket.AF_UNIX); srv.bind(d + "/sq.sock"); srv.listen()
+s = socket.socket(socket.AF_UNIX); s.connect(d + "/sq.sock")
+try:
+    s.bind("\\0" + sys.argv[2]); print("bound")
+except OSError as e:
+    print("error:" + errno.errorcode[e.errno])
+`);
+    expect((await collect([PY, "squat.py", scratchIn(made), `${name}-control`], { cwd: dir })).stdout).toBe("bound\n");
+    expect((await nsbox(["--net", "none", "--", PY, "squat.py", "/tmp", name], { cwd: dir })).stdout).toBe("error:EINVAL\n");
+    expect(readFileSync("/proc/net/unix", "utf8")).not.toContain(`@${name}\n`);
   });
 
   it("an abstract name made inside works; the host's abstract names are not reachable (control: without nsbox they are)", async () => {

@@ -30,8 +30,15 @@ int seccomp_notify(const void *program, int bytes, int index) {
    * the kernel allows one a process. The sandbox goes on without: value -EBUSY, no ack. */
   if (fd < 0 && errno == EBUSY_) { report(REPORT_NOTIFY, index, -EBUSY_); return 0; }
   if (fd < 0) return -1;
+  /* nsbox takes the listener with pidfd_getfd, which needs this process dumpable. nsbox exec's
+   * init is not (join.c, from its first setns): dumpable for this wait only. No process of the
+   * sandbox can name it meanwhile (it stays in the host's PID namespace); at the sandbox's
+   * start, PID 1 is dumpable until its SPAWN anyway. */
+  int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  if (dumpable == 0 && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) { int e = errno; close(fd); errno = e; return -1; }
   report(REPORT_NOTIFY, index, fd);
   do n = read(CONTROL_FD, &byte, 1); while (n < 0 && errno == EINTR);
+  if (dumpable == 0) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   close(fd);
   if (n == 1 && byte == 0) return 0;
   errno = n == 1 ? byte : n == 0 ? EPIPE_ : errno;

@@ -101,6 +101,7 @@ void _exit(int status);
 #define TIOCGPGRP 0x540F
 #define TIOCSPGRP 0x5410
 #define PR_SET_PDEATHSIG 1
+#define PR_GET_DUMPABLE 3
 #define PR_SET_DUMPABLE 4
 #define PR_SET_NO_NEW_PRIVS 38
 #define AF_UNIX 1

@@ -3,6 +3,8 @@
 // with --allow-socket; one made inside works as before; abstract names stay in the sandbox's netns.
 import { readFileSync } from "node:fs";
 import type { AllowedSocket } from "../plan/allow-sockets.ts";
+import { arch } from "node:os";
+import { ptr } from "bun:ffi";
 import * as sys from "./sys.ts";
 
 const { ERRNO } = sys;
@@ -17,6 +19,9 @@ const ENOPROTOOPT = 92, ENOTTY = 25;
 /** ioctl(2) numbers: pidfd's PIDFD_GET_PID_NAMESPACE (linux/pidfd.h, 6.11) and nsfs's NS_GET_PARENT (linux/nsfs.h). */
 const PIDFD_GET_PID_NAMESPACE = 0xff05, NS_GET_PARENT = 0xb702;
 const NR_PIDFD_SEND_SIGNAL = 424;
+const NR_BIND = arch() === "x64" ? 49 : 200;
+/** sockaddr_un with only the family: bind() to it is autobind. */
+const FAMILY_ONLY = new Uint8Array([AF_UNIX, 0]);
 /** Deeper than the kernel's 32 nested PID namespaces. */
 const MAX_NS_DEPTH = 40;
 
@@ -343,6 +348,11 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
     const own = sys.socket(AF_UNIX, c.type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (own < 0) return { errno: -own };
     try {
+      // Security decision: nsbox's socket lives in the HOST's network namespace, whose abstract
+      // names (X11's, D-Bus's, an agent's) the payload could then take with bind(): bound now to
+      // an anonymous name of the kernel's choosing (autobind), a later bind() is EINVAL.
+      const bound = sys.syscall(NR_BIND, own, ptr(FAMILY_ONLY), 2);
+      if (bound < 0) return { errno: ERRNO.ECONNREFUSED! };
       copyOptions(c.sock, own);
       const r = await connectOwn(c, own, procFd(opath));
       if (r < 0) return { errno: -r };

@@ -39,6 +39,17 @@ function overlaid(o: SandboxOptions, path: string, host: Host): boolean {
  * directory) is another one, and is refused unless the sandbox made it.
  */
 export function allowSocketOps(b: PlanBuilder, o: SandboxOptions, host: Host): AllowedSocket[] {
+  return resolveAllowedSockets(o, host, (path, text, option) => {
+    const seen = b.viewsOf(path).some((v) => v.at === path) && !overlaid(o, path, host);
+    if (!seen) b.bind(path, path, { readOnly: false, isDir: false, why: { what: `show the socket ${path} at the same path`, option, origin: text, path } });
+  });
+}
+
+/**
+ * The allowed sockets, each checked as allowSocketOps says; `place` is called for each new one
+ * (the start binds it in; nsbox exec finds it where the start placed it).
+ */
+export function resolveAllowedSockets(o: SandboxOptions, host: Host, place: (path: string, text: string, option: string) => void = () => {}): AllowedSocket[] {
   const allowed: AllowedSocket[] = [];
   for (const value of o.allowSockets ?? []) {
     const { text, option } = label(o, value);
@@ -59,8 +70,7 @@ export function allowSocketOps(b: PlanBuilder, o: SandboxOptions, host: Host): A
     if (!walk.st.isSocket()) throw fail(`${walk.path === value ? "it" : walk.path} is ${fileKind(walk.st.mode)}, not a socket`, "name the Unix socket a program listens on");
     if (allowed.some((a) => a.dev === walk.st.dev && a.ino === walk.st.ino)) continue;
     allowed.push({ path: walk.path, dev: walk.st.dev, ino: walk.st.ino });
-    const seen = b.viewsOf(walk.path).some((v) => v.at === walk.path) && !overlaid(o, walk.path, host);
-    if (!seen) b.bind(walk.path, walk.path, { readOnly: false, isDir: false, why: { what: `show the socket ${walk.path} at the same path`, option, origin: text, path: walk.path } });
+    place(walk.path, text, option);
   }
   return allowed;
 }

@@ -13,6 +13,9 @@ import { payloadOps } from "./payload.ts";
 import { joinedIds } from "./ids.ts";
 import { netChoice, proxyEnv, type NetChoice } from "./network.ts";
 import { landlockConfines, listenEnv, passFdPlan } from "./pass-fds.ts";
+import { netMode } from "../net/mode.ts";
+import { notifyProgram } from "./seccomp-notify.ts";
+import { resolveAllowedSockets } from "./allow-sockets.ts";
 
 /** The namespaces joined, user first (it grants the capabilities the others need); mnt comes last, with the root. */
 const NAMESPACES = [
@@ -98,6 +101,15 @@ export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io
     // The sandbox's own devpts: the command's terminal is one of the sandbox's.
     b.push({ op: "OPEN_PTY", ptmx: "/dev/pts/ptmx", rows: io.terminal.rows, cols: io.terminal.cols, why: { what: "open a pseudo-terminal for the command" } });
   }
+  // Security decision: the command joins a sandbox whose connections nsbox decides (transparent
+  // mode), so its own are decided too, by this nsbox exec: without the notify filter it could
+  // connect to any host socket in a shared directory. Its own listener, the same policy
+  // (--allow-socket's paths resolved again now; they were bound in at the start).
+  const mode = net.mode === "host" ? undefined : netMode(host.env.NSBOX_NET_MODE);
+  const egress = mode?.mode === "transparent" && net.mode !== "host"
+    ? { mode: net.mode, rules: net.mode === "allow" ? net.rules : [], allowSockets: resolveAllowedSockets(o, host) }
+    : undefined;
+  if (egress) b.push({ op: "SECCOMP_NOTIFY", program: notifyProgram(), why: { what: "hand nsbox the command's connections and sends (seccomp user notification)", option: "--net" } });
   // A filter file is not read again: the sandbox's payload may have rewritten it (registry.ts).
   const fromFile = o.seccomp !== undefined && o.seccomp !== "default" && o.seccomp !== "none";
   if (fromFile && !s.seccompFilter) throw new NsboxError("STATE_DIR", `sandbox ${s.name} was started with --seccomp ${o.seccomp} by an nsbox that did not record the filter: stop it and start it again`);
@@ -108,5 +120,5 @@ export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io
     passFds: passing.fds, listenPid,
     ids: joinedIds(proc, { uid: o.uid ?? 0, gid: o.gid ?? 0 }),
   });
-  return { ops: b.ops, cloneFlags: 0, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, terminalFds: io.terminal ? io.terminal.fds ?? 7 : 0, notes: passing.notes, net, passFds: passing.fds };
+  return { ops: b.ops, cloneFlags: 0, command, env, droppedEnv: dropped, startDir, terminal: io.terminal !== null, terminalFds: io.terminal ? io.terminal.fds ?? 7 : 0, notes: passing.notes, net, passFds: passing.fds, ...(egress ? { egress } : {}) };
 }
