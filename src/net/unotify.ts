@@ -121,6 +121,24 @@ export function inSandbox(sock: number): boolean {
   return typeof st !== "number" && !(st.ino === ownNetns.ino && st.dev === ownNetns.dev);
 }
 
+const O_PATH = 0o10000000, O_DIRECTORY = 0o200000;
+const RESOLVE_NO_MAGICLINKS = 0x02n, RESOLVE_IN_ROOT = 0x10n;
+/**
+ * Why `path` can't be reached as process `pid` sees it (ENOENT, ENOTDIR, EACCES…), or undefined
+ * when something is there. Resolved inside its root (openat2 RESOLVE_IN_ROOT from
+ * /proc/PID/root, or /proc/PID/cwd for a relative path): nothing of the host's is followed, and
+ * nothing is opened but an O_PATH descriptor, closed at once.
+ */
+function pathErrno(pid: number, path: Uint8Array): number | undefined {
+  const relative = path[0] !== 0x2f;
+  const dir = sys.openPath(`/proc/${pid}/${relative ? "cwd" : "root"}`, O_PATH | O_DIRECTORY);
+  if (dir < 0) return undefined;
+  const fd = sys.openat2(dir, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+  sys.close(dir);
+  if (fd >= 0) sys.close(fd);
+  return fd < 0 && fd !== -E("EAGAIN") ? -fd : undefined;
+}
+
 /**
  * The handlers until the egress and unix-socket policies take over: destinations inside the
  * sandbox (its loopback, abstract Unix names: its network namespace's own) are reached, every
@@ -133,7 +151,7 @@ export const insideOnly: NotifyHandlers = {
     return connectHere(c, encodeInet(to.address, to.port, c.family === AF.INET6 ? 10 : 2));
   },
   async connectUnix(c, to) {
-    if (!to.abstract) return { errno: E("ECONNREFUSED") };
+    if (!to.abstract) return { errno: pathErrno(c.n.pid, to.path) ?? E("ECONNREFUSED") };
     return connectHere(c, encodeUnix(to.path, true));
   },
   async sendDestination(c, to) {
