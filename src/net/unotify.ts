@@ -54,9 +54,9 @@ const ADDRESS_MAX = 128;
 /** UIO_MAXIOV: the most iovecs, and the most messages of one sendmmsg. */
 const IOV_MAX = 1024;
 /** Bytes of data nsbox copies for one send on a stream socket: a longer one is sent in part, as the kernel may. */
-const STREAM_CHUNK = 1 << 20;
+const STREAM_CHUNK = 1 << 18;
 /** A datagram, and a message's control data, at most (the kernel's own limits are of this order). */
-const DATAGRAM_MAX = 1 << 22, CONTROL_MAX = 1 << 16;
+const DATAGRAM_MAX = 1 << 19, CONTROL_MAX = 1 << 16;
 const RECORD = 96;
 
 /** The answer that says the dispatcher must not answer (the notification is gone). */
@@ -372,16 +372,18 @@ async function dispatch(listener: number, n: Notification, handlers: NotifyHandl
       let vector: bigint | undefined;
       if (nr === sys.NR.sendto) {
         sendFlags = i32(n.args[3]!);
-        const length = Number(n.args[2]!);
         const addrLen = u32(n.args[5]!);
         if (addrLen > ADDRESS_MAX) return { errno: E("EINVAL") };
-        const data = readOrFault(n.pid, n.args[1]!, stream ? Math.min(length, STREAM_CHUNK) : length > DATAGRAM_MAX ? refuse(E("EMSGSIZE")) : length);
-        const name = n.args[4] !== 0n && addrLen > 0 ? readOrFault(n.pid, n.args[4]!, addrLen) : undefined;
-        messages = [() => ({ iov: [data], ...(name ? { name } : {}) })];
+        const length = Number(n.args[2]!);
+        if (!stream && length > DATAGRAM_MAX) return { errno: E("EMSGSIZE") };
+        messages = [() => {
+          const data = readOrFault(n.pid, n.args[1]!, stream ? Math.min(length, STREAM_CHUNK) : length);
+          const name = n.args[4] !== 0n && addrLen > 0 ? readOrFault(n.pid, n.args[4]!, addrLen) : undefined;
+          return { iov: [data], ...(name ? { name } : {}) };
+        }];
       } else if (nr === sys.NR.sendmsg) {
         sendFlags = i32(n.args[2]!);
-        const one = readMessage(n.pid, n.args[1]!, stream);
-        messages = [() => one];
+        messages = [() => readMessage(n.pid, n.args[1]!, stream)];
       } else if (nr === sys.NR.sendmmsg) {
         sendFlags = i32(n.args[3]!);
         const count = Math.min(u32(n.args[2]!), IOV_MAX);
@@ -395,16 +397,8 @@ async function dispatch(listener: number, n: Notification, handlers: NotifyHandl
       if (inet && sendFlags & MSG_FASTOPEN) return { errno: E("EOPNOTSUPP") };
       let sent = 0;
       for (const [i, read] of messages.entries()) {
-        let m: Message;
-        try {
-          m = read();
-        } catch (e) {
-          if (e instanceof Refused && sent > 0) return { val: sent };
-          throw e;
-        }
-        if (!sys.notifIdValid(listener, n.id)) return DROP;
-        const r = await sendOne(c, m, sendFlags, handlers, inet, stream, opened);
-        for (const f of opened.splice(0)) sys.close(f);
+        const r = await sendOne(c, read, sendFlags, handlers, inet, stream);
+        if (r === DROP) return DROP;
         if (r < 0) return sent > 0 ? { val: sent } : { errno: -r };
         if (vector === undefined) return { val: r };
         // sendmmsg: each message's msg_len, as the kernel writes it.
@@ -455,31 +449,50 @@ const netlinkGroups = (family: number, address: Uint8Array | undefined): boolean
  * Execute one message's send on the duplicate: the destination, if named, as the handler
  * decides; non-blocking, waiting through the watcher for a blocking socket. Bytes sent or -errno.
  */
-async function sendOne(c: Call, m: Message, flags: number, handlers: NotifyHandlers, inet: boolean, stream: boolean, opened: number[]): Promise<number> {
-  let name = m.name;
-  if (netlinkGroups(c.family, name)) return -E("EPERM");
-  if (name && !inSandbox(c.sock) && !(inet && stream)) return -E("EPERM");
-  if (name && (inet || c.family === AF.UNIX)) {
-    if (inet && stream) {
-      name = undefined; // TCP ignores an address once connected, and refuses to send before
-    } else {
-      const to = decodeSockaddr(name);
-      if (!to) return -E(inet ? "EAFNOSUPPORT" : "EINVAL");
-      const decided = await handlers.sendDestination(c, to);
-      if ("errno" in decided) return -decided.errno;
-      name = decided.address;
-    }
-  }
-  const control = m.control ? translateControl(c.pidfd, m.control, opened) : undefined;
-  const msg = { iov: m.iov, ...(name ? { name } : {}), ...(control ? { control } : {}) };
+async function sendOne(c: Call, read: () => Message, flags: number, handlers: NotifyHandlers, inet: boolean, stream: boolean): Promise<number | typeof DROP> {
   const nonblocking = c.fdFlags.nonblock || (flags & MSG_DONTWAIT) !== 0;
+  let lastTry = false;
   for (;;) {
-    const r = sys.sendmsg(c.sock, msg, flags & ~MSG_FASTOPEN);
+    // Read (again after a wait: nothing is held while the socket is full), then decide on that copy.
+    let m: Message;
+    try {
+      m = read();
+    } catch (e) {
+      if (e instanceof Refused) return -e.errno;
+      throw e;
+    }
+    if (!sys.notifIdValid(c.listener, c.n.id)) return DROP;
+    let name = m.name;
+    if (netlinkGroups(c.family, name)) return -E("EPERM");
+    if (name && !inSandbox(c.sock) && !(inet && stream)) return -E("EPERM");
+    if (name && (inet || c.family === AF.UNIX)) {
+      if (inet && stream) {
+        name = undefined; // TCP ignores an address once connected, and refuses to send before
+      } else {
+        const to = decodeSockaddr(name);
+        if (!to) return -E(inet ? "EAFNOSUPPORT" : "EINVAL");
+        const decided = await handlers.sendDestination(c, to);
+        if ("errno" in decided) return -decided.errno;
+        name = decided.address;
+      }
+    }
+    const opened: number[] = [];
+    let r: number;
+    try {
+      const control = m.control ? translateControl(c.pidfd, m.control, opened) : undefined;
+      r = sys.sendmsg(c.sock, { iov: m.iov, ...(name ? { name } : {}), ...(control ? { control } : {}) }, flags & ~MSG_FASTOPEN);
+    } catch (e) {
+      if (e instanceof Refused) return -e.errno;
+      throw e;
+    } finally {
+      for (const f of opened) sys.close(f);
+    }
     // nsbox sends with MSG_NOSIGNAL; the kernel would have sent the caller SIGPIPE.
     if (r === -E("EPIPE") && !(flags & MSG_NOSIGNAL) && stream) sys.syscall(PIDFD_SEND_SIGNAL, c.pidfd, SIGPIPE, 0, 0);
-    if (r !== -E("EAGAIN") || nonblocking) return r;
+    if (r !== -E("EAGAIN") || nonblocking || lastTry) return r;
     const revents = await c.watch(c.sock, POLLOUT);
     if (revents & POLLNVAL) return -E("EAGAIN");
-    if (revents & POLLHUP && !(revents & POLLOUT)) return sys.sendmsg(c.sock, msg, flags);
+    // Hung up (or the watcher ended): one more try gives the socket's own error, never a loop.
+    if (revents & POLLHUP && !(revents & POLLOUT)) lastTry = true;
   }
 }
