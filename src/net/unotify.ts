@@ -355,8 +355,11 @@ async function dispatch(listener: number, n: Notification, handlers: NotifyHandl
     const type = sys.getsockoptInt(sock, SOL_SOCKET, SO_TYPE);
     if (family === undefined || type === undefined) return { errno: E("ENOTSOCK") };
     const flags = sys.getFileFlags(sock);
-    const cloexec = fdCloexec(n.pid, fd);
-    const c: Call = { n, listener, pidfd, sock, family, type, fdFlags: { nonblock: flags >= 0 && (flags & O_NONBLOCK) !== 0, cloexec }, watch };
+    // close-on-exec is read only when a handler asks (to install a socket in the descriptor's
+    // place, which fails anyway once the notification is gone, so the pid is still its caller's).
+    let cloexec: boolean | undefined;
+    const fdFlags = { nonblock: flags >= 0 && (flags & O_NONBLOCK) !== 0, get cloexec() { return (cloexec ??= fdCloexec(n.pid, fd)); } };
+    const c: Call = { n, listener, pidfd, sock, family, type, fdFlags, watch };
     const inet = family === AF.INET || family === AF.INET6;
     const stream = type === SOCK_STREAM;
     try {
