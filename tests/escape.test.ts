@@ -53,7 +53,17 @@ function victimDir(): string {
 }
 
 /** nsbox and sh of helpers.ts, in a scratch directory of this file's (removed afterwards) unless told. */
-const nsbox = (args: string[], opts: Parameters<typeof nsboxIn>[1] = {}) => nsboxIn(args, { cwd: scratch(), ...opts });
+/**
+ * Runs in the proxy mode, without the notify filter (transparent networking,
+ * src/plan/seccomp-notify.ts): the seccomp-reaches probe, which installs a seccomp listener of
+ * its own (the kernel allows one a process: EBUSY under nsbox's), and the controls with
+ * --seccomp none, which mean "no filter of nsbox's" (the notify filter refuses io_uring and
+ * foreign architectures too). The default filter is the same in both modes.
+ */
+const probing = (args: string[]) =>
+  args.some((a, i) => a.includes("seccomp-reaches") || a.includes("SECCOMP_FILTER_FLAG_NEW_LISTENER") || (a === "--seccomp" && args[i + 1] === "none"));
+const probeEnv = (args: string[], env?: Record<string, string | undefined>) => (probing(args) ? { env: { ...(env ?? process.env), NSBOX_NET_MODE: "proxy" } } : {});
+const nsbox = (args: string[], opts: Parameters<typeof nsboxIn>[1] = {}) => nsboxIn(args, { cwd: scratch(), ...opts, ...probeEnv(args, opts.env) });
 const sh = (script: string, opts: Parameters<typeof nsboxIn>[1] = {}, extra: string[] = []) => nsbox([...extra, "--", "sh", "-c", script], opts);
 
 const rand = () => `${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e9)}`;

@@ -54,9 +54,9 @@ const ADDRESS_MAX = 128;
 /** UIO_MAXIOV: the most iovecs, and the most messages of one sendmmsg. */
 const IOV_MAX = 1024;
 /** Bytes of data nsbox copies for one send on a stream socket: a longer one is sent in part, as the kernel may. */
-const STREAM_CHUNK = 1 << 20;
+const STREAM_CHUNK = 1 << 18;
 /** A datagram, and a message's control data, at most (the kernel's own limits are of this order). */
-const DATAGRAM_MAX = 1 << 22, CONTROL_MAX = 1 << 16;
+const DATAGRAM_MAX = 1 << 19, CONTROL_MAX = 1 << 16;
 const RECORD = 96;
 
 /** The answer that says the dispatcher must not answer (the notification is gone). */
@@ -121,6 +121,24 @@ export function inSandbox(sock: number): boolean {
   return typeof st !== "number" && !(st.ino === ownNetns.ino && st.dev === ownNetns.dev);
 }
 
+const O_PATH = 0o10000000, O_DIRECTORY = 0o200000;
+const RESOLVE_NO_MAGICLINKS = 0x02n, RESOLVE_IN_ROOT = 0x10n;
+/**
+ * Why `path` can't be reached as process `pid` sees it (ENOENT, ENOTDIR, EACCES…), or undefined
+ * when something is there. Resolved inside its root (openat2 RESOLVE_IN_ROOT from
+ * /proc/PID/root, or /proc/PID/cwd for a relative path): nothing of the host's is followed, and
+ * nothing is opened but an O_PATH descriptor, closed at once.
+ */
+function pathErrno(pid: number, path: Uint8Array): number | undefined {
+  const relative = path[0] !== 0x2f;
+  const dir = sys.openPath(`/proc/${pid}/${relative ? "cwd" : "root"}`, O_PATH | O_DIRECTORY);
+  if (dir < 0) return undefined;
+  const fd = sys.openat2(dir, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+  sys.close(dir);
+  if (fd >= 0) sys.close(fd);
+  return fd < 0 && fd !== -E("EAGAIN") ? -fd : undefined;
+}
+
 /**
  * The handlers until the egress and unix-socket policies take over: destinations inside the
  * sandbox (its loopback, abstract Unix names: its network namespace's own) are reached, every
@@ -133,7 +151,7 @@ export const insideOnly: NotifyHandlers = {
     return connectHere(c, encodeInet(to.address, to.port, c.family === AF.INET6 ? 10 : 2));
   },
   async connectUnix(c, to) {
-    if (!to.abstract) return { errno: E("ECONNREFUSED") };
+    if (!to.abstract) return { errno: pathErrno(c.n.pid, to.path) ?? E("ECONNREFUSED") };
     return connectHere(c, encodeUnix(to.path, true));
   },
   async sendDestination(c, to) {
@@ -337,8 +355,11 @@ async function dispatch(listener: number, n: Notification, handlers: NotifyHandl
     const type = sys.getsockoptInt(sock, SOL_SOCKET, SO_TYPE);
     if (family === undefined || type === undefined) return { errno: E("ENOTSOCK") };
     const flags = sys.getFileFlags(sock);
-    const cloexec = fdCloexec(n.pid, fd);
-    const c: Call = { n, listener, pidfd, sock, family, type, fdFlags: { nonblock: flags >= 0 && (flags & O_NONBLOCK) !== 0, cloexec }, watch };
+    // close-on-exec is read only when a handler asks (to install a socket in the descriptor's
+    // place, which fails anyway once the notification is gone, so the pid is still its caller's).
+    let cloexec: boolean | undefined;
+    const fdFlags = { nonblock: flags >= 0 && (flags & O_NONBLOCK) !== 0, get cloexec() { return (cloexec ??= fdCloexec(n.pid, fd)); } };
+    const c: Call = { n, listener, pidfd, sock, family, type, fdFlags, watch };
     const inet = family === AF.INET || family === AF.INET6;
     const stream = type === SOCK_STREAM;
     try {
@@ -354,16 +375,18 @@ async function dispatch(listener: number, n: Notification, handlers: NotifyHandl
       let vector: bigint | undefined;
       if (nr === sys.NR.sendto) {
         sendFlags = i32(n.args[3]!);
-        const length = Number(n.args[2]!);
         const addrLen = u32(n.args[5]!);
         if (addrLen > ADDRESS_MAX) return { errno: E("EINVAL") };
-        const data = readOrFault(n.pid, n.args[1]!, stream ? Math.min(length, STREAM_CHUNK) : length > DATAGRAM_MAX ? refuse(E("EMSGSIZE")) : length);
-        const name = n.args[4] !== 0n && addrLen > 0 ? readOrFault(n.pid, n.args[4]!, addrLen) : undefined;
-        messages = [() => ({ iov: [data], ...(name ? { name } : {}) })];
+        const length = Number(n.args[2]!);
+        if (!stream && length > DATAGRAM_MAX) return { errno: E("EMSGSIZE") };
+        messages = [() => {
+          const data = readOrFault(n.pid, n.args[1]!, stream ? Math.min(length, STREAM_CHUNK) : length);
+          const name = n.args[4] !== 0n && addrLen > 0 ? readOrFault(n.pid, n.args[4]!, addrLen) : undefined;
+          return { iov: [data], ...(name ? { name } : {}) };
+        }];
       } else if (nr === sys.NR.sendmsg) {
         sendFlags = i32(n.args[2]!);
-        const one = readMessage(n.pid, n.args[1]!, stream);
-        messages = [() => one];
+        messages = [() => readMessage(n.pid, n.args[1]!, stream)];
       } else if (nr === sys.NR.sendmmsg) {
         sendFlags = i32(n.args[3]!);
         const count = Math.min(u32(n.args[2]!), IOV_MAX);
@@ -377,16 +400,8 @@ async function dispatch(listener: number, n: Notification, handlers: NotifyHandl
       if (inet && sendFlags & MSG_FASTOPEN) return { errno: E("EOPNOTSUPP") };
       let sent = 0;
       for (const [i, read] of messages.entries()) {
-        let m: Message;
-        try {
-          m = read();
-        } catch (e) {
-          if (e instanceof Refused && sent > 0) return { val: sent };
-          throw e;
-        }
-        if (!sys.notifIdValid(listener, n.id)) return DROP;
-        const r = await sendOne(c, m, sendFlags, handlers, inet, stream, opened);
-        for (const f of opened.splice(0)) sys.close(f);
+        const r = await sendOne(c, read, sendFlags, handlers, inet, stream);
+        if (r === DROP) return DROP;
         if (r < 0) return sent > 0 ? { val: sent } : { errno: -r };
         if (vector === undefined) return { val: r };
         // sendmmsg: each message's msg_len, as the kernel writes it.
@@ -437,31 +452,50 @@ const netlinkGroups = (family: number, address: Uint8Array | undefined): boolean
  * Execute one message's send on the duplicate: the destination, if named, as the handler
  * decides; non-blocking, waiting through the watcher for a blocking socket. Bytes sent or -errno.
  */
-async function sendOne(c: Call, m: Message, flags: number, handlers: NotifyHandlers, inet: boolean, stream: boolean, opened: number[]): Promise<number> {
-  let name = m.name;
-  if (netlinkGroups(c.family, name)) return -E("EPERM");
-  if (name && !inSandbox(c.sock) && !(inet && stream)) return -E("EPERM");
-  if (name && (inet || c.family === AF.UNIX)) {
-    if (inet && stream) {
-      name = undefined; // TCP ignores an address once connected, and refuses to send before
-    } else {
-      const to = decodeSockaddr(name);
-      if (!to) return -E(inet ? "EAFNOSUPPORT" : "EINVAL");
-      const decided = await handlers.sendDestination(c, to);
-      if ("errno" in decided) return -decided.errno;
-      name = decided.address;
-    }
-  }
-  const control = m.control ? translateControl(c.pidfd, m.control, opened) : undefined;
-  const msg = { iov: m.iov, ...(name ? { name } : {}), ...(control ? { control } : {}) };
+async function sendOne(c: Call, read: () => Message, flags: number, handlers: NotifyHandlers, inet: boolean, stream: boolean): Promise<number | typeof DROP> {
   const nonblocking = c.fdFlags.nonblock || (flags & MSG_DONTWAIT) !== 0;
+  let lastTry = false;
   for (;;) {
-    const r = sys.sendmsg(c.sock, msg, flags & ~MSG_FASTOPEN);
+    // Read (again after a wait: nothing is held while the socket is full), then decide on that copy.
+    let m: Message;
+    try {
+      m = read();
+    } catch (e) {
+      if (e instanceof Refused) return -e.errno;
+      throw e;
+    }
+    if (!sys.notifIdValid(c.listener, c.n.id)) return DROP;
+    let name = m.name;
+    if (netlinkGroups(c.family, name)) return -E("EPERM");
+    if (name && !inSandbox(c.sock) && !(inet && stream)) return -E("EPERM");
+    if (name && (inet || c.family === AF.UNIX)) {
+      if (inet && stream) {
+        name = undefined; // TCP ignores an address once connected, and refuses to send before
+      } else {
+        const to = decodeSockaddr(name);
+        if (!to) return -E(inet ? "EAFNOSUPPORT" : "EINVAL");
+        const decided = await handlers.sendDestination(c, to);
+        if ("errno" in decided) return -decided.errno;
+        name = decided.address;
+      }
+    }
+    const opened: number[] = [];
+    let r: number;
+    try {
+      const control = m.control ? translateControl(c.pidfd, m.control, opened) : undefined;
+      r = sys.sendmsg(c.sock, { iov: m.iov, ...(name ? { name } : {}), ...(control ? { control } : {}) }, flags & ~MSG_FASTOPEN);
+    } catch (e) {
+      if (e instanceof Refused) return -e.errno;
+      throw e;
+    } finally {
+      for (const f of opened) sys.close(f);
+    }
     // nsbox sends with MSG_NOSIGNAL; the kernel would have sent the caller SIGPIPE.
     if (r === -E("EPIPE") && !(flags & MSG_NOSIGNAL) && stream) sys.syscall(PIDFD_SEND_SIGNAL, c.pidfd, SIGPIPE, 0, 0);
-    if (r !== -E("EAGAIN") || nonblocking) return r;
+    if (r !== -E("EAGAIN") || nonblocking || lastTry) return r;
     const revents = await c.watch(c.sock, POLLOUT);
     if (revents & POLLNVAL) return -E("EAGAIN");
-    if (revents & POLLHUP && !(revents & POLLOUT)) return sys.sendmsg(c.sock, msg, flags);
+    // Hung up (or the watcher ended): one more try gives the socket's own error, never a loop.
+    if (revents & POLLHUP && !(revents & POLLOUT)) lastTry = true;
   }
 }
