@@ -124,15 +124,15 @@ function closeQuietly(fd: number): boolean {
 export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
   // The proxy (and node:net, 15 ms) only for --net allow=; read now, while descriptors are free.
   const startProxy = opts.mode === "none" ? undefined : (require("./proxy.ts") as typeof import("./proxy.ts")).startProxy;
-  // The resolver's modules (10 ms with node:dgram) are read once this turn ends: the sandbox is
-  // then being set up, on another CPU, until it passes the resolver's socket. Under a tight
-  // ulimit -n, now: the running sandbox may leave nsbox no descriptor to read them with.
+  // The resolver's node:dgram (5 ms) is read once this turn ends: the sandbox is then being set
+  // up, on another CPU, until it passes the resolver's socket; dns-packet at the first query.
+  // Under a tight ulimit -n, both now: the running sandbox may leave nsbox no descriptor to read them with.
   const { startResolver, loadResolver } = require("./resolver.ts") as typeof import("./resolver.ts");
-  if ((openFileLimit() ?? Infinity) < 64) loadResolver();
+  if ((openFileLimit() ?? Infinity) < 64) loadResolver(true);
   else {
     setImmediate(() => {
       try {
-        loadResolver();
+        loadResolver(false);
       } catch {}
     });
   }
@@ -154,8 +154,11 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; logFi
         logFailed = `--net-log ${opts.logFile}: stopped writing: ${fileError(err)}; the lines after that are missing`;
       }
     }
-    if (e.action !== "block") return;
+    // The resolver's own trouble (host ""), said as the proxy's is; its other errors are only logged.
+    const own = e.protocol === "dns" && e.host === "";
+    if (e.action !== "block" && !own) return;
     const line = e.protocol === "proxy" ? `proxy: ${e.reason}`
+      : own ? `resolver: ${shown(e.reason ?? "")}`
       : e.protocol === "dns" ? `blocked lookup of ${shown(e.host)} (${shown(e.reason ?? "")})`
       : `blocked connect to ${shown(e.host)}:${e.port} (${shown(e.reason ?? "")})`;
     const key = e.protocol === "proxy" ? line : e.protocol === "dns" ? `dns ${e.host}` : `${e.host}:${e.port}`;
