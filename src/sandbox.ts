@@ -123,7 +123,8 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
   try {
     // nsbox ps/inspect/exec/stop find it by name while it runs (a second run of the same name: 125).
     if (settings.register) registration = (require("./registry.ts") as typeof import("./registry.ts")).registerRun(options, plan);
-    if (plan.proxy || plan.net.mode === "none") {
+    // The proxy (--net allow=) and the resolver (its own network: allow= and none; not nsbox exec's plan).
+    if (plan.proxy || plan.ops.some((o) => o.op === "LISTEN_TCP" && o.udp)) {
       const { netSession } = require("./net/session.ts") as typeof import("./net/session.ts");
       net = netSession(plan.proxy?.rules ?? [], {
         mode: plan.proxy ? "allow" : "none",
