@@ -71,8 +71,7 @@ export type Op = { why: Purpose } & (
   | { op: "SETNS"; path: string; nstype: number }
   /** Join the mount namespace `mntns` and enter the root `root` (nsbox exec). */
   | { op: "CHROOT"; root: string; mntns: string }
-  /** A socket listening on 127.0.0.1:port inside, passed to the parent. */
-  /** A TCP socket listening on 127.0.0.1:port inside, or (`udp`) a UDP socket bound on `address`:port. */
+  /** A TCP socket listening on 127.0.0.1:port inside, or (`udp`) a UDP socket bound on `address`:port; passed to the parent. */
   | { op: "LISTEN_TCP"; port: number; udp?: boolean; address?: string }
   /** Bind the checked host tree `source` (its `identity`, see plan/host-path.ts) at `target`, `attrs` set before it is attached. */
   | { op: "BIND"; source: string; target: string; identity: string; attrs: number; tree?: boolean; noSymlinks?: boolean }

@@ -137,7 +137,8 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
   try {
     // nsbox ps/inspect/exec/stop find it by name while it runs (a second run of the same name: 125).
     if (settings.register) registration = (require("./registry.ts") as typeof import("./registry.ts")).registerRun(options, plan);
-    if (plan.proxy || plan.egress || plan.net.mode === "none") {
+    // The proxy (--net allow=), transparent egress, and the resolver (its own network: allow= and none).
+    if (plan.proxy || plan.egress || plan.ops.some((o) => o.op === "LISTEN_TCP" && o.udp)) {
       const { netSession } = require("./net/session.ts") as typeof import("./net/session.ts");
       net = netSession(plan.egress?.rules ?? plan.proxy?.rules ?? [], {
         mode: plan.egress?.mode ?? (plan.proxy ? "allow" : "none"),

@@ -90,7 +90,7 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   // The control socket carries descriptors out of the sandbox: its pty master, the proxy's socket.
   let control: [number, number] = [-1, -1];
   try {
-    if (plan.terminal || plan.proxy || plan.idMap || plan.egress || plan.net.mode === "none") control = socketPair("make the socket the sandbox passes its terminal and network on");
+    if (plan.terminal || plan.proxy || plan.idMap || plan.egress || plan.ops.some((o) => o.op === "LISTEN_TCP")) control = socketPair("make the socket the sandbox passes its terminal and network on");
   } catch (e) {
     closeFd(reportRead);
     closeFd(reportWrite);

@@ -89,25 +89,27 @@ function portsOf(matched: Rule[], rules: Rule[]): number[] {
 }
 
 /**
- * Read dns-packet (two files, about 5 ms) and node:dgram (about 5 ms) ahead of the socket. The
- * session calls this while the sandbox is being set up: reading a module takes a descriptor, and
- * once the sandbox runs nsbox may hold all that `ulimit -n` leaves it (FDS_NEEDED counts them).
+ * Read node:dgram (about 5 ms) ahead of the socket, and with `packets` dns-packet (two files,
+ * about 5 ms) ahead of the first query. The session calls this while the sandbox is being set
+ * up: reading a module takes a descriptor, and once the sandbox runs nsbox may hold all that
+ * `ulimit -n` leaves it (FDS_NEEDED counts them). Without `packets`, dns-packet is read at the
+ * first query: most sandboxes never ask one.
  */
-export function loadResolver(): void {
-  require("dns-packet");
+export function loadResolver(packets: boolean): void {
   require("node:dgram");
+  if (packets) require("dns-packet");
 }
 
 /** Serve DNS on `fd` (a bound UDP socket inside the sandbox's network namespace). */
 export function startResolver(fd: number, o: ResolverOptions): Resolver {
-  let packet: DnsPacket, dgram: typeof import("node:dgram");
+  let dgram: typeof import("node:dgram");
   try {
-    packet = require("dns-packet") as DnsPacket;
     dgram = require("node:dgram") as typeof import("node:dgram");
   } catch (e) {
     closeSync(fd); // The socket is ours: closed, the sandbox's lookups then fail with ECONNREFUSED at once.
     throw e;
   }
+  let packet: DnsPacket | undefined;
   const resolve = o.resolve ?? systemResolve;
   const ownAddresses = o.ownAddresses ?? systemAddresses;
   const max = o.outstanding ?? RESOLVER_LIMITS.outstanding;
@@ -122,7 +124,14 @@ export function startResolver(fd: number, o: ResolverOptions): Resolver {
   socket.on("error", () => {});
   socket.on("message", (msg, from) => {
     // A Buffer: dns-packet reads with Buffer's methods. A throw here would end nsbox: none escapes.
-    answer(msg, from.address, from.port).catch(() => {});
+    try {
+      packet ??= require("dns-packet") as DnsPacket;
+    } catch (e) {
+      // Said once; the socket closes, so the sandbox's lookups fail at once rather than after a timeout.
+      o.onEvent({ time: new Date().toISOString(), action: "error", protocol: "dns", host: "", port: 53, reason: `can't answer lookups: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}` });
+      return close();
+    }
+    answer(packet, msg, from.address, from.port).catch(() => {});
   });
   socket.bind({ fd } as unknown as number);
 
@@ -139,7 +148,7 @@ export function startResolver(fd: number, o: ResolverOptions): Resolver {
     return r;
   };
 
-  async function answer(msg: Uint8Array, address: string, port: number) {
+  async function answer(packet: DnsPacket, msg: Uint8Array, address: string, port: number) {
     // Shorter than a header, or a response (never answered: two resolvers would ping-pong): dropped.
     if (msg.length < 12 || msg[2]! & 0x80) return;
     let q: ReturnType<DnsPacket["decode"]>;
@@ -183,7 +192,7 @@ export function startResolver(fd: number, o: ResolverOptions): Resolver {
     }
     if (question.type !== "A" && question.type !== "AAAA") return reply(RCODE.NOERROR);
     if (outstanding >= max) {
-      if (!capReported) event("error", name, `more than ${max} lookups at once: the rest were answered SERVFAIL`);
+      if (!capReported) o.onEvent({ time: new Date().toISOString(), action: "error", protocol: "dns", host: "", port: 53, reason: `more than ${max} lookups at once: those past it were answered SERVFAIL` });
       capReported = true;
       return reply(RCODE.SERVFAIL);
     }
@@ -219,13 +228,12 @@ export function startResolver(fd: number, o: ResolverOptions): Resolver {
     reply(RCODE.NOERROR, kept.map((data) => ({ type: question.type, class: "IN", name: question.name, ttl: RESOLVER_LIMITS.ttl, data })));
   }
 
-  return {
-    close() {
-      if (closed) return;
-      closed = true;
-      try {
-        socket.close();
-      } catch {}
-    },
-  };
+  function close() {
+    if (closed) return;
+    closed = true;
+    try {
+      socket.close();
+    } catch {}
+  }
+  return { close };
 }

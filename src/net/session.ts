@@ -163,20 +163,20 @@ const systemAddresses = () => Object.values(networkInterfaces()).flatMap((list) 
 export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; transparent?: boolean; allowSockets?: readonly AllowedSocket[]; logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
   // The proxy (and node:net, 15 ms) only for --net allow=; read now, while descriptors are free.
   const startProxy = opts.mode === "none" ? undefined : (require("./proxy.ts") as typeof import("./proxy.ts")).startProxy;
-  // The resolver's and transparent egress's modules (10 ms with node:dgram; the FFI of sys.ts)
-  // are read once this turn ends: the sandbox is then being set up, on another CPU, until it
-  // passes its sockets. Under a tight ulimit -n, now: the running sandbox may leave nsbox no
-  // descriptor to read them with.
+  // The resolver's (node:dgram, 5 ms) and transparent egress's modules (the FFI of sys.ts) are
+  // read once this turn ends: the sandbox is then being set up, on another CPU, until it passes
+  // its sockets; dns-packet at the first query. Under a tight ulimit -n, all now: the running
+  // sandbox may leave nsbox no descriptor to read them with.
   const { startResolver, loadResolver } = require("./resolver.ts") as typeof import("./resolver.ts");
-  const loadModules = () => {
-    loadResolver();
+  const loadModules = (now: boolean) => {
+    loadResolver(now);
     if (opts.transparent) require("./egress.ts"), require("./unotify.ts"), require("./unix-socket.ts");
   };
-  if ((openFileLimit() ?? Infinity) < 64) loadModules();
+  if ((openFileLimit() ?? Infinity) < 64) loadModules(true);
   else {
     setImmediate(() => {
       try {
-        loadModules();
+        loadModules(false);
       } catch {}
     });
   }
@@ -200,8 +200,10 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
         logFailed = `--net-log ${opts.logFile}: stopped writing: ${fileError(err)}; the lines after that are missing`;
       }
     }
-    if (e.action !== "block") return;
-    const line = blockedLine(e);
+    // The resolver's own trouble (host ""), said as the proxy's is; its other errors are only logged.
+    const own = e.protocol === "dns" && e.host === "";
+    if (e.action !== "block" && !own) return;
+    const line = own ? `resolver: ${shown(e.reason ?? "")}` : blockedLine(e);
     const key = e.protocol === "proxy" ? line : e.protocol === "dns" || e.protocol === "unix" || e.protocol === "udp" ? `${e.protocol} ${e.host}:${e.port}` : `${e.host}:${e.port}`;
     if (opts.live) opts.live(line);
     else if (blocked.has(key) || blocked.size < MAX_REPORTED) blocked.set(key, line);
