@@ -6,6 +6,7 @@ import type { AllowedSocket } from "../plan/allow-sockets.ts";
 import { arch } from "node:os";
 import { ptr } from "bun:ffi";
 import * as sys from "./sys.ts";
+import { inSandbox } from "./unotify.ts";
 
 const { ERRNO } = sys;
 const AF_UNIX = 1;
@@ -312,7 +313,11 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
   async function connectUnix(c: UnixCall, to: { path: Uint8Array; abstract: boolean }): Promise<Reply> {
     try {
       // Abstract names are per network namespace: on the payload's socket they stay in the sandbox's.
-      if (to.abstract) return await connectDuplicate(c, unixAddress(to.path, true));
+      if (to.abstract) {
+        // Only on a socket of the sandbox's namespace: one nsbox installed lives in the host's.
+        if (!inSandbox(c.sock)) return { errno: ERRNO.EPERM! };
+        return await connectDuplicate(c, unixAddress(to.path, true));
+      }
       // sun_path empty: the kernel's own answer (EINVAL), reached on the duplicate with no name.
       if (to.path.length === 0) return await connectDuplicate(c, unixAddress(to.path, false).subarray(0, 2));
       const path = text(to.path);
