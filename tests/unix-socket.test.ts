@@ -180,6 +180,40 @@ except OSError as e:
     expect(server.out().match(/DGRAM/g)?.length).toBe(2);
   });
 
+  it("nsbox keeps no descriptor of hundreds of connects and sends it decided (refused, allowed, missing, inside, abstract)", async () => {
+    const dir = project();
+    const sock = join(dir, "run/host.sock");
+    await hostServer(sock);
+    writeFileSync(join(dir, "many.py"), `import socket,errno,sys
+srv = socket.socket(socket.AF_UNIX); srv.bind("/tmp/in.sock"); srv.listen(512)
+seen = set()
+for i in range(100):
+    for target in ("/tmp/in.sock", sys.argv[1], "run/missing.sock", "\\0abs"):
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(target); seen.add("ok")
+        except OSError as e:
+            seen.add(errno.errorcode[e.errno])
+        s.close()
+    srv.accept()[0].close()
+    d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try: d.sendto(b"x", sys.argv[1])
+    except OSError as e: seen.add("send:" + errno.errorcode[e.errno])
+    d.close()
+print(sorted(seen))
+`);
+    const { readdirSync } = await import("node:fs");
+    const count = () => readdirSync("/proc/self/fd").length;
+    await run(["true"], { cwd: dir, net: ["none"] });
+    for (const allowSockets of [[], [sock]]) {
+      const before = count();
+      const r = await run([PY, "many.py", sock], { cwd: dir, net: ["none"], allowSockets, stderr: "ignore" });
+      expect(r.stdout).toContain(allowSockets.length ? "'ok'" : "'ECONNREFUSED'");
+      await Bun.sleep(100);
+      expect(count()).toBe(before);
+    }
+  });
+
   it("the library's allowSockets allows it as --allow-socket does (control: refused without)", async () => {
     const dir = project();
     const sock = join(dir, "run/host.sock");
