@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it, setDefaultTimeout } from "bun:test";
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { collect, nsbox, projectWithSecret, scratchIn, type Ran } from "./helpers.ts";
+import { collect, eventually, nsbox, projectWithSecret, scratchIn, type Ran } from "./helpers.ts";
 import { netMode } from "../src/net/mode.ts";
 import { run } from "../src/index.ts";
 
@@ -180,6 +180,40 @@ except OSError as e:
     expect(server.out().match(/DGRAM/g)?.length).toBe(2);
   });
 
+  it("nsbox keeps no descriptor of hundreds of connects and sends it decided (refused, allowed, missing, inside, abstract)", async () => {
+    const dir = project();
+    const sock = join(dir, "run/host.sock");
+    await hostServer(sock);
+    writeFileSync(join(dir, "many.py"), `import socket,errno,sys
+srv = socket.socket(socket.AF_UNIX); srv.bind("/tmp/in.sock"); srv.listen(512)
+seen = set()
+for i in range(100):
+    for target in ("/tmp/in.sock", sys.argv[1], "run/missing.sock", "\\0abs"):
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(target); seen.add("ok")
+        except OSError as e:
+            seen.add(errno.errorcode[e.errno])
+        s.close()
+    srv.accept()[0].close()
+    d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try: d.sendto(b"x", sys.argv[1])
+    except OSError as e: seen.add("send:" + errno.errorcode[e.errno])
+    d.close()
+print(sorted(seen))
+`);
+    const { readdirSync } = await import("node:fs");
+    const count = () => readdirSync("/proc/self/fd").length;
+    await run(["true"], { cwd: dir, net: ["none"] });
+    for (const allowSockets of [[], [sock]]) {
+      const before = count();
+      const r = await run([PY, "many.py", sock], { cwd: dir, net: ["none"], allowSockets, stderr: "ignore" });
+      expect(r.stdout).toContain(allowSockets.length ? "'ok'" : "'ECONNREFUSED'");
+      await Bun.sleep(100);
+      expect(count()).toBe(before);
+    }
+  });
+
   it("the library's allowSockets allows it as --allow-socket does (control: refused without)", async () => {
     const dir = project();
     const sock = join(dir, "run/host.sock");
@@ -242,6 +276,35 @@ except OSError as e:
     expect((await collect([PY, "squat.py", scratchIn(made), `${name}-control`], { cwd: dir })).stdout).toBe("bound\n");
     expect((await nsbox(["--net", "none", "--", PY, "squat.py", "/tmp", name], { cwd: dir })).stdout).toBe("error:EINVAL\n");
     expect(readFileSync("/proc/net/unix", "utf8")).not.toContain(`@${name}\n`);
+  });
+
+  it("a daemon that forked after listen() (as ssh-agent does) is reached in /tmp; in a shared directory it is refused, as a host daemon's is", async () => {
+    const dir = project();
+    writeFileSync(join(dir, "daemon.py"), `import socket,os,sys,time
+srv = socket.socket(socket.AF_UNIX); srv.bind(sys.argv[1]); srv.listen()
+child = os.fork()
+if child == 0:
+    while True:
+        c, _ = srv.accept()
+        try: c.send(sys.argv[2].encode() + b"\\n")
+        except OSError: pass
+        c.close()
+if len(sys.argv) > 3: print(child, flush=True)
+os._exit(0)
+`);
+    const inside = `${PY} daemon.py /tmp/d.sock INSIDE && ${PY} client.py /tmp/d.sock && ${PY} daemon.py run/d.sock INSIDE && ${PY} client.py run/d.sock`;
+    const r = await nsbox(["--net", "none", "--", "sh", "-c", inside], { cwd: dir });
+    expect(r.stdout).toBe("reply:INSIDE\nerror:ECONNREFUSED\n");
+    expect(r.stderr).toContain("the process that listened there has exited");
+    // The host's daemon in the project: refused (control: reached without nsbox).
+    const host = Bun.spawn([PY, "daemon.py", join(dir, "run/h.sock"), "HOST", "pid"], { cwd: dir, stdout: "pipe" });
+    // The first line only: the daemon keeps the pipe open.
+    const first = await host.stdout.getReader().read();
+    const daemon = Number(new TextDecoder().decode(first.value).trim());
+    await host.exited;
+    expect(await eventually(async () => (await collect([PY, "client.py", "run/h.sock"], { cwd: dir })).stdout === "reply:HOST\n")).toBe(true);
+    expect((await client(dir, ["--net", "none"], "run/h.sock")).stdout).toBe("error:ECONNREFUSED\n");
+    process.kill(daemon);
   });
 
   it("an abstract name made inside works; the host's abstract names are not reachable (control: without nsbox they are)", async () => {

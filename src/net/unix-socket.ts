@@ -6,6 +6,7 @@ import type { AllowedSocket } from "../plan/allow-sockets.ts";
 import { arch } from "node:os";
 import { ptr } from "bun:ffi";
 import * as sys from "./sys.ts";
+import { inSandbox } from "./unotify.ts";
 
 const { ERRNO } = sys;
 const AF_UNIX = 1;
@@ -247,20 +248,54 @@ function peerInside(c: UnixCall, own: number): { inside: boolean; why?: string }
     // Before 6.5 there is no SO_PEERPIDFD: SO_PEERCRED's number, opened now. A listener that
     // exited leaves a number another process may have taken since (a residual risk on old kernels).
     const cred = sys.peerCred(own);
-    if (typeof cred === "number" || cred.pid <= 0) return { inside: false, why: "the process that listens there has exited" };
+    if (typeof cred === "number" || cred.pid <= 0) return { inside: false, why: EXITED };
     const fd = sys.syscall(434 /* pidfd_open, the same on x86_64 and aarch64 */, cred.pid, 0);
-    if (fd < 0) return { inside: false, why: "the process that listens there has exited" };
+    if (fd < 0) return { inside: false, why: EXITED };
     peer = fd;
     pid = () => cred.pid;
   }
   try {
     const ns = pidNamespaceOf(peer, pid);
-    if (ns < 0) return { inside: false, why: ns === -ERRNO.ESRCH! ? "the process that listens there has exited" : "nsbox may not inspect the process that listens there" };
+    if (ns < 0) return { inside: false, why: ns === -ERRNO.ESRCH! ? EXITED : "nsbox may not inspect the process that listens there" };
     return { inside: nsChain(ns).some((id) => sameId(id, sandbox)) };
   } finally {
     sys.close(peer);
   }
 }
+
+const EXITED = "the process that listens there has exited";
+const TMPFS_MAGIC = 0x01021994;
+const NR_FSTATFS = arch() === "x64" ? 138 : 44;
+
+/**
+ * Security decision: whether the socket file `opath` lies on a tmpfs that only the sandbox has
+ * (its /tmp, /run, a --tmpfs): its device is none of the mounts nsbox's own mount namespace
+ * shows. No other user can bind a socket there (their way in, /proc/PID/root of a sandbox
+ * process, needs ptrace rights over it), and a host process of the user's only through that same
+ * way. Used only when the listening process has exited (a daemon that forked after listen(), as
+ * ssh-agent and gpg-agent do): then no process tells where the listener was made, and the place
+ * its socket was bound does. Shared directories (binds of host paths) carry the host's devices.
+ */
+function sandboxOnlyTmpfs(opath: number): boolean {
+  const st = sys.fstatIds(opath);
+  if (typeof st === "number") return false;
+  const statfs = new BigInt64Array(15);
+  if (sys.syscall(NR_FSTATFS, opath, ptr(statfs)) < 0 || Number(statfs[0]) !== TMPFS_MAGIC) return false;
+  let mountinfo: string;
+  try {
+    mountinfo = readFileSync("/proc/self/mountinfo", "utf8");
+  } catch {
+    return false;
+  }
+  for (const line of mountinfo.split("\n")) {
+    const m = /^\d+ \d+ (\d+):(\d+) /.exec(line);
+    if (m && makedev(Number(m[1]), Number(m[2])) === st.dev) return false;
+  }
+  return true;
+}
+/** glibc's makedev, as sys.fstatIds gives `dev`. */
+const makedev = (major: number, minor: number): bigint =>
+  ((BigInt(major) & 0xfffff000n) << 32n) | ((BigInt(major) & 0xfffn) << 8n) | ((BigInt(minor) & 0xffffff00n) << 12n) | (BigInt(minor) & 0xffn);
 
 /** Options of the payload's socket that its replacement keeps (no buffer sizes: setting them turns autotuning off). */
 function copyOptions(from: number, to: number): void {
@@ -312,7 +347,11 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
   async function connectUnix(c: UnixCall, to: { path: Uint8Array; abstract: boolean }): Promise<Reply> {
     try {
       // Abstract names are per network namespace: on the payload's socket they stay in the sandbox's.
-      if (to.abstract) return await connectDuplicate(c, unixAddress(to.path, true));
+      if (to.abstract) {
+        // Only on a socket of the sandbox's namespace: one nsbox installed lives in the host's.
+        if (!inSandbox(c.sock)) return { errno: ERRNO.EPERM! };
+        return await connectDuplicate(c, unixAddress(to.path, true));
+      }
       // sun_path empty: the kernel's own answer (EINVAL), reached on the duplicate with no name.
       if (to.path.length === 0) return await connectDuplicate(c, unixAddress(to.path, false).subarray(0, 2));
       const path = text(to.path);
@@ -357,6 +396,10 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
       const r = await connectOwn(c, own, procFd(opath));
       if (r < 0) return { errno: -r };
       const peer = peerInside(c, own);
+      if (!peer.inside && peer.why === EXITED) {
+        if (sandboxOnlyTmpfs(opath)) peer.inside = true;
+        else peer.why = "the process that listened there has exited, and in a shared directory nsbox cannot tell where it ran (a server inside can listen in /tmp)";
+      }
       if (!peer.inside) {
         block("connect", path, peer.why ?? "made outside the sandbox", (p) => (peer.why ? `blocked connect to unix socket ${p} (${peer.why}; --allow-socket ${p} allows it)` : outside(p)));
         return { errno: ERRNO.ECONNREFUSED! };

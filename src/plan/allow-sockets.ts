@@ -49,9 +49,16 @@ export function allowSocketOps(b: PlanBuilder, o: SandboxOptions, host: Host): A
  * The allowed sockets, each checked as allowSocketOps says; `place` is called for each new one
  * (the start binds it in; nsbox exec finds it where the start placed it).
  */
-export function resolveAllowedSockets(o: SandboxOptions, host: Host, place: (path: string, text: string, option: string) => void = () => {}): AllowedSocket[] {
+export function resolveAllowedSockets(o: SandboxOptions, host: Host, place?: (path: string, text: string, option: string) => void): AllowedSocket[] {
   const allowed: AllowedSocket[] = [];
   for (const value of o.allowSockets ?? []) {
+    // nsbox exec (no `place`): a socket gone since the start (its agent ended) is simply not allowed.
+    if (!place) {
+      try {
+        allowed.push(...resolveAllowedSockets({ ...o, allowSockets: [value] }, host, () => {}).filter((a) => !allowed.some((b) => a.dev === b.dev && a.ino === b.ino)));
+      } catch {}
+      continue;
+    }
     const { text, option } = label(o, value);
     const path = expandPath(value, host);
     const fail = (problem: string, hint: string) => new NsboxError("BAD_OPTION", `${text}: ${problem}`, { option, path, hint });
