@@ -9,7 +9,6 @@ const AF_UNIX = 1;
 const NLMSG_ERROR = 2, NLMSG_DONE = 3, SOCK_DIAG_BY_FAMILY = 20;
 const NLM_F_REQUEST = 0x1, NLM_F_DUMP = 0x300;
 const UDIAG_SHOW_VFS = 0x2, UNIX_DIAG_VFS = 1;
-const EBUSY = 16;
 /** One read of the dump: the kernel fills at most about 32 KiB per message batch. */
 const CHUNK = 1 << 16;
 /**
@@ -61,11 +60,9 @@ export function sandboxSocketBoundTo(diag: number, id: { dev: bigint; ino: bigin
   // Left over from a question that stopped early (DUMP_MAX): read away first.
   drain(diag);
   const seq = nextSeq();
-  let sent = sys.sendto(diag, request(seq), new Uint8Array(0));
-  if (sent === -EBUSY) {
-    drain(diag);
-    sent = sys.sendto(diag, request(seq), new Uint8Array(0));
-  }
+  // Unconnected, a netlink socket sends to the kernel. A dump still running would be refused
+  // (EBUSY, as an NLMSG_ERROR below): drain() above has read it to its end.
+  const sent = sys.sendto(diag, request(seq), new Uint8Array(0));
   if (sent < 0) return { error: `sock_diag refused the question (errno ${-sent})` };
   const ino = Number(id.ino & 0xffffffffn);
   let bound = false;

@@ -81,9 +81,9 @@ const sameId = (a: { dev: bigint; ino: bigint }, b: { dev: bigint; ino: bigint }
 
 /**
  * `connect` on the payload's own socket (nsbox's duplicate): for names that stay in the sandbox
- * (abstract names live in its network namespace), sockets made inside and sockets the user allowed. With nsbox's
- * copy of the address; O_NONBLOCK set for the call (nsbox never blocks), and a full backlog
- * retried while the payload waits, as its blocking connect would.
+ * (abstract names live in its network namespace), path sockets made inside, and sockets the
+ * user allowed. With nsbox's copy of the address; O_NONBLOCK set for the call (nsbox never
+ * blocks), and a full backlog retried while the payload waits, as its blocking connect would.
  */
 async function connectDuplicate(c: UnixCall, address: Uint8Array): Promise<Reply> {
   for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
