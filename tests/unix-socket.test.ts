@@ -119,7 +119,7 @@ describe.skipIf(!transparent)("a Unix socket in the project made by a host proce
     const dir = project();
     const sock = join(dir, "run/late.sock");
     writeFileSync(join(dir, "late.sh"), `echo ready; for i in $(seq 400); do [ -S run/late.sock ] && break; sleep 0.05; done; ${PY} client.py run/late.sock`);
-    const proc = Bun.spawn([process.execPath, "--no-env-file", "--config=/dev/null", join(import.meta.dir, "../bin/nsbox"), "--net", "none", "--", "sh", "late.sh"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, "--no-env-file", "--config=/dev/null", join(import.meta.dir, "../bin/nsbox"), "--net", "none", "--", "sh", "late.sh"], { cwd: dir, stdout: "pipe", stderr: "ignore" });
     servers.push(proc);
     const reader = proc.stdout.getReader();
     let out = new TextDecoder().decode((await reader.read()).value);
@@ -280,6 +280,16 @@ describe.skipIf(!transparent)("a Unix socket made inside the sandbox", () => {
     const dir = project();
     expect(await nsbox(["--net", "none", "--", PY, "both.py", "run/in.sock"], { cwd: dir })).toMatchObject({ exitCode: 0, stdout: "reply:INSIDE\n", stderr: "" });
     expect(await nsbox(["--net", "none", "--", PY, "both.py", "/tmp/in.sock"], { cwd: dir })).toMatchObject({ exitCode: 0, stdout: "reply:INSIDE\n", stderr: "" });
+  });
+
+  it("works in an --overlay project, stream and datagram (stat(2) there names a layer's device, not the one the kernel reports)", async () => {
+    const dir = project();
+    writeFileSync(join(dir, "dgram-in.py"), `import socket
+d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); d.bind("run/dg.sock")
+c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); c.sendto(b"DGRAM", "run/dg.sock"); print(d.recv(10).decode())
+`);
+    const r = await nsbox(["--net", "none", "--overlay", ".", "--", "sh", "-c", `${PY} both.py run/in.sock && ${PY} dgram-in.py`], { cwd: dir });
+    expect(r).toMatchObject({ exitCode: 0, stdout: "reply:INSIDE\nDGRAM\n", stderr: "" });
   });
 
   it("works from a process that did not make it, through a path with .. from another directory", async () => {

@@ -47,15 +47,18 @@ function request(seq: number): Uint8Array {
 
 /**
  * Security decision: whether a socket of the sandbox's network namespace is bound to the file
- * (dev, ino) (fstat of the path as the payload sees it, held open by the caller so that its
- * numbers can't pass to another file meanwhile). One socket only ever binds one inode (bind(2)
+ * (dev, ino) of the path as the payload sees it (held open by the caller, so that its numbers
+ * can't pass to another file meanwhile). The kernel names the file by its superblock's device
+ * and the inode's own number; `devs` are the device as stat(2) gives it and the superblock's
+ * (the mount's major:minor): they differ on overlayfs and btrfs, and either, with the number,
+ * names one live file. One socket only ever binds one inode (bind(2)
  * makes a new file), so a match is the very socket a connect to that file reaches. The dump
  * carries the inode's number in 32 bits: a file system with larger inode numbers matches on the
  * low 32 (another socket of the sandbox's whose inode differs only above them: a residual risk,
  * needing 2^32 inodes on that file system). Never blocks: the kernel answers a dump of one
  * namespace at once (MSG_DONTWAIT), and reads stop at DUMP_MAX.
  */
-export function sandboxSocketBoundTo(diag: number, id: { dev: bigint; ino: bigint }): DiagAnswer {
+export function sandboxSocketBoundTo(diag: number, id: { devs: readonly bigint[]; ino: bigint }): DiagAnswer {
   if (diag < 0) return { error: "nsbox has no sock_diag socket of the sandbox's" };
   // Left over from a question that stopped early (DUMP_MAX): read away first.
   drain(diag);
@@ -85,7 +88,7 @@ export function sandboxSocketBoundTo(diag: number, id: { dev: bigint; ino: bigin
             if (alen < 4 || a + alen > at + len) break;
             if (atype === UNIX_DIAG_VFS && alen >= 12) {
               const vfsIno = v.getUint32(a + 4, true), vfsDev = v.getUint32(a + 8, true);
-              if (vfsIno === ino && statDev(vfsDev) === id.dev) bound = true;
+              if (vfsIno === ino && id.devs.includes(statDev(vfsDev))) bound = true;
             }
             a += (alen + 3) & ~3;
           }

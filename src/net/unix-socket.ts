@@ -3,6 +3,7 @@
 // with --allow-socket, and nsbox never connects to it to find out (src/net/unix-diag.ts asks the
 // kernel which sockets the sandbox's network namespace holds); one made inside is reached on the
 // payload's own socket; abstract names stay in the sandbox's netns.
+import { readFileSync } from "node:fs";
 import type { AllowedSocket } from "../plan/allow-sockets.ts";
 import * as sys from "./sys.ts";
 import { inSandbox } from "./unotify.ts";
@@ -155,6 +156,36 @@ function openAsPayload(c: UnixCall, path: Uint8Array): number {
   return inRoot(new Uint8Array([...new TextEncoder().encode(at === "/" ? "/" : `${at}/`), ...path]));
 }
 
+/**
+ * The file behind `opath` as the kernel names it for sock_diag: its inode's own number (fdinfo
+ * `ino:`) and its superblock's device, which stat(2) does not give on overlayfs (a layer's
+ * device for a file) or btrfs (a subvolume's): the major:minor of its mount (fdinfo `mnt_id:`)
+ * in the payload's /proc/PID/mountinfo, read while the notification is pending. Both are the
+ * kernel's own text; a mount id is unique system-wide, so no line can name another mount.
+ * stat(2)'s device is kept beside it (the same on most file systems).
+ */
+function identity(c: UnixCall, opath: number, st: { dev: bigint; ino: bigint }): { devs: bigint[]; ino: bigint } {
+  const devs = [st.dev];
+  let ino = st.ino;
+  try {
+    const info = readFileSync(`/proc/self/fdinfo/${opath}`, "utf8");
+    const i = /^ino:\s*(\d+)$/m.exec(info);
+    if (i) ino = BigInt(i[1]!);
+    const mnt = /^mnt_id:\s*(\d+)$/m.exec(info);
+    if (mnt && sys.notifIdValid(c.listener, c.n.id)) {
+      const mountinfo = readFileSync(`/proc/${c.n.pid}/mountinfo`, "utf8");
+      if (sys.notifIdValid(c.listener, c.n.id)) {
+        const m = new RegExp(`^${mnt[1]} \\d+ (\\d+):(\\d+) `, "m").exec(mountinfo);
+        if (m) devs.push(makedev(Number(m[1]), Number(m[2])));
+      }
+    }
+  } catch {}
+  return { devs, ino };
+}
+/** glibc's makedev: a device number as stat(2) gives it. */
+const makedev = (major: number, minor: number): bigint =>
+  ((BigInt(major) & 0xfffff000n) << 32n) | ((BigInt(major) & 0xfffn) << 8n) | ((BigInt(minor) & 0xffffff00n) << 12n) | (BigInt(minor) & 0xffn);
+
 /** The handlers for one sandbox's Unix sockets. */
 export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
   /**
@@ -187,8 +218,8 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
    * and exited is still inside (its socket stays in the namespace); a host process's socket is
    * never listed, wherever its file lies and whoever listens on it.
    */
-  const madeInside = (id: { dev: bigint; ino: bigint }): { inside: true } | { inside: false; why: string } => {
-    const r = sandboxSocketBoundTo(diag, id);
+  const madeInside = (c: UnixCall, found: { fd: number; id: { dev: bigint; ino: bigint } }): { inside: true } | { inside: false; why: string } => {
+    const r = sandboxSocketBoundTo(diag, identity(c, found.fd, found.id));
     if ("error" in r) return { inside: false, why: `nsbox could not check where it was made: ${r.error}` };
     return r.bound ? { inside: true } : { inside: false, why: "made outside the sandbox" };
   };
@@ -220,7 +251,7 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
       const found = resolve(c, to.path);
       if ("errno" in found) return found;
       try {
-        const decided = allowedId(found.id) ? ({ inside: true } as const) : madeInside(found.id);
+        const decided = allowedId(found.id) ? ({ inside: true } as const) : madeInside(c, found);
         if (!decided.inside) {
           block("connect", path, decided.why, (p) => `blocked connect to unix socket ${p} (${decided.why}; --allow-socket ${p} allows it)`);
           return { errno: ERRNO.ECONNREFUSED! };
@@ -252,7 +283,7 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
         sys.close(found.fd);
         return { address: procFd(allowed) };
       }
-      const decided = madeInside(found.id);
+      const decided = madeInside(c, found);
       if (!decided.inside) {
         sys.close(found.fd);
         block("send", path, decided.why, (p) => `blocked send to unix socket ${p} (${decided.why}; --allow-socket ${p} allows it)`);
