@@ -51,12 +51,12 @@ function request(seq: number): Uint8Array {
  * can't pass to another file meanwhile). The kernel names the file by its superblock's device
  * and the inode's own number; `devs` are the device as stat(2) gives it and the superblock's
  * (the mount's major:minor): they differ on overlayfs and btrfs, and either, with the number,
- * names one live file. One socket only ever binds one inode (bind(2)
- * makes a new file), so a match is the very socket a connect to that file reaches. The dump
- * carries the inode's number in 32 bits: a file system with larger inode numbers matches on the
- * low 32 (another socket of the sandbox's whose inode differs only above them: a residual risk,
- * needing 2^32 inodes on that file system). Never blocks: the kernel answers a dump of one
- * namespace at once (MSG_DONTWAIT), and reads stop at DUMP_MAX.
+ * names one live file. One socket only ever binds one inode (bind(2) makes a new file), so a
+ * match is the very socket a connect to that file reaches. The dump carries the inode's number
+ * in 32 bits: a file system with larger inode numbers matches on the low 32 (another socket of
+ * the sandbox's whose inode differs only above them: a residual risk, needing 2^32 inodes on
+ * that file system). Never blocks: the kernel answers a dump of one namespace at once
+ * (MSG_DONTWAIT), and reads stop at DUMP_MAX.
  */
 export function sandboxSocketBoundTo(diag: number, id: { devs: readonly bigint[]; ino: bigint }): DiagAnswer {
   if (diag < 0) return { error: "nsbox has no sock_diag socket of the sandbox's" };
