@@ -37,30 +37,21 @@ export interface EgressOptions {
 type Inet = { family: 2 | 10; address: string; port: number };
 
 const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000, O_NONBLOCK = 0o4000, O_RDWR = 2;
+const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000, O_NONBLOCK = 0o4000;
 const POLLOUT = 4, POLLNVAL = 32;
-const SOL_SOCKET = 1, SO_ERROR = 4, SO_KEEPALIVE = 9, SO_LINGER = 13, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_PROTOCOL = 38;
-const IPPROTO_IP = 0, IPPROTO_TCP = 6, IPPROTO_IPV6 = 41, IPPROTO_MPTCP = 262;
-const TCP_NODELAY = 1, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6, TCP_INFO = 11, TCP_USER_TIMEOUT = 18;
-const TCP_SYN_SENT = 2, TCP_CLOSE = 7;
-const IP_TOS = 1, IPV6_V6ONLY = 26, IPV6_TCLASS = 67;
+const SOL_SOCKET = 1, SO_ERROR = 4, SO_SNDTIMEO = 21;
+const TCP_SYN_SENT = 2;
 const MSG_FASTOPEN = 0x20000000n;
 /** What nsbox serves inside the sandbox, which no rule sends to the host: the resolver, and the proxy (src/plan/network.ts PROXY_PORT). */
 const RESOLVER = { address: "127.0.0.53", port: 53 };
 const PROXY = { address: "127.0.0.1", port: PROXY_PORT };
 
 /*
- * The options copied from the payload's socket to the host socket before it connects: those a
- * program sets before connect and expects to find after. Not SO_RCVBUF/SO_SNDBUF: setting them
- * turns off the kernel's autotuning, and the payload never set them on the new socket.
+ * The options copied from the payload's socket to the host socket before it connects (those a
+ * program sets before connect and expects to find after) are listed in executor/notify.c
+ * copy_options. Not SO_RCVBUF/SO_SNDBUF: setting them turns off the kernel's autotuning, and
+ * the payload never set them on the new socket.
  */
-const INT_OPTIONS: [level: number, name: number, family?: 2 | 10][] = [
-  [IPPROTO_TCP, TCP_NODELAY], [IPPROTO_TCP, TCP_USER_TIMEOUT], [IPPROTO_IP, IP_TOS, 2],
-  [IPPROTO_IPV6, IPV6_V6ONLY, 10], [IPPROTO_IPV6, IPV6_TCLASS, 10],
-];
-/** Read only when SO_KEEPALIVE is on (they matter only then). */
-const KEEPALIVE_OPTIONS = [TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT];
-const BYTE_OPTIONS: [level: number, name: number, length: number][] = [[SOL_SOCKET, SO_LINGER, 8], [SOL_SOCKET, SO_RCVTIMEO, 16], [SOL_SOCKET, SO_SNDTIMEO, 16]];
 
 const NR_PPOLL = arch() === "x64" ? 271 : 73;
 const pollfd = new Int32Array(2);
@@ -193,45 +184,12 @@ export function egress(opts: EgressOptions) {
     return err === undefined ? { errno: errno("EIO") } : err ? { errno: err } : { val: 0 };
   }
 
-  /** A new host socket like the payload's, with its options, connected (or connecting) to `to`; or an errno. */
-  function hostSocket(c: Call, to: Inet, protocol: number): { fd: number; r: number } | { errno: number } {
-    const fd = sys.socket(c.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
-    if (fd < 0) return { errno: -fd };
-    // Each is 0 on a new socket (IPV6_V6ONLY follows a per-namespace sysctl that is 0 by default): set when not.
-    for (const [level, name, family] of INT_OPTIONS) {
-      if (family && family !== c.family) continue;
-      const v = sys.getsockoptInt(c.sock, level, name);
-      if (v) sys.setsockoptInt(fd, level, name, v);
-    }
-    const keepalive = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_KEEPALIVE);
-    if (keepalive) {
-      sys.setsockoptInt(fd, SOL_SOCKET, SO_KEEPALIVE, keepalive);
-      for (const name of KEEPALIVE_OPTIONS) {
-        const v = sys.getsockoptInt(c.sock, IPPROTO_TCP, name);
-        if (v !== undefined) sys.setsockoptInt(fd, IPPROTO_TCP, name, v);
-      }
-    }
-    for (const [level, name, length] of BYTE_OPTIONS) {
-      const v = sys.getsockoptBytes(c.sock, level, name, length);
-      if (typeof v !== "number" && v.some((b) => b !== 0)) sys.setsockoptBytes(fd, level, name, v);
-    }
-    const r = sys.connect(fd, encodeInet(to.address, to.port, to.family));
-    if (r !== 0 && r !== -errno("EINPROGRESS")) {
-      sys.close(fd);
-      return { errno: -r };
-    }
-    return { fd, r };
-  }
-
-  /** Put `fd` in the payload's place (same number, its close-on-exec), with the payload's O_NONBLOCK. */
+  /** Put `fd` in the payload's place (same number, its close-on-exec, its O_NONBLOCK), remembered by inode. */
   function install(c: Call, fd: number, to: Inet, name: string | undefined, keep = false): number {
-    // A socket's file flags are O_RDWR and the O_NONBLOCK it was made with: one F_SETFL.
-    if (!c.fdFlags.nonblock) sys.setFileFlags(fd, O_RDWR);
-    const key = inodeKey(fd);
-    const r = sys.notifAddFd(c.listener, c.n.id, fd, Number(c.n.args[0]! & 0xffffffffn), c.fdFlags.cloexec);
-    if (r >= 0 && key) {
+    const { r, dev, ino } = sys.install(c.n, c.listener, fd, Number(c.n.args[0]! & 0xffffffffn), c.fdFlags.nonblock);
+    if (r >= 0 && ino !== 0n) {
       if (installed.size >= INSTALLED_MAX) installed.delete(installed.keys().next().value!);
-      installed.set(key, { address: to.address, port: to.port, ...(name ? { name } : {}) });
+      installed.set(`${dev}:${ino}`, { address: to.address, port: to.port, ...(name ? { name } : {}) });
     }
     if (!keep) sys.close(fd);
     return r;
@@ -280,21 +238,20 @@ export function egress(opts: EgressOptions) {
       event("block", "tcp", to, d);
       return { errno: errno("ECONNREFUSED") };
     }
-    // A socket already connected (or connecting, or listening) in the sandbox: the kernel's own
-    // answer, not a replacement (TCP_INFO's first byte is the state; 7 is TCP_CLOSE).
-    const info = sys.getsockoptBytes(c.sock, IPPROTO_TCP, TCP_INFO, 8);
-    if (typeof info !== "number" && info.length > 0 && info[0] !== TCP_CLOSE) return { errno: errno(info[0] === TCP_SYN_SENT ? "EALREADY" : "EISCONN") };
-    const protocol = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_PROTOCOL);
-    if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_MPTCP) {
-      event("block", "tcp", to, { name: d.name, reason: `protocol ${protocol} (nsbox connects TCP only)` });
+    // A new host socket like the payload's, its options copied (executor/notify.c
+    // nsbox_host_connect), connecting; refused when the payload's socket is already connected
+    // (or connecting, or listening) in the sandbox: the kernel's own answer, not a replacement.
+    const made = sys.hostConnect(c.sock, c.family, encodeInet(to.address, to.port, to.family));
+    if (made.step === sys.HOST.STATE) return { errno: errno(made.value === TCP_SYN_SENT ? "EALREADY" : "EISCONN") };
+    if (made.step === sys.HOST.PROTOCOL) {
+      event("block", "tcp", to, { name: d.name, reason: `protocol ${made.value < 0 ? undefined : made.value} (nsbox connects TCP only)` });
       return { errno: errno("EPROTONOSUPPORT") };
     }
-    const made = hostSocket(c, to, protocol);
-    if ("errno" in made) {
-      event("error", "tcp", to, { name: d.name, reason: `connect: errno ${made.errno}` });
-      return made;
+    if (made.step !== 0) {
+      event("error", "tcp", to, { name: d.name, reason: `connect: errno ${made.value}` });
+      return { errno: made.value };
     }
-    const inProgress = made.r !== 0;
+    const inProgress = made.value !== 0;
     if (c.fdFlags.nonblock) {
       const r = install(c, made.fd, to, d.name);
       if (r < 0) return { errno: -r };
@@ -375,8 +332,9 @@ export function egress(opts: EgressOptions) {
   const probe = sys.socket(2, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); // never connected
   if (probe >= 0) {
     inodeKey(probe);
-    sys.getsockoptInt(probe, SOL_SOCKET, SO_PROTOCOL);
-    sys.getsockoptBytes(probe, SOL_SOCKET, SO_LINGER, 8);
+    // A host socket made and closed at once: an address of 2 bytes is refused (EINVAL) before anything is sent.
+    const made = sys.hostConnect(probe, 2, new Uint8Array([2, 0]));
+    if (made.fd >= 0) sys.close(made.fd);
     readyNow(probe, POLLOUT);
     sys.close(probe);
   }
