@@ -258,7 +258,8 @@ void *malloc(size_t size);
 void free(void *p);
 
 #define WATCH_MAX 4096
-/* A record to the parent (96 bytes, below PIPE_BUF: each write is whole). kind 1: a
+/* A record to the parent (96 bytes, below PIPE_BUF: each write is whole). kind 0: nothing (the
+ * first, at once: the parent's reading warms up before a call waits on it); 1: a
  * notification (struct seccomp_notif in `notif`); 2: `fd` is ready (`revents`); 3: the
  * listener hung up (no filtered process is left); 4: the listener failed (errno in revents). */
 struct watch_record { int kind, fd, revents, pad; u64 notif[10]; };
@@ -282,6 +283,9 @@ static void *watch_loop(void *arg) {
   struct watcher *w = (struct watcher *)arg;
   struct watch_record r;
   struct watch_request req[32];
+  for (int i = 0; i < 10; i++) r.notif[i] = 0;
+  r.kind = 0, r.fd = -1, r.revents = 0, r.pad = 0;
+  put(w, &r);
   for (;;) {
     w->fds[0].fd = w->ctl, w->fds[0].events = POLLIN_, w->fds[0].revents = 0;
     w->fds[1].fd = w->listener, w->fds[1].events = POLLIN_, w->fds[1].revents = 0;

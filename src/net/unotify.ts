@@ -302,6 +302,19 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
       .catch(() => ({ errno: E("EPERM") }) as Reply | typeof DROP)
       .then((reply) => void (reply !== DROP && sys.notifRespond(listener, n.id, reply)));
 
+  // The first trapped call would pay milliseconds for the cold path (the direct bindings' first
+  // calls, the dispatcher's first run, the record stream's first chunk: the watcher writes one
+  // record of kind 0 at once): paid now, while the sandbox starts. On listener -1 nothing can
+  // be reached: the dummy call is "gone" at its first check.
+  const dummy: Notification = { id: 0n, pid: process.pid, nr: sys.NR.connect, arch: 0, ip: 0n, args: [0n, 0n, 16n, 0n, 0n, 0n] };
+  void dispatch(-1, dummy, handlers, watch).catch(() => {});
+  // JavaScriptCore compiles each function at its first call: the connect path's compiled now,
+  // by an AF_UNSPEC connect on descriptor -1 (refused by every handler before any effect).
+  const warm: Call = { n: dummy, listener: -1, pidfd: -1, sock: -1, family: AF.INET, type: SOCK_STREAM, fdFlags: { nonblock: true, cloexec: false }, watch };
+  void routeConnect(warm, new Uint8Array(16), handlers).catch(() => {});
+  sys.install(dummy, -1, -1, 0, false);
+  sys.notifRespond(-1, 0n, { val: 0 });
+
   void (async () => {
     let pending = new Uint8Array(0);
     try {
