@@ -191,7 +191,7 @@ export const OPTION_DEFS: ReadonlyMap<string, OptionDef> = new Map<string, Optio
   }],
   ["net", {
     key: "net", type: "string", valueHint: "none|host|allow=RULES",
-    description: "Network: none (default), the host's, or allow=host[:port],*.domain,IP/CIDR[:port],@registries through nsbox's proxy (repeatable)",
+    description: "Network: none (default), the host's, or allow=host[:port],*.domain,IP/CIDR[:port],@registries: only those, for every program (nsbox doctor says how) (repeatable)",
     repeatable: true, add: (o, v) => {
       parseNetValue(str(v));
       (o.net ??= []).push(String(v));
