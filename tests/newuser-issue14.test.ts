@@ -164,7 +164,7 @@ describe("the README's Network section says what nsbox prints", () => {
     for (const l of noneLines) expect(readme).toContain(l);
     // The mode as doctor and --verbose say it.
     expect(readme).toContain("`✓ network: transparent`");
-    expect((await nsbox(["doctor"], { cwd })).stdout).toContain("✓ network: transparent");
+    expect((await nsbox(["doctor"], { cwd })).stdout).toContain("✓ network: transparent: with --net none and --net allow=, nsbox decides every program's connections and lookups");
     expect((await nsbox(["--verbose", "--", "true"], { cwd })).stderr).toContain("nsbox: network: transparent");
   });
 
