@@ -198,7 +198,9 @@ export function startResolver(fd: number, o: ResolverOptions): Resolver {
     const matched = nameRules(o.rules, name);
     if (matched.length === 0) {
       o.names.record(name, []);
-      event("block", name, "not in --net allow");
+      // `*.example.com` for `example.com`: subdomains only.
+      const apex = o.rules.some((r) => r.kind === "subdomains" && r.suffix === `.${name}`);
+      event("block", name, apex ? `not in --net allow; *.${name} matches its subdomains only: add ${name}` : "not in --net allow");
       return reply(RCODE.NXDOMAIN);
     }
     if (question.type !== "A" && question.type !== "AAAA") return reply(RCODE.NOERROR);
