@@ -50,6 +50,23 @@ describe("a mistyped --net value says what to write", () => {
   });
 });
 
+describe("a rule that is nearly right says how to write it", () => {
+  const cases: [string, string][] = [
+    [".example.com", "write *.example.com for its subdomains, or example.com for the host itself"],
+    ["example.com.:443", "write example.com:443, without the final dot"],
+    ["*example.com", "write *.example.com for its subdomains"],
+    ["*", "'*' is not a rule: 0.0.0.0/0,::/0 allows every public address"],
+  ];
+  for (const [rule, fix] of cases) {
+    test(`allow=${rule}`, async () => {
+      refused(await nsbox(["--net", `allow=${rule}`, "--", "true"], { cwd: scratchIn(made) }), `--net 'allow=${rule}': ${fix}`);
+    });
+  }
+  test("control: the rules as suggested run", async () => {
+    expect((await nsbox(["--net", "allow=*.example.com,example.com:443,0.0.0.0/0,::/0", "--", "true"], { cwd: scratchIn(made) })).exitCode).toBe(0);
+  });
+});
+
 describe("another tool's name for a network option says nsbox's", () => {
   const cases: [string[], string][] = [
     [["--allow-net=example.com"], "did you mean --net allow=example.com?"], // Deno
@@ -127,6 +144,14 @@ describe("a name that resolves into the machine says which rule reaches it", () 
     const control = await lookup("db.nsbox.test", "allow=db.nsbox.test:8000,127.0.0.1:8000", answers);
     expect(control).toMatchObject({ exitCode: 0, reasons: [] });
     expect(control.stdout).toContain("127.0.0.1");
+  });
+
+  test("*.domain for the domain itself says it matches subdomains only (control: a subdomain is answered)", async () => {
+    const apex = await lookup("nsbox.test", "allow=*.nsbox.test", { "nsbox.test": ["192.0.2.9"], "www.nsbox.test": ["192.0.2.9"] });
+    expect(apex.exitCode).toBe(2);
+    expect(apex.reasons[0]).toBe("not in --net allow; *.nsbox.test matches its subdomains only: add nsbox.test");
+    const control = await lookup("www.nsbox.test", "allow=*.nsbox.test", { "www.nsbox.test": ["192.0.2.9"] });
+    expect(control).toMatchObject({ exitCode: 0, reasons: [] });
   });
 
   test("an IPv6 address in brackets with a port, bare without one", async () => {
