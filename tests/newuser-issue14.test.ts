@@ -162,6 +162,29 @@ describe("a name that resolves into the machine says which rule reaches it", () 
   });
 });
 
+describe.skipIf(!transparent)("the end-of-run report of a program that tries ::1 before 127.0.0.1", () => {
+  const CLIENT = "import socket, sys\nfamily = {'4': socket.AF_INET, '6': socket.AF_INET6, 'any': None}[sys.argv[1]]\n" +
+    "try:\n  s = socket.create_connection((sys.argv[2], int(sys.argv[3]))) if family is None else socket.socket(family)\n  family is None or s.connect((sys.argv[2], int(sys.argv[3])))\n  print('connected', s.getpeername()[0])\nexcept OSError as e: print('refused', e.errno)\n";
+  const blocked = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("nsbox: blocked"));
+
+  test("got through on IPv4: no 'nothing listens' line for ::1 (control: ::1 alone is reported, in brackets)", async () => {
+    const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok") });
+    try {
+      const cwd = scratchIn(made);
+      writeFileSync(join(cwd, "c.py"), CLIENT);
+      const allow = ["--net", `allow=127.0.0.1:${server.port}`];
+      const both = await nsbox([...allow, "--", "python3", "c.py", "any", "localhost", String(server.port)], { cwd });
+      expect(both.stdout).toBe("connected 127.0.0.1\n");
+      expect(blocked(both.stderr)).toEqual([]);
+      const v6 = await nsbox([...allow, "--", "python3", "c.py", "6", "::1", String(server.port)], { cwd });
+      expect(v6.stdout).toBe("refused 111\n");
+      expect(blocked(v6.stderr)).toEqual([`nsbox: blocked connect to [::1]:${server.port} (not in --net allow; nothing listens on the sandbox's own loopback at port ${server.port})`]);
+    } finally {
+      server.stop(true);
+    }
+  });
+});
+
 describe("the README's Network section says what nsbox prints", () => {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8").replace(/\s+/g, " ");
 
