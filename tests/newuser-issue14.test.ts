@@ -2,7 +2,7 @@
 // --allow-socket and --net-log get one line that says what to write, a name answered with a
 // loopback address says which rule reaches it, and the README says what nsbox really prints.
 import { describe, expect, test } from "bun:test";
-import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readHost } from "../src/host.ts";
 import { NsboxError, run } from "../src/index.ts";
@@ -64,6 +64,42 @@ describe("a rule that is nearly right says how to write it", () => {
   }
   test("control: the rules as suggested run", async () => {
     expect((await nsbox(["--net", "allow=*.example.com,example.com:443,0.0.0.0/0,::/0", "--", "true"], { cwd: scratchIn(made) })).exitCode).toBe(0);
+  });
+});
+
+describe("--allow-socket mistakes", () => {
+  test("\"$SSH_AUTH_SOCK\" with no agent running (empty) says to start one; a missing path and a regular file say what to name", async () => {
+    const cwd = scratchIn(made);
+    writeFileSync(join(cwd, "notes.txt"), "x");
+    refused(await nsbox(["--allow-socket", "", "--", "true"], { cwd }), "--allow-socket '': needs the path of a Unix socket", 'eval "$(ssh-agent)"');
+    refused(await nsbox(["--allow-socket", "./run/db.sock", "--", "true"], { cwd }), `--allow-socket ./run/db.sock: ${cwd}/run/db.sock: no such file or directory; start the program that listens there first`);
+    refused(await nsbox(["--allow-socket", "notes.txt", "--", "true"], { cwd }), `${cwd}/notes.txt is a regular file, not a socket; name the Unix socket a program listens on`);
+  });
+
+  test("a socket at the project's top refuses the project, saying where to put it and how to allow it", async () => {
+    const cwd = scratchIn(made);
+    const server = Bun.listen({ unix: join(cwd, "db.sock"), socket: { data() {} } });
+    try {
+      refused(await nsbox(["--allow-socket", "db.sock", "--", "true"], { cwd }), "it holds the Unix socket db.sock", "have it listen elsewhere, as ./run/db.sock, and name that with --allow-socket");
+    } finally {
+      server.stop(true);
+    }
+  });
+
+  test("control: a socket a host program listens on is allowed, and only with the option", async () => {
+    const cwd = scratchIn(made);
+    mkdirSync(join(cwd, "run"));
+    const path = join(cwd, "run", "s.sock");
+    const server = Bun.listen({ unix: path, socket: { open: (s) => void s.end("hi\n"), data() {} } });
+    try {
+      writeFileSync(join(cwd, "c.py"), "import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n  s.connect('run/s.sock'); print(s.recv(10).decode().strip())\nexcept OSError as e: print('refused', e.errno)\n");
+      const allowed = await nsbox(["--allow-socket", "run/s.sock", "--", "python3", "c.py"], { cwd });
+      expect(allowed.stderr).toBe("");
+      expect(allowed.stdout).toBe("hi\n");
+      if (transparent) expect((await nsbox(["--", "python3", "c.py"], { cwd })).stdout).toBe("refused 111\n");
+    } finally {
+      server.stop(true);
+    }
   });
 });
 
