@@ -171,8 +171,9 @@ export function parseArgv(argv: string[], cmd: CommandDef, path: string, outer: 
     }
     const def = Object.hasOwn(defs, t.name) ? defs[t.name]! : undefined;
     if (!def) {
-      const near = t.rawName.startsWith("--") ? nearest(t.name, Object.keys(defs)) : undefined;
-      throw new NsboxError("BAD_OPTION", `unknown option ${t.rawName} (${near !== undefined ? `did you mean --${near}? ` : ""}${see})`, { option: t.rawName });
+      const other = t.rawName.startsWith("--") ? otherSpelling(t.name, t.value ?? nextValue(argv, t.index), defs) : undefined;
+      const near = other ?? (t.rawName.startsWith("--") ? nearest(t.name, Object.keys(defs)) : undefined);
+      throw new NsboxError("BAD_OPTION", `unknown option ${t.rawName} (${near !== undefined ? `did you mean ${other ?? `--${near}`}? ` : ""}${see})`, { option: t.rawName });
     }
     let value: string | boolean;
     if (def.type === "boolean") {
@@ -213,6 +214,28 @@ export function argsOf(cmd: CommandDef, path: string, parsed: Parsed): CommandCo
   }
   return args;
 }
+
+/**
+ * Other tools' names for nsbox's network options (Deno's --allow-net, bubblewrap's --share-net,
+ * --unix-socket), as nsbox writes them: `--allow-net=example.com` meant `--net allow=example.com`.
+ */
+const OTHER_SPELLINGS: [RegExp, string, (value: string | undefined) => string][] = [
+  [/^(allow-?net|net-?allow|allow-?hosts?|net-?allow-?hosts?)$/, "net", (v) => `--net allow=${v ?? "HOST"}`],
+  [/^(no-?net(work)?|net-?none|offline|unshare-?net)$/, "net", () => "--net none (the default)"],
+  [/^(share-?net|net-?host|host-?net(work)?)$/, "net", () => "--net host"],
+  [/^(allow-?)?(unix-?)?sock(et)?s?$|^allow-?unix-?sockets?$/, "allow-socket", (v) => `--allow-socket ${v ?? "PATH"}`],
+];
+
+function otherSpelling(name: string, value: string | undefined, defs: Record<string, unknown>): string | undefined {
+  const found = OTHER_SPELLINGS.find(([re, option]) => re.test(name.toLowerCase()) && Object.hasOwn(defs, option) && name !== option);
+  return found?.[2](value);
+}
+
+/** The argument after an unknown option, when it reads as its value (not an option, not `--`). */
+const nextValue = (argv: string[], index: number): string | undefined => {
+  const next = argv[index + 1];
+  return next !== undefined && !next.startsWith("-") ? next : undefined;
+};
 
 /** Edit distance (insert, delete, replace), for "did you mean". */
 export function editDistance(a: string, b: string): number {

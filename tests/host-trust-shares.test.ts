@@ -371,7 +371,7 @@ describe("the current directory is shared only when it is a project", () => {
     try {
       const r = await sh("ls", { cwd });
       refused(r, cwd);
-      expect(r.stderr).toContain("it holds the Unix socket default (a server or agent of yours: if it is your project, have it listen elsewhere)");
+      expect(r.stderr).toContain("it holds the Unix socket default (a server or agent of yours: if it is your project, have it listen elsewhere, as ./run/default, and name that with --allow-socket when the sandbox needs it)");
     } finally {
       server.close();
     }

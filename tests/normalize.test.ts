@@ -58,7 +58,7 @@ describe("given the command line", () => {
 
   it("--net-log without --net allow= is refused naming both (control: with allow= it is taken)", () => {
     expect(refusal(() => cli(["net", "host"], ["net-log", "/tmp/n"])).message).toBe(
-      "--net-log /tmp/n: nothing would be logged without --net allow=… (the network is host, from --net host): only nsbox's proxy logs connections",
+      "--net-log /tmp/n: nothing would be logged without --net allow=… (the network is host, from --net host): with the host's network nsbox decides nothing",
     );
     expect(refusal(() => cli(["net-log", "/tmp/n"])).message).toContain("(the network is none, the default)");
     expect(cli(["net", "allow=example.com"], ["net-log", "/tmp/n"]).netLog).toBe("/tmp/n");
@@ -123,7 +123,7 @@ describe("given a config file's value", () => {
 describe("given the library's options object", () => {
   it("every SandboxOptions key has a check", () => {
     expect([...LIBRARY_CHECKS.keys()].sort()).toEqual([
-      "allowNested", "capAdd", "capDrop", "chdir", "clearEnv", "cwd", "env", "gid", "homeTools", "hostname", "idMap", "keepEnv", "landlock", "memory",
+      "allowNested", "allowSockets", "capAdd", "capDrop", "chdir", "clearEnv", "cwd", "env", "gid", "homeTools", "hostname", "idMap", "keepEnv", "landlock", "memory",
       "mounts", "name", "net", "netLog", "noCwd", "passFds", "pids", "propagation", "rlimits", "seccomp", "timeout", "uid", "verbose",
     ]);
   });

@@ -254,7 +254,7 @@ describe("given --net allow= and a stand-in for the host's resolver (a real sand
     const r = await withStandIn(script, ["allow=*.nsbox.test"]);
     expect(r.stdout).toContain("loop.nsbox.test error");
     expect(r.stdout).toContain("mixed.nsbox.test = 93.184.215.15");
-    expect(r.events.find((e) => e.action === "block" && e.host === "loop.nsbox.test")?.reason).toBe("loop.nsbox.test resolves to the loopback address 127.0.0.1");
+    expect(r.events.find((e) => e.action === "block" && e.host === "loop.nsbox.test")?.reason).toBe("loop.nsbox.test resolves to the loopback address 127.0.0.1; --net allow=127.0.0.1 reaches it");
     expect(r.names.namesOf("127.0.0.1")).toEqual([]);
     const control = await withStandIn(script, ["allow=*.nsbox.test,localhost"]);
     expect(control.stdout).toContain("loop.nsbox.test = 127.0.0.1");

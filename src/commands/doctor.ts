@@ -184,7 +184,7 @@ function landlockCheck(): Check {
 function networkCheck(host: Host): Check {
   const mode = netMode(host.env.NSBOX_NET_MODE);
   const base = { id: "network", title: "network", required: false };
-  if (mode.mode === "transparent") return { ...base, status: "ok", detail: describeNetMode(mode) };
+  if (mode.mode === "transparent") return { ...base, status: "ok", detail: `${describeNetMode(mode)}: with --net none and --net allow=, nsbox decides every program's connections and lookups` };
   return {
     ...base, status: "warn",
     detail: `${describeNetMode(mode)}; with --net allow= only programs that use HTTP_PROXY reach the allowed hosts`,

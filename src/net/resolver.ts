@@ -89,6 +89,17 @@ function portsOf(matched: Rule[], rules: Rule[]): number[] {
 }
 
 /**
+ * The rule that would open an address the policy refused for a name (loopback, private, this
+ * host's own): a command-line rule naming it, with the port of the name's rule when it has one.
+ */
+function openedBy(address: string, matched: Rule[]): string {
+  if (isIP(address) === 0) return "";
+  const port = matched.find((r) => r.port !== undefined)?.port;
+  const rule = port === undefined ? address : isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+  return `; --net allow=${rule} reaches it`;
+}
+
+/**
  * Read node:dgram (about 5 ms) ahead of the socket, and with `packets` dns-packet (two files,
  * about 5 ms) ahead of the first query. The session calls this while the sandbox is being set
  * up: reading a module takes a descriptor, and once the sandbox runs nsbox may hold all that
@@ -187,7 +198,9 @@ export function startResolver(fd: number, o: ResolverOptions): Resolver {
     const matched = nameRules(o.rules, name);
     if (matched.length === 0) {
       o.names.record(name, []);
-      event("block", name, "not in --net allow");
+      // `*.example.com` for `example.com`: subdomains only.
+      const apex = o.rules.some((r) => r.kind === "subdomains" && r.suffix === `.${name}`);
+      event("block", name, apex ? `not in --net allow; *.${name} matches its subdomains only: add ${name}` : "not in --net allow");
       return reply(RCODE.NXDOMAIN);
     }
     if (question.type !== "A" && question.type !== "AAAA") return reply(RCODE.NOERROR);
@@ -214,17 +227,17 @@ export function startResolver(fd: number, o: ResolverOptions): Resolver {
     const family = question.type === "A" ? 4 : 6;
     const ports = portsOf(matched, o.rules);
     const own = ownAddresses();
-    const refused: string[] = [];
+    const refused: { why: string; address: string }[] = [];
     const kept: string[] = [];
     for (const a of found.map(normalAddress)) {
       if (isIP(a) !== family || kept.includes(a)) continue;
       const reasons = ports.map((p) => refusal(a, p, o.rules, own));
       if (reasons.includes(undefined)) kept.push(a);
-      else refused.push(reasons[0]!);
+      else refused.push({ why: reasons[0]!, address: a });
     }
     o.names.record(name, kept);
     if (kept.length) event("allow", name, undefined, kept.join(" "));
-    else if (refused.length) event("block", name, `${name} resolves to ${refused[0]}`);
+    else if (refused.length) event("block", name, `${name} resolves to ${refused[0]!.why}${openedBy(refused[0]!.address, matched)}`);
     reply(RCODE.NOERROR, kept.map((data) => ({ type: question.type, class: "IN", name: question.name, ttl: RESOLVER_LIMITS.ttl, data })));
   }
 

@@ -77,6 +77,12 @@ export function parseRule(text: string): Rule {
   if (bitsText !== undefined) throw problem(`a prefix length needs an IP address`);
   if (rest.startsWith("*.") && HOST.test(rest.slice(2))) return { kind: "subdomains", suffix: rest.slice(1).toLowerCase(), ...withPort, text };
   if (HOST.test(rest)) return { kind: "host", host: rest.toLowerCase(), ...withPort, text };
+  // Near misses: `.example.com`, `example.com.`, `*example.com`, `*`.
+  const at = p === undefined ? "" : `:${p}`;
+  if (rest.startsWith(".") && HOST.test(rest.slice(1))) throw problem(`write *${rest}${at} for its subdomains, or ${rest.slice(1)}${at} for the host itself`);
+  if (rest.endsWith(".") && HOST.test(rest.slice(0, -1))) throw problem(`write ${rest.slice(0, -1)}${at}, without the final dot`);
+  if (/^\*[^.]/.test(rest) && HOST.test(rest.slice(1))) throw problem(`write *.${rest.slice(1)}${at} for its subdomains`);
+  if (rest === "*" || rest === "*.*") throw problem(`'${rest}' is not a rule: 0.0.0.0/0,::/0 allows every public address (--net host the whole network)`);
   throw problem(`expected host, host:port, *.domain, or an IP address or range with an optional port`);
 }
 

@@ -7,7 +7,7 @@ import { fileError, fileKind, openFileLimit } from "../errno.ts";
 import { NsboxError } from "../errors.ts";
 import type { EgressEvent } from "./egress.ts";
 import { NameBook } from "./names.ts";
-import type { Rule } from "./rules.ts";
+import { isIP, type Rule } from "./rules.ts";
 import type { NetEvent, Proxy, ProxyOptions } from "./proxy.ts";
 import type { AllowedSocket } from "../plan/allow-sockets.ts";
 
@@ -139,6 +139,13 @@ function closeQuietly(fd: number): boolean {
   }
 }
 
+/** host:port as a user writes it: an IPv6 address in brackets ([::1]:8000). */
+const hostPort = (host: string, port: number) => (isIP(host) === 6 ? `[${shown(host)}]:${port}` : `${shown(host)}:${port}`);
+
+/** The port of a blocked connect to the sandbox's own loopback where nothing listened (egress.ts says so in its reason). */
+const emptyLoopbackPort = (e: SessionEvent) => (e.protocol === "tcp" && /nothing listens on the sandbox's own loopback/.test(e.reason ?? "") ? e.port : undefined);
+const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/i;
+
 /** The line the report shows for a blocked event (its name cut short and escaped). */
 function blockedLine(e: SessionEvent): string {
   const why = shown(e.reason ?? "");
@@ -147,8 +154,8 @@ function blockedLine(e: SessionEvent): string {
     case "proxy": return `proxy: ${e.reason}`;
     case "dns": return `blocked lookup of ${shown(e.host)} (${why})`;
     case "unix": return e.call === "send" ? `blocked send to unix socket ${shown(e.host)} (${why})` : `blocked connect to unix socket ${shown(e.host)} (${why}; --allow-socket ${shown(e.host)} allows it)`;
-    case "udp": return `blocked UDP to ${shown(e.host)}:${e.port}${at} (${why})`;
-    default: return `blocked connect to ${shown(e.host)}:${e.port}${at} (${why})`;
+    case "udp": return `blocked UDP to ${hostPort(e.host, e.port)}${at} (${why})`;
+    default: return `blocked connect to ${hostPort(e.host, e.port)}${at} (${why})`;
   }
 }
 
@@ -182,6 +189,13 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
   }
   let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile, opts.logNamed);
   const blocked = new Map<string, string>();
+  /**
+   * A connect refused on the sandbox's loopback, by port (its report key), and the loopback ports
+   * the host's server was reached on: a program that tried ::1 before 127.0.0.1 (Python,
+   * happy eyeballs) and got through is not told at exit that nothing listened.
+   */
+  const emptyLoopback = new Map<string, number>();
+  const reachedLoopback = new Set<number>();
   let more = 0;
   let logFailed: string | undefined;
   let proxy: Proxy | undefined;
@@ -204,12 +218,16 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
     }
     // The resolver's own trouble (host ""), said as the proxy's is; its other errors are only logged.
     const own = e.protocol === "dns" && e.host === "";
+    if (e.action === "allow" && e.protocol === "tcp" && LOOPBACK.test(e.address ?? e.host)) reachedLoopback.add(e.port);
     if (e.action !== "block" && !own) return;
     const line = own ? `resolver: ${shown(e.reason ?? "")}` : blockedLine(e);
     const key = e.protocol === "proxy" ? line : e.protocol === "dns" || e.protocol === "unix" || e.protocol === "udp" ? `${e.protocol} ${e.host}:${e.port}` : `${e.host}:${e.port}`;
     if (opts.live) opts.live(line);
-    else if (blocked.has(key) || blocked.size < MAX_REPORTED) blocked.set(key, line);
-    else more++;
+    else if (blocked.has(key) || blocked.size < MAX_REPORTED) {
+      blocked.set(key, line);
+      const port = emptyLoopbackPort(e);
+      if (port !== undefined) emptyLoopback.set(key, port);
+    } else more++;
   };
   // The proxy and the handlers call this from their callbacks, where a throw would end nsbox and the sandbox with it.
   let eventFailed = false;
@@ -272,6 +290,7 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
       // close(2) reports a write the file system deferred (NFS, a full disk): said, not thrown.
       if (log >= 0 && !closeQuietly(log)) logFailed ??= `--net-log ${opts.logFile}: the last lines may be missing (closing it failed)`;
       log = -1;
+      for (const [key, port] of emptyLoopback) if (reachedLoopback.has(port)) blocked.delete(key);
       const rest = more ? [`and ${more} more blocked connections${opts.logFile === undefined ? "" : " (every one is in --net-log)"}`] : [];
       return [...blocked.values(), ...rest, ...(logFailed ? [logFailed] : [])];
     },

@@ -191,7 +191,7 @@ export const OPTION_DEFS: ReadonlyMap<string, OptionDef> = new Map<string, Optio
   }],
   ["net", {
     key: "net", type: "string", valueHint: "none|host|allow=RULES",
-    description: "Network: none (default), the host's, or allow=host[:port],*.domain,IP/CIDR[:port],@registries through nsbox's proxy (repeatable)",
+    description: "Network: none (default), the host's, or allow=host[:port],*.domain,IP/CIDR[:port],@registries: only those, for every program (nsbox doctor says how) (repeatable)",
     repeatable: true, add: (o, v) => {
       parseNetValue(str(v));
       (o.net ??= []).push(String(v));
@@ -202,7 +202,8 @@ export const OPTION_DEFS: ReadonlyMap<string, OptionDef> = new Map<string, Optio
     key: "allowSockets", type: "string", valueHint: "PATH", repeatable: true,
     description: "Let the sandbox connect to the host's Unix socket PATH (e.g. \"$SSH_AUTH_SOCK\"), bound in at the same path when it is not in the view; other sockets made outside the sandbox are refused (repeatable)",
     // A path in a config file is relative to the file's directory, as its mount paths are.
-    add: (o, v, { base }) => void (o.allowSockets ??= []).push(fromBase(nonEmpty(String(v), "the path of a Unix socket"), base)),
+    // Empty is most often "$SSH_AUTH_SOCK" with no agent running: say so.
+    add: (o, v, { base }) => void (o.allowSockets ??= []).push(fromBase(nonEmpty(String(v), "the path of a Unix socket (empty: if it came from a variable such as \"$SSH_AUTH_SOCK\", that variable is not set; start the agent first: eval \"$(ssh-agent)\")"), base)),
   }],
   ["memory", { key: "memory", type: "string", valueHint: "SIZE", numeric: true, description: "Memory limit (needs a delegated cgroup v2)", add: (o, v) => void (o.memory = cgroupSize(String(v))) }],
   ["pids", { key: "pids", type: "string", valueHint: "N", numeric: true, description: "Process limit (needs a delegated cgroup v2)", add: (o, v) => void (o.pids = cgroupCount(String(v))) }],

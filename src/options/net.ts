@@ -25,6 +25,12 @@ function parse(text: string): NetValue {
   if (text === "none" || text === "host") return { mode: text };
   if (!text.startsWith("allow=")) {
     // `--net example.com`, `--net allow:example.com`: say the form that was meant.
+    // `alow=x`, `Allow=x`, `allows=x`, `NONE`, `hots`: a typo of a word.
+    const eq = text.indexOf("=");
+    if (eq > 0 && eq < text.length - 1 && typo(text.slice(0, eq), "allow")) throw problem(`must be none, host, or allow=RULE[,RULE…]: write allow=${text.slice(eq + 1)}`);
+    if (typo(text, "allow")) throw problem("must be none, host, or allow=RULE[,RULE…]: name the hosts after allow=, as allow=example.com,127.0.0.1:8080");
+    const word = ["none", "host"].find((w) => typo(text, w));
+    if (word !== undefined) throw problem(`must be none, host, or allow=RULE[,RULE…]: write ${word}`);
     const meant = text.replace(/^allow[:\s]?/, "");
     if (/^[\w*.:\[\]\/@-]+$/.test(meant) && /[.:@]/.test(meant)) throw problem(`must be none, host, or allow=RULE[,RULE…]: write allow=${meant}`);
     throw expected("none, host, or allow=RULE[,RULE…]");
@@ -43,6 +49,19 @@ function parse(text: string): NetValue {
     }
   });
   return { mode: "allow", entries };
+}
+
+/** `text` is `word` mistyped: other case, or one letter added, dropped, changed or two swapped. */
+function typo(text: string, word: string): boolean {
+  const t = text.toLowerCase();
+  if (t === word) return true;
+  if (Math.abs(t.length - word.length) > 1) return false;
+  for (let i = 0; i <= Math.max(t.length, word.length); i++) {
+    const [a, b] = [t.slice(i), word.slice(i)];
+    if (t.slice(0, i) !== word.slice(0, i)) break;
+    if (a.slice(1) === b.slice(1) || a.slice(1) === b || a === b.slice(1) || (a.length > 1 && a[0] === b[1] && a[1] === b[0] && a.slice(2) === b.slice(2))) return true;
+  }
+  return false;
 }
 
 /** Fold the values in order: `none` and `host` replace what came before, `allow=` rules accumulate. */

@@ -208,13 +208,15 @@ export function finish(options: SandboxOptions): NormalOptions {
   // read as the caller's choice when the plan asks for an option that was not given.
   const o = Object.assign(Object.create(null), options) as Tracked;
   const r = resolveOptions(o);
-  // Only the proxy of --net allow= logs: with none or host, the file would stay empty forever.
+  // Only --net allow= logs (its proxy, and in transparent mode its decisions): with host nsbox
+  // decides nothing; with none, what was blocked is said at exit (src/sandbox.ts opens no log).
   if (o.netLog !== undefined && r.net.mode !== "allow") {
     const net = (o as Tracked)[ORIGINS]?.get("net");
     const naming = net ? ` (the network is ${r.net.mode}${net.from === "cli" ? `, from ${net.flag} ${net.text}` : net.from === "config" ? `, from ${net.where}` : ""})` : " (the network is none, the default)";
     const log = originOf(o, "netLog");
     const allow = log.from === "library" ? '`net: "allow=…"`' : log.from === "config" ? '"net": "allow=…"' : "--net allow=…";
-    throw attribute(log, problem(`nothing would be logged without ${allow}${naming}: only nsbox's proxy logs connections`));
+    const why = r.net.mode === "host" ? "with the host's network nsbox decides nothing" : "with none, what was blocked is said at exit instead";
+    throw attribute(log, problem(`nothing would be logged without ${allow}${naming}: ${why}`));
   }
   o[RESOLVED] = r;
   return o as NormalOptions;

@@ -106,7 +106,7 @@ function notAProject(host: Host): string | undefined {
   if (dir) return `it is inside ${dir}, whose files the host runs (git hooks, editor tasks)`;
   try {
     const socket = readdirSync(cwd, { withFileTypes: true }).find((e) => e.isSocket());
-    if (socket) return `it holds the Unix socket ${socket.name} (a server or agent of yours: if it is your project, have it listen elsewhere)`;
+    if (socket) return `it holds the Unix socket ${socket.name} (a server or agent of yours: if it is your project, have it listen elsewhere, as ./run/${socket.name}, and name that with --allow-socket when the sandbox needs it)`;
   } catch {}
   return undefined;
 }
