@@ -63,7 +63,8 @@ for i in range(3):
     held.append(c)
 print("ready", flush=True); time.sleep(600)`;
       const name = uniqueName("squat");
-      const attacker = await sandbox(["--rw", STATE], `exec ${PYTHON} -c ${shq(squat)} ${STATE}/${name}.sock`);
+      // --allow-socket: the sandbox's own network mode refuses a host process's socket otherwise (issue 14).
+      const attacker = await sandbox(["--rw", STATE, "--allow-socket", `${STATE}/${name}.sock`], `exec ${PYTHON} -c ${shq(squat)} ${STATE}/${name}.sock`);
       const first = await Promise.race([run(["ps", "--json"]).then((r) => ({ who: "ps", r })), attacker.finish().then(() => ({ who: "attacker", r: undefined }))]);
       expect(first.who).toBe("ps");
       expect(first.r!.exitCode).toBe(0);
@@ -134,7 +135,8 @@ while time.time() < end:
     except OSError: pass
 os.write(1, b"connections %d answered %d\\n" % (n, answered))  # one write: the four lines do not interleave
 for k in range(max(kids, 0)): os.wait()`;
-      const attacker = await sandbox(["--rw", STATE], `exec ${PYTHON} -c ${shq(flood)} ${STATE}/${name}.sock`);
+      // --allow-socket: the sandbox's own network mode refuses a host process's socket otherwise (issue 14).
+      const attacker = await sandbox(["--rw", STATE, "--allow-socket", `${STATE}/${name}.sock`], `exec ${PYTHON} -c ${shq(flood)} ${STATE}/${name}.sock`);
       const inspect = await run(["inspect", "--json", name]);
       expect(inspect.exitCode).toBe(0);
       expect(JSON.parse(inspect.stdout).name).toBe(name);
