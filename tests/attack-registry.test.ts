@@ -63,8 +63,7 @@ for i in range(3):
     held.append(c)
 print("ready", flush=True); time.sleep(600)`;
       const name = uniqueName("squat");
-      // --allow-socket: the sandbox's own network mode refuses a host process's socket otherwise (issue 14).
-      const attacker = await sandbox(["--rw", STATE, "--allow-socket", `${STATE}/${name}.sock`], `exec ${PYTHON} -c ${shq(squat)} ${STATE}/${name}.sock`);
+      const attacker = await sandbox(["--rw", STATE], `exec ${PYTHON} -c ${shq(squat)} ${STATE}/${name}.sock`);
       const first = await Promise.race([run(["ps", "--json"]).then((r) => ({ who: "ps", r })), attacker.finish().then(() => ({ who: "attacker", r: undefined }))]);
       expect(first.who).toBe("ps");
       expect(first.r!.exitCode).toBe(0);
@@ -135,8 +134,10 @@ while time.time() < end:
     except OSError: pass
 os.write(1, b"connections %d answered %d\\n" % (n, answered))  # one write: the four lines do not interleave
 for k in range(max(kids, 0)): os.wait()`;
-      // --allow-socket: the sandbox's own network mode refuses a host process's socket otherwise (issue 14).
-      const attacker = await sandbox(["--rw", STATE, "--allow-socket", `${STATE}/${name}.sock`], `exec ${PYTHON} -c ${shq(flood)} ${STATE}/${name}.sock`);
+      // In proxy mode the payload's own connect(2) reaches the socket (transparent mode refuses a host
+      // process's socket, and with --allow-socket nsbox makes the connect, as itself): the server
+      // must hold against the payload's own connections.
+      const attacker = await sandbox(["--rw", STATE], `exec ${PYTHON} -c ${shq(flood)} ${STATE}/${name}.sock`, { ...ENV, NSBOX_NET_MODE: "proxy" });
       const inspect = await run(["inspect", "--json", name]);
       expect(inspect.exitCode).toBe(0);
       expect(JSON.parse(inspect.stdout).name).toBe(name);
