@@ -2,7 +2,8 @@
 // network session, notes, verbose steps, timeout and abort, and one result shape for every end.
 import { constants } from "node:os";
 import { NsboxError } from "./errors.ts";
-import { outOfDescriptors, tooFewDescriptors } from "./errno.ts";
+import { openFileLimit, outOfDescriptors, tooFewDescriptors } from "./errno.ts";
+import { FDS_NEEDED } from "./kernel.ts";
 import type { SandboxOptions } from "./options.ts";
 import type { Plan } from "./plan/index.ts";
 import { start, type Outcome } from "./supervise.ts";
@@ -108,6 +109,9 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
   if (timeout !== undefined && !(typeof timeout === "number" && timeout >= 1 && Number.isFinite(timeout))) {
     throw new NsboxError("BAD_OPTION", `timeout: expected at least 1 millisecond, got ${String(timeout)}`, { option: "timeout" });
   }
+  // Said before anything is started or loaded for the network: a module read under too few
+  // descriptors makes Bun print its own error first.
+  if ((openFileLimit() ?? Infinity) < FDS_NEEDED) throw tooFewDescriptors();
   const warnings: string[] = [];
   let reportFailed = false;
   const report: Report = (level, line) => {

@@ -86,8 +86,8 @@ describe("given a Unix socket in a tool's directory (Rancher Desktop's ~/.rd/doc
         `import socket\ntry:\n s = socket.socket(socket.AF_UNIX); s.connect(${JSON.stringify(path)}); print("REACHED", s.recv(64).decode().strip())\nexcept OSError as e:\n print("refused")`;
       const script = `docker; python3 -c '${probe(h(".rd/docker.sock"))}'; python3 -c '${probe(h(".rd/run/agent.sock"))}'; [ -p ~/.rd/run/cmd.fifo ] && echo FIFO || echo no-fifo`;
       expect(await nsbox(["--", "sh", "-c", script], { cwd: h("proj"), env })).toMatchObject({ stdout: "docker\nrefused\nrefused\nno-fifo\n", exitCode: 0 });
-      // Control: shared by the user's own option, the same probe reaches the host's server.
-      expect(await nsbox(["--ro", h(".rd"), "--", "sh", "-c", script], { cwd: h("proj"), env })).toMatchObject({ stdout: "docker\nREACHED HOST SERVER\nREACHED HOST SERVER\nFIFO\n", exitCode: 0 });
+      // Control: shared by the user's own options (and, since issue 14, the sockets named), the same probe reaches the host's server.
+      expect(await nsbox(["--ro", h(".rd"), "--allow-socket", h(".rd/docker.sock"), "--allow-socket", h(".rd/run/agent.sock"), "--", "sh", "-c", script], { cwd: h("proj"), env })).toMatchObject({ stdout: "docker\nREACHED HOST SERVER\nREACHED HOST SERVER\nFIFO\n", exitCode: 0 });
     } finally {
       for (const s of servers) s.stop(true);
     }

@@ -134,7 +134,10 @@ while time.time() < end:
     except OSError: pass
 os.write(1, b"connections %d answered %d\\n" % (n, answered))  # one write: the four lines do not interleave
 for k in range(max(kids, 0)): os.wait()`;
-      const attacker = await sandbox(["--rw", STATE], `exec ${PYTHON} -c ${shq(flood)} ${STATE}/${name}.sock`);
+      // In proxy mode the payload's own connect(2) reaches the socket (transparent mode refuses a host
+      // process's socket, and with --allow-socket nsbox makes the connect, as itself): the server
+      // must hold against the payload's own connections.
+      const attacker = await sandbox(["--rw", STATE], `exec ${PYTHON} -c ${shq(flood)} ${STATE}/${name}.sock`, { ...ENV, NSBOX_NET_MODE: "proxy" });
       const inspect = await run(["inspect", "--json", name]);
       expect(inspect.exitCode).toBe(0);
       expect(JSON.parse(inspect.stdout).name).toBe(name);

@@ -88,8 +88,9 @@ describe("nsbox inside nsbox", () => {
     for (const outer of [[], ["--allow-nested"], ["--allow-nested", "--uid", "1000", "--gid", "1000"]]) {
       const r = await nsbox([...outer, "--ro", ROOT, "--", NSBOX, "--", "true"]);
       expect(r.exitCode).toBe(125);
-      expect(r.stderr).toEndWith("; nsbox is running inside an nsbox sandbox, and nesting nsbox in nsbox is not supported yet: run it outside, on the host\n");
-      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      // (Bun inside may look up its registry first: the --net none note about it may follow.)
+      expect(r.stderr).toContain("; nsbox is running inside an nsbox sandbox, and nesting nsbox in nsbox is not supported yet: run it outside, on the host\n");
+      expect(r.stderr.trim().split("\n").filter((l) => !l.startsWith("nsbox: the network is off"))).toHaveLength(1);
     }
   });
 });
@@ -117,7 +118,8 @@ describe("nsbox under a small ulimit -n", () => {
   });
 
   it("below that: exit 125 and one line with the limit, what nsbox needs and the fix, never a bare 125", async () => {
-    for (const n of [FDS_NEEDED - 1, 10, 9, 8]) {
+    // Not lower: below about 9, Bun itself runs out while it loads (how many depends on the checkout's depth).
+    for (const n of [FDS_NEEDED - 1, 12, 10]) {
       const r = await under(n);
       expect(r.exitCode).toBe(125);
       expect(oneLine(r.stderr)).toEqual([`nsbox: too few file descriptors: ulimit -n is ${n}, nsbox needs at least ${FDS_NEEDED} (EMFILE): raise the limit (ulimit -n 1024) and run again`]);

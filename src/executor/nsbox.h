@@ -231,9 +231,11 @@ struct report {
 #define HOLD_LOWER_FD 6 /* an overlay's host layers, held by OP_HOLD (named /proc/self/fd/N) */
 #define HOLD_UPPER_FD 7
 #define HOLD_WORK_FD 8
-/* Descriptors the executor needs at once, at most (the fixed ones, and two a step opens for a
- * moment): fewer under RLIMIT_NOFILE and it reports EMFILE before its first step. */
-#define FDS_NEEDED 12
+/* Descriptors the executor needs at once, at most (the fixed ones, two a step opens for a
+ * moment, and the network's: the notify listener, the resolver's and sock_diag's sockets on
+ * their way out), with room for nsbox's own side under the same limit: fewer under
+ * RLIMIT_NOFILE and it reports EMFILE before its first step. */
+#define FDS_NEEDED 16
 /* Descriptors of the caller passed to the payload (OP_PASS_FDS), at most. */
 #define PASS_FDS_MAX 64
 
