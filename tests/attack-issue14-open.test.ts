@@ -26,9 +26,18 @@
 // execute only read-only requests (NETLINK_ROUTE RTM_GET*, type >= 16 && (type & 3) == 2, with
 // no *_TARGET_NETNSID attribute; NETLINK_SOCK_DIAG SOCK_DIAG_BY_FAMILY/TCPDIAG_GETSOCK); answer
 // every other message EPERM, the kernel's answer to a payload without CAP_NET_ADMIN.
+//
+// A path Unix socket made by a host process is refused, but only after nsbox CONNECTED ITS OWN
+// socket to it from the host (src/net/unix-socket.ts connectChecked: connect, then SO_PEERCRED,
+// then close): the host service accepts a connection the payload asked for. A service that acts
+// on connect (systemd Accept=yes starts an instance per connection; a server that greets, logs
+// or counts) is driven from the sandbox. Fix (src/net/unix-socket.ts, owner diag): decide before
+// any connect, e.g. with NETLINK_SOCK_DIAG UNIX_DIAG (UDIAG_SHOW_VFS) in the sandbox's network
+// namespace: a listener bound there with the path's (dev, ino) was made inside; no other is
+// connected at all.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createConnection, createServer, type Server } from "node:net";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { background, cleanedUp, collect, nsbox, scratchIn } from "./helpers.ts";
 
@@ -149,5 +158,48 @@ describe("nsbox never lends the payload its own capabilities over netlink", () =
     run.proc.kill();
     await run.finish();
     expect(host.stdout).not.toContain(name);
+  });
+});
+
+describe("a refused Unix socket of the host never sees a connection", () => {
+  const SERVER = String.raw`
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(16); n = 0
+print("UP", flush=True)
+while True:
+    c, _ = s.accept(); n += 1; print("ACCEPTED", n, flush=True); c.close()
+`;
+  const CLIENT = String.raw`
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try: s.connect(sys.argv[1]); print("CONNECTED")
+except OSError as e: print("REFUSED", e.errno)
+`;
+  async function withHostServer(client: string[], cwdOf: (dir: string) => string) {
+    const dir = scratchIn(made);
+    const sub = join(dir, "sub");
+    mkdirSync(sub);
+    writeFileSync(join(dir, "server.py"), SERVER);
+    writeFileSync(join(dir, "client.py"), CLIENT);
+    const path = join(sub, "host.sock");
+    const server = background([PYTHON, join(dir, "server.py"), path], { cwd: dir });
+    expect(await server.waitFor("UP")).toBe(true);
+    const ran = await collect(client.map((a) => a.replace("@PATH", path).replace("@DIR", dir)), { cwd: cwdOf(dir), env });
+    await Bun.sleep(300);
+    server.proc.kill();
+    const out = (await server.finish()).stdout;
+    return { ran, accepted: out.includes("ACCEPTED") };
+  }
+
+  test("control: the server counts a host client's connection", async () => {
+    const r = await withHostServer([PYTHON, "@DIR/client.py", "@PATH"], (d) => d);
+    expect(r.ran.stdout).toContain("CONNECTED");
+    expect(r.accepted).toBe(true);
+  });
+
+  test("the payload is refused, and the host server accepted nothing", async () => {
+    const r = await withHostServer([process.execPath, "--no-env-file", "--config=/dev/null", join(import.meta.dir, "..", "bin", "nsbox"), "--net", "none", "--", PYTHON, "client.py", "@PATH"], (d) => d);
+    expect(r.ran.stdout).toContain("REFUSED 111");
+    expect(r.accepted).toBe(false);
   });
 });
