@@ -2,7 +2,7 @@
 // that still work are in tests/attack-issue14-open.test.ts. Real sandboxes, real host servers on
 // 127.0.0.1; scripts/test runs this file as root and as uid 1000.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync } from "node:fs";
+import { copyFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { cleanedUp, collect, nsbox, ROOT, scratchIn } from "./helpers.ts";
@@ -78,5 +78,38 @@ describe("an installed host TCP socket can't be re-aimed past nsbox", () => {
     for (const key of ["IP_TRANSPARENT", "TCP_REPAIR", "SO_MARK"]) expect({ key, r: r[key] }).toEqual({ key, r: -1 });
     await Bun.sleep(100);
     expect(blockedAccepted).toBe(before);
+  });
+});
+
+describe("names the payload looks up are shown as they are, never as something else", () => {
+  // A DNS query for NAME to 127.0.0.53, raw (getaddrinfo would refuse such a name before asking).
+  const QUERY = String.raw`
+import socket, struct, sys
+name = sys.argv[1].encode("utf-8")
+body = b"".join(bytes([len(l)]) + l for l in name.split(b".")) + b"\0" + struct.pack("!HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.sendto(struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + body, ("127.0.0.53", 53))
+print("rcode", s.recv(512)[3] & 15); sys.exit(1)
+`;
+  const name = "a\u202eb";
+  const run = (net: string) => {
+    const dir = scratchIn(made);
+    writeFileSync(join(dir, "q.py"), QUERY);
+    return nsbox(["--net", net, "--", PYTHON, "q.py", name], { cwd: dir, env });
+  };
+
+  test("control: the lookup reaches the resolver, whose blocked-lookup line escapes U+202E whole", async () => {
+    const r = await run("allow=example.com");
+    expect(r.stdout).toContain("rcode 3");
+    expect(r.stderr).toContain("a\\u{202e}b");
+  });
+
+  test("--net none's note names U+202E whole, never as its low byte (\\x2e, a dot)", async () => {
+    const r = await run("none");
+    expect(r.stdout).toContain("rcode 3");
+    expect(r.stderr).toContain("the network is off");
+    expect(r.stderr).not.toContain("\u202e");
+    expect(r.stderr).not.toContain("a\\x2eb");
+    expect(r.stderr).toContain("a\\u{202e}b");
   });
 });
