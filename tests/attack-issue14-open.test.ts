@@ -35,9 +35,19 @@
 // any connect, e.g. with NETLINK_SOCK_DIAG UNIX_DIAG (UDIAG_SHOW_VFS) in the sandbox's network
 // namespace: a listener bound there with the path's (dev, ino) was made inside; no other is
 // connected at all.
+//
+// nsbox FREEZES: to connect the payload's socket inside the sandbox (an abstract Unix name here;
+// a loopback TCP port the same way) nsbox sets O_NONBLOCK on its duplicate, which shares the
+// payload's file description, then calls connect(2). A payload thread that clears O_NONBLOCK in
+// a loop wins that window, and nsbox's main thread blocks in connect(2) on a listener whose
+// backlog is full: no notification, lookup, terminal byte or exit is served while the payload
+// lives (src/net/unix-socket.ts connectDuplicate; src/net/unotify.ts and src/net/egress.ts
+// connectHere). Fix: never make a call that can block on a description the payload shares:
+// run those connects on a thread of their own (the watcher's C side), or bound them with a
+// per-thread timer signal (EINTR) armed around the call.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createConnection, createServer, type Server } from "node:net";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { background, cleanedUp, collect, nsbox, scratchIn } from "./helpers.ts";
 
@@ -202,4 +212,33 @@ except OSError as e: print("REFUSED", e.errno)
     expect(r.ran.stdout).toContain("REFUSED 111");
     expect(r.accepted).toBe(false);
   });
+});
+
+describe("nsbox's own thread never blocks on a socket the payload shares", () => {
+  async function freeze(mode: "flip" | "noflip") {
+    const dir = scratchIn(made);
+    copyFileSync(join(import.meta.dir, "fixtures", "freeze-nsbox.c"), join(dir, "freeze.c"));
+    const cc = await collect(["gcc", "-O2", "-pthread", "-o", join(dir, "freeze"), join(dir, "freeze.c")], { cwd: dir });
+    if (cc.exitCode !== 0) throw new Error(`gcc failed (apt-get install -y gcc libc6-dev): ${cc.stderr}`);
+    const run = background([process.execPath, "--no-env-file", "--config=/dev/null", join(import.meta.dir, "..", "bin", "nsbox"), "--net", "none", "--", "./freeze", mode, "3"], { cwd: dir, env });
+    // The payload ends by itself after about 4 s; a generous deadline, then nsbox is stopped.
+    const ended = await Promise.race([run.proc.exited.then(() => true), Bun.sleep(40_000).then(() => false)]);
+    if (!ended) run.proc.kill("SIGKILL");
+    const end = await run.finish();
+    return { ended, out: end.stdout };
+  }
+
+  test("control: without the flipping thread the probes go through and the run ends", async () => {
+    const r = await freeze("noflip");
+    expect(r.ended).toBe(true);
+    expect(r.out).toContain("PROBES 15");
+    expect(r.out).toContain("PAYLOAD DONE");
+  }, 60_000);
+
+  test("a thread clearing O_NONBLOCK while nsbox connects its socket doesn't freeze nsbox", async () => {
+    const r = await freeze("flip");
+    expect(r.out).not.toContain("STALLED");
+    expect(r.out).toContain("PAYLOAD DONE");
+    expect(r.ended).toBe(true);
+  }, 60_000);
 });
