@@ -38,9 +38,16 @@ export function normalName(name: string): string {
 export class NameBook {
   #byAddress = new Map<string, string[]>();
   #asked = new Set<string>();
+  #version = 0;
+
+  /** Changes at each record(): a decision made by the names of an address holds while it stays. */
+  get version(): number {
+    return this.#version;
+  }
 
   /** Remember that `name` was asked and answered with `addresses` (none for a refused name). */
   record(name: string, addresses: string[]): void {
+    this.#version++;
     const n = normalName(name);
     if (this.#asked.size < NAME_LIMITS.asked || this.#asked.has(n)) this.#asked.add(n);
     for (const a of addresses) {

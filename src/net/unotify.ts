@@ -302,6 +302,19 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
       .catch(() => ({ errno: E("EPERM") }) as Reply | typeof DROP)
       .then((reply) => void (reply !== DROP && sys.notifRespond(listener, n.id, reply)));
 
+  // The first trapped call would pay milliseconds for the cold path (the direct bindings' first
+  // calls, the dispatcher's first run, the record stream's first chunk: the watcher writes one
+  // record of kind 0 at once): paid now, while the sandbox starts. On listener -1 nothing can
+  // be reached: the dummy call is "gone" at its first check.
+  const dummy: Notification = { id: 0n, pid: process.pid, nr: sys.NR.connect, arch: 0, ip: 0n, args: [0n, 0n, 16n, 0n, 0n, 0n] };
+  void dispatch(-1, dummy, handlers, watch).catch(() => {});
+  // JavaScriptCore compiles each function at its first call: the connect path's compiled now,
+  // by an AF_UNSPEC connect on descriptor -1 (refused by every handler before any effect).
+  const warm: Call = { n: dummy, listener: -1, pidfd: -1, sock: -1, family: AF.INET, type: SOCK_STREAM, fdFlags: { nonblock: true, cloexec: false }, watch };
+  void routeConnect(warm, new Uint8Array(16), handlers).catch(() => {});
+  sys.install(dummy, -1, -1, 0, false);
+  sys.notifRespond(-1, 0n, { val: 0 });
+
   void (async () => {
     let pending = new Uint8Array(0);
     try {
@@ -316,7 +329,7 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
           if (kind === 1) {
             const args: bigint[] = [];
             for (let i = 0; i < 6; i++) args.push(v.getBigUint64(at + 48 + 8 * i, true));
-            void handle({ id: v.getBigUint64(at + 16, true), pid: v.getUint32(at + 24, true), nr: v.getInt32(at + 32, true), arch: v.getUint32(at + 36, true), ip: v.getBigUint64(at + 40, true), args });
+            void handle({ id: v.getBigUint64(at + 16, true), pid: v.getUint32(at + 24, true), nr: v.getInt32(at + 32, true), arch: v.getUint32(at + 36, true), ip: v.getBigUint64(at + 40, true), args, raw: data.subarray(at + 16, at + RECORD) });
           } else if (kind === 2) {
             waiting.get(fd)?.shift()?.(revents);
           }
@@ -339,22 +352,27 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
 
 /** Decide and execute one trapped call: its answer, or DROP when it is gone already. */
 async function dispatch(listener: number, n: Notification, handlers: NotifyHandlers, watch: Call["watch"]): Promise<Reply | typeof DROP> {
-  const pidfd = sys.pidfdOpen(n.pid);
-  // Gone already (then the answer finds no one), or refused: never left waiting.
-  if (pidfd < 0) return { errno: E("EPERM") };
-  let sock = -1;
+  const nr = n.nr;
+  const fd = i32(n.args[0]!);
+  const length = nr === sys.NR.connect ? u32(n.args[2]!) : 0;
+  // The mechanical steps in one crossing (sys.take): a pidfd, checked valid, the duplicate of
+  // the socket, its family, type and flags, and connect's address, read then checked valid.
+  let t = sys.take(n, listener, -1, length <= ADDRESS_MAX ? length : 0);
+  // Before 6.9, a thread that leads no process: its process's pidfd, found by sys.pidfdOpen.
+  if (t.step === sys.TAKE.PIDFD && t.errno === E("EINVAL")) {
+    const pidfd = sys.pidfdOpen(n.pid);
+    if (pidfd >= 0) t = sys.take(n, listener, pidfd, length <= ADDRESS_MAX ? length : 0);
+  }
+  const pidfd = t.pidfd;
+  const sock = t.sock;
   const opened: number[] = [];
   try {
-    // The pid is the notifying thread's as long as its notification is pending.
-    if (!sys.notifIdValid(listener, n.id)) return DROP;
-    const nr = n.nr;
-    const fd = i32(n.args[0]!);
-    sock = sys.pidfdGetfd(pidfd, fd);
-    if (sock < 0) return { errno: sock === -E("EBADF") ? E("EBADF") : -sock };
-    const family = sys.getsockoptInt(sock, SOL_SOCKET, SO_DOMAIN);
-    const type = sys.getsockoptInt(sock, SOL_SOCKET, SO_TYPE);
-    if (family === undefined || type === undefined) return { errno: E("ENOTSOCK") };
-    const flags = sys.getFileFlags(sock);
+    // Gone already (then the answer finds no one), or refused: never left waiting.
+    if (t.step === sys.TAKE.PIDFD) return { errno: E("EPERM") };
+    if (t.step === sys.TAKE.GONE) return DROP;
+    if (t.step === sys.TAKE.GETFD) return { errno: t.errno === E("EBADF") ? E("EBADF") : t.errno };
+    if (t.step === sys.TAKE.NOTSOCK) return { errno: E("ENOTSOCK") };
+    const { family, type, flags } = t;
     // close-on-exec is read only when a handler asks (to install a socket in the descriptor's
     // place, which fails anyway once the notification is gone, so the pid is still its caller's).
     let cloexec: boolean | undefined;
@@ -364,11 +382,9 @@ async function dispatch(listener: number, n: Notification, handlers: NotifyHandl
     const stream = type === SOCK_STREAM;
     try {
       if (nr === sys.NR.connect) {
-        const length = u32(n.args[2]!);
         if (length > ADDRESS_MAX) return { errno: E("EINVAL") };
-        const address = readOrFault(n.pid, n.args[1]!, length);
-        if (!sys.notifIdValid(listener, n.id)) return DROP;
-        return await routeConnect(c, address, handlers);
+        if (t.step === sys.TAKE.FAULT) return { errno: E("EFAULT") };
+        return await routeConnect(c, t.address, handlers);
       }
       let messages: (() => Message)[];
       let sendFlags: number;
