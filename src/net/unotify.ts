@@ -487,6 +487,51 @@ async function routeConnect(c: Call, address: Uint8Array, handlers: NotifyHandle
 }
 
 const AF_NETLINK = 16;
+const SO_PROTOCOL = 38;
+const NETLINK_ROUTE = 0, NETLINK_SOCK_DIAG = 4, NETLINK_GENERIC = 16;
+/** RTM_GETLINK's IFLA_TARGET_NETNSID (46) and RTM_GETADDR's IFA_TARGET_NETNSID (10): a request about another namespace; with the family header's length. */
+const TARGET_NETNSID: Record<number, { attr: number; header: number }> = { 18: { attr: 46, header: 16 }, 22: { attr: 10, header: 8 } };
+const RTM_GETNSID = 90, SOCK_DESTROY = 21, GENL_ID_CTRL = 16, CTRL_CMD_GETFAMILY = 3;
+/**
+ * Security decision: nsbox sends a netlink message with ITS credentials, and the kernel checks
+ * the sender's capabilities: all of them over the sandbox's user namespace, and when nsbox runs
+ * as root, over the host's (`ip link add … netns 1` names a namespace in nsbox's view). So only
+ * requests that read are sent: NETLINK_ROUTE RTM_GET* (type >= 16, (type & 3) == 2) without an
+ * attribute naming another namespace (and not RTM_GETNSID, whose pid and fd attributes name
+ * nsbox's processes and descriptors), NETLINK_SOCK_DIAG but SOCK_DESTROY, and NETLINK_GENERIC's
+ * CTRL_CMD_GETFAMILY. Every other message is EPERM: the kernel's answer to the payload, which
+ * has no CAP_NET_ADMIN. (`ip addr`, `ip link`, `ss`, getaddrinfo's AI_ADDRCONFIG only read.)
+ */
+function readOnlyNetlink(sock: number, iov: Uint8Array[]): boolean {
+  const protocol = sys.getsockoptInt(sock, SOL_SOCKET, SO_PROTOCOL);
+  const total = iov.reduce((n, b) => n + b.length, 0);
+  const data = new Uint8Array(total);
+  let at = 0;
+  for (const b of iov) (data.set(b, at), (at += b.length));
+  const v = new DataView(data.buffer);
+  if (data.length < 16) return false;
+  for (at = 0; at + 16 <= data.length; ) {
+    const len = v.getUint32(at, true), type = v.getUint16(at + 4, true);
+    if (len < 16 || at + len > data.length) return false;
+    if (protocol === NETLINK_ROUTE) {
+      if (type < 16 || (type & 3) !== 2 || type === RTM_GETNSID) return false;
+      const target = TARGET_NETNSID[type];
+      if (target) {
+        for (let p = at + 16 + target.header; p + 4 <= at + len; ) {
+          const alen = v.getUint16(p, true), atype = v.getUint16(p + 2, true) & 0x3fff;
+          if (atype === target.attr || alen < 4) return false;
+          p += (alen + 3) & ~3;
+        }
+      }
+    } else if (protocol === NETLINK_SOCK_DIAG) {
+      if (type === SOCK_DESTROY) return false;
+    } else if (protocol === NETLINK_GENERIC) {
+      if (type !== GENL_ID_CTRL || len < 17 || data[at + 16] !== CTRL_CMD_GETFAMILY) return false;
+    } else return false;
+    at += (len + 3) & ~3;
+  }
+  return true;
+}
 /** A netlink address naming multicast groups (nl_groups, at offset 8). */
 const netlinkGroups = (family: number, address: Uint8Array | undefined): boolean =>
   family === AF_NETLINK && address !== undefined && address.length >= 12 && new DataView(address.buffer, address.byteOffset).getUint32(8, true) !== 0;
@@ -510,6 +555,7 @@ async function sendOne(c: Call, read: () => Message, flags: number, handlers: No
     if (!sys.notifIdValid(c.listener, c.n.id)) return DROP;
     let name = m.name;
     if (netlinkGroups(c.family, name)) return -E("EPERM");
+    if (c.family === AF_NETLINK && !readOnlyNetlink(c.sock, m.iov)) return -E("EPERM");
     if (name && !inSandbox(c.sock) && !(inet && stream)) return -E("EPERM");
     if (name && (inet || c.family === AF.UNIX)) {
       if (inet && stream) {
