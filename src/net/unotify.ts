@@ -269,16 +269,16 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
   }
   // Never blocks nsbox: a full request pipe answers that wait with POLLNVAL instead.
   sys.setFileFlags(controlWrite, O_NONBLOCK);
+  // The record pipe's write end for the connect threads (each takes its own copy): closed when
+  // the watcher ends (stop(), or no process left), so that the records end once they all have.
+  let records = sys.syscall(sys.NR.fcntl, recordWrite, F_DUPFD_CLOEXEC, 0);
   const started = startWatcher(listener, recordWrite, controlRead);
   if (started < 0) {
-    for (const fd of [recordRead, recordWrite, controlRead, controlWrite]) closeFd(fd);
+    for (const fd of [recordRead, recordWrite, controlRead, controlWrite, records]) if (fd >= 0) closeFd(fd);
     throw new Error(`can't start the notification watcher: errno ${-started}`);
   }
   let ended = false;
   let controlOpen = true;
-  // The record pipe's write end for the connect threads (each takes its own copy): closed when
-  // the watcher ends (stop(), or no process left), so that the records end once they all have.
-  let records = sys.syscall(sys.NR.fcntl, recordWrite, F_DUPFD_CLOEXEC, 0);
   const connecting = new Map<number, (r: number) => void>();
   let token = 0;
   const connect = (fd: number, address: Uint8Array): Promise<number> => {
