@@ -44,6 +44,7 @@ export function describeOp(op: Op): string {
     case "WAIT_ID_MAP":
       return op.why.what;
     case "LISTEN_TCP":
+      if (op.diag) return "open a sock_diag socket (passed out)";
       return op.udp ? `bind udp ${op.address ?? "127.0.0.1"}:${op.port} (passed out)` : `listen tcp 127.0.0.1:${op.port} (passed out)`;
     default:
       return op.op.toLowerCase().replaceAll("_", " ");

@@ -45,7 +45,7 @@ export const OP = {
 } as const;
 
 /** Op flags (nsbox.h OPF_*), one bit each; src/ops.ts sets them from the ops' named fields. */
-export const OPF = { RECURSIVE: 1, NO_SYMLINKS: 2, NEW: 4, TREE: 8, CREATE: 16, LISTEN_PID: 32, UDP: 64 } as const;
+export const OPF = { RECURSIVE: 1, NO_SYMLINKS: 2, NEW: 4, TREE: 8, CREATE: 16, LISTEN_PID: 32, UDP: 64, DIAG: 128 } as const;
 
 /** Records on the report pipe (nsbox.h REPORT_*); read in src/supervise.ts. */
 export const REPORT = { STEP: 1, FAIL: 2, STARTED: 3, EXIT: 4, PTY: 5, LISTEN: 6, STOPPED: 7, NOTIFY: 8 } as const;

@@ -71,8 +71,12 @@ export type Op = { why: Purpose } & (
   | { op: "SETNS"; path: string; nstype: number }
   /** Join the mount namespace `mntns` and enter the root `root` (nsbox exec). */
   | { op: "CHROOT"; root: string; mntns: string }
-  /** A TCP socket listening on 127.0.0.1:port inside, or (`udp`) a UDP socket bound on `address`:port; passed to the parent. */
-  | { op: "LISTEN_TCP"; port: number; udp?: boolean; address?: string }
+  /**
+   * A TCP socket listening on 127.0.0.1:port inside, or (`udp`) a UDP socket bound on
+   * `address`:port, or (`diag`) a NETLINK_SOCK_DIAG socket of the sandbox's network namespace
+   * (src/net/unix-diag.ts); passed to the parent.
+   */
+  | { op: "LISTEN_TCP"; port: number; udp?: boolean; diag?: boolean; address?: string }
   /** Bind the checked host tree `source` (its `identity`, see plan/host-path.ts) at `target`, `attrs` set before it is attached. */
   | { op: "BIND"; source: string; target: string; identity: string; attrs: number; tree?: boolean; noSymlinks?: boolean }
   /** Hold the checked host directory `path` open at descriptor `slot`; without a path, close the slot. */
@@ -124,7 +128,7 @@ function wire(o: Op): Wire {
     case "SECCOMP": case "SECCOMP_NOTIFY": return { s2: o.program, a: o.program.length };
     case "SETNS": return { s1: o.path, a: o.nstype };
     case "CHROOT": return { s1: o.root, s2: o.mntns };
-    case "LISTEN_TCP": return { a: o.port, b: o.address ? o.address.split(".").reduce((v, n) => v * 256 + Number(n), 0) | 0 : 0, flags: bit(o.udp, OPF.UDP) };
+    case "LISTEN_TCP": return { a: o.port, b: o.address ? o.address.split(".").reduce((v, n) => v * 256 + Number(n), 0) | 0 : 0, flags: bit(o.udp, OPF.UDP) | bit(o.diag, OPF.DIAG) };
     case "BIND": return { s1: o.source, s2: o.target, s3: o.identity, a: o.attrs, flags: bit(o.tree, OPF.TREE) | bit(o.noSymlinks, OPF.NO_SYMLINKS) };
     case "HOLD": return { s1: o.path, s3: o.identity, a: o.slot };
     case "PASS_FDS": return { s1: o.fds.join(" "), a: o.fds.length };

@@ -28,8 +28,8 @@ export interface SuperviseHooks {
   onStep?: (index: number) => void;
   /** Called with the host pid of the sandbox's PID 1 once it runs. */
   onStart?: (pid: number) => void;
-  /** Called with a socket the sandbox made for nsbox to serve: the network proxy's, or the resolver's (the callee owns it). */
-  onListen?: (fd: number, which: "proxy" | "resolver") => void;
+  /** Called with a socket the sandbox made for nsbox to serve: the network proxy's, the resolver's, or the sock_diag one the Unix-socket policy asks (the callee owns it). */
+  onListen?: (fd: number, which: "proxy" | "resolver" | "diag") => void;
   /**
    * Called with nsbox's copy of the notify filter's listener (plan.egress; src/net/unotify.ts)
    * and the host pid of PID 1 (the callee owns the listener); it must start serving before it
@@ -242,7 +242,7 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, kill: (sig
           const listener = receiveFd(controlParent);
           if (listener >= 0) {
             const op = plan.ops[index!];
-            const which = op?.op === "LISTEN_TCP" && op.udp ? "resolver" : "proxy";
+            const which = op?.op === "LISTEN_TCP" && op.diag ? "diag" : op?.op === "LISTEN_TCP" && op.udp ? "resolver" : "proxy";
             if (hooks.onListen) await guarded(`starting the network ${which}`, () => hooks.onListen!(listener, which));
             else closeFd(listener);
           }

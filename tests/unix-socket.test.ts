@@ -1,6 +1,7 @@
 // Unix sockets in transparent mode: a path socket that a HOST process made is refused from inside
-// (it is a host service: an agent, tmux, Docker), unless the user names it with --allow-socket;
-// one the sandbox made itself works as before. Real sandboxes, real host servers.
+// (it is a host service: an agent, tmux, Docker), unless the user names it with --allow-socket,
+// and nsbox never connects to it to decide (the host servers count what they accept); one the
+// sandbox made itself works as before, on the payload's own socket. Real sandboxes, real host servers.
 import { afterAll, describe, expect, it, setDefaultTimeout } from "bun:test";
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -31,15 +32,16 @@ try:
 except OSError as e:
     print("error:" + errno.errorcode.get(e.errno, str(e.errno)))
 `;
-/** A stream server on argv[1] (a path, or @name for an abstract one) answering argv[2] to every client; prints "ready". */
+/** A stream server on argv[1] (a path, or @name for an abstract one) answering argv[2] to every client; prints "ready", then "accepted" for each. */
 const SERVER = `import socket,sys
 p = sys.argv[1]
 s = socket.socket(socket.AF_UNIX)
 s.bind("\\0" + p[1:] if p.startswith("@") else p); s.listen(); print("ready", flush=True)
 while True:
     c, _ = s.accept()
+    print("accepted", flush=True)
     try: c.send(sys.argv[2].encode() + b"\\n")
-    except OSError: pass  # a client that closed at once (nsbox's look at who listens)
+    except OSError: pass
     c.close()
 `;
 /** A datagram server on argv[1]: prints "ready", then each datagram. */
@@ -69,8 +71,8 @@ function project(dir = scratchIn(made)): string {
   return dir;
 }
 
-/** Start a host server (stream or datagram) on `path`; resolves once it listens. */
-async function hostServer(path: string, word = "HOST", kind: "stream" | "dgram" = "stream"): Promise<{ out: () => string }> {
+/** Start a host server (stream or datagram) on `path`; resolves once it listens. `accepted()`: the connections it took (stream). */
+async function hostServer(path: string, word = "HOST", kind: "stream" | "dgram" = "stream"): Promise<{ out: () => string; accepted: () => number }> {
   const script = join(scratchIn(made), "server.py");
   writeFileSync(script, kind === "stream" ? SERVER : DGRAM_SERVER);
   const proc = Bun.spawn([PY, script, path, word], { stdout: "pipe", stderr: "inherit" });
@@ -89,7 +91,7 @@ async function hostServer(path: string, word = "HOST", kind: "stream" | "dgram" 
       out += new TextDecoder().decode(r.value);
     }
   })();
-  return { out: () => out };
+  return { out: () => out, accepted: () => out.match(/^accepted$/gm)?.length ?? 0 };
 }
 
 const client = (cwd: string, args: string[], target: string, extra: string[] = []) => nsbox([...args, "--", PY, "client.py", target, ...extra], { cwd });
@@ -100,13 +102,36 @@ const lines = (r: Ran) => r.stderr.trim().split("\n").filter(Boolean);
 const transparent = netMode().mode === "transparent";
 
 describe.skipIf(!transparent)("a Unix socket in the project made by a host process", () => {
-  it("is refused from inside with --net none, and the refusal names --allow-socket (control: reached without nsbox)", async () => {
+  it("is refused from inside with --net none, and the refusal names --allow-socket; the host server sees no connection at all (control: reached and counted without nsbox)", async () => {
     const dir = project();
-    await hostServer(join(dir, "run/host.sock"));
+    const server = await hostServer(join(dir, "run/host.sock"));
     expect((await collect([PY, "client.py", "run/host.sock"], { cwd: dir })).stdout).toBe("reply:HOST\n");
+    expect(await eventually(async () => server.accepted() === 1)).toBe(true);
     const r = await client(dir, ["--net", "none"], "run/host.sock");
     expect(r).toMatchObject({ exitCode: 0, stdout: "error:ECONNREFUSED\n" });
     expect(r.stderr).toContain("blocked connect to unix socket run/host.sock (made outside the sandbox; --allow-socket run/host.sock allows it)");
+    // Deciding did not connect either: a connection alone starts a socket-activated unit's daemon.
+    await Bun.sleep(200);
+    expect(server.accepted()).toBe(1);
+  });
+
+  it("one a host process makes in the project after the sandbox started is refused, and its server sees no connection (control: the host's own client is counted)", async () => {
+    const dir = project();
+    const sock = join(dir, "run/late.sock");
+    writeFileSync(join(dir, "late.sh"), `echo ready; for i in $(seq 400); do [ -S run/late.sock ] && break; sleep 0.05; done; ${PY} client.py run/late.sock`);
+    const proc = Bun.spawn([process.execPath, "--no-env-file", "--config=/dev/null", join(import.meta.dir, "../bin/nsbox"), "--net", "none", "--", "sh", "late.sh"], { cwd: dir, stdout: "pipe", stderr: "ignore" });
+    servers.push(proc);
+    const reader = proc.stdout.getReader();
+    let out = new TextDecoder().decode((await reader.read()).value);
+    expect(out).toBe("ready\n");
+    const server = await hostServer(sock);
+    for (let r = await reader.read(); !r.done; r = await reader.read()) out += new TextDecoder().decode(r.value);
+    expect(await proc.exited).toBe(0);
+    expect(out).toBe("ready\nerror:ECONNREFUSED\n");
+    await Bun.sleep(200);
+    expect(server.accepted()).toBe(0);
+    expect((await collect([PY, "client.py", "run/late.sock"], { cwd: dir })).stdout).toBe("reply:HOST\n");
+    expect(await eventually(async () => server.accepted() === 1)).toBe(true);
   });
 
   it("control: --allow-socket PATH reaches it from the same sandbox, by path relative and absolute", async () => {
@@ -180,12 +205,13 @@ except OSError as e:
     expect(server.out().match(/DGRAM/g)?.length).toBe(2);
   });
 
-  it("nsbox keeps no descriptor of hundreds of connects and sends it decided (refused, allowed, missing, inside, abstract)", async () => {
+  it("nsbox keeps no descriptor of hundreds of connects and sends it decided (refused, allowed, missing, inside, abstract, datagrams inside)", async () => {
     const dir = project();
     const sock = join(dir, "run/host.sock");
     await hostServer(sock);
     writeFileSync(join(dir, "many.py"), `import socket,errno,sys
 srv = socket.socket(socket.AF_UNIX); srv.bind("/tmp/in.sock"); srv.listen(512)
+dg = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); dg.bind("/tmp/dg.sock")
 seen = set()
 for i in range(100):
     for target in ("/tmp/in.sock", sys.argv[1], "run/missing.sock", "\\0abs"):
@@ -199,6 +225,7 @@ for i in range(100):
     d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try: d.sendto(b"x", sys.argv[1])
     except OSError as e: seen.add("send:" + errno.errorcode[e.errno])
+    d.sendto(b"y", "/tmp/dg.sock"); seen.add("dgram:" + dg.recv(10).decode())
     d.close()
 print(sorted(seen))
 `);
@@ -209,6 +236,7 @@ print(sorted(seen))
       const before = count();
       const r = await run([PY, "many.py", sock], { cwd: dir, net: ["none"], allowSockets, stderr: "ignore" });
       expect(r.stdout).toContain(allowSockets.length ? "'ok'" : "'ECONNREFUSED'");
+      expect(r.stdout).toContain("'dgram:y'");
       await Bun.sleep(100);
       expect(count()).toBe(before);
     }
@@ -254,6 +282,16 @@ describe.skipIf(!transparent)("a Unix socket made inside the sandbox", () => {
     expect(await nsbox(["--net", "none", "--", PY, "both.py", "/tmp/in.sock"], { cwd: dir })).toMatchObject({ exitCode: 0, stdout: "reply:INSIDE\n", stderr: "" });
   });
 
+  it("works in an --overlay project, stream and datagram (stat(2) there names a layer's device, not the one the kernel reports)", async () => {
+    const dir = project();
+    writeFileSync(join(dir, "dgram-in.py"), `import socket
+d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); d.bind("run/dg.sock")
+c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); c.sendto(b"DGRAM", "run/dg.sock"); print(d.recv(10).decode())
+`);
+    const r = await nsbox(["--net", "none", "--overlay", ".", "--", "sh", "-c", `${PY} both.py run/in.sock && ${PY} dgram-in.py`], { cwd: dir });
+    expect(r).toMatchObject({ exitCode: 0, stdout: "reply:INSIDE\nDGRAM\n", stderr: "" });
+  });
+
   it("works from a process that did not make it, through a path with .. from another directory", async () => {
     const dir = project();
     writeFileSync(join(dir, "server.py"), SERVER);
@@ -261,24 +299,41 @@ describe.skipIf(!transparent)("a Unix socket made inside the sandbox", () => {
     expect(await nsbox(["--net", "none", "--", "sh", "-c", script], { cwd: dir })).toMatchObject({ exitCode: 0, stdout: "reply:INSIDE\n" });
   });
 
-  it("its connected socket cannot take an abstract name of the host's (control: without nsbox, bind after connect takes it)", async () => {
+  it("is reached on the payload's own socket: the same socket, its options kept, and an abstract name bound after connect is the sandbox's, not the host's (control: without nsbox, the host's)", async () => {
     const dir = project();
     const name = `nsbox-squat-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
-    writeFileSync(join(dir, "squat.py"), `import socket,sys,errno
+    writeFileSync(join(dir, "own.py"), `import socket,sys,os,struct
 d = sys.argv[1]
-srv = socket.socket(socket.AF_UNIX); srv.bind(d + "/sq.sock"); srv.listen()
-s = socket.socket(socket.AF_UNIX); s.connect(d + "/sq.sock")
+srv = socket.socket(socket.AF_UNIX); srv.bind(d + "/own.sock"); srv.listen()
+s = socket.socket(socket.AF_UNIX)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 7, 0))
+before = os.fstat(s.fileno()).st_ino
+s.connect(d + "/own.sock")
+same = os.fstat(s.fileno()).st_ino == before
+timeo = struct.unpack("ll", s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16))[0]
 try:
-    s.bind("\\0" + sys.argv[2]); print("bound")
+    s.bind("\\0" + sys.argv[2]); bound = "bound"
 except OSError as e:
-    print("error:" + errno.errorcode[e.errno])
+    bound = "error:" + str(e.errno)
+sys.stdout.write(("same" if same else "replaced") + " %d %s\\n" % (timeo, bound)); sys.stdout.flush()
+sys.stdin.read()
 `);
-    expect((await collect([PY, "squat.py", scratchIn(made), `${name}-control`], { cwd: dir })).stdout).toBe("bound\n");
-    expect((await nsbox(["--net", "none", "--", PY, "squat.py", "/tmp", name], { cwd: dir })).stdout).toBe("error:EINVAL\n");
-    expect(readFileSync("/proc/net/unix", "utf8")).not.toContain(`@${name}\n`);
+    /** own.py's line, and whether the host's network namespace holds its abstract name while it still runs. */
+    const own = async (argv: string[], abstract: string) => {
+      const proc = Bun.spawn(argv, { cwd: dir, stdin: "pipe", stdout: "pipe", stderr: "ignore" });
+      servers.push(proc);
+      const line = new TextDecoder().decode((await proc.stdout.getReader().read()).value);
+      const onHost = readFileSync("/proc/net/unix", "utf8").includes(`@${abstract}\n`);
+      proc.stdin.end();
+      await proc.exited;
+      return { line, onHost };
+    };
+    expect(await own([PY, "own.py", scratchIn(made), `${name}-control`], `${name}-control`)).toEqual({ line: "same 7 bound\n", onHost: true });
+    const nsboxBin = [process.execPath, "--no-env-file", "--config=/dev/null", join(import.meta.dir, "../bin/nsbox")];
+    expect(await own([...nsboxBin, "--net", "none", "--", PY, "own.py", "/tmp", name], name)).toEqual({ line: "same 7 bound\n", onHost: false });
   });
 
-  it("a daemon that forked after listen() (as ssh-agent does) is reached in /tmp; in a shared directory it is refused, as a host daemon's is", async () => {
+  it("a server that forked after listen() and exited (as ssh-agent does) is reached in /tmp and in the project; the host's daemon in the project is refused and sees no connection", async () => {
     const dir = project();
     writeFileSync(join(dir, "daemon.py"), `import socket,os,sys,time
 srv = socket.socket(socket.AF_UNIX); srv.bind(sys.argv[1]); srv.listen()
@@ -286,6 +341,7 @@ child = os.fork()
 if child == 0:
     while True:
         c, _ = srv.accept()
+        if len(sys.argv) > 3: open(sys.argv[3], "a").write("accepted\\n")
         try: c.send(sys.argv[2].encode() + b"\\n")
         except OSError: pass
         c.close()
@@ -294,17 +350,48 @@ os._exit(0)
 `);
     const inside = `${PY} daemon.py /tmp/d.sock INSIDE && ${PY} client.py /tmp/d.sock && ${PY} daemon.py run/d.sock INSIDE && ${PY} client.py run/d.sock`;
     const r = await nsbox(["--net", "none", "--", "sh", "-c", inside], { cwd: dir });
-    expect(r.stdout).toBe("reply:INSIDE\nerror:ECONNREFUSED\n");
-    expect(r.stderr).toContain("the process that listened there has exited");
-    // The host's daemon in the project: refused (control: reached without nsbox).
-    const host = Bun.spawn([PY, "daemon.py", join(dir, "run/h.sock"), "HOST", "pid"], { cwd: dir, stdout: "pipe" });
+    expect(r).toMatchObject({ exitCode: 0, stdout: "reply:INSIDE\nreply:INSIDE\n", stderr: "" });
+    // The host's daemon in the project: refused, never connected (control: reached without nsbox).
+    const log = join(scratchIn(made), "accepts");
+    writeFileSync(log, "");
+    const host = Bun.spawn([PY, "daemon.py", join(dir, "run/h.sock"), "HOST", log], { cwd: dir, stdout: "pipe" });
     // The first line only: the daemon keeps the pipe open.
     const first = await host.stdout.getReader().read();
     const daemon = Number(new TextDecoder().decode(first.value).trim());
     await host.exited;
-    expect(await eventually(async () => (await collect([PY, "client.py", "run/h.sock"], { cwd: dir })).stdout === "reply:HOST\n")).toBe(true);
-    expect((await client(dir, ["--net", "none"], "run/h.sock")).stdout).toBe("error:ECONNREFUSED\n");
-    process.kill(daemon);
+    try {
+      const refused = await client(dir, ["--net", "none"], "run/h.sock");
+      expect(refused.stdout).toBe("error:ECONNREFUSED\n");
+      expect(refused.stderr).toContain("blocked connect to unix socket run/h.sock (made outside the sandbox;");
+      await Bun.sleep(200);
+      expect(readFileSync(log, "utf8")).toBe("");
+      expect((await collect([PY, "client.py", "run/h.sock"], { cwd: dir })).stdout).toBe("reply:HOST\n");
+      expect(await eventually(() => readFileSync(log, "utf8") === "accepted\n")).toBe(true);
+    } finally {
+      process.kill(daemon);
+    }
+  });
+
+  it("a datagram socket made inside is reached by path, by sendto and by connect then send, in /tmp and in the project (control: the host's is refused)", async () => {
+    const dir = project();
+    writeFileSync(join(dir, "dgram.py"), `import socket,sys,errno
+out = []
+for p in sys.argv[1:]:
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); srv.bind(p)
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        c.sendto(b"one", p); c.connect(p); c.send(b"two")
+        out.append(srv.recv(10).decode() + "," + srv.recv(10).decode())
+    except OSError as e:
+        out.append("error:" + errno.errorcode[e.errno])
+print(" ".join(out))
+`);
+    const r = await nsbox(["--net", "none", "--", PY, "dgram.py", "/tmp/dg.sock", "run/dg.sock"], { cwd: dir });
+    expect(r).toMatchObject({ exitCode: 0, stdout: "one,two one,two\n", stderr: "" });
+    const server = await hostServer(join(dir, "run/host-dg.sock"), "", "dgram");
+    expect((await client(dir, ["--net", "none"], "run/host-dg.sock", ["dgram"])).stdout).toBe("error:EPERM\n");
+    await Bun.sleep(200);
+    expect(server.out()).not.toContain("DGRAM");
   });
 
   it("an abstract name made inside works; the host's abstract names are not reachable (control: without nsbox they are)", async () => {

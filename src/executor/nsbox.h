@@ -108,6 +108,9 @@ void _exit(int status);
 #define AF_INET 2
 #define SOCK_STREAM 1
 #define SOCK_DGRAM 2
+#define SOCK_RAW 3
+#define AF_NETLINK 16
+#define NETLINK_SOCK_DIAG 4
 #define SOL_SOCKET 1
 #define SCM_RIGHTS 1
 #define MSG_DONTWAIT 0x40
@@ -195,6 +198,7 @@ void _exit(int status);
 #define OPF_CREATE 16     /* WRITE_FILE: create or truncate                                */
 #define OPF_LISTEN_PID 32 /* EXEC: LISTEN_PID= in envp becomes the payload's own pid       */
 #define OPF_UDP 64        /* LISTEN_TCP: a bound UDP socket instead (the resolver's)        */
+#define OPF_DIAG 128      /* LISTEN_TCP: a NETLINK_SOCK_DIAG socket instead (unix-diag.ts)   */
 
 struct op {
   u32 type, flags;
@@ -318,6 +322,7 @@ int wait_id_map(void);
 /* net.c */
 int loopback_up(void);
 int listen_tcp(int port, u32 address, int udp);
+int sock_diag(void);
 /* notify.c */
 int seccomp_notify(const void *program, int bytes, int index);
 int nsbox_syscall(long *args);

@@ -81,7 +81,7 @@ int run_op(unsigned char *plan, struct op *op) {
   case OP_SETHOSTNAME: return sethostname(s1, length_of(s1));
   case OP_LOOPBACK_UP: return loopback_up();
   case OP_OPEN_PTY: return open_pty(s1, op->a, op->b);
-  case OP_LISTEN_TCP: return listen_tcp(op->a, (u32)op->b, op->flags & OPF_UDP);
+  case OP_LISTEN_TCP: return (op->flags & OPF_DIAG) ? sock_diag() : listen_tcp(op->a, (u32)op->b, op->flags & OPF_UDP);
   case OP_SETSID: return setsid();
   case OP_USE_PTY: return use_pty(op->a);
   case OP_DROP_CAPS: return drop_caps(((u64)(u32)op->b << 32) | (u32)op->a);

@@ -89,7 +89,12 @@ export function offlineNote(asked: string[]): string | undefined {
   if (asked.length === 0) return undefined;
   const show = (n: string) => {
     const cut = n.length > NOTE_NAME_LENGTH ? `${n.slice(0, NOTE_NAME_LENGTH)}…` : n;
-    return cut.replace(/[^\x21-\x7e…]/g, (c) => `\\x${(c.codePointAt(0)! & 0xff).toString(16).padStart(2, "0")}`);
+    // Each character outside printable ASCII, and the backslash, as an escape: a code point past
+    // 0xff whole (its low byte alone, U+202E as "\x2e", would read as a dot).
+    return cut.replace(/[^\x21-\x5b\x5d-\x7e…]/gu, (c) => {
+      const p = c.codePointAt(0)!;
+      return p === 0x5c ? "\\\\" : p <= 0xff ? `\\x${p.toString(16).padStart(2, "0")}` : `\\u{${p.toString(16)}}`;
+    });
   };
   const listed = asked.slice(0, NOTE_NAMES).map(show).join(", ") + (asked.length > NOTE_NAMES ? ` and ${asked.length - NOTE_NAMES} more` : "");
   const allowable = asked.filter((n) => HOST_RULE.test(n) && n.length <= NOTE_NAME_LENGTH).slice(0, NOTE_NAMES);

@@ -28,8 +28,8 @@ export interface SessionEvent {
 }
 
 export interface NetSession {
-  /** For supervise: serve the proxy (or the resolver) on the socket the sandbox made. */
-  onListen(fd: number, which?: "proxy" | "resolver"): void;
+  /** For supervise: serve the proxy (or the resolver) on the socket the sandbox made; keep the sock_diag one for the Unix-socket policy. */
+  onListen(fd: number, which?: "proxy" | "resolver" | "diag"): void;
   /** For supervise: serve the seccomp notifications of the sandbox's connects and sends (the callee owns the listener). */
   onNotify(listener: number): void;
   /** For supervise: serve DNS on the UDP socket bound to 127.0.0.53:53 inside (the callee owns it). */
@@ -188,6 +188,8 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
   let notifications: { stop(): void } | undefined;
   let unix: { close(): void } | undefined;
   let resolver: { close(): void } | undefined;
+  /** The sandbox's NETLINK_SOCK_DIAG socket (src/net/unix-diag.ts), until the Unix-socket policy owns it. */
+  let diag = -1;
   const names = new NameBook();
   const onEvent = (e: SessionEvent) => {
     // A write that fails (the disk the payload shares filled up) ends the log, not nsbox.
@@ -230,7 +232,10 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
   return {
     names,
     onListen(fd, which = "proxy") {
-      if (which === "resolver") onResolver(fd);
+      if (which === "diag") {
+        if (diag >= 0) closeQuietly(diag);
+        diag = fd;
+      } else if (which === "resolver") onResolver(fd);
       else if (startProxy) proxy = startProxy(fd, rules, safeEvent, opts.proxy);
       else closeSync(fd);
     },
@@ -243,9 +248,11 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
         const inet = egress({ rules, names, ownAddresses, report: stamped, mode: opts.mode ?? "allow" });
         const handlers = withUnixSockets({ connectInet: inet.connectInet, connectUnix: async () => ({ errno: 111 }), sendDestination: inet.sendDestination }, {
           allowed: opts.allowSockets ?? [],
+          diag,
           report: (b) => stamped({ action: b.action, protocol: "unix", host: b.path, port: 0, reason: b.reason, call: b.call }),
         });
         unix = handlers;
+        diag = -1;
         notifications = serveNotifications(listener, handlers);
       } catch (e) {
         // Closed, the listener fails the payload's trapped calls (ENOSYS) instead of leaving them waiting.
@@ -259,6 +266,8 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
       proxy?.close();
       notifications?.stop();
       unix?.close();
+      if (diag >= 0) closeQuietly(diag);
+      diag = -1;
       resolver?.close();
       // close(2) reports a write the file system deferred (NFS, a full disk): said, not thrown.
       if (log >= 0 && !closeQuietly(log)) logFailed ??= `--net-log ${opts.logFile}: the last lines may be missing (closing it failed)`;

@@ -1,30 +1,20 @@
 // Unix sockets named by the payload's connect/sendto/sendmsg (seccomp user notification, see
 // src/net/unotify.ts): a path socket made outside the sandbox is refused unless the user named it
-// with --allow-socket; one made inside works as before; abstract names stay in the sandbox's netns.
+// with --allow-socket, and nsbox never connects to it to find out (src/net/unix-diag.ts asks the
+// kernel which sockets the sandbox's network namespace holds); one made inside is reached on the
+// payload's own socket; abstract names stay in the sandbox's netns.
 import { readFileSync } from "node:fs";
 import type { AllowedSocket } from "../plan/allow-sockets.ts";
-import { arch } from "node:os";
-import { ptr } from "bun:ffi";
 import * as sys from "./sys.ts";
 import { inSandbox } from "./unotify.ts";
+import { sandboxSocketBoundTo } from "./unix-diag.ts";
 
 const { ERRNO } = sys;
 const AF_UNIX = 1;
-const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5;
-const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
-const O_RDONLY = 0, O_NONBLOCK = 0o4000, O_NOFOLLOW = 0o400000, O_DIRECTORY = 0o200000, O_PATH = 0o10000000;
+const SOCK_DGRAM = 2;
+const O_NONBLOCK = 0o4000, O_NOFOLLOW = 0o400000, O_DIRECTORY = 0o200000, O_PATH = 0o10000000;
 const RESOLVE_NO_MAGICLINKS = 0x02n, RESOLVE_BENEATH = 0x08n, RESOLVE_IN_ROOT = 0x10n;
 const S_IFMT = 0o170000, S_IFSOCK = 0o140000;
-const SOL_SOCKET = 1, SO_PASSCRED = 16, SO_ACCEPTCONN = 30, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_PEERPIDFD = 77;
-const ENOPROTOOPT = 92, ENOTTY = 25;
-/** ioctl(2) numbers: pidfd's PIDFD_GET_PID_NAMESPACE (linux/pidfd.h, 6.11) and nsfs's NS_GET_PARENT (linux/nsfs.h). */
-const PIDFD_GET_PID_NAMESPACE = 0xff05, NS_GET_PARENT = 0xb702;
-const NR_PIDFD_SEND_SIGNAL = 424;
-const NR_BIND = arch() === "x64" ? 49 : 200;
-/** sockaddr_un with only the family: bind() to it is autobind. */
-const FAMILY_ONLY = new Uint8Array([AF_UNIX, 0]);
-/** Deeper than the kernel's 32 nested PID namespaces. */
-const MAX_NS_DEPTH = 40;
 
 /** What the dispatcher hands a handler (src/net/unotify.ts `Call`): the fields used here. */
 export interface UnixCall {
@@ -56,6 +46,8 @@ export interface UnixPolicy {
   /** --allow-socket's sockets, resolved at start (plan.egress.allowSockets). */
   allowed: readonly AllowedSocket[];
   report(block: UnixBlock): void;
+  /** The sandbox's NETLINK_SOCK_DIAG socket (plan op LISTEN_TCP diag; owned by the handlers from here, closed by close()). */
+  diag?: number;
 }
 
 export interface UnixHandlers {
@@ -86,16 +78,13 @@ export function unixAddress(name: Uint8Array, abstract: boolean): Uint8Array {
 }
 const procFd = (fd: number) => unixAddress(new TextEncoder().encode(`/proc/self/fd/${fd}`), false);
 
-/** The payload's descriptor number the call was made on (its first argument). */
-const targetFd = (c: UnixCall) => Number(BigInt.asIntN(32, c.n.args[0]!));
-
 const sameId = (a: { dev: bigint; ino: bigint }, b: { dev: bigint; ino: bigint }) => a.dev === b.dev && a.ino === b.ino;
 
 /**
  * `connect` on the payload's own socket (nsbox's duplicate): for names that stay in the sandbox
- * (abstract names live in its network namespace) and sockets the user allowed. With nsbox's
- * copy of the address; O_NONBLOCK set for the call (nsbox never blocks), and a full backlog
- * retried while the payload waits, as its blocking connect would.
+ * (abstract names live in its network namespace), path sockets made inside, and sockets the
+ * user allowed. With nsbox's copy of the address; O_NONBLOCK set for the call (nsbox never
+ * blocks), and a full backlog retried while the payload waits, as its blocking connect would.
  */
 async function connectDuplicate(c: UnixCall, address: Uint8Array): Promise<Reply> {
   for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
@@ -109,18 +98,6 @@ async function connectDuplicate(c: UnixCall, address: Uint8Array): Promise<Reply
       continue;
     }
     return r < 0 ? { errno: -r } : { val: 0 };
-  }
-}
-
-/** connect() of nsbox's own socket `fd` (non-blocking), retried on a full backlog while the payload waits. */
-async function connectOwn(c: UnixCall, fd: number, address: Uint8Array): Promise<number> {
-  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-    const r = sys.connect(fd, address);
-    if (r === -ERRNO.EAGAIN! && !c.fdFlags.nonblock && sys.notifIdValid(c.listener, c.n.id)) {
-      await Bun.sleep(wait);
-      continue;
-    }
-    return r;
   }
 }
 
@@ -179,133 +156,35 @@ function openAsPayload(c: UnixCall, path: Uint8Array): number {
   return inRoot(new Uint8Array([...new TextEncoder().encode(at === "/" ? "/" : `${at}/`), ...path]));
 }
 
-/** The chain of PID namespaces from the one `nsfd` stands for up to the top nsbox may see: (dev, ino) each. Closes `nsfd`. */
-function nsChain(nsfd: number): { dev: bigint; ino: bigint }[] {
-  const chain: { dev: bigint; ino: bigint }[] = [];
-  let fd = nsfd;
-  for (let i = 0; i < MAX_NS_DEPTH && fd >= 0; i++) {
-    const id = sys.fstatIds(fd);
-    if (typeof id === "number") break;
-    chain.push({ dev: id.dev, ino: id.ino });
-    const parent = sys.syscall(sys.NR.ioctl, fd, NS_GET_PARENT, 0);
-    sys.close(fd);
-    fd = parent;
-  }
-  sys.close(fd);
-  return chain;
-}
-
-/** The PID namespace of the process behind `pidfd` (a descriptor), or -errno. `pid`: its number in nsbox's namespace, for kernels before 6.11. */
-function pidNamespaceOf(pidfd: number, pid: () => number | undefined): number {
-  const ns = sys.syscall(sys.NR.ioctl, pidfd, PIDFD_GET_PID_NAMESPACE, 0);
-  if (ns !== -ENOTTY && ns !== -ERRNO.EINVAL!) return ns;
-  // Before 6.11: by /proc, then the pidfd (which pins the process) must still be alive, so the
-  // number was not reused between the two.
-  const n = pid();
-  if (n === undefined || n <= 0) return -ERRNO.ESRCH!;
-  const fd = sys.openPath(`/proc/${n}/ns/pid`, O_RDONLY);
-  if (fd >= 0 && sys.syscall(NR_PIDFD_SEND_SIGNAL, pidfd, 0, 0, 0) < 0) {
-    sys.close(fd);
-    return -ERRNO.ESRCH!;
-  }
-  return fd;
-}
-
-/** The "Pid:" of a pidfd (its number in nsbox's namespace), from /proc/self/fdinfo. */
-function pidOfPidfd(pidfd: number): number | undefined {
-  try {
-    const m = /^Pid:\s*(-?\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${pidfd}`, "utf8"));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * Security decision: whether the server at the other end of nsbox's connected socket `own` runs
- * in the sandbox. The listener's process (SO_PEERPIDFD: the very process that called listen(),
- * pinned, so a pid number reused by a sandbox process cannot stand for a host server that
- * exited) must be in the sandbox's PID namespace or one below it. The sandbox's is the payload's,
- * or the one of its ancestors just below nsbox's own (a payload in a nested namespace). A
- * listener that has exited, or that nsbox may not inspect (another user's daemon), is outside.
+ * The file behind `opath` as the kernel names it for sock_diag: its inode's own number (fdinfo
+ * `ino:`) and its superblock's device, which stat(2) does not give on overlayfs (a layer's
+ * device for a file) or btrfs (a subvolume's): the major:minor of its mount (fdinfo `mnt_id:`)
+ * in the payload's /proc/PID/mountinfo, read while the notification is pending. Both are the
+ * kernel's own text; a mount id is unique system-wide, so no line can name another mount.
+ * stat(2)'s device is kept beside it (the same on most file systems).
  */
-function peerInside(c: UnixCall, own: number): { inside: boolean; why?: string } {
-  const mine = sys.openPath("/proc/self/ns/pid", O_RDONLY);
-  const self = mine >= 0 ? sys.fstatIds(mine) : mine;
-  sys.close(mine);
-  if (typeof self === "number") return { inside: false, why: "nsbox could not read its own PID namespace" };
-  // The payload's namespaces, from the pidfd the dispatcher holds (checked valid by it).
-  const payloadNs = pidNamespaceOf(c.pidfd, () => (sys.notifIdValid(c.listener, c.n.id) ? c.n.pid : undefined));
-  if (payloadNs < 0) return { inside: false, why: "nsbox could not read the sandbox's PID namespace" };
-  const payload = nsChain(payloadNs);
-  const top = payload.findIndex((id) => sameId(id, self));
-  if (top < 1) return { inside: false, why: "the sandbox's PID namespace is not below nsbox's" };
-  const sandbox = payload[top - 1]!;
-
-  let peer = sys.getsockoptInt(own, SOL_SOCKET, SO_PEERPIDFD);
-  let pid: () => number | undefined = () => (peer !== undefined ? pidOfPidfd(peer) : undefined);
-  if (peer === undefined) {
-    // Before 6.5 there is no SO_PEERPIDFD: SO_PEERCRED's number, opened now. A listener that
-    // exited leaves a number another process may have taken since (a residual risk on old kernels).
-    const cred = sys.peerCred(own);
-    if (typeof cred === "number" || cred.pid <= 0) return { inside: false, why: EXITED };
-    const fd = sys.syscall(434 /* pidfd_open, the same on x86_64 and aarch64 */, cred.pid, 0);
-    if (fd < 0) return { inside: false, why: EXITED };
-    peer = fd;
-    pid = () => cred.pid;
-  }
+function identity(c: UnixCall, opath: number, st: { dev: bigint; ino: bigint }): { devs: bigint[]; ino: bigint } {
+  const devs = [st.dev];
+  let ino = st.ino;
   try {
-    const ns = pidNamespaceOf(peer, pid);
-    if (ns < 0) return { inside: false, why: ns === -ERRNO.ESRCH! ? EXITED : "nsbox may not inspect the process that listens there" };
-    return { inside: nsChain(ns).some((id) => sameId(id, sandbox)) };
-  } finally {
-    sys.close(peer);
-  }
+    const info = readFileSync(`/proc/self/fdinfo/${opath}`, "utf8");
+    const i = /^ino:\s*(\d+)$/m.exec(info);
+    if (i) ino = BigInt(i[1]!);
+    const mnt = /^mnt_id:\s*(\d+)$/m.exec(info);
+    if (mnt && sys.notifIdValid(c.listener, c.n.id)) {
+      const mountinfo = readFileSync(`/proc/${c.n.pid}/mountinfo`, "utf8");
+      if (sys.notifIdValid(c.listener, c.n.id)) {
+        const m = new RegExp(`^${mnt[1]} \\d+ (\\d+):(\\d+) `, "m").exec(mountinfo);
+        if (m) devs.push(makedev(Number(m[1]), Number(m[2])));
+      }
+    }
+  } catch {}
+  return { devs, ino };
 }
-
-const EXITED = "the process that listens there has exited";
-const TMPFS_MAGIC = 0x01021994;
-const NR_FSTATFS = arch() === "x64" ? 138 : 44;
-
-/**
- * Security decision: whether the socket file `opath` lies on a tmpfs that only the sandbox has
- * (its /tmp, /run, a --tmpfs): its device is none of the mounts nsbox's own mount namespace
- * shows. No other user can bind a socket there (their way in, /proc/PID/root of a sandbox
- * process, needs ptrace rights over it), and a host process of the user's only through that same
- * way. Used only when the listening process has exited (a daemon that forked after listen(), as
- * ssh-agent and gpg-agent do): then no process tells where the listener was made, and the place
- * its socket was bound does. Shared directories (binds of host paths) carry the host's devices.
- */
-function sandboxOnlyTmpfs(opath: number): boolean {
-  const st = sys.fstatIds(opath);
-  if (typeof st === "number") return false;
-  const statfs = new BigInt64Array(15);
-  if (sys.syscall(NR_FSTATFS, opath, ptr(statfs)) < 0 || Number(statfs[0]) !== TMPFS_MAGIC) return false;
-  let mountinfo: string;
-  try {
-    mountinfo = readFileSync("/proc/self/mountinfo", "utf8");
-  } catch {
-    return false;
-  }
-  for (const line of mountinfo.split("\n")) {
-    const m = /^\d+ \d+ (\d+):(\d+) /.exec(line);
-    if (m && makedev(Number(m[1]), Number(m[2])) === st.dev) return false;
-  }
-  return true;
-}
-/** glibc's makedev, as sys.fstatIds gives `dev`. */
+/** glibc's makedev: a device number as stat(2) gives it. */
 const makedev = (major: number, minor: number): bigint =>
   ((BigInt(major) & 0xfffff000n) << 32n) | ((BigInt(major) & 0xfffn) << 8n) | ((BigInt(minor) & 0xffffff00n) << 12n) | (BigInt(minor) & 0xffn);
-
-/** Options of the payload's socket that its replacement keeps (no buffer sizes: setting them turns autotuning off). */
-function copyOptions(from: number, to: number): void {
-  const passcred = sys.getsockoptInt(from, SOL_SOCKET, SO_PASSCRED);
-  if (passcred) sys.setsockoptInt(to, SOL_SOCKET, SO_PASSCRED, passcred);
-  for (const name of [SO_RCVTIMEO, SO_SNDTIMEO]) {
-    const tv = sys.getsockoptBytes(from, SOL_SOCKET, name, 16);
-    if (typeof tv !== "number" && tv.some((b) => b !== 0)) sys.setsockoptBytes(to, SOL_SOCKET, name, tv);
-  }
-}
 
 /** The handlers for one sandbox's Unix sockets. */
 export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
@@ -329,7 +208,21 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
       policy.report({ action: "block", protocol: "unix", path, call, reason, message: message(printable(path)) });
     } catch {}
   };
-  const outside = (p: string) => `blocked connect to unix socket ${p} (made outside the sandbox; --allow-socket ${p} allows it)`;
+  /** The sandbox's NETLINK_SOCK_DIAG socket (owned from here to close()), or -1: then no path socket is "inside". */
+  const diag = policy.diag ?? -1;
+  /**
+   * Security decision: a path socket is made inside iff a socket of the sandbox's network
+   * namespace is bound to that very file (src/net/unix-diag.ts). Asked of the kernel, never of
+   * the socket: nsbox connects to nothing before it knows (a connection alone is an action for
+   * a socket-activated unit or an accept-and-fork server). A server that forked after listen()
+   * and exited is still inside (its socket stays in the namespace); a host process's socket is
+   * never listed, wherever its file lies and whoever listens on it.
+   */
+  const madeInside = (c: UnixCall, found: { fd: number; id: { dev: bigint; ino: bigint } }): { inside: true } | { inside: false; why: string } => {
+    const r = sandboxSocketBoundTo(diag, identity(c, found.fd, found.id));
+    if ("error" in r) return { inside: false, why: `nsbox could not check where it was made: ${r.error}` };
+    return r.bound ? { inside: true } : { inside: false, why: "made outside the sandbox" };
+  };
 
   /** The path resolved as the payload sees it, with its identity: a descriptor to close, or an errno to answer. */
   const resolve = (c: UnixCall, path: Uint8Array): { fd: number; id: { dev: bigint; ino: bigint } } | { errno: number } => {
@@ -358,61 +251,19 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
       const found = resolve(c, to.path);
       if ("errno" in found) return found;
       try {
-        if (allowedId(found.id)) return await connectDuplicate(c, procFd(found.fd));
-        if (c.type !== SOCK_STREAM && c.type !== SOCK_SEQPACKET) {
-          // A datagram socket connected to a path would send there with no address the filter sees.
-          block("connect", path, "datagram socket made outside the sandbox or not checked", (p) => `blocked connect to unix socket ${p} (a datagram socket: only --allow-socket ${p} allows it)`);
+        const decided = allowedId(found.id) ? ({ inside: true } as const) : madeInside(c, found);
+        if (!decided.inside) {
+          block("connect", path, decided.why, (p) => `blocked connect to unix socket ${p} (${decided.why}; --allow-socket ${p} allows it)`);
           return { errno: ERRNO.ECONNREFUSED! };
         }
-        // The kernel's answers for a socket that is connected or listening already: nsbox replaces
-        // only a socket that is not yet either (its replacement would drop the connection or the listener).
-        if (typeof sys.getpeername(c.sock) !== "number") return { errno: ERRNO.EISCONN! };
-        if (sys.getsockoptInt(c.sock, SOL_SOCKET, SO_ACCEPTCONN)) return { errno: ERRNO.EINVAL! };
-        return await connectChecked(c, found.fd, path);
+        // The payload's own socket, its options and its descriptor, connected with nsbox's copy
+        // of the name: the inode found, held open (/proc/self/fd/N), not the path again.
+        return await connectDuplicate(c, procFd(found.fd));
       } finally {
         sys.close(found.fd);
       }
     } catch {
       return { errno: ERRNO.EPERM! };
-    }
-  }
-
-  /**
-   * Security decision: nsbox connects ITS OWN socket to the one found, and looks at who listens
-   * before the payload gets anything. Made in the sandbox: that socket replaces the payload's
-   * (ADDFD SETFD, same number and close-on-exec); else it is closed and the payload is refused,
-   * so no host service is ever connected on the payload's socket.
-   */
-  async function connectChecked(c: UnixCall, opath: number, path: string): Promise<Reply> {
-    const own = sys.socket(AF_UNIX, c.type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (own < 0) return { errno: -own };
-    try {
-      // Security decision: nsbox's socket lives in the HOST's network namespace, whose abstract
-      // names (X11's, D-Bus's, an agent's) the payload could then take with bind(): bound now to
-      // an anonymous name of the kernel's choosing (autobind), a later bind() is EINVAL.
-      const bound = sys.syscall(NR_BIND, own, ptr(FAMILY_ONLY), 2);
-      if (bound < 0) return { errno: ERRNO.ECONNREFUSED! };
-      copyOptions(c.sock, own);
-      const r = await connectOwn(c, own, procFd(opath));
-      if (r < 0) return { errno: -r };
-      const peer = peerInside(c, own);
-      if (!peer.inside && peer.why === EXITED) {
-        if (sandboxOnlyTmpfs(opath)) peer.inside = true;
-        else peer.why = "the process that listened there has exited, and in a shared directory nsbox cannot tell where it ran (a server inside can listen in /tmp)";
-      }
-      if (!peer.inside) {
-        block("connect", path, peer.why ?? "made outside the sandbox", (p) => (peer.why ? `blocked connect to unix socket ${p} (${peer.why}; --allow-socket ${p} allows it)` : outside(p)));
-        return { errno: ERRNO.ECONNREFUSED! };
-      }
-      if (!c.fdFlags.nonblock) {
-        const flags = sys.getFileFlags(own);
-        if (flags >= 0) sys.setFileFlags(own, flags & ~O_NONBLOCK);
-      }
-      if (!sys.notifIdValid(c.listener, c.n.id)) return { errno: ERRNO.ECONNREFUSED! };
-      const added = sys.notifAddFd(c.listener, c.n.id, own, targetFd(c), c.fdFlags.cloexec);
-      return added < 0 ? { errno: -added } : { val: 0 };
-    } finally {
-      sys.close(own);
     }
   }
 
@@ -426,14 +277,23 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
       const path = text(name);
       const found = resolve(c, name);
       if ("errno" in found) return found;
-      if (!allowedId(found.id)) {
+      const allowed = held.get(key(found.id));
+      if (allowed !== undefined) {
+        // The send happens after this returns: the name stays valid through the descriptor held for the session.
         sys.close(found.fd);
-        block("send", path, "datagrams go only to --allow-socket sockets", (p) => `blocked send to unix socket ${p} (datagrams go only to sockets named with --allow-socket ${p})`);
+        return { address: procFd(allowed) };
+      }
+      const decided = madeInside(c, found);
+      if (!decided.inside) {
+        sys.close(found.fd);
+        block("send", path, decided.why, (p) => `blocked send to unix socket ${p} (${decided.why}; --allow-socket ${p} allows it)`);
         return { errno: ERRNO.EPERM! };
       }
-      // The send happens after this returns: the name stays valid through the descriptor held for the session.
-      sys.close(found.fd);
-      return { address: procFd(held.get(key(found.id))!) };
+      // The dispatcher sends as soon as this resolves, in the same turn of the event loop
+      // (src/net/unotify.ts sendOne: no await between): the descriptor named is closed after it.
+      const fd = found.fd;
+      setImmediate(() => sys.close(fd));
+      return { address: procFd(fd) };
     } catch {
       return { errno: ERRNO.EPERM! };
     }
@@ -445,6 +305,7 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
     close() {
       for (const fd of held.values()) sys.close(fd);
       held.clear();
+      if (diag >= 0) sys.close(diag);
     },
   };
 }

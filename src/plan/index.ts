@@ -166,6 +166,8 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
   // After every op that passes a socket out (sendmsg on the control socket): from here on PID 1's
   // and the payload's connects and sends go to nsbox.
   if (mode?.mode === "transparent") {
+    // Which Unix sockets were made inside, asked without connecting to any (src/net/unix-diag.ts).
+    b.push({ op: "LISTEN_TCP", port: 0, diag: true, why: { what: "open a sock_diag socket inside, to tell the sandbox's Unix sockets from the host's", option: "--net" } });
     b.push({ op: "SECCOMP_NOTIFY", program: notifyProgram(), why: { what: "hand nsbox the command's connections and sends (seccomp user notification)", option: "--net" } });
   }
   b.push({ op: "CHDIR", path: startDir, why: { what: `start in ${startDir}`, path: startDir } });

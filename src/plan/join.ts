@@ -109,6 +109,8 @@ export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io
   const egress = mode?.mode === "transparent" && net.mode !== "host"
     ? { mode: net.mode, rules: net.mode === "allow" ? net.rules : [], allowSockets: resolveAllowedSockets(o, host) }
     : undefined;
+  // Which Unix sockets the sandbox made, asked in its network namespace (joined above; src/net/unix-diag.ts).
+  if (egress) b.push({ op: "LISTEN_TCP", port: 0, diag: true, why: { what: "open a sock_diag socket inside, to tell the sandbox's Unix sockets from the host's", option: "--net" } });
   if (egress) b.push({ op: "SECCOMP_NOTIFY", program: notifyProgram(), why: { what: "hand nsbox the command's connections and sends (seccomp user notification)", option: "--net" } });
   // A filter file is not read again: the sandbox's payload may have rewritten it (registry.ts).
   const fromFile = o.seccomp !== undefined && o.seccomp !== "default" && o.seccomp !== "none";
