@@ -8,6 +8,7 @@ import { PROXY_PORT } from "../plan/network.ts";
 import { refusal } from "./address-policy.ts";
 import type { NameBook } from "./names.ts";
 import { findRule, addressValue, parseRule, type Rule } from "./rules.ts";
+import { abandon, INTERRUPTED, interruption, watchInterruptible } from "./interrupt.ts";
 import { encodeInet } from "./sockaddr.ts";
 import * as sys from "./sys.ts";
 import { inSandbox, type Call, type Reply } from "./unotify.ts";
@@ -211,7 +212,7 @@ export function egress(opts: EgressOptions) {
     if (r === 0) return { val: 0 };
     if (r !== -errno("EINPROGRESS") || c.fdFlags.nonblock) return { errno: -r };
     // POLLNVAL: the watcher can take no more waits; the socket stays connecting, as after a signal.
-    if (!readyNow(c.sock, POLLOUT) && (await c.watch(c.sock, POLLOUT)) & POLLNVAL) return { errno: errno("EINTR") };
+    if (!readyNow(c.sock, POLLOUT) && (await watchInterruptible(c, c.sock, POLLOUT)) & (POLLNVAL | INTERRUPTED)) return { errno: errno("EINTR") };
     const err = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_ERROR);
     return err === undefined ? { errno: errno("EIO") } : err ? { errno: err } : { val: 0 };
   }
@@ -297,8 +298,16 @@ export function egress(opts: EgressOptions) {
       let expire = (_: undefined) => {};
       const expired = new Promise<undefined>((r) => (expire = r));
       const timer = limit ? setTimeout(() => expire(undefined), limit) : undefined;
-      const revents = await (limit ? Promise.race([waited, expired]) : waited);
+      const signalled = interruption(c);
+      const revents = await Promise.race([waited, expired, signalled.promise]);
+      signalled.done();
       if (timer) clearTimeout(timer);
+      if (revents === INTERRUPTED) {
+        // A caught signal (Ctrl-C in python): EINTR as the kernel's blocking connect; the host
+        // connection is given up, never installed.
+        abandon(made.fd, waited);
+        return { errno: errno("EINTR") };
+      }
       if (revents === undefined) {
         // SO_SNDTIMEO passed, as the kernel's blocking connect would end: EINPROGRESS, the
         // connection going on in the installed socket. nsbox's copy stays open until the wait

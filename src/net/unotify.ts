@@ -7,6 +7,7 @@ import { closeFd, pipe, startWatcher } from "../executor.ts";
 import * as sys from "./sys.ts";
 import type { Notification } from "./sys.ts";
 import { AF, decodeSockaddr, encodeInet, encodeUnix } from "./sockaddr.ts";
+import { INTERRUPTED, watchInterruptible } from "./interrupt.ts";
 
 export type { Notification };
 
@@ -21,8 +22,8 @@ export interface Call {
   type: number;
   /** The payload's descriptor's flags (from /proc/PID/fdinfo/N). */
   fdFlags: { nonblock: boolean; cloexec: boolean };
-  /** Resolves with the revents once `fd` is ready for `events` (poll(2) bits). */
-  watch(fd: number, events: number): Promise<number>;
+  /** Resolves with the revents once `fd` is ready for `events` (poll(2) bits), or with what `cancel` resolves with first (the watcher forgets `fd`). */
+  watch(fd: number, events: number, cancel?: Promise<number>): Promise<number>;
 }
 
 export type Reply = { val: number } | { errno: number };
@@ -35,7 +36,7 @@ export interface NotifyHandlers {
 }
 
 export interface Served {
-  watch(fd: number, events: number): Promise<number>;
+  watch(fd: number, events: number, cancel?: Promise<number>): Promise<number>;
   stop(): void;
 }
 
@@ -91,7 +92,7 @@ export async function connectHere(c: Call, address: Uint8Array): Promise<Reply> 
   if (r === 0) return { val: 0 };
   if (r === -E("EINPROGRESS") && blocking) {
     // POLLNVAL: the watcher could take no more waits; the socket stays connecting, as after a signal.
-    if ((await c.watch(c.sock, POLLOUT)) & POLLNVAL) return { errno: E("EINTR") };
+    if ((await watchInterruptible(c, c.sock, POLLOUT)) & (POLLNVAL | INTERRUPTED)) return { errno: E("EINTR") };
     const err = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_ERROR);
     return err ? { errno: err } : { val: 0 };
   }
@@ -280,7 +281,7 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
   let ended = false;
   let controlOpen = true;
   const waiting = new Map<number, ((revents: number) => void)[]>();
-  const watch = (fd: number, events: number): Promise<number> => {
+  const watch = (fd: number, events: number, cancel?: Promise<number>): Promise<number> => {
     if (ended || !controlOpen) return Promise.resolve(POLLHUP);
     return new Promise((resolve) => {
       const list = waiting.get(fd) ?? [];
@@ -290,6 +291,14 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
         list.splice(list.indexOf(resolve), 1);
         resolve(POLLNVAL);
       }
+      // Cancelled (src/net/interrupt.ts): this wait goes, and the watcher forgets the descriptor.
+      void cancel?.then((value) => {
+        const at = list.indexOf(resolve);
+        if (at < 0) return;
+        list.splice(at, 1);
+        if (controlOpen) sys.write(controlWrite, new Uint8Array(new Int32Array([fd, 0]).buffer));
+        resolve(value);
+      });
     });
   };
   const stop = () => {
@@ -509,7 +518,9 @@ async function sendOne(c: Call, read: () => Message, flags: number, handlers: No
     // nsbox sends with MSG_NOSIGNAL; the kernel would have sent the caller SIGPIPE.
     if (r === -E("EPIPE") && !(flags & MSG_NOSIGNAL) && stream) sys.syscall(PIDFD_SEND_SIGNAL, c.pidfd, SIGPIPE, 0, 0);
     if (r !== -E("EAGAIN") || nonblocking || lastTry) return r;
-    const revents = await c.watch(c.sock, POLLOUT);
+    const revents = await watchInterruptible(c, c.sock, POLLOUT);
+    // A caught signal: as the kernel's blocking send, EINTR (or the bytes of the messages before).
+    if (revents & INTERRUPTED) return -E("EINTR");
     if (revents & POLLNVAL) return -E("EAGAIN");
     // Hung up (or the watcher ended): one more try gives the socket's own error, never a loop.
     if (revents & POLLHUP && !(revents & POLLOUT)) lastTry = true;
