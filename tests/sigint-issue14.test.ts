@@ -49,7 +49,16 @@ async function interrupt(argv: string[]) {
   return ended;
 }
 
-const inNsbox = (mode: string) => [process.execPath, "--no-env-file", "--config=/dev/null", NSBOX, `--net`, `allow=127.0.0.1:${port}`, "--", PYTHON, "client.py", mode];
+const inNsbox = (...args: string[]) => [process.execPath, "--no-env-file", "--config=/dev/null", NSBOX, `--net`, `allow=127.0.0.1:${port}`, "--", PYTHON, "client.py", ...args];
+
+/** Run `argv` to its end, killed at BOUND (no signal sent by the test). */
+async function untilEnd(argv: string[]) {
+  const run = background(argv, { cwd: dir });
+  const killer = setTimeout(() => run.proc.kill("SIGKILL"), BOUND);
+  const ended = await run.finish();
+  clearTimeout(killer);
+  return ended;
+}
 
 describe("SIGINT while nsbox holds a trapped call", () => {
   test("control: on the host, the connect to the full backlog is interrupted at once", async () => {
@@ -88,6 +97,20 @@ describe("SIGINT while nsbox holds a trapped call", () => {
   test("a sendmsg nsbox executes, waiting for room in the socket", async () => {
     const ended = await interrupt(inNsbox("send"));
     expect(ended.stdout).not.toContain("sent");
+    expect(ended.stdout).toContain("interrupted");
+    expect(ended.signalCode).toBeNull();
+    expect(ended.exitCode).toBe(130);
+  }, BOUND + 10_000);
+
+  test("control: on the host, the payload's own caught alarm interrupts the connect", async () => {
+    const ended = await untilEnd([PYTHON, "client.py", port, "alarm"]);
+    expect(ended.stdout).toContain("interrupted");
+    expect(ended.exitCode).toBe(130);
+  }, BOUND + 10_000);
+
+  test("a signal nsbox did not forward (the payload's own alarm) is seen too", async () => {
+    const ended = await untilEnd(inNsbox(port, "alarm"));
+    expect(ended.stdout).not.toContain("connected");
     expect(ended.stdout).toContain("interrupted");
     expect(ended.signalCode).toBeNull();
     expect(ended.exitCode).toBe(130);
