@@ -231,6 +231,8 @@ int nsbox_install(const struct notif *n, int *io, u64 *ids) {
   return r < 0 ? -errno : r;
 }
 
+int nsbox_connect_thread(int *io, const unsigned char *address, int length);
+
 /* One system call for the parent, bound directly (nsbox_functions): the result (truncated to
  * an int: descriptors, byte counts), or -errno. */
 int nsbox_sys(long nr, long a, long b, long c, long d, long e, long f) {
@@ -241,11 +243,11 @@ int nsbox_sys(long nr, long a, long b, long c, long d, long e, long f) {
 /* The parent's generic system call: args[0] the number, args[1..6] its arguments. The result
  * (truncated to an int: descriptors, byte counts), or -errno. args[0] -1 (no system call has
  * a negative number): the addresses of the functions above, in args[1..4], for the parent to
- * bind directly (src/net/sys.ts): one symbol bound at every start, these only where a sandbox
+ * bind directly (src/net/sys.ts; args[5]: nsbox_connect_thread, below): one symbol bound at every start, these only where a sandbox
  * has a listener. */
 int nsbox_syscall(long *args) {
   if (args[0] == -1) {
-    args[1] = (long)nsbox_sys, args[2] = (long)nsbox_take, args[3] = (long)nsbox_host_connect, args[4] = (long)nsbox_install;
+    args[1] = (long)nsbox_sys, args[2] = (long)nsbox_take, args[3] = (long)nsbox_host_connect, args[4] = (long)nsbox_install, args[5] = (long)nsbox_connect_thread;
     return 0;
   }
   long r = syscall(args[0], args[1], args[2], args[3], args[4], args[5], args[6]);
@@ -345,6 +347,60 @@ int nsbox_watch(int *fds) {
   w->listener = fds[0], w->out = fds[1], w->ctl = fds[2], w->n = 0;
   r = pthread_create(&thread, 0, watch_loop, w);
   if (r != 0) { free(w); return -r; }
+  pthread_detach(thread);
+  return 0;
+}
+
+/* ---- connect(2) of a socket the payload shares, on a thread of its own ----
+ * nsbox's duplicate of the payload's socket is the payload's own open file: its O_NONBLOCK is
+ * the payload's to change at any moment, so a connect made on it from nsbox's main thread could
+ * block there (a full backlog), and nothing would be served again. Each such connect runs on a
+ * detached thread with the socket's own flags (nothing flipped): it blocks where the payload's
+ * own connect would, and its result comes back as a record (kind 5, `fd` the caller's token,
+ * `revents` 0 or -errno) on the watcher's record pipe. The parent bounds how many run at once. */
+struct connector { int fd, out, token, length; unsigned char address[128]; };
+
+static void *connect_one(void *arg) {
+  struct connector *k = (struct connector *)arg;
+  struct watch_record r;
+  for (int i = 0; i < 10; i++) r.notif[i] = 0;
+  r.kind = 5, r.fd = k->token, r.pad = 0;
+  r.revents = connect(k->fd, k->address, (u32)k->length) < 0 ? -errno : 0;
+  char *p = (char *)&r;
+  size_t left = sizeof r;
+  while (left > 0) {
+    ssize_t n = write(k->out, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    p += n, left -= n;
+  }
+  close(k->fd);
+  close(k->out);
+  free(k);
+  return 0;
+}
+
+/* Start connect(io[0], address) on a thread: io[1] the record pipe's write end, io[2] the
+ * token. Both descriptors are duplicated for the thread (the caller keeps its own). 0 or -errno. */
+int nsbox_connect_thread(int *io, const unsigned char *address, int length) {
+  struct connector *k;
+  unsigned long thread;
+  int r;
+  if (length < 0 || length > 128) return -EINVAL_;
+  k = (struct connector *)malloc(sizeof *k);
+  if (!k) return -12;
+  k->fd = fcntl(io[0], F_DUPFD_CLOEXEC, 0);
+  k->out = k->fd < 0 ? -1 : fcntl(io[1], F_DUPFD_CLOEXEC, 0);
+  if (k->out < 0) {
+    r = -errno;
+    if (k->fd >= 0) close(k->fd);
+    free(k);
+    return r;
+  }
+  k->token = io[2], k->length = length;
+  for (int i = 0; i < length; i++) k->address[i] = address[i];
+  r = pthread_create(&thread, 0, connect_one, k);
+  if (r != 0) { close(k->fd); close(k->out); free(k); return -r; }
   pthread_detach(thread);
   return 0;
 }

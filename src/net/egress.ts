@@ -8,7 +8,7 @@ import { PROXY_PORT } from "../plan/network.ts";
 import { refusal } from "./address-policy.ts";
 import type { NameBook } from "./names.ts";
 import { findRule, addressValue, parseRule, type Rule } from "./rules.ts";
-import { abandon, INTERRUPTED, interruption, watchInterruptible } from "./interrupt.ts";
+import { abandon, connectInterruptible, INTERRUPTED, interruption } from "./interrupt.ts";
 import { encodeInet } from "./sockaddr.ts";
 import * as sys from "./sys.ts";
 import { inSandbox, type Call, type Reply } from "./unotify.ts";
@@ -38,7 +38,7 @@ export interface EgressOptions {
 type Inet = { family: 2 | 10; address: string; port: number };
 
 const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000, O_NONBLOCK = 0o4000;
+const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
 const POLLOUT = 4, POLLNVAL = 32;
 const SOL_SOCKET = 1, SO_ERROR = 4, SO_SNDTIMEO = 21;
 const TCP_SYN_SENT = 2;
@@ -201,30 +201,26 @@ export function egress(opts: EgressOptions) {
   const event = (action: EgressEvent["action"], protocol: EgressEvent["protocol"], to: Inet, d: { name?: string; reason?: string }) =>
     report({ action, protocol, host: d.name ?? to.address, port: to.port, address: to.address, ...(d.name ? { name: d.name } : {}), ...(d.reason ? { reason: d.reason } : {}) });
 
-  /** connect(2) on nsbox's duplicate (in whatever namespace the socket lives), with nsbox's copy of the address. */
+  /**
+   * connect(2) on nsbox's duplicate of a socket of the sandbox with nsbox's copy of the address,
+   * on a thread of its own with the socket's own flags (Call.connect): the payload's thread
+   * waits as it would for its own connect, and nsbox's main thread never blocks on a file the
+   * payload shares. Never on a host socket (the callers check): a connect there could return it
+   * to "unconnected" (the kernel's error path disconnects), free to bind and listen.
+   */
   async function connectHere(c: Call, address: Uint8Array): Promise<Reply> {
-    const flags = sys.getFileFlags(c.sock);
-    if (flags < 0) return { errno: -flags };
-    // The duplicate shares the payload's file description: O_NONBLOCK only while nsbox connects.
-    if (!(flags & O_NONBLOCK)) sys.setFileFlags(c.sock, flags | O_NONBLOCK);
-    const r = sys.connect(c.sock, address);
-    if (!(flags & O_NONBLOCK)) sys.setFileFlags(c.sock, flags);
-    if (r === 0) return { val: 0 };
-    if (r !== -errno("EINPROGRESS") || c.fdFlags.nonblock) return { errno: -r };
-    // POLLNVAL: the watcher can take no more waits; the socket stays connecting, as after a signal.
-    if (!readyNow(c.sock, POLLOUT) && (await watchInterruptible(c, c.sock, POLLOUT)) & (POLLNVAL | INTERRUPTED)) return { errno: errno("EINTR") };
-    const err = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_ERROR);
-    return err === undefined ? { errno: errno("EIO") } : err ? { errno: err } : { val: 0 };
+    const r = await connectInterruptible(c, c.sock, address);
+    return r < 0 ? { errno: -r } : { val: 0 };
   }
 
   /** Put `fd` in the payload's place (same number, its close-on-exec, its O_NONBLOCK), remembered by inode. */
-  function install(c: Call, fd: number, to: Inet, name: string | undefined, keep = false): number {
+  function install(c: Call, fd: number, to: Inet, name: string | undefined): number {
     const { r, dev, ino } = sys.install(c.n, c.listener, fd, Number(c.n.args[0]! & 0xffffffffn), c.fdFlags.nonblock);
     if (r >= 0 && ino !== 0n) {
       if (installed.size >= INSTALLED_MAX) installed.delete(installed.keys().next().value!);
       installed.set(`${dev}:${ino}`, { address: to.address, port: to.port, ...(name ? { name } : {}) });
     }
-    if (!keep) sys.close(fd);
+    sys.close(fd);
     return r;
   }
 
@@ -237,16 +233,15 @@ export function egress(opts: EgressOptions) {
       return connectHere(c, new Uint8Array(16));
     }
     const udp = c.type !== SOCK_STREAM;
-    if (host) {
-      // A host socket (TCP: nsbox installs nothing else): decided again, executed on it, so the
-      // kernel answers EISCONN or EALREADY itself. Its "inside" is the host's loopback: refused.
-      const d = isLoopbackOrUnspecified(to.address) && inside(to) ? { reason: "a socket of the host's network (connected outside the sandbox, or handed in) can't reach the sandbox's loopback", name: nameOf(to.address) } : outsideRefusal(to);
-      if (d.reason) {
-        event("block", "tcp", to, d);
-        return { errno: errno("ECONNREFUSED") };
-      }
-      return connectHere(c, encodeInet(to.address, to.port, to.family));
-    }
+    /*
+     * Security decision: nsbox never executes connect() on a host socket. After the peer ends
+     * the connection, the kernel's connect would take its error path and disconnect the socket
+     * (SS_UNCONNECTED), and bind()+listen() (not trapped) would then make it a listener in the
+     * host's network. nsbox installs a host socket only once it is established, so a later
+     * connect on one is answered as the kernel answers a connected socket, whatever it has
+     * become since: EISCONN, with nothing executed.
+     */
+    if (host) return { errno: errno("EISCONN") };
     // UDP never leaves the sandbox: its loopback is always the sandbox's own.
     const decided = udp ? undefined : decideTcp(to);
     if (udp ? isLoopbackOrUnspecified(to.address) : decided!.inside) {
@@ -285,14 +280,14 @@ export function egress(opts: EgressOptions) {
       event("error", "tcp", to, { name: d.name, reason: `connect: errno ${made.value}` });
       return { errno: made.value };
     }
-    const inProgress = made.value !== 0;
-    if (c.fdFlags.nonblock) {
-      const r = install(c, made.fd, to, d.name);
-      if (r < 0) return { errno: -r };
-      event("allow", "tcp", to, d);
-      return inProgress ? { errno: errno("EINPROGRESS") } : { val: 0 };
-    }
-    if (inProgress && !readyNow(made.fd, POLLOUT)) {
+    /*
+     * Security decision: a host socket is installed only once it is established. One installed
+     * while still connecting (SYN_SENT) could be brought back to "unconnected" by the payload's
+     * shutdown(), then bound and listening in the host's network. So a non-blocking payload
+     * waits for the handshake too and gets 0 (a legal result of a non-blocking connect); a
+     * SO_SNDTIMEO that passes first answers ETIMEDOUT, and nothing is installed.
+     */
+    if (made.value !== 0 && !readyNow(made.fd, POLLOUT)) {
       const waited = c.watch(made.fd, POLLOUT);
       const limit = sendTimeout(c.sock);
       let expire = (_: undefined) => {};
@@ -309,21 +304,17 @@ export function egress(opts: EgressOptions) {
         return { errno: errno("EINTR") };
       }
       if (revents === undefined) {
-        // SO_SNDTIMEO passed, as the kernel's blocking connect would end: EINPROGRESS, the
-        // connection going on in the installed socket. nsbox's copy stays open until the wait
-        // ends (the watcher holds its number).
-        const r = install(c, made.fd, to, d.name, true);
+        // nsbox's copy stays open until the wait ends (the watcher holds its number); then closed.
         void waited.then(() => sys.close(made.fd));
-        if (r < 0) return { errno: -r };
-        event("allow", "tcp", to, d);
-        return { errno: errno("EINPROGRESS") };
+        event("error", "tcp", to, { name: d.name, reason: "connect: timed out (SO_SNDTIMEO)" });
+        return { errno: errno("ETIMEDOUT") };
       }
       if (revents & POLLNVAL) {
         sys.close(made.fd);
         return { errno: errno("EINTR") };
       }
     }
-    if (inProgress) {
+    if (made.value !== 0) {
       const err = sys.getsockoptInt(made.fd, SOL_SOCKET, SO_ERROR) ?? errno("EIO");
       if (err) {
         sys.close(made.fd);

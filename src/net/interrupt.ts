@@ -19,6 +19,7 @@ const O_RDONLY = 0, O_CLOEXEC = 0o2000000, SHUT_RDWR = 2;
 /** How often a held wait looks (ms): the payload's Ctrl-C answered within about this. */
 const PERIOD = 100;
 
+/** fd: the thread's /proc/TID/status, opened at the first look (-1 before; -2 when it could not be). */
 interface Check { fd: number; c: Call; fire(): void }
 const checks = new Set<Check>();
 let timer: ReturnType<typeof setInterval> | undefined;
@@ -42,6 +43,13 @@ function caughtPending(fd: number): boolean | undefined {
 
 function look(): void {
   for (const check of checks) {
+    if (check.fd === -1) {
+      const fd = sys.openPath(`/proc/${check.c.n.pid}/status`, O_RDONLY | O_CLOEXEC);
+      // Opened while the notification is pending: the file is the caller's thread's (it stays bound to it).
+      check.fd = fd >= 0 && sys.notifIdValid(check.c.listener, check.c.n.id) ? fd : -2;
+      if (check.fd === -2) sys.close(fd);
+    }
+    if (check.fd < 0) continue;
     const pending = caughtPending(check.fd);
     // Read, then still the caller's: the status was the waiting thread's. Gone: end the wait too.
     if (pending !== false || !sys.notifIdValid(check.c.listener, check.c.n.id)) check.fire();
@@ -62,13 +70,8 @@ export function wakeInterruptChecks(): void {
 export function interruption(c: Call): { promise: Promise<number>; done(): void } {
   let fire = () => {};
   const promise = new Promise<number>((resolve) => (fire = () => resolve(INTERRUPTED)));
-  const fd = sys.openPath(`/proc/${c.n.pid}/status`, O_RDONLY | O_CLOEXEC);
-  // Opened while the notification is pending: the file is the caller's thread's (it stays bound to it).
-  if (fd < 0 || !sys.notifIdValid(c.listener, c.n.id)) {
-    sys.close(fd);
-    return { promise, done() {} };
-  }
-  const check: Check = { fd, c, fire: () => fire() };
+  // Nothing opened until the first look: a call that ends before it costs a Set entry.
+  const check: Check = { fd: -1, c, fire: () => fire() };
   checks.add(check);
   timer ??= setInterval(look, PERIOD);
   let ended = false;
@@ -78,7 +81,7 @@ export function interruption(c: Call): { promise: Promise<number>; done(): void 
       if (ended) return;
       ended = true;
       checks.delete(check);
-      sys.close(fd);
+      sys.close(check.fd);
       if (checks.size === 0 && timer) {
         clearInterval(timer);
         timer = undefined;
@@ -95,6 +98,21 @@ export async function watchInterruptible(c: Call, fd: number, events: number): P
   const i = interruption(c);
   try {
     return await c.watch(fd, events, i.promise);
+  } finally {
+    i.done();
+  }
+}
+
+/**
+ * c.connect(fd, address) (on a thread of its own), answered -EINTR when the caller gets a caught
+ * signal first: as after the kernel's own interrupted connect, the connection goes on (the
+ * thread's connect ends as TCP decides, and its result is dropped).
+ */
+export async function connectInterruptible(c: Call, fd: number, address: Uint8Array): Promise<number> {
+  const i = interruption(c);
+  try {
+    const r = await Promise.race([c.connect(fd, address), i.promise]);
+    return r === INTERRUPTED ? -sys.ERRNO.EINTR! : r;
   } finally {
     i.done();
   }

@@ -19,7 +19,7 @@ export const NR = X64
 export const ERRNO: Record<string, number> = {
   EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EIO: 5, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14,
   EINVAL: 22, EMFILE: 24, EPIPE: 32, ENOSYS: 38, ENOTSOCK: 88, EDESTADDRREQ: 89, EMSGSIZE: 90, EPROTOTYPE: 91,
-  EOPNOTSUPP: 95, EAFNOSUPPORT: 97, EADDRINUSE: 98, EADDRNOTAVAIL: 99, ENETUNREACH: 101, ECONNRESET: 104, ENOBUFS: 105,
+  EOPNOTSUPP: 95, EAFNOSUPPORT: 97, EADDRINUSE: 98, EADDRNOTAVAIL: 99, ENETUNREACH: 101, ECONNABORTED: 103, ECONNRESET: 104, ENOBUFS: 105,
   EISCONN: 106, ENOTCONN: 107, ETIMEDOUT: 110, ECONNREFUSED: 111, EHOSTUNREACH: 113, EALREADY: 114, EINPROGRESS: 115,
 };
 
@@ -50,6 +50,7 @@ function bind() {
     take: CFunction({ ptr: at(2), args: ["ptr", "ptr", "ptr"], returns: "i32" }),
     hostConnect: CFunction({ ptr: at(3), args: ["ptr", "ptr", "i32"], returns: "i32" }),
     install: CFunction({ ptr: at(4), args: ["ptr", "ptr", "ptr"], returns: "i32" }),
+    connectThread: CFunction({ ptr: at(5), args: ["ptr", "ptr", "i32"], returns: "i32" }),
   };
 }
 let bound: ReturnType<typeof bind> | undefined;
@@ -143,6 +144,20 @@ export function install(n: Notification, listener: number, fd: number, targetFd:
   installIo[3] = nonblock ? 1 : 0;
   const r = direct().install(ptr(notifBytes(n)), ptr(installIo), ptr(installIds)) as number;
   return { r, dev: installIds[0]!, ino: installIds[1]! };
+}
+
+const connectIo = new Int32Array(3);
+/**
+ * Start connect(2) of `fd` to `address` on a thread of its own (executor/notify.c
+ * nsbox_connect_thread), with the socket's own flags: its result comes as a record (kind 5,
+ * `token`, 0 or -errno) on `records`. For a socket the payload shares, whose O_NONBLOCK it can
+ * clear at any moment: nsbox's main thread never blocks in it. 0 or -errno.
+ */
+export function connectOnThread(fd: number, address: Uint8Array, records: number, token: number): number {
+  connectIo[0] = fd;
+  connectIo[1] = records;
+  connectIo[2] = token;
+  return direct().connectThread(ptr(connectIo), ptr(address.length ? address : EMPTY), address.length) as number;
 }
 
 const PIDFD_THREAD = 0o200; // O_EXCL (6.9)

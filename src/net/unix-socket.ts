@@ -12,7 +12,7 @@ import { sandboxSocketBoundTo } from "./unix-diag.ts";
 const { ERRNO } = sys;
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;
-const O_NONBLOCK = 0o4000, O_NOFOLLOW = 0o400000, O_DIRECTORY = 0o200000, O_PATH = 0o10000000;
+const O_NOFOLLOW = 0o400000, O_DIRECTORY = 0o200000, O_PATH = 0o10000000;
 const RESOLVE_NO_MAGICLINKS = 0x02n, RESOLVE_BENEATH = 0x08n, RESOLVE_IN_ROOT = 0x10n;
 const S_IFMT = 0o170000, S_IFSOCK = 0o140000;
 
@@ -26,6 +26,8 @@ export interface UnixCall {
   type: number;
   fdFlags: { nonblock: boolean; cloexec: boolean };
   watch(fd: number, events: number): Promise<number>;
+  /** connect(2) on a thread of its own, with the socket's own flags: 0 or -errno (src/net/unotify.ts Call.connect). */
+  connect(fd: number, address: Uint8Array): Promise<number>;
 }
 export type Reply = { val: number } | { errno: number };
 
@@ -83,22 +85,14 @@ const sameId = (a: { dev: bigint; ino: bigint }, b: { dev: bigint; ino: bigint }
 /**
  * `connect` on the payload's own socket (nsbox's duplicate): for names that stay in the sandbox
  * (abstract names live in its network namespace), path sockets made inside, and sockets the
- * user allowed. With nsbox's copy of the address; O_NONBLOCK set for the call (nsbox never
- * blocks), and a full backlog retried while the payload waits, as its blocking connect would.
+ * user allowed. With nsbox's copy of the address, on a thread of its own with the socket's own
+ * flags (Call.connect): nsbox's main thread never blocks on a file the payload shares (a
+ * payload thread may clear O_NONBLOCK at any moment), and a blocking socket waits for a full
+ * backlog as its own connect would.
  */
 async function connectDuplicate(c: UnixCall, address: Uint8Array): Promise<Reply> {
-  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-    const flags = sys.getFileFlags(c.sock);
-    if (flags < 0) return { errno: -flags };
-    if (!(flags & O_NONBLOCK)) sys.setFileFlags(c.sock, flags | O_NONBLOCK);
-    const r = sys.connect(c.sock, address);
-    if (!(flags & O_NONBLOCK)) sys.setFileFlags(c.sock, flags);
-    if (r === -ERRNO.EAGAIN! && !(flags & O_NONBLOCK) && sys.notifIdValid(c.listener, c.n.id)) {
-      await Bun.sleep(wait);
-      continue;
-    }
-    return r < 0 ? { errno: -r } : { val: 0 };
-  }
+  const r = await c.connect(c.sock, address);
+  return r < 0 ? { errno: -r } : { val: 0 };
 }
 
 /**

@@ -7,7 +7,7 @@ import { closeFd, pipe, startWatcher } from "../executor.ts";
 import * as sys from "./sys.ts";
 import type { Notification } from "./sys.ts";
 import { AF, decodeSockaddr, encodeInet, encodeUnix } from "./sockaddr.ts";
-import { INTERRUPTED, watchInterruptible } from "./interrupt.ts";
+import { connectInterruptible, INTERRUPTED, watchInterruptible } from "./interrupt.ts";
 
 export type { Notification };
 
@@ -24,6 +24,11 @@ export interface Call {
   fdFlags: { nonblock: boolean; cloexec: boolean };
   /** Resolves with the revents once `fd` is ready for `events` (poll(2) bits), or with what `cancel` resolves with first (the watcher forgets `fd`). */
   watch(fd: number, events: number, cancel?: Promise<number>): Promise<number>;
+  /**
+   * connect(2) of `fd` (a socket the payload shares) to `address`, run on a thread of its own
+   * with the socket's own flags: 0 or -errno, as the payload's own connect would end.
+   */
+  connect(fd: number, address: Uint8Array): Promise<number>;
 }
 
 export type Reply = { val: number } | { errno: number };
@@ -37,6 +42,7 @@ export interface NotifyHandlers {
 
 export interface Served {
   watch(fd: number, events: number, cancel?: Promise<number>): Promise<number>;
+  connect(fd: number, address: Uint8Array): Promise<number>;
   stop(): void;
 }
 
@@ -59,6 +65,9 @@ const STREAM_CHUNK = 1 << 18;
 /** A datagram, and a message's control data, at most (the kernel's own limits are of this order). */
 const DATAGRAM_MAX = 1 << 19, CONTROL_MAX = 1 << 16;
 const RECORD = 96;
+/** Connects running at once on threads of their own (Call.connect); one more is answered EAGAIN. */
+const CONNECTS_MAX = 256;
+const F_DUPFD_CLOEXEC = 1030;
 
 /** The answer that says the dispatcher must not answer (the notification is gone). */
 const DROP = Symbol("drop");
@@ -76,27 +85,15 @@ const isLoopback = (address: string): boolean =>
 
 /**
  * Connect the payload's own socket (nsbox's duplicate: it lives in the sandbox's network
- * namespace) to `address`, nsbox's copy. A blocking socket is made non-blocking for the call
- * (one file description: the payload sees it for that moment) and the wait goes through the
- * watcher. Used for destinations inside the sandbox.
+ * namespace) to `address`, nsbox's copy, on a thread of its own (Call.connect): the socket's
+ * flags are the payload's, never changed by nsbox, and the payload's thread waits as it would
+ * for its own connect. Used for destinations inside the sandbox.
  */
 export async function connectHere(c: Call, address: Uint8Array): Promise<Reply> {
   // A socket nsbox installed (a host connection) would reach the host's own loopback here.
   if (!inSandbox(c.sock)) return { errno: E("EPERM") };
-  const flags = sys.getFileFlags(c.sock);
-  if (flags < 0) return { errno: -flags };
-  const blocking = !(flags & O_NONBLOCK);
-  if (blocking) sys.setFileFlags(c.sock, flags | O_NONBLOCK);
-  const r = sys.connect(c.sock, address);
-  if (blocking) sys.setFileFlags(c.sock, flags);
-  if (r === 0) return { val: 0 };
-  if (r === -E("EINPROGRESS") && blocking) {
-    // POLLNVAL: the watcher could take no more waits; the socket stays connecting, as after a signal.
-    if ((await watchInterruptible(c, c.sock, POLLOUT)) & (POLLNVAL | INTERRUPTED)) return { errno: E("EINTR") };
-    const err = sys.getsockoptInt(c.sock, SOL_SOCKET, SO_ERROR);
-    return err ? { errno: err } : { val: 0 };
-  }
-  return { errno: -r };
+  const r = await connectInterruptible(c, c.sock, address);
+  return r < 0 ? { errno: -r } : { val: 0 };
 }
 
 const SIOCGSKNS = 0x894c;
@@ -273,13 +270,33 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
   }
   // Never blocks nsbox: a full request pipe answers that wait with POLLNVAL instead.
   sys.setFileFlags(controlWrite, O_NONBLOCK);
+  // The record pipe's write end for the connect threads (each takes its own copy): closed when
+  // the watcher ends (stop(), or no process left), so that the records end once they all have.
+  let records = sys.syscall(sys.NR.fcntl, recordWrite, F_DUPFD_CLOEXEC, 0);
   const started = startWatcher(listener, recordWrite, controlRead);
   if (started < 0) {
-    for (const fd of [recordRead, recordWrite, controlRead, controlWrite]) closeFd(fd);
+    for (const fd of [recordRead, recordWrite, controlRead, controlWrite, records]) if (fd >= 0) closeFd(fd);
     throw new Error(`can't start the notification watcher: errno ${-started}`);
   }
   let ended = false;
   let controlOpen = true;
+  const connecting = new Map<number, (r: number) => void>();
+  let token = 0;
+  const connect = (fd: number, address: Uint8Array): Promise<number> => {
+    if (ended || records < 0) return Promise.resolve(-E("ECONNABORTED"));
+    if (connecting.size >= CONNECTS_MAX) return Promise.resolve(-E("EAGAIN"));
+    token = (token + 1) & 0x7fffffff;
+    const mine = token;
+    return new Promise((resolve) => {
+      const r = sys.connectOnThread(fd, address, records, mine);
+      if (r < 0) return resolve(r);
+      connecting.set(mine, resolve);
+    });
+  };
+  const closeRecords = () => {
+    if (records >= 0) sys.close(records);
+    records = -1;
+  };
   const waiting = new Map<number, ((revents: number) => void)[]>();
   const watch = (fd: number, events: number, cancel?: Promise<number>): Promise<number> => {
     if (ended || !controlOpen) return Promise.resolve(POLLHUP);
@@ -305,9 +322,10 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
     if (!controlOpen) return;
     controlOpen = false;
     closeFd(controlWrite);
+    closeRecords();
   };
   const handle = (n: Notification) =>
-    dispatch(listener, n, handlers, watch)
+    dispatch(listener, n, handlers, watch, connect)
       .catch(() => ({ errno: E("EPERM") }) as Reply | typeof DROP)
       .then((reply) => void (reply !== DROP && sys.notifRespond(listener, n.id, reply)));
 
@@ -316,10 +334,10 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
   // record of kind 0 at once): paid now, while the sandbox starts. On listener -1 nothing can
   // be reached: the dummy call is "gone" at its first check.
   const dummy: Notification = { id: 0n, pid: process.pid, nr: sys.NR.connect, arch: 0, ip: 0n, args: [0n, 0n, 16n, 0n, 0n, 0n] };
-  void dispatch(-1, dummy, handlers, watch).catch(() => {});
+  void dispatch(-1, dummy, handlers, watch, connect).catch(() => {});
   // JavaScriptCore compiles each function at its first call: the connect path's compiled now,
   // by an AF_UNSPEC connect on descriptor -1 (refused by every handler before any effect).
-  const warm: Call = { n: dummy, listener: -1, pidfd: -1, sock: -1, family: AF.INET, type: SOCK_STREAM, fdFlags: { nonblock: true, cloexec: false }, watch };
+  const warm: Call = { n: dummy, listener: -1, pidfd: -1, sock: -1, family: AF.INET, type: SOCK_STREAM, fdFlags: { nonblock: true, cloexec: false }, watch, connect };
   void routeConnect(warm, new Uint8Array(16), handlers).catch(() => {});
   sys.install(dummy, -1, -1, 0, false);
   sys.notifRespond(-1, 0n, { val: 0 });
@@ -341,6 +359,12 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
             void handle({ id: v.getBigUint64(at + 16, true), pid: v.getUint32(at + 24, true), nr: v.getInt32(at + 32, true), arch: v.getUint32(at + 36, true), ip: v.getBigUint64(at + 40, true), args, raw: data.subarray(at + 16, at + RECORD) });
           } else if (kind === 2) {
             waiting.get(fd)?.shift()?.(revents);
+          } else if (kind === 5) {
+            const done = connecting.get(fd);
+            connecting.delete(fd);
+            done?.(revents);
+          } else if (kind === 3 || kind === 4) {
+            closeRecords();
           }
         }
         pending = data.slice(at);
@@ -353,14 +377,17 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
       closeFd(recordRead);
       for (const list of waiting.values()) for (const resolve of list) resolve(POLLHUP);
       waiting.clear();
+      closeRecords();
+      for (const resolve of connecting.values()) resolve(-E("ECONNABORTED"));
+      connecting.clear();
       sys.close(listener);
     }
   })();
-  return { watch, stop };
+  return { watch, connect, stop };
 }
 
 /** Decide and execute one trapped call: its answer, or DROP when it is gone already. */
-async function dispatch(listener: number, n: Notification, handlers: NotifyHandlers, watch: Call["watch"]): Promise<Reply | typeof DROP> {
+async function dispatch(listener: number, n: Notification, handlers: NotifyHandlers, watch: Call["watch"], connect: Call["connect"]): Promise<Reply | typeof DROP> {
   const nr = n.nr;
   const fd = i32(n.args[0]!);
   const length = nr === sys.NR.connect ? u32(n.args[2]!) : 0;
@@ -386,7 +413,7 @@ async function dispatch(listener: number, n: Notification, handlers: NotifyHandl
     // place, which fails anyway once the notification is gone, so the pid is still its caller's).
     let cloexec: boolean | undefined;
     const fdFlags = { nonblock: flags >= 0 && (flags & O_NONBLOCK) !== 0, get cloexec() { return (cloexec ??= fdCloexec(n.pid, fd)); } };
-    const c: Call = { n, listener, pidfd, sock, family, type, fdFlags, watch };
+    const c: Call = { n, listener, pidfd, sock, family, type, fdFlags, watch, connect };
     const inet = family === AF.INET || family === AF.INET6;
     const stream = type === SOCK_STREAM;
     try {
@@ -469,6 +496,51 @@ async function routeConnect(c: Call, address: Uint8Array, handlers: NotifyHandle
 }
 
 const AF_NETLINK = 16;
+const SO_PROTOCOL = 38;
+const NETLINK_ROUTE = 0, NETLINK_SOCK_DIAG = 4, NETLINK_GENERIC = 16;
+/** RTM_GETLINK's IFLA_TARGET_NETNSID (46) and RTM_GETADDR's IFA_TARGET_NETNSID (10): a request about another namespace; with the family header's length. */
+const TARGET_NETNSID: Record<number, { attr: number; header: number }> = { 18: { attr: 46, header: 16 }, 22: { attr: 10, header: 8 } };
+const RTM_GETNSID = 90, SOCK_DESTROY = 21, GENL_ID_CTRL = 16, CTRL_CMD_GETFAMILY = 3;
+/**
+ * Security decision: nsbox sends a netlink message with ITS credentials, and the kernel checks
+ * the sender's capabilities: all of them over the sandbox's user namespace, and when nsbox runs
+ * as root, over the host's (`ip link add … netns 1` names a namespace in nsbox's view). So only
+ * requests that read are sent: NETLINK_ROUTE RTM_GET* (type >= 16, (type & 3) == 2) without an
+ * attribute naming another namespace (and not RTM_GETNSID, whose pid and fd attributes name
+ * nsbox's processes and descriptors), NETLINK_SOCK_DIAG but SOCK_DESTROY, and NETLINK_GENERIC's
+ * CTRL_CMD_GETFAMILY. Every other message is EPERM: the kernel's answer to the payload, which
+ * has no CAP_NET_ADMIN. (`ip addr`, `ip link`, `ss`, getaddrinfo's AI_ADDRCONFIG only read.)
+ */
+function readOnlyNetlink(sock: number, iov: Uint8Array[]): boolean {
+  const protocol = sys.getsockoptInt(sock, SOL_SOCKET, SO_PROTOCOL);
+  const total = iov.reduce((n, b) => n + b.length, 0);
+  const data = new Uint8Array(total);
+  let at = 0;
+  for (const b of iov) (data.set(b, at), (at += b.length));
+  const v = new DataView(data.buffer);
+  if (data.length < 16) return false;
+  for (at = 0; at + 16 <= data.length; ) {
+    const len = v.getUint32(at, true), type = v.getUint16(at + 4, true);
+    if (len < 16 || at + len > data.length) return false;
+    if (protocol === NETLINK_ROUTE) {
+      if (type < 16 || (type & 3) !== 2 || type === RTM_GETNSID) return false;
+      const target = TARGET_NETNSID[type];
+      if (target) {
+        for (let p = at + 16 + target.header; p + 4 <= at + len; ) {
+          const alen = v.getUint16(p, true), atype = v.getUint16(p + 2, true) & 0x3fff;
+          if (atype === target.attr || alen < 4) return false;
+          p += (alen + 3) & ~3;
+        }
+      }
+    } else if (protocol === NETLINK_SOCK_DIAG) {
+      if (type === SOCK_DESTROY) return false;
+    } else if (protocol === NETLINK_GENERIC) {
+      if (type !== GENL_ID_CTRL || len < 17 || data[at + 16] !== CTRL_CMD_GETFAMILY) return false;
+    } else return false;
+    at += (len + 3) & ~3;
+  }
+  return true;
+}
 /** A netlink address naming multicast groups (nl_groups, at offset 8). */
 const netlinkGroups = (family: number, address: Uint8Array | undefined): boolean =>
   family === AF_NETLINK && address !== undefined && address.length >= 12 && new DataView(address.buffer, address.byteOffset).getUint32(8, true) !== 0;
@@ -492,6 +564,7 @@ async function sendOne(c: Call, read: () => Message, flags: number, handlers: No
     if (!sys.notifIdValid(c.listener, c.n.id)) return DROP;
     let name = m.name;
     if (netlinkGroups(c.family, name)) return -E("EPERM");
+    if (c.family === AF_NETLINK && !readOnlyNetlink(c.sock, m.iov)) return -E("EPERM");
     if (name && !inSandbox(c.sock) && !(inet && stream)) return -E("EPERM");
     if (name && (inet || c.family === AF.UNIX)) {
       if (inet && stream) {
