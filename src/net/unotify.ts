@@ -69,6 +69,8 @@ const RECORD = 96;
 const CONNECTS_MAX = 256;
 const F_DUPFD_CLOEXEC = 1030;
 
+/** A cancelled wait's place in its descriptor's list until the watcher says it forgot it. */
+const FORGOTTEN = (_: number) => {};
 /** The answer that says the dispatcher must not answer (the notification is gone). */
 const DROP = Symbol("drop");
 class Refused extends Error {
@@ -308,12 +310,14 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
         list.splice(list.indexOf(resolve), 1);
         resolve(POLLNVAL);
       }
-      // Cancelled (src/net/interrupt.ts): this wait goes, and the watcher forgets the descriptor.
+      // Cancelled (src/net/interrupt.ts): the watcher forgets the descriptor, and until it says so
+      // (revents 0) a placeholder takes the records of the old wait, not a later one's on the same number.
       void cancel?.then((value) => {
         const at = list.indexOf(resolve);
         if (at < 0) return;
-        list.splice(at, 1);
-        if (controlOpen) sys.write(controlWrite, new Uint8Array(new Int32Array([fd, 0]).buffer));
+        const forgot = controlOpen && sys.write(controlWrite, new Uint8Array(new Int32Array([fd, 0]).buffer)) === 8;
+        if (forgot) list[at] = FORGOTTEN;
+        else list.splice(at, 1);
         resolve(value);
       });
     });
@@ -358,7 +362,12 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
             for (let i = 0; i < 6; i++) args.push(v.getBigUint64(at + 48 + 8 * i, true));
             void handle({ id: v.getBigUint64(at + 16, true), pid: v.getUint32(at + 24, true), nr: v.getInt32(at + 32, true), arch: v.getUint32(at + 36, true), ip: v.getBigUint64(at + 40, true), args, raw: data.subarray(at + 16, at + RECORD) });
           } else if (kind === 2) {
-            waiting.get(fd)?.shift()?.(revents);
+            const list = waiting.get(fd);
+            if (list?.[0] === FORGOTTEN) {
+              if (revents === 0) list.shift();
+            } else if (revents !== 0) {
+              list?.shift()?.(revents);
+            }
           } else if (kind === 5) {
             const done = connecting.get(fd);
             connecting.delete(fd);
