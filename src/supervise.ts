@@ -3,6 +3,7 @@ import { NsboxError } from "./errors.ts";
 import { closeFd, killPid, pidfdOpen, pipe, receiveFd, socketPair, spawnPlan, waitPid } from "./executor.ts";
 import { explainClone, explainStep } from "./explain.ts";
 import { REPORT, SIGNAL } from "./kernel.ts";
+import { wakeInterruptChecks } from "./net/interrupt.ts";
 import { encodePlan } from "./ops.ts";
 import { FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
 import { holdWatches, releaseWatches, type Held } from "./plan/protected.ts";
@@ -107,7 +108,8 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
   let reaped = false;
   const kill = (sig: number) => pid > 0 && !reaped && killPid(pid, sig) === 0;
   const early: NodeJS.Signals[] = [];
-  const forward = (sig: NodeJS.Signals) => void (pid > 0 ? kill(constants.signals[sig]) : early.push(sig));
+  // wakeInterruptChecks: a trapped call nsbox holds ends with EINTR once the signal is the payload's.
+  const forward = (sig: NodeJS.Signals) => void (pid > 0 ? (kill(constants.signals[sig]), wakeInterruptChecks()) : early.push(sig));
   // On a terminal the relay follows window sizes itself (terminal.ts), and SIGCONT is the job's:
   // the relay tells the init whether the payload goes on in the foreground or the background.
   const forwarded = hooks.forwardSignals === false ? [] : FORWARDED_SIGNALS.filter((s) => !(plan.terminal && (s === "SIGWINCH" || s === "SIGCONT")));

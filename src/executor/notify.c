@@ -321,6 +321,9 @@ static void *watch_loop(void *arg) {
       for (int k = 0; k < (int)(n / sizeof req[0]); k++) {
         if (req[k].events == 0) {
           for (int i = 0; i < w->n; i++) if (w->fds[2 + i].fd == req[k].fd) w->fds[2 + i] = w->fds[2 + --w->n], i--;
+          /* forgotten: said with revents 0 (records of `fd` before this one are the old waits') */
+          r.kind = 2, r.fd = req[k].fd, r.revents = 0, r.pad = 0;
+          put(w, &r);
         } else if (w->n < WATCH_MAX) {
           w->fds[2 + w->n].fd = req[k].fd, w->fds[2 + w->n].events = (short)req[k].events, w->n++;
         } else { /* too many at once: POLLNVAL, and the parent gives up on that wait */

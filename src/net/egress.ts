@@ -8,6 +8,7 @@ import { PROXY_PORT } from "../plan/network.ts";
 import { refusal } from "./address-policy.ts";
 import type { NameBook } from "./names.ts";
 import { findRule, addressValue, parseRule, type Rule } from "./rules.ts";
+import { abandon, connectInterruptible, INTERRUPTED, interruption } from "./interrupt.ts";
 import { encodeInet } from "./sockaddr.ts";
 import * as sys from "./sys.ts";
 import { inSandbox, type Call, type Reply } from "./unotify.ts";
@@ -208,7 +209,7 @@ export function egress(opts: EgressOptions) {
    * to "unconnected" (the kernel's error path disconnects), free to bind and listen.
    */
   async function connectHere(c: Call, address: Uint8Array): Promise<Reply> {
-    const r = await c.connect(c.sock, address);
+    const r = await connectInterruptible(c, c.sock, address);
     return r < 0 ? { errno: -r } : { val: 0 };
   }
 
@@ -292,8 +293,16 @@ export function egress(opts: EgressOptions) {
       let expire = (_: undefined) => {};
       const expired = new Promise<undefined>((r) => (expire = r));
       const timer = limit ? setTimeout(() => expire(undefined), limit) : undefined;
-      const revents = await (limit ? Promise.race([waited, expired]) : waited);
+      const signalled = interruption(c);
+      const revents = await Promise.race([waited, expired, signalled.promise]);
+      signalled.done();
       if (timer) clearTimeout(timer);
+      if (revents === INTERRUPTED) {
+        // A caught signal (Ctrl-C in python): EINTR as the kernel's blocking connect; the host
+        // connection is given up, never installed.
+        abandon(made.fd, waited);
+        return { errno: errno("EINTR") };
+      }
       if (revents === undefined) {
         // nsbox's copy stays open until the wait ends (the watcher holds its number); then closed.
         void waited.then(() => sys.close(made.fd));

@@ -7,6 +7,7 @@ import { closeFd, pipe, startWatcher } from "../executor.ts";
 import * as sys from "./sys.ts";
 import type { Notification } from "./sys.ts";
 import { AF, decodeSockaddr, encodeInet, encodeUnix } from "./sockaddr.ts";
+import { connectInterruptible, INTERRUPTED, watchInterruptible } from "./interrupt.ts";
 
 export type { Notification };
 
@@ -21,8 +22,8 @@ export interface Call {
   type: number;
   /** The payload's descriptor's flags (from /proc/PID/fdinfo/N). */
   fdFlags: { nonblock: boolean; cloexec: boolean };
-  /** Resolves with the revents once `fd` is ready for `events` (poll(2) bits). */
-  watch(fd: number, events: number): Promise<number>;
+  /** Resolves with the revents once `fd` is ready for `events` (poll(2) bits), or with what `cancel` resolves with first (the watcher forgets `fd`). */
+  watch(fd: number, events: number, cancel?: Promise<number>): Promise<number>;
   /**
    * connect(2) of `fd` (a socket the payload shares) to `address`, run on a thread of its own
    * with the socket's own flags: 0 or -errno, as the payload's own connect would end.
@@ -40,7 +41,7 @@ export interface NotifyHandlers {
 }
 
 export interface Served {
-  watch(fd: number, events: number): Promise<number>;
+  watch(fd: number, events: number, cancel?: Promise<number>): Promise<number>;
   connect(fd: number, address: Uint8Array): Promise<number>;
   stop(): void;
 }
@@ -68,6 +69,8 @@ const RECORD = 96;
 const CONNECTS_MAX = 256;
 const F_DUPFD_CLOEXEC = 1030;
 
+/** A cancelled wait's place in its descriptor's list until the watcher says it forgot it. */
+const FORGOTTEN = (_: number) => {};
 /** The answer that says the dispatcher must not answer (the notification is gone). */
 const DROP = Symbol("drop");
 class Refused extends Error {
@@ -91,7 +94,7 @@ const isLoopback = (address: string): boolean =>
 export async function connectHere(c: Call, address: Uint8Array): Promise<Reply> {
   // A socket nsbox installed (a host connection) would reach the host's own loopback here.
   if (!inSandbox(c.sock)) return { errno: E("EPERM") };
-  const r = await c.connect(c.sock, address);
+  const r = await connectInterruptible(c, c.sock, address);
   return r < 0 ? { errno: -r } : { val: 0 };
 }
 
@@ -297,7 +300,7 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
     records = -1;
   };
   const waiting = new Map<number, ((revents: number) => void)[]>();
-  const watch = (fd: number, events: number): Promise<number> => {
+  const watch = (fd: number, events: number, cancel?: Promise<number>): Promise<number> => {
     if (ended || !controlOpen) return Promise.resolve(POLLHUP);
     return new Promise((resolve) => {
       const list = waiting.get(fd) ?? [];
@@ -307,6 +310,16 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
         list.splice(list.indexOf(resolve), 1);
         resolve(POLLNVAL);
       }
+      // Cancelled (src/net/interrupt.ts): the watcher forgets the descriptor, and until it says so
+      // (revents 0) a placeholder takes the records of the old wait, not a later one's on the same number.
+      void cancel?.then((value) => {
+        const at = list.indexOf(resolve);
+        if (at < 0) return;
+        const forgot = controlOpen && sys.write(controlWrite, new Uint8Array(new Int32Array([fd, 0]).buffer)) === 8;
+        if (forgot) list[at] = FORGOTTEN;
+        else list.splice(at, 1);
+        resolve(value);
+      });
     });
   };
   const stop = () => {
@@ -349,7 +362,12 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
             for (let i = 0; i < 6; i++) args.push(v.getBigUint64(at + 48 + 8 * i, true));
             void handle({ id: v.getBigUint64(at + 16, true), pid: v.getUint32(at + 24, true), nr: v.getInt32(at + 32, true), arch: v.getUint32(at + 36, true), ip: v.getBigUint64(at + 40, true), args, raw: data.subarray(at + 16, at + RECORD) });
           } else if (kind === 2) {
-            waiting.get(fd)?.shift()?.(revents);
+            const list = waiting.get(fd);
+            if (list?.[0] === FORGOTTEN) {
+              if (revents === 0) list.shift();
+            } else if (revents !== 0) {
+              list?.shift()?.(revents);
+            }
           } else if (kind === 5) {
             const done = connecting.get(fd);
             connecting.delete(fd);
@@ -582,7 +600,9 @@ async function sendOne(c: Call, read: () => Message, flags: number, handlers: No
     // nsbox sends with MSG_NOSIGNAL; the kernel would have sent the caller SIGPIPE.
     if (r === -E("EPIPE") && !(flags & MSG_NOSIGNAL) && stream) sys.syscall(PIDFD_SEND_SIGNAL, c.pidfd, SIGPIPE, 0, 0);
     if (r !== -E("EAGAIN") || nonblocking || lastTry) return r;
-    const revents = await c.watch(c.sock, POLLOUT);
+    const revents = await watchInterruptible(c, c.sock, POLLOUT);
+    // A caught signal: as the kernel's blocking send, EINTR (or the bytes of the messages before).
+    if (revents & INTERRUPTED) return -E("EINTR");
     if (revents & POLLNVAL) return -E("EAGAIN");
     // Hung up (or the watcher ended): one more try gives the socket's own error, never a loop.
     if (revents & POLLHUP && !(revents & POLLOUT)) lastTry = true;
