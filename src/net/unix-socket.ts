@@ -169,8 +169,13 @@ function identity(c: UnixCall, opath: number, st: { dev: bigint; ino: bigint }):
     if (mnt && sys.notifIdValid(c.listener, c.n.id)) {
       const mountinfo = readFileSync(`/proc/${c.n.pid}/mountinfo`, "utf8");
       if (sys.notifIdValid(c.listener, c.n.id)) {
-        const m = new RegExp(`^${mnt[1]} \\d+ (\\d+):(\\d+) `, "m").exec(mountinfo);
-        if (m) devs.push(makedev(Number(m[1]), Number(m[2])));
+        const m = new RegExp(`^${mnt[1]} \\d+ (\\d+):(\\d+) .*? - (\\S+) `, "m").exec(mountinfo);
+        // Not on btrfs: its inode numbers are per subvolume, and the superblock's device is every
+        // subvolume's, so (that device, a number) names a file in each subvolume. A payload that
+        // makes a subvolume (no privilege needed) and binds its first socket (inode 257) would match
+        // a host socket numbered 257 in another subvolume. There stat(2)'s device (the subvolume's)
+        // never equals the superblock's: no socket on btrfs is found inside (refused, never let through).
+        if (m && m[3] !== "btrfs") devs.push(makedev(Number(m[1]), Number(m[2])));
       }
     }
   } catch {}
