@@ -177,7 +177,12 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
   const { startResolver, loadResolver } = require("./resolver.ts") as typeof import("./resolver.ts");
   const loadModules = (now: boolean) => {
     loadResolver(now);
-    if (opts.transparent) require("./egress.ts"), require("./unotify.ts"), require("./unix-socket.ts");
+    // The watcher's module (unotify.ts) is wanted at onNotify; egress and the Unix-socket policy
+    // only at the first trapped call (a payload that never connects never reads them).
+    if (opts.transparent) {
+      require("./unotify.ts");
+      if (now) require("./egress.ts"), require("./unix-socket.ts");
+    }
   };
   if ((openFileLimit() ?? Infinity) < 64) loadModules(true);
   else {
@@ -260,18 +265,42 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
     onResolver,
     onNotify(listener) {
       try {
-        const { egress } = require("./egress.ts") as typeof import("./egress.ts");
         const { serveNotifications } = require("./unotify.ts") as typeof import("./unotify.ts");
-        const { withUnixSockets } = require("./unix-socket.ts") as typeof import("./unix-socket.ts");
-        const inet = egress({ rules, names, ownAddresses, report: stamped, mode: opts.mode ?? "allow" });
-        const handlers = withUnixSockets({ connectInet: inet.connectInet, connectUnix: async () => ({ errno: 111 }), sendDestination: inet.sendDestination }, {
-          allowed: opts.allowSockets ?? [],
-          diag,
-          report: (b) => stamped({ action: b.action, protocol: "unix", host: b.path, port: 0, reason: b.reason, call: b.call }),
+        // Egress and the Unix-socket policy are read and built at the first trapped call: that
+        // call waits for them (nsbox's main thread, a few milliseconds, once), no call is answered
+        // before they are in place, and a sandbox that never connects never pays for them.
+        type Handlers = import("./unotify.ts").NotifyHandlers & { close(): void };
+        let built: Handlers | undefined;
+        let failed = false;
+        const handlers = (): Handlers => {
+          if (built) return built;
+          try {
+            return build();
+          } catch (e) {
+            // The call is refused (EPERM, as any handler's throw); said once.
+            if (!failed) opts.warn?.(`serving the sandbox's connections failed (${e instanceof Error ? e.message : String(e)}); its connects and addressed sends now fail`);
+            failed = true;
+            throw e;
+          }
+        };
+        const build = (): Handlers => {
+          const { egress } = require("./egress.ts") as typeof import("./egress.ts");
+          const { withUnixSockets } = require("./unix-socket.ts") as typeof import("./unix-socket.ts");
+          const inet = egress({ rules, names, ownAddresses, report: stamped, mode: opts.mode ?? "allow" });
+          built = withUnixSockets({ connectInet: inet.connectInet, connectUnix: async () => ({ errno: 111 }), sendDestination: inet.sendDestination }, {
+            allowed: opts.allowSockets ?? [],
+            diag,
+            report: (b) => stamped({ action: b.action, protocol: "unix", host: b.path, port: 0, reason: b.reason, call: b.call }),
+          });
+          diag = -1;
+          return built;
+        };
+        unix = { close: () => built?.close() };
+        notifications = serveNotifications(listener, {
+          connectInet: (c, to) => handlers().connectInet(c, to),
+          connectUnix: (c, to) => handlers().connectUnix(c, to),
+          sendDestination: (c, to) => handlers().sendDestination(c, to),
         });
-        unix = handlers;
-        diag = -1;
-        notifications = serveNotifications(listener, handlers);
       } catch (e) {
         // Closed, the listener fails the payload's trapped calls (ENOSYS) instead of leaving them waiting.
         if (!notifications) closeQuietly(listener);

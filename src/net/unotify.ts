@@ -339,10 +339,6 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
   // be reached: the dummy call is "gone" at its first check.
   const dummy: Notification = { id: 0n, pid: process.pid, nr: sys.NR.connect, arch: 0, ip: 0n, args: [0n, 0n, 16n, 0n, 0n, 0n] };
   void dispatch(-1, dummy, handlers, watch, connect).catch(() => {});
-  // JavaScriptCore compiles each function at its first call: the connect path's compiled now,
-  // by an AF_UNSPEC connect on descriptor -1 (refused by every handler before any effect).
-  const warm: Call = { n: dummy, listener: -1, pidfd: -1, sock: -1, family: AF.INET, type: SOCK_STREAM, fdFlags: { nonblock: true, cloexec: false }, watch, connect };
-  void routeConnect(warm, new Uint8Array(16), handlers).catch(() => {});
   sys.install(dummy, -1, -1, 0, false);
   sys.notifRespond(-1, 0n, { val: 0 });
 
