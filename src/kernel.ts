@@ -59,7 +59,7 @@ export const FD = {
  * The descriptors the executor needs at once (0-8 above, and two a step opens for a moment):
  * under this RLIMIT_NOFILE it reports EMFILE before its first step rather than fail at one.
  */
-export const FDS_NEEDED = 16;
+export const FDS_NEEDED = 32;
 
 /** The most descriptors of the caller one sandbox is handed (--pass-fd, /dev/fd/N arguments, the jobserver). */
 export const PASS_FDS_MAX = 64;

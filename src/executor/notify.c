@@ -361,7 +361,7 @@ int nsbox_watch(int *fds) {
  * detached thread with the socket's own flags (nothing flipped): it blocks where the payload's
  * own connect would, and its result comes back as a record (kind 5, `fd` the caller's token,
  * `revents` 0 or -errno) on the watcher's record pipe. The parent bounds how many run at once. */
-struct connector { int fd, out, token, length; unsigned char address[128]; };
+struct connector { int fd, out, token, length, hold; unsigned char address[128]; };
 
 static void *connect_one(void *arg) {
   struct connector *k = (struct connector *)arg;
@@ -379,31 +379,39 @@ static void *connect_one(void *arg) {
   }
   close(k->fd);
   close(k->out);
+  if (k->hold >= 0) close(k->hold);
   free(k);
   return 0;
 }
 
 /* Start connect(io[0], address) on a thread: io[1] the record pipe's write end, io[2] the
- * token. Both descriptors are duplicated for the thread (the caller keeps its own). 0 or -errno. */
+ * token. Both descriptors are duplicated for the thread (the caller keeps its own). io[3]: a
+ * descriptor the address names (/proc/self/fd/N), or -1: the thread takes it over and closes it
+ * only when its connect has returned, so that the number cannot name another file while the
+ * kernel may still look the path up (a unix connect waiting for a full backlog looks it up again
+ * after each wait, also after the caller was answered EINTR). Closed here on every failure.
+ * 0 or -errno. */
 int nsbox_connect_thread(int *io, const unsigned char *address, int length) {
   struct connector *k;
   unsigned long thread;
   int r;
-  if (length < 0 || length > 128) return -EINVAL_;
+  if (length < 0 || length > 128) { if (io[3] >= 0) close(io[3]); return -EINVAL_; }
   k = (struct connector *)malloc(sizeof *k);
-  if (!k) return -12;
+  if (!k) { if (io[3] >= 0) close(io[3]); return -12; }
+  k->hold = io[3];
   k->fd = fcntl(io[0], F_DUPFD_CLOEXEC, 0);
   k->out = k->fd < 0 ? -1 : fcntl(io[1], F_DUPFD_CLOEXEC, 0);
   if (k->out < 0) {
     r = -errno;
     if (k->fd >= 0) close(k->fd);
+    if (k->hold >= 0) close(k->hold);
     free(k);
     return r;
   }
   k->token = io[2], k->length = length;
   for (int i = 0; i < length; i++) k->address[i] = address[i];
   r = pthread_create(&thread, 0, connect_one, k);
-  if (r != 0) { close(k->fd); close(k->out); free(k); return -r; }
+  if (r != 0) { close(k->fd); close(k->out); if (k->hold >= 0) close(k->hold); free(k); return -r; }
   pthread_detach(thread);
   return 0;
 }

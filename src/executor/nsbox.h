@@ -233,9 +233,11 @@ struct report {
 #define HOLD_WORK_FD 8
 /* Descriptors the executor needs at once, at most (the fixed ones, two a step opens for a
  * moment, and the network's: the notify listener, the resolver's and sock_diag's sockets on
- * their way out), with room for nsbox's own side under the same limit: fewer under
+ * their way out), with room for nsbox's own side under the same limit (Bun's own, the watcher's
+ * pipes, the network's modules read at start under a small limit: 24 measured, with --net
+ * allow=, so 32): fewer under
  * RLIMIT_NOFILE and it reports EMFILE before its first step. */
-#define FDS_NEEDED 16
+#define FDS_NEEDED 32
 /* Descriptors of the caller passed to the payload (OP_PASS_FDS), at most. */
 #define PASS_FDS_MAX 64
 

@@ -106,12 +106,13 @@ export async function watchInterruptible(c: Call, fd: number, events: number): P
 /**
  * c.connect(fd, address) (on a thread of its own), answered -EINTR when the caller gets a caught
  * signal first: as after the kernel's own interrupted connect, the connection goes on (the
- * thread's connect ends as TCP decides, and its result is dropped).
+ * thread's connect ends as TCP decides, and its result is dropped). `hold`: as Call.connect's,
+ * the thread's from here on.
  */
-export async function connectInterruptible(c: Call, fd: number, address: Uint8Array): Promise<number> {
+export async function connectInterruptible(c: Call, fd: number, address: Uint8Array, hold?: number): Promise<number> {
   const i = interruption(c);
   try {
-    const r = await Promise.race([c.connect(fd, address), i.promise]);
+    const r = await Promise.race([c.connect(fd, address, hold), i.promise]);
     return r === INTERRUPTED ? -sys.ERRNO.EINTR! : r;
   } finally {
     i.done();

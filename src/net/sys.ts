@@ -146,17 +146,20 @@ export function install(n: Notification, listener: number, fd: number, targetFd:
   return { r, dev: installIds[0]!, ino: installIds[1]! };
 }
 
-const connectIo = new Int32Array(3);
+const connectIo = new Int32Array(4);
 /**
  * Start connect(2) of `fd` to `address` on a thread of its own (executor/notify.c
  * nsbox_connect_thread), with the socket's own flags: its result comes as a record (kind 5,
  * `token`, 0 or -errno) on `records`. For a socket the payload shares, whose O_NONBLOCK it can
- * clear at any moment: nsbox's main thread never blocks in it. 0 or -errno.
+ * clear at any moment: nsbox's main thread never blocks in it. `hold`: a descriptor the address
+ * names (/proc/self/fd/N) that the thread takes over and closes when its connect returns (also
+ * when this fails): never closed by the caller. 0 or -errno.
  */
-export function connectOnThread(fd: number, address: Uint8Array, records: number, token: number): number {
+export function connectOnThread(fd: number, address: Uint8Array, records: number, token: number, hold = -1): number {
   connectIo[0] = fd;
   connectIo[1] = records;
   connectIo[2] = token;
+  connectIo[3] = hold;
   return direct().connectThread(ptr(connectIo), ptr(address.length ? address : EMPTY), address.length) as number;
 }
 
@@ -256,6 +259,11 @@ export function getFileFlags(fd: number): number {
 }
 export function setFileFlags(fd: number, flags: number): number {
   return syscall(NR.fcntl, fd, F_SETFL, flags);
+}
+
+/** A close-on-exec copy of `fd` (F_DUPFD_CLOEXEC), or -errno. */
+export function dupCloexec(fd: number): number {
+  return syscall(NR.fcntl, fd, 1030 /* F_DUPFD_CLOEXEC */, 0);
 }
 
 /** glibc's makedev: what Node's stat() gives as `dev` (statSync(path, { bigint: true }).dev). */

@@ -6,7 +6,8 @@
 import { readFileSync } from "node:fs";
 import type { AllowedSocket } from "../plan/allow-sockets.ts";
 import * as sys from "./sys.ts";
-import { inSandbox } from "./unotify.ts";
+import { connectInterruptible } from "./interrupt.ts";
+import { inSandbox, type Call } from "./unotify.ts";
 import { sandboxSocketBoundTo } from "./unix-diag.ts";
 
 const { ERRNO } = sys;
@@ -27,7 +28,7 @@ export interface UnixCall {
   fdFlags: { nonblock: boolean; cloexec: boolean };
   watch(fd: number, events: number): Promise<number>;
   /** connect(2) on a thread of its own, with the socket's own flags: 0 or -errno (src/net/unotify.ts Call.connect). */
-  connect(fd: number, address: Uint8Array): Promise<number>;
+  connect(fd: number, address: Uint8Array, hold?: number): Promise<number>;
 }
 export type Reply = { val: number } | { errno: number };
 
@@ -90,8 +91,9 @@ const sameId = (a: { dev: bigint; ino: bigint }, b: { dev: bigint; ino: bigint }
  * payload thread may clear O_NONBLOCK at any moment), and a blocking socket waits for a full
  * backlog as its own connect would.
  */
-async function connectDuplicate(c: UnixCall, address: Uint8Array): Promise<Reply> {
-  const r = await c.connect(c.sock, address);
+async function connectDuplicate(c: UnixCall, address: Uint8Array, hold?: number): Promise<Reply> {
+  // Ctrl-C ends a connect waiting for a full backlog with EINTR, as a TCP one (src/net/interrupt.ts).
+  const r = await connectInterruptible(c as unknown as Call, c.sock, address, hold);
   return r < 0 ? { errno: -r } : { val: 0 };
 }
 
@@ -256,8 +258,13 @@ export function unixSocketHandlers(policy: UnixPolicy): UnixHandlers {
           return { errno: ERRNO.ECONNREFUSED! };
         }
         // The payload's own socket, its options and its descriptor, connected with nsbox's copy
-        // of the name: the inode found, held open (/proc/self/fd/N), not the path again.
-        return await connectDuplicate(c, procFd(found.fd));
+        // of the name: the inode found, held open (/proc/self/fd/N), not the path again. The
+        // connecting thread holds its own copy of that descriptor until its connect returns: a
+        // connect waiting for a full backlog looks the name up again after each wait, also after
+        // the payload was answered EINTR, and found.fd is closed below at once.
+        const hold = sys.dupCloexec(found.fd);
+        if (hold < 0) return { errno: -hold };
+        return await connectDuplicate(c, procFd(hold), hold);
       } finally {
         sys.close(found.fd);
       }

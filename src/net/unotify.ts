@@ -26,9 +26,11 @@ export interface Call {
   watch(fd: number, events: number, cancel?: Promise<number>): Promise<number>;
   /**
    * connect(2) of `fd` (a socket the payload shares) to `address`, run on a thread of its own
-   * with the socket's own flags: 0 or -errno, as the payload's own connect would end.
+   * with the socket's own flags: 0 or -errno, as the payload's own connect would end. `hold`:
+   * a descriptor the address names (/proc/self/fd/N), taken over by the thread (closed when its
+   * connect returns, whatever happens): the caller never closes it.
    */
-  connect(fd: number, address: Uint8Array): Promise<number>;
+  connect(fd: number, address: Uint8Array, hold?: number): Promise<number>;
 }
 
 export type Reply = { val: number } | { errno: number };
@@ -42,7 +44,7 @@ export interface NotifyHandlers {
 
 export interface Served {
   watch(fd: number, events: number, cancel?: Promise<number>): Promise<number>;
-  connect(fd: number, address: Uint8Array): Promise<number>;
+  connect(fd: number, address: Uint8Array, hold?: number): Promise<number>;
   stop(): void;
 }
 
@@ -284,13 +286,15 @@ export function serveNotifications(listener: number, handlers: NotifyHandlers): 
   let controlOpen = true;
   const connecting = new Map<number, (r: number) => void>();
   let token = 0;
-  const connect = (fd: number, address: Uint8Array): Promise<number> => {
-    if (ended || records < 0) return Promise.resolve(-E("ECONNABORTED"));
-    if (connecting.size >= CONNECTS_MAX) return Promise.resolve(-E("EAGAIN"));
+  const connect = (fd: number, address: Uint8Array, hold = -1): Promise<number> => {
+    // `hold` is the thread's from here on, whatever happens (sys.connectOnThread).
+    const refuse = (errno: number) => (hold >= 0 && sys.close(hold), Promise.resolve(-errno));
+    if (ended || records < 0) return refuse(E("ECONNABORTED"));
+    if (connecting.size >= CONNECTS_MAX) return refuse(E("EAGAIN"));
     token = (token + 1) & 0x7fffffff;
     const mine = token;
     return new Promise((resolve) => {
-      const r = sys.connectOnThread(fd, address, records, mine);
+      const r = sys.connectOnThread(fd, address, records, mine, hold);
       if (r < 0) return resolve(r);
       connecting.set(mine, resolve);
     });
