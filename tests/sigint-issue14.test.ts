@@ -102,6 +102,20 @@ describe("SIGINT while nsbox holds a trapped call", () => {
     expect(ended.exitCode).toBe(130);
   }, BOUND + 10_000);
 
+  test("control: on the host, a connect to a Unix socket with a full backlog is interrupted", async () => {
+    const ended = await interrupt([PYTHON, "client.py", "unix"]);
+    expect(ended.stdout).toContain("interrupted");
+    expect(ended.exitCode).toBe(130);
+  }, BOUND + 10_000);
+
+  test("a connect to a Unix socket made inside, its backlog full: nsbox connects it on a thread, and the handler runs", async () => {
+    const ended = await interrupt(inNsbox("unix"));
+    expect(ended.stdout).not.toContain("connected");
+    expect(ended.stdout).toContain("interrupted");
+    expect(ended.signalCode).toBeNull();
+    expect(ended.exitCode).toBe(130);
+  }, BOUND + 10_000);
+
   test("control: on the host, the payload's own caught alarm interrupts the connect", async () => {
     const ended = await untilEnd([PYTHON, "client.py", port, "alarm"]);
     expect(ended.stdout).toContain("interrupted");
