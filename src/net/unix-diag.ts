@@ -53,13 +53,14 @@ function request(seq: number): Uint8Array {
  * (the mount's major:minor): they differ on overlayfs and btrfs, and either, with the number,
  * names one live file. One socket only ever binds one inode (bind(2) makes a new file), so a
  * match is the very socket a connect to that file reaches. The dump carries the inode's number
- * in 32 bits: a file system with larger inode numbers matches on the low 32 (another socket of
- * the sandbox's whose inode differs only above them: a residual risk, needing 2^32 inodes on
- * that file system). Never blocks: the kernel answers a dump of one namespace at once
+ * in 32 bits, so a file whose number does not fit (XFS's 64-bit inode numbers, sparse: two files
+ * may share their low 32 bits long before 2^32 inodes) is never vouched for: not bound, fails
+ * closed (such a socket made inside is refused, as a host program's). Never blocks: the kernel answers a dump of one namespace at once
  * (MSG_DONTWAIT), and reads stop at DUMP_MAX.
  */
 export function sandboxSocketBoundTo(diag: number, id: { devs: readonly bigint[]; ino: bigint }): DiagAnswer {
   if (diag < 0) return { error: "nsbox has no sock_diag socket of the sandbox's" };
+  if (id.ino > 0xffffffffn) return { bound: false };
   // Left over from a question that stopped early (DUMP_MAX): read away first.
   drain(diag);
   const seq = nextSeq();
