@@ -17,19 +17,8 @@ const O_NOFOLLOW = 0o400000, O_DIRECTORY = 0o200000, O_PATH = 0o10000000;
 const RESOLVE_NO_MAGICLINKS = 0x02n, RESOLVE_BENEATH = 0x08n, RESOLVE_IN_ROOT = 0x10n;
 const S_IFMT = 0o170000, S_IFSOCK = 0o140000;
 
-/** What the dispatcher hands a handler (src/net/unotify.ts `Call`): the fields used here. */
-export interface UnixCall {
-  n: sys.Notification;
-  listener: number;
-  pidfd: number;
-  sock: number;
-  family: number;
-  type: number;
-  fdFlags: { nonblock: boolean; cloexec: boolean };
-  watch(fd: number, events: number): Promise<number>;
-  /** connect(2) on a thread of its own, with the socket's own flags: 0 or -errno (src/net/unotify.ts Call.connect). */
-  connect(fd: number, address: Uint8Array, hold?: number): Promise<number>;
-}
+/** What the dispatcher hands a handler: src/net/unotify.ts `Call`, one shape for every handler. */
+export type UnixCall = Call;
 export type Reply = { val: number } | { errno: number };
 
 /** A refusal, for the end-of-run report and --net-log (src/net/session.ts). */
@@ -93,7 +82,7 @@ const sameId = (a: { dev: bigint; ino: bigint }, b: { dev: bigint; ino: bigint }
  */
 async function connectDuplicate(c: UnixCall, address: Uint8Array, hold?: number): Promise<Reply> {
   // Ctrl-C ends a connect waiting for a full backlog with EINTR, as a TCP one (src/net/interrupt.ts).
-  const r = await connectInterruptible(c as unknown as Call, c.sock, address, hold);
+  const r = await connectInterruptible(c, c.sock, address, hold);
   return r < 0 ? { errno: -r } : { val: 0 };
 }
 
