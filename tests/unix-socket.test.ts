@@ -237,8 +237,9 @@ print(sorted(seen))
       const r = await run([PY, "many.py", sock], { cwd: dir, net: ["none"], allowSockets, stderr: "ignore" });
       expect(r.stdout).toContain(allowSockets.length ? "'ok'" : "'ECONNREFUSED'");
       expect(r.stdout).toContain("'dgram:y'");
-      await Bun.sleep(100);
-      expect(count()).toBe(before);
+      // The connect threads close their copies once their records are written: a moment after the answer.
+      await eventually(() => count() <= before, 5_000);
+      expect(count()).toBeLessThanOrEqual(before);
     }
   });
 
