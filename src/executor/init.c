@@ -54,16 +54,55 @@ static void resume_background(int sig) {
   continue_payload();
 }
 
-/* Bun's handlers and blocked signals came along with the clone: start from the defaults. */
+/* The hexadecimal mask after `name` in /proc/self/status, or all ones when it is not found. */
+static u64 status_mask(const char *status, const char *name) {
+  for (const char *s = status; *s; s++) {
+    const char *n = name, *t = s;
+    while (*n && *t == *n) t++, n++;
+    if (*n) continue;
+    u64 v = 0;
+    while (*t == ' ' || *t == '\t') t++;
+    for (int digits = 0;; t++, digits++) {
+      int d = *t >= '0' && *t <= '9' ? *t - '0' : *t >= 'a' && *t <= 'f' ? *t - 'a' + 10 : -1;
+      if (d < 0) return digits ? v : ~0ULL;
+      v = v << 4 | (u64)d;
+    }
+  }
+  return ~0ULL;
+}
+
+/* Bun's handlers and blocked signals came along with the clone: start from the defaults. Only
+ * the signals Bun handles or ignores need it (SigCgt and SigIgn: the kernel's word, read first
+ * thing in the clone, from the host's /proc); all 64 when they can't be read. */
 void reset_signals(void) {
+  u64 none = 0, changed = ~0ULL;
+  char status[4096];
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC), n = 0;
+  if (fd >= 0) {
+    for (ssize_t r; n < (int)sizeof status - 1; n += r) {
+      r = read(fd, status + n, sizeof status - 1 - n);
+      if (r < 0 && errno == EINTR) { r = 0; continue; }
+      if (r <= 0) break;
+    }
+    close(fd);
+    status[n] = 0;
+    changed = status_mask(status, "\nSigIgn:") | status_mask(status, "\nSigCgt:");
+  }
+  for (int sig = 1; sig < 65; sig++)
+    if (changed >> (sig - 1) & 1) signal(sig, SIG_DFL);
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
+}
+
+/* The payload, cloned from PID 1 before run_init: PID 1's handlers are the defaults already
+ * (reset_signals), copied with the clone; only its mask (all blocked) is not the payload's. */
+void unblock_signals(void) {
   u64 none = 0;
-  for (int sig = 1; sig < 65; sig++) signal(sig, SIG_DFL);
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
 }
 
 /* The kernel drops signals that PID 1 has no handler for. Until run_init installs its
  * handlers, PID 1 keeps them blocked, so that a signal sent during setup waits instead of
- * being lost; the payload starts from reset_signals(), with nothing blocked. */
+ * being lost; the payload starts with nothing blocked (unblock_signals). */
 void block_signals(void) {
   u64 all = ~0ULL;
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, 0, 8);

@@ -42,6 +42,9 @@ ssize_t recvmsg(int fd, void *msg, int flags);
 int pipe2(int fds[2], int flags);
 int socketpair(int domain, int type, int protocol, int fds[2]);
 int getrlimit(int resource, void *limit);
+void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
+int munmap(void *addr, size_t length);
+int madvise(void *addr, size_t length, int advice);
 void _exit(int status);
 
 #define errno (*__errno_location())
@@ -79,6 +82,14 @@ void _exit(int status);
 #define SYS_close_range 436
 #define SYS_openat2 437
 #define SYS_mount_setattr 442
+
+#define PROT_READ 1
+#define PROT_WRITE 2
+#define MAP_PRIVATE 2
+#define MAP_ANONYMOUS 0x20
+#define MAP_FAILED ((void *)-1)
+#define MADV_DONTFORK 10
+#define MADV_DOFORK 11
 
 #define O_RDONLY 0
 #define O_WRONLY 1
@@ -295,10 +306,14 @@ int run_op(unsigned char *plan, struct op *op);
 /* proctitle.c: PID 1 shown as nsbox-init */
 void proctitle_prepare(void);
 void proctitle_unmap(void);
+/* In nsbox, around the clone: MADV_DONTFORK, then MADV_DOFORK, on the mappings proctitle_unmap
+ * would drop, but those holding an address of keep[]. */
+void proctitle_fork_advice(const u64 *keep, int keeps, int advice);
 /* init.c */
 void run_init(int payload, u32 signal_mask);
 void reset_signals(void);
 void block_signals(void);
+void unblock_signals(void);
 /* pty.c */
 int open_pty(const char *ptmx, int rows, int cols);
 int send_fd(int sock, int fd);

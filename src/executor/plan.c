@@ -14,7 +14,7 @@ static unsigned char payload_stack[64 * 1024] __attribute__((aligned(16)));
 static struct { unsigned char *plan; u32 first; int verbose; } payload;
 
 static int payload_main(void *unused) {
-  reset_signals();
+  unblock_signals();
   run_plan(payload.plan, payload.first, payload.verbose);
   _exit(125);
   return 0;

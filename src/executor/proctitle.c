@@ -16,12 +16,13 @@
  * (TinyCC's one block). It calls nothing that allocates: waitpid, kill, write, sigaction. */
 #include "nsbox.h"
 
-int munmap(void *addr, size_t length);
-
 #define PR_SET_NAME 15
 #define INIT_NAME "nsbox-init"
 #define UNMAP_AT_LEAST (32ULL << 20)
-#define MAX_UNMAPS 32
+#define MAX_UNMAPS 64
+/* Not copied into the clone: the same kind of mapping from 4 MiB (Bun's smaller heap regions and
+ * its threads' stacks), where about a third of the copy-on-write faults were. */
+#define DONTFORK_AT_LEAST (4ULL << 20)
 
 static struct { u64 start, end; } unmaps[MAX_UNMAPS];
 static int unmap_count;
@@ -84,7 +85,7 @@ static void set_cmdline(void) {
 }
 
 /* One line of /proc/self/maps: "start-end perms offset dev inode [path]". */
-static void consider(const char *line, const u64 *keep, int keeps) {
+static void consider(const char *line, const u64 *keep, int keeps, u64 at_least) {
   const char *s = line;
   u64 start = number(&s, 16), end, inode;
   int i;
@@ -94,13 +95,13 @@ static void consider(const char *line, const u64 *keep, int keeps) {
   for (i = 0; i < 3 && *s; s++) if (*s == ' ') i++;  /* past perms, offset, dev */
   inode = number(&s, 10);
   while (*s == ' ') s++;
-  if (inode != 0 || *s || end - start < UNMAP_AT_LEAST || unmap_count == MAX_UNMAPS) return;
+  if (inode != 0 || *s || end - start < at_least || unmap_count == MAX_UNMAPS) return;
   for (i = 0; i < keeps; i++) if (keep[i] >= start && keep[i] < end) return;
   unmaps[unmap_count].start = start;
   unmaps[unmap_count++].end = end;
 }
 
-static void find_unmaps(const u64 *keep, int keeps) {
+static void find_unmaps(const u64 *keep, int keeps, u64 at_least) {
   char buf[4096];
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), have = 0, skipping = 0, i, from;
   if (fd < 0) return;
@@ -112,7 +113,7 @@ static void find_unmaps(const u64 *keep, int keeps) {
     for (i = from = 0; i < have; i++) {
       if (buf[i] != '\n') continue;
       buf[i] = 0;
-      if (!skipping) consider(buf + from, keep, keeps);
+      if (!skipping) consider(buf + from, keep, keeps, at_least);
       skipping = 0, from = i + 1;
     }
     /* A line longer than the buffer names a file: not one to unmap. */
@@ -125,16 +126,40 @@ static void find_unmaps(const u64 *keep, int keeps) {
 
 void proctitle_prepare(void) {
   u64 keep[4];
+  unmap_count = 0;  /* nsbox's list, copied with the clone (proctitle_fork_advice) */
   keep[0] = (u64)&keep;                  /* this stack */
   keep[1] = (u64)__errno_location();     /* this thread's TLS */
   keep[2] = (u64)&proctitle_prepare;     /* the executor's code */
   keep[3] = (u64)&unmap_count;           /* and its data */
   set_cmdline();
   prctl(PR_SET_NAME, (unsigned long)INIT_NAME, 0, 0, 0);
-  find_unmaps(keep, 4);
+  find_unmaps(keep, 4, UNMAP_AT_LEAST);
 }
 
 void proctitle_unmap(void) {
   for (int i = 0; i < unmap_count; i++) munmap((void *)unmaps[i].start, unmaps[i].end - unmaps[i].start);
   unmap_count = 0;
+}
+
+/* Bun's large mappings (its heaps, its threads' stacks, its reservations) are not copied into the
+ * clone at all: the clone runs only C of the executor and libc, on this thread's stack, on a copy
+ * of the plan (spawn.c), with every signal blocked until Bun's handlers are gone; it allocates
+ * nothing. Copying them cost nsbox the page-table copy at the clone, then a copy-on-write fault on
+ * every page Bun wrote for as long as PID 1 lived: about 1,650 faults a run in a library process,
+ * 150 without them. nsbox calls this with MADV_DONTFORK before the clone, MADV_DOFORK after it; a
+ * mapping that changed between the two calls is left to the kernel (madvise of a range no longer
+ * mapped fails; a new mapping is copied as any). The executor's own data and bss are kept with
+ * the caller's addresses. Bun marks only its JIT region MADV_DONTFORK itself (VmFlags "dc" in
+ * /proc/self/smaps): executable, never chosen here, so MADV_DOFORK gives back what was. */
+void proctitle_fork_advice(const u64 *keep, int keeps, int advice) {
+  if (advice == MADV_DONTFORK) {
+    u64 all[8];
+    int n = 0;
+    for (; n < keeps && n < 7; n++) all[n] = keep[n];
+    all[n++] = (u64)&unmap_count;  /* the executor's bss (spawn.c gives its data) */
+    unmap_count = 0;
+    find_unmaps(all, n, DONTFORK_AT_LEAST);
+  }
+  for (int i = 0; i < unmap_count; i++) madvise((void *)unmaps[i].start, unmaps[i].end - unmaps[i].start, advice);
+  if (advice == MADV_DOFORK) unmap_count = 0;
 }

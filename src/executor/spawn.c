@@ -50,6 +50,34 @@ static int place_fds(const int *source, int count, int *report_at) {
   return 0;
 }
 
+/* The clone of this process, with its own copy of the plan (outside Bun's heap, which the clone
+ * does not get: proctitle_fork_advice), and every signal blocked until it has reset Bun's
+ * handlers, which would run Bun's code there. Returns its pid, or -1 with errno. */
+static long clone_sandbox(unsigned char **plan, int length, u32 flags) {
+  u64 all = ~0ULL, mask = 0, keep[5];
+  unsigned char *copy = mmap(0, (size_t)length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (copy == MAP_FAILED) return -1;
+  for (int i = 0; i < length; i++) copy[i] = (*plan)[i];
+  keep[0] = (u64)&keep;               /* this stack */
+  keep[1] = (u64)__errno_location();  /* this thread's TLS */
+  keep[2] = (u64)&clone_sandbox;      /* the executor's code */
+  keep[3] = (u64)&payload_report_fd;  /* and its data */
+  keep[4] = (u64)copy;                /* the plan */
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &mask, 8);
+  proctitle_fork_advice(keep, 5, MADV_DONTFORK);
+  long pid = syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0, 0, 0, 0);
+  if (pid == 0) {
+    *plan = copy;
+    return 0;
+  }
+  int e = errno;
+  proctitle_fork_advice(keep, 5, MADV_DOFORK);
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, 0, 8);
+  munmap(copy, (size_t)length);
+  errno = e;
+  return pid;
+}
+
 /* Returns the pid of the sandbox's first process (its PID 1) as the host sees it, or -errno
  * when the kernel refused to create the namespaces. */
 int nsbox_spawn(unsigned char *plan, int length, int report_w, int pty_sock,
@@ -58,9 +86,10 @@ int nsbox_spawn(unsigned char *plan, int length, int report_w, int pty_sock,
   if (length < (int)sizeof *header || header->plan.magic != PLAN_MAGIC ||
       header->plan.version != PLAN_VERSION)
     return -EINVAL;
-  long pid = syscall(SYS_clone, (unsigned long)header->clone_flags | SIGCHLD, 0, 0, 0, 0);
+  long pid = clone_sandbox(&plan, length, header->clone_flags);
   if (pid < 0) return -errno;
   if (pid == 0) {
+    header = (struct clone_header *)plan;
     int fds[5] = { in, out, err, report_w, pty_sock }, report_at = report_w, index = -1;
     u64 limit[2] = { 0, 0 };
     reset_signals();
