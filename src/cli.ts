@@ -66,14 +66,14 @@ async function help(cmd: CommandDef, path: string[]): Promise<number> {
     }
   }
   const groups = cmd === NSBOX ? Object.fromEntries(Object.keys(SANDBOX_OPTIONS).map((name) => [name, "Sandbox options"])) : undefined;
-  process.stdout.write(renderHelp(cmd, path.join(" "), { subs, groups, width: helpWidth(process.stdout.isTTY ? process.stdout.columns : process.stderr.isTTY ? process.stderr.columns : undefined) }));
+  print(1, renderHelp(cmd, path.join(" "), { subs, groups, width: helpWidth(process.stdout.isTTY ? process.stdout.columns : process.stderr.isTTY ? process.stderr.columns : undefined) }));
   return 0;
 }
 
 /** `nsbox` alone: the short usage on stderr (fitted to the terminal there), and 125 as for any mistake. */
 async function shortUsage(): Promise<number> {
   const { helpWidth, shortUsage } = await import("./help.ts");
-  process.stderr.write(shortUsage(NSBOX, "nsbox", helpWidth(process.stderr.isTTY ? process.stderr.columns : undefined)));
+  print(2, shortUsage(NSBOX, "nsbox", helpWidth(process.stderr.isTTY ? process.stderr.columns : undefined)));
   return 125;
 }
 
@@ -92,6 +92,21 @@ function subcommandOptions(given: Given[]): SandboxOptions {
   const options: SandboxOptions = {};
   applyCommandLine(options, given);
   return finish(options);
+}
+
+/**
+ * Write `text` to descriptor `fd` (1 or 2) with write(2): process.stdout and process.stderr load
+ * node:stream, which costs more than the rest of `nsbox --version`. When write(2) fails (a
+ * descriptor left non-blocking by whoever started nsbox, a reader that went away), the rest goes
+ * through the stream as before, which waits or ends quietly.
+ */
+function print(fd: 1 | 2, text: string): void {
+  let rest = Buffer.from(text);
+  try {
+    while (rest.length > 0) rest = rest.subarray(writeSync(fd, rest));
+  } catch {
+    (fd === 1 ? process.stdout : process.stderr).write(rest);
+  }
 }
 
 const warn = (m: string) => void log.warn(m);
@@ -164,7 +179,7 @@ async function main(argv: string[]): Promise<number> {
   if (sub !== undefined) return dispatch(await SUBCOMMANDS[sub]!(), ["nsbox", sub], command.slice(1), given);
   if (flag("help")) return help(NSBOX, ["nsbox"]);
   if (flag("version")) {
-    process.stdout.write(`${pkg.version}\n`);
+    print(1, `${pkg.version}\n`);
     return 0;
   }
   const dryRun = flag("dry-run") === true;
@@ -192,7 +207,7 @@ async function runSandbox(given: Given[], command: string[], dryRun: boolean): P
   const plan = buildPlan(command, options, readHost(), { terminal: dryRun ? null : userTerminal() });
   if (dryRun) {
     const { planJson, planText } = await import("./dry-run.ts");
-    process.stdout.write(given.some((g) => g.name === "json") ? JSON.stringify(planJson(plan), null, 2) + "\n" : planText(plan));
+    print(1, given.some((g) => g.name === "json") ? JSON.stringify(planJson(plan), null, 2) + "\n" : planText(plan));
     return 0;
   }
   return runPlan(plan, options);
