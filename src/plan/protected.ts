@@ -154,8 +154,8 @@ const idOf = (st: Stats) => `${st.dev}:${st.ino}`;
  */
 function nameId(path: string): string | undefined | null {
   try {
-    const st = lstatSync(path, { bigint: true });
-    return `${st.dev}:${st.ino}:${st.ctimeNs}`;
+    const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    return st && `${st.dev}:${st.ino}:${st.ctimeNs}`;
   } catch (e) {
     // Absent; null: there, maybe, but out of nsbox's reach (EACCES), which is not absent.
     const code = (e as NodeJS.ErrnoException).code;
@@ -181,9 +181,10 @@ function readSmall(path: string, max = 1 << 20): string {
   }
 }
 
+// throwIfNoEntry: a missing name, the usual answer here, costs no exception.
 function look(path: string): Stats | undefined {
   try {
-    return lstatSync(path);
+    return lstatSync(path, { throwIfNoEntry: false });
   } catch {
     return undefined;
   }
