@@ -6,18 +6,28 @@ import pkg from "../package.json" with { type: "json" };
 import { argsOf, editDistance, HELP, parseArgv, realArgv, usageLine, type CommandDef, type Given } from "./cli-args.ts";
 import { outOfDescriptors, tooFewDescriptors } from "./errno.ts";
 import { badOption, NsboxError } from "./errors.ts";
-import { exitNow, prepareExecutor } from "./executor.ts";
-import { readHost } from "./host.ts";
 import { refuseCwdConfig } from "./launch.ts";
 import { log, printable } from "./log.ts";
 import { SANDBOX_OPTIONS } from "./options/defs.ts";
 import type { SandboxOptions } from "./options.ts";
-import { buildPlan, type Plan } from "./plan/index.ts";
+import type { Plan } from "./plan/index.ts";
 import { formatDuration } from "./options/duration.ts";
-import { launch, type SandboxResult } from "./sandbox.ts";
-import { applyCommandLine, finish } from "./options/normalize.ts";
-import { normalizeCommandLine } from "./options/sources.ts";
-import { userTerminal } from "./terminal.ts";
+import type { SandboxResult } from "./sandbox.ts";
+
+/**
+ * What a run needs beyond the argument parser (the options, the plan, the executor, the
+ * supervisor), loaded when a run starts, in one go before anything else of it: --version,
+ * --help and the subcommands start without them (the subcommands load their own).
+ */
+async function runModules() {
+  const { prepareExecutor, exitNow } = await import("./executor.ts");
+  const { readHost } = await import("./host.ts");
+  const { buildPlan } = await import("./plan/index.ts");
+  const { launch } = await import("./sandbox.ts");
+  const { normalizeCommandLine } = await import("./options/sources.ts");
+  const { userTerminal } = await import("./terminal.ts");
+  return { prepareExecutor, exitNow, readHost, buildPlan, launch, normalizeCommandLine, userTerminal };
+}
 
 /** Subcommands, loaded only when used. */
 const SUBCOMMANDS: Record<string, () => Promise<CommandDef>> = {
@@ -66,32 +76,38 @@ async function help(cmd: CommandDef, path: string[]): Promise<number> {
     }
   }
   const groups = cmd === NSBOX ? Object.fromEntries(Object.keys(SANDBOX_OPTIONS).map((name) => [name, "Sandbox options"])) : undefined;
-  process.stdout.write(renderHelp(cmd, path.join(" "), { subs, groups, width: helpWidth(process.stdout.isTTY ? process.stdout.columns : process.stderr.isTTY ? process.stderr.columns : undefined) }));
+  print(1, renderHelp(cmd, path.join(" "), { subs, groups, width: helpWidth(process.stdout.isTTY ? process.stdout.columns : process.stderr.isTTY ? process.stderr.columns : undefined) }));
   return 0;
 }
 
 /** `nsbox` alone: the short usage on stderr (fitted to the terminal there), and 125 as for any mistake. */
 async function shortUsage(): Promise<number> {
   const { helpWidth, shortUsage } = await import("./help.ts");
-  process.stderr.write(shortUsage(NSBOX, "nsbox", helpWidth(process.stderr.isTTY ? process.stderr.columns : undefined)));
+  print(2, shortUsage(NSBOX, "nsbox", helpWidth(process.stderr.isTTY ? process.stderr.columns : undefined)));
   return 125;
-}
-
-/**
- * The sandbox options of a command line: the profile's (when one is named), then each option
- * in the order given (`--ro a --tmpfs b --ro c` apply in that order). The one hand-over from the
- * parser to the option definitions.
- */
-function sandboxOptions(given: Given[], profile: Given | undefined, cwd: string, warn: (m: string) => void): SandboxOptions {
-  // A profile that is not there is named as typed: `-p ci`, or `--profile ci`.
-  return normalizeCommandLine(given, profile?.value as string | undefined, cwd, warn, profile?.flag);
 }
 
 /** A subcommand's sandbox options (exec's --env, --chdir, -v): the same definitions, no profile and no project config. */
 function subcommandOptions(given: Given[]): SandboxOptions {
+  const { applyCommandLine, finish } = require("./options/normalize.ts") as typeof import("./options/normalize.ts");
   const options: SandboxOptions = {};
   applyCommandLine(options, given);
   return finish(options);
+}
+
+/**
+ * Write `text` to descriptor `fd` (1 or 2) with write(2): process.stdout and process.stderr load
+ * node:stream, which costs more than the rest of `nsbox --version`. When write(2) fails (a
+ * descriptor left non-blocking by whoever started nsbox, a reader that went away), the rest goes
+ * through the stream as before, which waits or ends quietly.
+ */
+function print(fd: 1 | 2, text: string): void {
+  let rest = Buffer.from(text);
+  try {
+    while (rest.length > 0) rest = rest.subarray(writeSync(fd, rest));
+  } catch {
+    (fd === 1 ? process.stdout : process.stderr).write(rest);
+  }
 }
 
 const warn = (m: string) => void log.warn(m);
@@ -164,7 +180,7 @@ async function main(argv: string[]): Promise<number> {
   if (sub !== undefined) return dispatch(await SUBCOMMANDS[sub]!(), ["nsbox", sub], command.slice(1), given);
   if (flag("help")) return help(NSBOX, ["nsbox"]);
   if (flag("version")) {
-    process.stdout.write(`${pkg.version}\n`);
+    print(1, `${pkg.version}\n`);
     return 0;
   }
   const dryRun = flag("dry-run") === true;
@@ -178,12 +194,14 @@ async function main(argv: string[]): Promise<number> {
 
 /** Run `command` in a sandbox with the options given (or print its plan). */
 async function runSandbox(given: Given[], command: string[], dryRun: boolean): Promise<number> {
-  const profileGiven = given.find((g) => g.name === "profile");
-  const profile = profileGiven?.value as string | undefined;
-  // The project's nsbox.json is always checked; its package.json only for a profile, so that
-  // a package.json npm would refuse does not stop plain runs.
-  // A project profile that loosens the sandbox needs `nsbox trust` (src/trust.ts).
-  const options = sandboxOptions(sandboxOnly(given), profileGiven, process.cwd(), warn);
+  const { prepareExecutor, exitNow, readHost, buildPlan, launch, normalizeCommandLine, userTerminal } = await runModules();
+  const profile = given.find((g) => g.name === "profile");
+  // The sandbox options: the profile's (when one is named), then each option in the order given
+  // (`--ro a --tmpfs b --ro c` apply in that order); a profile that is not there is named as
+  // typed (`-p ci`, or `--profile ci`). The project's nsbox.json is always checked; its
+  // package.json only for a profile, so that a package.json npm would refuse does not stop
+  // plain runs. A project profile that loosens the sandbox needs `nsbox trust` (src/trust.ts).
+  const options = normalizeCommandLine(sandboxOnly(given), profile?.value as string | undefined, process.cwd(), warn, profile?.flag);
   if (options.verbose) {
     log.setLevel(4);
     await log.flush(); // load consola now, so step messages print as the steps run
@@ -192,10 +210,11 @@ async function runSandbox(given: Given[], command: string[], dryRun: boolean): P
   const plan = buildPlan(command, options, readHost(), { terminal: dryRun ? null : userTerminal() });
   if (dryRun) {
     const { planJson, planText } = await import("./dry-run.ts");
-    process.stdout.write(given.some((g) => g.name === "json") ? JSON.stringify(planJson(plan), null, 2) + "\n" : planText(plan));
+    print(1, given.some((g) => g.name === "json") ? JSON.stringify(planJson(plan), null, 2) + "\n" : planText(plan));
     return 0;
   }
-  return runPlan(plan, options);
+  exit = exitNow;
+  return runPlan(plan, options, launch);
 }
 
 /**
@@ -203,7 +222,7 @@ async function runSandbox(given: Given[], command: string[], dryRun: boolean): P
  * and map its result to the exit status: the payload's, 128+N for signal N, 124 after
  * --timeout, nsbox's own failure thrown (125/126/127).
  */
-async function runPlan(plan: Plan, options: SandboxOptions): Promise<number> {
+async function runPlan(plan: Plan, options: SandboxOptions, launch: typeof import("./sandbox.ts").launch): Promise<number> {
   // Nothing on nsbox's side of a running sandbox may end it: what escapes is said, and it goes on.
   const stray = (e: unknown) => void log.error(`internal error: ${e instanceof Error ? e.message : String(e)} (please report it); the sandbox goes on`);
   process.on("uncaughtException", stray);
@@ -268,6 +287,8 @@ async function report(e: unknown): Promise<number> {
 let diesBy: NodeJS.Signals | undefined;
 /** Set once runPlan has run a sandbox: nsbox then exits without Bun's terminal restore. */
 let ranSandbox = false;
+/** The executor's exit, once a run has loaded it. */
+let exit: ((status: number) => never) | undefined;
 
 /** Run the CLI with these arguments and exit with its status. */
 export function runCli(argv: string[]): void {
@@ -284,7 +305,7 @@ export function runCli(argv: string[]): void {
       // After a sandbox ran, the terminal is as the relay left it (the user's mode given back).
       // Bun's own exit would set each terminal of fds 0-2 to the mode it saw at its start: under
       // `make -j`, another nsbox's raw mode, which then outlived both and left the shell raw.
-      if (ranSandbox) exitNow(code);
+      if (ranSandbox && exit) exit(code);
       process.exit(code);
     });
 }

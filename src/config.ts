@@ -3,11 +3,9 @@ import { existsSync, realpathSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileError } from "./errno.ts";
 import { NsboxError } from "./errors.ts";
-import { checkedDigests, loosenings } from "./loosening.ts";
 import { PINNED_FILES, type Pinned, type SandboxOptions } from "./options.ts";
 import type { Warn } from "./options/normalize.ts";
 import type { ProfileDef } from "./profiles.ts";
-import { checkProfiles, resolveProfile } from "./profiles.ts";
 import { readConfigFile, realHome, requireTrust, sha256 } from "./trust.ts";
 
 export interface ProjectConfig {
@@ -21,6 +19,11 @@ export interface ProjectConfig {
 }
 
 export type { Warn };
+
+// Profiles and the loosening check are loaded only when a profile is resolved or a config
+// parsed (-p, nsbox profile, nsbox trust): a plain run reads nsbox.json at most, and every
+// module at start costs its load time (and a descriptor while Bun reads it).
+const profileModule = () => require("./profiles.ts") as typeof import("./profiles.ts");
 
 const TOP_KEYS = new Set(["$schema", "profiles"]);
 
@@ -62,7 +65,7 @@ export function parseConfig(raw: unknown, file: string, root = dirname(file.repl
       if (v !== undefined && typeof v !== "string") throw invalid(file, `profiles.${name}.${key}: expected a string, got ${JSON.stringify(v)}`);
     }
   }
-  checkProfiles(own, file, root);
+  profileModule().checkProfiles(own, file, root);
   return { file, root, profiles: own, sha256: sha256(JSON.stringify(raw)) };
 }
 
@@ -141,8 +144,9 @@ export function loadProjectConfig(dir: string, forProfile = true, warn: Warn = (
  */
 export function projectProfile(name: string, dir: string, warn: Warn = () => {}, asked = "--profile"): SandboxOptions {
   const config = loadProjectConfig(dir, true, warn);
-  const options = resolveProfile(name, config?.profiles, config?.file, config?.root, asked);
+  const options = profileModule().resolveProfile(name, config?.profiles, config?.file, config?.root, asked);
   if (config) {
+    const { checkedDigests, loosenings } = require("./loosening.ts") as typeof import("./loosening.ts");
     const found = loosenings(name, config.profiles, config.file, { root: config.root, home: realHome(), cwd: dir });
     requireTrust(found, name, config.file, config.sha256, config.root, dir, warn);
     // Security decision: trust was checked against the filter's bytes as read just now; a

@@ -15,8 +15,25 @@ let level = 3;
  */
 export const printable = (s: string) => s.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
-// Every line is escaped here, warnings and verbose steps too, not only errors.
-const write = (line: string) => void process.stderr.write(`nsbox: ${printable(line)}\n`);
+/** Set once write(2) to descriptor 2 failed: from then on every line goes through process.stderr, in order. */
+let throughStream = false;
+
+// Every line is escaped here, warnings and verbose steps too, not only errors. Written with
+// write(2): process.stderr loads node:stream, which costs more than a whole sandbox takes to
+// start. When write(2) fails (descriptor 2 left non-blocking by whoever started nsbox, a reader
+// that went away), the rest goes through the stream as before, which waits or ends quietly.
+const write = (line: string) => {
+  let rest = Buffer.from(`nsbox: ${printable(line)}\n`);
+  if (!throughStream) {
+    try {
+      while (rest.length > 0) rest = rest.subarray(writeSync(2, rest));
+      return;
+    } catch {
+      throughStream = true;
+    }
+  }
+  process.stderr.write(rest);
+};
 /** Without consola (it could not be loaded: no descriptor left to read it), messages go straight to descriptor 2. */
 const direct = (line: string) => {
   try {

@@ -24,8 +24,11 @@ function staticGraph(entry: string): { files: string[]; external: Map<string, st
     // bin/nsbox's shell lines start with a #! the transpiler does not take from a string.
     const source = readFileSync(file, "utf8").replace(/^#!.*\n/, "\n");
     for (const imp of transpiler.scanImports(source)) {
-      // bin/nsbox loads the CLI with import() (after it checked that Bun runs it): those edges count too.
-      if (imp.kind !== "import-statement" && !(imp.kind === "dynamic-import" && file === entry)) continue;
+      // bin/nsbox loads the CLI with import() (after it checked that Bun runs it), and the CLI what
+      // a run needs (runModules; --version and --help go without): those edges count too. The
+      // CLI's other import()s are the subcommands, help and the dry run, loaded only for those.
+      const run = file.endsWith("/src/cli.ts") && !/^\.\/(commands\/|help\.ts|dry-run\.ts)/.test(imp.path);
+      if (imp.kind !== "import-statement" && !(imp.kind === "dynamic-import" && (file === entry || run))) continue;
       if (imp.path.startsWith(".")) stack.push(resolve(dirname(file), imp.path));
       else if (!external.has(imp.path)) external.set(imp.path, relative(ROOT, file));
     }

@@ -200,9 +200,10 @@ export class PlanBuilder {
   private place(p: Placed): this {
     const below = (q: string) => q !== p.at && isAncestorOrSelf(p.at, q);
     this.placed = this.placed.filter((q) => !below(q.at));
-    this.made = new Set([...this.made].filter((q) => !below(q) && q !== p.at));
-    this.files = new Set([...this.files].filter((q) => !below(q) && q !== p.at));
-    for (const q of [...this.links.keys()]) if (below(q)) this.links.delete(q);
+    // Deleted in place (a Set may lose members while it is iterated): only membership is asked of them.
+    for (const q of this.made) if (below(q) || q === p.at) this.made.delete(q);
+    for (const q of this.files) if (below(q) || q === p.at) this.files.delete(q);
+    for (const q of this.links.keys()) if (below(q)) this.links.delete(q);
     this.placed.push(p);
     return this;
   }
@@ -217,8 +218,8 @@ export class PlanBuilder {
 
 function hostKind(path: string): Kind {
   try {
-    const st = lstatSync(path);
-    return st.isSymbolicLink() ? "symlink" : st.isDirectory() ? "dir" : "file";
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    return !st ? "missing" : st.isSymbolicLink() ? "symlink" : st.isDirectory() ? "dir" : "file";
   } catch {
     return "missing";
   }
@@ -237,5 +238,7 @@ export function parentOf(path: string): string {
 
 /** True when `a` is `b` or one of its ancestors. */
 export function isAncestorOrSelf(a: string, b: string): boolean {
-  return a === b || a === "/" || b.startsWith(a.endsWith("/") ? a : a + "/");
+  if (a === b || a === "/") return true;
+  // `b` starts with `a` and a "/" (no `a + "/"` made: the plan asks this thousands of times).
+  return a.endsWith("/") ? b.startsWith(a) : b.length > a.length && b.charCodeAt(a.length) === 47 && b.startsWith(a);
 }

@@ -1,5 +1,5 @@
 // The default view of the filesystem: a fresh tmpfs root holding only what is placed there.
-import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 import type { Host } from "../host.ts";
 import { NsboxError } from "../errors.ts";
@@ -131,7 +131,10 @@ function homeDotLink(path: string, home: string): string | undefined {
   const links: string[] = [];
   for (const [dir, all] of [[home, false], [join(home, ".config"), true], [join(home, ".local/bin"), true]] as const) {
     try {
-      links.push(...readdirSync(dir).filter((n) => all || (n.startsWith(".") && n !== "." && n !== "..")).slice(0, 1000).map((n) => join(dir, n)));
+      // The directory's own record of each entry's type spares an lstat of every dotfile: only
+      // links, and entries whose type the file system does not record (DT_UNKNOWN), are looked at.
+      const entries = readdirSync(dir, { withFileTypes: true }).filter((d) => all || (d.name.startsWith(".") && d.name !== "." && d.name !== "..")).slice(0, 1000);
+      links.push(...entries.filter((d) => d.isSymbolicLink() || !knownType(d)).map((d) => join(dir, d.name)));
     } catch {}
   }
   for (const link of links) {
@@ -144,6 +147,9 @@ function homeDotLink(path: string, home: string): string | undefined {
   }
   return undefined;
 }
+
+/** Whether the directory entry says what it is (a file system may leave the type unknown). */
+const knownType = (d: Dirent) => d.isFile() || d.isDirectory() || d.isSymbolicLink() || d.isFIFO() || d.isSocket() || d.isCharacterDevice() || d.isBlockDevice();
 
 /** A group only the user is in (user private groups, umask 002): group-writable is then fine. */
 function privateGroup(gid: number, host: Host): boolean {
@@ -169,8 +175,8 @@ function protectedComponent(path: string): string | undefined {
 
 function kind(path: string): "dir" | "file" | "symlink" | "missing" {
   try {
-    const st = lstatSync(path);
-    return st.isSymbolicLink() ? "symlink" : st.isDirectory() ? "dir" : "file";
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    return !st ? "missing" : st.isSymbolicLink() ? "symlink" : st.isDirectory() ? "dir" : "file";
   } catch {
     return "missing";
   }
@@ -248,7 +254,7 @@ export function leaveHostOps(b: PlanBuilder): void {
 /** Whether a host directory exists (for validating paths before fork). */
 export function isDirectory(path: string): boolean {
   try {
-    return statSync(path).isDirectory();
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
   } catch {
     return false;
   }

@@ -66,13 +66,15 @@ export function walkHostPath(path: string, uid = process.getuid!()): Walk {
       continue;
     }
     const next = at === "/" ? `/${part}` : `${at}/${part}`;
+    let found: BigIntStats | undefined;
     try {
-      st = lstatSync(next, { bigint: true });
+      found = lstatSync(next, { bigint: true, throwIfNoEntry: false });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== "ENOENT" && code !== "ENOTDIR") throw e; // EACCES: the caller words it
-      return { ok: false, missing: next, path: [next, ...todo].join("/") };
     }
+    if (!found) return { ok: false, missing: next, path: [next, ...todo].join("/") };
+    st = found;
     if (st.isSymbolicLink()) {
       if (!trustedDir(at, uid) || ++hops > MAX_LINKS) return { ok: false, link: next, leadsTo: leadsTo(next) };
       const target = readlinkSync(next);

@@ -58,7 +58,8 @@ function limitShares() {
     const own = `/proc/sys/user/${name}`;
     const mine = readNumber(own);
     if (mine === undefined) return []; // no inotify, or no per-namespace limit
-    const limit = Math.min(mine, readNumber(hostWide) ?? mine);
+    // The namespace limits are their own host-wide file: read once.
+    const limit = hostWide === own ? mine : Math.min(mine, readNumber(hostWide) ?? mine);
     return [{ own, value: String(Math.max(1, Math.floor(limit * INOTIFY_SHARE))), counts }];
   }));
 }

@@ -154,8 +154,8 @@ const idOf = (st: Stats) => `${st.dev}:${st.ino}`;
  */
 function nameId(path: string): string | undefined | null {
   try {
-    const st = lstatSync(path, { bigint: true });
-    return `${st.dev}:${st.ino}:${st.ctimeNs}`;
+    const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    return st && `${st.dev}:${st.ino}:${st.ctimeNs}`;
   } catch (e) {
     // Absent; null: there, maybe, but out of nsbox's reach (EACCES), which is not absent.
     const code = (e as NodeJS.ErrnoException).code;
@@ -181,9 +181,10 @@ function readSmall(path: string, max = 1 << 20): string {
   }
 }
 
+// throwIfNoEntry: a missing name, the usual answer here, costs no exception.
 function look(path: string): Stats | undefined {
   try {
-    return lstatSync(path);
+    return lstatSync(path, { throwIfNoEntry: false });
   } catch {
     return undefined;
   }
@@ -195,15 +196,21 @@ function look(path: string): Stats | undefined {
  */
 const GIT_COMMAND_KEYS = /^(core\.(fsmonitor|sshcommand|pager|editor|askpass|hookspath|gitproxy|alternaterefscommand)|sequence\.editor|filter\.(clean|smudge|process)|diff\.(textconv|command|external)|merge\.driver|(difftool|mergetool|browser|man)\.(cmd|path)|pager\..*|interactive\.difffilter|remote\.(uploadpack|receivepack|vcs)|credential\.helper|gpg\.(program|defaultkeycommand)|alias\..*)$/;
 
-/** The values of `keys` ("section.name", lower case; or a pattern) in a git config file; nothing when unreadable. */
-function gitConfigValues(file: string, keys: string[] | RegExp): { key: string; value: string }[] {
-  let text: string;
-  try {
-    if (!look(file)?.isFile()) return [];
-    text = readSmall(file);
-  } catch {
-    return [];
+/**
+ * The values of `keys` ("section.name", lower case; or a pattern) in a git config file; nothing
+ * when unreadable. `texts`: the files read so far for the same share, each read once (a
+ * repository's config is asked for three sets of keys, your global ones for each repository).
+ */
+function gitConfigValues(file: string, keys: string[] | RegExp, texts: Map<string, string | undefined>): { key: string; value: string }[] {
+  if (!texts.has(file)) {
+    let read: string | undefined;
+    try {
+      if (look(file)?.isFile()) read = readSmall(file);
+    } catch {}
+    texts.set(file, read);
   }
+  const text = texts.get(file);
+  if (text === undefined) return [];
   const found: { key: string; value: string }[] = [];
   let section = "";
   for (const raw of text.split("\n")) {
@@ -232,6 +239,8 @@ class Collector {
   readonly watched = new Map<string, Record<string, string>>();
   /** `DIR/.git` → its identity, for every directory at the share's root (see childRepositories). */
   readonly children: Record<string, string> = {};
+  /** Git config files read for this share, by path (undefined: not a readable regular file). */
+  private readonly configs = new Map<string, string | undefined>();
 
   constructor(readonly root: string, readonly host: Host) {}
 
@@ -481,7 +490,7 @@ class Collector {
     // ../.gitconfig` pulls in names its own hooksPath and drivers): read like it, a few levels down.
     const own = [config, this.abs(`${rel}/config.worktree`)];
     for (let i = 0; i < own.length && own.length < 12; i++) {
-      for (const { value } of gitConfigValues(own[i]!, ["include.path", "includeif.path"])) {
+      for (const { value } of gitConfigValues(own[i]!, ["include.path", "includeif.path"], this.configs)) {
         const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(dirname(own[i]!), value));
         if (!inner) continue;
         this.path(inner, depth + 1, true);
@@ -492,7 +501,7 @@ class Collector {
     // git runs them), your own config's too (`alias.t = !./scripts/test.sh` in ~/.gitconfig).
     const isRepo = rel === ".git" || rel.endsWith("/.git");
     const globals = isRepo ? ["/etc/gitconfig", join(this.host.env.XDG_CONFIG_HOME || join(this.host.home, ".config"), "git/config"), join(this.host.home, ".gitconfig")] : [];
-    for (const { value } of [...globals, ...own].flatMap((file) => gitConfigValues(file, GIT_COMMAND_KEYS))) {
+    for (const { value } of [...globals, ...own].flatMap((file) => gitConfigValues(file, GIT_COMMAND_KEYS, this.configs))) {
       const program = /^!?\s*(?:"([^"]+)"|'([^']+)'|(\S+))/.exec(value);
       const path = program?.[1] ?? program?.[2] ?? program?.[3];
       if (!path?.includes("/")) continue;
@@ -501,7 +510,7 @@ class Collector {
     }
     if (isRepo) {
       for (const file of [...globals, ...own]) {
-        for (const { value } of gitConfigValues(file, ["core.hookspath"])) {
+        for (const { value } of gitConfigValues(file, ["core.hookspath"], this.configs)) {
           const inner = this.inside(value.startsWith("~/") ? join(this.host.home, value.slice(2)) : resolve(tree, value));
           if (inner) {
             this.path(inner, depth + 1, true);
@@ -510,7 +519,7 @@ class Collector {
         }
       }
       // Submodules' work trees: git status runs git in each, with the gitdir its .git names.
-      for (const { value } of gitConfigValues(join(tree, ".gitmodules"), ["submodule.path"])) {
+      for (const { value } of gitConfigValues(join(tree, ".gitmodules"), ["submodule.path"], this.configs)) {
         const inner = this.inside(resolve(tree, value));
         if (inner) this.gitEntry(`${inner}/.git`, depth + 1);
       }

@@ -261,8 +261,22 @@ function idCalls(p: Insn[], nr: Record<string, number>, ids: MappedIds): void {
   }
 }
 
+/**
+ * Programs assembled so far in this process, by their choices: a library that starts many
+ * sandboxes assembles each filter once (about a millisecond each time otherwise). Handed out as
+ * copies, so no plan can change another's.
+ */
+const assembled = new Map<string, Uint8Array>();
+
 /** The filter for this machine's architecture, as the bytes of a sock_filter array. */
 export function seccompProgram(c: SeccompChoices, machine = arch()): Uint8Array {
+  const key = JSON.stringify([machine, c.allowMounts, c.allowNested, c.ids ?? null]);
+  let program = assembled.get(key);
+  if (program === undefined) assembled.set(key, (program = assemble(c, machine)));
+  return program.slice();
+}
+
+function assemble(c: SeccompChoices, machine: string): Uint8Array {
   if (machine !== "x64" && machine !== "arm64") throw new Error(`seccomp: unsupported architecture ${machine}`);
   const nr = NR[machine];
   const p: Insn[] = [];

@@ -39,7 +39,7 @@ function sysMounts(): Array<{ at: string; fstype: string; options: string[] }> {
 
 const isDir = (path: string) => {
   try {
-    return statSync(path).isDirectory();
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
   } catch {
     return false;
   }
