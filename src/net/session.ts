@@ -188,6 +188,7 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
   if ((openFileLimit() ?? Infinity) < 64) {
     if (opts.mode !== "none") require("./proxy.ts");
     (require("./resolver.ts") as typeof import("./resolver.ts")).loadResolver(true);
+    require("./names.ts");
     if (opts.transparent) require("./unotify.ts"), require("./egress.ts"), require("./unix-socket.ts");
   }
   let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile, opts.logNamed);
@@ -268,6 +269,10 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
       opts.warn?.(`starting the network ${which} failed (${e instanceof Error ? e.message : String(e)}); the sandbox goes on`);
     }
   };
+  const serveAllHeld = () => {
+    serveHeld("resolver");
+    serveHeld("proxy");
+  };
   /**
    * The first trapped call: the dispatcher, and egress and the Unix-socket policy, are read and
    * built now (nsbox's main thread, a few milliseconds, once); that call, and any that come
@@ -339,19 +344,19 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
           opts.warn?.(`serving the sandbox's connections failed (${e instanceof Error ? e.message : String(e)}); its connects and addressed sends now fail`);
         } catch {}
       }
-      // The held sockets: served at their first readiness. The watcher ended (ENDED: the sandbox
-      // is gone) serves nothing; finish() closes them.
-      for (const which of ["resolver", "proxy"] as const) {
-        const fd = held[which];
-        if (fd < 0) continue;
-        if (!notifications) serveHeld(which);
-        else void notifications.watch(fd, POLLIN).then((revents) => void (!(revents & ENDED) && held[which] === fd && serveHeld(which)));
-      }
+      // The held sockets: served at their first readiness (asked once PID 1 is acked: a datagram
+      // or connection that comes first waits in its queue, and poll(2) sees it). The watcher
+      // ended (ENDED: the sandbox is gone) serves nothing; finish() closes them.
+      if (!notifications) return serveAllHeld();
+      const served = notifications;
+      queueMicrotask(() => {
+        for (const which of ["resolver", "proxy"] as const) {
+          const fd = held[which];
+          if (fd >= 0) void served.watch(fd, POLLIN).then((revents) => void (!(revents & ENDED) && held[which] === fd && serveHeld(which)));
+        }
+      });
     },
-    onNoListener() {
-      serveHeld("resolver");
-      serveHeld("proxy");
-    },
+    onNoListener: () => serveAllHeld(),
     finish() {
       finished = true;
       proxy?.close();

@@ -136,7 +136,9 @@ export function readNotifications(listener: number, onNotification: (n: Notifica
     closeRecords();
   };
 
-  void (async () => {
+  // Read from the next microtask on: the thread serves the listener already, and what it writes
+  // waits in the pipe; the caller acks PID 1 first (src/supervise.ts), so the payload starts sooner.
+  queueMicrotask(async () => {
     let pending = new Uint8Array(0);
     try {
       for await (const chunk of Bun.file(recordRead).stream()) {
@@ -186,6 +188,6 @@ export function readNotifications(listener: number, onNotification: (n: Notifica
       connecting.clear();
       closeFd(listener);
     }
-  })();
+  });
   return { watch, connect, stop };
 }
