@@ -162,6 +162,7 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
       // Transparent mode: the session decides the payload's connections (src/net/session.ts
       // onNotify); until it can, only destinations inside the sandbox (src/net/unotify.ts insideOnly).
       onNotify: plan.egress ? (listener) => void (unixDone = serveEgress(net, listener, plan, report)) : undefined,
+      onNoListener: net?.onNoListener,
       // At once, before anything else: nsbox ps and exec may look for the pid as soon as the payload runs.
       onStart: (pid) => registration?.started(pid),
       onStep: verbose ? (i) => report("debug", `[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`) : undefined,
@@ -204,8 +205,9 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
       } catch {}
       for (const line of blocked) report("note", line);
       // --net none: a command that failed after looking names up is told why, once (src/net/names.ts).
-      if (net && plan.net.mode === "none" && outcome.exitCode !== 0) {
-        const note = (require("./net/names.ts") as typeof import("./net/names.ts")).offlineNote(net.names.asked());
+      const asked = net && plan.net.mode === "none" && outcome.exitCode !== 0 ? net.asked() : [];
+      if (asked.length) {
+        const note = (require("./net/names.ts") as typeof import("./net/names.ts")).offlineNote(asked);
         if (note) report("note", note);
       }
       for (const line of outcome.warnings ?? []) report("warn", line);

@@ -1,12 +1,13 @@
 // Run a plan: start the executor, follow its reports, forward signals, relay the terminal, build the result.
 import { NsboxError } from "./errors.ts";
-import { closeFd, killPid, pidfdOpen, pipe, receiveFd, socketPair, spawnPlan, waitPid } from "./executor.ts";
+import { closeFd, killPid, pidfdOpen, pipe, rawSyscall, receiveFd, socketPair, spawnPlan, waitPid } from "./executor.ts";
 import { explainClone, explainStep } from "./explain.ts";
 import { REPORT, SIGNAL } from "./kernel.ts";
 import { wakeInterruptChecks } from "./net/interrupt.ts";
 import { encodePlan } from "./ops.ts";
 import { FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
 import { holdWatches, releaseWatches, type Held } from "./plan/protected.ts";
+import { writeSync } from "node:fs";
 import { constants } from "node:os";
 import { recordWorkDirs, removeWorkDirs, type WorkRecord } from "./work-dirs.ts";
 
@@ -37,6 +38,8 @@ export interface SuperviseHooks {
    * returns (a throw fails the step). Without it: destinations inside the sandbox only.
    */
   onNotify?: (listener: number, pid: number) => void;
+  /** Called instead of onNotify when the kernel gave the sandbox no listener (one is in place above it): it runs as in proxy mode. */
+  onNoListener?: () => void;
   /**
    * Told, at once, when a hook above throws or a report can't be handled: the sandbox goes on
    * (a crash of nsbox's side must not kill the payload). Without it, the line joins `warnings`.
@@ -148,15 +151,16 @@ export function start(plan: Plan, hooks: SuperviseHooks = {}): Running {
 }
 
 const EIO = 5;
+const NR_PIDFD_GETFD = 438; // the same number on x86_64 and aarch64
 /**
  * nsbox's copy of descriptor `fd` of PID 1 (its seccomp listener): pidfd_getfd works while PID 1
- * is still dumpable and alone in the sandbox (before SPAWN). -errno when it fails.
+ * is still dumpable and alone in the sandbox (before SPAWN). -errno when it fails. Through the
+ * executor's generic system call: nothing of the network's code is read for it.
  */
 function takeListener(pid: number, fd: number): number {
-  const { pidfdGetfd } = require("./net/sys.ts") as typeof import("./net/sys.ts");
   const pidfd = pidfdOpen(pid);
   if (pidfd < 0) return pidfd;
-  const listener = pidfdGetfd(pidfd, fd);
+  const listener = rawSyscall(new BigInt64Array([BigInt(NR_PIDFD_GETFD), BigInt(pidfd), BigInt(fd), 0n, 0n, 0n, 0n]));
   closeFd(pidfd);
   return listener;
 }
@@ -224,6 +228,7 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, kill: (sig
         } else if (kind === REPORT.NOTIFY && value! < 0) {
           // Another seccomp listener above this sandbox (nested): it runs without, as in proxy mode.
           if (hooks.verbose) warn("network: proxy (a seccomp listener is in place already: a sandbox or container around nsbox)");
+          if (hooks.onNoListener) await guarded("starting the network without a listener", () => hooks.onNoListener!());
         } else if (kind === REPORT.NOTIFY) {
           // PID 1 waits for one byte: 0 once nsbox holds the listener, else the errno that fails the step.
           // The hook starts serving before PID 1 goes on; if it can't, the step fails (a payload
@@ -238,8 +243,9 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, kill: (sig
               listener = -EIO;
             }
           }
-          const { write } = require("./net/sys.ts") as typeof import("./net/sys.ts");
-          write(controlParent, new Uint8Array([listener < 0 ? Math.min(-listener, 255) : 0]));
+          try {
+            writeSync(controlParent, new Uint8Array([listener < 0 ? Math.min(-listener, 255) : 0]));
+          } catch {} // PID 1 gone: its end-of-file ends this loop
         } else if (kind === REPORT.LISTEN) {
           const listener = receiveFd(controlParent);
           if (listener >= 0) {

@@ -4,10 +4,15 @@
 // sandbox (its own lo, abstract Unix names) is reached and every other one refused. Real
 // sandboxes; the control for each refusal is the same call with the filter off (proxy mode).
 import { describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { readHost } from "../src/host.ts";
 import { netMode } from "../src/net/mode.ts";
+import { readNotifications } from "../src/net/watcher.ts";
+import type { SandboxOptions } from "../src/options.ts";
+import { buildPlan } from "../src/plan/index.ts";
 import { notifyProgram } from "../src/plan/seccomp-notify.ts";
+import { start } from "../src/supervise.ts";
 import { collect, NSBOX, nsbox, scratchDir } from "./helpers.ts";
 
 const BUN = process.execPath;
@@ -229,6 +234,27 @@ print("refused" if r == -1 and ctypes.get_errno() == 38 else "kernel")`;
     const allow = ["--seccomp", "none", "--net", "allow=127.0.0.1:9", "--", "python3", "-c", script];
     expect((await nsbox(allow, { env })).stdout.trim()).toBe("refused");
     expect((await nsbox(allow, { env: proxyEnv })).stdout.trim()).toBe("kernel");
+  });
+
+  test("a trapped call nsbox can't decide (its dispatcher fails to load) is answered EPERM, neither let through nor left waiting; control: the dispatcher answers ECONNREFUSED", async () => {
+    const dir = scratchDir();
+    const script = "import socket, errno\nfor i in range(2):\n  s = socket.socket()\n  try: s.connect(('127.0.0.1', 9)); print('connected')\n  except OSError as e: print(errno.errorcode[e.errno])";
+    const run = async (failing: boolean) => {
+      const file = join(dir, failing ? "failing.out" : "control.out");
+      writeFileSync(file, "");
+      const out = openSync(file, "w");
+      const plan = buildPlan(["python3", "-c", script], { net: ["none"] } as SandboxOptions, readHost(dir), { terminal: null });
+      const running = start(plan, {
+        forwardSignals: false,
+        stdio: { stdin: -1, stdout: out, stderr: out },
+        onNotify: failing ? (listener) => void readNotifications(listener, () => { throw new Error("can't read the dispatcher"); }) : undefined,
+      });
+      const outcome = await running.outcome;
+      closeSync(out);
+      return { exitCode: outcome.exitCode, out: readFileSync(file, "utf8") };
+    };
+    expect(await run(true)).toEqual({ exitCode: 0, out: "EPERM\nEPERM\n" });
+    expect(await run(false)).toEqual({ exitCode: 0, out: "ECONNREFUSED\nECONNREFUSED\n" });
   });
 
   test("--net host gets no notify filter", async () => {

@@ -7,7 +7,7 @@ import { arch } from "node:os";
 import { PROXY_PORT } from "../plan/network.ts";
 import { refusal } from "./address-policy.ts";
 import type { NameBook } from "./names.ts";
-import { findRule, addressValue, parseRule, type Rule } from "./rules.ts";
+import { findRule, addressValue, type Rule } from "./rules.ts";
 import { abandon, connectInterruptible, INTERRUPTED, interruption } from "./interrupt.ts";
 import { encodeInet } from "./sockaddr.ts";
 import * as sys from "./sys.ts";
@@ -38,7 +38,6 @@ export interface EgressOptions {
 type Inet = { family: 2 | 10; address: string; port: number };
 
 const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
 const POLLOUT = 4, POLLNVAL = 32;
 const SOL_SOCKET = 1, SO_ERROR = 4, SO_SNDTIMEO = 21;
 const TCP_SYN_SENT = 2;
@@ -356,26 +355,6 @@ export function egress(opts: EgressOptions) {
     if (isLoopbackOrUnspecified(to.address)) return { address: encodeInet(to.address, to.port, to.family) };
     reportUdp(to, { reason: "UDP goes only to the sandbox's own loopback and its resolver", name: nameOf(to.address) });
     return { errno: errno("EPERM") };
-  }
-
-  // The first decision pays for reading this host's addresses and for compiling the code above
-  // (about 4 ms): paid here, while the sandbox's command starts, not in its first connect.
-  decideTcp({ family: 2, address: "192.0.2.1", port: 9 });
-  decideTcp({ family: 2, address: "127.0.0.1", port: 9 });
-  // install() on descriptor -1 and listener -1: compiled, refused (EBADF) before any effect.
-  const nobody = { id: 0n, pid: process.pid, nr: sys.NR.connect, arch: 0, ip: 0n, args: [0n, 0n, 0n, 0n, 0n, 0n] };
-  install({ n: nobody, listener: -1, fdFlags: { nonblock: true, cloexec: false } } as Call, -1, { family: 2, address: "192.0.2.1", port: 9 }, undefined);
-  // And the address policy as an allowed loopback destination meets it (a rule of its own, not the user's).
-  refusal("127.0.0.1", 9, [parseRule("127.0.0.1:9")], freshOwn());
-  refusal("::1", 9, [parseRule("[::1]:9")], freshOwn());
-  const probe = sys.socket(2, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); // never connected
-  if (probe >= 0) {
-    inodeKey(probe);
-    // A host socket made and closed at once: an address of 2 bytes is refused (EINVAL) before anything is sent.
-    const made = sys.hostConnect(probe, 2, new Uint8Array([2, 0]));
-    if (made.fd >= 0) sys.close(made.fd);
-    readyNow(probe, POLLOUT);
-    sys.close(probe);
   }
 
   return { connectInet, sendDestination };

@@ -6,14 +6,17 @@
 // handler) waits for nsbox's answer. So while a wait is held nsbox looks at the thread's
 // pending signals: on a modest timer, and at once when nsbox itself forwards a signal.
 import { ptr } from "bun:ffi";
-import { arch } from "node:os";
-import * as sys from "./sys.ts";
 import type { Call } from "./unotify.ts";
+
+type Sys = typeof import("./sys.ts");
+let sysModule: Sys | undefined;
+/** src/net/sys.ts, read at the first held wait: supervise reads this file at every start (wakeInterruptChecks). */
+const sys = (): Sys => (sysModule ??= require("./sys.ts") as Sys);
 
 /** A revents bit no poll(2) event uses: the wait ended because the caller has a caught signal pending. */
 export const INTERRUPTED = 1 << 16;
 
-const X64 = arch() === "x64";
+const X64 = process.arch === "x64";
 const NR_PREAD64 = X64 ? 17 : 67, NR_SHUTDOWN = X64 ? 48 : 210;
 const O_RDONLY = 0, O_CLOEXEC = 0o2000000, SHUT_RDWR = 2;
 /** How often a held wait looks (ms): the payload's Ctrl-C answered within about this. */
@@ -31,7 +34,7 @@ let timer: ReturnType<typeof setInterval> | undefined;
  */
 function caughtPending(fd: number): boolean | undefined {
   const buf = new Uint8Array(4096);
-  const n = sys.syscall(NR_PREAD64, fd, ptr(buf), buf.length, 0);
+  const n = sys().syscall(NR_PREAD64, fd, ptr(buf), buf.length, 0);
   if (n <= 0) return undefined;
   const text = new TextDecoder().decode(buf.subarray(0, n));
   const mask = (key: string): bigint => {
@@ -44,15 +47,15 @@ function caughtPending(fd: number): boolean | undefined {
 function look(): void {
   for (const check of checks) {
     if (check.fd === -1) {
-      const fd = sys.openPath(`/proc/${check.c.n.pid}/status`, O_RDONLY | O_CLOEXEC);
+      const fd = sys().openPath(`/proc/${check.c.n.pid}/status`, O_RDONLY | O_CLOEXEC);
       // Opened while the notification is pending: the file is the caller's thread's (it stays bound to it).
-      check.fd = fd >= 0 && sys.notifIdValid(check.c.listener, check.c.n.id) ? fd : -2;
-      if (check.fd === -2) sys.close(fd);
+      check.fd = fd >= 0 && sys().notifIdValid(check.c.listener, check.c.n.id) ? fd : -2;
+      if (check.fd === -2) sys().close(fd);
     }
     if (check.fd < 0) continue;
     const pending = caughtPending(check.fd);
     // Read, then still the caller's: the status was the waiting thread's. Gone: end the wait too.
-    if (pending !== false || !sys.notifIdValid(check.c.listener, check.c.n.id)) check.fire();
+    if (pending !== false || !sys().notifIdValid(check.c.listener, check.c.n.id)) check.fire();
   }
 }
 
@@ -81,7 +84,7 @@ export function interruption(c: Call): { promise: Promise<number>; done(): void 
       if (ended) return;
       ended = true;
       checks.delete(check);
-      sys.close(check.fd);
+      sys().close(check.fd);
       if (checks.size === 0 && timer) {
         clearInterval(timer);
         timer = undefined;
@@ -113,7 +116,7 @@ export async function connectInterruptible(c: Call, fd: number, address: Uint8Ar
   const i = interruption(c);
   try {
     const r = await Promise.race([c.connect(fd, address, hold), i.promise]);
-    return r === INTERRUPTED ? -sys.ERRNO.EINTR! : r;
+    return r === INTERRUPTED ? -sys().ERRNO.EINTR! : r;
   } finally {
     i.done();
   }
@@ -121,6 +124,6 @@ export async function connectInterruptible(c: Call, fd: number, address: Uint8Ar
 
 /** A half-made host connection given up: shut at once (its wait ends), closed when the watcher lets go of it. */
 export function abandon(fd: number, waited: Promise<unknown>): void {
-  sys.syscall(NR_SHUTDOWN, fd, SHUT_RDWR);
-  void waited.then(() => sys.close(fd));
+  sys().syscall(NR_SHUTDOWN, fd, SHUT_RDWR);
+  void waited.then(() => sys().close(fd));
 }

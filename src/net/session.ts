@@ -1,14 +1,16 @@
 // A sandbox's network session on the CLI side: the proxy's lifetime, the notifications of
 // transparent egress, the resolver, the live or final report of what was blocked, and --net-log.
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, realpathSync, writeSync } from "node:fs";
+import { closeSync, writeSync } from "node:fs";
 import { networkInterfaces } from "node:os";
-import { resolve } from "node:path";
-import { fileError, fileKind, openFileLimit } from "../errno.ts";
-import { NsboxError } from "../errors.ts";
+import { fileError, openFileLimit } from "../errno.ts";
 import type { EgressEvent } from "./egress.ts";
-import { NameBook } from "./names.ts";
+import type { NameBook } from "./names.ts";
 import { isIP, type Rule } from "./rules.ts";
 import type { NetEvent, Proxy, ProxyOptions } from "./proxy.ts";
+import { ENDED, readNotifications, type Served } from "./watcher.ts";
+import type { LogNamed } from "./net-log.ts";
+
+export type { LogNamed };
 import type { AllowedSocket } from "../plan/allow-sockets.ts";
 
 /** One line of --net-log: the proxy's decisions, and those of transparent egress (tcp, udp), the resolver (dns) and Unix sockets. */
@@ -32,91 +34,16 @@ export interface NetSession {
   onListen(fd: number, which?: "proxy" | "resolver" | "diag"): void;
   /** For supervise: serve the seccomp notifications of the sandbox's connects and sends (the callee owns the listener). */
   onNotify(listener: number): void;
+  /** For supervise: the sandbox has no listener (one is in place above it): what was held for onNotify is served at once. */
+  onNoListener(): void;
   /** For supervise: serve DNS on the UDP socket bound to 127.0.0.53:53 inside (the callee owns it). */
   onResolver(fd: number): void;
-  /** The names the sandbox looked up, and which addresses were answered for them. */
-  names: NameBook;
+  /** The names the sandbox looked up, and which addresses were answered for them (made at first use). */
+  readonly names: NameBook;
+  /** The names asked, in order (none when nothing was: nothing is read for it). */
+  asked(): string[];
   /** Stop the proxy, the resolver and the notifications; the lines to print about what was blocked (empty when live). */
   finish(): string[];
-}
-
-const O_PATH = 0o10000000;
-
-/** How a refusal of the log file names it: `--net-log FILE`, the config file's key, or the library's `netLog`. */
-export interface LogNamed {
-  text: string;
-  option?: string;
-}
-
-/**
- * Open --net-log once, for the whole run. Security decision: the file may lie in a directory
- * the payload writes (the project), and a file it left there from an earlier run may be a
- * symlink or a hard link to the user's ~/.bashrc, whose next start would run the log's lines.
- * So each directory on the path is opened relative to the one before (through
- * /proc/self/fd/N, as openat would) without following a symlink, the file itself with
- * O_NOFOLLOW, and it must be a regular file of the user's with no other link; every line is
- * then written through this one descriptor, never reopened by name.
- */
-export function openNetLog(path: string, named: LogNamed = { text: `--net-log ${path}`, option: "--net-log" }): number {
-  const fail = (why: string, hint?: string) => new NsboxError("PATH_NOT_FOUND", `${named.text}: ${why}`, { option: named.option, path, hint });
-  const full = resolve(path);
-  const parts = full.split("/").filter(Boolean);
-  const name = parts.pop();
-  if (!name) throw fail("not a file");
-  let dir = openSync("/", O_PATH | constants.O_DIRECTORY | constants.O_CLOEXEC);
-  let fd: number;
-  try {
-    let at = "";
-    for (const part of parts) {
-      at += `/${part}`;
-      let next: number;
-      try {
-        next = openSync(`/proc/self/fd/${dir}/${part}`, O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_CLOEXEC);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === "ENOTDIR" || code === "ELOOP") throw fail(`${at} is a symlink or not a directory`, symlinkHint(full));
-        throw fail(`can't open ${at}: ${describe(e)}`);
-      }
-      closeSync(dir);
-      dir = next;
-    }
-    try {
-      fd = openSync(`/proc/self/fd/${dir}/${name}`, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY | constants.O_CLOEXEC, 0o600);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ELOOP") throw fail("it is a symlink; nsbox writes its log only to a regular file", "remove it, or give another path");
-      throw fail(`can't write it: ${describe(e)}`);
-    }
-  } finally {
-    closeSync(dir);
-  }
-  const st = fstatSync(fd);
-  const why = !st.isFile() ? `it is ${fileKind(st.mode)}, not a regular file`
-    : st.uid !== process.getuid!() ? `owned by uid ${st.uid}, not by you`
-    : st.nlink !== 1 ? "it has other hard links (it may be another file of yours)"
-    : undefined;
-  if (why) {
-    closeSync(fd);
-    // /dev/null or /dev/zero is not the user's to remove: name a file instead.
-    throw fail(why, st.isFile() ? "remove it, or give another path" : "give the path of a regular file (it is created when missing)");
-  }
-  try {
-    ftruncateSync(fd, 0); // EPERM on an append-only file (chattr +a)
-  } catch (e) {
-    closeSync(fd);
-    throw fail(`can't empty it: ${fileError(e)}`, "remove it, or give another path");
-  }
-  return fd;
-}
-
-const describe = (e: unknown) => ((e as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : fileError(e));
-
-function symlinkHint(full: string): string | undefined {
-  try {
-    return `give the path without symlinks: ${realpathSync(full)}`;
-  } catch {
-    return "give a path without symlinks";
-  }
 }
 
 /**
@@ -161,38 +88,32 @@ function blockedLine(e: SessionEvent): string {
 
 const systemAddresses = () => Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 
+const POLLIN = 1;
+
 /**
  * `rules`: the sandbox's --net allow rules (none for --net none). `transparent`: its connections
- * will come through onNotify (plan.egress): their modules are read early. `live`: each blocked
- * connection as it happens (verbose). `warn`: told once when handling an event throws (a
- * `live` that fails, say): the proxy and the sandbox go on, and so does the log.
+ * will come through onNotify (plan.egress). `live`: each blocked connection as it happens
+ * (verbose). `warn`: told once when handling an event throws (a `live` that fails, say): the
+ * proxy and the sandbox go on, and so does the log.
+ *
+ * Nothing of the network's code is read here, nor when the sandbox passes its sockets: in
+ * transparent mode the resolver's and the proxy's sockets are held, and the notification
+ * watcher (src/net/watcher.ts) says when the first datagram or connection is waiting on one;
+ * the resolver (node:dgram, dns-packet) or the proxy (node:net) is read and started then, and
+ * the dispatcher, egress and the Unix-socket policy at the first trapped call. A payload that
+ * never connects or looks a name up pays for none of them. What arrives meanwhile waits in the
+ * kernel: a datagram or a connection in its socket's queue, a trapped call unanswered.
  */
 export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; transparent?: boolean; allowSockets?: readonly AllowedSocket[]; logFile?: string; logNamed?: LogNamed; live?: (line: string) => void; warn?: (line: string) => void; proxy?: ProxyOptions }): NetSession {
-  // The proxy (and node:net, 15 ms) only for --net allow=; read now, while descriptors are free.
-  const startProxy = opts.mode === "none" ? undefined : (require("./proxy.ts") as typeof import("./proxy.ts")).startProxy;
-  // The resolver's (node:dgram, 5 ms) and transparent egress's modules (the FFI of sys.ts) are
-  // read once this turn ends: the sandbox is then being set up, on another CPU, until it passes
-  // its sockets; dns-packet at the first query. Under a tight ulimit -n, all now: the running
-  // sandbox may leave nsbox no descriptor to read them with.
-  const { startResolver, loadResolver } = require("./resolver.ts") as typeof import("./resolver.ts");
-  const loadModules = (now: boolean) => {
-    loadResolver(now);
-    // The watcher's module (unotify.ts) is wanted at onNotify; egress and the Unix-socket policy
-    // only at the first trapped call (a payload that never connects never reads them).
-    if (opts.transparent) {
-      require("./unotify.ts");
-      if (now) require("./egress.ts"), require("./unix-socket.ts");
-    }
-  };
-  if ((openFileLimit() ?? Infinity) < 64) loadModules(true);
-  else {
-    setImmediate(() => {
-      try {
-        loadModules(false);
-      } catch {}
-    });
+  // Under a tight ulimit -n, every module now: the running sandbox may leave nsbox no descriptor
+  // to read one with (FDS_NEEDED counts the sandbox's, not these).
+  if ((openFileLimit() ?? Infinity) < 64) {
+    if (opts.mode !== "none") require("./proxy.ts");
+    (require("./resolver.ts") as typeof import("./resolver.ts")).loadResolver(true);
+    require("./names.ts");
+    if (opts.transparent) require("./unotify.ts"), require("./egress.ts"), require("./unix-socket.ts");
   }
-  let log = opts.logFile === undefined ? -1 : openNetLog(opts.logFile, opts.logNamed);
+  let log = opts.logFile === undefined ? -1 : (require("./net-log.ts") as typeof import("./net-log.ts")).openNetLog(opts.logFile, opts.logNamed);
   const blocked = new Map<string, string>();
   /**
    * A connect refused on the sandbox's loopback, by port (its report key), and the loopback ports
@@ -204,12 +125,16 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
   let more = 0;
   let logFailed: string | undefined;
   let proxy: Proxy | undefined;
-  let notifications: { stop(): void } | undefined;
+  let notifications: Served | undefined;
   let unix: { close(): void } | undefined;
   let resolver: { close(): void } | undefined;
+  let finished = false;
   /** The sandbox's NETLINK_SOCK_DIAG socket (src/net/unix-diag.ts), until the Unix-socket policy owns it. */
   let diag = -1;
-  const names = new NameBook();
+  /** The resolver's and the proxy's sockets, until their first datagram or connection (transparent mode). */
+  const held = { resolver: -1, proxy: -1 };
+  let book: NameBook | undefined;
+  const names = () => (book ??= new (require("./names.ts") as typeof import("./names.ts")).NameBook());
   const onEvent = (e: SessionEvent) => {
     // A write that fails (the disk the payload shares filled up) ends the log, not nsbox.
     if (log >= 0) {
@@ -250,57 +175,90 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
   const stamped = (e: (Omit<SessionEvent, "time"> & { time?: string }) | EgressEvent) => safeEvent({ time: new Date().toISOString(), ...e });
   const ownAddresses = opts.proxy?.ownAddresses ?? systemAddresses;
   const onResolver = (fd: number) => {
-    resolver = startResolver(fd, { mode: opts.mode ?? "allow", rules, names, onEvent: stamped, resolve: opts.proxy?.resolve, ownAddresses });
+    resolver = (require("./resolver.ts") as typeof import("./resolver.ts")).startResolver(fd, { mode: opts.mode ?? "allow", rules, names: names(), onEvent: stamped, resolve: opts.proxy?.resolve, ownAddresses });
+  };
+  const onProxy = (fd: number) => {
+    proxy = (require("./proxy.ts") as typeof import("./proxy.ts")).startProxy(fd, rules, safeEvent, opts.proxy);
+  };
+  /** Start serving a held socket; a failure is said (the socket is the server's, closed by it). */
+  const serveHeld = (which: "resolver" | "proxy") => {
+    const fd = held[which];
+    if (fd < 0 || finished) return;
+    held[which] = -1;
+    try {
+      (which === "resolver" ? onResolver : onProxy)(fd);
+    } catch (e) {
+      opts.warn?.(`starting the network ${which} failed (${e instanceof Error ? e.message : String(e)}); the sandbox goes on`);
+    }
+  };
+  const serveAllHeld = () => {
+    serveHeld("resolver");
+    serveHeld("proxy");
+  };
+  /**
+   * The first trapped call: the dispatcher, and egress and the Unix-socket policy, are read and
+   * built now (nsbox's main thread, a few milliseconds, once); that call, and any that come
+   * meanwhile, wait for them, unanswered.
+   */
+  const firstCall = (listener: number, served: Served): ((n: import("./sys.ts").Notification) => void) => {
+    const { answer } = require("./unotify.ts") as typeof import("./unotify.ts");
+    type Handlers = import("./unotify.ts").NotifyHandlers & { close(): void };
+    let built: Handlers | undefined;
+    let failed = false;
+    const handlers = (): Handlers => {
+      if (built) return built;
+      try {
+        return build();
+      } catch (e) {
+        // The call is refused (EPERM, as any handler's throw); said once.
+        if (!failed) opts.warn?.(`serving the sandbox's connections failed (${e instanceof Error ? e.message : String(e)}); its connects and addressed sends now fail`);
+        failed = true;
+        throw e;
+      }
+    };
+    const build = (): Handlers => {
+      const { egress } = require("./egress.ts") as typeof import("./egress.ts");
+      const { withUnixSockets } = require("./unix-socket.ts") as typeof import("./unix-socket.ts");
+      const inet = egress({ rules, names: names(), ownAddresses, report: stamped, mode: opts.mode ?? "allow" });
+      built = withUnixSockets({ connectInet: inet.connectInet, connectUnix: async () => ({ errno: 111 }), sendDestination: inet.sendDestination }, {
+        allowed: opts.allowSockets ?? [],
+        diag,
+        report: (b) => stamped({ action: b.action, protocol: "unix", host: b.path, port: 0, reason: b.reason, call: b.call }),
+      });
+      diag = -1;
+      return built;
+    };
+    unix = { close: () => built?.close() };
+    const wrapped: import("./unotify.ts").NotifyHandlers = {
+      connectInet: (c, to) => handlers().connectInet(c, to),
+      connectUnix: (c, to) => handlers().connectUnix(c, to),
+      sendDestination: (c, to) => handlers().sendDestination(c, to),
+    };
+    return (n) => answer(listener, n, wrapped, served);
   };
   return {
-    names,
+    get names() {
+      return names();
+    },
+    asked: () => book?.asked() ?? [],
     onListen(fd, which = "proxy") {
       if (which === "diag") {
         if (diag >= 0) closeQuietly(diag);
         diag = fd;
+      } else if (which === "proxy" && opts.mode === "none") closeSync(fd);
+      else if (opts.transparent && !finished) {
+        // Served from the first datagram or connection on (onNotify), or at once without a listener (onNoListener).
+        if (held[which] >= 0) closeQuietly(held[which]);
+        held[which] = fd;
       } else if (which === "resolver") onResolver(fd);
-      else if (startProxy) proxy = startProxy(fd, rules, safeEvent, opts.proxy);
-      else closeSync(fd);
+      else onProxy(fd);
     },
     onResolver,
     onNotify(listener) {
       try {
-        const { serveNotifications } = require("./unotify.ts") as typeof import("./unotify.ts");
-        // Egress and the Unix-socket policy are read and built at the first trapped call: that
-        // call waits for them (nsbox's main thread, a few milliseconds, once), no call is answered
-        // before they are in place, and a sandbox that never connects never pays for them.
-        type Handlers = import("./unotify.ts").NotifyHandlers & { close(): void };
-        let built: Handlers | undefined;
-        let failed = false;
-        const handlers = (): Handlers => {
-          if (built) return built;
-          try {
-            return build();
-          } catch (e) {
-            // The call is refused (EPERM, as any handler's throw); said once.
-            if (!failed) opts.warn?.(`serving the sandbox's connections failed (${e instanceof Error ? e.message : String(e)}); its connects and addressed sends now fail`);
-            failed = true;
-            throw e;
-          }
-        };
-        const build = (): Handlers => {
-          const { egress } = require("./egress.ts") as typeof import("./egress.ts");
-          const { withUnixSockets } = require("./unix-socket.ts") as typeof import("./unix-socket.ts");
-          const inet = egress({ rules, names, ownAddresses, report: stamped, mode: opts.mode ?? "allow" });
-          built = withUnixSockets({ connectInet: inet.connectInet, connectUnix: async () => ({ errno: 111 }), sendDestination: inet.sendDestination }, {
-            allowed: opts.allowSockets ?? [],
-            diag,
-            report: (b) => stamped({ action: b.action, protocol: "unix", host: b.path, port: 0, reason: b.reason, call: b.call }),
-          });
-          diag = -1;
-          return built;
-        };
-        unix = { close: () => built?.close() };
-        notifications = serveNotifications(listener, {
-          connectInet: (c, to) => handlers().connectInet(c, to),
-          connectUnix: (c, to) => handlers().connectUnix(c, to),
-          sendDestination: (c, to) => handlers().sendDestination(c, to),
-        });
+        let answerWith: ((n: import("./sys.ts").Notification) => void) | undefined;
+        const served: Served = readNotifications(listener, (n) => (answerWith ??= firstCall(listener, served))(n));
+        notifications = served;
       } catch (e) {
         // Closed, the listener fails the payload's trapped calls (ENOSYS) instead of leaving them waiting.
         if (!notifications) closeQuietly(listener);
@@ -308,10 +266,25 @@ export function netSession(rules: Rule[], opts: { mode?: "none" | "allow"; trans
           opts.warn?.(`serving the sandbox's connections failed (${e instanceof Error ? e.message : String(e)}); its connects and addressed sends now fail`);
         } catch {}
       }
+      // The held sockets: served at their first readiness (asked once PID 1 is acked: a datagram
+      // or connection that comes first waits in its queue, and poll(2) sees it). The watcher
+      // ended (ENDED: the sandbox is gone) serves nothing; finish() closes them.
+      if (!notifications) return serveAllHeld();
+      const served = notifications;
+      queueMicrotask(() => {
+        for (const which of ["resolver", "proxy"] as const) {
+          const fd = held[which];
+          if (fd >= 0) void served.watch(fd, POLLIN).then((revents) => void (!(revents & ENDED) && held[which] === fd && serveHeld(which)));
+        }
+      });
     },
+    onNoListener: () => serveAllHeld(),
     finish() {
+      finished = true;
       proxy?.close();
       notifications?.stop();
+      for (const fd of [held.resolver, held.proxy]) if (fd >= 0) closeQuietly(fd);
+      held.resolver = held.proxy = -1;
       unix?.close();
       if (diag >= 0) closeQuietly(diag);
       diag = -1;

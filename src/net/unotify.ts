@@ -3,13 +3,13 @@
 // on its own copy of the arguments, on a duplicate of the payload's socket, or answers an errno.
 // Never SECCOMP_USER_NOTIF_FLAG_CONTINUE: another thread of the payload could rewrite the
 // address between nsbox's check and the kernel's own read.
-import { closeFd, pipe, startWatcher } from "../executor.ts";
 import * as sys from "./sys.ts";
 import type { Notification } from "./sys.ts";
 import { AF, decodeSockaddr, encodeInet, encodeUnix } from "./sockaddr.ts";
 import { connectInterruptible, INTERRUPTED, watchInterruptible } from "./interrupt.ts";
+import { readNotifications, type Served } from "./watcher.ts";
 
-export type { Notification };
+export type { Notification, Served };
 
 /** One trapped call, as the handlers see it. */
 export interface Call {
@@ -42,12 +42,6 @@ export interface NotifyHandlers {
   sendDestination(c: Call, to: NonNullable<ReturnType<typeof decodeSockaddr>>): Promise<{ address: Uint8Array } | { errno: number }>; // egress for inet, unix for AF_UNIX (notify routes by family)
 }
 
-export interface Served {
-  watch(fd: number, events: number, cancel?: Promise<number>): Promise<number>;
-  connect(fd: number, address: Uint8Array, hold?: number): Promise<number>;
-  stop(): void;
-}
-
 
 const { ERRNO } = sys;
 const E = (name: string) => ERRNO[name]!;
@@ -66,13 +60,7 @@ const IOV_MAX = 1024;
 const STREAM_CHUNK = 1 << 18;
 /** A datagram, and a message's control data, at most (the kernel's own limits are of this order). */
 const DATAGRAM_MAX = 1 << 19, CONTROL_MAX = 1 << 16;
-const RECORD = 96;
-/** Connects running at once on threads of their own (Call.connect); one more is answered EAGAIN. */
-const CONNECTS_MAX = 256;
-const F_DUPFD_CLOEXEC = 1030;
 
-/** A cancelled wait's place in its descriptor's list until the watcher says it forgot it. */
-const FORGOTTEN = (_: number) => {};
 /** The answer that says the dispatcher must not answer (the notification is gone). */
 const DROP = Symbol("drop");
 class Refused extends Error {
@@ -263,136 +251,18 @@ function translateControl(pidfd: number, control: Uint8Array, opened: number[]):
 
 /** Serve the notifications of `listener` (nsbox's copy, owned from now on) until every filtered process is gone, or stop(). */
 export function serveNotifications(listener: number, handlers: NotifyHandlers): Served {
-  const [recordRead, recordWrite] = pipe("make the pipe the notification watcher writes to");
-  let controlRead: number, controlWrite: number;
-  try {
-    [controlRead, controlWrite] = pipe("make the pipe the notification watcher reads");
-  } catch (e) {
-    closeFd(recordRead);
-    closeFd(recordWrite);
-    throw e;
-  }
-  // Never blocks nsbox: a full request pipe answers that wait with POLLNVAL instead.
-  sys.setFileFlags(controlWrite, O_NONBLOCK);
-  // The record pipe's write end for the connect threads (each takes its own copy): closed when
-  // the watcher ends (stop(), or no process left), so that the records end once they all have.
-  let records = sys.syscall(sys.NR.fcntl, recordWrite, F_DUPFD_CLOEXEC, 0);
-  const started = startWatcher(listener, recordWrite, controlRead);
-  if (started < 0) {
-    for (const fd of [recordRead, recordWrite, controlRead, controlWrite, records]) if (fd >= 0) closeFd(fd);
-    throw new Error(`can't start the notification watcher: errno ${-started}`);
-  }
-  let ended = false;
-  let controlOpen = true;
-  const connecting = new Map<number, (r: number) => void>();
-  let token = 0;
-  const connect = (fd: number, address: Uint8Array, hold = -1): Promise<number> => {
-    // `hold` is the thread's from here on, whatever happens (sys.connectOnThread).
-    const refuse = (errno: number) => (hold >= 0 && sys.close(hold), Promise.resolve(-errno));
-    if (ended || records < 0) return refuse(E("ECONNABORTED"));
-    if (connecting.size >= CONNECTS_MAX) return refuse(E("EAGAIN"));
-    token = (token + 1) & 0x7fffffff;
-    const mine = token;
-    return new Promise((resolve) => {
-      const r = sys.connectOnThread(fd, address, records, mine, hold);
-      if (r < 0) return resolve(r);
-      connecting.set(mine, resolve);
-    });
-  };
-  const closeRecords = () => {
-    if (records >= 0) sys.close(records);
-    records = -1;
-  };
-  const waiting = new Map<number, ((revents: number) => void)[]>();
-  const watch = (fd: number, events: number, cancel?: Promise<number>): Promise<number> => {
-    if (ended || !controlOpen) return Promise.resolve(POLLHUP);
-    return new Promise((resolve) => {
-      const list = waiting.get(fd) ?? [];
-      list.push(resolve);
-      waiting.set(fd, list);
-      if (sys.write(controlWrite, new Uint8Array(new Int32Array([fd, events]).buffer)) !== 8) {
-        list.splice(list.indexOf(resolve), 1);
-        resolve(POLLNVAL);
-      }
-      // Cancelled (src/net/interrupt.ts): the watcher forgets the descriptor, and until it says so
-      // (revents 0) a placeholder takes the records of the old wait, not a later one's on the same number.
-      void cancel?.then((value) => {
-        const at = list.indexOf(resolve);
-        if (at < 0) return;
-        const forgot = controlOpen && sys.write(controlWrite, new Uint8Array(new Int32Array([fd, 0]).buffer)) === 8;
-        if (forgot) list[at] = FORGOTTEN;
-        else list.splice(at, 1);
-        resolve(value);
-      });
-    });
-  };
-  const stop = () => {
-    if (!controlOpen) return;
-    controlOpen = false;
-    closeFd(controlWrite);
-    closeRecords();
-  };
-  const handle = (n: Notification) =>
-    dispatch(listener, n, handlers, watch, connect)
-      .catch(() => ({ errno: E("EPERM") }) as Reply | typeof DROP)
-      .then((reply) => void (reply !== DROP && sys.notifRespond(listener, n.id, reply)));
+  const served: Served = readNotifications(listener, (n) => answer(listener, n, handlers, served));
+  return served;
+}
 
-  // The first trapped call would pay milliseconds for the cold path (the direct bindings' first
-  // calls, the dispatcher's first run, the record stream's first chunk: the watcher writes one
-  // record of kind 0 at once): paid now, while the sandbox starts. On listener -1 nothing can
-  // be reached: the dummy call is "gone" at its first check.
-  const dummy: Notification = { id: 0n, pid: process.pid, nr: sys.NR.connect, arch: 0, ip: 0n, args: [0n, 0n, 16n, 0n, 0n, 0n] };
-  void dispatch(-1, dummy, handlers, watch, connect).catch(() => {});
-  sys.install(dummy, -1, -1, 0, false);
-  sys.notifRespond(-1, 0n, { val: 0 });
-
-  void (async () => {
-    let pending = new Uint8Array(0);
-    try {
-      for await (const chunk of Bun.file(recordRead).stream()) {
-        const data = new Uint8Array(pending.length + chunk.length);
-        data.set(pending);
-        data.set(chunk, pending.length);
-        const v = new DataView(data.buffer);
-        let at = 0;
-        for (; at + RECORD <= data.length; at += RECORD) {
-          const kind = v.getInt32(at, true), fd = v.getInt32(at + 4, true), revents = v.getInt32(at + 8, true);
-          if (kind === 1) {
-            const args: bigint[] = [];
-            for (let i = 0; i < 6; i++) args.push(v.getBigUint64(at + 48 + 8 * i, true));
-            void handle({ id: v.getBigUint64(at + 16, true), pid: v.getUint32(at + 24, true), nr: v.getInt32(at + 32, true), arch: v.getUint32(at + 36, true), ip: v.getBigUint64(at + 40, true), args, raw: data.subarray(at + 16, at + RECORD) });
-          } else if (kind === 2) {
-            const list = waiting.get(fd);
-            if (list?.[0] === FORGOTTEN) {
-              if (revents === 0) list.shift();
-            } else if (revents !== 0) {
-              list?.shift()?.(revents);
-            }
-          } else if (kind === 5) {
-            const done = connecting.get(fd);
-            connecting.delete(fd);
-            done?.(revents);
-          } else if (kind === 3 || kind === 4) {
-            closeRecords();
-          }
-        }
-        pending = data.slice(at);
-      }
-    } catch {
-      // The pipe failed: nothing more comes; end as when every process is gone.
-    } finally {
-      ended = true;
-      stop();
-      closeFd(recordRead);
-      for (const list of waiting.values()) for (const resolve of list) resolve(POLLHUP);
-      waiting.clear();
-      closeRecords();
-      for (const resolve of connecting.values()) resolve(-E("ECONNABORTED"));
-      connecting.clear();
-      sys.close(listener);
-    }
-  })();
-  return { watch, connect, stop };
+/**
+ * Decide trapped call `n` with `handlers` and answer it: the handlers' reply, EPERM when they
+ * throw, nothing when the call is gone. Never CONTINUE.
+ */
+export function answer(listener: number, n: Notification, handlers: NotifyHandlers, served: Served): void {
+  void dispatch(listener, n, handlers, served.watch, served.connect)
+    .catch(() => ({ errno: E("EPERM") }) as Reply | typeof DROP)
+    .then((reply) => void (reply !== DROP && sys.notifRespond(listener, n.id, reply)));
 }
 
 /** Decide and execute one trapped call: its answer, or DROP when it is gone already. */

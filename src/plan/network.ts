@@ -1,7 +1,5 @@
 // The network a sandbox gets: none (its own namespace with lo), the host's, or allowed hosts through nsbox's proxy.
 import type { Host } from "../host.ts";
-import { refusal } from "../net/address-policy.ts";
-import { configuredRegistries } from "../net/registries.ts";
 import { findRule, parseRule, type Rule } from "../net/rules.ts";
 import type { NetSpec } from "../options/net.ts";
 
@@ -21,6 +19,8 @@ export function netChoice(spec: NetSpec, host: Host): NetChoice {
   // @registries' rules are marked: they never open an internal or private address (src/net/address-policy.ts).
   const rules = spec.entries.flatMap((e): Rule[] => {
     if (e !== "@registries") return [e];
+    // Read only here: most runs name no @registries.
+    const { configuredRegistries } = require("../net/registries.ts") as typeof import("../net/registries.ts");
     const found = configuredRegistries(host.home, host.cwd, host.env, host.uid);
     notes.push(...found.notes);
     return found.registries.flatMap((r) => {
@@ -42,8 +42,12 @@ export function netChoice(spec: NetSpec, host: Host): NetChoice {
  */
 export function proxyEnv(rules: Rule[]): Record<string, string> {
   const http = `http://127.0.0.1:${PROXY_PORT}`;
-  // Only a rule that opens the host's loopback under the address policy (127.0.0.0/8:80, not 0.0.0.0/0).
-  const hostLoopback = ["127.0.0.1", "::1"].some((a) => rules.some((r) => refusal(a, r.port ?? 1, [r], []) === undefined && (r.kind === "host" || findRule([r], a, r.port ?? 1))));
+  // Only a rule that opens the host's loopback under the address policy (127.0.0.0/8:80, not
+  // 0.0.0.0/0): an address range or `localhost`, the only rules that can (the policy, with its
+  // ranges, is read only when there is one).
+  const candidates = rules.filter((r) => r.kind === "cidr" || (r.kind === "host" && r.host === "localhost"));
+  const refusal = candidates.length ? (require("../net/address-policy.ts") as typeof import("../net/address-policy.ts")).refusal : undefined;
+  const hostLoopback = ["127.0.0.1", "::1"].some((a) => candidates.some((r) => refusal!(a, r.port ?? 1, [r], []) === undefined && (r.kind === "host" || findRule([r], a, r.port ?? 1))));
   const vars: Record<string, string> = {
     HTTP_PROXY: http, HTTPS_PROXY: http, ALL_PROXY: `socks5h://127.0.0.1:${PROXY_PORT}`,
     NO_PROXY: hostLoopback ? "" : "localhost,127.0.0.1,::1",
