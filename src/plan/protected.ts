@@ -11,6 +11,7 @@ import type { MountSpec } from "./mount-spec.ts";
 import { expandPath } from "./host-path.ts";
 import type { Host } from "../host.ts";
 import { configDir } from "../trust.ts";
+import { packageRoot } from "../package-root.ts";
 
 /** A path, relative to the root of a writable share, that the host's tools run or obey. */
 export interface ProtectedPath {
@@ -79,12 +80,15 @@ export const PROTECTED: readonly ProtectedPath[] = [
 
 /**
  * nsbox's own files, wherever this copy of nsbox is: what its next start loads (its sources, its
- * bin and the link to it, its configuration for Bun, the packages it imports). Guarded like
- * PROTECTED when a writable share holds them, e.g. `nsbox -- bash` run from nsbox's checkout.
+ * build, its bin and the link to it, its configuration for Bun, the packages it imports). Guarded
+ * like PROTECTED when a writable share holds them, e.g. `nsbox -- bash` run from nsbox's checkout.
+ * Worked out at the first plan, not at load: Bun.resolveSync costs about 2 ms.
  */
-const OWN_CODE: readonly string[] = (() => {
-  const pkg = realpathOr(join(import.meta.dir, "..", ".."));
-  const own = ["bin", "src", "package.json", "tsconfig.json", "bunfig.toml", "node_modules"].map((e) => join(pkg, e));
+let ownCode: readonly string[] | undefined;
+function ownCodePaths(): readonly string[] {
+  if (ownCode) return ownCode;
+  const pkg = realpathOr(packageRoot());
+  const own = ["bin", "src", "dist", "package.json", "tsconfig.json", "bunfig.toml", "node_modules"].map((e) => join(pkg, e));
   // A project-local install: node_modules/.bin/nsbox is the link the shell runs.
   if (pkg.endsWith("/node_modules/nsbox")) own.push(join(pkg, "..", ".bin", "nsbox"));
   for (const dep of ["consola"]) {
@@ -94,8 +98,8 @@ const OWN_CODE: readonly string[] = (() => {
       if (at >= 0) own.push(entry.slice(0, at + `/node_modules/${dep}`.length));
     } catch {}
   }
-  return own;
-})();
+  return (ownCode = own);
+}
 
 function realpathOr(path: string): string {
   try {
@@ -245,7 +249,7 @@ class Collector {
    * node_modules): the user's next nsbox run executes it, before any sandbox exists.
    */
   ownCode(): void {
-    for (const path of OWN_CODE) {
+    for (const path of ownCodePaths()) {
       const inner = this.inside(path);
       if (inner) this.path(inner);
     }
