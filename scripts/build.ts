@@ -107,7 +107,11 @@ function compileExecutor(root: string, out: string, hash: string): boolean {
   if (!gcc) return false;
   const hashFile = join(out, "source-hash.c");
   writeFileSync(hashFile, `const char *nsbox_source_hash(void) { return "${hash}"; }\n`);
-  const r = Bun.spawnSync([gcc, "-O2", "-fPIC", "-shared", "-fno-stack-protector", "-o", join(out, executorObject()), join(root, "src", "executor", "executor.c"), hashFile], { stderr: "pipe", stdout: "pipe" });
+  // The C is written for TinyCC, which does not optimise: no assumption that pointers of two
+  // types never alias (control messages are read through int *) or that int arithmetic never
+  // wraps may change what it does.
+  const flags = ["-O2", "-fPIC", "-shared", "-fno-stack-protector", "-fno-strict-aliasing", "-fwrapv"];
+  const r = Bun.spawnSync([gcc, ...flags, "-o", join(out, executorObject()), join(root, "src", "executor", "executor.c"), hashFile], { stderr: "pipe", stdout: "pipe" });
   rmSync(hashFile);
   if (r.exitCode !== 0) throw new Error(`gcc could not compile src/executor/executor.c:\n${r.stderr.toString()}`);
   return true;
