@@ -2,9 +2,9 @@
 // is read-only inside a sandbox whose writable share holds it, e.g. `nsbox -- bash` started in
 // nsbox's checkout as the README's first command does. The next nsbox start would run it.
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
-import { existsSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { ROOT, cleanedUp, collect, nsbox, readableCheckout } from "./helpers.ts";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ROOT, cleanedUp, collect, nsbox, readableCheckout, scratchIn } from "./helpers.ts";
 
 setDefaultTimeout(60_000);
 const made = cleanedUp();
@@ -43,5 +43,27 @@ describe("nsbox's own code in a writable share", () => {
     expect(readdirSync(copy)).not.toContain("dist");
     expect(readdirSync(copy)).toContain("distx");
     made.push(join(copy, "pwned"));
+  });
+
+  it("in a project-local install, its build and the packages it loads (hoisted beside it) are read-only too (control: the project's own file)", async () => {
+    // Installing fetches consola and dns-packet from the npm registry into a private cache.
+    const work = scratchIn(made);
+    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}`, BUN_INSTALL_CACHE_DIR: join(work, "cache") };
+    const dest = join(work, "pack");
+    mkdirSync(dest);
+    expect(await collect([process.execPath, "pm", "pack", "--destination", dest, "--quiet"], { cwd: ROOT, env })).toMatchObject({ exitCode: 0 });
+    const project = join(work, "project");
+    mkdirSync(project);
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "uses-nsbox", private: true }));
+    const tarball = join(dest, readdirSync(dest).find((f) => f.endsWith(".tgz"))!);
+    expect(await collect([process.execPath, "add", tarball], { cwd: project, env })).toMatchObject({ exitCode: 0 });
+    const own = ["node_modules/nsbox/dist/nsbox.js", "node_modules/nsbox/src/cli.ts", "node_modules/consola/package.json", "node_modules/dns-packet/package.json", "node_modules/@leichtgewicht/ip-codec/package.json"];
+    for (const f of own) expect(existsSync(join(project, f))).toBe(true);
+    const r = await collect(["./node_modules/.bin/nsbox", "--", "sh", "-c", [
+      `for f in ${own.join(" ")}; do if test -w "$f"; then echo "writable $f"; fi; done`,
+      "touch node_modules/nsbox/dist/new-file 2>/dev/null && echo 'created dist/new-file'",
+      "touch package.json && echo control-ok",
+    ].join("\n")], { cwd: project, env });
+    expect(r).toMatchObject({ stdout: "control-ok\n", exitCode: 0 });
   });
 });

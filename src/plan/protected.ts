@@ -91,14 +91,24 @@ function ownCodePaths(): readonly string[] {
   const own = ["bin", "src", "dist", "package.json", "tsconfig.json", "bunfig.toml", "node_modules"].map((e) => join(pkg, e));
   // A project-local install: node_modules/.bin/nsbox is the link the shell runs.
   if (pkg.endsWith("/node_modules/nsbox")) own.push(join(pkg, "..", ".bin", "nsbox"));
-  for (const dep of ["consola"]) {
-    try {
-      const entry = realpathOr(Bun.resolveSync(dep, pkg));
-      const at = entry.lastIndexOf(`/node_modules/${dep}/`);
-      if (at >= 0) own.push(entry.slice(0, at + `/node_modules/${dep}`.length));
-    } catch {}
-  }
+  // The packages it loads, wherever they were installed (hoisted beside a project-local nsbox):
+  // consola; dns-packet and its one dependency (the bundle holds them, the sources load them).
+  const consola = packageDir("consola", pkg);
+  const dnsPacket = packageDir("dns-packet", pkg);
+  const ipCodec = dnsPacket && packageDir("@leichtgewicht/ip-codec", dnsPacket);
+  for (const dir of [consola, dnsPacket, ipCodec]) if (dir) own.push(dir);
   return (ownCode = own);
+}
+
+/** The directory of package `name` as Bun resolves it from `from` (node_modules/NAME), if any. */
+function packageDir(name: string, from: string): string | undefined {
+  try {
+    const entry = realpathOr(Bun.resolveSync(name, from));
+    const at = entry.lastIndexOf(`/node_modules/${name}/`);
+    return at >= 0 ? entry.slice(0, at + `/node_modules/${name}`.length) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function realpathOr(path: string): string {
