@@ -27,10 +27,13 @@ export let executorOrigin = "";
  * cc()), when its compiled-in hash is that of the C sources this JavaScript goes with: the ones
  * the bundle was built with, or from src/ the files as they are now. Any other (stale, another
  * architecture or libc, unloadable) is closed unused, and cc() compiles the sources.
+ * On the main thread only: a process has one copy of a shared object, and the executor's state
+ * is per copy (executor/reap.c keeps the sandboxes of one JavaScript thread, to end them with
+ * it): each Worker compiles its own.
  */
 function prebuilt(root: string) {
   const object = join(root, "dist", `executor-${process.arch}.so`);
-  if (!existsSync(object)) return undefined;
+  if (!Bun.isMainThread || !existsSync(object)) return undefined;
   try {
     const want = typeof NSBOX_BUILT === "undefined" ? executorHash(root) : NSBOX_BUILT.executor;
     const lib = dlopen(object, { ...SYMBOLS, nsbox_source_hash: { args: [], returns: "cstring" } });
