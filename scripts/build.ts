@@ -72,17 +72,19 @@ export async function build(root = ROOT): Promise<{ built: Built; object: boolea
   try {
     const built: Built = { sources: sourcesHash(root), executor: executorHash(root) };
     const result = await Bun.build({
+      throw: false,
       entrypoints: [join(root, "src", "main.ts")],
       outdir: tmp,
       naming: "nsbox.js",
       target: "bun",
       format: "cjs",
       bytecode: true,
-      // consola's code keeps Bun from making bytecode of a bundle that holds it; it is loaded
-      // only to print a warning, so it stays a package of node_modules. dns-packet is bundled:
-      // left external, starts were no faster (--version 51 against 54 ms, -- true 106 and 107).
-      // Not minified either: no faster (--version 55 against 57 ms), and a stack is readable.
-      external: ["consola"],
+      // The packages stay in node_modules, so a checkout builds (and packs) before any install:
+      // consola's code would keep Bun from making bytecode of the bundle, and it is loaded only
+      // to print a warning; dns-packet only for a sandbox's first lookup, and bundled it made no
+      // start faster (--version 51 against 54 ms, -- true 106 against 107). Not minified either:
+      // no faster (--version 55 against 57 ms), and a stack stays readable.
+      external: ["consola", "dns-packet"],
       define: {
         // Bun would write the build's directory in place of import.meta.dir: src/package-root.ts
         // gets the root from bin/nsbox instead, and a use that did not would fail loudly.
@@ -90,7 +92,7 @@ export async function build(root = ROOT): Promise<{ built: Built; object: boolea
         NSBOX_BUILT: JSON.stringify(built),
       },
     });
-    if (!result.success) throw new Error(`bun build failed:\n${result.logs.join("\n")}`);
+    if (!result.success) throw new Error(`bun build failed: ${result.logs.map(String).join("; ")}`);
     const bundle = await Bun.file(join(tmp, "nsbox.js")).text();
     if (!existsSync(join(tmp, "nsbox.js.jsc"))) throw new Error("bun build made no bytecode (dist/nsbox.js.jsc): a bundled package blocks it; make it external");
     if (bundle.includes(root)) throw new Error(`the bundle holds the path it was built in (${root}): some import.meta or __dirname was inlined`);
