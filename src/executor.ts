@@ -1,22 +1,56 @@
-// The C executor: compiled once per process with bun:ffi's cc(), then called to start sandboxes.
-import { cc, ptr } from "bun:ffi";
+// The C executor: loaded prebuilt from dist/ when that build is of these sources, else compiled
+// once per process with bun:ffi's cc(); then called to start sandboxes.
+import { cc, dlopen, ptr } from "bun:ffi";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { NsboxError } from "./errors.ts";
 import { errnoName, errnoText, outOfDescriptors, readNofileWith, tooFewDescriptors } from "./errno.ts";
-
-/** executor.c includes the other files: one translation unit compiles faster than seven. */
-const SOURCE = new URL("./executor/executor.c", import.meta.url).pathname;
+import { packageRoot } from "./package-root.ts";
+import { executorHash } from "./source-hash.ts";
 
 import { CALL } from "./kernel.ts";
 
 /** The parent's calls into the executor, by number (src/kernel.ts; the switch in executor/host.c). */
 export { CALL };
 
+/** In the bundle, the hash of the C sources it was built with (scripts/build.ts); undefined from src/. */
+declare const NSBOX_BUILT: { executor: string } | undefined;
+
 /** One bound symbol, not one per call: each costs Bun about 0.3 ms to bind, at every start. */
+const SYMBOLS = { nsbox_call: { args: ["int", "ptr", "int", "int", "int", "int", "int", "int"], returns: "int" } } as const;
+
+/** Where the executor of this process came from (nsbox doctor). */
+export let executorOrigin = "";
+
+/**
+ * dist/executor-<arch>.so (scripts/build.ts: gcc, 0.5 ms to load against 13 ms or more for
+ * cc()), when its compiled-in hash is that of the C sources this JavaScript goes with: the ones
+ * the bundle was built with, or from src/ the files as they are now. Any other (stale, another
+ * architecture or libc, unloadable) is closed unused, and cc() compiles the sources.
+ * On the main thread only: a process has one copy of a shared object, and the executor's state
+ * is per copy (executor/reap.c keeps the sandboxes of one JavaScript thread, to end them with
+ * it): each Worker compiles its own.
+ */
+function prebuilt(root: string) {
+  const object = join(root, "dist", `executor-${process.arch}.so`);
+  if (!Bun.isMainThread || !existsSync(object)) return undefined;
+  try {
+    const want = typeof NSBOX_BUILT === "undefined" ? executorHash(root) : NSBOX_BUILT.executor;
+    const lib = dlopen(object, { ...SYMBOLS, nsbox_source_hash: { args: [], returns: "cstring" } });
+    if (String(lib.symbols.nsbox_source_hash()) === want) {
+      executorOrigin = `prebuilt: dist/executor-${process.arch}.so, built by scripts/build.ts from these C sources`;
+      return lib;
+    }
+    lib.close();
+  } catch {}
+  return undefined;
+}
+
 function compile() {
-  const call = cc({
-    source: SOURCE,
-    symbols: { nsbox_call: { args: ["int", "ptr", "int", "int", "int", "int", "int", "int"], returns: "int" } },
-  }).symbols.nsbox_call;
+  const root = packageRoot();
+  const lib = prebuilt(root) ?? cc({ source: join(root, "src", "executor", "executor.c"), symbols: SYMBOLS });
+  executorOrigin ||= "compiled by bun:ffi from src/executor/executor.c (no prebuilt dist/executor-*.so of these sources: `bun run build` makes one)";
+  const call = lib.symbols.nsbox_call;
   return (fn: number, p: Parameters<typeof call>[1] = null, a = 0, b = 0, c = 0, d = 0, e = 0, f = 0): number => call(fn, p, a, b, c, d, e, f);
 }
 

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { NsboxError } from "./errors.ts";
 import { currentDir } from "./host.ts";
+import { packageRoot } from "./package-root.ts";
 
 /** The flags bin/nsbox's first line passes to Bun (`#!/usr/bin/env -S bun …`). */
 export const SAFE_BUN_FLAGS = ["--no-env-file", "--config=/dev/null"];
@@ -26,7 +27,7 @@ export function cwdConfigBunRead(execArgv = process.execArgv, cwd = currentDir()
   const ownConfig = execArgv.some((a) => a.startsWith("--config=") || a.startsWith("-c="));
   if (noEnv && ownConfig) return [];
   try {
-    if (realpathSync(cwd) === realpathSync(join(import.meta.dir, ".."))) return [];
+    if (realpathSync(cwd) === realpathSync(packageRoot())) return [];
   } catch {
     // a vanished directory: the names below are looked up all the same
   }

@@ -85,7 +85,8 @@ export function readableCheckout(made: string[]): string {
   const copy = realpathSync(mkdtempSync(join(tmpdir(), "nsbox-code-")));
   made.push(copy);
   mkdirSync(join(copy, "node_modules"));
-  const parts = ["bin", "src", "package.json", "tsconfig.json", "node_modules/consola", "node_modules/dns-packet", "node_modules/@leichtgewicht"];
+  // scripts/build.ts: package.json's prepare runs it (`bun install`, `bun pm pack` in the copy).
+  const parts = ["bin", "src", "package.json", "scripts/build.ts", "tsconfig.json", "node_modules/consola", "node_modules/dns-packet", "node_modules/@leichtgewicht"];
   const cp = Bun.spawnSync(["cp", "-a", "--parents", ...parts, copy], { cwd: ROOT, stderr: "pipe" });
   if (cp.exitCode !== 0) throw new Error(`copying the checkout failed: ${cp.stderr.toString()}`);
   const chmod = Bun.spawnSync(["chmod", "-R", "a+rX", copy], { stderr: "pipe" });

@@ -2,30 +2,68 @@
 // is read-only inside a sandbox whose writable share holds it, e.g. `nsbox -- bash` started in
 // nsbox's checkout as the README's first command does. The next nsbox start would run it.
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
-import { existsSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { ROOT, nsbox } from "./helpers.ts";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ROOT, cleanedUp, collect, nsbox, readableCheckout, scratchIn } from "./helpers.ts";
 
 setDefaultTimeout(60_000);
+const made = cleanedUp();
 
 describe("nsbox's own code in a writable share", () => {
   it("cannot be changed from inside; another file of the same share can (the control)", async () => {
     const probe = `.own-code-probe-${process.pid}`;
     try {
       const r = await nsbox(["--", "sh", "-c", [
-        "for f in src/cli.ts bin/nsbox package.json tsconfig.json bunfig.toml node_modules/consola/package.json; do",
+        // dist/: the build bin/nsbox loads (scripts/test makes it before the suite).
+        "for f in src/cli.ts bin/nsbox package.json tsconfig.json bunfig.toml node_modules/consola/package.json dist/nsbox.js dist/nsbox.js.jsc; do",
         // access(W_OK) answers EROFS for a read-only mount, without changing the file.
         "  if test -w \"$f\"; then echo \"writable $f\"; fi",
         "done",
         "touch src/new-file 2>/dev/null && rm src/new-file && echo 'created src/new-file'",
+        "touch dist/new-file 2>/dev/null && rm dist/new-file && echo 'created dist/new-file'",
         `touch ${probe} && echo control-ok`,
       ].join("\n")], { cwd: ROOT });
       expect(r.stdout).toBe("control-ok\n");
       expect(r.exitCode).toBe(0);
       expect(existsSync(join(ROOT, probe))).toBe(true);
       expect(existsSync(join(ROOT, "src", "new-file"))).toBe(false);
+      expect(existsSync(join(ROOT, "dist", "nsbox.js"))).toBe(true);
     } finally {
       rmSync(join(ROOT, probe), { force: true });
     }
+  });
+
+  it("in a checkout without a build, a dist/ made inside is moved aside: bin/nsbox would load it (control: another new directory stays)", async () => {
+    const copy = readableCheckout(made);
+    expect(existsSync(join(copy, "dist"))).toBe(false);
+    const planted = "mkdir dist distx && echo 'require(\"node:fs\").writeFileSync(\"pwned\", \"\")' > dist/nsbox.js && echo planted";
+    const r = await collect([process.execPath, "--no-env-file", "--config=/dev/null", join(copy, "bin", "nsbox"), "--", "sh", "-c", planted], { cwd: copy });
+    expect(r).toMatchObject({ stdout: "planted\n", exitCode: 0 });
+    expect(r.stderr).toContain(`${copy}/dist was created inside the sandbox`);
+    expect(readdirSync(copy)).not.toContain("dist");
+    expect(readdirSync(copy)).toContain("distx");
+    made.push(join(copy, "pwned"));
+  });
+
+  it("in a project-local install, its build and the packages it loads (hoisted beside it) are read-only too (control: the project's own file)", async () => {
+    // Installing fetches consola and dns-packet from the npm registry into a private cache.
+    const work = scratchIn(made);
+    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}`, BUN_INSTALL_CACHE_DIR: join(work, "cache") };
+    const dest = join(work, "pack");
+    mkdirSync(dest);
+    expect(await collect([process.execPath, "pm", "pack", "--destination", dest, "--quiet"], { cwd: ROOT, env })).toMatchObject({ exitCode: 0 });
+    const project = join(work, "project");
+    mkdirSync(project);
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "uses-nsbox", private: true }));
+    const tarball = join(dest, readdirSync(dest).find((f) => f.endsWith(".tgz"))!);
+    expect(await collect([process.execPath, "add", tarball], { cwd: project, env })).toMatchObject({ exitCode: 0 });
+    const own = ["node_modules/nsbox/dist/nsbox.js", "node_modules/nsbox/src/cli.ts", "node_modules/consola/package.json", "node_modules/dns-packet/package.json", "node_modules/@leichtgewicht/ip-codec/package.json"];
+    for (const f of own) expect(existsSync(join(project, f))).toBe(true);
+    const r = await collect(["./node_modules/.bin/nsbox", "--", "sh", "-c", [
+      `for f in ${own.join(" ")}; do if test -w "$f"; then echo "writable $f"; fi; done`,
+      "touch node_modules/nsbox/dist/new-file 2>/dev/null && echo 'created dist/new-file'",
+      "touch package.json && echo control-ok",
+    ].join("\n")], { cwd: project, env });
+    expect(r).toMatchObject({ stdout: "control-ok\n", exitCode: 0 });
   });
 });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { fileError } from "../errno.ts";
 import { NsboxError } from "../errors.ts";
-import { landlockAbi, prepareExecutor } from "../executor.ts";
+import { executorOrigin, landlockAbi, prepareExecutor } from "../executor.ts";
 import { diagnoseUserns } from "../explain.ts";
 import { readHost, type Host } from "../host.ts";
 import type { Op } from "../ops.ts";
@@ -89,9 +89,9 @@ function bunCheck(): Check {
 
 function executorCheck(): Check {
   try {
-    const started = performance.now();
     prepareExecutor();
-    return { id: "executor", title: "C executor", required: true, status: "ok", detail: `compiled by bun:ffi in ${Math.round(performance.now() - started)} ms` };
+    // The prebuilt one (scripts/build.ts) when it is of these C sources, else cc()'s.
+    return { id: "executor", title: "C executor", required: true, status: "ok", detail: executorOrigin };
   } catch (e) {
     return {
       id: "executor", title: "C executor", required: true, status: "fail",

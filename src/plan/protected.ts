@@ -11,6 +11,7 @@ import type { MountSpec } from "./mount-spec.ts";
 import { expandPath } from "./host-path.ts";
 import type { Host } from "../host.ts";
 import { configDir } from "../trust.ts";
+import { packageRoot } from "../package-root.ts";
 
 /** A path, relative to the root of a writable share, that the host's tools run or obey. */
 export interface ProtectedPath {
@@ -79,23 +80,36 @@ export const PROTECTED: readonly ProtectedPath[] = [
 
 /**
  * nsbox's own files, wherever this copy of nsbox is: what its next start loads (its sources, its
- * bin and the link to it, its configuration for Bun, the packages it imports). Guarded like
- * PROTECTED when a writable share holds them, e.g. `nsbox -- bash` run from nsbox's checkout.
+ * build, its bin and the link to it, its configuration for Bun, the packages it imports). Guarded
+ * like PROTECTED when a writable share holds them, e.g. `nsbox -- bash` run from nsbox's checkout.
+ * Worked out at the first plan, not at load: Bun.resolveSync costs about 2 ms.
  */
-const OWN_CODE: readonly string[] = (() => {
-  const pkg = realpathOr(join(import.meta.dir, "..", ".."));
-  const own = ["bin", "src", "package.json", "tsconfig.json", "bunfig.toml", "node_modules"].map((e) => join(pkg, e));
+let ownCode: readonly string[] | undefined;
+function ownCodePaths(): readonly string[] {
+  if (ownCode) return ownCode;
+  const pkg = realpathOr(packageRoot());
+  const own = ["bin", "src", "dist", "package.json", "tsconfig.json", "bunfig.toml", "node_modules"].map((e) => join(pkg, e));
   // A project-local install: node_modules/.bin/nsbox is the link the shell runs.
   if (pkg.endsWith("/node_modules/nsbox")) own.push(join(pkg, "..", ".bin", "nsbox"));
-  for (const dep of ["consola"]) {
-    try {
-      const entry = realpathOr(Bun.resolveSync(dep, pkg));
-      const at = entry.lastIndexOf(`/node_modules/${dep}/`);
-      if (at >= 0) own.push(entry.slice(0, at + `/node_modules/${dep}`.length));
-    } catch {}
+  // The packages it loads, wherever they were installed (hoisted beside a project-local nsbox):
+  // consola; dns-packet and its one dependency (the bundle holds them, the sources load them).
+  const consola = packageDir("consola", pkg);
+  const dnsPacket = packageDir("dns-packet", pkg);
+  const ipCodec = dnsPacket && packageDir("@leichtgewicht/ip-codec", dnsPacket);
+  for (const dir of [consola, dnsPacket, ipCodec]) if (dir) own.push(dir);
+  return (ownCode = own);
+}
+
+/** The directory of package `name` as Bun resolves it from `from` (node_modules/NAME), if any. */
+function packageDir(name: string, from: string): string | undefined {
+  try {
+    const entry = realpathOr(Bun.resolveSync(name, from));
+    const at = entry.lastIndexOf(`/node_modules/${name}/`);
+    return at >= 0 ? entry.slice(0, at + `/node_modules/${name}`.length) : undefined;
+  } catch {
+    return undefined;
   }
-  return own;
-})();
+}
 
 function realpathOr(path: string): string {
   try {
@@ -254,7 +268,7 @@ class Collector {
    * node_modules): the user's next nsbox run executes it, before any sandbox exists.
    */
   ownCode(): void {
-    for (const path of OWN_CODE) {
+    for (const path of ownCodePaths()) {
       const inner = this.inside(path);
       if (inner) this.path(inner);
     }

@@ -1,0 +1,133 @@
+// dist/, built by scripts/build.ts, is what nsbox loads at start: the CLI as one bundle with its
+// bytecode, and the executor as a shared object. A stale build must be impossible to test or
+// ship: this file fails when the sources changed since the build (scripts/test builds first),
+// and the executor's object is loaded only when it is of the C sources the JavaScript goes with.
+import { describe, expect, it, setDefaultTimeout } from "bun:test";
+import { appendFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildInputs, executorObject, recordedBuild, sourcesHash, staleBuild } from "../scripts/build.ts";
+import { executorHash } from "../src/source-hash.ts";
+import { collect, ROOT, scratchDir } from "./helpers.ts";
+
+setDefaultTimeout(120_000);
+
+const BUN = [process.execPath, "--no-env-file", "--config=/dev/null"];
+const OBJECT = join("dist", executorObject());
+const hasObject = existsSync(join(ROOT, OBJECT));
+
+/** A copy of `parts` of the checkout in a fresh scratch directory: its root. */
+function copyOf(parts: string[]): string {
+  const copy = scratchDir();
+  for (const p of parts) cpSync(join(ROOT, p), join(copy, p), { recursive: true });
+  return copy;
+}
+
+describe("dist/", () => {
+  it("is the build of the sources as they are now (control: one changed byte in a copy is reported stale)", () => {
+    expect(staleBuild(ROOT)).toBeUndefined();
+    expect(recordedBuild(ROOT)?.executor).toBe(executorHash(ROOT));
+    const copy = copyOf(["src", "package.json", "scripts", "dist"]);
+    expect(staleBuild(copy)).toBeUndefined();
+    appendFileSync(join(copy, "src", "errors.ts"), " ");
+    expect(staleBuild(copy)).toMatch(/built from other sources.*: run `bun run build`$/);
+    // A source file added counts as much as one changed.
+    const other = copyOf(["src", "package.json", "scripts", "dist"]);
+    writeFileSync(join(other, "src", "new.ts"), "");
+    expect(sourcesHash(other)).not.toBe(sourcesHash(ROOT));
+    rmSync(join(other, "dist"), { recursive: true });
+    expect(staleBuild(other)).toMatch(/no dist\/nsbox\.js.*: run `bun run build`$/);
+  });
+
+  it("records every file the build reads, and no path of the machine it was built on", () => {
+    const inputs = buildInputs(ROOT).map((f) => f.slice(ROOT.length + 1));
+    expect(inputs).toEqual(expect.arrayContaining(["src/main.ts", "src/cli.ts", "src/executor/executor.c", "src/executor/nsbox.h", "package.json", "scripts/build.ts"]));
+    expect(readFileSync(join(ROOT, "dist", "nsbox.js"), "utf8")).not.toContain(ROOT);
+  });
+});
+
+describe("bin/nsbox", () => {
+  it("runs the bundle, not the TypeScript: a copy without src/ runs (control: without dist/ it cannot)", async () => {
+    // With the executor's object, a whole sandbox runs from bin/ and dist/ alone: neither the
+    // CLI's TypeScript nor the C sources (for cc()) are there to be loaded.
+    const copy = copyOf(["bin", "dist", "package.json"]);
+    const version = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;
+    expect(await collect([...BUN, join(copy, "bin", "nsbox"), "--version"])).toMatchObject({ exitCode: 0, stdout: `${version}\n` });
+    if (hasObject) expect(await collect([...BUN, join(copy, "bin", "nsbox"), "--", "sh", "-c", "echo ran"])).toMatchObject({ exitCode: 0, stdout: "ran\n" });
+    rmSync(join(copy, "dist"), { recursive: true });
+    const without = await collect([...BUN, join(copy, "bin", "nsbox"), "--version"]);
+    expect(without.exitCode).not.toBe(0);
+    expect(without.stderr).toContain("src/main.ts");
+  });
+
+  it("runs the TypeScript when there is no build", async () => {
+    const copy = copyOf(["bin", "src", "package.json", "tsconfig.json"]);
+    const version = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;
+    expect(await collect([...BUN, join(copy, "bin", "nsbox"), "--version"])).toMatchObject({ exitCode: 0, stdout: `${version}\n` });
+  });
+});
+
+/** Which executor src/executor.ts of the tree at `root` loads, and whether it then works. */
+async function executorOf(root: string): Promise<string> {
+  const script = `const e = await import(${JSON.stringify(join(root, "src", "executor.ts"))}); e.prepareExecutor(); const [r, w] = e.pipe(); e.closeFd(r); e.closeFd(w); console.log(e.executorOrigin);`;
+  const r = await collect([...BUN, "-e", script], { cwd: root });
+  expect(r).toMatchObject({ exitCode: 0, stderr: "" });
+  const origin = r.stdout.trim();
+  return origin.startsWith("prebuilt: ") ? "prebuilt" : origin.startsWith("compiled by bun:ffi ") ? "cc()" : origin;
+}
+
+describe.if(hasObject)("the executor's shared object", () => {
+  it("is loaded when its hash is of these C sources; stale, foreign or broken ones are not, and cc() is used", async () => {
+    const copy = copyOf(["src", "dist"]);
+    const object = join(copy, OBJECT);
+    // Control: the object as built is loaded.
+    expect(await executorOf(copy)).toBe("prebuilt");
+    // A C source changed since the build: the object is stale.
+    const host = join(copy, "src", "executor", "host.c");
+    const source = readFileSync(host);
+    appendFileSync(host, "\n");
+    expect(await executorOf(copy)).toBe("cc()");
+    writeFileSync(host, source);
+    expect(await executorOf(copy)).toBe("prebuilt");
+    // An object carrying another hash (built from other sources).
+    const built = readFileSync(object);
+    const hash = Buffer.from(executorHash(copy));
+    expect(built.indexOf(hash)).toBeGreaterThan(0);
+    const other = Buffer.from(built);
+    other.fill("0", other.indexOf(hash), other.indexOf(hash) + hash.length);
+    writeFileSync(object, other);
+    expect(await executorOf(copy)).toBe("cc()");
+    // One for another architecture (its ELF header's e_machine: aarch64 here, x86-64 on aarch64).
+    const foreign = Buffer.from(built);
+    foreign.writeUInt16LE(foreign.readUInt16LE(18) === 62 ? 183 : 62, 18);
+    writeFileSync(object, foreign);
+    expect(await executorOf(copy)).toBe("cc()");
+    // Not a shared object at all.
+    writeFileSync(object, "not an ELF file\n");
+    expect(await executorOf(copy)).toBe("cc()");
+    // Under another architecture's name only: this one's is looked for.
+    writeFileSync(object, built);
+    renameSync(object, join(copy, "dist", executorObject(process.arch === "x64" ? "arm64" : "x64")));
+    expect(await executorOf(copy)).toBe("cc()");
+  });
+});
+
+describe("bun pm pack", () => {
+  it("packs a fresh dist/: the bundle, its bytecode and the executor's object, built from the sources it ships", async () => {
+    const dest = scratchDir();
+    const packed = await collect([process.execPath, "pm", "pack", "--destination", dest, "--quiet"], { cwd: ROOT });
+    expect(packed.exitCode).toBe(0);
+    const tarball = join(dest, readdirSync(dest).find((f) => f.endsWith(".tgz"))!);
+    const unpacked = scratchDir();
+    expect(await collect(["tar", "-xzf", tarball, "-C", unpacked])).toMatchObject({ exitCode: 0 });
+    const pkg = join(unpacked, "package");
+    const dist = readdirSync(join(pkg, "dist")).sort();
+    expect(dist).toEqual(["nsbox.js", "nsbox.js.jsc", ...(hasObject ? [executorObject()] : [])].sort());
+    // The bundle records the hash of the sources the tarball holds (with the build script,
+    // which it does not ship), and of its C.
+    mkdirSync(join(pkg, "scripts"));
+    cpSync(join(ROOT, "scripts", "build.ts"), join(pkg, "scripts", "build.ts"));
+    expect(recordedBuild(pkg)).toEqual({ sources: sourcesHash(pkg), executor: executorHash(pkg) });
+    expect(sourcesHash(pkg)).toBe(sourcesHash(ROOT));
+    expect(staleBuild(ROOT)).toBeUndefined();
+  });
+});
