@@ -1,5 +1,5 @@
 // Running sandboxes by name: in the user's private runtime directory, a JSON file (the name's claim, for listing) and a Unix socket served by the nsbox process that runs the sandbox, the only proof stop, exec and inspect accept.
-import { chmodSync, closeSync, constants as fsConstants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { fileError } from "./errno.ts";
@@ -113,30 +113,6 @@ export function payloadOf(pid: number): number | undefined {
     return children ? Number(children.split(/\s+/)[0]) : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** A state file is a few hundred bytes; anything else in its place is not one. */
-const MAX_STATE_BYTES = 1 << 20;
-
-/**
- * A state file's content, or undefined. Read without following a symlink and without blocking,
- * as a regular file of bounded size: the runtime directory may be shared with a sandbox (an
- * explicit --rw of it), whose payload could leave a FIFO there that held nsbox at its exit.
- */
-function readState(file: string): SandboxState | undefined {
-  let fd = -1;
-  try {
-    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY | fsConstants.O_CLOEXEC);
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size > MAX_STATE_BYTES) return undefined;
-    const buf = Buffer.alloc(st.size);
-    const s = JSON.parse(buf.subarray(0, readSync(fd, buf, 0, st.size, 0)).toString("utf8")) as SandboxState;
-    return s?.version === STATE_VERSION && typeof s.name === "string" ? s : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    if (fd >= 0) closeSync(fd);
   }
 }
 
@@ -357,11 +333,22 @@ export function checkOwner(s: SandboxState): void {
 }
 
 let tmpCount = 0;
-/** Write `file` whole (a temporary file, then link or rename): readers never see half a record. */
-function writeWhole(file: string, s: SandboxState, create: boolean): void {
+/**
+ * Write `file` whole (a temporary file, then link or rename): readers never see half a record.
+ * Returns the file's identity (device and inode), by which release knows it is still ours.
+ */
+function writeWhole(file: string, s: SandboxState, create: boolean): { dev: number; ino: number } {
   const tmp = `${file}.tmp.${process.pid}.${tmpCount++}`;
   // "wx": O_CREAT|O_EXCL, which never follows a symlink planted at the temporary name.
-  writeFileSync(tmp, JSON.stringify(s) + "\n", { mode: 0o600, flag: "wx" });
+  const fd = openSync(tmp, "wx", 0o600);
+  let id;
+  try {
+    writeFileSync(fd, JSON.stringify(s) + "\n");
+    const st = fstatSync(fd);
+    id = { dev: st.dev, ino: st.ino };
+  } finally {
+    closeSync(fd);
+  }
   try {
     if (create) linkSync(tmp, file); // fails with EEXIST: the name is taken
     else renameSync(tmp, file);
@@ -372,6 +359,7 @@ function writeWhole(file: string, s: SandboxState, create: boolean): void {
       } catch {}
     }
   }
+  return id;
 }
 
 /** What a run records: everything but the pid, known only once PID 1 runs. */
@@ -417,9 +405,10 @@ function serve(listener: number, answer: () => { data: Uint8Array; fd: number })
  * Take `name` (or a generated one) for a sandbox about to start: a 125 error when a sandbox of
  * that name is running. The claim is the socket itself: it listens before it takes the name
  * (link(2), which fails when the name is taken), so a name is never without its server. A
- * stale socket (nobody listens) is replaced.
+ * stale socket (nobody listens) is replaced. `pid`: PID 1 runs already (a generated name,
+ * claimed after the clone): recorded at once, so the state file is written once, not twice.
  */
-export function claimName(name: string | undefined, facts: StateFacts, dir = runtimeDir()): Registration {
+export function claimName(name: string | undefined, facts: StateFacts, dir = runtimeDir(), pid1?: number): Registration {
   const supervisor = { pid: process.pid, start: processInfo(process.pid)?.start ?? 0 };
   const tmp = join(dir, `.sock.tmp.${process.pid}.${tmpCount++}`);
   try {
@@ -478,9 +467,23 @@ export function claimName(name: string | undefined, facts: StateFacts, dir = run
   let pidfd = -1;
   const stop = serve(listener, () => ({ data: new TextEncoder().encode(JSON.stringify(state)), fd: pidfd }));
   servedHere.set(sock, () => state!);
-  try {
-    writeWhole(file, held, false);
-  } catch {}
+  /** The state file as this process last wrote it: what release may remove. */
+  let written: { dev: number; ino: number } | undefined;
+  const started = (pid: number) => {
+    // Opened while PID 1 is this process's unreaped child: the pidfd can only ever name it.
+    const fd = pidfdOpen(pid);
+    if (fd >= 0) pidfd = fd;
+    state = { ...held, pid, pidStart: processInfo(pid)?.start ?? null };
+    try {
+      written = writeWhole(file, state, false);
+    } catch {}
+  };
+  if (pid1 !== undefined) started(pid1);
+  else {
+    try {
+      written = writeWhole(file, held, false);
+    } catch {}
+  }
   const release = () => {
     process.off("exit", release);
     stop();
@@ -488,35 +491,25 @@ export function claimName(name: string | undefined, facts: StateFacts, dir = run
     closeFd(listener);
     if (pidfd >= 0) closeFd(pidfd);
     pidfd = -1;
-    for (const f of [sock, file]) {
+    for (const [f, id] of [[sock, ours], [file, written]] as const) {
       try {
-        // Only what is still ours: the name may already belong to the next sandbox.
+        // Only what is still ours (the same inode; lstat opens nothing, so a FIFO left in its
+        // place cannot hold nsbox): the name may already belong to the next sandbox.
         const now = lstatSync(f);
-        if (f === sock ? now.ino === ours.ino && now.dev === ours.dev : readState(f)?.supervisor.pid === process.pid) unlinkSync(f);
+        if (id && now.ino === id.ino && now.dev === id.dev) unlinkSync(f);
       } catch {}
     }
   };
   process.on("exit", release);
-  return {
-    name: held.name,
-    started(pid: number) {
-      // Opened while PID 1 is this process's unreaped child: the pidfd can only ever name it.
-      const fd = pidfdOpen(pid);
-      if (fd >= 0) pidfd = fd;
-      state = { ...held, pid, pidStart: processInfo(pid)?.start ?? null };
-      try {
-        writeWhole(file, state, false);
-      } catch {}
-    },
-    release,
-  };
+  return { name: held.name, started, release };
 }
 /**
  * Register a sandbox about to run `plan` (the CLI's run path; the name from --name, else
  * generated). Without --name, an unusable runtime directory only costs the listing (said with -v):
  * a host where /tmp/nsbox-UID is someone else's, or a user namespace that shows it so, still runs.
+ * `pid`: PID 1 is running already (a run without --name registers after the clone).
  */
-export function registerRun(options: SandboxOptions, plan: import("./plan/index.ts").Plan, dir?: string): Registration {
+export function registerRun(options: SandboxOptions, plan: import("./plan/index.ts").Plan, dir?: string, pid?: number): Registration {
   const landlock = findOp(plan.ops, "LANDLOCK");
   // Checked as --name (options/defs.ts); checked again here, as it becomes a file name in the runtime directory.
   const name = options.name;
@@ -531,7 +524,7 @@ export function registerRun(options: SandboxOptions, plan: import("./plan/index.
       options,
       writable: landlock?.write ?? [],
       ...(options.seccomp !== undefined && options.seccomp !== "default" && options.seccomp !== "none" ? { seccompFilter: Buffer.from(findOp(plan.ops, "SECCOMP")?.program ?? []).toString("base64") } : {}),
-    }, dir);
+    }, dir, pid);
   } catch (e) {
     if (name !== undefined || !(e instanceof NsboxError) || e.code !== "STATE_DIR") throw e;
     void log.debug(`${e.message}: this sandbox will not be listed by nsbox ps`);

@@ -139,8 +139,12 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
   /** Releases what the Unix-socket policy holds (the allowed sockets), once the sandbox has ended. */
   let unixDone: (() => void) | undefined;
   try {
-    // nsbox ps/inspect/exec/stop find it by name while it runs (a second run of the same name: 125).
-    if (settings.register) registration = (require("./registry.ts") as typeof import("./registry.ts")).registerRun(options, plan);
+    // nsbox ps/inspect/exec/stop find it by name while it runs. A --name is claimed before
+    // anything starts (a second run of the same name: 125, nothing run); a generated name cannot
+    // be refused, so it is claimed right after the clone (onStart below), while PID 1 sets up on
+    // the other core: PID 1 is listed, with its pid, from the moment the registration exists.
+    const registry = settings.register ? (require("./registry.ts") as typeof import("./registry.ts")) : undefined;
+    if (registry && options.name !== undefined) registration = registry.registerRun(options, plan);
     // The proxy (--net allow=), transparent egress, and the resolver (its own network: allow= and none).
     if (plan.proxy || plan.egress || plan.ops.some((o) => o.op === "LISTEN_TCP" && o.udp)) {
       const { netSession } = require("./net/session.ts") as typeof import("./net/session.ts");
@@ -164,7 +168,15 @@ export function launch(plan: Plan, settings: LaunchSettings): Launched {
       onNotify: plan.egress ? (listener) => void (unixDone = serveEgress(net, listener, plan, report)) : undefined,
       onNoListener: net?.onNoListener,
       // At once, before anything else: nsbox ps and exec may look for the pid as soon as the payload runs.
-      onStart: (pid) => registration?.started(pid),
+      onStart: (pid) => {
+        if (registration || !registry) return void registration?.started(pid);
+        try {
+          registration = registry.registerRun(options, plan, undefined, pid);
+        } catch (e) {
+          // The sandbox runs already: it goes on, unlisted.
+          report("warn", `listing the sandbox for nsbox ps failed (${e instanceof Error ? e.message : String(e)}); the sandbox goes on`);
+        }
+      },
       onStep: verbose ? (i) => report("debug", `[${i}] ${plan.ops[i]!.op.toLowerCase()}: ${plan.ops[i]!.why.what}`) : undefined,
       warn: (line) => report("warn", line),
     });
