@@ -1,5 +1,5 @@
 // Facts about the host and the calling user that a plan is built from, read once per run.
-import { readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { fileError } from "./errno.ts";
 import { NsboxError } from "./errors.ts";
@@ -17,12 +17,26 @@ export interface Host {
   env: Record<string, string | undefined>;
 }
 
+/**
+ * The fields of /etc/passwd or /etc/group, split once per version of the file: a long-running
+ * program (the library) starts many sandboxes, and the file is read again only when its identity,
+ * size, modification or change time differs (a stat each run). Neither file is the payload's to
+ * change: both are root's, and nsbox shares them read-only at most.
+ */
+const tables = new Map<string, { stamp: string; rows: string[][] }>();
+function table(path: string): string[][] {
+  const st = statSync(path, { bigint: true });
+  const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  const cached = tables.get(path);
+  if (cached?.stamp === stamp) return cached.rows;
+  const rows = readFileSync(path, "utf8").split("\n").map((l) => l.split(":"));
+  tables.set(path, { stamp, rows });
+  return rows;
+}
+
 function passwdEntry(uid: number): string[] | undefined {
   try {
-    return readFileSync("/etc/passwd", "utf8")
-      .split("\n")
-      .map((l) => l.split(":"))
-      .find((f) => f.length >= 7 && Number(f[2]) === uid);
+    return table("/etc/passwd").find((f) => f.length >= 7 && Number(f[2]) === uid);
   } catch {
     return undefined;
   }
@@ -30,10 +44,7 @@ function passwdEntry(uid: number): string[] | undefined {
 
 function groupName(gid: number): string | undefined {
   try {
-    return readFileSync("/etc/group", "utf8")
-      .split("\n")
-      .map((l) => l.split(":"))
-      .find((f) => f.length >= 3 && Number(f[2]) === gid)?.[0];
+    return table("/etc/group").find((f) => f.length >= 3 && Number(f[2]) === gid)?.[0];
   } catch {
     return undefined;
   }

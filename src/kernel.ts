@@ -60,6 +60,8 @@ export const FD = {
  * under this RLIMIT_NOFILE it reports EMFILE before its first step rather than fail at one.
  */
 export const FDS_NEEDED = 32;
+/** The step index PID 1 reports a failure to make its network namespace at (nsbox.h STEP_CLONE; executor/spawn.c unshares it right after the clone). */
+export const STEP_CLONE = -2;
 
 /** The most descriptors of the caller one sandbox is handed (--pass-fd, /dev/fd/N arguments, the jobserver). */
 export const PASS_FDS_MAX = 64;

@@ -2,7 +2,8 @@
 import { NsboxError } from "./errors.ts";
 import { closeFd, killPid, pidfdOpen, pipe, rawSyscall, receiveFd, socketPair, spawnPlan, waitPid } from "./executor.ts";
 import { explainClone, explainStep } from "./explain.ts";
-import { REPORT, SIGNAL } from "./kernel.ts";
+import { REPORT, SIGNAL, STEP_CLONE } from "./kernel.ts";
+import { errnoName, errnoText } from "./errno.ts";
 import { wakeInterruptChecks } from "./net/interrupt.ts";
 import { encodePlan } from "./ops.ts";
 import { FORWARDED_SIGNALS, type Plan } from "./plan/index.ts";
@@ -281,7 +282,7 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, kill: (sig
 
   const extra = warnings.length ? { warnings } : {};
   if (failure) {
-    const error = explainStep(plan.ops[failure.index], failure.errno, plan.command[0]!);
+    const error = failure.index === STEP_CLONE ? netnsRefused(failure.errno) : explainStep(plan.ops[failure.index], failure.errno, plan.command[0]!);
     return { exitCode: error.exitCode, signal: null, error, ...extra };
   }
   if (silent) {
@@ -291,6 +292,15 @@ async function follow(plan: Plan, hooks: SuperviseHooks, pid: number, kill: (sig
     return { exitCode: 125, signal: null, error, ...extra };
   }
   return { ...statusOutcome(status!), ...extra };
+}
+
+const ENOSPC = 28;
+/** PID 1 could not make its network namespace (executor/spawn.c makes it right after the clone). */
+function netnsRefused(errno: number): NsboxError {
+  const hint = errno === ENOSPC
+    ? "the limit of network namespaces is reached (user.max_net_namespaces); raise it (as root): sudo sysctl -w user.max_net_namespaces=15000, or run with --net host"
+    : "this process may itself be confined (a container's seccomp profile, or a sandbox that forbids new network namespaces); run nsbox doctor, or run with --net host";
+  return new NsboxError("KERNEL_REFUSED", `can't create the sandbox's network namespace: ${errnoText(errno)} (${errnoName(errno)})`, { hint, errno });
 }
 
 /** Decode a wait status: exit code, or 128+N for death by signal N. */

@@ -31,6 +31,7 @@ int chdir(const char *path);
 int sethostname(const char *name, size_t len);
 int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 int setsid(void);
+int unshare(int flags);
 int getpgid(int pid);
 int setpgid(int pid, int pgid);
 int kill(int pid, int sig);
@@ -249,6 +250,10 @@ struct report {
  * allow=, so 32): fewer under
  * RLIMIT_NOFILE and it reports EMFILE before its first step. */
 #define FDS_NEEDED 32
+/* The network namespace is made by PID 1 itself, right after the clone (spawn.c); its failure
+ * is reported as REPORT_FAIL at this index (src/kernel.ts STEP_CLONE). */
+#define CLONE_NEWNET 0x40000000
+#define STEP_CLONE (-2)
 /* Descriptors of the caller passed to the payload (OP_PASS_FDS), at most. */
 #define PASS_FDS_MAX 64
 

@@ -1,7 +1,7 @@
 // Files in a writable share that the host runs later (git's config and hooks, direnv, editor
 // tasks, hook managers): read-only inside, and the ones that do not exist yet moved aside after
 // the run if the sandbox made them.
-import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, type Stats } from "node:fs";
+import { chmodSync, closeSync, constants, type Dirent, fchmodSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, type Stats } from "node:fs";
 import { basename, dirname, join, normalize, resolve } from "node:path";
 import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
@@ -690,16 +690,22 @@ export function holdWatches(watches: Watch[]): Held[] {
  * opened). Every directory, with no cap: past a cap, 10,000 empty directories made first would
  * hide the one that holds a new repository.
  */
-function newChildGits(watch: Watch, fd: number): [string, string][] {
-  if (!watch.childGit) return [];
-  let dirs: string[] = [];
-  try {
-    dirs = readdirSync(`/proc/self/fd/${fd}`, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith(".git")).map((d) => d.name);
-  } catch {}
+function newChildGits(watch: Watch, listing: Dirent[] | undefined): [string, string][] {
+  if (!listing) return [];
+  const dirs = listing.filter((d) => d.isDirectory() && !d.name.startsWith(".git")).map((d) => d.name);
   return dirs
     .map((d) => `${d}/.git`)
     .filter((name) => !(name in watch.names) && !(watch.opened ?? []).some((o) => isAncestorOrSelf(o, join(watch.dir, name))))
     .map((name) => [name, ""]);
+}
+
+/** The held directory's entries, read once after the run; undefined when it can't be read (each name is then looked up). */
+function listHeld(fd: number): Dirent[] | undefined {
+  try {
+    return readdirSync(`/proc/self/fd/${fd}`, { withFileTypes: true });
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -721,7 +727,14 @@ export function releaseWatches(held: Held[], now = new Date()): string[] {
     const opened: (() => void)[] = [];
     try {
       opened.push(...ownerAccess(fd, `/proc/self/fd/${fd}`));
-      for (const [name, id] of [...Object.entries(watch.names), ...newChildGits(watch, fd)]) {
+      // One listing of the directory, read after every process of the sandbox is gone: a name
+      // whose first component is not in it is absent (its lookup would find nothing, and an
+      // absent name is left alone), so only the names there are looked up one by one.
+      // A share's root is listed anyway (its new child repositories); another directory is not.
+      const listing = watch.childGit ? listHeld(fd) : undefined;
+      const present = listing && new Set(listing.map((d) => d.name));
+      for (const [name, id] of [...Object.entries(watch.names), ...newChildGits(watch, listing)]) {
+        if (present && !present.has(name.split("/", 1)[0]!)) continue;
         // `DIR/.git`: only through a directory (a symlink DIR would lead out of the share).
         if (name.includes("/")) {
           const parent = `/proc/self/fd/${fd}/${name.slice(0, name.lastIndexOf("/"))}`;
