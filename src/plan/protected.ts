@@ -1,7 +1,7 @@
 // Files in a writable share that the host runs later (git's config and hooks, direnv, editor
 // tasks, hook managers): read-only inside, and the ones that do not exist yet moved aside after
 // the run if the sandbox made them.
-import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, type Stats } from "node:fs";
+import { chmodSync, closeSync, constants, type Dirent, fchmodSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, type Stats } from "node:fs";
 import { basename, dirname, join, normalize, resolve } from "node:path";
 import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
@@ -265,6 +265,40 @@ class Collector {
 
   constructor(readonly root: string, readonly host: Host) {}
 
+  /**
+   * The share's root, listed once (null: it cannot be listed). A name not in it is missing, and
+   * so is every path below it: the protected names, mise's configs and `.envrc` that are not
+   * there, most of them, cost no lookup of their own (an lstat or a failed open each).
+   */
+  private listing?: Dirent[] | null;
+  private names?: Set<string>;
+  private entries(): Dirent[] | null {
+    if (this.listing === undefined) {
+      try {
+        this.listing = readdirSync(this.root, { withFileTypes: true });
+      } catch {
+        this.listing = null;
+      }
+    }
+    return this.listing;
+  }
+
+  /** Whether `rel` is missing for certain: its first name is not in the root's listing. */
+  private absent(rel: string): boolean {
+    const list = this.entries();
+    if (list === null || rel === "") return false;
+    this.names ??= new Set(list.map((d) => d.name));
+    const slash = rel.indexOf("/");
+    const first = slash < 0 ? rel : rel.slice(0, slash);
+    // "/x", "./x", "../x": not a name of the listing, so looked up as before.
+    return first !== "" && first !== "." && first !== ".." && !this.names.has(first);
+  }
+
+  /** `look` of `rel` in the share. */
+  private look(rel: string): Stats | undefined {
+    return this.absent(rel) ? undefined : look(this.abs(rel));
+  }
+
   private abs(rel: string): string {
     return rel === "" ? this.root : join(this.root, rel);
   }
@@ -333,7 +367,7 @@ class Collector {
     let cur = "";
     for (const [i, part] of parts.entries()) {
       const p = cur ? `${cur}/${part}` : part;
-      const st = look(this.abs(p));
+      const st = this.look(p);
       if (!st) return i === parts.length - 1 || missingParents ? this.watch(cur, part, "") : undefined;
       if (st.isSymbolicLink()) {
         // The link itself can be replaced (its directory is writable), and what it points to,
@@ -384,7 +418,7 @@ class Collector {
    * guarded like `.envrc`.
    */
   envrcFiles(): void {
-    const link = look(this.abs(".envrc"))?.isSymbolicLink() ? this.inside(this.linkTarget(".envrc")) : ".envrc";
+    const link = this.look(".envrc")?.isSymbolicLink() ? this.inside(this.linkTarget(".envrc")) : ".envrc";
     for (const line of (link === undefined ? "" : this.read(link, 65536)).split("\n")) {
       const m = /^\s*(dotenv|dotenv_if_exists|source_env|source_env_if_exists)(?:\s+(?:"([^"$]*)"|'([^']*)'|([^\s;#&|$]+)))?\s*(?:[;#&|]|$)/.exec(line);
       if (!m) continue;
@@ -426,14 +460,14 @@ class Collector {
   workspaceFiles(): void {
     let names: string[] = [];
     try {
-      names = readdirSync(this.root).filter((n) => n.endsWith(".code-workspace"));
+      names = (this.entries() ?? readdirSync(this.root, { withFileTypes: true })).map((d) => d.name).filter((n) => n.endsWith(".code-workspace"));
     } catch {}
     for (const n of names.slice(0, 100)) this.path(n);
   }
 
   /** A `.git` entry at `rel` (a directory, a gitdir: file, a symlink, or missing). */
   gitEntry(rel: string, depth = 0): void {
-    const st = look(this.abs(rel));
+    const st = this.look(rel);
     if (st?.isSymbolicLink()) {
       // `.git -> elsewhere`: the link is watched, and a git directory it names inside the share guarded.
       const slash = rel.lastIndexOf("/");
@@ -456,6 +490,7 @@ class Collector {
 
   /** The start of a regular file of the share, never through a symlink or from a FIFO or device. */
   private read(rel: string, max = 4096): string {
+    if (this.absent(rel)) return "";
     let fd = -1;
     try {
       fd = openSync(this.abs(rel), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -479,7 +514,7 @@ class Collector {
   childRepositories(): void {
     let dirs: string[] = [];
     try {
-      dirs = readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith(".git")).map((d) => d.name);
+      dirs = (this.entries() ?? readdirSync(this.root, { withFileTypes: true })).filter((d) => d.isDirectory() && !d.name.startsWith(".git")).map((d) => d.name);
     } catch {}
     // Another user's repository is out of the sandbox's reach (its owner is not mapped inside),
     // and nsbox as root could not bind it there either.
@@ -491,7 +526,7 @@ class Collector {
 
   /** A git directory: pinned, its config and hooks read-only, its submodules' and worktrees' too. */
   gitDir(rel: string, depth = 0): void {
-    const st = look(this.abs(rel));
+    const st = this.look(rel);
     if (!st?.isDirectory()) return this.path(rel, depth);
     this.pin(rel);
     for (const p of GIT_DIR_PROTECTED) this.path(`${rel}/${p.path}`);
