@@ -192,10 +192,15 @@ function nameId(path: string): string | undefined | null {
 function readSmall(path: string, max = 1 << 20): string {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
-    if (!fstatSync(fd).isFile()) return "";
-    const buf = Buffer.alloc(max);
+    const st = fstatSync(fd);
+    if (!st.isFile()) return "";
+    // Sized by the file, grown if it grows: a 1 MiB buffer for each git config cost ten times the read.
+    let buf = Buffer.allocUnsafe(Math.min(max, Math.max(4096, st.size + 1)));
     let n = 0;
-    for (let got; n < max && (got = readSync(fd, buf, n, max - n, null)) > 0; ) n += got;
+    for (let got; n < max; n += got) {
+      if (n === buf.length) buf = Buffer.concat([buf], Math.min(max, buf.length * 4));
+      if ((got = readSync(fd, buf, n, buf.length - n, null)) <= 0) break;
+    }
     return buf.toString("utf8", 0, n);
   } finally {
     closeSync(fd);
@@ -495,7 +500,7 @@ class Collector {
     try {
       fd = openSync(this.abs(rel), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       if (!fstatSync(fd).isFile()) return "";
-      const buf = Buffer.alloc(max);
+      const buf = Buffer.allocUnsafe(max); // only the bytes read are used
       return buf.subarray(0, readSync(fd, buf, 0, max, 0)).toString("utf8");
     } catch {
       return "";
