@@ -6,7 +6,8 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT, nsbox as nsboxIn, scratchDir } from "./helpers.ts";
-import { SOCKET_FAMILIES, SOCKET_PROTOCOLS_REFUSED, seccompProgram } from "../src/plan/seccomp.ts";
+import { SOCKET_FAMILIES, SOCKET_PROTOCOLS_REFUSED, assemble, seccompProgram } from "../src/plan/seccomp.ts";
+import { TABLE_CHOICES, tableSource } from "../scripts/seccomp-table.ts";
 import { TMPFS_LIMITS } from "../src/plan/tmpfs.ts";
 
 const TIMEOUT = 120_000;
@@ -301,6 +302,21 @@ describe("the filter's program, run by a classic-BPF interpreter, on both archit
     for (const [machine, a] of Object.entries(ARCH)) {
       expect(run(seccompProgram({ allowMounts: false, allowNested: false }, machine), { nr: 467, arch: a.audit, args: [] })).toBe(ERRNO(1));
       expect(run(seccompProgram({ allowMounts: true, allowNested: false }, machine), { nr: 467, arch: a.audit, args: [] })).toBe(ALLOW);
+    }
+  });
+
+  test("the precomputed filters (src/plan/seccomp-table.ts) are what the filter's code assembles: run scripts/seccomp-table.ts after changing it", () => {
+    expect(readFileSync(join(ROOT, "src/plan/seccomp-table.ts"), "utf8")).toBe(tableSource());
+    for (const machine of Object.keys(ARCH)) {
+      for (const [allowMounts, allowNested] of [...TABLE_CHOICES, [false, true] as const]) {
+        const want = Buffer.from(assemble({ allowMounts, allowNested }, machine));
+        expect(Buffer.from(seccompProgram({ allowMounts, allowNested }, machine))).toEqual(want);
+        expect(Buffer.from(seccompProgram({ allowMounts, allowNested, ids: { uid: [[0, 1]], gid: [[0, 1]] } }, machine))).toEqual(want);
+      }
+      // Other ids are assembled, not looked up.
+      const ids = { uid: [[1000, 1]] as const, gid: [[1000, 1]] as const };
+      expect(Buffer.from(seccompProgram({ allowMounts: false, allowNested: false, ids }, machine))).toEqual(Buffer.from(assemble({ allowMounts: false, allowNested: false, ids }, machine)));
+      expect(Buffer.from(seccompProgram({ allowMounts: false, allowNested: false, ids }, machine))).not.toEqual(Buffer.from(seccompProgram({ allowMounts: false, allowNested: false }, machine)));
     }
   });
 

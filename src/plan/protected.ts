@@ -100,14 +100,21 @@ function ownCodePaths(): readonly string[] {
   return (ownCode = own);
 }
 
-/** The directory of package `name` as Bun resolves it from `from` (node_modules/NAME), if any. */
+/**
+ * The directory of package `name` as Bun resolves it from directory `from`: the first
+ * node_modules/NAME with a package.json from there up, symlinks resolved, when it still lies in
+ * a node_modules/NAME (a linked checkout elsewhere is not an install). Looked up by hand: the
+ * first Bun.resolveSync of a process costs about 1 ms of every start.
+ */
 function packageDir(name: string, from: string): string | undefined {
-  try {
-    const entry = realpathOr(Bun.resolveSync(name, from));
-    const at = entry.lastIndexOf(`/node_modules/${name}/`);
-    return at >= 0 ? entry.slice(0, at + `/node_modules/${name}`.length) : undefined;
-  } catch {
-    return undefined;
+  for (let dir = from; ; dir = dirname(dir)) {
+    const at = join(dir, "node_modules", name);
+    if (look(join(at, "package.json"))) {
+      const real = realpathOr(at) + "/";
+      const end = real.lastIndexOf(`/node_modules/${name}/`);
+      return end >= 0 ? real.slice(0, end + `/node_modules/${name}`.length) : undefined;
+    }
+    if (dir === "/" || dir === ".") return undefined;
   }
 }
 
@@ -185,10 +192,15 @@ function nameId(path: string): string | undefined | null {
 function readSmall(path: string, max = 1 << 20): string {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
-    if (!fstatSync(fd).isFile()) return "";
-    const buf = Buffer.alloc(max);
+    const st = fstatSync(fd);
+    if (!st.isFile()) return "";
+    // Sized by the file, grown if it grows: a 1 MiB buffer for each git config cost ten times the read.
+    let buf = Buffer.allocUnsafe(Math.min(max, Math.max(4096, st.size + 1)));
     let n = 0;
-    for (let got; n < max && (got = readSync(fd, buf, n, max - n, null)) > 0; ) n += got;
+    for (let got; n < max; n += got) {
+      if (n === buf.length) buf = Buffer.concat([buf], Math.min(max, buf.length * 4));
+      if ((got = readSync(fd, buf, n, buf.length - n, null)) <= 0) break;
+    }
     return buf.toString("utf8", 0, n);
   } finally {
     closeSync(fd);
@@ -258,6 +270,40 @@ class Collector {
 
   constructor(readonly root: string, readonly host: Host) {}
 
+  /**
+   * The share's root, listed once (null: it cannot be listed). A name not in it is missing, and
+   * so is every path below it: the protected names, mise's configs and `.envrc` that are not
+   * there, most of them, cost no lookup of their own (an lstat or a failed open each).
+   */
+  private listing?: Dirent[] | null;
+  private names?: Set<string>;
+  private entries(): Dirent[] | null {
+    if (this.listing === undefined) {
+      try {
+        this.listing = readdirSync(this.root, { withFileTypes: true });
+      } catch {
+        this.listing = null;
+      }
+    }
+    return this.listing;
+  }
+
+  /** Whether `rel` is missing for certain: its first name is not in the root's listing. */
+  private absent(rel: string): boolean {
+    const list = this.entries();
+    if (list === null || rel === "") return false;
+    this.names ??= new Set(list.map((d) => d.name));
+    const slash = rel.indexOf("/");
+    const first = slash < 0 ? rel : rel.slice(0, slash);
+    // "/x", "./x", "../x": not a name of the listing, so looked up as before.
+    return first !== "" && first !== "." && first !== ".." && !this.names.has(first);
+  }
+
+  /** `look` of `rel` in the share. */
+  private look(rel: string): Stats | undefined {
+    return this.absent(rel) ? undefined : look(this.abs(rel));
+  }
+
   private abs(rel: string): string {
     return rel === "" ? this.root : join(this.root, rel);
   }
@@ -326,7 +372,7 @@ class Collector {
     let cur = "";
     for (const [i, part] of parts.entries()) {
       const p = cur ? `${cur}/${part}` : part;
-      const st = look(this.abs(p));
+      const st = this.look(p);
       if (!st) return i === parts.length - 1 || missingParents ? this.watch(cur, part, "") : undefined;
       if (st.isSymbolicLink()) {
         // The link itself can be replaced (its directory is writable), and what it points to,
@@ -377,7 +423,7 @@ class Collector {
    * guarded like `.envrc`.
    */
   envrcFiles(): void {
-    const link = look(this.abs(".envrc"))?.isSymbolicLink() ? this.inside(this.linkTarget(".envrc")) : ".envrc";
+    const link = this.look(".envrc")?.isSymbolicLink() ? this.inside(this.linkTarget(".envrc")) : ".envrc";
     for (const line of (link === undefined ? "" : this.read(link, 65536)).split("\n")) {
       const m = /^\s*(dotenv|dotenv_if_exists|source_env|source_env_if_exists)(?:\s+(?:"([^"$]*)"|'([^']*)'|([^\s;#&|$]+)))?\s*(?:[;#&|]|$)/.exec(line);
       if (!m) continue;
@@ -419,14 +465,14 @@ class Collector {
   workspaceFiles(): void {
     let names: string[] = [];
     try {
-      names = readdirSync(this.root).filter((n) => n.endsWith(".code-workspace"));
+      names = (this.entries() ?? readdirSync(this.root, { withFileTypes: true })).map((d) => d.name).filter((n) => n.endsWith(".code-workspace"));
     } catch {}
     for (const n of names.slice(0, 100)) this.path(n);
   }
 
   /** A `.git` entry at `rel` (a directory, a gitdir: file, a symlink, or missing). */
   gitEntry(rel: string, depth = 0): void {
-    const st = look(this.abs(rel));
+    const st = this.look(rel);
     if (st?.isSymbolicLink()) {
       // `.git -> elsewhere`: the link is watched, and a git directory it names inside the share guarded.
       const slash = rel.lastIndexOf("/");
@@ -449,11 +495,12 @@ class Collector {
 
   /** The start of a regular file of the share, never through a symlink or from a FIFO or device. */
   private read(rel: string, max = 4096): string {
+    if (this.absent(rel)) return "";
     let fd = -1;
     try {
       fd = openSync(this.abs(rel), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       if (!fstatSync(fd).isFile()) return "";
-      const buf = Buffer.alloc(max);
+      const buf = Buffer.allocUnsafe(max); // only the bytes read are used
       return buf.subarray(0, readSync(fd, buf, 0, max, 0)).toString("utf8");
     } catch {
       return "";
@@ -472,7 +519,7 @@ class Collector {
   childRepositories(): void {
     let dirs: string[] = [];
     try {
-      dirs = readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith(".git")).map((d) => d.name);
+      dirs = (this.entries() ?? readdirSync(this.root, { withFileTypes: true })).filter((d) => d.isDirectory() && !d.name.startsWith(".git")).map((d) => d.name);
     } catch {}
     // Another user's repository is out of the sandbox's reach (its owner is not mapped inside),
     // and nsbox as root could not bind it there either.
@@ -484,7 +531,7 @@ class Collector {
 
   /** A git directory: pinned, its config and hooks read-only, its submodules' and worktrees' too. */
   gitDir(rel: string, depth = 0): void {
-    const st = look(this.abs(rel));
+    const st = this.look(rel);
     if (!st?.isDirectory()) return this.path(rel, depth);
     this.pin(rel);
     for (const p of GIT_DIR_PROTECTED) this.path(`${rel}/${p.path}`);

@@ -1,5 +1,6 @@
 // The default seccomp filter: classic BPF assembled here, installed by the executor just before exec.
 import { arch } from "node:os";
+import { SECCOMP_TABLE } from "./seccomp-table.ts";
 
 /**
  * What the filter refuses, and why. This is the one list; README.md points here.
@@ -272,11 +273,27 @@ const assembled = new Map<string, Uint8Array>();
 export function seccompProgram(c: SeccompChoices, machine = arch()): Uint8Array {
   const key = JSON.stringify([machine, c.allowMounts, c.allowNested, c.ids ?? null]);
   let program = assembled.get(key);
-  if (program === undefined) assembled.set(key, (program = assemble(c, machine)));
+  if (program === undefined) assembled.set(key, (program = precomputed(c, machine) ?? assemble(c, machine)));
   return program.slice();
 }
 
-function assemble(c: SeccompChoices, machine: string): Uint8Array {
+/** The key of a filter in seccomp-table.ts. */
+export const tableKey = (machine: string, allowMounts: boolean, allowNested: boolean) => `${machine} mounts=${allowMounts} nested=${allowNested}`;
+
+/**
+ * The filter as seccomp-table.ts holds it, for the choices every plan without --uid or
+ * --id-map makes (only id 0 mapped): assembling it cold costs 1-2 ms of every start.
+ * tests/host-trust-hardening.test.ts keeps the table equal to what assemble() makes.
+ */
+function precomputed(c: SeccompChoices, machine: string): Uint8Array | undefined {
+  const only0 = (runs: MappedIds["uid"]) => runs.length === 1 && runs[0]![0] === 0 && runs[0]![1] === 1;
+  if (c.ids && !(only0(c.ids.uid) && only0(c.ids.gid))) return undefined;
+  const base64 = SECCOMP_TABLE[tableKey(machine, c.allowMounts, c.allowNested)];
+  return base64 === undefined ? undefined : new Uint8Array(Buffer.from(base64, "base64"));
+}
+
+/** Assembled afresh, never from the table (for scripts/seccomp-table.ts and the test that checks the table). */
+export function assemble(c: SeccompChoices, machine: string): Uint8Array {
   if (machine !== "x64" && machine !== "arm64") throw new Error(`seccomp: unsupported architecture ${machine}`);
   const nr = NR[machine];
   const p: Insn[] = [];
