@@ -5,10 +5,13 @@
 //   dist/executor-<arch>.so       src/executor/*.c by gcc (when there is one), with the hash of
 //                                 those sources compiled in: src/executor.ts loads it only when
 //                                 that hash is the one it expects, and compiles with cc() otherwise.
+//   dist/inputs.json              each input's [path, size, mtime, hash] when it was built: in a checkout
+//                                 (a .git beside it), bin/nsbox runs the sources instead of a
+//                                 bundle older than them, and says so.
 // Both record the hashes of what they were built from; tests/build.test.ts fails when the
 // sources changed since (a stale build can be neither tested nor packed).
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { executorHash, hashFiles } from "../src/source-hash.ts";
 
 export const ROOT = join(import.meta.dir, "..");
@@ -70,6 +73,12 @@ export async function build(root = ROOT): Promise<{ built: Built; object: boolea
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
+    // Each input's size and modification time, taken before it is read: bin/nsbox compares them
+    // in a checkout (an edit made during the build shows as one made after it).
+    const stamps = buildInputs(root).map((f) => {
+      const st = statSync(f);
+      return [relative(root, f), st.size, st.mtimeMs, Bun.hash(readFileSync(f)).toString(16)] as const;
+    });
     const built: Built = { sources: sourcesHash(root), executor: executorHash(root) };
     const result = await Bun.build({
       throw: false,
@@ -97,6 +106,7 @@ export async function build(root = ROOT): Promise<{ built: Built; object: boolea
     if (!existsSync(join(tmp, "nsbox.js.jsc"))) throw new Error("bun build made no bytecode (dist/nsbox.js.jsc): a bundled package blocks it; make it external");
     if (bundle.includes(root)) throw new Error(`the bundle holds the path it was built in (${root}): some import.meta or __dirname was inlined`);
     const object = compileExecutor(root, tmp, built.executor);
+    writeFileSync(join(tmp, "inputs.json"), JSON.stringify(stamps));
     rmSync(dist, { recursive: true, force: true });
     renameSync(tmp, dist);
     return { built, object };

@@ -59,6 +59,23 @@ describe("bin/nsbox", () => {
     expect(without.stderr).toContain("src/main.ts");
   });
 
+  it("in a checkout (a .git beside it), runs the sources when one changed since the build, and says so (control: copied with new times, same bytes: the bundle; no .git: the bundle)", async () => {
+    // cpSync gives every file a new modification time: the bytes decide.
+    const copy = copyOf(["bin", "src", "dist", "package.json", "tsconfig.json", "scripts"]);
+    mkdirSync(join(copy, ".git"));
+    const version = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;
+    const env = { ...process.env, NSBOX_BUILD_TEST: "1" };
+    const same = await collect([...BUN, join(copy, "bin", "nsbox"), "--version"], { env });
+    expect(same).toMatchObject({ exitCode: 0, stdout: `${version}\n`, stderr: "" });
+    appendFileSync(join(copy, "src", "main.ts"), '\nif (process.env.NSBOX_BUILD_TEST) console.log("from the sources");\n');
+    const edited = await collect([...BUN, join(copy, "bin", "nsbox"), "--version"], { env });
+    expect(edited).toMatchObject({ exitCode: 0, stdout: `from the sources\n${version}\n` });
+    expect(edited.stderr).toBe("nsbox: src/main.ts changed since dist/ was built: running the sources (a slower start); `bun run build` rebuilds dist/\n");
+    // An installed package (no .git) is never rebuilt in place: its bundle runs, unchecked.
+    rmSync(join(copy, ".git"), { recursive: true });
+    expect(await collect([...BUN, join(copy, "bin", "nsbox"), "--version"], { env })).toMatchObject({ exitCode: 0, stdout: `${version}\n`, stderr: "" });
+  });
+
   it("runs the TypeScript when there is no build", async () => {
     const copy = copyOf(["bin", "src", "package.json", "tsconfig.json"]);
     const version = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;
@@ -121,7 +138,7 @@ describe("bun pm pack", () => {
     expect(await collect(["tar", "-xzf", tarball, "-C", unpacked])).toMatchObject({ exitCode: 0 });
     const pkg = join(unpacked, "package");
     const dist = readdirSync(join(pkg, "dist")).sort();
-    expect(dist).toEqual(["nsbox.js", "nsbox.js.jsc", ...(hasObject ? [executorObject()] : [])].sort());
+    expect(dist).toEqual(["inputs.json", "nsbox.js", "nsbox.js.jsc", ...(hasObject ? [executorObject()] : [])].sort());
     // The bundle records the hash of the sources the tarball holds (with the build script,
     // which it does not ship), and of its C.
     mkdirSync(join(pkg, "scripts"));
