@@ -36,6 +36,8 @@ export const executorObject = (arch = process.arch) => `executor-${arch}.so`;
 export interface Built {
   sources: string;
   executor: string;
+  /** SHA-256 of dist/executor-<arch>.so's bytes, checked before it is loaded (absent: no gcc, no object). */
+  object?: string;
 }
 
 /** What `root`'s dist/nsbox.js records (its BUILT export), or undefined when there is none. */
@@ -66,10 +68,17 @@ function which(name: string): string | undefined {
   return undefined;
 }
 
-/** Build `root`'s dist/ (into a fresh directory, moved in place when all of it is done). */
+/**
+ * Build `root`'s dist/: into a fresh directory inside dist/, whose files are then renamed into
+ * place. Inside dist/ because a sandbox that shares nsbox's checkout sees dist/ read-only (nsbox
+ * makes it, empty, when it is missing: src/plan/protected.ts), and with it everything made in it
+ * later: a build directory beside it (dist.tmp-PID) was the payload's to rewrite between the
+ * build and the rename, and every later start ran what it wrote there.
+ */
 export async function build(root = ROOT): Promise<{ built: Built; object: boolean }> {
   const dist = join(root, "dist");
-  const tmp = join(root, `dist.tmp-${process.pid}`);
+  mkdirSync(dist, { recursive: true });
+  const tmp = join(dist, `.build-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
@@ -80,6 +89,9 @@ export async function build(root = ROOT): Promise<{ built: Built; object: boolea
       return [relative(root, f), st.size, st.mtimeMs, Bun.hash(readFileSync(f)).toString(16)] as const;
     });
     const built: Built = { sources: sourcesHash(root), executor: executorHash(root) };
+    // The executor first: the bundle records its object's hash.
+    const object = compileExecutor(root, tmp, built.executor);
+    if (object) built.object = new Bun.CryptoHasher("sha256").update(readFileSync(join(tmp, executorObject()))).digest("hex");
     const result = await Bun.build({
       throw: false,
       entrypoints: [join(root, "src", "main.ts")],
@@ -105,10 +117,13 @@ export async function build(root = ROOT): Promise<{ built: Built; object: boolea
     const bundle = await Bun.file(join(tmp, "nsbox.js")).text();
     if (!existsSync(join(tmp, "nsbox.js.jsc"))) throw new Error("bun build made no bytecode (dist/nsbox.js.jsc): a bundled package blocks it; make it external");
     if (bundle.includes(root)) throw new Error(`the bundle holds the path it was built in (${root}): some import.meta or __dirname was inlined`);
-    const object = compileExecutor(root, tmp, built.executor);
     writeFileSync(join(tmp, "inputs.json"), JSON.stringify(stamps));
-    rmSync(dist, { recursive: true, force: true });
-    renameSync(tmp, dist);
+    // Each file renamed over the old one (a start in between loads a mixed build at worst: Bun
+    // ignores a .jsc of other sources, the executor an object of other C), then what the last
+    // build made and this one did not is removed.
+    const made = readdirSync(tmp);
+    for (const f of made) renameSync(join(tmp, f), join(dist, f));
+    for (const f of readdirSync(dist)) if (!made.includes(f) && !f.startsWith(".build-")) rmSync(join(dist, f), { recursive: true, force: true });
     return { built, object };
   } finally {
     rmSync(tmp, { recursive: true, force: true });

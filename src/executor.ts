@@ -1,7 +1,7 @@
 // The C executor: loaded prebuilt from dist/ when that build is of these sources, else compiled
 // once per process with bun:ffi's cc(); then called to start sandboxes.
 import { cc, dlopen, ptr } from "bun:ffi";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { NsboxError } from "./errors.ts";
 import { errnoName, errnoText, outOfDescriptors, readNofileWith, tooFewDescriptors } from "./errno.ts";
@@ -14,7 +14,7 @@ import { CALL } from "./kernel.ts";
 export { CALL };
 
 /** In the bundle, the hash of the C sources it was built with (scripts/build.ts); undefined from src/. */
-declare const NSBOX_BUILT: { executor: string } | undefined;
+declare const NSBOX_BUILT: { executor: string; object?: string } | undefined;
 
 /** One bound symbol, not one per call: each costs Bun about 0.3 ms to bind, at every start. */
 const SYMBOLS = { nsbox_call: { args: ["int", "ptr", "int", "int", "int", "int", "int", "int"], returns: "int" } } as const;
@@ -35,6 +35,11 @@ function prebuilt(root: string) {
   const object = join(root, "dist", `executor-${process.arch}.so`);
   if (!Bun.isMainThread || !existsSync(object)) return undefined;
   try {
+    // From the bundle, the object's bytes are checked before dlopen runs any of its code (a
+    // constructor runs at load). dist/ is read-only inside every sandbox that shares it
+    // (src/plan/protected.ts makes it when missing), so the checks guard against a stale or
+    // foreign object, not one a payload wrote.
+    if (typeof NSBOX_BUILT !== "undefined" && new Bun.CryptoHasher("sha256").update(readFileSync(object)).digest("hex") !== NSBOX_BUILT.object) return undefined;
     const want = typeof NSBOX_BUILT === "undefined" ? executorHash(root) : NSBOX_BUILT.executor;
     const lib = dlopen(object, { ...SYMBOLS, nsbox_source_hash: { args: [], returns: "cstring" } });
     if (String(lib.symbols.nsbox_source_hash()) === want) {

@@ -128,6 +128,57 @@ describe.if(hasObject)("the executor's shared object", () => {
   });
 });
 
+describe.if(hasObject)("the executor's shared object, from the bundle", () => {
+  it("is checked by its bytes before it is loaded: one with a constructor and the right embedded hash is not loaded (control: the object as built is)", async () => {
+    const copy = copyOf(["bin", "src", "dist", "package.json"]);
+    const run = () => collect([...BUN, join(copy, "bin", "nsbox"), "doctor"], { cwd: scratchDir(), env: { ...process.env, NSBOX_CTOR_MARK: join(copy, "ran") } });
+    expect((await run()).stdout).toContain("prebuilt: dist/executor-");
+    // Same source hash, plus a constructor: a dlopen before the check would run it.
+    const src = join(copy, "evil.c");
+    writeFileSync(src, `extern int getpid(void); extern char *getenv(const char *); extern int creat(const char *, int);\n__attribute__((constructor)) static void run(void) { char *m = getenv("NSBOX_CTOR_MARK"); if (m) creat(m, 0600); }\nconst char *nsbox_source_hash(void) { return "${recordedBuild(ROOT)!.executor}"; }\nint nsbox_call(int f, void *p, int a, int b, int c, int d, int e, int g) { return -38; }\n`);
+    expect(await collect(["gcc", "-shared", "-fPIC", "-o", join(copy, OBJECT), src])).toMatchObject({ exitCode: 0 });
+    const planted = await run();
+    expect(existsSync(join(copy, "ran"))).toBe(false);
+    expect(planted.stdout).toContain("compiled by bun:ffi");
+    // Control: loaded, the planted object's constructor runs.
+    const loaded = await collect([...BUN, "-e", `try { require("bun:ffi").dlopen(${JSON.stringify(join(copy, OBJECT))}, { nsbox_call: { args: [], returns: "int" } }) } catch {}`], { env: { ...process.env, NSBOX_CTOR_MARK: join(copy, "ran") } });
+    expect(loaded.exitCode).toBe(0);
+    expect(existsSync(join(copy, "ran"))).toBe(true);
+  });
+});
+
+describe("dist/ inside a sandbox started in nsbox's checkout", () => {
+  const checkout = () => {
+    const copy = copyOf(["bin", "src", "package.json", "tsconfig.json"]);
+    cpSync(join(ROOT, "node_modules"), join(copy, "node_modules"), { recursive: true, dereference: true });
+    return copy;
+  };
+  const write = "mkdir -p dist 2>/dev/null; (echo planted > dist/nsbox.js) 2>/dev/null && echo written || echo refused";
+
+  it("when missing, is made empty before the sandbox starts and is read-only inside: a bundle planted there can't run in another nsbox (control: the same shell without nsbox writes it)", async () => {
+    const copy = checkout();
+    const inside = await collect([...BUN, join(copy, "bin", "nsbox"), "--", "sh", "-c", write], { cwd: copy });
+    expect(inside, inside.stderr).toMatchObject({ exitCode: 0, stdout: "refused\n" });
+    expect(readdirSync(join(copy, "dist"))).toEqual([]);
+    rmSync(join(copy, "dist"), { recursive: true });
+    expect(await collect(["sh", "-c", write], { cwd: copy })).toMatchObject({ stdout: "written\n" });
+    expect(readFileSync(join(copy, "dist", "nsbox.js"), "utf8")).toBe("planted\n");
+  });
+
+  it("a build's directory, made after the sandbox started, is read-only inside: the build works in dist/ (control: a directory beside dist/, where it used to work, is writable)", async () => {
+    const copy = checkout();
+    // The payload waits for the host's directory to appear, then writes into it.
+    const payload = (dir: string) => `for i in $(seq 100); do [ -d ${dir} ] && break; sleep 0.05; done; (echo planted > ${dir}/nsbox.js) 2>/dev/null && echo written || echo refused`;
+    for (const [dir, rc] of [["dist/.build-1", "refused"], ["dist.tmp-1", "written"]] as const) {
+      const ran = collect([...BUN, join(copy, "bin", "nsbox"), "--", "sh", "-c", payload(dir)], { cwd: copy });
+      await Bun.sleep(1500);
+      mkdirSync(join(copy, dir), { recursive: true });
+      const r = await ran;
+      expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: `${rc}\n` });
+    }
+  });
+});
+
 describe("bun pm pack", () => {
   it("packs a fresh dist/: the bundle, its bytecode and the executor's object, built from the sources it ships", async () => {
     const dest = scratchDir();
@@ -143,7 +194,8 @@ describe("bun pm pack", () => {
     // which it does not ship), and of its C.
     mkdirSync(join(pkg, "scripts"));
     cpSync(join(ROOT, "scripts", "build.ts"), join(pkg, "scripts", "build.ts"));
-    expect(recordedBuild(pkg)).toEqual({ sources: sourcesHash(pkg), executor: executorHash(pkg) });
+    const object = hasObject ? { object: new Bun.CryptoHasher("sha256").update(readFileSync(join(pkg, OBJECT))).digest("hex") } : {};
+    expect(recordedBuild(pkg)).toEqual({ sources: sourcesHash(pkg), executor: executorHash(pkg), ...object });
     expect(sourcesHash(pkg)).toBe(sourcesHash(ROOT));
     expect(staleBuild(ROOT)).toBeUndefined();
   });

@@ -1,7 +1,7 @@
 // Files in a writable share that the host runs later (git's config and hooks, direnv, editor
 // tasks, hook managers): read-only inside, and the ones that do not exist yet moved aside after
 // the run if the sandbox made them.
-import { chmodSync, closeSync, constants, type Dirent, fchmodSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, type Stats } from "node:fs";
+import { chmodSync, closeSync, constants, type Dirent, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, type Stats } from "node:fs";
 import { basename, dirname, join, normalize, resolve } from "node:path";
 import type { Purpose } from "../ops.ts";
 import { NsboxError } from "../errors.ts";
@@ -620,6 +620,25 @@ export function guardedPaths(root: string, host: Host, pinned = false): string[]
   return paths;
 }
 
+/**
+ * A missing dist/ or node_modules/ of nsbox's own package in the share `root`: a payload could
+ * make one, and another nsbox started while it runs would load its code from there (a watch
+ * only moves it aside after the run). Made empty now, before the sandbox exists (and before the
+ * scan lists the share), it is guarded read-only like the rest of nsbox's code; bin/nsbox runs
+ * the sources while dist/ holds no build.
+ */
+function makeOwnDirs(root: string): void {
+  const pkg = realpathOr(packageRoot());
+  if (!isAncestorOrSelf(root, pkg)) return;
+  for (const name of ["dist", "node_modules"]) {
+    const path = join(pkg, name);
+    if (lstatSync(path, { throwIfNoEntry: false })) continue;
+    try {
+      mkdirSync(path, { mode: 0o755 });
+    } catch {}
+  }
+}
+
 export function protectShare(b: PlanBuilder, at: string, why: Purpose, host: Host, opened: string[]): void {
   const roots = [at, ...b.guarded.filter((g) => g !== at && isAncestorOrSelf(at, g))];
   if (!b.guarded.includes(at)) b.guarded.push(at);
@@ -628,6 +647,7 @@ export function protectShare(b: PlanBuilder, at: string, why: Purpose, host: Hos
     if (!cover.writesHost || !cover.host || !look(cover.host)?.isDirectory()) continue;
     const root = cover.host;
     const isOpened = (rel: string) => opened.some((o) => o !== root && isAncestorOrSelf(root, o) && isAncestorOrSelf(o, join(root, rel)));
+    makeOwnDirs(root);
     const c = collect(root, host);
     const sandbox = (rel: string) => (rel === "" ? rootAt : `${rootAt}/${rel}`);
     const depth = (rel: string) => (rel === "" ? 0 : rel.split("/").length);
