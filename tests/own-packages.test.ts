@@ -106,6 +106,29 @@ describe("ownPackages", () => {
     }
   });
 
+  it("the library finds them at buildPlan, also with no writable share (no OWN_CODE asked): a plant after it changes nothing (control: planted first, it is found)", async () => {
+    const pkg = join(project, "node_modules", "nsbox");
+    const script = [
+      "const plant = () => { for (const n of ['consola', 'dns-packet']) { const d = process.argv[1] + '/node_modules/' + n; require('node:fs').mkdirSync(d, { recursive: true }); require('node:fs').writeFileSync(d + '/package.json', JSON.stringify({ name: n, main: 'index.js' })); require('node:fs').writeFileSync(d + '/index.js', ''); } };",
+      "if (process.argv[2] === 'first') plant();",
+      "const { buildPlan, readHost } = await import('nsbox');",
+      "buildPlan(['true'], { noCwd: true }, readHost(), { terminal: null, library: true });",
+      "plant();",
+      `const { ownEntry } = await import(${JSON.stringify(join(realpathSync(pkg), "src", "packages.ts"))});`,
+      "console.log(ownEntry('consola') + '\\n' + ownEntry('dns-packet'));",
+    ].join("\n");
+    for (const when of ["later", "first"]) {
+      // An own node_modules that exists (empty) before the start: Bun has not listed it, so a
+      // lookup by name after the plant would find the planted copy.
+      mkdirSync(join(pkg, "node_modules"));
+      const r = await collect([process.execPath, "--no-env-file", "--config=/dev/null", "-e", script, realpathSync(pkg), when], { cwd: project, env });
+      rmSync(join(pkg, "node_modules"), { recursive: true, force: true });
+      expect(r).toMatchObject({ exitCode: 0 });
+      const planted = r.stdout.split("\n").filter((l) => l.startsWith(`${realpathSync(pkg)}/node_modules/`));
+      expect(planted.length).toBe(when === "first" ? 2 : 0);
+    }
+  });
+
   it("nsbox's code never loads consola or dns-packet by name (by the entry found before the sandbox)", () => {
     const byName = /(?<!typeof )(?:\bimport|\brequire)\(\s*["'](?:consola|dns-packet)["']\s*\)/;
     const files = [...new Bun.Glob("src/**/*.ts").scanSync(ROOT)];
