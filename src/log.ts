@@ -2,6 +2,7 @@
 // more to import than a whole sandbox takes to start).
 import type { ConsolaInstance } from "consola";
 import { writeSync } from "node:fs";
+import { ownEntry } from "./packages.ts";
 
 let instance: ConsolaInstance | undefined;
 let loading: Promise<ConsolaInstance> | undefined;
@@ -44,7 +45,8 @@ const plain = { error: direct, warn: direct, debug: direct } as unknown as Conso
 
 /** One instance, loaded once: messages logged while it loads keep their order. */
 function consola(): Promise<ConsolaInstance> {
-  loading ??= import("consola").then(
+  // By the absolute path found before any sandbox started, never by name (src/packages.ts).
+  loading ??= Promise.resolve().then(() => import(ownEntry("consola")) as Promise<typeof import("consola")>).then(
     ({ createConsola }) => {
       instance = createConsola({
         level,

@@ -2,7 +2,7 @@
 // is read-only inside a sandbox whose writable share holds it, e.g. `nsbox -- bash` started in
 // nsbox's checkout as the README's first command does. The next nsbox start would run it.
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ROOT, cleanedUp, collect, nsbox, readableCheckout, scratchIn } from "./helpers.ts";
 
@@ -15,7 +15,8 @@ describe("nsbox's own code in a writable share", () => {
     try {
       const r = await nsbox(["--", "sh", "-c", [
         // dist/: the build bin/nsbox loads (scripts/test makes it before the suite).
-        "for f in src/cli.ts bin/nsbox package.json tsconfig.json bunfig.toml node_modules/consola/package.json dist/nsbox.js dist/nsbox.js.jsc; do",
+        // scripts/build.ts: package.json's `prepare` runs it at the next `bun install`.
+        "for f in src/cli.ts bin/nsbox package.json tsconfig.json bunfig.toml node_modules/consola/package.json dist/nsbox.js dist/nsbox.js.jsc scripts/build.ts; do",
         // access(W_OK) answers EROFS for a read-only mount, without changing the file.
         "  if test -w \"$f\"; then echo \"writable $f\"; fi",
         "done",
@@ -64,5 +65,36 @@ describe("nsbox's own code in a writable share", () => {
       "touch package.json && echo control-ok",
     ].join("\n")], { cwd: project, env });
     expect(r).toMatchObject({ stdout: "control-ok\n", exitCode: 0 });
+  });
+
+  it("in the isolated layout (bun install --linker isolated), the project's node_modules/nsbox and .bin/nsbox links replaced inside are moved aside (control: the project's own file stays)", async () => {
+    // nsbox really is in node_modules/.bun/nsbox@VER/node_modules/nsbox; node_modules/nsbox links
+    // to it and node_modules/.bin/nsbox to ../nsbox/bin/nsbox: what the next start runs.
+    const work = scratchIn(made);
+    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}`, BUN_INSTALL_CACHE_DIR: join(work, "cache") };
+    const dest = join(work, "pack");
+    mkdirSync(dest);
+    expect(await collect([process.execPath, "pm", "pack", "--destination", dest, "--quiet"], { cwd: ROOT, env })).toMatchObject({ exitCode: 0 });
+    const project = join(work, "project");
+    mkdirSync(project);
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "uses-nsbox", private: true }));
+    const tarball = join(dest, readdirSync(dest).find((f) => f.endsWith(".tgz"))!);
+    expect(await collect([process.execPath, "add", "--linker", "isolated", tarball], { cwd: project, env })).toMatchObject({ exitCode: 0 });
+    expect(lstatSync(join(project, "node_modules/nsbox")).isSymbolicLink()).toBe(true);
+    expect(realpathSync(join(project, "node_modules/nsbox"))).toContain("/node_modules/.bun/nsbox@");
+    const fake = "printf '#!/bin/sh\\necho PWNED\\n'";
+    const r = await collect(["./node_modules/.bin/nsbox", "--", "sh", "-c", [
+      `for f in node_modules/.bin/nsbox node_modules/nsbox; do rm -f $f && ${fake} > $f && chmod +x $f && echo "replaced $f"; done`,
+      "echo mine > own-file",
+    ].join("\n")], { cwd: project, env });
+    // The payload could replace them (their directories are the project's, writable)...
+    expect(r).toMatchObject({ stdout: "replaced node_modules/.bin/nsbox\nreplaced node_modules/nsbox\n", exitCode: 0 });
+    // ...and nsbox moved both aside after the run, and said so.
+    expect(r.stderr).toContain(`${project}/node_modules/nsbox was replaced inside the sandbox and the host would run it; moved it to nsbox.nsbox-blocked-`);
+    expect(r.stderr).toContain(`${project}/node_modules/.bin/nsbox was replaced inside the sandbox and the host would run it; moved it to nsbox.nsbox-blocked-`);
+    expect(existsSync(join(project, "node_modules/.bin/nsbox"))).toBe(false);
+    expect(existsSync(join(project, "node_modules/nsbox"))).toBe(false);
+    // The control: the project's own file, written the same way, stays.
+    expect(readFileSync(join(project, "own-file"), "utf8")).toBe("mine\n");
   });
 });

@@ -1,6 +1,7 @@
 // The sandbox's resolver: DNS over UDP on 127.0.0.53:53 inside (the socket its PID 1 made and
 // passed out), answered from the host for the names the rules allow, refused for the rest.
 import { closeSync } from "node:fs";
+import { ownEntry } from "../packages.ts";
 import { refusal } from "./address-policy.ts";
 import type { NameBook } from "./names.ts";
 import { normalAddress } from "./names.ts";
@@ -108,7 +109,7 @@ function openedBy(address: string, matched: Rule[]): string {
  */
 export function loadResolver(packets: boolean): void {
   require("node:dgram");
-  if (packets) require("dns-packet");
+  if (packets) require(ownEntry("dns-packet"));
 }
 
 /** Serve DNS on `fd` (a bound UDP socket inside the sandbox's network namespace). */
@@ -136,7 +137,7 @@ export function startResolver(fd: number, o: ResolverOptions): Resolver {
   socket.on("message", (msg, from) => {
     // A Buffer: dns-packet reads with Buffer's methods. A throw here would end nsbox: none escapes.
     try {
-      packet ??= require("dns-packet") as DnsPacket;
+      packet ??= require(ownEntry("dns-packet")) as DnsPacket; // by the path found before the sandbox started (src/packages.ts)
     } catch (e) {
       // Said once; the socket closes, so the sandbox's lookups fail at once rather than after a timeout.
       o.onEvent({ time: new Date().toISOString(), action: "error", protocol: "dns", host: "", port: 53, reason: `can't answer lookups: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}` });

@@ -15,6 +15,7 @@ import { etcFileOps, RESOLVER_ADDRESS } from "./etc-files.ts";
 import { gitIdentityOps } from "./git-identity.ts";
 import { payloadOps } from "./payload.ts";
 import { finalWatches, openedPaths, protectShare, type Watch } from "./protected.ts";
+import { ownPackages } from "../packages.ts";
 import { netChoice, PROXY_PORT, proxyEnv, type NetChoice } from "./network.ts";
 import { homeToolOps } from "./toolchains.ts";
 import { bindJobserverFifo, landlockConfines, listenEnv, passFdPlan, type PassedFd } from "./pass-fds.ts";
@@ -91,6 +92,9 @@ export function buildPlan(command: string[], options: SandboxOptions, host: Host
     throw new NsboxError("BAD_OPTION", "no command given: usage is nsbox [options] -- command [args…]");
   }
   checkCommand(command);
+  // The packages this process loads while the sandbox runs (consola, dns-packet), found now, before
+  // it starts, also when no writable share asks for OWN_CODE (src/packages.ts).
+  ownPackages();
   const o = ensureNormal(options);
   const id = { uid: o.uid ?? 0, gid: o.gid ?? 0 };
   const notes: string[] = [];

@@ -1,6 +1,7 @@
 // buildJoinPlan: the ops of `nsbox exec`: join a running sandbox's namespaces and root, start the command under a small init, and harden it as the sandbox's own payload was.
 import { readlinkSync } from "node:fs";
 import { NsboxError } from "../errors.ts";
+import { ownPackages } from "../packages.ts";
 import type { Host } from "../host.ts";
 import { checkCommand, resolved } from "../options/normalize.ts";
 import type { SandboxState } from "../registry.ts";
@@ -67,6 +68,7 @@ export interface JoinIo extends PlanIo {
  * (--env, --keep-env, --clear-env) applied to the caller's environment.
  */
 export function buildJoinPlan(s: SandboxState, command: string[], host: Host, io: JoinIo, target = s.pid): Plan {
+  ownPackages(); // found before this process joins a running sandbox (src/packages.ts)
   if (command.length === 0 || command[0] === "") {
     throw new NsboxError("BAD_OPTION", "no command given: usage is nsbox exec NAME -- command [args…]");
   }

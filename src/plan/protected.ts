@@ -11,7 +11,7 @@ import type { MountSpec } from "./mount-spec.ts";
 import { expandPath } from "./host-path.ts";
 import type { Host } from "../host.ts";
 import { configDir } from "../trust.ts";
-import { packageRoot } from "../package-root.ts";
+import { ownPackages } from "../packages.ts";
 
 /** A path, relative to the root of a writable share, that the host's tools run or obey. */
 export interface ProtectedPath {
@@ -80,50 +80,28 @@ export const PROTECTED: readonly ProtectedPath[] = [
 
 /**
  * nsbox's own files, wherever this copy of nsbox is: what its next start loads (its sources, its
- * build, its bin and the link to it, its configuration for Bun, the packages it imports). Guarded
- * like PROTECTED when a writable share holds them, e.g. `nsbox -- bash` run from nsbox's checkout.
- * Worked out at the first plan, not at load: Bun.resolveSync costs about 2 ms.
+ * build, its bin and the link to it, its configuration for Bun, the packages it imports, the
+ * build script `bun install` runs through package.json's `prepare`). Guarded like PROTECTED when
+ * a writable share holds them, e.g. `nsbox -- bash` run from nsbox's checkout. Worked out at the
+ * first plan, not at load; ownPackages() resolves the packages' entry files then too, before any
+ * sandbox of this process starts (src/packages.ts).
  */
 let ownCode: readonly string[] | undefined;
 function ownCodePaths(): readonly string[] {
   if (ownCode) return ownCode;
-  const pkg = realpathOr(packageRoot());
-  const own = ["bin", "src", "dist", "package.json", "tsconfig.json", "bunfig.toml", "node_modules"].map((e) => join(pkg, e));
+  const { root: pkg, consola, dnsPacket, ipCodec } = ownPackages();
+  const own = ["bin", "src", "dist", "package.json", "tsconfig.json", "bunfig.toml", "node_modules", "scripts/build.ts"].map((e) => join(pkg, e));
   // A project-local install: node_modules/.bin/nsbox is the link the shell runs.
   if (pkg.endsWith("/node_modules/nsbox")) own.push(join(pkg, "..", ".bin", "nsbox"));
+  // The isolated layout (pnpm; bun install --linker isolated): nsbox really is in
+  // PROJECT/node_modules/.pnpm/nsbox@VER/node_modules/nsbox (or .bun/), and the project's
+  // node_modules/nsbox is a link to it, node_modules/.bin/nsbox a link or shim the shell runs.
+  const isolated = /^(.*)\/node_modules\/\.(?:pnpm|bun)\/[^/]+\/node_modules\/nsbox$/.exec(pkg);
+  if (isolated) own.push(join(isolated[1]!, "node_modules", "nsbox"), join(isolated[1]!, "node_modules", ".bin", "nsbox"));
   // The packages it loads, wherever they were installed (hoisted beside a project-local nsbox):
-  // consola; dns-packet and its one dependency (the bundle holds them, the sources load them).
-  const consola = packageDir("consola", pkg);
-  const dnsPacket = packageDir("dns-packet", pkg);
-  const ipCodec = dnsPacket && packageDir("@leichtgewicht/ip-codec", dnsPacket);
-  for (const dir of [consola, dnsPacket, ipCodec]) if (dir) own.push(dir);
+  // consola; dns-packet and its one dependency.
+  for (const dir of [consola?.dir, dnsPacket?.dir, ipCodec]) if (dir) own.push(dir);
   return (ownCode = own);
-}
-
-/**
- * The directory of package `name` as Bun resolves it from directory `from`: the first
- * node_modules/NAME with a package.json from there up, symlinks resolved, when it still lies in
- * a node_modules/NAME (a linked checkout elsewhere is not an install). Looked up by hand: the
- * first Bun.resolveSync of a process costs about 1 ms of every start.
- */
-function packageDir(name: string, from: string): string | undefined {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const at = join(dir, "node_modules", name);
-    if (look(join(at, "package.json"))) {
-      const real = realpathOr(at) + "/";
-      const end = real.lastIndexOf(`/node_modules/${name}/`);
-      return end >= 0 ? real.slice(0, end + `/node_modules/${name}`.length) : undefined;
-    }
-    if (dir === "/" || dir === ".") return undefined;
-  }
-}
-
-function realpathOr(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
-  }
 }
 
 /** `path` with symlinks resolved as far as it exists (`~/.config/nsbox` when only ~/.config -> dotfiles/config does). */
