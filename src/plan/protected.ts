@@ -606,7 +606,7 @@ export function guardedPaths(root: string, host: Host, pinned = false): string[]
  * the sources while dist/ holds no build.
  */
 function makeOwnDirs(root: string): void {
-  const pkg = realpathOr(packageRoot());
+  const pkg = ownPackages().root;
   if (!isAncestorOrSelf(root, pkg)) return;
   for (const name of ["dist", "node_modules"]) {
     const path = join(pkg, name);
