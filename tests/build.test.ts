@@ -76,6 +76,30 @@ describe("bin/nsbox", () => {
     expect(await collect([...BUN, join(copy, "bin", "nsbox"), "--version"], { env })).toMatchObject({ exitCode: 0, stdout: `${version}\n`, stderr: "" });
   });
 
+  it("never starts a bun from a node_modules/.bin or a relative PATH entry, where bunx, npx and bun run put the project's (control: the shell's own lookup runs the planted one)", async () => {
+    const project = scratchDir();
+    const marker = join(project, "planted-bun-ran");
+    mkdirSync(join(project, "node_modules", ".bin"), { recursive: true });
+    for (const dir of [join(project, "node_modules", ".bin"), join(project, "rel")]) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, "bun"), `#!/bin/sh\necho ran >> ${marker}\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+    }
+    const version = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;
+    const path = `${join(project, "node_modules", ".bin")}:rel:${process.env.PATH}`;
+    expect(await collect([join(ROOT, "bin", "nsbox"), "--version"], { cwd: project, env: { ...process.env, PATH: path } })).toMatchObject({ exitCode: 0, stdout: `${version}\n` });
+    expect(existsSync(marker)).toBe(false);
+    // Only planted ones on PATH: said, not run.
+    const only = await collect([join(ROOT, "bin", "nsbox"), "--version"], { cwd: project, env: { ...process.env, PATH: `${join(project, "node_modules", ".bin")}:rel:/usr/bin:/bin` } });
+    if (!["/usr/bin/bun", "/bin/bun"].some((b) => existsSync(b))) {
+      expect(only.exitCode).toBe(125);
+      expect(only.stderr).toContain("nsbox: needs Bun, which is not on PATH (a bun in a relative directory or a node_modules/.bin is not used");
+    }
+    expect(existsSync(marker)).toBe(false);
+    // Control: the shell's own lookup finds and runs the planted one.
+    expect(await collect(["sh", "-c", "bun --version"], { cwd: project, env: { ...process.env, PATH: path } })).toMatchObject({ exitCode: 0 });
+    expect(existsSync(marker)).toBe(true);
+  });
+
   it("runs the TypeScript when there is no build", async () => {
     const copy = copyOf(["bin", "src", "package.json", "tsconfig.json"]);
     const version = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;

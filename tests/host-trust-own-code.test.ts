@@ -16,7 +16,8 @@ describe("nsbox's own code in a writable share", () => {
       const r = await nsbox(["--", "sh", "-c", [
         // dist/: the build bin/nsbox loads (scripts/test makes it before the suite).
         // scripts/build.ts: package.json's `prepare` runs it at the next `bun install`.
-        "for f in src/cli.ts bin/nsbox package.json tsconfig.json bunfig.toml node_modules/consola/package.json dist/nsbox.js dist/nsbox.js.jsc scripts/build.ts; do",
+        // node/: what Node loads for import "nsbox"; bun.lock: what `bun install` installs.
+        "for f in src/cli.ts bin/nsbox package.json tsconfig.json bunfig.toml node_modules/consola/package.json dist/nsbox.js dist/nsbox.js.jsc scripts/build.ts node/index.mjs bun.lock; do",
         // access(W_OK) answers EROFS for a read-only mount, without changing the file.
         "  if test -w \"$f\"; then echo \"writable $f\"; fi",
         "done",
@@ -32,6 +33,18 @@ describe("nsbox's own code in a writable share", () => {
     } finally {
       rmSync(join(ROOT, probe), { force: true });
     }
+  });
+
+  it("started inside nsbox's own code (its src/, dist/, bin/), the whole share is read-only (control: started in the checkout, a file of its own is written)", async () => {
+    const copy = readableCheckout(made);
+    const write = "touch probe 2>/dev/null && echo written || echo refused";
+    for (const dir of ["src", "bin", "src/net"]) {
+      const r = await collect([process.execPath, "--no-env-file", "--config=/dev/null", join(copy, "bin", "nsbox"), "--", "sh", "-c", write], { cwd: join(copy, dir) });
+      expect(r, `${dir}: ${r.stderr}`).toMatchObject({ stdout: "refused\n", exitCode: 0 });
+      expect(existsSync(join(copy, dir, "probe"))).toBe(false);
+    }
+    const control = await collect([process.execPath, "--no-env-file", "--config=/dev/null", join(copy, "bin", "nsbox"), "--", "sh", "-c", write], { cwd: copy });
+    expect(control).toMatchObject({ stdout: "written\n", exitCode: 0 });
   });
 
   it("in a checkout without a build, dist/ is made empty before the sandbox starts and is read-only inside: nothing can be planted for bin/nsbox to load (control: another new directory is made)", async () => {
@@ -83,6 +96,15 @@ describe("nsbox's own code in a writable share", () => {
     expect(lstatSync(join(project, "node_modules/nsbox")).isSymbolicLink()).toBe(true);
     expect(realpathSync(join(project, "node_modules/nsbox"))).toContain("/node_modules/.bun/nsbox@");
     const fake = "printf '#!/bin/sh\\necho PWNED\\n'";
+    // dns-packet finds ip-codec through a link in its store entry, by name, while a sandbox runs:
+    // the whole entry is read-only (control below: the project's own file is written).
+    const codec = readdirSync(join(project, "node_modules/.bun")).find((e) => e.startsWith("dns-packet@"));
+    expect(codec).toBeDefined();
+    const link = `node_modules/.bun/${codec}/node_modules/@leichtgewicht/ip-codec`;
+    expect(lstatSync(join(project, link)).isSymbolicLink()).toBe(true);
+    const store = await collect(["./node_modules/.bin/nsbox", "--", "sh", "-c", `(rm ${link} && mkdir ${link}) 2>/dev/null && echo replaced || echo refused`], { cwd: project, env });
+    expect(store).toMatchObject({ stdout: "refused\n", exitCode: 0 });
+    expect(lstatSync(join(project, link)).isSymbolicLink()).toBe(true);
     const r = await collect(["./node_modules/.bin/nsbox", "--", "sh", "-c", [
       `for f in node_modules/.bin/nsbox node_modules/nsbox; do rm -f $f && ${fake} > $f && chmod +x $f && echo "replaced $f"; done`,
       "echo mine > own-file",

@@ -90,7 +90,8 @@ let ownCode: readonly string[] | undefined;
 function ownCodePaths(): readonly string[] {
   if (ownCode) return ownCode;
   const { root: pkg, consola, dnsPacket, ipCodec } = ownPackages();
-  const own = ["bin", "src", "dist", "package.json", "tsconfig.json", "bunfig.toml", "node_modules", "scripts/build.ts"].map((e) => join(pkg, e));
+  // node/: what Node loads for import "nsbox"; bun.lock(b): what `bun install` in the checkout installs.
+  const own = ["bin", "src", "dist", "node", "package.json", "tsconfig.json", "bunfig.toml", "bun.lock", "bun.lockb", "node_modules", "scripts/build.ts"].map((e) => join(pkg, e));
   // A project-local install: node_modules/.bin/nsbox is the link the shell runs.
   if (pkg.endsWith("/node_modules/nsbox")) own.push(join(pkg, "..", ".bin", "nsbox"));
   // The isolated layout (pnpm; bun install --linker isolated): nsbox really is in
@@ -100,8 +101,18 @@ function ownCodePaths(): readonly string[] {
   if (isolated) own.push(join(isolated[1]!, "node_modules", "nsbox"), join(isolated[1]!, "node_modules", ".bin", "nsbox"));
   // The packages it loads, wherever they were installed (hoisted beside a project-local nsbox):
   // consola; dns-packet and its one dependency.
-  for (const dir of [consola?.dir, dnsPacket?.dir, ipCodec]) if (dir) own.push(dir);
+  for (const dir of [consola?.dir, dnsPacket?.dir, ipCodec]) if (dir) own.push(storeEntry(dir) ?? dir);
   return (ownCode = own);
+}
+
+/**
+ * In the isolated layout a package lives in a store entry, STORE/NAME@VER/node_modules/NAME, and
+ * finds its dependencies through links beside it (STORE/NAME@VER/node_modules/DEP): guarding the
+ * package's directory alone left those links replaceable (dns-packet requires ip-codec by name
+ * while a sandbox runs). The whole entry, `PROJECT/node_modules/.bun/NAME@VER` (or .pnpm/), then.
+ */
+function storeEntry(dir: string): string | undefined {
+  return /^(.*\/node_modules\/\.(?:pnpm|bun)\/[^/]+)\/node_modules\/(?:@[^/]+\/)?[^/]+$/.exec(dir)?.[1];
 }
 
 /** `path` with symlinks resolved as far as it exists (`~/.config/nsbox` when only ~/.config -> dotfiles/config does). */
@@ -295,6 +306,9 @@ class Collector {
     for (const path of ownCodePaths()) {
       const inner = this.inside(path);
       if (inner) this.path(inner);
+      // The share is inside nsbox's own code (`nsbox -- sh` started in its src/, dist/, bin/): all
+      // of it read-only. The names below it were never looked at (a share is not inside itself).
+      else if (inner === "" || isAncestorOrSelf(path, this.root)) this.ro("", true);
     }
     // nsbox's trust store ($XDG_CONFIG_HOME/nsbox), where a share holds it (`--rw ~/dotfiles`
     // that ~/.config links into, an XDG_CONFIG_HOME of a project's): a payload that wrote it
