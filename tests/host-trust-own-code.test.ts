@@ -9,6 +9,21 @@ import { ROOT, cleanedUp, collect, nsbox, readableCheckout, scratchIn } from "./
 setDefaultTimeout(60_000);
 const made = cleanedUp();
 
+/** A fresh project with nsbox added from `bun pm pack`'s tarball (`add` flags: e.g. --linker isolated). Fetches consola and dns-packet into a private cache. */
+async function installedIn(flags: string[]): Promise<{ project: string; env: Record<string, string | undefined> }> {
+  const work = scratchIn(made);
+  const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}`, BUN_INSTALL_CACHE_DIR: join(work, "cache") };
+  const dest = join(work, "pack");
+  mkdirSync(dest);
+  expect(await collect([process.execPath, "pm", "pack", "--destination", dest, "--quiet"], { cwd: ROOT, env })).toMatchObject({ exitCode: 0 });
+  const project = join(work, "project");
+  mkdirSync(project);
+  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "uses-nsbox", private: true }));
+  const tarball = join(dest, readdirSync(dest).find((f) => f.endsWith(".tgz"))!);
+  expect(await collect([process.execPath, "add", ...flags, tarball], { cwd: project, env })).toMatchObject({ exitCode: 0 });
+  return { project, env };
+}
+
 describe("nsbox's own code in a writable share", () => {
   it("cannot be changed from inside; another file of the same share can (the control)", async () => {
     const probe = `.own-code-probe-${process.pid}`;
@@ -59,17 +74,7 @@ describe("nsbox's own code in a writable share", () => {
   });
 
   it("in a project-local install, its build and the packages it loads (hoisted beside it) are read-only too (control: the project's own file)", async () => {
-    // Installing fetches consola and dns-packet from the npm registry into a private cache.
-    const work = scratchIn(made);
-    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}`, BUN_INSTALL_CACHE_DIR: join(work, "cache") };
-    const dest = join(work, "pack");
-    mkdirSync(dest);
-    expect(await collect([process.execPath, "pm", "pack", "--destination", dest, "--quiet"], { cwd: ROOT, env })).toMatchObject({ exitCode: 0 });
-    const project = join(work, "project");
-    mkdirSync(project);
-    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "uses-nsbox", private: true }));
-    const tarball = join(dest, readdirSync(dest).find((f) => f.endsWith(".tgz"))!);
-    expect(await collect([process.execPath, "add", tarball], { cwd: project, env })).toMatchObject({ exitCode: 0 });
+    const { project, env } = await installedIn([]);
     const own = ["node_modules/nsbox/dist/nsbox.js", "node_modules/nsbox/src/cli.ts", "node_modules/consola/package.json", "node_modules/dns-packet/package.json", "node_modules/@leichtgewicht/ip-codec/package.json"];
     for (const f of own) expect(existsSync(join(project, f))).toBe(true);
     const r = await collect(["./node_modules/.bin/nsbox", "--", "sh", "-c", [
@@ -83,16 +88,7 @@ describe("nsbox's own code in a writable share", () => {
   it("in the isolated layout (bun install --linker isolated), the project's node_modules/nsbox and .bin/nsbox links replaced inside are moved aside (control: the project's own file stays)", async () => {
     // nsbox really is in node_modules/.bun/nsbox@VER/node_modules/nsbox; node_modules/nsbox links
     // to it and node_modules/.bin/nsbox to ../nsbox/bin/nsbox: what the next start runs.
-    const work = scratchIn(made);
-    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}`, BUN_INSTALL_CACHE_DIR: join(work, "cache") };
-    const dest = join(work, "pack");
-    mkdirSync(dest);
-    expect(await collect([process.execPath, "pm", "pack", "--destination", dest, "--quiet"], { cwd: ROOT, env })).toMatchObject({ exitCode: 0 });
-    const project = join(work, "project");
-    mkdirSync(project);
-    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "uses-nsbox", private: true }));
-    const tarball = join(dest, readdirSync(dest).find((f) => f.endsWith(".tgz"))!);
-    expect(await collect([process.execPath, "add", "--linker", "isolated", tarball], { cwd: project, env })).toMatchObject({ exitCode: 0 });
+    const { project, env } = await installedIn(["--linker", "isolated"]);
     expect(lstatSync(join(project, "node_modules/nsbox")).isSymbolicLink()).toBe(true);
     expect(realpathSync(join(project, "node_modules/nsbox"))).toContain("/node_modules/.bun/nsbox@");
     const fake = "printf '#!/bin/sh\\necho PWNED\\n'";
