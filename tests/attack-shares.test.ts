@@ -186,6 +186,32 @@ describe("files .envrc has direnv read into your shell (direnv trusts .envrc's c
     expect((await direnv(cwd)).stdout).toBe("EVIL=from-local\n");
   });
 
+  it("a file named through $PWD (dotenv_if_exists \"$PWD/.env.local\") is guarded as the plain name is; one named by another expansion guards every .env file (control: --rw opens it)", async () => {
+    const cwd = scratchIn(made);
+    writeFileSync(join(cwd, ".envrc"), 'dotenv_if_exists "$PWD/.env.local"\n');
+    writeFileSync(join(cwd, ".env.local"), "PORT=3000\n");
+    const attack = "echo 'BUN_OPTIONS=--preload=./x.js' >> .env.local && echo wrote";
+    expect((await sh(attack, { cwd })).stdout).not.toContain("wrote");
+    expect((await sh(attack, { cwd }, ["--rw", ".env.local"])).stdout).toBe("wrote\n");
+    const other = scratchIn(made);
+    writeFileSync(join(other, ".envrc"), 'dotenv "$ENV_FILE"\n');
+    writeFileSync(join(other, ".env.staging"), "PORT=3000\n");
+    expect((await sh("echo 'EVIL=1' >> .env.staging && echo wrote", { cwd: other })).stdout).not.toContain("wrote");
+    expect((await sh("echo x > notes.txt && echo wrote", { cwd: other })).stdout).toBe("wrote\n");
+  });
+
+  it("use nix / use flake: the Nix files direnv evaluates (their shellHook runs in your shell) are read-only (control: without the line, writable)", async () => {
+    for (const [envrc, file] of [["use nix", "shell.nix"], ["use flake", "flake.nix"]] as const) {
+      const cwd = scratchIn(made);
+      writeFileSync(join(cwd, file), "{}\n");
+      writeFileSync(join(cwd, ".envrc"), `${envrc}\n`);
+      const attack = `echo '# shellHook' >> ${file} && echo wrote`;
+      expect((await sh(attack, { cwd })).stdout).not.toContain("wrote");
+      writeFileSync(join(cwd, ".envrc"), "export FOO=1\n");
+      expect((await sh(attack, { cwd })).stdout).toBe("wrote\n");
+    }
+  });
+
   it("a project .env without a .envrc that names it stays writable (the project's own data)", async () => {
     const cwd = scratchIn(made);
     writeFileSync(join(cwd, ".env"), "PORT=3000\n");

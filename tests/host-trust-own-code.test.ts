@@ -50,6 +50,15 @@ describe("nsbox's own code in a writable share", () => {
     }
   });
 
+  it("a .env made in nsbox's checkout is moved aside after the run: `bun install` and `bun run` there read it (LD_PRELOAD=) (control: another new file stays)", async () => {
+    const copy = readableCheckout(made);
+    const r = await collect([process.execPath, "--no-env-file", "--config=/dev/null", join(copy, "bin", "nsbox"), "--", "sh", "-c", "echo LD_PRELOAD=/x.so > .env && echo mine > notes && echo wrote"], { cwd: copy });
+    expect(r).toMatchObject({ stdout: "wrote\n", exitCode: 0 });
+    expect(r.stderr).toContain(`${copy}/.env was created inside the sandbox`);
+    expect(existsSync(join(copy, ".env"))).toBe(false);
+    expect(readFileSync(join(copy, "notes"), "utf8")).toBe("mine\n");
+  });
+
   it("started inside nsbox's own code (its src/, dist/, bin/), the whole share is read-only (control: started in the checkout, a file of its own is written)", async () => {
     const copy = readableCheckout(made);
     const write = "touch probe 2>/dev/null && echo written || echo refused";
@@ -101,6 +110,13 @@ describe("nsbox's own code in a writable share", () => {
     const store = await collect(["./node_modules/.bin/nsbox", "--", "sh", "-c", `(rm ${link} && mkdir ${link}) 2>/dev/null && echo replaced || echo refused`], { cwd: project, env });
     expect(store).toMatchObject({ stdout: "refused\n", exitCode: 0 });
     expect(lstatSync(join(project, link)).isSymbolicLink()).toBe(true);
+    // So are the links in nsbox's own store entry, by which it loads consola and dns-packet.
+    const entry = readdirSync(join(project, "node_modules/.bun")).find((e) => e.startsWith("nsbox@"));
+    const own = `node_modules/.bun/${entry}/node_modules/consola`;
+    expect(lstatSync(join(project, own)).isSymbolicLink()).toBe(true);
+    const mine = await collect(["./node_modules/.bin/nsbox", "--", "sh", "-c", `(rm ${own} && mkdir ${own}) 2>/dev/null && echo replaced || echo refused`], { cwd: project, env });
+    expect(mine).toMatchObject({ stdout: "refused\n", exitCode: 0 });
+    expect(lstatSync(join(project, own)).isSymbolicLink()).toBe(true);
     const r = await collect(["./node_modules/.bin/nsbox", "--", "sh", "-c", [
       `for f in node_modules/.bin/nsbox node_modules/nsbox; do rm -f $f && ${fake} > $f && chmod +x $f && echo "replaced $f"; done`,
       "echo mine > own-file",

@@ -91,14 +91,18 @@ function ownCodePaths(): readonly string[] {
   if (ownCode) return ownCode;
   const { root: pkg, consola, dnsPacket, ipCodec } = ownPackages();
   // node/: what Node loads for import "nsbox"; bun.lock(b): what `bun install` in the checkout installs.
-  const own = ["bin", "src", "dist", "node", "package.json", "tsconfig.json", "bunfig.toml", "bun.lock", "bun.lockb", "node_modules", "scripts/build.ts"].map((e) => join(pkg, e));
+  // The .env files `bun install` and `bun run` read there into what they start (LD_PRELOAD=).
+  const dotenv = ["", ".local", ".development", ".development.local", ".production", ".production.local", ".test", ".test.local"].map((e) => `.env${e}`);
+  const own = ["bin", "src", "dist", "node", "package.json", "tsconfig.json", "bunfig.toml", "bun.lock", "bun.lockb", "node_modules", "scripts/build.ts", ...dotenv].map((e) => join(pkg, e));
   // A project-local install: node_modules/.bin/nsbox is the link the shell runs.
   if (pkg.endsWith("/node_modules/nsbox")) own.push(join(pkg, "..", ".bin", "nsbox"));
   // The isolated layout (pnpm; bun install --linker isolated): nsbox really is in
   // PROJECT/node_modules/.pnpm/nsbox@VER/node_modules/nsbox (or .bun/), and the project's
   // node_modules/nsbox is a link to it, node_modules/.bin/nsbox a link or shim the shell runs.
   const isolated = /^(.*)\/node_modules\/\.(?:pnpm|bun)\/[^/]+\/node_modules\/nsbox$/.exec(pkg);
-  if (isolated) own.push(join(isolated[1]!, "node_modules", "nsbox"), join(isolated[1]!, "node_modules", ".bin", "nsbox"));
+  // Its whole store entry too: the links beside it there (node_modules/consola, dns-packet) are
+  // what it loads by, and a payload replaced them with its own packages.
+  if (isolated) own.push(join(isolated[1]!, "node_modules", "nsbox"), join(isolated[1]!, "node_modules", ".bin", "nsbox"), storeEntry(pkg)!);
   // The packages it loads, wherever they were installed (hoisted beside a project-local nsbox):
   // consola; dns-packet and its one dependency.
   for (const dir of [consola?.dir, dnsPacket?.dir, ipCodec]) if (dir) own.push(storeEntry(dir) ?? dir);
@@ -416,9 +420,22 @@ class Collector {
    */
   envrcFiles(): void {
     const link = this.look(".envrc")?.isSymbolicLink() ? this.inside(this.linkTarget(".envrc")) : ".envrc";
-    for (const line of (link === undefined ? "" : this.read(link, 65536)).split("\n")) {
-      const m = /^\s*(dotenv|dotenv_if_exists|source_env|source_env_if_exists)(?:\s+(?:"([^"$]*)"|'([^']*)'|([^\s;#&|$]+)))?\s*(?:[;#&|]|$)/.exec(line);
-      if (!m) continue;
+    for (const raw of (link === undefined ? "" : this.read(link, 65536)).split("\n")) {
+      // `use nix` / `use flake`: direnv evaluates the project's Nix files, whose shellHook runs in your shell.
+      if (/^\s*use(?:\s+|_)(?:nix|flake)\b/.test(raw)) {
+        for (const f of ["shell.nix", "default.nix", "flake.nix", "flake.lock"]) this.path(f, 1, true);
+        continue;
+      }
+      // "$PWD/x", ${PWD}, $(pwd): the directory of .envrc, where direnv runs it.
+      const line = raw.replace(/\$\{PWD\}\/|\$PWD\/|\$\(pwd\)\//g, "");
+      const m = /^\s*(dotenv|dotenv_if_exists|source_env|source_env_if_exists)(?:\s+(?:"([^"$`]*)"|'([^']*)'|([^\s;#&|$`]+)))?\s*(?:[;#&|]|$)/.exec(line);
+      if (!m) {
+        // A file named by an expansion nsbox does not follow: every .env file here is guarded.
+        if (/^\s*(dotenv|dotenv_if_exists|source_env|source_env_if_exists)\s/.test(line)) {
+          for (const n of new Set([".env", ".env.local", ".envrc.local", ...(this.entries() ?? []).map((d) => d.name).filter((n) => n.startsWith(".env"))])) if (n !== ".envrc") this.path(n, 1, true);
+        }
+        continue;
+      }
       const arg = m[2] ?? m[3] ?? m[4] ?? (m[1]!.startsWith("dotenv") ? ".env" : undefined);
       if (!arg) continue;
       const named = arg.startsWith("~/") ? join(this.host.home, arg.slice(2)) : resolve(this.root, arg);
